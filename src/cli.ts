@@ -1,0 +1,198 @@
+/**
+ * `mixup` command line: wires commander to the modules that do the work. Nothing here computes
+ * anything; each action parses its options and calls into data / train / report.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { BACKEND_NAMES, type BackendName } from './config/schema.js';
+import { configKeyDocs, loadConfig, parseSetArgs } from './config/load.js';
+import { probeAllBackends, selectBackend } from './backend.js';
+import { UserError, isUserError, firstLine } from './errors.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Printed lines go through here so tests can capture them. */
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const processIo: Io = {
+  out: (l) => process.stdout.write(l + '\n'),
+  err: (l) => process.stderr.write(l + '\n'),
+};
+
+/** Flags of `mixup train` that override a config key. */
+const TRAIN_OVERRIDES: { flag: string; key: string; description: string }[] = [
+  { flag: '--epochs <n>', key: 'train.epochs', description: 'number of epochs' },
+  { flag: '--lr <x>', key: 'train.lr', description: 'initial learning rate' },
+  { flag: '--alpha <x>', key: 'mixup.alpha', description: 'α of Beta(α, α)' },
+  { flag: '--mix-rate <x>', key: 'mixup.mixRate', description: 'share of each batch that is mixed' },
+  { flag: '--batch-size <n>', key: 'train.batchSize', description: 'samples per SGD step' },
+  { flag: '--data-dir <dir>', key: 'data.dir', description: 'directory with the CIFAR-10 files' },
+  { flag: '--out <dir>', key: 'out', description: 'run directory' },
+  { flag: '--seed <n>', key: 'train.seed', description: 'random seed' },
+];
+
+function attrName(flag: string): string {
+  return flag
+    .replace(/^--/, '')
+    .replace(/ .*$/, '')
+    .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** `--help-config`: every config key with its type, default and description. */
+export function formatConfigHelp(): string {
+  const docs = configKeyDocs();
+  const width = Math.max(...docs.map((d) => d.key.length));
+  const lines = ['Config keys (JSON files under configs/; "extends": "base.json" inherits from another file):', ''];
+  for (const d of docs) {
+    lines.push(`  ${d.key.padEnd(width)}  ${d.type}, default ${JSON.stringify(d.default)}`);
+    lines.push(`  ${''.padEnd(width)}  ${d.description}`);
+  }
+  lines.push('', 'Override any key with --set key.path=value (repeatable), e.g. --set train.epochs=10 --set train.gradScale=1/64');
+  return lines.join('\n');
+}
+
+/** Builds the overrides list from `mixup train` options: dedicated flags first, then `--set`s. */
+function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendName | undefined): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  if (globalBackend !== undefined) out.push(['backend', globalBackend]);
+  for (const o of TRAIN_OVERRIDES) {
+    const v = opts[attrName(o.flag)];
+    if (v !== undefined) out.push([o.key, parseSetArgs([`${o.key}=${String(v)}`])[0]![1]]);
+  }
+  out.push(...parseSetArgs((opts['set'] as string[] | undefined) ?? []));
+  return out;
+}
+
+/**
+ * Builds the commander program.
+ * @param io where output goes (tests capture it).
+ */
+export function buildProgram(io: Io = processIo): Command {
+  const program = new Command();
+  program
+    .name('mixup')
+    .description(
+      'Reproduce the CIFAR-10 experiments of "mixup: Beyond Empirical Risk Minimization" (Zhang et al., 2017)\nas the MXNet reference ran them, on TensorFlow.js.',
+    )
+    .version(pkg.version, '-V, --version', 'print the version')
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKEND_NAMES))
+    .option('--verbose', 'print stack traces with errors')
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+      outputError: () => {
+        /* reported by main() as one line */
+      },
+    })
+    .exitOverride();
+
+  const globals = (cmd: Command) => cmd.optsWithGlobals() as { backend?: BackendName; verbose?: boolean };
+
+  // ------------------------------------------------------------------ train
+  const train = program
+    .command('train')
+    .description('train a ResNet on CIFAR-10 with ERM, input mixup or feature-map mixup')
+    .option('-c, --config <file>', 'experiment config (JSON), e.g. configs/mixup.json')
+    .option('--help-config', 'list every config key with its default and description');
+  for (const o of TRAIN_OVERRIDES) train.option(o.flag, `${o.description} (config ${o.key})`);
+  train
+    .option('--set <key=value>', 'override any config key, e.g. --set mixup.at=head (repeatable)', collect, [])
+    .addHelpText(
+      'after',
+      '\nExamples:\n  mixup train --config configs/mixup.json --data-dir ../data/cifar10\n  mixup train --config configs/quick.json --epochs 2 --set data.limit=2000\n  mixup train --help-config',
+    )
+    .action(async (opts: Record<string, unknown>, cmd: Command) => {
+      if (opts['helpConfig']) {
+        io.out(formatConfigHelp());
+        return;
+      }
+      if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json)');
+      const cfg = loadConfig(opts['config'], { overrides: trainOverrides(opts, globals(cmd).backend) });
+      const backend = await selectBackend(cfg.backend);
+      io.err(`backend: ${backend.description}`);
+      throw new UserError('train: the training loop is not implemented yet', 1);
+    });
+
+  // ------------------------------------------------------------------ test
+  program
+    .command('test')
+    .description('score a checkpoint: top-1 accuracy, mean loss and per-class accuracy on the validation set')
+    .requiredOption('--checkpoint <dir>', 'run directory (newest checkpoint) or one checkpoint directory')
+    .option('--epoch <n>', 'checkpoint of epoch N of the run')
+    .option('--data <file>', 'validation data (default: the data.val of the run config)')
+    .option('--json', 'print the result as JSON')
+    .action(async () => {
+      throw new UserError('test: not implemented yet', 1);
+    });
+
+  // ------------------------------------------------------------------ data
+  const data = program.command('data').description('inspect, preview and download CIFAR-10 data');
+  data
+    .command('inspect')
+    .description('format, record count, image size, label histogram and anything odd in a data file')
+    .argument('<path>', '.rec, .bin, directory or cifar-10-binary.tar.gz')
+    .action(async () => {
+      throw new UserError('data inspect: not implemented yet', 1);
+    });
+
+  // ------------------------------------------------------------------ report
+  program
+    .command('report')
+    .description('turn run directories into the results table and accuracy/loss plots')
+    .argument('<run-dir...>', 'run directories (each with config.json and curves.csv)')
+    .action(async () => {
+      throw new UserError('report: not implemented yet', 1);
+    });
+
+  // ------------------------------------------------------------------ backends
+  program
+    .command('backends')
+    .description('which TensorFlow.js backends load on this machine, and why not')
+    .action(async () => {
+      const rows = await probeAllBackends();
+      const w = Math.max(...rows.map((r) => r.name.length));
+      io.out(`${'backend'.padEnd(w)}  loads  details`);
+      for (const r of rows) {
+        io.out(`${r.name.padEnd(w)}  ${(r.loads ? 'yes' : 'no').padEnd(5)}  ${r.loads ? r.detail : `${r.reason}; to get it, ${r.hint}`}`);
+      }
+    });
+
+  return program;
+}
+
+/**
+ * Runs the CLI on `argv` (without the node and script entries).
+ * @returns the process exit code: 0 success, 2 user error, 1 internal error (or a UserError's own code).
+ */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return 0;
+      if (e.code === 'commander.help') return 0;
+      const msg = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+      io.err(`mixup: error: ${msg}`);
+      return 2;
+    }
+    if (isUserError(e)) {
+      io.err(`mixup: error: ${e.message}`);
+      if (verbose && e.stack) io.err(e.stack);
+      return e.exitCode;
+    }
+    io.err(`mixup: error: ${firstLine(e)}`);
+    io.err(verbose ? String((e as Error).stack ?? e) : '(an internal error; run with --verbose for the stack trace)');
+    return 1;
+  }
+}

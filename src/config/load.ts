@@ -1,0 +1,343 @@
+/**
+ * Loading experiment configs: JSON files with `extends`, command-line overrides, validation
+ * against {@link configSchema} with one-line messages that name the key.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve, basename, extname } from 'node:path';
+import { closest, distance } from 'fastest-levenshtein';
+import type { z } from 'zod';
+import { UserError } from '../errors.js';
+import { configSchema, type Config } from './schema.js';
+
+/** A JSON object as read from a file, before validation. */
+export type RawConfig = Record<string, unknown>;
+
+/** One documented key of the schema, for `--help-config` and suggestions. */
+export interface KeyDoc {
+  /** Dotted path, e.g. `mixup.mixRate`. */
+  key: string;
+  /** Short type description, e.g. `number`, `"erm" | "mixup"`. */
+  type: string;
+  /** The default value. */
+  default: unknown;
+  /** One-line description. */
+  description: string;
+}
+
+// ---------------------------------------------------------------- schema introspection
+
+type AnySchema = z.ZodType;
+
+function defOf(s: AnySchema): { type: string; innerType?: AnySchema; shape?: Record<string, AnySchema>; [k: string]: unknown } {
+  return (s as unknown as { _zod: { def: never } })._zod.def;
+}
+
+/** Strips default / prefault / optional / nullable / pipe wrappers. */
+function unwrap(s: AnySchema): AnySchema {
+  let cur = s;
+  for (;;) {
+    const d = defOf(cur);
+    if (d.innerType && ['default', 'prefault', 'optional', 'nullable', 'readonly', 'catch'].includes(d.type)) {
+      cur = d.innerType;
+    } else if (d.type === 'pipe') {
+      cur = d.in as AnySchema;
+    } else {
+      return cur;
+    }
+  }
+}
+
+function objectShape(s: AnySchema): Record<string, AnySchema> | null {
+  const d = defOf(unwrap(s));
+  return d.type === 'object' && d.shape ? d.shape : null;
+}
+
+function typeName(s: AnySchema): string {
+  const d = defOf(s);
+  switch (d.type) {
+    case 'default':
+    case 'prefault':
+    case 'optional':
+    case 'readonly':
+    case 'catch':
+      return typeName(d.innerType!);
+    case 'nullable':
+      return `${typeName(d.innerType!)} | null`;
+    case 'enum':
+      return Object.values(d.entries as Record<string, string>).map((v) => JSON.stringify(v)).join(' | ');
+    case 'literal':
+      return (d.values as unknown[]).map((v) => JSON.stringify(v)).join(' | ');
+    case 'array':
+      return `${typeName(d.element as AnySchema)}[]`;
+    case 'tuple':
+      return `[${(d.items as AnySchema[]).map(typeName).join(', ')}]`;
+    case 'number': {
+      const checks = (d.checks as { _zod: { def: { check: string; format?: string } } }[] | undefined) ?? [];
+      return checks.some((c) => c._zod.def.format === 'safeint' || c._zod.def.check === 'number_format') ? 'integer' : 'number';
+    }
+    default:
+      return d.type;
+  }
+}
+
+/** Every leaf key of the config schema with its type, default and description, in schema order. */
+export function configKeyDocs(): KeyDoc[] {
+  const defaults = configSchema.parse({}) as unknown as Record<string, unknown>;
+  const out: KeyDoc[] = [];
+  const walk = (shape: Record<string, AnySchema>, prefix: string, defs: Record<string, unknown>) => {
+    for (const [name, s] of Object.entries(shape)) {
+      const key = prefix + name;
+      const inner = objectShape(s);
+      if (inner) {
+        walk(inner, key + '.', defs[name] as Record<string, unknown>);
+      } else {
+        out.push({ key, type: typeName(s), default: defs[name], description: s.description ?? '' });
+      }
+    }
+  };
+  walk(objectShape(configSchema)!, '', defaults);
+  return out;
+}
+
+/** Valid keys directly under `path` (the top level for `[]`), or null when `path` is not an object. */
+function keysAt(path: (string | number)[]): string[] | null {
+  let shape = objectShape(configSchema);
+  for (const p of path) {
+    const next: AnySchema | undefined = shape?.[String(p)];
+    shape = next ? objectShape(next) : null;
+  }
+  return shape ? Object.keys(shape) : null;
+}
+
+/** All dotted paths of the schema, leaves and objects (`mixup`, `mixup.alpha`, ...). */
+function allPaths(): string[] {
+  const out: string[] = [];
+  const walk = (shape: Record<string, AnySchema>, prefix: string) => {
+    for (const [name, s] of Object.entries(shape)) {
+      out.push(prefix + name);
+      const inner = objectShape(s);
+      if (inner) walk(inner, prefix + name + '.');
+    }
+  };
+  walk(objectShape(configSchema)!, '');
+  return out;
+}
+
+/**
+ * The valid dotted key nearest to an unknown one, or null when nothing is close.
+ * Siblings are preferred (`mixup.mixrate` → `mixup.mixRate`); then any key of the schema
+ * (`mixRate` → `mixup.mixRate`). Comparison ignores case.
+ */
+export function suggestKey(unknownPath: string): string | null {
+  const parts = unknownPath.split('.');
+  const parent = parts.slice(0, -1);
+  const leaf = parts[parts.length - 1]!;
+  const siblings = keysAt(parent) ?? [];
+  const lowerLeaf = leaf.toLowerCase();
+  if (siblings.length > 0) {
+    const best = closest(lowerLeaf, siblings.map((s) => s.toLowerCase()));
+    const idx = siblings.findIndex((s) => s.toLowerCase() === best);
+    if (distance(lowerLeaf, best) <= Math.max(2, Math.floor(leaf.length / 3))) {
+      return [...parent, siblings[idx]!].join('.');
+    }
+  }
+  const paths = allPaths();
+  const lowerPaths = paths.map((p) => p.toLowerCase());
+  // Match on the last segment anywhere in the schema, then on the whole path.
+  const byLeaf = paths.filter((p) => p.split('.').pop()!.toLowerCase() === lowerLeaf);
+  if (byLeaf.length === 1) return byLeaf[0]!;
+  const best = closest(unknownPath.toLowerCase(), lowerPaths);
+  if (distance(unknownPath.toLowerCase(), best) <= Math.max(2, Math.floor(unknownPath.length / 4))) {
+    return paths[lowerPaths.indexOf(best)]!;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- reading files
+
+function lineCol(text: string, pos: number): string {
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const col = pos - before.lastIndexOf('\n');
+  return `line ${line}, column ${col}`;
+}
+
+/**
+ * Parses JSON text, turning a syntax error into a {@link UserError} naming `file`, line and column.
+ * @throws UserError when the text is not JSON.
+ */
+export function parseJsonFile(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const m = /position (\d+)/.exec(msg);
+    const where = m ? ` at ${lineCol(text, Number(m[1]))}` : '';
+    throw new UserError(`${file}: not valid JSON${where}: ${msg.replace(/ in JSON at position \d+.*$/, '')}`);
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Deep merge for configs: objects merge key by key, everything else (arrays included) in
+ * `over` replaces `base`. Neither argument is modified.
+ */
+export function mergeConfig(base: RawConfig, over: RawConfig): RawConfig {
+  const out: RawConfig = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeConfig(out[k] as RawConfig, v) : v;
+  }
+  return out;
+}
+
+/**
+ * Reads a config file and the chain of files it `extends` (a path relative to the file that names
+ * it), merged base first. The `extends` key itself is removed.
+ * @throws UserError on a missing or unreadable file, bad JSON, a non-object top level, a
+ *   non-string `extends`, or a cycle of `extends`.
+ */
+export function readConfigFile(file: string, seen: string[] = []): RawConfig {
+  const abs = resolve(file);
+  if (seen.includes(abs)) {
+    throw new UserError(`${file}: "extends" cycle: ${[...seen, abs].join(' -> ')}`);
+  }
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, expected a JSON file' : (e as Error).message;
+    const from = seen.length > 0 ? ` (extended by ${seen[seen.length - 1]})` : '';
+    throw new UserError(`config ${file}${from}: ${why}`);
+  }
+  const raw = parseJsonFile(text, file);
+  if (!isPlainObject(raw)) throw new UserError(`${file}: expected a JSON object at the top level`);
+  const { extends: parent, ...rest } = raw;
+  if (parent === undefined) return rest;
+  if (typeof parent !== 'string') {
+    throw new UserError(`${file}: "extends" must be a path to another config file (a string), got ${JSON.stringify(parent)}`);
+  }
+  const base = readConfigFile(resolve(dirname(abs), parent), [...seen, abs]);
+  return mergeConfig(base, rest);
+}
+
+// ---------------------------------------------------------------- overrides
+
+/**
+ * Parses the value of a `key=value` override: JSON when it parses (numbers, booleans, null,
+ * arrays), otherwise the raw string. `1/64` style fractions are accepted as numbers.
+ */
+export function parseOverrideValue(text: string): unknown {
+  const frac = /^\s*(-?\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)\s*$/.exec(text);
+  if (frac) return Number(frac[1]) / Number(frac[2]);
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * Sets `value` at dotted `path` in a copy of `cfg`, creating objects on the way.
+ * @throws UserError when a path segment crosses a non-object value.
+ */
+export function setPath(cfg: RawConfig, path: string, value: unknown): RawConfig {
+  const parts = path.split('.');
+  if (parts.some((p) => p === '')) throw new UserError(`--set ${path}: empty key segment`);
+  const over: RawConfig = {};
+  let cur = over;
+  for (const p of parts.slice(0, -1)) {
+    const next: RawConfig = {};
+    cur[p] = next;
+    cur = next;
+  }
+  cur[parts[parts.length - 1]!] = value;
+  return mergeConfig(cfg, over);
+}
+
+/**
+ * Parses a list of `key.path=value` strings (from repeated `--set`) into `[path, value]` pairs.
+ * @throws UserError when an entry has no `=`.
+ */
+export function parseSetArgs(sets: string[]): [string, unknown][] {
+  return sets.map((s) => {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new UserError(`--set ${s}: expected key.path=value, e.g. --set train.epochs=10`);
+    return [s.slice(0, eq).trim(), parseOverrideValue(s.slice(eq + 1))];
+  });
+}
+
+// ---------------------------------------------------------------- validation
+
+function pathString(path: PropertyKey[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+}
+
+function describeValue(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
+}
+
+function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+  let cur = raw;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[p as string];
+  }
+  return cur;
+}
+
+/** One line for a zod issue: `<key>: <what is wrong> (got <value>)`. */
+function issueLine(issue: z.core.$ZodIssue, raw: unknown): string {
+  if (issue.code === 'unrecognized_keys') {
+    const key = [...issue.path.map(String), issue.keys[0]!].join('.');
+    const hint = suggestKey(key);
+    const more = issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).join(', ')})` : '';
+    return `${key}: unknown key${more}${hint ? `; did you mean ${hint}?` : ''}`;
+  }
+  const key = pathString(issue.path) || '(top level)';
+  if (issue.code === 'custom') return `${key}: ${issue.message}`;
+  const got = valueAt(raw, issue.path);
+  const allowed = issue.message.replace(/^Invalid input: /, '');
+  if (issue.code === 'invalid_value' && 'values' in issue) {
+    return `${key}: ${describeValue(got)} is not allowed; expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  if (got === undefined) return `${key}: ${allowed}`;
+  return `${key}: got ${describeValue(got)}; ${allowed.charAt(0).toLowerCase() + allowed.slice(1)}`;
+}
+
+/**
+ * Validates a raw (merged) config against the schema and fills defaults.
+ * @param raw the merged JSON object.
+ * @param source where it came from, for the error message (file name).
+ * @throws UserError with one line naming the first bad key, the value and what is allowed.
+ */
+export function validateConfig(raw: unknown, source: string): Config {
+  const r = configSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const first = r.error.issues[0]!;
+  const more = r.error.issues.length > 1 ? ` (+${r.error.issues.length - 1} more)` : '';
+  throw new UserError(`config ${source}: ${issueLine(first, raw)}${more}`);
+}
+
+/** Options for {@link loadConfig}. */
+export interface LoadOptions {
+  /** `[dotted key, value]` overrides applied after the file, in order. */
+  overrides?: [string, unknown][];
+}
+
+/**
+ * Reads, merges (`extends`), overrides and validates a config file. When `out` is not set, it
+ * becomes `runs/<file name without .json>`.
+ * @throws UserError for any problem with the file or a value.
+ */
+export function loadConfig(file: string, opts: LoadOptions = {}): Config {
+  let raw = readConfigFile(file);
+  for (const [k, v] of opts.overrides ?? []) raw = setPath(raw, k, v);
+  const cfg = validateConfig(raw, file);
+  if (cfg.out === null) cfg.out = `runs/${basename(file, extname(file))}`;
+  return cfg;
+}

@@ -1,0 +1,217 @@
+/**
+ * The experiment config: every key, its type, range, default and a one-line description.
+ *
+ * Key names follow the MXNet reference (`train_cifar10.py` arguments: `mix_rate`, `lr_factor`,
+ * `lr_step_epochs`, `pad_size`, `rgb_mean`, `max_random_h`, ...) in camelCase. The schema is the
+ * single source of truth: validation, defaults, `mixup train --help-config` and the unknown-key
+ * suggestions are all derived from it. Later features add keys here, nowhere else.
+ */
+import { z } from 'zod';
+
+const int = () => z.number().int();
+const posInt = () => z.number().int().positive();
+
+/** Names of the backends `--backend` accepts; see src/backend.ts. */
+export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** Experiments of the reference's results table. */
+export const EXPERIMENTS = ['erm', 'mixup', 'mixup-feature'] as const;
+export type Experiment = (typeof EXPERIMENTS)[number];
+
+/** Where the MixUp layer can sit in the network. */
+export const MIXUP_PLACEMENTS = ['input', 'head', 'stage1', 'stage2', 'stage3'] as const;
+export type MixupPlacement = (typeof MIXUP_PLACEMENTS)[number];
+
+const mixupSchema = z
+  .strictObject({
+    alpha: z
+      .number()
+      .positive()
+      .default(0.2)
+      .describe('α of the Beta(α, α) distribution the mixing weights λ are drawn from (> 0)'),
+    mixRate: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.7)
+      .describe('share of each batch that is mixed (reference: mix_rate); the rest passes unmixed'),
+    at: z
+      .enum(MIXUP_PLACEMENTS)
+      .nullable()
+      .default(null)
+      .describe(
+        'placement override: input | head (after conv0) | stage1-3 (after that stage); null = from experiment',
+      ),
+    scheme: z
+      .enum(['pairs', 'permutation'])
+      .default('pairs')
+      .describe(
+        "pairs: the reference's layer (two λ per pair of the first mix_rate·B samples); permutation: the paper's (one λ, shuffled batch)",
+      ),
+  })
+  .prefault({})
+  .describe('the MixUp layer');
+
+const modelSchema = z
+  .strictObject({
+    depth: posInt()
+      .default(50)
+      .describe('ResNet depth: 6n+2 (basic units), or 9n+2 from 164 up (bottleneck units)'),
+    numClasses: posInt().default(10).describe('number of classes of the fully-connected output'),
+  })
+  .prefault({})
+  .describe('the pre-activation ResNet (reference: symbols/resnet.py)');
+
+const augmentSchema = z
+  .strictObject({
+    preset: z
+      .enum(['reference', 'paper', 'none'])
+      .default('reference')
+      .describe(
+        "reference: MXNet ImageRecordIter as the reference ran it; paper: facebookresearch/mixup-cifar10 (32x32, CIFAR mean/std); none: center crop only",
+      ),
+    mirror: z.boolean().default(true).describe('random horizontal mirror (reference: rand_mirror)'),
+    fillValue: int().min(0).max(255).default(127).describe('pixel value of the padding (reference: fill_value)'),
+    maxRandomH: z.number().min(0).max(180).default(36).describe('max hue jitter, OpenCV 0-180 scale (reference: max_random_h)'),
+    maxRandomS: z.number().min(0).max(255).default(50).describe('max saturation jitter, 0-255 (reference: max_random_s)'),
+    maxRandomL: z.number().min(0).max(255).default(50).describe('max lightness jitter, 0-255 (reference: max_random_l)'),
+  })
+  .prefault({})
+  .describe('training-time augmentation');
+
+const dataSchema = z
+  .strictObject({
+    dir: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe('directory holding cifar10_train.rec/cifar10_val.rec, data_batch_*.bin/test_batch.bin or cifar-10-binary.tar.gz'),
+    train: z.string().nullable().default(null).describe('training data file (.rec, .bin, directory or .tar.gz); overrides dir'),
+    val: z.string().nullable().default(null).describe('validation data file (.rec, .bin, directory or .tar.gz); overrides dir'),
+    imageShape: z
+      .tuple([z.literal(3), posInt(), posInt()])
+      .default([3, 28, 28])
+      .describe('network input as channels,height,width (reference: image_shape 3,28,28)'),
+    padSize: int().min(0).default(4).describe('pixels of padding on each side before the random crop (reference: pad_size)'),
+    rgbMean: z
+      .tuple([z.number(), z.number(), z.number()])
+      .default([123.68, 116.779, 103.939])
+      .describe('per-channel mean subtracted from 0-255 pixels (reference: rgb_mean)'),
+    limit: posInt().nullable().default(null).describe('use only the first N training samples (null = all)'),
+    valLimit: posInt().nullable().default(null).describe('use only the first N validation samples (null = all)'),
+    labelIndex: int().min(0).default(0).describe('which label to use when a RecordIO record carries several'),
+    labelField: z.enum(['fine', 'coarse']).default('fine').describe('CIFAR-100 binary files: which of the two label bytes to use'),
+    cache: z.boolean().default(true).describe('keep decoded images in memory as uint8 after the first pass'),
+    workers: int().min(0).default(1).describe('worker threads for decoding and augmentation (0 = on the main thread)'),
+    augment: augmentSchema,
+  })
+  .prefault({})
+  .describe('CIFAR-10 input');
+
+const trainSchema = z
+  .strictObject({
+    epochs: posInt().default(300).describe('number of training epochs (reference: num_epochs)'),
+    batchSize: posInt().default(128).describe('samples per SGD step (reference: batch_size)'),
+    lr: z.number().positive().default(0.05).describe('initial learning rate (reference: lr)'),
+    lrSchedule: z.enum(['step', 'cosine']).default('step').describe('step: multiply by lrFactor at each lrStepEpochs; cosine: anneal to 0'),
+    lrFactor: z.number().positive().max(1).default(0.1).describe('learning-rate step factor (reference: lr_factor)'),
+    lrStepEpochs: z
+      .array(posInt())
+      .default([200, 250])
+      .describe('epochs after which the learning rate is multiplied by lrFactor (reference: lr_step_epochs)'),
+    momentum: z.number().min(0).max(1).default(0.9).describe('SGD momentum (reference: mom)'),
+    wd: z.number().min(0).default(1e-4).describe('weight decay on *_weight and *_gamma parameters (reference: wd)'),
+    gradScale: z
+      .number()
+      .positive()
+      .default(1)
+      .describe("factor on the batch-mean loss gradient before SGD, weight decay untouched (reference mixup runs: 1/64)"),
+    seed: int().min(0).default(0).describe('seed of every random generator (shuffle, augmentation, λ, weights)'),
+    checkpointEvery: posInt().default(1).describe('write a checkpoint every N epochs (and at the end)'),
+    keepCheckpoints: posInt().nullable().default(null).describe('keep only the newest N checkpoints (null = keep all)'),
+    nanPolicy: z.enum(['stop', 'skip-batch']).default('stop').describe('on a NaN/infinite loss: stop (exit 3) or skip the batch'),
+    logEvery: posInt().default(50).describe('batches between progress lines when stdout is not a terminal (reference: disp_batches)'),
+    evalBatchSize: posInt().default(500).describe('samples per evaluation batch'),
+  })
+  .prefault({})
+  .describe('the training recipe');
+
+/** The whole experiment config. `extends` is resolved before validation (see load.ts). */
+export const configSchema = z
+  .strictObject({
+    experiment: z
+      .enum(EXPERIMENTS)
+      .default('mixup')
+      .describe('erm: no mixing; mixup: mix the input; mixup-feature: mix the feature maps after conv0'),
+    backend: z.enum(BACKEND_NAMES).default('auto').describe('auto | tensorflow-gpu | tensorflow | wasm | cpu'),
+    out: z.string().nullable().default(null).describe('run directory (null = runs/<config file name>)'),
+    loss: z
+      .enum(['soft-ce', 'mixture-nll'])
+      .default('soft-ce')
+      .describe("soft-ce: -Σ y·log softmax(z); mixture-nll: -log Σ y·softmax(z) (the reference's custom loss op)"),
+    mixup: mixupSchema,
+    model: modelSchema,
+    data: dataSchema,
+    train: trainSchema,
+  })
+  .superRefine((c, ctx) => {
+    if (c.experiment === 'erm' && c.mixup.at !== null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mixup', 'at'],
+        message: `is "${c.mixup.at}" but experiment is "erm", which does not mix; remove mixup.at or choose experiment mixup`,
+      });
+    }
+    const d = c.model.depth;
+    if (!isValidDepth(d)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'depth'],
+        message: `${d} is not a valid ResNet depth: expected 6n+2 below 164 (8, 14, 20, ..., 50, ...) or 9n+2 from 164 up (164, 173, ...)`,
+      });
+    }
+    const steps = c.train.lrStepEpochs;
+    for (let i = 1; i < steps.length; i++) {
+      if (steps[i]! <= steps[i - 1]!) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['train', 'lrStepEpochs'],
+          message: `${JSON.stringify(steps)} must be strictly increasing`,
+        });
+        break;
+      }
+    }
+    const [, h, w] = c.data.imageShape;
+    const side = 32 + 2 * c.data.padSize;
+    if (h > side || w > side) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'imageShape'],
+        message: `${JSON.stringify(c.data.imageShape)} is larger than a 32x32 image padded by ${c.data.padSize} (${side}x${side})`,
+      });
+    }
+  });
+
+/** A validated config, every key present. */
+export type Config = z.output<typeof configSchema>;
+/** A config as written in a file: every key optional. */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/**
+ * Whether `depth` is a ResNet depth the reference's CIFAR symbol accepts: 6n+2 with basic units
+ * below 164, 9n+2 with bottleneck units from 164 up (symbols/resnet.py, get_symbol).
+ */
+export function isValidDepth(depth: number): boolean {
+  if (!Number.isInteger(depth) || depth < 8) return false;
+  return depth >= 164 ? (depth - 2) % 9 === 0 : (depth - 2) % 6 === 0;
+}
+
+/**
+ * Where the MixUp layer sits for a config: `null` for ERM, else `mixup.at` when set, else
+ * `input` for experiment `mixup` and `head` (after conv0) for `mixup-feature`.
+ */
+export function mixupPlacement(c: Pick<Config, 'experiment' | 'mixup'>): MixupPlacement | null {
+  if (c.experiment === 'erm') return null;
+  return c.mixup.at ?? (c.experiment === 'mixup' ? 'input' : 'head');
+}

@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const bin = join(root, 'bin', 'mixup');
+
+function mixup(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('--help lists the commands', () => {
+  const r = mixup('--help');
+  assert.equal(r.code, 0);
+  for (const c of ['train', 'test', 'data', 'report', 'backends']) assert.match(r.out, new RegExp(`^  ${c}\\b`, 'm'));
+});
+
+test('--version prints the package version', () => {
+  const r = mixup('--version');
+  assert.equal(r.code, 0);
+  assert.equal(r.out.trim(), '0.1.0');
+});
+
+test('backends: wasm and cpu load here, the tensorflow ones do not, each with a reason', () => {
+  const r = mixup('backends');
+  assert.equal(r.code, 0);
+  const rows = Object.fromEntries(r.out.trim().split('\n').slice(1).map((l) => [l.split(/\s+/)[0], l]));
+  assert.match(rows['wasm']!, /^wasm\s+yes/);
+  assert.match(rows['cpu']!, /^cpu\s+yes/);
+  assert.match(rows['tensorflow-gpu']!, /^tensorflow-gpu\s+no\s+.*not installed.*CUDA 11\.2/);
+  assert.match(rows['tensorflow']!, /^tensorflow\s+no\s+.*not installed/);
+});
+
+test('misspelt config key: exit 2, one line naming it and suggesting mixup.mixRate', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mixup-cli-'));
+  const file = join(dir, 'bad.json');
+  writeFileSync(file, JSON.stringify({ extends: join(root, 'configs', 'mixup.json'), mixup: { mixrate: 0.5 } }));
+  const r = mixup('train', '--config', file);
+  assert.equal(r.code, 2);
+  assert.equal(r.err, `mixup: error: config ${file}: mixup.mixrate: unknown key; did you mean mixup.mixRate?\n`);
+  assert.equal(r.out, '');
+});
+
+test('user errors are one line with exit 2; --verbose adds the stack', () => {
+  const unknownFlag = mixup('train', '--config', 'configs/mixup.json', '--epoch', '3');
+  assert.equal(unknownFlag.code, 2);
+  assert.equal(unknownFlag.err, "mixup: error: unknown option '--epoch' (Did you mean --epochs?)\n");
+  const missing = mixup('train', '--config', 'configs/nope.json');
+  assert.deepEqual([missing.code, missing.err], [2, 'mixup: error: config configs/nope.json: no such file\n']);
+  const verbose = mixup('--verbose', 'train', '--config', 'configs/nope.json');
+  assert.equal(verbose.code, 2);
+  assert.match(verbose.err, /^mixup: error: config configs\/nope\.json: no such file\nUserError: .*\n\s+at /);
+});
+
+test('an unavailable explicit backend exits 2 with why and how', () => {
+  const r = mixup('--backend', 'tensorflow-gpu', 'train', '--config', 'configs/mixup.json');
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^mixup: error: backend tensorflow-gpu is not available: .*npm install @tensorflow\/tfjs-node-gpu.*\n$/);
+});
+
+test('train --help-config lists keys with defaults', () => {
+  const r = mixup('train', '--help-config');
+  assert.equal(r.code, 0);
+  assert.match(r.out, /^  mixup\.mixRate\s+number, default 0\.7$/m);
+  assert.match(r.out, /^  train\.lrStepEpochs\s+integer\[\], default \[200,250\]$/m);
+});

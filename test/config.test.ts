@@ -1,0 +1,179 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  configKeyDocs,
+  loadConfig,
+  mergeConfig,
+  parseOverrideValue,
+  parseSetArgs,
+  readConfigFile,
+  suggestKey,
+  validateConfig,
+} from '../src/config/load.js';
+import { isValidDepth, mixupPlacement } from '../src/config/schema.js';
+import { UserError } from '../src/errors.js';
+
+function tmp(files: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mixup-config-'));
+  for (const [name, body] of Object.entries(files)) {
+    writeFileSync(join(dir, name), typeof body === 'string' ? body : JSON.stringify(body));
+  }
+  return dir;
+}
+
+function userError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof UserError, `expected UserError, got ${String(e)}`);
+    assert.equal(e.exitCode, 2);
+    assert.ok(!e.message.includes('\n'), `message must be one line: ${e.message}`);
+    return e.message;
+  }
+  assert.fail('expected a UserError');
+}
+
+test('defaults fill every key', () => {
+  const c = validateConfig({}, 'x');
+  assert.equal(c.experiment, 'mixup');
+  assert.equal(c.mixup.alpha, 0.2);
+  assert.equal(c.mixup.mixRate, 0.7);
+  assert.deepEqual(c.data.imageShape, [3, 28, 28]);
+  assert.deepEqual(c.data.rgbMean, [123.68, 116.779, 103.939]);
+  assert.equal(c.data.augment.maxRandomH, 36);
+  assert.equal(c.train.batchSize, 128);
+  assert.equal(c.train.gradScale, 1);
+});
+
+test('every key has a one-line description and a default', () => {
+  const docs = configKeyDocs();
+  const keys = docs.map((d) => d.key);
+  for (const k of ['experiment', 'mixup.alpha', 'mixup.mixRate', 'mixup.at', 'model.depth', 'model.numClasses', 'data.train',
+    'data.val', 'data.dir', 'data.imageShape', 'data.padSize', 'data.rgbMean', 'data.augment.maxRandomH', 'train.epochs',
+    'train.batchSize', 'train.lr', 'train.lrFactor', 'train.lrStepEpochs', 'train.momentum', 'train.wd', 'train.seed', 'out']) {
+    assert.ok(keys.includes(k), `missing key ${k}`);
+  }
+  for (const d of docs) {
+    assert.ok(d.description.length > 5 && !d.description.includes('\n'), `bad description for ${d.key}`);
+    assert.notEqual(d.default, undefined, `no default for ${d.key}`);
+  }
+  assert.equal(docs.find((d) => d.key === 'model.depth')!.type, 'integer');
+  assert.equal(docs.find((d) => d.key === 'experiment')!.type, '"erm" | "mixup" | "mixup-feature"');
+});
+
+test('extends: relative path, child overrides parent, arrays replaced, objects merged', () => {
+  const dir = tmp({
+    'base.json': { model: { depth: 20, numClasses: 10 }, train: { lrStepEpochs: [1, 2, 3], lr: 0.5 } },
+  });
+  writeFileSync(join(dir, 'sub.json'), '{}');
+  const sub = tmp({});
+  writeFileSync(join(sub, 'child.json'), JSON.stringify({ extends: join('..', dir.split('/').pop()!, 'base.json'), train: { lrStepEpochs: [5] } }));
+  const raw = readConfigFile(join(sub, 'child.json'));
+  assert.deepEqual(raw, { model: { depth: 20, numClasses: 10 }, train: { lrStepEpochs: [5], lr: 0.5 } });
+});
+
+test('extends cycle and missing parent are one-line errors', () => {
+  const dir = tmp({ 'a.json': { extends: 'b.json' }, 'b.json': { extends: 'a.json' }, 'c.json': { extends: 'nope.json' } });
+  assert.match(userError(() => readConfigFile(join(dir, 'a.json'))), /"extends" cycle/);
+  assert.match(userError(() => readConfigFile(join(dir, 'c.json'))), /nope\.json \(extended by .*c\.json\): no such file/);
+});
+
+test('misspelt key names the key and suggests the valid one', () => {
+  const dir = tmp({ 'bad.json': { mixup: { mixrate: 0.5 } } });
+  const msg = userError(() => loadConfig(join(dir, 'bad.json')));
+  assert.equal(msg, `config ${join(dir, 'bad.json')}: mixup.mixrate: unknown key; did you mean mixup.mixRate?`);
+});
+
+test('suggestions across levels and no suggestion when nothing is close', () => {
+  assert.equal(suggestKey('mixup.mixrate'), 'mixup.mixRate');
+  assert.equal(suggestKey('train.batch_size'), 'train.batchSize');
+  assert.equal(suggestKey('mixRate'), 'mixup.mixRate');
+  assert.equal(suggestKey('data.augment.maxRandomHue'), 'data.augment.maxRandomH');
+  assert.equal(suggestKey('zzzzzzzzzz'), null);
+});
+
+test('wrong type and out-of-range values name key, value and what is allowed', () => {
+  assert.match(userError(() => validateConfig({ mixup: { alpha: 'big' } }, 'f.json')), /^config f\.json: mixup\.alpha: got "big"; expected number/);
+  assert.match(userError(() => validateConfig({ mixup: { mixRate: 1.5 } }, 'f.json')), /^config f\.json: mixup\.mixRate: got 1\.5; too big: expected number to be <=1/);
+  assert.match(userError(() => validateConfig({ mixup: { alpha: 0 } }, 'f.json')), /mixup\.alpha: got 0; too small: expected number to be >0/);
+  assert.equal(
+    userError(() => validateConfig({ experiment: 'cutmix' }, 'f.json')),
+    'config f.json: experiment: "cutmix" is not allowed; expected one of "erm", "mixup", "mixup-feature"',
+  );
+  assert.match(userError(() => validateConfig({ train: { batchSize: 12.5 } }, 'f.json')), /train\.batchSize: got 12\.5; expected int/);
+});
+
+test('cross-field rules: mixup.at with erm, depth, lr steps, image larger than padded input', () => {
+  assert.match(userError(() => validateConfig({ experiment: 'erm', mixup: { at: 'head' } }, 'f')), /mixup\.at: is "head" but experiment is "erm"/);
+  assert.match(userError(() => validateConfig({ model: { depth: 51 } }, 'f')), /model\.depth: 51 is not a valid ResNet depth/);
+  assert.match(userError(() => validateConfig({ train: { lrStepEpochs: [100, 10] } }, 'f')), /train\.lrStepEpochs: \[100,10\] must be strictly increasing/);
+  assert.match(userError(() => validateConfig({ data: { imageShape: [3, 40, 40], padSize: 0 } }, 'f')), /data\.imageShape: .* larger than/);
+  assert.match(userError(() => validateConfig({ data: { imageShape: [1, 28, 28] } }, 'f')), /data\.imageShape\[0\]/);
+});
+
+test('depth rule 6n+2 / 9n+2', () => {
+  assert.deepEqual([8, 14, 20, 50, 110, 164, 1001].map(isValidDepth), [true, true, true, true, true, true, true]);
+  assert.deepEqual([0, 2, 9, 21, 51, 170].map(isValidDepth), [false, false, false, false, false, false]);
+});
+
+test('placement follows experiment unless mixup.at is given', () => {
+  const c = validateConfig({}, 'x');
+  assert.equal(mixupPlacement({ ...c, experiment: 'erm' }), null);
+  assert.equal(mixupPlacement({ ...c, experiment: 'mixup' }), 'input');
+  assert.equal(mixupPlacement({ ...c, experiment: 'mixup-feature' }), 'head');
+  assert.equal(mixupPlacement({ ...c, experiment: 'mixup', mixup: { ...c.mixup, at: 'stage2' } }), 'stage2');
+});
+
+test('overrides: values parse as JSON, fractions, or strings; later wins over file', () => {
+  assert.equal(parseOverrideValue('10'), 10);
+  assert.equal(parseOverrideValue('1/64'), 0.015625);
+  assert.equal(parseOverrideValue('true'), true);
+  assert.equal(parseOverrideValue('null'), null);
+  assert.deepEqual(parseOverrideValue('[10,20]'), [10, 20]);
+  assert.equal(parseOverrideValue('head'), 'head');
+  assert.deepEqual(parseSetArgs(['train.epochs=3', 'data.dir=a=b']), [['train.epochs', 3], ['data.dir', 'a=b']]);
+  assert.match(userError(() => parseSetArgs(['train.epochs'])), /expected key\.path=value/);
+
+  const dir = tmp({ 'c.json': { experiment: 'erm', train: { epochs: 9, lr: 0.1 } } });
+  const c = loadConfig(join(dir, 'c.json'), { overrides: [['train.epochs', 2], ['mixup.alpha', 0.4]] });
+  assert.equal(c.train.epochs, 2);
+  assert.equal(c.train.lr, 0.1);
+  assert.equal(c.mixup.alpha, 0.4);
+  assert.equal(c.out, 'runs/c');
+  assert.match(userError(() => loadConfig(join(dir, 'c.json'), { overrides: [['train.epoch', 2]] })), /train\.epoch: unknown key; did you mean train\.epochs\?/);
+});
+
+test('bad files: missing, not JSON (with line and column), not an object', () => {
+  const dir = tmp({ 'broken.json': '{\n  "a": 1,\n}', 'arr.json': '[1]' });
+  assert.match(userError(() => loadConfig(join(dir, 'none.json'))), /none\.json: no such file$/);
+  assert.match(userError(() => loadConfig(join(dir, 'broken.json'))), /broken\.json: not valid JSON at line 3, column 1/);
+  assert.match(userError(() => loadConfig(join(dir, 'arr.json'))), /expected a JSON object/);
+});
+
+test('mergeConfig does not modify its arguments', () => {
+  const a = { x: { y: 1 } };
+  const b = { x: { z: 2 } };
+  assert.deepEqual(mergeConfig(a, b), { x: { y: 1, z: 2 } });
+  assert.deepEqual(a, { x: { y: 1 } });
+});
+
+test('the shipped configs reproduce the reference table settings', () => {
+  const configs = new URL('../../configs/', import.meta.url).pathname;
+  for (const f of readdirSync(configs)) loadConfig(join(configs, f));
+  for (const n of [90, 200, 300]) {
+    const erm = loadConfig(join(configs, `erm-${n}.json`));
+    assert.deepEqual([erm.experiment, erm.train.epochs, erm.train.lr, erm.train.lrStepEpochs, erm.train.gradScale], ['erm', n, 0.05, [200, 250], 1]);
+    for (const e of ['mixup', 'mixup-feature'] as const) {
+      const m = loadConfig(join(configs, `${e}-${n}.json`));
+      assert.deepEqual(
+        [m.experiment, m.train.epochs, m.train.lr, m.train.lrStepEpochs, m.train.gradScale, m.loss, m.mixup.alpha, m.mixup.mixRate],
+        [e, n, 0.7, [10, 100, 200], 1 / 64, 'mixture-nll', 0.2, 0.7],
+      );
+      assert.deepEqual([m.model.depth, m.train.batchSize, m.train.momentum, m.train.wd, m.data.padSize], [50, 128, 0.9, 1e-4, 4]);
+      assert.deepEqual(m.data.imageShape, [3, 28, 28]);
+    }
+  }
+});
