@@ -1,0 +1,38 @@
+/**
+ * What the data pipeline hands to training and evaluation: plain typed arrays (no tfjs), so batches
+ * can be built in worker threads and moved to the main thread without copies.
+ */
+
+/** One batch of images and labels. */
+export interface Batch {
+  /** `[B,H,W,3]` float32, NHWC, augmented and normalised (mean subtracted, per the augment preset). */
+  images: Float32Array;
+  /** `[B]` int32 class labels in [0, numClasses). */
+  labels: Int32Array;
+  /** B, the number of samples in this batch (the last evaluation batch may be smaller). */
+  size: number;
+  /** H and W of each image (from `data.imageShape`, or 32 for the `paper` preset). */
+  height: number;
+  width: number;
+  /** Index of this batch within its epoch, from 0. */
+  index: number;
+}
+
+/** A split (train or val) ready to be iterated epoch by epoch. */
+export interface DataPipeline {
+  /** Samples in the split (after `data.limit` / `data.valLimit`). */
+  readonly numSamples: number;
+  /** Batches one epoch yields: floor(N/B) for training (last partial batch dropped), ceil(N/B) for evaluation. */
+  readonly batchesPerEpoch: number;
+  /** Class names, index = label (CIFAR-10's from batches.meta.txt order when known). */
+  readonly classNames: string[];
+  /**
+   * The batches of one epoch. Training: order shuffled by a stream seeded from (train.seed, 'shuffle',
+   * epoch) and augmentation drawn per sample from (train.seed, 'augment', epoch, sample index), so
+   * an epoch's batches depend only on the seed and the epoch number. Evaluation: every sample once, in
+   * file order, center crop. `fromBatch` skips the first batches (to resume inside an epoch).
+   */
+  epoch(epoch: number, fromBatch?: number): AsyncIterable<Batch>;
+  /** Stops worker threads and closes files. */
+  close(): Promise<void>;
+}
