@@ -1,0 +1,89 @@
+/**
+ * `<out>/curves.csv`: one row per finished epoch, written with csv-writer and flushed every epoch,
+ * so a spreadsheet or a plotting script can read a run while it trains.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createObjectCsvWriter } from 'csv-writer';
+import writeFileAtomic from 'write-file-atomic';
+
+/** One epoch of training. Accuracies are fractions in [0, 1]; losses are means per sample. */
+export interface CurveRow {
+  /** 1-based epoch number. */
+  epoch: number;
+  /** Learning rate used during the epoch. */
+  lr: number;
+  train_loss: number;
+  /** Top-1 on the (mixed) training batches: a prediction counts when it is the label with the larger weight. */
+  train_acc: number;
+  val_loss: number;
+  /** Top-1 accuracy on the validation set (BatchNorm in inference mode, center crop). */
+  val_acc: number;
+  /** Wall-clock seconds of the epoch's training part (evaluation excluded). */
+  epoch_seconds: number;
+  /** Training samples per second in the epoch. */
+  samples_per_sec: number;
+}
+
+/** Column order of curves.csv. */
+export const CURVE_COLUMNS: (keyof CurveRow)[] = [
+  'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'epoch_seconds', 'samples_per_sec',
+];
+
+const DIGITS: Record<keyof CurveRow, number> = {
+  epoch: 0, lr: 10, train_loss: 6, train_acc: 6, val_loss: 6, val_acc: 6, epoch_seconds: 3, samples_per_sec: 2,
+};
+
+function rounded(row: CurveRow): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of CURVE_COLUMNS) out[k] = Number(row[k].toFixed(DIGITS[k]));
+  return out;
+}
+
+/**
+ * Appends one row (writing the header first when the file is new).
+ * @param file path of curves.csv.
+ */
+export async function appendCurveRow(file: string, row: CurveRow): Promise<void> {
+  const writer = createObjectCsvWriter({
+    path: file,
+    header: CURVE_COLUMNS.map((id) => ({ id, title: id })),
+    append: existsSync(file),
+  });
+  await writer.writeRecords([rounded(row)]);
+}
+
+/**
+ * Drops rows of epochs after `lastEpoch` (rows written after the checkpoint a run resumes from), and
+ * duplicates, keeping the first row of each epoch. Rewrites the file atomically; no-op when absent.
+ * @returns number of rows kept.
+ */
+export function truncateCurves(file: string, lastEpoch: number): number {
+  if (!existsSync(file)) return 0;
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const [header, ...rows] = lines;
+  const seen = new Set<number>();
+  const kept = rows.filter((l) => {
+    const e = Number(l.split(',')[0]);
+    if (!Number.isInteger(e) || e > lastEpoch || seen.has(e)) return false;
+    seen.add(e);
+    return true;
+  });
+  writeFileAtomic.sync(file, [header, ...kept].join('\n') + '\n');
+  return kept.length;
+}
+
+/**
+ * Reads curves.csv into rows (numbers), for `mixup test` / resume checks.
+ * @returns [] when the file does not exist.
+ */
+export function readCurves(file: string): CurveRow[] {
+  if (!existsSync(file)) return [];
+  const [header, ...rows] = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const cols = header!.split(',');
+  return rows.map((l) => {
+    const v = l.split(',');
+    const r: Record<string, number> = {};
+    cols.forEach((c, i) => (r[c] = Number(v[i])));
+    return r as unknown as CurveRow;
+  });
+}

@@ -1,0 +1,215 @@
+/**
+ * The run directory: what `mixup train` writes and how a run is found again.
+ *
+ * ```
+ * <out>/config.json                    the resolved config (what `mixup report` reads)
+ * <out>/run.json                       where the config came from: file, overrides (for --resume checks)
+ * <out>/status.json                    running | finished | interrupted | failed, last finished epoch
+ * <out>/curves.csv                     one row per finished epoch
+ * <out>/checkpoints/epoch-NNNN/        state after NNNN finished epochs
+ * <out>/checkpoints/epoch-NNNN+batch-BBBBBB/   ... plus BBBBBB batches of the next epoch (Ctrl-C)
+ * ```
+ *
+ * A checkpoint is written into `checkpoints/.tmp-<name>-<pid>` and renamed into place, so a directory
+ * named `epoch-*` is always complete; the newest one (by epoch, then batch) is the one to resume from.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { UserError } from '../errors.js';
+
+/** Life cycle of a run, as recorded in status.json. */
+export type RunStatus = 'running' | 'finished' | 'interrupted' | 'failed';
+
+/** Contents of `<out>/status.json`. */
+export interface StatusFile {
+  status: RunStatus;
+  /** Last finished epoch (1-based; 0 before the first). */
+  epoch: number;
+  /** Planned epochs (train.epochs). */
+  epochs: number;
+  /** ISO 8601 time of the last update. */
+  updated: string;
+  /** One line on why the run stopped, for interrupted / failed. */
+  message?: string;
+  /** Process id of the writer while running. */
+  pid?: number;
+}
+
+/** Contents of `<out>/run.json`: where the config came from. */
+export interface RunSource {
+  /** Config file as given on the command line, resolved to an absolute path. */
+  configFile: string;
+  /** `[key, value]` overrides from the command line, in order. */
+  overrides: [string, unknown][];
+  /** mixup version that started the run. */
+  version: string;
+  created: string;
+}
+
+/** Where a checkpoint sits in training: `epoch` finished epochs plus `batch` batches of the next. */
+export interface CheckpointPosition {
+  epoch: number;
+  batch: number;
+}
+
+/** Paths of the files in a run directory. */
+export function runPaths(out: string) {
+  return {
+    dir: out,
+    config: join(out, 'config.json'),
+    source: join(out, 'run.json'),
+    status: join(out, 'status.json'),
+    curves: join(out, 'curves.csv'),
+    checkpoints: join(out, 'checkpoints'),
+  };
+}
+
+/** Writes JSON atomically (temp file + rename), pretty-printed, ending in a newline. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  writeFileAtomic.sync(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+/**
+ * Reads a JSON file the project wrote.
+ * @throws UserError naming the file when it is missing or not JSON.
+ */
+export function readJson<T>(file: string): T {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new UserError(`${file}: no such file`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new UserError(`${file}: not valid JSON (a damaged run directory?)`);
+  }
+}
+
+/** status.json of a run, or null when there is none. */
+export function readStatus(out: string): StatusFile | null {
+  const f = runPaths(out).status;
+  return existsSync(f) ? readJson<StatusFile>(f) : null;
+}
+
+/** Updates status.json (atomically). */
+export function writeStatus(out: string, s: Omit<StatusFile, 'updated'>): void {
+  writeJsonAtomic(runPaths(out).status, { ...s, updated: new Date().toISOString() });
+}
+
+/** Whether `out` already holds (part of) a run: a status, curves or checkpoints. */
+export function holdsRun(out: string): boolean {
+  const p = runPaths(out);
+  return existsSync(p.status) || existsSync(p.curves) || existsSync(p.checkpoints);
+}
+
+/**
+ * Prepares `out` for a new run.
+ * @param overwrite remove an existing run's files first (config, status, curves, checkpoints).
+ * @throws UserError when `out` holds a run and `overwrite` is false, or `out` is a file.
+ */
+export function prepareNewRun(out: string, overwrite: boolean): void {
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a directory`);
+  if (holdsRun(out)) {
+    const st = readStatus(out);
+    const what = st ? `a ${st.status} run (epoch ${st.epoch}/${st.epochs})` : 'a run';
+    if (!overwrite) {
+      throw new UserError(`${out} already holds ${what}; continue it with --resume ${out}, choose another --out, or pass --overwrite to replace it`);
+    }
+    const p = runPaths(out);
+    for (const f of [p.config, p.source, p.status, p.curves]) rmSync(f, { force: true });
+    rmSync(p.checkpoints, { recursive: true, force: true });
+  }
+  mkdirSync(runPaths(out).checkpoints, { recursive: true });
+}
+
+/** Directory name of a checkpoint: `epoch-0003`, or `epoch-0003+batch-000120` inside epoch 4. */
+export function checkpointName(pos: CheckpointPosition): string {
+  const e = `epoch-${String(pos.epoch).padStart(4, '0')}`;
+  return pos.batch > 0 ? `${e}+batch-${String(pos.batch).padStart(6, '0')}` : e;
+}
+
+/** Inverse of {@link checkpointName}; null for other names (temporary directories among them). */
+export function parseCheckpointName(name: string): CheckpointPosition | null {
+  const m = /^epoch-(\d{4,})(?:\+batch-(\d{6,}))?$/.exec(name);
+  return m ? { epoch: Number(m[1]), batch: m[2] ? Number(m[2]) : 0 } : null;
+}
+
+/** Complete checkpoints of a run, oldest first. */
+export function listCheckpoints(out: string): { name: string; dir: string; pos: CheckpointPosition }[] {
+  const dir = runPaths(out).checkpoints;
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((name) => ({ name, dir: join(dir, name), pos: parseCheckpointName(name) }))
+    .filter((c): c is { name: string; dir: string; pos: CheckpointPosition } => c.pos !== null)
+    .sort((a, b) => a.pos.epoch - b.pos.epoch || a.pos.batch - b.pos.batch);
+}
+
+/**
+ * Writes a checkpoint crash-safely: `write` fills a fresh temporary directory, which is then
+ * renamed to its final name (replacing an older one of the same name). A crash at any point leaves
+ * either no new checkpoint or a complete one; leftover temporary directories are removed on the next call.
+ * @param write fills the directory it is given.
+ * @returns the final directory.
+ */
+export async function writeCheckpoint(out: string, pos: CheckpointPosition, write: (dir: string) => Promise<void>): Promise<string> {
+  const root = runPaths(out).checkpoints;
+  mkdirSync(root, { recursive: true });
+  for (const name of readdirSync(root)) {
+    if (name.startsWith('.tmp-')) rmSync(join(root, name), { recursive: true, force: true });
+  }
+  const name = checkpointName(pos);
+  const tmp = join(root, `.tmp-${name}-${process.pid}`);
+  mkdirSync(tmp);
+  await write(tmp);
+  const final = join(root, name);
+  if (existsSync(final)) {
+    const old = join(root, `.tmp-old-${name}-${process.pid}`);
+    renameSync(final, old);
+    renameSync(tmp, final);
+    rmSync(old, { recursive: true, force: true });
+  } else {
+    renameSync(tmp, final);
+  }
+  return final;
+}
+
+/**
+ * Removes older checkpoints so that at most `keep` remain, and every partial (mid-epoch) checkpoint
+ * older than the newest checkpoint.
+ * @param keep number of newest checkpoints to keep; null keeps all (partials are still pruned).
+ */
+export function pruneCheckpoints(out: string, keep: number | null): void {
+  const all = listCheckpoints(out);
+  const newest = all[all.length - 1];
+  all.forEach((c, i) => {
+    const tooOld = keep !== null && i < all.length - keep;
+    const stalePartial = c.pos.batch > 0 && c !== newest;
+    if (tooOld || stalePartial) rmSync(c.dir, { recursive: true, force: true });
+  });
+}
+
+/**
+ * Finds a checkpoint of a run: the newest, or the one at the end of epoch `epoch`.
+ * Accepts a run directory or a checkpoint directory itself.
+ * @throws UserError when there is none (naming what exists).
+ */
+export function findCheckpoint(path: string, epoch?: number): { dir: string; pos: CheckpointPosition } {
+  const self = parseCheckpointName(path.replace(/\/+$/, '').split('/').pop() ?? '');
+  if (self && existsSync(join(path, 'model.json'))) {
+    if (epoch !== undefined) throw new UserError(`${path} is a single checkpoint; --epoch needs a run directory`);
+    return { dir: path, pos: self };
+  }
+  if (!existsSync(path)) throw new UserError(`${path}: no such run or checkpoint directory`);
+  const all = listCheckpoints(path);
+  if (all.length === 0) throw new UserError(`${path}: no checkpoint found (expected ${join(path, 'checkpoints', 'epoch-NNNN')})`);
+  if (epoch === undefined) return all[all.length - 1]!;
+  const hit = all.find((c) => c.pos.epoch === epoch && c.pos.batch === 0);
+  if (!hit) {
+    const have = all.filter((c) => c.pos.batch === 0).map((c) => c.pos.epoch);
+    throw new UserError(`${path}: no checkpoint of epoch ${epoch}; epochs with a checkpoint: ${have.join(', ') || 'none'}`);
+  }
+  return hit;
+}

@@ -1,0 +1,109 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  checkpointName,
+  findCheckpoint,
+  listCheckpoints,
+  parseCheckpointName,
+  prepareNewRun,
+  pruneCheckpoints,
+  readStatus,
+  writeCheckpoint,
+  writeStatus,
+} from '../src/train/rundir.js';
+import { appendCurveRow, readCurves, truncateCurves, type CurveRow } from '../src/train/curves.js';
+import { UserError } from '../src/errors.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'mixup-run-'));
+
+test('checkpoint names sort by epoch then batch and parse back', () => {
+  assert.equal(checkpointName({ epoch: 3, batch: 0 }), 'epoch-0003');
+  assert.equal(checkpointName({ epoch: 3, batch: 120 }), 'epoch-0003+batch-000120');
+  assert.deepEqual(parseCheckpointName('epoch-0003+batch-000120'), { epoch: 3, batch: 120 });
+  assert.deepEqual(parseCheckpointName('epoch-12345'), { epoch: 12345, batch: 0 });
+  assert.equal(parseCheckpointName('.tmp-epoch-0003-77'), null);
+  assert.equal(parseCheckpointName('epoch-3'), null);
+});
+
+test('writeCheckpoint renames a complete directory into place; a failed write leaves no checkpoint', async () => {
+  const out = tmp();
+  await writeCheckpoint(out, { epoch: 1, batch: 0 }, async (d) => writeFileSync(join(d, 'model.json'), '{"a":1}'));
+  await assert.rejects(
+    writeCheckpoint(out, { epoch: 2, batch: 0 }, async (d) => {
+      writeFileSync(join(d, 'model.json'), '{"a":');
+      throw new Error('disk full');
+    }),
+    /disk full/,
+  );
+  assert.deepEqual(listCheckpoints(out).map((c) => c.name), ['epoch-0001']);
+  assert.equal(findCheckpoint(out).dir, join(out, 'checkpoints', 'epoch-0001'));
+  // The half-written temporary directory is cleaned up by the next write.
+  await writeCheckpoint(out, { epoch: 2, batch: 0 }, async (d) => writeFileSync(join(d, 'model.json'), '{"a":2}'));
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')).sort(), ['epoch-0001', 'epoch-0002']);
+  assert.equal(readFileSync(join(findCheckpoint(out).dir, 'model.json'), 'utf8'), '{"a":2}');
+});
+
+test('pruning keeps the newest N and drops stale partial checkpoints', async () => {
+  const out = tmp();
+  for (const pos of [{ epoch: 1, batch: 0 }, { epoch: 1, batch: 5 }, { epoch: 2, batch: 0 }, { epoch: 3, batch: 0 }, { epoch: 3, batch: 7 }]) {
+    await writeCheckpoint(out, pos, async (d) => writeFileSync(join(d, 'model.json'), '{}'));
+  }
+  pruneCheckpoints(out, null);
+  assert.deepEqual(listCheckpoints(out).map((c) => c.name), ['epoch-0001', 'epoch-0002', 'epoch-0003', 'epoch-0003+batch-000007']);
+  pruneCheckpoints(out, 2);
+  assert.deepEqual(listCheckpoints(out).map((c) => c.name), ['epoch-0003', 'epoch-0003+batch-000007']);
+});
+
+test('findCheckpoint: by epoch, a checkpoint directory itself, and one-line errors', async () => {
+  const out = tmp();
+  for (const e of [1, 2]) await writeCheckpoint(out, { epoch: e, batch: 0 }, async (d) => writeFileSync(join(d, 'model.json'), '{}'));
+  assert.equal(findCheckpoint(out, 1).dir, join(out, 'checkpoints', 'epoch-0001'));
+  assert.deepEqual(findCheckpoint(join(out, 'checkpoints', 'epoch-0002')).pos, { epoch: 2, batch: 0 });
+  assert.throws(() => findCheckpoint(out, 5), (e: unknown) => e instanceof UserError && /no checkpoint of epoch 5; epochs with a checkpoint: 1, 2$/.test(e.message));
+  assert.throws(() => findCheckpoint(join(out, 'nope')), /no such run or checkpoint directory/);
+  const empty = tmp();
+  assert.throws(() => findCheckpoint(empty), /no checkpoint found/);
+});
+
+test('a new run refuses a directory holding a run unless --overwrite, which removes only run files', () => {
+  const out = tmp();
+  prepareNewRun(out, false);
+  writeStatus(out, { status: 'finished', epoch: 4, epochs: 4 });
+  writeFileSync(join(out, 'notes.txt'), 'mine');
+  assert.throws(
+    () => prepareNewRun(out, false),
+    (e: unknown) => e instanceof UserError && e.message === `${out} already holds a finished run (epoch 4/4); continue it with --resume ${out}, choose another --out, or pass --overwrite to replace it`,
+  );
+  prepareNewRun(out, true);
+  assert.equal(readStatus(out), null);
+  assert.equal(readFileSync(join(out, 'notes.txt'), 'utf8'), 'mine');
+  const file = join(tmp(), 'f');
+  writeFileSync(file, 'x');
+  assert.throws(() => prepareNewRun(file, false), /exists and is not a directory/);
+});
+
+test('curves.csv: header once, rows appended, truncation drops rows after the checkpoint and duplicates', async () => {
+  const dir = tmp();
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'curves.csv');
+  const row = (epoch: number): CurveRow => ({
+    epoch, lr: 0.7, train_loss: 2.1234567, train_acc: 0.25, val_loss: 1.5, val_acc: 0.4567891, epoch_seconds: 12.34567, samples_per_sec: 810.123,
+  });
+  await appendCurveRow(file, row(1));
+  await appendCurveRow(file, row(2));
+  await appendCurveRow(file, row(2));
+  await appendCurveRow(file, row(3));
+  assert.equal(
+    readFileSync(file, 'utf8').split('\n')[0],
+    'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec',
+  );
+  assert.equal(readFileSync(file, 'utf8').split('\n')[1], '1,0.7,2.123457,0.25,1.5,0.456789,12.346,810.12');
+  assert.equal(truncateCurves(file, 2), 2);
+  assert.deepEqual(readCurves(file).map((r) => r.epoch), [1, 2]);
+  assert.equal(readCurves(file)[1]!.val_acc, 0.456789);
+  assert.equal(truncateCurves(join(dir, 'none.csv'), 2), 0);
+  assert.equal(existsSync(join(dir, 'none.csv')), false);
+});
