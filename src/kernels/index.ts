@@ -1,0 +1,52 @@
+/**
+ * Training kernels for TensorFlow.js's wasm backend (tfjs-backend-wasm 4.22), so that a
+ * pre-activation ResNet trains on wasm instead of the ~100× slower pure-JS cpu backend.
+ *
+ * Measured (running forward + `tf.variableGrads` of conv 3×3/1×1 at strides 1/2, BatchNorm via
+ * `tf.moments` + `tf.batchNorm` or plain arithmetic, `tf.layers.batchNormalization`, ReLU, add,
+ * mean pooling, dense, softmax / log-softmax cross-entropy on wasm): the only kernel wasm lacks is
+ * **Conv2DBackpropFilter**. Conv2DBackpropInput exists but is ~8× slower than Conv2D (XNNPACK's
+ * deconvolution path), so it is replaced too. Both are built from wasm's own Conv2D
+ * (./conv2d_grads.ts). `npm run bench:kernels` compares them.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from './conv2d_grads.js';
+import { captureBuiltin, type KernelImpl } from './wasm_scope.js';
+
+export { builtinKernel } from './wasm_scope.js';
+
+/** Marker on kernel functions this module registers. */
+const MIXUP = Symbol.for('mixup.wasmTrainingKernel');
+
+function isOurs(name: string): boolean {
+  const k = tf.getKernel(name, 'wasm');
+  return k !== undefined && (k.kernelFunc as unknown as Record<symbol, unknown>)[MIXUP] === true;
+}
+
+function register(name: string, impl: KernelImpl, replace: boolean): void {
+  if (isOurs(name)) return;
+  const builtin = captureBuiltin(name);
+  if (builtin && !replace) return;
+  if (builtin) tf.unregisterKernel(name, 'wasm');
+  const kernelFunc = impl as unknown as tf.KernelFunc;
+  (kernelFunc as unknown as Record<symbol, unknown>)[MIXUP] = true;
+  const config: tf.KernelConfig = { kernelName: name, backendName: 'wasm', kernelFunc };
+  // The built-in kernel's setup (its cwrap of the C++ function) still has to run when the
+  // backend initialises after this call, so that the fallback path can call it.
+  if (builtin?.setupFunc) config.setupFunc = builtin.setupFunc;
+  tf.registerKernel(config);
+}
+
+/** Names of the kernels {@link registerWasmTrainingKernels} registers for 'wasm'. */
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput'] as const;
+
+/**
+ * Registers the project's wasm training kernels (idempotent): Conv2DBackpropFilter (missing in
+ * tfjs-backend-wasm 4.22) and a faster Conv2DBackpropInput. Call it after
+ * `@tensorflow/tfjs-backend-wasm` is loaded (its kernels must be registered first so the built-in
+ * ones are kept for fallback and benchmarks), before or after `tf.setBackend('wasm')`.
+ */
+export function registerWasmTrainingKernels(): void {
+  register('Conv2DBackpropFilter', conv2DBackpropFilterWasm, false);
+  register('Conv2DBackpropInput', conv2DBackpropInputWasm, true);
+}
