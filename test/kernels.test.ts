@@ -176,7 +176,7 @@ async function netGrads(backend: string): Promise<Record<string, Float32Array>> 
     const v = vars as Record<string, tf.Tensor4D>;
     let h = tf.conv2d(x as tf.Tensor4D, v['w0']!, 1, 'same');
     const { mean, variance } = tf.moments(h, [0, 1, 2]);
-    h = tf.batchNorm(h, mean, variance, vars['beta']!, vars['gamma']!, 2e-5);
+    h = tf.batchNorm(h, mean, variance, vars['beta']!, vars['gamma']!, 2e-5) as tf.Tensor4D;
     h = tf.relu(h);
     const y = tf.add(tf.conv2d(h, v['w1']!, 2, 'same'), tf.conv2d(h, v['wp']!, 2, 'same'));
     const pooled = tf.mean(tf.relu(y), [1, 2]) as tf.Tensor2D;
