@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { UserError, firstLine } from './errors.js';
 import type { BackendName } from './config/schema.js';
+import { registerWasmTrainingKernels } from './kernels/index.js';
 
 /** A concrete backend (everything but `auto`). */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
@@ -145,6 +146,8 @@ export async function tryBackend(name: ConcreteBackend, env: BackendEnv = nodeBa
   }
   try {
     if (name !== 'cpu') env.load(pkg);
+    // Training kernels wasm lacks (Conv2DBackpropFilter) or runs slowly; no-op if not really loaded.
+    if (name === 'wasm') registerWasmTrainingKernels();
   } catch (e) {
     return fail(`${pkg} is installed but failed to load: ${firstLine(e)}`);
   }

@@ -45,8 +45,11 @@ export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInp
  * tfjs-backend-wasm 4.22) and a faster Conv2DBackpropInput. Call it after
  * `@tensorflow/tfjs-backend-wasm` is loaded (its kernels must be registered first so the built-in
  * ones are kept for fallback and benchmarks), before or after `tf.setBackend('wasm')`.
+ * @returns false (and registers nothing) when the wasm package's kernels are not registered yet.
  */
-export function registerWasmTrainingKernels(): void {
+export function registerWasmTrainingKernels(): boolean {
+  if (!tf.getKernel('Conv2D', 'wasm')) return false;
   register('Conv2DBackpropFilter', conv2DBackpropFilterWasm, false);
   register('Conv2DBackpropInput', conv2DBackpropInputWasm, true);
+  return true;
 }
