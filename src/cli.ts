@@ -148,8 +148,16 @@ export function buildProgram(io: Io = processIo): Command {
     .command('report')
     .description('turn run directories into the results table and accuracy/loss plots')
     .argument('<run-dir...>', 'run directories (each with config.json and curves.csv)')
-    .action(async () => {
-      throw new UserError('report: not implemented yet', 1);
+    .addOption(new Option('--format <fmt>', 'table format').choices(['md', 'csv', 'json']).default('md'))
+    .option('--compare-reference', "add the reference's published test accuracy (90/200/300 epochs) and the difference")
+    .option('--plot <file>', 'draw validation accuracy and training loss against epoch into FILE (.svg or .png)')
+    .addHelpText(
+      'after',
+      '\nRuns that share a config apart from the seed make one row: mean ± sample std (n − 1).\nA directory without curves.csv is named and skipped; an unfinished run is shown as such.\n\nExamples:\n  mixup report runs/* --compare-reference\n  mixup report runs/* --format csv > table.csv\n  mixup report runs/mixup-200-s0 runs/erm-200-s0 --plot curves.png',
+    )
+    .action(async (dirs: string[], opts: { format: 'md' | 'csv' | 'json'; compareReference?: boolean; plot?: string }) => {
+      const { report } = await import('./report/report.js');
+      await report(dirs, { format: opts.format, compareReference: opts.compareReference ?? false, plot: opts.plot }, io);
     });
 
   // ------------------------------------------------------------------ backends

@@ -1,0 +1,151 @@
+/**
+ * `mixup report --plot FILE`: validation accuracy and training loss against epoch for several
+ * runs in one figure (two panels side by side, one colour per experiment row, seeds of one row
+ * in the same colour), like the curves the reference shows. The figure is a Vega-Lite spec,
+ * rendered headless by Vega to SVG; a `.png` file is the SVG rasterised by resvg.
+ */
+import { writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { parse as parseVega, View } from 'vega';
+import { Resvg } from '@resvg/resvg-js';
+import { UserError } from '../errors.js';
+import { EXPERIMENTS } from '../config/schema.js';
+import type { Run } from './runs.js';
+
+/** Font of the figure's text: DejaVu Sans where installed, else the system's sans-serif. */
+const FONT = 'DejaVu Sans, sans-serif';
+
+/** One point of the plotted data (a long table: one row per run and epoch). */
+export interface PlotPoint {
+  /** Legend entry: the experiment and its epochs, e.g. `mixup-200`. */
+  series: string;
+  /** Run directory; lines are drawn per run. */
+  run: string;
+  epoch: number;
+  /** Validation top-1 accuracy in %. */
+  valAcc: number;
+  /** Training loss; null when not finite (so that a diverged epoch leaves a gap). */
+  trainLoss: number | null;
+}
+
+/**
+ * Legend label of each run: `<experiment>-<epochs>`, as the configs are named; runs that share a
+ * label but differ in config (not just in seed) get their directory name appended.
+ * @returns labels in the order of `runs`.
+ */
+export function seriesLabels(runs: readonly Run[]): string[] {
+  const base = runs.map((r) => `${r.experiment}-${r.epochs}`);
+  const keysByLabel = new Map<string, Set<string>>();
+  runs.forEach((r, i) => {
+    const s = keysByLabel.get(base[i]!) ?? new Set<string>();
+    s.add(r.groupKey);
+    keysByLabel.set(base[i]!, s);
+  });
+  return runs.map((r, i) => {
+    const clash = keysByLabel.get(base[i]!)!.size > 1;
+    return clash ? `${base[i]} (${r.dir.replace(/\/+$/, '').split('/').pop()})` : base[i]!;
+  });
+}
+
+/** The long table of points the figure draws. */
+export function plotPoints(runs: readonly Run[]): PlotPoint[] {
+  const labels = seriesLabels(runs);
+  return runs.flatMap((r, i) =>
+    r.curves.map((c) => ({
+      series: labels[i]!,
+      run: r.dir,
+      epoch: c.epoch,
+      valAcc: Number((c.valAcc * 100).toFixed(4)),
+      trainLoss: Number.isFinite(c.trainLoss) ? c.trainLoss : null,
+    })),
+  );
+}
+
+/**
+ * The Vega-Lite spec of the figure: two line charts (validation accuracy %, training loss) against
+ * epoch, colour = legend label, one line per run.
+ */
+export function buildPlotSpec(runs: readonly Run[]): TopLevelSpec {
+  const values = plotPoints(runs);
+  // legend order: erm, mixup, mixup-feature, each by epochs (not the order of the directories)
+  const names = seriesLabels(runs);
+  const order = runs
+    .map((r, i) => ({ label: names[i]!, e: EXPERIMENTS.indexOf(r.experiment), n: r.epochs }))
+    .sort((a, b) => a.e - b.e || a.n - b.n || a.label.localeCompare(b.label));
+  const labels = [...new Set(order.map((o) => o.label))];
+  const color = {
+    field: 'series',
+    type: 'nominal' as const,
+    title: 'run',
+    sort: labels,
+    scale: { scheme: labels.length <= 10 ? 'tableau10' : 'tableau20' },
+  };
+  const panel = (field: 'valAcc' | 'trainLoss', title: string) => ({
+    width: 420,
+    height: 300,
+    title,
+    mark: { type: 'line' as const, strokeWidth: 1.5, clip: true },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', scale: { domainMin: 0 } },
+      y: { field, type: 'quantitative' as const, title, scale: { zero: false } },
+      color,
+      detail: { field: 'run', type: 'nominal' as const },
+    },
+  });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    background: 'white',
+    padding: 10,
+    data: { values },
+    hconcat: [panel('valAcc', 'validation accuracy (%)'), panel('trainLoss', 'training loss')],
+    resolve: { scale: { color: 'shared' } },
+    config: { font: FONT, legend: { labelLimit: 300 } },
+  } as TopLevelSpec;
+}
+
+/**
+ * Renders a Vega-Lite spec to an SVG document, headless (no browser, no canvas: Vega estimates
+ * text widths).
+ * @returns the SVG text, starting with `<svg`.
+ */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const vg = compile(spec).spec;
+  const view = new View(parseVega(vg), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/**
+ * Rasterises an SVG document to PNG with resvg, at `scale` × the SVG's size, with the system
+ * fonts (DejaVu Sans for sans-serif when installed).
+ * @returns the PNG file bytes.
+ */
+export function svgToPng(svg: string, scale = 2): Buffer {
+  const r = new Resvg(svg, {
+    fitTo: { mode: 'zoom', value: scale },
+    background: 'white',
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' },
+  });
+  return r.render().asPng();
+}
+
+/**
+ * Draws the curves of `runs` into `file`: SVG for `.svg`, PNG for `.png`.
+ * @throws UserError for another extension, no runs, or a file that cannot be written.
+ */
+export async function writePlot(file: string, runs: readonly Run[]): Promise<void> {
+  const ext = extname(file).toLowerCase();
+  if (ext !== '.svg' && ext !== '.png') throw new UserError(`--plot ${file}: expected a file name ending in .svg or .png`);
+  if (runs.length === 0) throw new UserError(`--plot ${file}: no run with curves to draw`);
+  const svg = await renderSvg(buildPlotSpec(runs));
+  const data = ext === '.svg' ? svg : svgToPng(svg);
+  try {
+    writeFileSync(file, data);
+  } catch (e) {
+    throw new UserError(`--plot ${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * `mixup report RUN_DIR...`: reads the runs, prints the results table (Markdown, CSV or JSON),
+ * names every run left out or still in progress on one line each, and optionally draws the curves.
+ */
+import { UserError } from '../errors.js';
+import { isRun, readRun, type Run } from './runs.js';
+import { buildTable, formatCsv, formatJson, formatMarkdown } from './table.js';
+import { writePlot } from './plot.js';
+
+/** Output formats of the table. */
+export const REPORT_FORMATS = ['md', 'csv', 'json'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+/** Options of {@link report}. */
+export interface ReportOptions {
+  format?: ReportFormat;
+  /** Add the reference's published accuracy and the difference. */
+  compareReference?: boolean;
+  /** Draw the curves into this `.svg` or `.png` file. */
+  plot?: string;
+}
+
+/** Where the report writes: the table to `out`, notes about runs to `err`. */
+export interface ReportIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/**
+ * Reads `dirs`, prints the table, and draws the plot when asked.
+ * A directory without config.json or curves.csv (or with a malformed one) is named on one line
+ * `mixup: note: <file>: <why>; skipped` on `io.err`; a run with fewer epochs than planned is named
+ * `mixup: note: <dir>: in progress ...` and shown as an unfinished row.
+ * @returns the runs that were read.
+ * @throws UserError when no directory holds a run with at least one finished epoch, or the plot
+ *   file cannot be written.
+ */
+export async function report(dirs: readonly string[], opts: ReportOptions, io: ReportIo): Promise<Run[]> {
+  const runs: Run[] = [];
+  for (const dir of dirs) {
+    const r = readRun(dir);
+    if (!isRun(r)) {
+      io.err(`mixup: note: ${r.reason}; skipped`);
+      continue;
+    }
+    if (!r.complete) {
+      const last = r.curves[r.curves.length - 1]!.epoch;
+      io.err(`mixup: note: ${r.dir}: ${r.status ?? 'in progress'} at epoch ${last}/${r.epochs}; shown as unfinished, in no mean`);
+    }
+    runs.push(r);
+  }
+  if (runs.length === 0) {
+    throw new UserError(`report: none of the ${dirs.length} director${dirs.length === 1 ? 'y' : 'ies'} holds a run with a finished epoch (see the notes above)`);
+  }
+  const rows = buildTable(runs, { compareReference: opts.compareReference ?? false });
+  const format = opts.format ?? 'md';
+  const text =
+    format === 'csv' ? formatCsv(rows) : format === 'json' ? formatJson(rows) : formatMarkdown(rows, { compareReference: opts.compareReference ?? false });
+  io.out(text);
+  if (opts.plot !== undefined) {
+    await writePlot(opts.plot, runs);
+    io.err(`mixup: plot of ${runs.length} run${runs.length === 1 ? '' : 's'} written to ${opts.plot}`);
+  }
+  return runs;
+}

@@ -1,0 +1,264 @@
+/**
+ * Reading run directories for `mixup report`: `<run>/config.json` (the resolved config),
+ * `<run>/curves.csv` (one row per finished epoch) and `<run>/status.json` (written by
+ * `mixup train`). A run that cannot be reported (no config.json, no curves.csv, a malformed
+ * file) is returned as a {@link SkippedRun} with a one-line reason, never thrown, so that one
+ * bad directory among `runs/*` does not stop the report.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { z } from 'zod';
+import { EXPERIMENTS, type Experiment } from '../config/schema.js';
+
+/** One row of `curves.csv`: the state after a finished epoch. */
+export interface CurveRow {
+  /** 1-based epoch number. */
+  epoch: number;
+  /** Learning rate used in this epoch (NaN when the column is absent). */
+  lr: number;
+  /** Mean training loss over the epoch (the mixed loss for mixup runs). */
+  trainLoss: number;
+  /** Training top-1 accuracy, fraction in [0, 1] (NaN when absent). */
+  trainAcc: number;
+  /** Validation loss (NaN when absent). */
+  valLoss: number;
+  /** Validation (CIFAR-10 test set) top-1 accuracy, fraction in [0, 1]. */
+  valAcc: number;
+}
+
+/** Status values `mixup train` writes into `status.json`. */
+export const RUN_STATUSES = ['running', 'finished', 'interrupted', 'failed'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** A run directory that has at least one finished epoch. */
+export interface Run {
+  /** The directory as given on the command line. */
+  dir: string;
+  experiment: Experiment;
+  /** α of Beta(α, α). */
+  alpha: number;
+  /** Share of each batch that is mixed (reference: mix_rate). */
+  mixRate: number;
+  /** Initial learning rate. */
+  lr: number;
+  batchSize: number;
+  seed: number;
+  /** Planned number of epochs: `status.json` `epochs` when present, else `train.epochs`. */
+  epochs: number;
+  /** What status.json says, or null when there is no status.json. */
+  status: RunStatus | null;
+  /** True when curves.csv has a row for every planned epoch. */
+  complete: boolean;
+  /** Rows of curves.csv, epochs strictly increasing. */
+  curves: CurveRow[];
+  /**
+   * Canonical JSON of the config without the keys that do not change the result (seed, paths,
+   * backend, logging, checkpointing; see {@link IGNORED_FOR_GROUPING}): runs with equal keys are
+   * seeds of one experiment.
+   */
+  groupKey: string;
+}
+
+/** A run directory left out of the report, with why. */
+export interface SkippedRun {
+  dir: string;
+  /** One line, naming the file and what was expected. */
+  reason: string;
+}
+
+/**
+ * Config keys that differ between seeds of the same experiment, or do not change what is
+ * learned, and are therefore ignored when runs are grouped into table rows.
+ */
+export const IGNORED_FOR_GROUPING = [
+  'out',
+  'backend',
+  'train.seed',
+  'train.epochs',
+  'train.logEvery',
+  'train.checkpointEvery',
+  'train.keepCheckpoints',
+  'train.evalBatchSize',
+  'data.dir',
+  'data.train',
+  'data.val',
+  'data.workers',
+  'data.cache',
+] as const;
+
+/** The part of config.json the report needs; other keys are kept for grouping but not checked. */
+const configFields = z.looseObject({
+  experiment: z.enum(EXPERIMENTS),
+  mixup: z.looseObject({ alpha: z.number(), mixRate: z.number() }),
+  train: z.looseObject({
+    lr: z.number(),
+    batchSize: z.number().int(),
+    epochs: z.number().int().positive(),
+    seed: z.number().int(),
+  }),
+});
+
+const statusFields = z.looseObject({
+  status: z.enum(RUN_STATUSES),
+  epoch: z.number().int().min(0).optional(),
+  epochs: z.number().int().positive().optional(),
+});
+
+class RunProblem extends Error {}
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new RunProblem(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new RunProblem(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function zodProblem(file: string, err: z.ZodError): RunProblem {
+  const issue = err.issues[0]!;
+  const key = issue.path.map(String).join('.') || '(top level)';
+  return new RunProblem(`${file}: ${key}: ${issue.message.replace(/^Invalid input: /, '')}`);
+}
+
+/** Canonical JSON (keys sorted) of `obj` without the dotted `ignored` keys. */
+export function canonicalKey(obj: unknown, ignored: readonly string[], prefix = ''): string {
+  if (Array.isArray(obj)) return `[${obj.map((v) => canonicalKey(v, [], '')).join(',')}]`;
+  if (obj === null || typeof obj !== 'object') return JSON.stringify(obj) ?? 'null';
+  const parts: string[] = [];
+  for (const k of Object.keys(obj).sort()) {
+    const path = prefix + k;
+    if (ignored.includes(path)) continue;
+    parts.push(`${JSON.stringify(k)}:${canonicalKey((obj as Record<string, unknown>)[k], ignored, path + '.')}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+const REQUIRED_COLUMNS = ['epoch', 'train_loss', 'val_acc'] as const;
+
+/**
+ * Parses the text of a `curves.csv` (header `epoch,lr,train_loss,train_acc,val_loss,val_acc,...`;
+ * `lr`, `train_acc` and `val_loss` may be absent, extra columns are ignored).
+ * @param file the file name, for messages.
+ * @returns the rows, in file order.
+ * @throws Error with one line naming `file`, the line and what was expected, when a required
+ *   column is missing, a value is not a number, an accuracy is outside [0, 1], or the epochs
+ *   are not 1-based and strictly increasing.
+ */
+export function parseCurves(text: string, file: string): CurveRow[] {
+  let records: string[][];
+  try {
+    records = parseCsv(text, { skip_empty_lines: true, trim: true, relax_column_count: false }) as string[][];
+  } catch (e) {
+    throw new RunProblem(`${file}: not valid CSV (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (records.length === 0) throw new RunProblem(`${file}: empty, expected a header line starting with "epoch,"`);
+  const header = records[0]!;
+  for (const c of REQUIRED_COLUMNS) {
+    if (!header.includes(c)) throw new RunProblem(`${file}: line 1: no column "${c}" in header "${header.join(',')}"`);
+  }
+  const col = (name: string) => header.indexOf(name);
+  const rows: CurveRow[] = [];
+  for (let i = 1; i < records.length; i++) {
+    const rec = records[i]!;
+    const line = i + 1;
+    const num = (name: string, opts: { fraction?: boolean; finite?: boolean } = {}): number => {
+      const idx = col(name);
+      if (idx < 0) return NaN;
+      const raw = rec[idx] ?? '';
+      const v = raw === '' ? NaN : Number(raw);
+      if (raw === '' || (Number.isNaN(v) && raw !== 'NaN')) {
+        throw new RunProblem(`${file}: line ${line}: ${name} is "${raw}", expected a number`);
+      }
+      if ((opts.finite || opts.fraction) && !Number.isFinite(v)) {
+        throw new RunProblem(`${file}: line ${line}: ${name} is ${raw}, expected a finite number`);
+      }
+      if (opts.fraction && (v < 0 || v > 1)) {
+        throw new RunProblem(`${file}: line ${line}: ${name} is ${raw}, expected a fraction in [0, 1]`);
+      }
+      return v;
+    };
+    const epoch = num('epoch', { finite: true });
+    const prev = rows.length > 0 ? rows[rows.length - 1]!.epoch : 0;
+    if (!Number.isInteger(epoch) || epoch <= prev) {
+      throw new RunProblem(`${file}: line ${line}: epoch is ${epoch}, expected an integer above ${prev} (1-based, increasing)`);
+    }
+    const trainAccIdx = col('train_acc');
+    rows.push({
+      epoch,
+      lr: num('lr'),
+      trainLoss: num('train_loss'),
+      trainAcc: trainAccIdx < 0 ? NaN : num('train_acc', { fraction: true }),
+      valLoss: num('val_loss'),
+      valAcc: num('val_acc', { fraction: true }),
+    });
+  }
+  return rows;
+}
+
+/**
+ * Reads one run directory.
+ * @param dir the run directory (as the user wrote it; used in messages).
+ * @returns a {@link Run} when config.json is valid and curves.csv has at least one epoch, else a
+ *   {@link SkippedRun} whose reason names the missing or malformed file.
+ */
+export function readRun(dir: string): Run | SkippedRun {
+  try {
+    if (!existsSync(dir)) throw new RunProblem(`${dir}: no such directory`);
+    if (!statSync(dir).isDirectory()) throw new RunProblem(`${dir}: not a directory, expected a run directory`);
+    const configFile = join(dir, 'config.json');
+    if (!existsSync(configFile)) throw new RunProblem(`${configFile}: missing, expected the run's resolved config`);
+    const raw = readJson(configFile);
+    const parsed = configFields.safeParse(raw);
+    if (!parsed.success) throw zodProblem(configFile, parsed.error);
+    const cfg = parsed.data;
+
+    let status: z.output<typeof statusFields> | null = null;
+    const statusFile = join(dir, 'status.json');
+    if (existsSync(statusFile)) {
+      const s = statusFields.safeParse(readJson(statusFile));
+      if (!s.success) throw zodProblem(statusFile, s.error);
+      status = s.data;
+    }
+    const epochs = status?.epochs ?? cfg.train.epochs;
+
+    const curvesFile = join(dir, 'curves.csv');
+    if (!existsSync(curvesFile)) {
+      const st = status ? ` (status.json: ${status.status}, epoch ${status.epoch ?? 0}/${epochs})` : '';
+      throw new RunProblem(`${curvesFile}: missing, no epoch finished yet${st}`);
+    }
+    const curves = parseCurves(readFileSync(curvesFile, 'utf8'), curvesFile);
+    if (curves.length === 0) {
+      throw new RunProblem(`${curvesFile}: no epoch finished yet (header only, 0/${epochs} epochs)`);
+    }
+    const last = curves[curves.length - 1]!.epoch;
+    return {
+      dir,
+      experiment: cfg.experiment,
+      alpha: cfg.mixup.alpha,
+      mixRate: cfg.mixup.mixRate,
+      lr: cfg.train.lr,
+      batchSize: cfg.train.batchSize,
+      seed: cfg.train.seed,
+      epochs,
+      status: status?.status ?? null,
+      complete: last >= epochs,
+      curves,
+      groupKey: `${canonicalKey(raw, IGNORED_FOR_GROUPING)}|epochs=${epochs}`,
+    };
+  } catch (e) {
+    if (e instanceof RunProblem) return { dir, reason: e.message };
+    throw e;
+  }
+}
+
+/** True when `r` is a run that was read, false for a skipped one. */
+export function isRun(r: Run | SkippedRun): r is Run {
+  return 'curves' in r;
+}

@@ -1,0 +1,228 @@
+/**
+ * The results table of `mixup report`: runs grouped into rows in the reference's columns
+ * (experiment, alpha, mix_rate, test acc, initial learning rate, batch size; plus epochs, which
+ * tell the reference's 90/200/300-epoch rows apart), with final and best test accuracy as
+ * mean ± sample std over seeds, and optionally the reference's published figure and the
+ * difference. Output as Markdown, CSV or JSON.
+ */
+import { createArrayCsvStringifier } from 'csv-writer';
+import { EXPERIMENTS, type Experiment } from '../config/schema.js';
+import type { Run, RunStatus } from './runs.js';
+import { meanStd, type MeanStd } from './stats.js';
+import { referenceAccuracy } from './reference.js';
+
+/** One row of the table: the finished seeds of one config, or one run still in progress. */
+export interface TableRow {
+  experiment: Experiment;
+  /** Planned epochs. */
+  epochs: number;
+  /** α; null for ERM, which does not mix. */
+  alpha: number | null;
+  /** mix_rate; null for ERM. */
+  mixRate: number | null;
+  /** Initial learning rate. */
+  lr: number;
+  batchSize: number;
+  /** Run directories of the row. */
+  runs: string[];
+  /** train.seed of each run, in the order of `runs`. */
+  seeds: number[];
+  /** % test accuracy after the last epoch (for a run in progress: the last finished one). */
+  finalAcc: MeanStd;
+  /** % test accuracy of the best epoch. */
+  bestAcc: MeanStd;
+  /** True when every run of the row finished all its epochs. */
+  finished: boolean;
+  /** Last finished epoch (the smallest over the row's runs). */
+  lastEpoch: number;
+  /** For a run in progress: status.json's status, or null when it wrote none. */
+  status: RunStatus | null;
+  /** The reference's % test accuracy for this experiment and number of epochs, when published. */
+  reference: number | null;
+  /** finalAcc.mean − reference, percentage points. */
+  diff: number | null;
+}
+
+/** Options of {@link buildTable}. */
+export interface TableOptions {
+  /** Fill `reference` and `diff` from the reference's published figures. */
+  compareReference?: boolean;
+}
+
+function rowOf(runs: Run[], finished: boolean, opts: TableOptions): TableRow {
+  const r0 = runs[0]!;
+  const pct = (x: number) => x * 100;
+  const finalAcc = meanStd(runs.map((r) => pct(r.curves[r.curves.length - 1]!.valAcc)));
+  const bestAcc = meanStd(runs.map((r) => pct(Math.max(...r.curves.map((c) => c.valAcc)))));
+  const reference = opts.compareReference ? referenceAccuracy(r0.experiment, r0.epochs) : null;
+  const mixes = r0.experiment !== 'erm';
+  return {
+    experiment: r0.experiment,
+    epochs: r0.epochs,
+    alpha: mixes ? r0.alpha : null,
+    mixRate: mixes ? r0.mixRate : null,
+    lr: r0.lr,
+    batchSize: r0.batchSize,
+    runs: runs.map((r) => r.dir),
+    seeds: runs.map((r) => r.seed),
+    finalAcc,
+    bestAcc,
+    finished,
+    lastEpoch: Math.min(...runs.map((r) => r.curves[r.curves.length - 1]!.epoch)),
+    status: finished ? 'finished' : r0.status,
+    reference,
+    diff: reference === null ? null : finalAcc.mean - reference,
+  };
+}
+
+/**
+ * Groups runs into table rows. Finished runs with the same config apart from the seed (and the
+ * keys in `IGNORED_FOR_GROUPING`) share a row, with mean ± sample std (n − 1) over them; each
+ * run still in progress gets a row of its own, marked unfinished, that no mean includes.
+ * Rows are sorted by experiment (erm, mixup, mixup-feature), then epochs, finished first.
+ */
+export function buildTable(runs: readonly Run[], opts: TableOptions = {}): TableRow[] {
+  const groups = new Map<string, Run[]>();
+  const rows: TableRow[] = [];
+  for (const r of runs) {
+    if (!r.complete) {
+      rows.push(rowOf([r], false, opts));
+      continue;
+    }
+    const g = groups.get(r.groupKey);
+    if (g) g.push(r);
+    else groups.set(r.groupKey, [r]);
+  }
+  for (const g of groups.values()) rows.push(rowOf([...g].sort((a, b) => a.seed - b.seed), true, opts));
+  const order = (e: Experiment) => EXPERIMENTS.indexOf(e);
+  return rows.sort(
+    (a, b) =>
+      order(a.experiment) - order(b.experiment) ||
+      a.epochs - b.epochs ||
+      Number(b.finished) - Number(a.finished) ||
+      a.runs[0]!.localeCompare(b.runs[0]!),
+  );
+}
+
+// ---------------------------------------------------------------- formatting
+
+function fmtAcc(m: MeanStd): string {
+  return m.std === null ? m.mean.toFixed(2) : `${m.mean.toFixed(2)} ± ${m.std.toFixed(2)}`;
+}
+
+function fmtDiff(d: number): string {
+  return `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)}`;
+}
+
+function progressText(r: TableRow): string {
+  return r.finished ? 'finished' : `${r.status ?? 'in progress'}, epoch ${r.lastEpoch}/${r.epochs}`;
+}
+
+/**
+ * The table as Markdown: one header, one line per row, then notes that state how the figures
+ * were computed. A `status` column is added when some row is unfinished.
+ */
+export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {}): string {
+  const anyUnfinished = rows.some((r) => !r.finished);
+  const header = [
+    'experiment',
+    'epochs',
+    'alpha',
+    'mix_rate',
+    'test acc % (final)',
+    'test acc % (best)',
+    'initial learning rate',
+    'batch size',
+    'seeds',
+  ];
+  if (opts.compareReference) header.push('reference %', 'final − reference');
+  if (anyUnfinished) header.push('status');
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((h) => (h === 'experiment' || h === 'status' ? '---' : '---:')).join(' | ')} |`];
+  for (const r of rows) {
+    const cells = [
+      r.experiment,
+      String(r.epochs),
+      r.alpha === null ? '-' : String(r.alpha),
+      r.mixRate === null ? '-' : String(r.mixRate),
+      fmtAcc(r.finalAcc),
+      fmtAcc(r.bestAcc),
+      String(r.lr),
+      String(r.batchSize),
+      r.seeds.join(', '),
+    ];
+    if (opts.compareReference) cells.push(r.reference === null ? '-' : r.reference.toFixed(2), r.diff === null ? '-' : fmtDiff(r.diff));
+    if (anyUnfinished) cells.push(progressText(r));
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  lines.push(
+    '',
+    'test acc: top-1 % on the validation set (the 10,000 CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
+    'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
+  );
+  if (opts.compareReference) {
+    lines.push('reference: the MXNet reference implementation (hongyi-zhang/mixup), one run each; final − reference in percentage points.');
+  }
+  if (anyUnfinished) lines.push('Unfinished runs show the last finished epoch and are in no mean.');
+  return lines.join('\n');
+}
+
+const round = (x: number, digits = 4) => Number(x.toFixed(digits));
+
+/** One plain object per row, numbers rounded to 4 decimals: the JSON and CSV outputs. */
+export function tableRecords(rows: readonly TableRow[]): Record<string, unknown>[] {
+  return rows.map((r) => ({
+    experiment: r.experiment,
+    epochs: r.epochs,
+    alpha: r.alpha,
+    mix_rate: r.mixRate,
+    final_acc: round(r.finalAcc.mean),
+    final_acc_std: r.finalAcc.std === null ? null : round(r.finalAcc.std),
+    best_acc: round(r.bestAcc.mean),
+    best_acc_std: r.bestAcc.std === null ? null : round(r.bestAcc.std),
+    lr: r.lr,
+    batch_size: r.batchSize,
+    n: r.finalAcc.n,
+    seeds: r.seeds,
+    status: r.finished ? 'finished' : (r.status ?? 'in progress'),
+    last_epoch: r.lastEpoch,
+    reference_acc: r.reference,
+    diff: r.diff === null ? null : round(r.diff),
+    runs: r.runs,
+  }));
+}
+
+/** The table as JSON: an array of {@link tableRecords}. */
+export function formatJson(rows: readonly TableRow[]): string {
+  return JSON.stringify(tableRecords(rows), null, 2);
+}
+
+const CSV_COLUMNS = [
+  'experiment',
+  'epochs',
+  'alpha',
+  'mix_rate',
+  'final_acc',
+  'final_acc_std',
+  'best_acc',
+  'best_acc_std',
+  'lr',
+  'batch_size',
+  'n',
+  'seeds',
+  'status',
+  'last_epoch',
+  'reference_acc',
+  'diff',
+  'runs',
+];
+
+/** The table as CSV with a header line; empty cells for nulls, lists joined by spaces. */
+export function formatCsv(rows: readonly TableRow[]): string {
+  const records = tableRecords(rows);
+  const stringifier = createArrayCsvStringifier({ header: CSV_COLUMNS });
+  const cell = (v: unknown) => (v === null ? '' : Array.isArray(v) ? v.join(' ') : (v as string | number));
+  return (
+    stringifier.getHeaderString()! +
+    stringifier.stringifyRecords(records.map((rec) => CSV_COLUMNS.map((c) => cell(rec[c]))))
+  ).replace(/\n$/, '');
+}

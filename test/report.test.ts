@@ -1,0 +1,279 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PNG } from 'pngjs';
+import { Resvg } from '@resvg/resvg-js';
+import { configSchema, type ConfigInput } from '../src/config/schema.js';
+import { meanStd } from '../src/report/stats.js';
+import { parseCurves, readRun, isRun, type Run } from '../src/report/runs.js';
+import { buildTable, formatCsv, formatJson, formatMarkdown } from '../src/report/table.js';
+import { buildPlotSpec, renderSvg, svgToPng, seriesLabels } from '../src/report/plot.js';
+import { report } from '../src/report/report.js';
+
+/** The repository root (this file runs from test/ under tsx, from dist/test/ compiled). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
+
+/** Runs the compiled CLI (bin/mixup, needs dist/). */
+function mixup(args: string[]) {
+  const r = spawnSync(process.execPath, [join(repoRoot(), 'bin', 'mixup'), ...args], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const HEADER = 'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec';
+
+interface Fixture {
+  experiment: 'erm' | 'mixup' | 'mixup-feature';
+  epochs: number;
+  seed?: number;
+  /** val_acc of each finished epoch (fractions). */
+  valAcc: number[];
+  status?: 'running' | 'finished' | 'interrupted' | 'failed';
+  /** Extra config (merged into the config input). */
+  extra?: ConfigInput;
+  /** Leave out curves.csv. */
+  noCurves?: boolean;
+}
+
+/** Writes a run directory as `mixup train` does: config.json (resolved), curves.csv, status.json. */
+function makeRun(root: string, name: string, f: Fixture): string {
+  const dir = join(root, name);
+  mkdirSync(join(dir, 'checkpoints'), { recursive: true });
+  const lr = f.experiment === 'erm' ? 0.05 : 0.7;
+  const cfg = configSchema.parse({
+    ...f.extra,
+    experiment: f.experiment,
+    out: dir,
+    train: { epochs: f.epochs, lr, seed: f.seed ?? 0, ...f.extra?.train },
+  });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
+  if (!f.noCurves) {
+    const rows = f.valAcc.map((a, i) => [i + 1, lr, (2 - i * 0.1).toFixed(4), 0.5, 1.1, a, 12.5, 4000].join(','));
+    writeFileSync(join(dir, 'curves.csv'), [HEADER, ...rows].join('\n') + '\n');
+  }
+  const status = f.status ?? (f.valAcc.length >= f.epochs ? 'finished' : 'running');
+  writeFileSync(
+    join(dir, 'status.json'),
+    JSON.stringify({ status, epoch: f.valAcc.length, epochs: f.epochs, updated: '2026-11-29T15:00:00.000Z' }),
+  );
+  return dir;
+}
+
+/** The fixture set: 3 seeds of erm-3, one mixup-3, a mixup-feature run in progress, a run without curves. */
+function fixtureRuns() {
+  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const dirs = [
+    // final 0.90 / 0.92 / 0.91 → 91.00 ± 1.00; best 0.91 / 0.925 / 0.915 → 91.67 ± 0.76
+    makeRun(root, 'erm-3-s0', { experiment: 'erm', epochs: 3, seed: 0, valAcc: [0.5, 0.91, 0.9] }),
+    makeRun(root, 'erm-3-s1', { experiment: 'erm', epochs: 3, seed: 1, valAcc: [0.6, 0.925, 0.92] }),
+    makeRun(root, 'erm-3-s2', { experiment: 'erm', epochs: 3, seed: 2, valAcc: [0.55, 0.915, 0.91] }),
+    makeRun(root, 'mixup-3-s0', { experiment: 'mixup', epochs: 3, valAcc: [0.4, 0.8, 0.87] }),
+    makeRun(root, 'feature-90-s0', { experiment: 'mixup-feature', epochs: 90, valAcc: [0.3, 0.45] }),
+    makeRun(root, 'empty', { experiment: 'mixup', epochs: 90, valAcc: [], noCurves: true }),
+  ];
+  return { root, dirs };
+}
+
+function readRuns(dirs: string[]): Run[] {
+  return dirs.map(readRun).filter(isRun);
+}
+
+test('meanStd: mean and sample standard deviation (n − 1)', () => {
+  assert.deepEqual(meanStd([5]), { mean: 5, std: null, n: 1 });
+  const m = meanStd([90, 92, 91]);
+  assert.equal(m.mean, 91);
+  assert.ok(Math.abs(m.std! - 1) < 1e-12); // Σ(x − x̄)² = 2, / (3 − 1) = 1
+  const b = meanStd([91, 92.5, 91.5]);
+  assert.ok(Math.abs(b.mean - 91.666666667) < 1e-8);
+  assert.ok(Math.abs(b.std! - Math.sqrt(7 / 12)) < 1e-12); // (4/9 + 25/36 + 1/36) / 2 = 7/12
+  assert.throws(() => meanStd([]), RangeError);
+});
+
+test('parseCurves: numbers, 1-based increasing epochs, one-line errors naming file and line', () => {
+  const rows = parseCurves(`${HEADER}\n1,0.1,2.3,0.1,2.2,0.25,10,500\n2,0.1,NaN,0.2,2.0,0.5,10,500\n`, 'c.csv');
+  assert.equal(rows.length, 2);
+  assert.deepEqual(rows[0], { epoch: 1, lr: 0.1, trainLoss: 2.3, trainAcc: 0.1, valLoss: 2.2, valAcc: 0.25 });
+  assert.ok(Number.isNaN(rows[1]!.trainLoss));
+  assert.throws(() => parseCurves(`${HEADER}\n1,0.1,2.3,0.1,2.2,25,10,500\n`, 'c.csv'), {
+    message: 'c.csv: line 2: val_acc is 25, expected a fraction in [0, 1]',
+  });
+  assert.throws(() => parseCurves(`${HEADER}\n2,0.1,2.3,0.1,2.2,0.2,1,1\n1,0.1,2.3,0.1,2.2,0.2,1,1\n`, 'c.csv'), {
+    message: 'c.csv: line 3: epoch is 1, expected an integer above 2 (1-based, increasing)',
+  });
+  assert.throws(() => parseCurves('epoch,lr\n1,0.1\n', 'c.csv'), { message: 'c.csv: line 1: no column "train_loss" in header "epoch,lr"' });
+  assert.throws(() => parseCurves(`${HEADER}\n1,0.1,abc,0.1,2.2,0.2,1,1\n`, 'c.csv'), {
+    message: 'c.csv: line 2: train_loss is "abc", expected a number',
+  });
+});
+
+test('readRun: finished, in progress, missing curves.csv, missing config.json', () => {
+  const { root, dirs } = fixtureRuns();
+  const erm = readRun(dirs[0]!);
+  assert.ok(isRun(erm));
+  assert.equal(erm.complete, true);
+  assert.equal(erm.status, 'finished');
+  assert.equal(erm.epochs, 3);
+  const feature = readRun(dirs[4]!);
+  assert.ok(isRun(feature));
+  assert.equal(feature.complete, false);
+  assert.equal(feature.status, 'running');
+  const empty = readRun(dirs[5]!);
+  assert.ok(!isRun(empty));
+  assert.equal(empty.reason, `${join(dirs[5]!, 'curves.csv')}: missing, no epoch finished yet (status.json: running, epoch 0/90)`);
+  mkdirSync(join(root, 'notarun'));
+  const none = readRun(join(root, 'notarun'));
+  assert.ok(!isRun(none));
+  assert.equal(none.reason, `${join(root, 'notarun', 'config.json')}: missing, expected the run's resolved config`);
+  // seeds of one config share a group key; a different α does not
+  const s1 = readRun(dirs[1]!);
+  assert.ok(isRun(s1));
+  assert.equal(s1.groupKey, erm.groupKey);
+  const other = readRun(makeRun(root, 'mixup-a4', { experiment: 'mixup', epochs: 3, valAcc: [0.1, 0.2, 0.3], extra: { mixup: { alpha: 0.4 } } }));
+  const mix = readRun(dirs[3]!);
+  assert.ok(isRun(other) && isRun(mix));
+  assert.notEqual(other.groupKey, mix.groupKey);
+});
+
+test('buildTable: mean ± std over seeds, final and best, reference and difference, unfinished rows', () => {
+  const { dirs } = fixtureRuns();
+  const rows = buildTable(readRuns(dirs), { compareReference: true });
+  assert.equal(rows.length, 3);
+  const [erm, mixup, feature] = rows;
+  assert.equal(erm!.experiment, 'erm');
+  assert.deepEqual(erm!.seeds, [0, 1, 2]);
+  assert.ok(Math.abs(erm!.finalAcc.mean - 91) < 1e-9);
+  assert.ok(Math.abs(erm!.finalAcc.std! - 1) < 1e-9);
+  assert.ok(Math.abs(erm!.bestAcc.mean - 275 / 3) < 1e-9);
+  assert.ok(Math.abs(erm!.bestAcc.std! - Math.sqrt(7 / 12)) < 1e-9);
+  assert.equal(erm!.reference, null); // the reference published 90/200/300 epochs only
+  assert.equal(mixup!.finalAcc.mean, 87);
+  assert.equal(mixup!.finalAcc.std, null);
+  assert.equal(feature!.finished, false);
+  assert.equal(feature!.lastEpoch, 2);
+  assert.equal(feature!.reference, 85.45);
+  assert.ok(Math.abs(feature!.diff! - (45 - 85.45)) < 1e-9);
+});
+
+test('formatMarkdown: the exact table, notes on the formula', () => {
+  const { dirs } = fixtureRuns();
+  const md = formatMarkdown(buildTable(readRuns(dirs), { compareReference: true }), { compareReference: true });
+  const expected = [
+    '| experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds | reference % | final − reference | status |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| erm | 3 | - | - | 91.00 ± 1.00 | 91.67 ± 0.76 | 0.05 | 128 | 0, 1, 2 | - | - | finished |',
+    '| mixup | 3 | 0.2 | 0.7 | 87.00 | 87.00 | 0.7 | 128 | 0 | - | - | finished |',
+    '| mixup-feature | 90 | 0.2 | 0.7 | 45.00 | 45.00 | 0.7 | 128 | 0 | 85.45 | −40.45 | running, epoch 2/90 |',
+    '',
+    'test acc: top-1 % on the validation set (the 10,000 CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
+    'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
+    'reference: the MXNet reference implementation (hongyi-zhang/mixup), one run each; final − reference in percentage points.',
+    'Unfinished runs show the last finished epoch and are in no mean.',
+  ].join('\n');
+  assert.equal(md, expected);
+});
+
+test('reference comparison at 90/200/300 epochs', () => {
+  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const acc = (final: number, n: number) => [...Array(n - 1).fill(0.1), final];
+  const dirs = [
+    makeRun(root, 'erm-90', { experiment: 'erm', epochs: 90, valAcc: acc(0.88, 90) }),
+    makeRun(root, 'mixup-200', { experiment: 'mixup', epochs: 200, valAcc: acc(0.92, 200) }),
+  ];
+  const rows = buildTable(readRuns(dirs), { compareReference: true });
+  assert.deepEqual(
+    rows.map((r) => [r.experiment, r.epochs, r.reference, Number(r.diff!.toFixed(6))]),
+    [
+      ['erm', 90, 87.9, 0.1],
+      ['mixup', 200, 91.61, 0.39],
+    ],
+  );
+});
+
+test('formatCsv and formatJson carry the same numbers', () => {
+  const { dirs } = fixtureRuns();
+  const rows = buildTable(readRuns(dirs), { compareReference: true });
+  const csv = formatCsv(rows).split('\n');
+  assert.equal(csv[0], 'experiment,epochs,alpha,mix_rate,final_acc,final_acc_std,best_acc,best_acc_std,lr,batch_size,n,seeds,status,last_epoch,reference_acc,diff,runs');
+  assert.equal(csv[1], `erm,3,,,91,1,91.6667,0.7638,0.05,128,3,0 1 2,finished,3,,,${dirs.slice(0, 3).join(' ')}`);
+  assert.equal(csv[3], `mixup-feature,90,0.2,0.7,45,,45,,0.7,128,1,0,running,2,85.45,-40.45,${dirs[4]}`);
+  const json = JSON.parse(formatJson(rows)) as Record<string, unknown>[];
+  assert.equal(json.length, 3);
+  assert.deepEqual(json[0], {
+    experiment: 'erm',
+    epochs: 3,
+    alpha: null,
+    mix_rate: null,
+    final_acc: 91,
+    final_acc_std: 1,
+    best_acc: 91.6667,
+    best_acc_std: 0.7638,
+    lr: 0.05,
+    batch_size: 128,
+    n: 3,
+    seeds: [0, 1, 2],
+    status: 'finished',
+    last_epoch: 3,
+    reference_acc: null,
+    diff: null,
+    runs: dirs.slice(0, 3),
+  });
+});
+
+test('plot: an SVG that parses, with the run legends; PNG with the magic bytes and 2x the size', async () => {
+  const { dirs } = fixtureRuns();
+  const runs = readRuns(dirs);
+  assert.deepEqual(seriesLabels(runs), ['erm-3', 'erm-3', 'erm-3', 'mixup-3', 'mixup-feature-90']);
+  const svg = await renderSvg(buildPlotSpec(runs));
+  assert.ok(svg.startsWith('<svg'), svg.slice(0, 40));
+  assert.ok(svg.trimEnd().endsWith('</svg>'));
+  for (const label of ['erm-3', 'mixup-3', 'mixup-feature-90', 'validation accuracy (%)', 'training loss', 'epoch']) {
+    assert.ok(svg.includes(`>${label}</text>`), `legend/axis text ${label}`);
+  }
+  const parsed = new Resvg(svg); // an independent SVG parser: throws on malformed XML
+  assert.ok(parsed.width > 800 && parsed.height > 250, `${parsed.width}x${parsed.height}`);
+  const png = svgToPng(svg);
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const img = PNG.sync.read(png);
+  assert.equal(img.width, Math.round(parsed.width * 2));
+  assert.equal(img.height, Math.round(parsed.height * 2));
+});
+
+test('report: table on stdout, one line per skipped or unfinished run, --plot writes the file', async () => {
+  const { root, dirs } = fixtureRuns();
+  const out: string[] = [];
+  const err: string[] = [];
+  const plot = join(root, 'curves.png');
+  await report([...dirs, join(root, 'nothing-here')], { format: 'csv', plot }, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  assert.equal(out.join('\n').split('\n').length, 4); // header + 3 rows
+  assert.deepEqual(err, [
+    `mixup: note: ${dirs[4]}: running at epoch 2/90; shown as unfinished, in no mean`,
+    `mixup: note: ${join(dirs[5]!, 'curves.csv')}: missing, no epoch finished yet (status.json: running, epoch 0/90); skipped`,
+    `mixup: note: ${join(root, 'nothing-here')}: no such directory; skipped`,
+    `mixup: plot of 5 runs written to ${plot}`,
+  ]);
+  assert.deepEqual([...readFileSync(plot).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+});
+
+test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing can be reported', () => {
+  const { root, dirs } = fixtureRuns();
+  const ok = mixup(['report', dirs[0]!, dirs[1]!, dirs[2]!, '--plot', join(root, 'c.svg')]);
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(ok.out, /^\| erm \| 3 \| - \| - \| 91\.00 ± 1\.00 \| 91\.67 ± 0\.76 \| 0\.05 \| 128 \| 0, 1, 2 \|$/m);
+  assert.ok(readFileSync(join(root, 'c.svg'), 'utf8').startsWith('<svg'));
+  const none = mixup(['report', dirs[5]!]);
+  assert.equal(none.code, 2);
+  assert.equal(
+    none.err,
+    `mixup: note: ${join(dirs[5]!, 'curves.csv')}: missing, no epoch finished yet (status.json: running, epoch 0/90); skipped\n` +
+      'mixup: error: report: none of the 1 directory holds a run with a finished epoch (see the notes above)\n',
+  );
+  const bad = mixup(['report', dirs[0]!, '--plot', join(root, 'x.gif')]);
+  assert.deepEqual([bad.code, bad.err], [2, `mixup: error: --plot ${join(root, 'x.gif')}: expected a file name ending in .svg or .png\n`]);
+});
