@@ -1,0 +1,50 @@
+/**
+ * The MixUp layer on tensors: applies a {@link MixPlan} to a batch of images or feature maps.
+ * out[i] = weight[i]·x[i] + (1 − weight[i])·x[partner[i]], computed as
+ * x[partner] + weight ⊙ (x − x[partner]). The gather by `partner` has a custom gradient, a gather
+ * of dy by the inverse permutation (exact, since `partner` is a permutation), so no
+ * UnsortedSegmentSum kernel is needed (the wasm backend has none). Gradients therefore flow through
+ * the mix into the layers before it, exactly; the reference's custom op returned a zero input
+ * gradient instead (mxnet/symbols/mixup.py, `self.assign(in_grad[0], req[0], 0)`).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** The function type tf.customGrad takes (not exported by @tensorflow/tfjs). */
+type CustomGradFn<T extends tf.Tensor> = Parameters<typeof tf.customGrad<T>>[0];
+import { inversePermutation, type MixPlan } from './plan.js';
+
+/**
+ * Rows of `x` reordered by a permutation: out[i] = x[perm[i]], with gradient dx = dy[perm⁻¹].
+ * @param x `[B, ...]`.
+ * @param perm `[B]` a permutation of 0..B−1.
+ */
+export function permuteRows<T extends tf.Tensor>(x: T, perm: Int32Array): T {
+  const inv = inversePermutation(perm);
+  const op = tf.customGrad(((xIn: T, save: (t: tf.Tensor[]) => void) => {
+    void save;
+    const idx = tf.tensor1d(perm, 'int32');
+    return {
+      value: tf.gather(xIn, idx, 0) as T,
+      gradFunc: (dy: T) => tf.tidy(() => tf.gather(dy, tf.tensor1d(inv, 'int32'), 0)),
+    };
+  }) as unknown as CustomGradFn<T>);
+  return op(x);
+}
+
+/**
+ * Mixes a batch by a plan (see plan.ts for which λ goes to which row).
+ * @param x `[B,H,W,C]` (or any `[B, ...]`) float32 images or feature maps.
+ * @param plan the batch's plan; plan.batchSize must equal B.
+ * @returns same shape as x.
+ */
+export function applyMix<T extends tf.Tensor>(x: T, plan: MixPlan): T {
+  const B = x.shape[0];
+  if (plan.batchSize !== B) throw new RangeError(`applyMix: plan is for a batch of ${plan.batchSize}, tensor has ${B} rows`);
+  if (plan.mixLen === 0) return tf.clone(x);
+  return tf.tidy(() => {
+    const other = permuteRows(x, plan.partner);
+    const wShape = [B, ...x.shape.slice(1).map(() => 1)];
+    const w = tf.tensor(Float32Array.from(plan.weight), wShape, 'float32');
+    return tf.add(other, tf.mul(w, tf.sub(x, other))) as T;
+  });
+}

@@ -1,0 +1,26 @@
+/**
+ * Learning-rate schedules, per epoch (pure).
+ */
+import type { Config } from '../config/schema.js';
+
+/**
+ * The learning rate of epoch `epoch` (0-based).
+ * - `step` (the reference: MXNet's MultiFactorScheduler with steps at `lr_step_epochs`·epoch_size,
+ *   common/fit.py `_get_lr_scheduler`): lr·lrFactor^k, k = number of lrStepEpochs s with s ≤ epoch.
+ *   MultiFactorScheduler lowers the rate once the update count passes s·epoch_size, i.e. from the
+ *   first batch of 0-based epoch s, so with steps [10, 100, 200] epochs 0..9 use lr, 10..99 lr·0.1.
+ * - `cosine`: lr·(1 + cos(π·epoch/epochs))/2, from lr at epoch 0 towards 0 (SGDR without restarts,
+ *   Loshchilov & Hutter 2017), constant within an epoch.
+ * @param epoch 0-based epoch index.
+ * @param t config `train` (lr, lrSchedule, lrFactor, lrStepEpochs, epochs).
+ */
+export function learningRate(
+  epoch: number,
+  t: Pick<Config['train'], 'lr' | 'lrSchedule' | 'lrFactor' | 'lrStepEpochs' | 'epochs'>,
+): number {
+  if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`learningRate: epoch ${epoch} is not a non-negative integer`);
+  if (t.lrSchedule === 'cosine') return (t.lr * (1 + Math.cos((Math.PI * epoch) / t.epochs))) / 2;
+  let lr = t.lr;
+  for (const s of t.lrStepEpochs) if (s <= epoch) lr *= t.lrFactor;
+  return lr;
+}

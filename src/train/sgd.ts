@@ -1,0 +1,95 @@
+/**
+ * MXNet's `sgd` optimiser with momentum and weight decay, as the reference trains with it
+ * (common/fit.py: optimizer 'sgd', momentum 0.9, wd 1e-4). MXNet's update (optimizer.SGD, kernel
+ * sgd_mom_update) is
+ *   mom ← momentum·mom − lr·(rescale_grad·grad + wd·weight);   weight ← weight + mom
+ * with the momentum buffers starting at zero. Weight decay applies only to parameters whose names
+ * end in `_weight` or `_gamma` (MXNet's default wd_mult: 0 for every other name, so none on `_beta`
+ * or `_bias`). The gradient handed to {@link SGD.apply} is already the rescaled one (trainStep
+ * multiplies the loss by `train.gradScale`); weight decay is never rescaled.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors.js';
+import type { ResNet } from '../model/resnet.js';
+
+/** The weight-decay multiplier of a parameter name: 1 for `*_weight` and `*_gamma`, else 0. */
+export function wdMult(name: string): number {
+  return name.endsWith('_weight') || name.endsWith('_gamma') ? 1 : 0;
+}
+
+/** Key of a parameter's momentum buffer in {@link SGD.state}. */
+export function momentumKey(param: string): string {
+  return `${param}_momentum`;
+}
+
+/** SGD with momentum over a network's trainable parameters. */
+export class SGD {
+  readonly momentum: number;
+  readonly wd: number;
+  private readonly net: ResNet;
+  private readonly mom = new Map<string, tf.Variable>();
+
+  /**
+   * @param net the network whose `params` this optimiser updates.
+   * @param o momentum in [0, 1] (`train.momentum`), wd ≥ 0 (`train.wd`).
+   */
+  constructor(net: ResNet, o: { momentum: number; wd: number }) {
+    this.net = net;
+    this.momentum = o.momentum;
+    this.wd = o.wd;
+    for (const [name, v] of net.params) {
+      const zeros = tf.zerosLike(v);
+      this.mom.set(name, tf.variable(zeros, false));
+      zeros.dispose(); // the variable keeps the data
+    }
+  }
+
+  /**
+   * One update of every parameter.
+   * @param grads gradient of each parameter by reference name (same shapes), already scaled.
+   * @param lr learning rate of this step.
+   */
+  apply(grads: Map<string, tf.Tensor>, lr: number): void {
+    for (const [name, w] of this.net.params) {
+      const g = grads.get(name);
+      if (!g) throw new Error(`SGD.apply: no gradient for ${name}`);
+      const m = this.mom.get(name)!;
+      const wd = this.wd * wdMult(name);
+      tf.tidy(() => {
+        let step = tf.mul(g, lr);
+        if (wd !== 0) step = tf.add(step, tf.mul(w, lr * wd));
+        const next = this.momentum === 0 ? tf.neg(step) : tf.sub(tf.mul(m, this.momentum), step);
+        m.assign(next);
+        w.assign(tf.add(w, next));
+      });
+    }
+  }
+
+  /** Names (`<param>_momentum`) and current momentum buffers, for checkpoints. The tensors are the live buffers: do not dispose them. */
+  state(): Map<string, tf.Tensor> {
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, m] of this.mom) out.set(momentumKey(name), m);
+    return out;
+  }
+
+  /**
+   * Restores momentum buffers saved by {@link state} (copies the values; `s` stays the caller's).
+   * @throws UserError when a buffer is missing or has another shape.
+   */
+  setState(s: Map<string, tf.Tensor>): void {
+    for (const [name, m] of this.mom) {
+      const t = s.get(momentumKey(name));
+      if (!t) throw new UserError(`optimizer state: momentum buffer ${momentumKey(name)} is missing`);
+      if (t.shape.length !== m.shape.length || t.shape.some((d, i) => d !== m.shape[i])) {
+        throw new UserError(`optimizer state: ${momentumKey(name)} has shape [${t.shape.join(',')}], expected [${m.shape.join(',')}]`);
+      }
+    }
+    for (const [name, m] of this.mom) tf.tidy(() => m.assign(s.get(momentumKey(name))!.toFloat()));
+  }
+
+  /** Disposes the momentum buffers. */
+  dispose(): void {
+    for (const m of this.mom.values()) m.dispose();
+    this.mom.clear();
+  }
+}
