@@ -207,3 +207,39 @@ test('gradients of a small conv+BN+ReLU+projection+dense net on wasm equal the c
   t.diagnostic(`relative errors: ${errs.join(', ')}`);
   await tf.setBackend('wasm');
 });
+
+test('Sum and Mean on wasm match cpu (leading/middle axes via matmul, other cases built-in)', async (t) => {
+  const shapes: [number[], number[] | number, boolean][] = [
+    [[3, 5, 6, 4], [0, 1, 2], false],
+    [[3, 5, 6, 4], [0, 1, 2], true],
+    [[3, 5, 6, 4], [1, 2], false],
+    [[3, 5, 6, 4], [2, 1], true],
+    [[7, 3], 0, false],
+    [[7, 3], -1, false],
+    [[3, 5, 6, 4], [3], false],
+    [[3, 5, 6, 4], [0, 1, 2, 3], false],
+    [[3, 5, 6, 4], [0, 2], false],
+    [[1, 5, 1, 4], [0, 2], true],
+  ];
+  let worst = 0;
+  for (const kernel of ['Sum', 'Mean']) {
+    for (const [i, [shape, axis, keepDims]] of shapes.entries()) {
+      const inputs = { x: { shape, data: values(size(shape), 'reduce', i) } };
+      const attrs = { axis, keepDims } as unknown as tf.NamedAttrMap;
+      const w = await runOn('wasm', kernel, inputs, attrs);
+      const r = await runOn('cpu', kernel, inputs, attrs);
+      const name = `${kernel} [${shape}] axis ${JSON.stringify(axis)} keepDims ${keepDims}`;
+      assert.deepEqual(w.shape, r.shape, name);
+      const e = relErr(w.data, r.data);
+      worst = Math.max(worst, e);
+      assert.ok(e <= 1e-4, `${name}: relative error ${e}`);
+    }
+  }
+  await tf.setBackend('wasm');
+  const ints = tf.tensor([[1, 2], [3, 4]], [2, 2], 'int32');
+  const isum = tf.sum(ints, 0);
+  assert.deepEqual(Array.from(isum.dataSync()), [4, 6]);
+  assert.equal(isum.dtype, 'int32');
+  tf.dispose([ints, isum]);
+  t.diagnostic(`worst relative error: ${worst.toExponential(2)}`);
+});

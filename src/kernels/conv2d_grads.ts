@@ -65,6 +65,14 @@ export function conv2DBackpropFilterWasm(args: { inputs: tf.NamedTensorInfoMap; 
   const gw = filterGradAxis(info.inWidth, info.filterWidth, info.strideWidth, info.padInfo.left, info.outWidth);
   const s = new WasmScope(backend);
   try {
+    if (info.filterHeight === 1 && info.filterWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) {
+      // 1×1: dW = xₛᵀ · dy with xₛ the strided input rows as an [N·OH·OW, Cin] matrix.
+      const m = info.batchSize * info.outHeight * info.outWidth;
+      const xt = gatherTransposed(s, x, info.strideHeight, info.strideWidth, info.outHeight, info.outWidth);
+      const g = s.run('BatchMatMul', { a: WasmScope.reshaped(xt, [1, info.inChannels, m]), b: WasmScope.reshaped(dy, [1, m, info.outChannels]) }, { transposeA: false, transposeB: false });
+      g.shape = [1, 1, info.inChannels, info.outChannels];
+      return s.keep(g);
+    }
     let xs = x;
     if (gh.keepLen < info.inHeight || gw.keepLen < info.inWidth) {
       xs = s.run('Slice', { x }, { begin: [0, 0, 0, 0], size: [info.batchSize, gh.keepLen, gw.keepLen, info.inChannels] });
@@ -85,6 +93,32 @@ export function conv2DBackpropFilterWasm(args: { inputs: tf.NamedTensorInfoMap; 
   } finally {
     s.dispose();
   }
+}
+
+/**
+ * x `[N,H,W,C]` sampled at rows i·sh, columns j·sw (i < oh, j < ow) and transposed to
+ * `[C, N·oh·ow]`: a JS copy of the sampled C-vectors (when a stride is > 1), then wasm's
+ * Transpose of `[N, oh·ow, C]` by [2,0,1] (its fastest layout here: ~1 ms for 1.6 M floats).
+ */
+function gatherTransposed(s: WasmScope, x: tf.TensorInfo, sh: number, sw: number, oh: number, ow: number): tf.TensorInfo {
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  let xs = x;
+  if (sh !== 1 || sw !== 1 || oh !== h || ow !== w) {
+    xs = s.alloc([n, oh, ow, c]);
+    const dst = s.view(xs);
+    const src = s.view(x);
+    let di = 0;
+    for (let b = 0; b < n; b++) {
+      for (let i = 0; i < oh; i++) {
+        let si = (b * h + i * sh) * w * c;
+        for (let k = 0; k < ow; k++, si += sw * c) {
+          for (let ci = 0; ci < c; ci++) dst[di++] = src[si + ci]!;
+        }
+      }
+    }
+  }
+  const t = s.run('Transpose', { x: WasmScope.reshaped(xs, [n, oh * ow, c]) }, { perm: [2, 0, 1] });
+  return WasmScope.reshaped(t, [c, n * oh * ow]);
 }
 
 /**

@@ -7,10 +7,13 @@
  * mean pooling, dense, softmax / log-softmax cross-entropy on wasm): the only kernel wasm lacks is
  * **Conv2DBackpropFilter**. Conv2DBackpropInput exists but is ~8× slower than Conv2D (XNNPACK's
  * deconvolution path), so it is replaced too. Both are built from wasm's own Conv2D
- * (./conv2d_grads.ts). `npm run bench:kernels` compares them.
+ * (./conv2d_grads.ts). Sum and Mean over leading axes (BatchNorm statistics and gradient, global
+ * average pooling), which wasm computes after a full transpose, become one BatchMatMul
+ * (./reduce.ts). `npm run bench:kernels` compares all of them with the built-in kernels.
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from './conv2d_grads.js';
+import { meanWasm, sumWasm } from './reduce.js';
 import { captureBuiltin, type KernelImpl } from './wasm_scope.js';
 
 export { builtinKernel } from './wasm_scope.js';
@@ -38,11 +41,12 @@ function register(name: string, impl: KernelImpl, replace: boolean): void {
 }
 
 /** Names of the kernels {@link registerWasmTrainingKernels} registers for 'wasm'. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Sum', 'Mean'] as const;
 
 /**
  * Registers the project's wasm training kernels (idempotent): Conv2DBackpropFilter (missing in
- * tfjs-backend-wasm 4.22) and a faster Conv2DBackpropInput. Call it after
+ * tfjs-backend-wasm 4.22), and faster Conv2DBackpropInput, Sum and Mean (falling back to the
+ * built-in kernels for the cases they do not cover). Call it after
  * `@tensorflow/tfjs-backend-wasm` is loaded (its kernels must be registered first so the built-in
  * ones are kept for fallback and benchmarks), before or after `tf.setBackend('wasm')`.
  * @returns false (and registers nothing) when the wasm package's kernels are not registered yet.
@@ -51,5 +55,7 @@ export function registerWasmTrainingKernels(): boolean {
   if (!tf.getKernel('Conv2D', 'wasm')) return false;
   register('Conv2DBackpropFilter', conv2DBackpropFilterWasm, false);
   register('Conv2DBackpropInput', conv2DBackpropInputWasm, true);
+  register('Sum', sumWasm, true);
+  register('Mean', meanWasm, true);
   return true;
 }
