@@ -1,0 +1,142 @@
+/**
+ * The CIFAR "binary version" (https://www.cs.toronto.edu/~kriz/cifar.html): records of label
+ * byte(s) then 3,072 pixel bytes (1,024 R, then G, then B, each 32×32 row-major). CIFAR-10 has one
+ * label byte (3,073-byte records, `data_batch_1..5.bin`, `test_batch.bin`); CIFAR-100 has two,
+ * coarse then fine (3,074-byte records, `train.bin`, `test.bin`). The `.tar.gz` archives are read
+ * directly through gunzip and the `tar` package.
+ */
+import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { list as tarList, type ReadEntry } from 'tar';
+import { UserError } from '../errors.js';
+import { RAW_CIFAR_BYTES } from './decode.js';
+
+/** Record layout of a CIFAR binary file. */
+export interface BinLayout {
+  /** 3,073 (CIFAR-10) or 3,074 (CIFAR-100). */
+  recordBytes: number;
+  /** Byte of the record that holds the label used (CIFAR-100: 0 coarse, 1 fine). */
+  labelByte: number;
+  /** Which dataset the layout is. */
+  dataset: 'cifar10' | 'cifar100';
+}
+
+/** The CIFAR-10 class names, in label order (batches.meta.txt). */
+export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+
+/**
+ * The layout of a CIFAR binary file from its size and name: a size that is a multiple of 3,073
+ * only is CIFAR-10, of 3,074 only CIFAR-100; when both divide it, names `train.bin`/`test.bin`
+ * mean CIFAR-100, anything else CIFAR-10.
+ * @param labelField which CIFAR-100 label (`data.labelField`).
+ * @returns the layout, or null when the size fits neither.
+ */
+export function binLayout(size: number, name: string, labelField: 'fine' | 'coarse' = 'fine'): BinLayout | null {
+  const c10 = size > 0 && size % (RAW_CIFAR_BYTES + 1) === 0;
+  const c100 = size > 0 && size % (RAW_CIFAR_BYTES + 2) === 0;
+  const named100 = /^(train|test)\.bin$/i.test(basename(name));
+  if (c100 && (!c10 || named100)) return { recordBytes: RAW_CIFAR_BYTES + 2, labelByte: labelField === 'fine' ? 1 : 0, dataset: 'cifar100' };
+  if (c10) return { recordBytes: RAW_CIFAR_BYTES + 1, labelByte: 0, dataset: 'cifar10' };
+  return null;
+}
+
+/** Error for a `.bin` whose size fits no CIFAR layout. */
+export function badBinSize(path: string, size: number): UserError {
+  return new UserError(
+    `${path}: size ${size} bytes is not a multiple of the CIFAR-10 record size 3073 (1 label + 3072 pixel bytes) nor of CIFAR-100's 3074; the last record is truncated or this is not a CIFAR binary file`,
+  );
+}
+
+/** Which files of a split a CIFAR binary directory or archive holds. */
+export function isSplitFile(name: string, split: 'train' | 'val'): boolean {
+  const b = basename(name);
+  return split === 'train' ? /^data_batch_\d+\.bin$/.test(b) || b === 'train.bin' : b === 'test_batch.bin' || b === 'test.bin';
+}
+
+/** Sorts `data_batch_2.bin` before `data_batch_10.bin`. */
+export function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+/**
+ * Class names from `batches.meta.txt` (CIFAR-10) or `fine_label_names.txt` /
+ * `coarse_label_names.txt` (CIFAR-100) next to a binary file, if present.
+ */
+export function classNamesNear(file: string, layout: BinLayout, labelField: 'fine' | 'coarse'): string[] | null {
+  const names =
+    layout.dataset === 'cifar10' ? ['batches.meta.txt'] : [labelField === 'fine' ? 'fine_label_names.txt' : 'coarse_label_names.txt'];
+  for (const n of names) {
+    const p = join(dirname(file), n);
+    if (existsSync(p)) return parseNames(readFileSync(p, 'utf8'));
+  }
+  return null;
+}
+
+function parseNames(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+}
+
+/** One split read out of a `cifar-10-binary.tar.gz` (or CIFAR-100) archive. */
+export interface TarSplit {
+  /** The split's records, concatenated in file order (`data_batch_1` first). */
+  records: Buffer;
+  layout: BinLayout;
+  /** Member names the records came from. */
+  members: string[];
+  classNames: string[] | null;
+}
+
+/**
+ * Reads one split of a CIFAR binary `.tar.gz` through gunzip and tar, without unpacking it to disk.
+ * @throws UserError when the archive is unreadable or holds no file of the split.
+ */
+export async function readTarSplit(path: string, split: 'train' | 'val', labelField: 'fine' | 'coarse'): Promise<TarSplit> {
+  const files = new Map<string, Buffer>();
+  const texts = new Map<string, string>();
+  try {
+    await tarList({
+      file: path,
+      onReadEntry: (entry: ReadEntry) => {
+        const name = basename(entry.path);
+        const wanted = entry.type === 'File' && (isSplitFile(name, split) || name.endsWith('names.txt') || name === 'batches.meta.txt');
+        if (!wanted) {
+          entry.resume();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        entry.on('data', (c: Buffer) => chunks.push(c));
+        entry.on('end', () => {
+          const data = Buffer.concat(chunks);
+          if (name.endsWith('.txt')) texts.set(name, data.toString('utf8'));
+          else files.set(entry.path, data);
+        });
+      },
+    });
+  } catch (e) {
+    throw new UserError(`${path}: not a readable .tar.gz archive (${(e as Error).message})`);
+  }
+  const members = [...files.keys()].sort(naturalCompare);
+  if (members.length === 0) {
+    const want = split === 'train' ? 'data_batch_*.bin (or train.bin)' : 'test_batch.bin (or test.bin)';
+    throw new UserError(`${path}: the archive holds no ${want} for the ${split} split`);
+  }
+  let layout: BinLayout | null = null;
+  for (const m of members) {
+    const size = files.get(m)!.length;
+    const l = binLayout(size, m, labelField);
+    if (!l) throw badBinSize(`${path}:${m}`, size);
+    if (layout && l.recordBytes !== layout.recordBytes) throw new UserError(`${path}:${m}: record size ${l.recordBytes} differs from ${layout.recordBytes} of the other members`);
+    layout = l;
+  }
+  const nameFile = layout!.dataset === 'cifar10' ? 'batches.meta.txt' : labelField === 'fine' ? 'fine_label_names.txt' : 'coarse_label_names.txt';
+  const names = texts.get(nameFile);
+  return {
+    records: Buffer.concat(members.map((m) => files.get(m)!)),
+    layout: layout!,
+    members,
+    classNames: names ? parseNames(names) : null,
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * The CIFAR-10 data pipeline's entry points: where the data is ({@link resolveDataPaths}) and the
+ * batches of a split ({@link openPipeline}). Formats: MXNet RecordIO (`.rec`, optional `.idx`),
+ * the CIFAR binary version (`.bin` files, a directory of them, or `cifar-10-binary.tar.gz`).
+ */
+import { statSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { UserError } from '../errors.js';
+import { augmentSpec } from '../augment/index.js';
+import type { DataPipeline } from './types.js';
+import { Pipeline } from './pipeline.js';
+import { allocCache } from './reader.js';
+import { findInDir, LOOKED_FOR, openSource, type OpenedSource } from './source.js';
+
+export type { Batch, DataPipeline } from './types.js';
+export { openSource, findInDir } from './source.js';
+
+/**
+ * The training and validation data paths of a config: `data.train` / `data.val` when set, else the
+ * usual names found in `data.dir` (cifar10_train.rec + cifar10_val.rec, data_batch_*.bin +
+ * test_batch.bin, cifar-10-binary.tar.gz, or a cifar-10-batches-bin/ subdirectory). A path may be a
+ * directory or an archive holding both splits; {@link openPipeline} picks the split's files.
+ * @throws UserError naming what was looked for when nothing is found.
+ */
+export function resolveDataPaths(data: Config['data']): { train: string; val: string } {
+  let found: { train: string; val: string } | null = null;
+  if (data.dir !== null && (data.train === null || data.val === null)) {
+    let isDir = false;
+    try {
+      isDir = statSync(data.dir).isDirectory();
+    } catch {
+      throw new UserError(`data.dir ${data.dir}: no such directory`);
+    }
+    if (!isDir) throw new UserError(`data.dir ${data.dir}: not a directory`);
+    found = findInDir(data.dir);
+    if (!found) throw new UserError(`data.dir ${data.dir}: no CIFAR-10 data found; looked for ${LOOKED_FOR}`);
+  }
+  const train = data.train ?? found?.train;
+  const val = data.val ?? found?.val;
+  if (train === undefined || val === undefined) {
+    const missing = [train === undefined ? 'data.train' : null, val === undefined ? 'data.val' : null].filter(Boolean).join(' and ');
+    throw new UserError(`no data: set data.dir (--data-dir) to a directory holding ${LOOKED_FOR}, or set ${missing}`);
+  }
+  return { train, val };
+}
+
+/** Extra options of {@link openPipeline}. */
+export interface OpenPipelineOptions {
+  /** Where notes (e.g. "records carry several labels") go; default: stderr, once per pipeline. */
+  warn?: (line: string) => void;
+  /** Batches in flight (default 2 per worker). */
+  prefetch?: number;
+}
+
+/**
+ * Opens a split as a batch iterator. Training (`split` 'train'): `train.batchSize`, the last
+ * partial batch dropped, seeded shuffle and augmentation (see batch.ts), `data.limit`. Evaluation
+ * ('val'): `train.evalBatchSize`, file order, center crop, `data.valLimit`. Images are `[B,H,W,3]`
+ * float32 in the network's units (see src/augment/index.ts), labels `[B]` int32.
+ * @param path overrides the split's resolved path (e.g. `mixup test --data`).
+ * @throws UserError for missing or bad data (see source.ts), or a training split smaller than one batch.
+ */
+export async function openPipeline(cfg: Config, split: 'train' | 'val', path?: string, options: OpenPipelineOptions = {}): Promise<DataPipeline> {
+  const p = path ?? cfg.data[split] ?? resolveDataPaths(cfg.data)[split];
+  const train = split === 'train';
+  const source: OpenedSource = await openSource(p, split, {
+    numClasses: cfg.model.numClasses,
+    labelIndex: cfg.data.labelIndex,
+    labelField: cfg.data.labelField,
+    limit: train ? cfg.data.limit : cfg.data.valLimit,
+  });
+  const warn = options.warn ?? ((l: string) => process.stderr.write(`mixup: note: ${l}\n`));
+  for (const n of source.notes) warn(n);
+  const batchSize = train ? cfg.train.batchSize : cfg.train.evalBatchSize;
+  if (train && source.numSamples < batchSize) {
+    throw new UserError(`${source.path}: ${source.numSamples} training samples, fewer than train.batchSize ${batchSize}: an epoch would have no batch`);
+  }
+  const cache = cfg.data.cache && source.spec.kind !== 'mem' ? allocCache(source.numSamples) : null;
+  const opts = {
+    train,
+    batchSize,
+    seed: cfg.train.seed,
+    augment: augmentSpec(cfg, train),
+    workers: cfg.data.workers,
+    cache,
+    ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
+  };
+  return new Pipeline(source, opts);
+}

@@ -1,0 +1,242 @@
+/**
+ * `mixup data inspect`: what a data file holds — format, record count, image size and encoding,
+ * label histogram, id range — and anything odd (several labels per record, non-integer or
+ * out-of-range labels, undecodable images, images that are not 32×32). Every image is decoded, so
+ * an inspect that finds nothing odd means the file trains.
+ */
+import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { UserError, firstLine } from '../errors.js';
+import { fileSize, idxPathFor, readIdx, readRecordAt, scanRecordIO, type RecordLocation } from './recordio.js';
+import { parseImageRecord } from './imagerecord.js';
+import { decodeImage, detectEncoding } from './decode.js';
+import { CIFAR10_CLASSES, badBinSize, binLayout, isSplitFile, naturalCompare, readTarSplit, type BinLayout } from './cifarbin.js';
+import { findInDir } from './source.js';
+
+/** What one file (or one split of an archive) holds. */
+export interface InspectReport {
+  path: string;
+  format: string;
+  records: number;
+  /** `WxH` → count. */
+  sizes: Map<string, number>;
+  /** encoding → count. */
+  encodings: Map<string, number>;
+  /** label value → count (the label used: data.labelIndex for multi-label records). */
+  labels: Map<number, number>;
+  /** Records per label count (1 = a single label). */
+  labelsPerRecord: Map<number, number>;
+  idMin: bigint | null;
+  idMax: bigint | null;
+  /** Odd things found, each a line naming the record. */
+  odd: string[];
+  /** How many odd things there were in all (odd lists at most a few of each kind). */
+  oddCount: number;
+  notes: string[];
+}
+
+const MAX_ODD_PER_KIND = 5;
+
+function newReport(path: string, format: string): InspectReport {
+  return {
+    path,
+    format,
+    records: 0,
+    sizes: new Map(),
+    encodings: new Map(),
+    labels: new Map(),
+    labelsPerRecord: new Map(),
+    idMin: null,
+    idMax: null,
+    odd: [],
+    oddCount: 0,
+    notes: [],
+  };
+}
+
+function bump<K>(m: Map<K, number>, k: K): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+function oddOne(r: InspectReport, kinds: Map<string, number>, kind: string, line: string): void {
+  r.oddCount++;
+  const n = (kinds.get(kind) ?? 0) + 1;
+  kinds.set(kind, n);
+  if (n <= MAX_ODD_PER_KIND) r.odd.push(line);
+  else if (n === MAX_ODD_PER_KIND + 1) r.odd.push(`(more records with ${kind}; counting only)`);
+}
+
+function inspectRec(path: string, numClasses: number, labelIndex: number): InspectReport {
+  const idx = idxPathFor(path);
+  const r = newReport(path, `MXNet RecordIO image records${idx ? `, index ${basename(idx)}` : ', no .idx'}`);
+  const kinds = new Map<string, number>();
+  const onRecord = (payload: Buffer, i: number, offset: number) => {
+    const where = `record ${i} at byte offset ${offset}`;
+    r.records++;
+    let rec;
+    try {
+      rec = parseImageRecord(payload, where);
+    } catch (e) {
+      oddOne(r, kinds, 'a short header', firstLine(e));
+      return;
+    }
+    bump(r.labelsPerRecord, rec.labels.length);
+    if (r.idMin === null || rec.id < r.idMin) r.idMin = rec.id;
+    if (r.idMax === null || rec.id > r.idMax) r.idMax = rec.id;
+    const label = rec.labels[rec.flag > 0 ? Math.min(labelIndex, rec.labels.length - 1) : 0]!;
+    bump(r.labels, label);
+    if (!Number.isInteger(label)) oddOne(r, kinds, 'non-integer labels', `${where}: label ${label} is not an integer`);
+    else if (label < 0 || label >= numClasses) oddOne(r, kinds, 'out-of-range labels', `${where}: label ${label} is outside [0, ${numClasses})`);
+    const enc = detectEncoding(rec.image);
+    bump(r.encodings, enc);
+    try {
+      const img = decodeImage(rec.image, where);
+      bump(r.sizes, `${img.width}x${img.height}`);
+      if (img.width !== 32 || img.height !== 32) oddOne(r, kinds, 'non-32x32 images', `${where}: image is ${img.width}x${img.height}, expected 32x32`);
+    } catch (e) {
+      oddOne(r, kinds, 'undecodable images', firstLine(e));
+    }
+  };
+  if (idx) {
+    const size = fileSize(path);
+    const locs: RecordLocation[] = readIdx(idx, path, size);
+    const fd = openSync(path, 'r');
+    const scratch = { buf: Buffer.alloc(1 << 16) };
+    try {
+      locs.forEach((loc, i) => onRecord(readRecordAt(fd, path, loc, scratch), i, loc.offset));
+    } finally {
+      closeSync(fd);
+    }
+  } else {
+    scanRecordIO(path, null, onRecord);
+  }
+  const multi = [...r.labelsPerRecord.keys()].filter((k) => k > 1);
+  if (multi.length > 0) {
+    r.notes.push(`records carry ${multi.join('/')} labels; the histogram counts label ${labelIndex} (data.labelIndex)`);
+  }
+  return r;
+}
+
+function inspectBinRecords(r: InspectReport, records: Uint8Array, layout: BinLayout, numClasses: number, where: (i: number) => string, kinds: Map<string, number>): void {
+  const n = records.length / layout.recordBytes;
+  for (let i = 0; i < n; i++) {
+    const label = records[i * layout.recordBytes + layout.labelByte]!;
+    bump(r.labels, label);
+    if (label >= numClasses) oddOne(r, kinds, 'out-of-range labels', `${where(i)}: label ${label} is outside [0, ${numClasses})`);
+  }
+  r.records += n;
+  r.labelsPerRecord.set(layout.dataset === 'cifar100' ? 2 : 1, r.records);
+  r.sizes.set('32x32', r.records);
+  r.encodings.set('raw planes (R, G, B)', r.records);
+}
+
+function inspectBin(path: string, numClasses: number, labelField: 'fine' | 'coarse'): InspectReport {
+  const size = fileSize(path);
+  const layout = binLayout(size, path, labelField);
+  if (!layout) throw badBinSize(path, size);
+  const r = newReport(path, layout.dataset === 'cifar100' ? `CIFAR-100 binary (3074-byte records, ${labelField} labels)` : 'CIFAR-10 binary (3073-byte records)');
+  const kinds = new Map<string, number>();
+  const fd = openSync(path, 'r');
+  try {
+    const per = 1024;
+    const buf = Buffer.alloc(per * layout.recordBytes);
+    const total = size / layout.recordBytes;
+    for (let start = 0; start < total; start += per) {
+      const n = Math.min(per, total - start);
+      readSync(fd, buf, 0, n * layout.recordBytes, start * layout.recordBytes);
+      inspectBinRecords(r, buf.subarray(0, n * layout.recordBytes), layout, numClasses, (i) => `record ${start + i} at byte offset ${(start + i) * layout.recordBytes}`, kinds);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return r;
+}
+
+async function inspectTar(path: string, numClasses: number, labelField: 'fine' | 'coarse'): Promise<InspectReport[]> {
+  const out: InspectReport[] = [];
+  for (const split of ['train', 'val'] as const) {
+    const t = await readTarSplit(path, split, labelField);
+    const r = newReport(`${path}:{${t.members.map((m) => basename(m)).join(',')}}`, `CIFAR binary archive (.tar.gz), ${split} split`);
+    inspectBinRecords(r, t.records, t.layout, numClasses, (i) => `record ${i} of the ${split} split`, new Map());
+    out.push(r);
+  }
+  return out;
+}
+
+/**
+ * Inspects a `.rec`, a CIFAR `.bin`, a CIFAR binary `.tar.gz`, or a directory holding them (each
+ * file found is reported).
+ * @throws UserError when the file is missing, empty, of an unknown format or structurally broken
+ *   (bad RecordIO framing, truncated record, `.bin` size).
+ */
+export async function inspectPath(path: string, opts: { numClasses?: number; labelIndex?: number; labelField?: 'fine' | 'coarse' } = {}): Promise<InspectReport[]> {
+  const numClasses = opts.numClasses ?? 10;
+  const labelField = opts.labelField ?? 'fine';
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new UserError(`${path}: no such file or directory`);
+  }
+  if (st.isDirectory()) {
+    const found = findInDir(path);
+    if (!found) throw new UserError(`${path}: no CIFAR data files found in this directory`);
+    const files: string[] = [];
+    for (const p of [found.train, found.val]) {
+      if (statSync(p).isDirectory()) {
+        files.push(...statDir(p));
+      } else if (!files.includes(p)) files.push(p);
+    }
+    const out: InspectReport[] = [];
+    for (const f of files) out.push(...(await inspectPath(f, opts)));
+    return out;
+  }
+  const size = fileSize(path);
+  const head = Buffer.alloc(4);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (size >= 4 && head.readUInt32LE(0) === 0xced7230a) return [inspectRec(path, numClasses, opts.labelIndex ?? 0)];
+  if (head[0] === 0x1f && head[1] === 0x8b) return inspectTar(path, numClasses, labelField);
+  if (binLayout(size, path, labelField) || /\.bin$/i.test(path)) return [inspectBin(path, numClasses, labelField)];
+  throw new UserError(
+    `${path}: unknown format: not a RecordIO file (bad magic 0x${size >= 4 ? head.readUInt32LE(0).toString(16).padStart(8, '0') : '?'} at byte offset 0, expected 0xced7230a), not gzip, not a CIFAR binary file (size ${size} is not a multiple of 3073)`,
+  );
+}
+
+function statDir(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((n) => isSplitFile(n, 'train') || isSplitFile(n, 'val'))
+    .sort(naturalCompare)
+    .map((n) => join(dir, n));
+}
+
+/** The report as text lines. */
+export function formatInspect(r: InspectReport, classNames: string[] = CIFAR10_CLASSES): string[] {
+  const fmtMap = (m: Map<string, number>) => [...m].map(([k, v]) => `${k} ×${v}`).join(', ') || '-';
+  const lines = [
+    `${r.path}`,
+    `  format:   ${r.format}`,
+    `  records:  ${r.records}`,
+    `  images:   ${fmtMap(r.sizes)}; encoding ${fmtMap(r.encodings)}`,
+  ];
+  const labelCounts = [...r.labelsPerRecord].sort((a, b) => a[0] - b[0]);
+  if (labelCounts.some(([k]) => k !== 1)) lines.push(`  labels per record: ${labelCounts.map(([k, v]) => `${k} ×${v}`).join(', ')}`);
+  const keys = [...r.labels.keys()].sort((a, b) => a - b);
+  lines.push(`  labels:   ${keys.length} distinct`);
+  for (const k of keys) {
+    const name = Number.isInteger(k) && k >= 0 && k < classNames.length ? ` ${classNames[k]}` : '';
+    lines.push(`    ${String(k).padStart(4)}${name.padEnd(12)} ${r.labels.get(k)}`);
+  }
+  if (r.idMin !== null) lines.push(`  ids:      ${r.idMin}..${r.idMax}`);
+  for (const n of r.notes) lines.push(`  note:     ${n}`);
+  if (r.oddCount === 0) lines.push('  odd:      nothing');
+  else {
+    lines.push(`  odd:      ${r.oddCount} problem(s)`);
+    for (const o of r.odd) lines.push(`    ${o}`);
+  }
+  return lines;
+}

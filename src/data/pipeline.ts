@@ -1,0 +1,209 @@
+/**
+ * The batch iterator: epoch order, prefetching batches from worker threads (or building them on
+ * the main thread with `data.workers: 0`), and clean shutdown.
+ *
+ * Each batch is one job; up to `prefetch` jobs are in flight, spread over the workers, and batches
+ * are yielded in order. Idle workers are unref'd, so a pipeline that is never closed does not keep
+ * the process alive; `close()` asks them to close their files and exit.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { UserError } from '../errors.js';
+import type { AugmentSpec } from '../augment/index.js';
+import type { Batch, DataPipeline } from './types.js';
+import { batchSamples, batchesPerEpoch, buildImages, epochOrder, type BatchJob } from './batch.js';
+import { SampleReader, type CacheBuffers } from './reader.js';
+import type { OpenedSource } from './source.js';
+import type { WorkerInit, WorkerRequest, WorkerResponse } from './worker.js';
+
+/** Settings of a {@link Pipeline}. */
+export interface PipelineOptions {
+  train: boolean;
+  batchSize: number;
+  seed: number;
+  augment: AugmentSpec;
+  /** Worker threads; 0 = build batches on the calling thread. */
+  workers: number;
+  /** Shared decoded-image cache, or null. */
+  cache: CacheBuffers | null;
+  /** Batches in flight (default 2 per worker, at least 2). */
+  prefetch?: number;
+}
+
+/** The worker entry next to this module: worker.js in dist/, worker.ts when run from source (tsx). */
+export function workerUrl(): URL {
+  for (const name of ['./worker.js', './worker.ts']) {
+    const u = new URL(name, import.meta.url);
+    if (existsSync(fileURLToPath(u))) return u;
+  }
+  throw new Error(`data worker not found next to ${fileURLToPath(import.meta.url)} (worker.js or worker.ts)`);
+}
+
+/**
+ * Starts a worker on `url`. From source (a `.ts` file, tests under tsx) the worker first registers
+ * tsx's loader, which Node 20 does not carry into worker threads by itself.
+ */
+function startWorker(url: URL, workerData: WorkerInit): Worker {
+  if (url.pathname.endsWith('.ts')) {
+    const api = import.meta.resolve('tsx/esm/api');
+    const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
+    return new Worker(boot, { eval: true, workerData });
+  }
+  return new Worker(url, { workerData });
+}
+
+interface Pending {
+  resolve: (v: Float32Array) => void;
+  reject: (e: Error) => void;
+  slot: Slot;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: number;
+  exited: boolean;
+}
+
+/** Worker threads that build batches; one request per batch. */
+class WorkerPool {
+  private slots: Slot[] = [];
+  private waiting = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(n: number, init: WorkerInit) {
+    const url = workerUrl();
+    for (let k = 0; k < n; k++) {
+      const worker = startWorker(url, init);
+      const slot: Slot = { worker, pending: 0, exited: false };
+      worker.unref();
+      worker.on('message', (r: WorkerResponse) => this.onMessage(r));
+      worker.on('error', (e) => this.failAll(slot, e));
+      worker.on('exit', (code) => {
+        slot.exited = true;
+        if (!this.closed) this.failAll(slot, new Error(`data worker exited with code ${code}`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  private onMessage(r: WorkerResponse): void {
+    const p = this.waiting.get(r.id);
+    if (!p) return;
+    this.waiting.delete(r.id);
+    if (--p.slot.pending === 0) p.slot.worker.unref();
+    if ('images' in r) p.resolve(r.images);
+    else {
+      const e = r.userError ? new UserError(r.error) : new Error(r.error);
+      if (r.stack && !r.userError) e.stack = r.stack;
+      p.reject(e);
+    }
+  }
+
+  private failAll(slot: Slot, e: Error): void {
+    for (const [id, p] of this.waiting) {
+      if (p.slot === slot) {
+        this.waiting.delete(id);
+        p.reject(e);
+      }
+    }
+    slot.pending = 0;
+  }
+
+  run(job: BatchJob): Promise<Float32Array> {
+    if (this.closed) return Promise.reject(new Error('data pipeline is closed'));
+    const live = this.slots.filter((s) => !s.exited);
+    if (live.length === 0) return Promise.reject(new Error('no data worker is running'));
+    const slot = live.reduce((a, b) => (b.pending < a.pending ? b : a));
+    const id = this.nextId++;
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, slot });
+      if (slot.pending++ === 0) slot.worker.ref();
+      const req: WorkerRequest = { id, epoch: job.epoch, train: job.train, samples: Int32Array.from(job.samples) };
+      slot.worker.postMessage(req);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [, p] of this.waiting) p.reject(new Error('data pipeline closed'));
+    this.waiting.clear();
+    await Promise.all(
+      this.slots.map(async (s) => {
+        if (s.exited) return;
+        const exited = new Promise<void>((res) => s.worker.once('exit', () => res()));
+        s.worker.postMessage('close');
+        const timer = setTimeout(() => void s.worker.terminate(), 2000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}
+
+/** A split as batches, epoch by epoch. See {@link DataPipeline}. */
+export class Pipeline implements DataPipeline {
+  readonly numSamples: number;
+  readonly batchesPerEpoch: number;
+  readonly classNames: string[];
+  private pool: WorkerPool | null = null;
+  private local: SampleReader | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly source: OpenedSource,
+    private readonly opts: PipelineOptions,
+  ) {
+    this.numSamples = source.numSamples;
+    this.batchesPerEpoch = batchesPerEpoch(source.numSamples, opts.batchSize, opts.train);
+    this.classNames = source.classNames;
+    if (opts.workers > 0) {
+      this.pool = new WorkerPool(opts.workers, { spec: source.spec, cache: opts.cache, augment: opts.augment, seed: opts.seed });
+    } else {
+      this.local = new SampleReader(source.spec, opts.cache);
+    }
+  }
+
+  private buildLocal(job: BatchJob): Promise<Float32Array> {
+    try {
+      return Promise.resolve(buildImages(this.local!, this.opts.augment, this.opts.seed, job));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  async *epoch(epoch: number, fromBatch = 0): AsyncGenerator<Batch> {
+    if (this.closed) throw new Error('data pipeline is closed');
+    const { train, batchSize, augment } = this.opts;
+    const order = epochOrder(this.numSamples, this.opts.seed, epoch, train);
+    const total = this.batchesPerEpoch;
+    const prefetch = this.pool ? Math.max(2, this.opts.prefetch ?? 2 * this.opts.workers) : 1;
+    const inflight: { index: number; samples: Int32Array; images: Promise<Float32Array> }[] = [];
+    let next = Math.max(0, fromBatch);
+    const submit = () => {
+      const samples = batchSamples(order, next, batchSize);
+      const job: BatchJob = { epoch, samples, train };
+      const images = this.pool ? this.pool.run(job) : this.buildLocal(job);
+      images.catch(() => undefined); // a prefetched batch the consumer never asks for must not crash the process
+      inflight.push({ index: next, samples, images });
+      next++;
+    };
+    while (next < total || inflight.length > 0) {
+      while (next < total && inflight.length < prefetch) submit();
+      const head = inflight.shift()!;
+      const images = await head.images;
+      const labels = new Int32Array(head.samples.length);
+      for (let k = 0; k < labels.length; k++) labels[k] = this.source.labels[head.samples[k]!]!;
+      yield { images, labels, size: head.samples.length, height: augment.outH, width: augment.outW, index: head.index };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.local?.close();
+    await this.pool?.close();
+  }
+}

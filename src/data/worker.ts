@@ -1,0 +1,52 @@
+/**
+ * Worker thread of the data pipeline: decodes and augments the batches the main thread asks for
+ * (see pipeline.ts). Started with {@link WorkerInit} as `workerData`; each message is a
+ * {@link WorkerRequest}, each answer a {@link WorkerResponse} whose image buffer is transferred.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { isUserError } from '../errors.js';
+import type { AugmentSpec } from '../augment/index.js';
+import { buildImages } from './batch.js';
+import { SampleReader, type CacheBuffers } from './reader.js';
+import type { SourceSpec } from './source.js';
+
+/** What a worker is started with. */
+export interface WorkerInit {
+  spec: SourceSpec;
+  cache: CacheBuffers | null;
+  augment: AugmentSpec;
+  seed: number;
+}
+
+/** One batch to build. */
+export interface WorkerRequest {
+  id: number;
+  epoch: number;
+  train: boolean;
+  samples: Int32Array;
+}
+
+/** The built batch, or the error that stopped it. */
+export type WorkerResponse =
+  | { id: number; images: Float32Array }
+  | { id: number; error: string; userError: boolean; stack?: string };
+
+if (parentPort) {
+  const init = workerData as WorkerInit;
+  const reader = new SampleReader(init.spec, init.cache);
+  const port = parentPort;
+  port.on('message', (req: WorkerRequest | 'close') => {
+    if (req === 'close') {
+      reader.close();
+      port.close();
+      return;
+    }
+    try {
+      const images = buildImages(reader, init.augment, init.seed, req);
+      port.postMessage({ id: req.id, images } satisfies WorkerResponse, [images.buffer as ArrayBuffer]);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      port.postMessage({ id: req.id, error: msg, userError: isUserError(e), stack: (e as Error).stack } satisfies WorkerResponse);
+    }
+  });
+}
