@@ -143,6 +143,29 @@ export function buildProgram(io: Io = processIo): Command {
       throw new UserError('data inspect: not implemented yet', 1);
     });
 
+  // ------------------------------------------------------------------ data download
+  data
+    .command('download')
+    .description('fetch the published CIFAR-10 files, resuming a partial download; checks size and checksum')
+    .argument('<dataset>', 'dataset to fetch: cifar10')
+    .addOption(new Option('--format <fmt>', "rec: MXNet's cifar10_train.rec + cifar10_val.rec (the reference's); bin: cifar-10-binary.tar.gz").choices(['rec', 'bin']).default('rec'))
+    .option('--dir <dir>', 'directory to put the files in', 'data/cifar10')
+    .option('--base-url <url>', 'fetch from this directory URL instead of the published one (a mirror); also $MIXUP_DATA_BASE_URL')
+    .option('--retries <n>', 'further tries, each resuming, after a transfer is cut off', '3')
+    .action(async (dataset: string, opts: { format: 'rec' | 'bin'; dir: string; baseUrl?: string; retries: string }) => {
+      if (dataset !== 'cifar10') throw new UserError(`data download: unknown dataset "${dataset}"; expected cifar10`);
+      const { downloadCifar10, terminalProgress } = await import('./data/download.js');
+      const retries = Number(opts.retries);
+      if (!Number.isInteger(retries) || retries < 0) throw new UserError(`--retries ${opts.retries}: expected a whole number >= 0`);
+      await downloadCifar10(opts.format, opts.dir, {
+        baseUrl: opts.baseUrl,
+        retries,
+        progress: await terminalProgress(),
+        log: (l) => io.err(l),
+      });
+      io.out(`CIFAR-10 (${opts.format}) is in ${opts.dir}; train with: mixup train --config configs/mixup.json --data-dir ${opts.dir}`);
+    });
+
   // ------------------------------------------------------------------ report
   program
     .command('report')
