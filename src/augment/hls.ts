@@ -109,9 +109,9 @@ export function hls8ToRgb(h8: number, l8: number, s8: number, out: number[] = [0
  */
 export function hlsOffsets(uh: number, us: number, ul: number, maxH: number, maxS: number, maxL: number): { h: number; s: number; l: number } {
   return {
-    h: Math.trunc(f(f(uh * maxH * 2) - maxH)),
-    s: Math.trunc(f(f(us * maxS * 2) - maxS)),
-    l: Math.trunc(f(f(ul * maxL * 2) - maxL)),
+    h: Math.trunc(f(f(uh * maxH * 2) - maxH)) | 0,
+    s: Math.trunc(f(f(us * maxS * 2) - maxS)) | 0,
+    l: Math.trunc(f(f(ul * maxL * 2) - maxL)) | 0,
   };
 }
 
