@@ -5,8 +5,8 @@
  *   facebookresearch/mixup-cifar10; equal to λ·CE(z, a) + (1−λ)·CE(z, b)).
  * - `mixture-nll`: −log Σₖ yₖ·softmax(z)ₖ = logsumexp(z) − logsumexp(z + log y), the reference's
  *   SparseSoftmaxCrossEntropyLoss custom op (mxnet/symbols/sparse_softmax.py:
- *   `loss = -log(sum(y*softmax(X), axis=1))`). Zero entries of y enter as log(1e-30) ≈ −69
- *   instead of −∞, which changes the loss by less than 1e-30 relative and keeps gradients finite.
+ *   `loss = -log(sum(y*softmax(X), axis=1))`). Zero entries of y enter as −1e30 instead of
+ *   log 0 = −∞ (exp underflows to exactly 0 either way), which keeps every gradient finite.
  * Both equal plain cross-entropy −log softmax(z)_label when y is one-hot.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -14,8 +14,8 @@ import * as tf from '@tensorflow/tfjs';
 /** Names of the losses (config `loss`). */
 export type LossName = 'soft-ce' | 'mixture-nll';
 
-/** The smallest label weight mixture-nll distinguishes from zero. */
-const TINY = 1e-30;
+/** Stands for log 0 in mixture-nll: finite in float32, and exp(−1e30 − max) is exactly 0. */
+const LOG_ZERO = -1e30;
 
 /**
  * Loss of each sample.
@@ -30,7 +30,8 @@ export function perSampleLoss(logits: tf.Tensor2D, y: tf.Tensor2D, loss: LossNam
       // Σ y·(lse − z) = lse·Σy − Σ y·z
       return tf.sub(tf.mul(lse, tf.sum(y, 1)), tf.sum(tf.mul(y, logits), 1)) as tf.Tensor1D;
     }
-    const logY = tf.log(tf.maximum(y, TINY));
+    const positive = tf.greater(y, 0);
+    const logY = tf.where(positive, tf.log(tf.where(positive, y, tf.onesLike(y))), tf.fill(y.shape, LOG_ZERO));
     return tf.sub(lse, tf.logSumExp(tf.add(logits, logY), 1)) as tf.Tensor1D;
   });
 }
