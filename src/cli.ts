@@ -139,8 +139,43 @@ export function buildProgram(io: Io = processIo): Command {
     .command('inspect')
     .description('format, record count, image size, label histogram and anything odd in a data file')
     .argument('<path>', '.rec, .bin, directory or cifar-10-binary.tar.gz')
-    .action(async () => {
-      throw new UserError('data inspect: not implemented yet', 1);
+    .option('--num-classes <n>', 'labels outside [0, n) are reported as odd', '10')
+    .option('--label-index <i>', 'which label of multi-label records the histogram counts', '0')
+    .addOption(new Option('--label-field <f>', 'CIFAR-100 binary: which label byte').choices(['fine', 'coarse']).default('fine'))
+    .action(async (path: string, opts: { numClasses: string; labelIndex: string; labelField: 'fine' | 'coarse' }) => {
+      const { inspectPath, formatInspect } = await import('./data/inspect.js');
+      const numClasses = Number(opts.numClasses);
+      const labelIndex = Number(opts.labelIndex);
+      if (!Number.isInteger(numClasses) || numClasses < 1) throw new UserError(`--num-classes ${opts.numClasses}: expected a positive whole number`);
+      if (!Number.isInteger(labelIndex) || labelIndex < 0) throw new UserError(`--label-index ${opts.labelIndex}: expected a whole number >= 0`);
+      const reports = await inspectPath(path, { numClasses, labelIndex, labelField: opts.labelField });
+      for (const r of reports) for (const l of formatInspect(r)) io.out(l);
+      const bad = reports.filter((r) => r.oddCount > 0);
+      if (bad.length > 0) {
+        throw new UserError(`${bad[0]!.path}: ${bad[0]!.oddCount} problem(s), first: ${bad[0]!.odd[0]}`);
+      }
+    });
+
+  data
+    .command('preview')
+    .description('a PNG contact sheet of the first samples with their class names (upright? right labels?)')
+    .argument('<path>', '.rec, .bin, directory or cifar-10-binary.tar.gz')
+    .requiredOption('--out <file>', 'PNG file to write, e.g. grid.png')
+    .option('--augment', 'show the training augmentation (crop, HSL jitter, mirror) as the network sees it, before mean subtraction')
+    .option('--count <n>', 'number of samples', '64')
+    .option('--columns <n>', 'images per row', '8')
+    .addOption(new Option('--split <split>', 'split to take from a directory or archive').choices(['train', 'val']).default('train'))
+    .option('-c, --config <file>', 'take data and augmentation settings from this experiment config')
+    .action(async (path: string, opts: { out: string; augment?: boolean; count: string; columns: string; split: 'train' | 'val'; config?: string }) => {
+      const { writePreview } = await import('./data/preview.js');
+      const { configSchema } = await import('./config/schema.js');
+      const count = Number(opts.count);
+      const columns = Number(opts.columns);
+      if (!Number.isInteger(count) || count < 1) throw new UserError(`--count ${opts.count}: expected a positive whole number`);
+      if (!Number.isInteger(columns) || columns < 1) throw new UserError(`--columns ${opts.columns}: expected a positive whole number`);
+      const cfg = opts.config ? loadConfig(opts.config) : configSchema.parse({});
+      const r = await writePreview(cfg, path, opts.out, { count, columns, augment: opts.augment === true, split: opts.split });
+      io.out(`wrote ${opts.out}: ${r.count} images (${r.cellSide}x${r.cellSide}${opts.augment ? ', augmented' : ''}), ${r.width}x${r.height} pixels`);
     });
 
   // ------------------------------------------------------------------ data download

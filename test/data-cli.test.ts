@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { main, type Io } from '../src/cli.js';
+import { encodePng, hwcToPlanes, syntheticImage, writeBinFile, writeRecFile } from '../src/data/fixtures.js';
+
+async function run(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = { out: (l) => out.push(l), err: (l) => err.push(l) };
+  const code = await main(args, io);
+  return { code, out, err };
+}
+
+test('data inspect: counts, encoding, histogram, ids; odd labels give exit 2 after the report', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mixup-cli-'));
+  const rec = join(dir, 'a.rec');
+  writeRecFile(rec, [0, 1, 1, 9].map((label, i) => ({ label, image: encodePng(syntheticImage(i)), id: 100 + i })), true);
+  const r = await run(['data', 'inspect', rec]);
+  assert.equal(r.code, 0, r.err.join('\n'));
+  const text = r.out.join('\n');
+  assert.match(text, /format: {3}MXNet RecordIO image records, index a\.idx/);
+  assert.match(text, /records: {2}4\n/);
+  assert.match(text, /images: {3}32x32 ×4; encoding png ×4/);
+  assert.match(text, /\n +1 automobile +2\n/);
+  assert.match(text, /ids: {6}100\.\.103/);
+  assert.match(text, /odd: {6}nothing/);
+  const bad = join(dir, 'b.rec');
+  writeRecFile(bad, [{ label: 0.5, image: hwcToPlanes(syntheticImage(0)) }, { label: [1, 2], image: Buffer.from([1, 2, 3]) }]);
+  const rb = await run(['data', 'inspect', bad]);
+  assert.equal(rb.code, 2);
+  const tb = rb.out.join('\n');
+  assert.match(tb, /labels per record: 1 ×1, 2 ×1/);
+  assert.match(tb, /record 0 at byte offset 0: label 0\.5 is not an integer/);
+  assert.match(tb, /record 1 at byte offset 3104: undecodable image: 3 bytes/);
+  assert.match(rb.err.join('\n'), /^mixup: error: .*b\.rec: 2 problem\(s\), first: record 0 at byte offset 0: label 0\.5 is not an integer$/);
+  const bin = join(dir, 'data_batch_1.bin');
+  writeBinFile(bin, [syntheticImage(0), syntheticImage(1), syntheticImage(2)], [4, 4, 2]);
+  const rbin = await run(['data', 'inspect', bin]);
+  assert.equal(rbin.code, 0);
+  assert.match(rbin.out.join('\n'), /CIFAR-10 binary \(3073-byte records\)[\s\S]*records: {2}3\n[\s\S]* +4 deer +2\n/);
+  writeFileSync(join(dir, 'x.bin'), Buffer.alloc(10));
+  const rx = await run(['data', 'inspect', join(dir, 'x.bin')]);
+  assert.equal(rx.code, 2);
+  assert.match(rx.err[0]!, /x\.bin: size 10 bytes is not a multiple of the CIFAR-10 record size 3073/);
+  const rm = await run(['data', 'inspect', join(dir, 'nope.rec')]);
+  assert.deepEqual([rm.code, rm.err], [2, [`mixup: error: ${join(dir, 'nope.rec')}: no such file or directory`]]);
+});
+
+test('data preview writes a PNG grid whose first cell is the first image, upscaled', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mixup-cli-'));
+  const bin = join(dir, 'test_batch.bin');
+  writeBinFile(bin, [syntheticImage(0), syntheticImage(1), syntheticImage(2)], [3, 5, 8]);
+  const out = join(dir, 'grid.png');
+  const r = await run(['data', 'preview', bin, '--out', out, '--columns', '2']);
+  assert.equal(r.code, 0, r.err.join('\n'));
+  assert.match(r.out[0]!, /wrote .*grid\.png: 3 images \(32x32\)/);
+  const png = PNG.sync.read(readFileSync(out));
+  // layout: gap 6, title 22, cells of 32·3 = 96 px + gap; 2 columns, 2 rows
+  assert.equal(png.width, 2 * (96 + 6) + 6);
+  assert.equal(png.height, 22 + 2 * (96 + 16 + 6) + 6);
+  const src = syntheticImage(0);
+  const at = (x: number, y: number) => [...png.data.subarray((y * png.width + x) * 4, (y * png.width + x) * 4 + 3)];
+  assert.deepEqual(at(6 + 3 * 5 + 1, 22 + 3 * 7 + 2), [...src.subarray((7 * 32 + 5) * 3, (7 * 32 + 5) * 3 + 3)]);
+  const ra = await run(['data', 'preview', bin, '--out', out, '--augment', '--count', '2']);
+  assert.match(ra.out[0]!, /2 images \(28x28, augmented\)/);
+});
