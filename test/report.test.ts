@@ -40,6 +40,8 @@ interface Fixture {
   extra?: ConfigInput;
   /** Leave out curves.csv. */
   noCurves?: boolean;
+  /** Config file name recorded in run.json (none: no run.json). */
+  configName?: string;
 }
 
 /** Writes a run directory as `mixup train` does: config.json (resolved), curves.csv, status.json. */
@@ -54,6 +56,10 @@ function makeRun(root: string, name: string, f: Fixture): string {
     train: { epochs: f.epochs, lr, seed: f.seed ?? 0, ...f.extra?.train },
   });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
+  if (f.configName) {
+    const source = { configFile: `/repo/configs/${f.configName}.json`, overrides: [], version: '0.1.0', created: '2026-11-29T15:00:00.000Z' };
+    writeFileSync(join(dir, 'run.json'), JSON.stringify(source));
+  }
   if (!f.noCurves) {
     const rows = f.valAcc.map((a, i) => [i + 1, lr, (2 - i * 0.1).toFixed(4), 0.5, 1.1, a, 12.5, 4000].join(','));
     writeFileSync(join(dir, 'curves.csv'), [HEADER, ...rows].join('\n') + '\n');
@@ -74,7 +80,7 @@ function fixtureRuns() {
     makeRun(root, 'erm-3-s0', { experiment: 'erm', epochs: 3, seed: 0, valAcc: [0.5, 0.91, 0.9] }),
     makeRun(root, 'erm-3-s1', { experiment: 'erm', epochs: 3, seed: 1, valAcc: [0.6, 0.925, 0.92] }),
     makeRun(root, 'erm-3-s2', { experiment: 'erm', epochs: 3, seed: 2, valAcc: [0.55, 0.915, 0.91] }),
-    makeRun(root, 'mixup-3-s0', { experiment: 'mixup', epochs: 3, valAcc: [0.4, 0.8, 0.87] }),
+    makeRun(root, 'mixup-3-s0', { experiment: 'mixup', epochs: 3, valAcc: [0.4, 0.8, 0.87], configName: 'mixup-3' }),
     makeRun(root, 'feature-90-s0', { experiment: 'mixup-feature', epochs: 90, valAcc: [0.3, 0.45] }),
     makeRun(root, 'empty', { experiment: 'mixup', epochs: 90, valAcc: [], noCurves: true }),
   ];
@@ -165,11 +171,11 @@ test('formatMarkdown: the exact table, notes on the formula', () => {
   const { dirs } = fixtureRuns();
   const md = formatMarkdown(buildTable(readRuns(dirs), { compareReference: true }), { compareReference: true });
   const expected = [
-    '| experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds | reference % | final − reference | status |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    '| erm | 3 | - | - | 91.00 ± 1.00 | 91.67 ± 0.76 | 0.05 | 128 | 0, 1, 2 | - | - | finished |',
-    '| mixup | 3 | 0.2 | 0.7 | 87.00 | 87.00 | 0.7 | 128 | 0 | - | - | finished |',
-    '| mixup-feature | 90 | 0.2 | 0.7 | 45.00 | 45.00 | 0.7 | 128 | 0 | 85.45 | −40.45 | running, epoch 2/90 |',
+    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds | reference % | final − reference | status |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| erm-3 | erm | 3 | - | - | 91.00 ± 1.00 | 91.67 ± 0.76 | 0.05 | 128 | 0, 1, 2 | - | - | finished |',
+    '| mixup-3 | mixup | 3 | 0.2 | 0.7 | 87.00 | 87.00 | 0.7 | 128 | 0 | - | - | finished |',
+    '| mixup-feature-90 | mixup-feature | 90 | 0.2 | 0.7 | 45.00 | 45.00 | 0.7 | 128 | 0 | 85.45 | −40.45 | running, epoch 2/90 |',
     '',
     'test acc: top-1 % on the validation set (the 10,000 CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
     'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
@@ -196,16 +202,33 @@ test('reference comparison at 90/200/300 epochs', () => {
   );
 });
 
+test('runs of different config files stay apart even when a short-run override makes them equal', () => {
+  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const dirs = ['erm-300', 'erm-90', 'erm-200'].map((c) =>
+    makeRun(root, `${c}-s0`, { experiment: 'erm', epochs: 1, valAcc: [0.2], configName: c }),
+  );
+  const runs = readRuns(dirs);
+  assert.deepEqual(runs.map((r) => r.name), ['erm-300', 'erm-90', 'erm-200']);
+  const rows = buildTable(runs);
+  assert.deepEqual(rows.map((r) => [r.config, r.epochs, r.seeds]), [
+    ['erm-90', 1, [0]],
+    ['erm-200', 1, [0]],
+    ['erm-300', 1, [0]],
+  ]);
+  assert.deepEqual(seriesLabels(runs), ['erm-300', 'erm-90', 'erm-200']);
+});
+
 test('formatCsv and formatJson carry the same numbers', () => {
   const { dirs } = fixtureRuns();
   const rows = buildTable(readRuns(dirs), { compareReference: true });
   const csv = formatCsv(rows).split('\n');
-  assert.equal(csv[0], 'experiment,epochs,alpha,mix_rate,final_acc,final_acc_std,best_acc,best_acc_std,lr,batch_size,n,seeds,status,last_epoch,reference_acc,diff,runs');
-  assert.equal(csv[1], `erm,3,,,91,1,91.6667,0.7638,0.05,128,3,0 1 2,finished,3,,,${dirs.slice(0, 3).join(' ')}`);
-  assert.equal(csv[3], `mixup-feature,90,0.2,0.7,45,,45,,0.7,128,1,0,running,2,85.45,-40.45,${dirs[4]}`);
+  assert.equal(csv[0], 'config,experiment,epochs,alpha,mix_rate,final_acc,final_acc_std,best_acc,best_acc_std,lr,batch_size,n,seeds,status,last_epoch,reference_acc,diff,runs');
+  assert.equal(csv[1], `erm-3,erm,3,,,91,1,91.6667,0.7638,0.05,128,3,0 1 2,finished,3,,,${dirs.slice(0, 3).join(' ')}`);
+  assert.equal(csv[3], `mixup-feature-90,mixup-feature,90,0.2,0.7,45,,45,,0.7,128,1,0,running,2,85.45,-40.45,${dirs[4]}`);
   const json = JSON.parse(formatJson(rows)) as Record<string, unknown>[];
   assert.equal(json.length, 3);
   assert.deepEqual(json[0], {
+    config: 'erm-3',
     experiment: 'erm',
     epochs: 3,
     alpha: null,
@@ -265,7 +288,7 @@ test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing
   const { root, dirs } = fixtureRuns();
   const ok = mixup(['report', dirs[0]!, dirs[1]!, dirs[2]!, '--plot', join(root, 'c.svg')]);
   assert.equal(ok.code, 0, ok.err);
-  assert.match(ok.out, /^\| erm \| 3 \| - \| - \| 91\.00 ± 1\.00 \| 91\.67 ± 0\.76 \| 0\.05 \| 128 \| 0, 1, 2 \|$/m);
+  assert.match(ok.out, /^\| erm-3 \| erm \| 3 \| - \| - \| 91\.00 ± 1\.00 \| 91\.67 ± 0\.76 \| 0\.05 \| 128 \| 0, 1, 2 \|$/m);
   assert.ok(readFileSync(join(root, 'c.svg'), 'utf8').startsWith('<svg'));
   const none = mixup(['report', dirs[5]!]);
   assert.equal(none.code, 2);

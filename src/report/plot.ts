@@ -18,7 +18,7 @@ const FONT = 'DejaVu Sans, sans-serif';
 
 /** One point of the plotted data (a long table: one row per run and epoch). */
 export interface PlotPoint {
-  /** Legend entry: the experiment and its epochs, e.g. `mixup-200`. */
+  /** Legend entry: the config name, e.g. `mixup-200`. */
   series: string;
   /** Run directory; lines are drawn per run. */
   run: string;
@@ -30,12 +30,12 @@ export interface PlotPoint {
 }
 
 /**
- * Legend label of each run: `<experiment>-<epochs>`, as the configs are named; runs that share a
- * label but differ in config (not just in seed) get their directory name appended.
+ * Legend label of each run: the name of its config (`erm-90`, ...); runs that share a name but
+ * differ in config (not just in seed) get their directory name appended.
  * @returns labels in the order of `runs`.
  */
 export function seriesLabels(runs: readonly Run[]): string[] {
-  const base = runs.map((r) => `${r.experiment}-${r.epochs}`);
+  const base = runs.map((r) => r.name);
   const keysByLabel = new Map<string, Set<string>>();
   runs.forEach((r, i) => {
     const s = keysByLabel.get(base[i]!) ?? new Set<string>();
@@ -72,7 +72,7 @@ export function buildPlotSpec(runs: readonly Run[]): TopLevelSpec {
   const names = seriesLabels(runs);
   const order = runs
     .map((r, i) => ({ label: names[i]!, e: EXPERIMENTS.indexOf(r.experiment), n: r.epochs }))
-    .sort((a, b) => a.e - b.e || a.n - b.n || a.label.localeCompare(b.label));
+    .sort((a, b) => a.e - b.e || a.n - b.n || a.label.localeCompare(b.label, 'en', { numeric: true }));
   const labels = [...new Set(order.map((o) => o.label))];
   const color = {
     field: 'series',

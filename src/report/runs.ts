@@ -1,12 +1,12 @@
 /**
  * Reading run directories for `mixup report`: `<run>/config.json` (the resolved config),
- * `<run>/curves.csv` (one row per finished epoch) and `<run>/status.json` (written by
- * `mixup train`). A run that cannot be reported (no config.json, no curves.csv, a malformed
+ * `<run>/curves.csv` (one row per finished epoch), `<run>/status.json` and `<run>/run.json`
+ * (the config file the run started from), as `mixup train` writes them. A run that cannot be reported (no config.json, no curves.csv, a malformed
  * file) is returned as a {@link SkippedRun} with a one-line reason, never thrown, so that one
  * bad directory among `runs/*` does not stop the report.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
 import { EXPERIMENTS, type Experiment } from '../config/schema.js';
@@ -35,6 +35,11 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 export interface Run {
   /** The directory as given on the command line. */
   dir: string;
+  /**
+   * Name of the config the run was started from (`erm-90` for configs/erm-90.json, from
+   * run.json); `<experiment>-<epochs>` when the run has no run.json.
+   */
+  name: string;
   experiment: Experiment;
   /** α of Beta(α, α). */
   alpha: number;
@@ -53,9 +58,9 @@ export interface Run {
   /** Rows of curves.csv, epochs strictly increasing. */
   curves: CurveRow[];
   /**
-   * Canonical JSON of the config without the keys that do not change the result (seed, paths,
-   * backend, logging, checkpointing; see {@link IGNORED_FOR_GROUPING}): runs with equal keys are
-   * seeds of one experiment.
+   * The config name and the canonical JSON of the config without the keys that do not change
+   * the result (seed, paths, backend, logging, checkpointing; see {@link IGNORED_FOR_GROUPING}):
+   * runs with equal keys are seeds of one experiment.
    */
   groupKey: string;
 }
@@ -98,6 +103,8 @@ const configFields = z.looseObject({
     seed: z.number().int(),
   }),
 });
+
+const sourceFields = z.looseObject({ configFile: z.string() });
 
 const statusFields = z.looseObject({
   status: z.enum(RUN_STATUSES),
@@ -228,6 +235,14 @@ export function readRun(dir: string): Run | SkippedRun {
     }
     const epochs = status?.epochs ?? cfg.train.epochs;
 
+    let name = `${cfg.experiment}-${epochs}`;
+    const sourceFile = join(dir, 'run.json');
+    if (existsSync(sourceFile)) {
+      const src = sourceFields.safeParse(readJson(sourceFile));
+      if (!src.success) throw zodProblem(sourceFile, src.error);
+      name = basename(src.data.configFile).replace(/\.json$/i, '');
+    }
+
     const curvesFile = join(dir, 'curves.csv');
     if (!existsSync(curvesFile)) {
       const st = status ? ` (status.json: ${status.status}, epoch ${status.epoch ?? 0}/${epochs})` : '';
@@ -240,6 +255,7 @@ export function readRun(dir: string): Run | SkippedRun {
     const last = curves[curves.length - 1]!.epoch;
     return {
       dir,
+      name,
       experiment: cfg.experiment,
       alpha: cfg.mixup.alpha,
       mixRate: cfg.mixup.mixRate,
@@ -250,7 +266,7 @@ export function readRun(dir: string): Run | SkippedRun {
       status: status?.status ?? null,
       complete: last >= epochs,
       curves,
-      groupKey: `${canonicalKey(raw, IGNORED_FOR_GROUPING)}|epochs=${epochs}`,
+      groupKey: `${name}|epochs=${epochs}|${canonicalKey(raw, IGNORED_FOR_GROUPING)}`,
     };
   } catch (e) {
     if (e instanceof RunProblem) return { dir, reason: e.message };

@@ -13,6 +13,8 @@ import { referenceAccuracy } from './reference.js';
 
 /** One row of the table: the finished seeds of one config, or one run still in progress. */
 export interface TableRow {
+  /** Config name of the runs (e.g. `mixup-200`). */
+  config: string;
   experiment: Experiment;
   /** Planned epochs. */
   epochs: number;
@@ -57,6 +59,7 @@ function rowOf(runs: Run[], finished: boolean, opts: TableOptions): TableRow {
   const reference = opts.compareReference ? referenceAccuracy(r0.experiment, r0.epochs) : null;
   const mixes = r0.experiment !== 'erm';
   return {
+    config: r0.name,
     experiment: r0.experiment,
     epochs: r0.epochs,
     alpha: mixes ? r0.alpha : null,
@@ -79,7 +82,7 @@ function rowOf(runs: Run[], finished: boolean, opts: TableOptions): TableRow {
  * Groups runs into table rows. Finished runs with the same config apart from the seed (and the
  * keys in `IGNORED_FOR_GROUPING`) share a row, with mean ± sample std (n − 1) over them; each
  * run still in progress gets a row of its own, marked unfinished, that no mean includes.
- * Rows are sorted by experiment (erm, mixup, mixup-feature), then epochs, finished first.
+ * Rows are sorted by experiment (erm, mixup, mixup-feature), then epochs, config name, finished first.
  */
 export function buildTable(runs: readonly Run[], opts: TableOptions = {}): TableRow[] {
   const groups = new Map<string, Run[]>();
@@ -99,6 +102,7 @@ export function buildTable(runs: readonly Run[], opts: TableOptions = {}): Table
     (a, b) =>
       order(a.experiment) - order(b.experiment) ||
       a.epochs - b.epochs ||
+      a.config.localeCompare(b.config, 'en', { numeric: true }) ||
       Number(b.finished) - Number(a.finished) ||
       a.runs[0]!.localeCompare(b.runs[0]!),
   );
@@ -125,6 +129,7 @@ function progressText(r: TableRow): string {
 export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {}): string {
   const anyUnfinished = rows.some((r) => !r.finished);
   const header = [
+    'config',
     'experiment',
     'epochs',
     'alpha',
@@ -137,9 +142,10 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
   ];
   if (opts.compareReference) header.push('reference %', 'final − reference');
   if (anyUnfinished) header.push('status');
-  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((h) => (h === 'experiment' || h === 'status' ? '---' : '---:')).join(' | ')} |`];
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((h) => (['config', 'experiment', 'status'].includes(h) ? '---' : '---:')).join(' | ')} |`];
   for (const r of rows) {
     const cells = [
+      r.config,
       r.experiment,
       String(r.epochs),
       r.alpha === null ? '-' : String(r.alpha),
@@ -171,6 +177,7 @@ const round = (x: number, digits = 4) => Number(x.toFixed(digits));
 /** One plain object per row, numbers rounded to 4 decimals: the JSON and CSV outputs. */
 export function tableRecords(rows: readonly TableRow[]): Record<string, unknown>[] {
   return rows.map((r) => ({
+    config: r.config,
     experiment: r.experiment,
     epochs: r.epochs,
     alpha: r.alpha,
@@ -197,6 +204,7 @@ export function formatJson(rows: readonly TableRow[]): string {
 }
 
 const CSV_COLUMNS = [
+  'config',
   'experiment',
   'epochs',
   'alpha',
