@@ -121,3 +121,19 @@ test('the same stream gives the same augmented image; evaluation is deterministi
   assert.deepEqual(run(uniformStream(3, 'augment', 1, 9)), run(uniformStream(3, 'augment', 1, 9)));
   assert.notDeepEqual(run(uniformStream(3, 'augment', 1, 9)), run(uniformStream(3, 'augment', 1, 10)));
 });
+
+test('the inlined jitter loop equals rgbToHls8 + clamp + hls8ToRgb pixel by pixel', () => {
+  const u = uniformStream(9, 'hls-test');
+  const n = 4000;
+  const px = new Uint8Array(n * 3).map(() => Math.floor(u() * 256));
+  for (const [dh, ds, dl] of [[0, 0, 0], [-36, 49, -50], [35, -50, 49], [7, 3, -2]] as const) {
+    const got = px.slice();
+    jitterHls(got, n, dh, ds, dl);
+    for (let i = 0; i < n; i++) {
+      const [h, l, s] = rgbToHls8(px[i * 3]!, px[i * 3 + 1]!, px[i * 3 + 2]!);
+      const clamp = (v: number, hi: number) => Math.max(0, Math.min(hi, v));
+      const want = hls8ToRgb(clamp(h! + dh, 180), clamp(l! + dl, 255), clamp(s! + ds, 255));
+      assert.deepEqual([...got.subarray(i * 3, i * 3 + 3)], want, `pixel ${i} offsets ${dh},${ds},${dl}`);
+    }
+  }
+});

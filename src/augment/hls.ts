@@ -65,6 +65,7 @@ const SECTOR = [
 ];
 
 const TAB = new Float64Array(4);
+const H_SCALE = f(6 / 180);
 
 /**
  * One OpenCV 8-bit HLS pixel (hue range 180) back to RGB.
@@ -81,7 +82,7 @@ export function hls8ToRgb(h8: number, l8: number, s8: number, out: number[] = [0
   } else {
     const p2 = l <= 0.5 ? f(l * f(1 + s)) : f(f(l + s) - f(l * s));
     const p1 = f(f(2 * l) - p2);
-    let h = f(h8 * f(6 / 180));
+    let h = f(h8 * H_SCALE);
     while (h < 0) h = f(h + 6);
     while (h >= 6) h = f(h - 6);
     const sector = Math.floor(h);
@@ -123,19 +124,57 @@ export function hlsOffsets(uh: number, us: number, ul: number, maxH: number, max
  * @param n number of pixels.
  */
 export function jitterHls(pixels: Uint8Array, n: number, dh: number, ds: number, dl: number): void {
-  const hls = [0, 0, 0];
-  const rgb = [0, 0, 0];
-  for (let i = 0, j = 0; i < n; i++, j += 3) {
-    rgbToHls8(pixels[j]!, pixels[j + 1]!, pixels[j + 2]!, hls);
-    let h = hls[0]! + dh;
-    let l = hls[1]! + dl;
-    let s = hls[2]! + ds;
-    h = h < 0 ? 0 : h > 180 ? 180 : h;
-    l = l < 0 ? 0 : l > 255 ? 255 : l;
-    s = s < 0 ? 0 : s > 255 ? 255 : s;
-    hls8ToRgb(h, l, s, rgb);
-    pixels[j] = rgb[0]!;
-    pixels[j + 1] = rgb[1]!;
-    pixels[j + 2] = rgb[2]!;
+  // rgbToHls8, the clamped offsets and hls8ToRgb inlined (this loop is the pipeline's hot spot);
+  // test/augment.test.ts checks it against the per-pixel functions.
+  const tab = TAB;
+  for (let j = 0, end = n * 3; j < end; j += 3) {
+    const r = f(pixels[j]! * INV255);
+    const g = f(pixels[j + 1]! * INV255);
+    const b = f(pixels[j + 2]! * INV255);
+    let vmax = r;
+    let vmin = r;
+    if (vmax < g) vmax = g;
+    if (vmax < b) vmax = b;
+    if (vmin > g) vmin = g;
+    if (vmin > b) vmin = b;
+    let diff = f(vmax - vmin);
+    const l0 = f(f(vmax + vmin) * 0.5);
+    let h0 = 0;
+    let s0 = 0;
+    if (diff > FLT_EPSILON) {
+      s0 = l0 < 0.5 ? f(diff / f(vmax + vmin)) : f(diff / f(f(2 - vmax) - vmin));
+      diff = f(60 / diff);
+      if (vmax === r) h0 = f(f(g - b) * diff);
+      else if (vmax === g) h0 = f(f(f(b - r) * diff) + 120);
+      else h0 = f(f(f(r - g) * diff) + 240);
+      if (h0 < 0) h0 = f(h0 + 360);
+    }
+    let h8 = saturateU8(f(h0 * 0.5)) + dh;
+    let l8 = saturateU8(f(l0 * 255)) + dl;
+    let s8 = saturateU8(f(s0 * 255)) + ds;
+    h8 = h8 < 0 ? 0 : h8 > 180 ? 180 : h8;
+    l8 = l8 < 0 ? 0 : l8 > 255 ? 255 : l8;
+    s8 = s8 < 0 ? 0 : s8 > 255 ? 255 : s8;
+    const l = f(l8 * INV255);
+    const s = f(s8 * INV255);
+    if (s === 0) {
+      const v = saturateU8(f(l * 255));
+      pixels[j] = pixels[j + 1] = pixels[j + 2] = v;
+      continue;
+    }
+    const p2 = l <= 0.5 ? f(l * f(1 + s)) : f(f(l + s) - f(l * s));
+    const p1 = f(f(2 * l) - p2);
+    let h = f(h8 * H_SCALE);
+    if (h >= 6) h = f(h - 6);
+    const sector = Math.floor(h);
+    h = f(h - sector);
+    tab[0] = p2;
+    tab[1] = p1;
+    tab[2] = f(p1 + f(f(p2 - p1) * f(1 - h)));
+    tab[3] = f(p1 + f(f(p2 - p1) * h));
+    const sd = SECTOR[sector]!;
+    pixels[j + 2] = saturateU8(f(tab[sd[0]!]! * 255));
+    pixels[j + 1] = saturateU8(f(tab[sd[1]!]! * 255));
+    pixels[j] = saturateU8(f(tab[sd[2]!]! * 255));
   }
 }

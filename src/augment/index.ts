@@ -176,17 +176,18 @@ export function augmentInto(
   const i0 = 1 / std[0];
   const i1 = 1 / std[1];
   const i2 = 1 / std[2];
-  const unit = std[0] === 1 && std[1] === 1 && std[2] === 1 && scale === 1;
-  for (let i = 0, j = 0; i < n; i++, j += 3) {
-    const o = outOffset + j;
-    if (unit) {
-      out[o] = scratch[j]! - m0;
-      out[o + 1] = scratch[j + 1]! - m1;
-      out[o + 2] = scratch[j + 2]! - m2;
-    } else {
-      out[o] = (scratch[j]! * scale - m0) * i0;
-      out[o + 1] = (scratch[j + 1]! * scale - m1) * i1;
-      out[o + 2] = (scratch[j + 2]! * scale - m2) * i2;
+  const end = n * 3;
+  if (std[0] === 1 && std[1] === 1 && std[2] === 1 && scale === 1) {
+    for (let j = 0; j < end; j += 3) {
+      out[outOffset + j] = scratch[j]! - m0;
+      out[outOffset + j + 1] = scratch[j + 1]! - m1;
+      out[outOffset + j + 2] = scratch[j + 2]! - m2;
+    }
+  } else {
+    for (let j = 0; j < end; j += 3) {
+      out[outOffset + j] = (scratch[j]! * scale - m0) * i0;
+      out[outOffset + j + 1] = (scratch[j + 1]! * scale - m1) * i1;
+      out[outOffset + j + 2] = (scratch[j + 2]! * scale - m2) * i2;
     }
   }
 }

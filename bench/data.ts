@@ -1,0 +1,49 @@
+/**
+ * `npm run bench:data`: images per second of the data pipeline over full passes of a `.rec` and a
+ * `.bin`, first pass (read + decode + augment) and cached pass (augment from the decoded cache),
+ * with the reference's training augmentation (pad, random crop, HSL jitter, mirror, mean).
+ *
+ *   npm run bench:data -- [--rec FILE] [--bin FILE] [--workers N[,N...]] [--limit N]
+ *
+ * Defaults: ../shared/data/cifar10/cifar10_train.rec and ../shared/data/cifar-10-batches-bin/
+ * data_batch_1.bin, workers 2. A benchmark, not a test: it needs real data and takes seconds.
+ */
+import { existsSync } from 'node:fs';
+import { configSchema } from '../src/config/schema.js';
+import { openPipeline } from '../src/data/index.js';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
+}
+
+const shared = new URL('../../shared/data/', import.meta.url.includes('/dist/') ? new URL('../', import.meta.url) : import.meta.url);
+const rec = arg('rec', new URL('cifar10/cifar10_train.rec', shared).pathname);
+const bin = arg('bin', new URL('cifar-10-batches-bin/data_batch_1.bin', shared).pathname);
+const workerCounts = arg('workers', '2').split(',').map(Number);
+const limit = Number(arg('limit', '0')) || null;
+
+async function pass(path: string, workers: number): Promise<void> {
+  const cfg = configSchema.parse({ data: { train: path, workers, limit }, train: { batchSize: 128, seed: 1 } });
+  const t0 = performance.now();
+  const p = await openPipeline(cfg, 'train');
+  const open = performance.now() - t0;
+  const rates: string[] = [];
+  for (const label of ['first pass', 'cached pass']) {
+    const t = performance.now();
+    let n = 0;
+    for await (const b of p.epoch(label === 'first pass' ? 0 : 1)) n += b.size;
+    const s = (performance.now() - t) / 1000;
+    rates.push(`${label} ${Math.round(n / s)} img/s (${n} in ${s.toFixed(2)} s)`);
+  }
+  await p.close();
+  console.log(`${path.split('/').pop()}  workers ${workers}  open ${open.toFixed(0)} ms  ${rates.join('  ')}`);
+}
+
+for (const path of [rec, bin]) {
+  if (!existsSync(path)) {
+    console.log(`${path}: not found, skipped`);
+    continue;
+  }
+  for (const w of workerCounts) await pass(path, w);
+}
