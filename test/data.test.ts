@@ -323,3 +323,30 @@ test('paper preset: 32x32 output, (x/255 - mean)/std; a training split smaller t
   await p.close();
   await rejectsUser(openPipeline(cfgOf({ data: { train: path, workers: 0 }, train: { batchSize: 4 } }), 'train'), /3 training samples, fewer than train\.batchSize 4/);
 });
+
+test('a process using worker threads exits by itself, closed or not, even mid-epoch', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const dir = tmp();
+  const { path } = recFixture(dir, 9, false, 'png');
+  const mod = new URL('../src/data/index.js', import.meta.url).href;
+  const schema = new URL('../src/config/schema.js', import.meta.url).href;
+  for (const close of [true, false]) {
+    const script = join(dir, `child-${close}.mjs`);
+    writeFileSync(
+      script,
+      `import { openPipeline } from ${JSON.stringify(mod)};
+import { configSchema } from ${JSON.stringify(schema)};
+const cfg = configSchema.parse({ data: { train: ${JSON.stringify(path)}, workers: 2 }, train: { batchSize: 2 } });
+const p = await openPipeline(cfg, 'train');
+let n = 0;
+for await (const b of p.epoch(0)) { n += b.size; break; }
+${close ? 'await p.close();' : ''}
+console.log('batch of', n);
+`,
+    );
+    const r = spawnSync(process.execPath, [...process.execArgv, script], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.signal, null, `child ${close ? 'with' : 'without'} close() hung`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'batch of 2');
+  }
+});
