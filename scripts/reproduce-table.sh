@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# Reproduce the CIFAR-10 results table of the MXNet reference (hongyi-zhang/mixup): ERM, input
+# mixup and feature-map mixup, each trained 90, 200 and 300 epochs as its own run
+# (configs/{erm,mixup,mixup-feature}-{90,200,300}.json), then `mixup report` builds the table
+# and the plot from the run directories.
+#
+# Usage: scripts/reproduce-table.sh [options]
+#   --gpus 0,1,...   run experiments side by side, one per GPU (CUDA_VISIBLE_DEVICES), queueing
+#                    the rest; without it the runs go one after the other
+#   --seeds N        repeat each experiment with seeds 0..N-1 (default 1)
+#   --set key=value  config override passed to every new run (repeatable), e.g. for a short
+#                    trial: --set train.epochs=1 --set data.limit=2000 --set model.depth=8
+#   --data-dir DIR   CIFAR-10 directory, passed to every new run
+#   --runs DIR       where the run directories go (default runs): DIR/<experiment>-s<seed>
+#   --only LIST      only these experiments, e.g. --only erm-90,mixup-90
+#   --plot FILE      where the report draws the curves (default DIR/curves.svg; .png works too)
+#   --dry-run        print the commands instead of running them
+#   --no-report      do not build the table at the end
+#   --report-only    only build the table from the run directories there are
+#   --task I         run only the I-th run of the list (0-based, seed-major: all experiments of
+#                    seed 0 first); used by scripts/slurm/reproduce-table.sbatch
+#
+# A run whose status.json says "finished" is skipped; a run directory holding a started run
+# (config.json) is resumed with `mixup train --resume`, not restarted. --set applies to new runs
+# only: a run keeps its own config.json, so use another --runs directory for another setup.
+# With --gpus each run's output goes to DIR/logs/<run>.log. Ctrl-C (or SIGTERM) asks the running
+# trainings to checkpoint and stop; run the same command again to continue.
+# MIXUP_CMD replaces the `mixup` command (default: node <repo>/bin/mixup).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ -n ${MIXUP_CMD:-} ]]; then
+  read -r -a MIXUP <<<"$MIXUP_CMD"
+else
+  MIXUP=(node "$ROOT/bin/mixup")
+fi
+
+ALL_EXPERIMENTS=(erm-90 erm-200 erm-300 mixup-90 mixup-200 mixup-300 mixup-feature-90 mixup-feature-200 mixup-feature-300)
+
+die() {
+  echo "reproduce-table.sh: error: $*" >&2
+  exit 2
+}
+
+usage() {
+  sed -n '2,/^set -euo pipefail$/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+gpus=()
+seeds=1
+dry_run=0
+sets=()
+data_dir=""
+runs=runs
+only=""
+plot=""
+report=1
+report_only=0
+task=""
+
+need() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; }
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --gpus) need "$@"; IFS=, read -r -a gpus <<<"$2"; shift 2 ;;
+    --gpus=*) IFS=, read -r -a gpus <<<"${1#*=}"; shift ;;
+    --seeds) need "$@"; seeds=$2; shift 2 ;;
+    --seeds=*) seeds=${1#*=}; shift ;;
+    --set) need "$@"; sets+=(--set "$2"); shift 2 ;;
+    --set=*) sets+=(--set "${1#*=}"); shift ;;
+    --data-dir) need "$@"; data_dir=$2; shift 2 ;;
+    --data-dir=*) data_dir=${1#*=}; shift ;;
+    --runs) need "$@"; runs=$2; shift 2 ;;
+    --runs=*) runs=${1#*=}; shift ;;
+    --only) need "$@"; only=$2; shift 2 ;;
+    --only=*) only=${1#*=}; shift ;;
+    --plot) need "$@"; plot=$2; shift 2 ;;
+    --plot=*) plot=${1#*=}; shift ;;
+    --task) need "$@"; task=$2; shift 2 ;;
+    --task=*) task=${1#*=}; shift ;;
+    --dry-run) dry_run=1; shift ;;
+    --no-report) report=0; shift ;;
+    --report-only) report_only=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+
+[[ $seeds =~ ^[1-9][0-9]*$ ]] || die "--seeds $seeds: expected a whole number >= 1"
+for g in "${gpus[@]}"; do
+  [[ -n $g && $g != *[[:space:]]* ]] || die "--gpus: expected a comma-separated list of GPU ids, e.g. 0,1"
+done
+for ((i = 0; i < ${#sets[@]}; i += 2)); do
+  [[ ${sets[i + 1]} == ?*=* ]] || die "--set ${sets[i + 1]}: expected key.path=value, e.g. --set train.epochs=10"
+done
+
+experiments=()
+if [[ -n $only ]]; then
+  IFS=, read -r -a wanted <<<"$only"
+  for w in "${wanted[@]}"; do
+    [[ " ${ALL_EXPERIMENTS[*]} " == *" $w "* ]] || die "--only $w: expected some of ${ALL_EXPERIMENTS[*]}"
+  done
+  for e in "${ALL_EXPERIMENTS[@]}"; do
+    [[ ",$only," == *",$e,"* ]] && experiments+=("$e")
+  done
+else
+  experiments=("${ALL_EXPERIMENTS[@]}")
+fi
+for e in "${experiments[@]}"; do
+  [[ -f $ROOT/configs/$e.json ]] || die "$ROOT/configs/$e.json: missing"
+done
+
+# The runs: seed-major, so that a partial sweep has whole tables first.
+names=()
+run_seeds=()
+for ((s = 0; s < seeds; s++)); do
+  for e in "${experiments[@]}"; do
+    names+=("$e")
+    run_seeds+=("$s")
+  done
+done
+if [[ -n $task ]]; then
+  [[ $task =~ ^[0-9]+$ && $task -lt ${#names[@]} ]] || die "--task $task: expected 0..$((${#names[@]} - 1)) (${#experiments[@]} experiments x $seeds seeds)"
+  names=("${names[task]}")
+  run_seeds=("${run_seeds[task]}")
+  report=0
+fi
+[[ -z $plot ]] && plot=$runs/curves.svg
+
+run_dir() { echo "$runs/$1-s$2"; }
+
+# What to do with run i: skip (finished), resume (started) or new.
+state_of() {
+  local dir=$1
+  if [[ -f $dir/status.json ]] && grep -Eq '"status"[[:space:]]*:[[:space:]]*"finished"' "$dir/status.json"; then
+    echo skip
+  elif [[ -f $dir/config.json ]]; then
+    echo resume
+  else
+    echo new
+  fi
+}
+
+# Fills the array `cmd` with the training command of run i.
+build_cmd() {
+  local i=$1 dir
+  dir=$(run_dir "${names[i]}" "${run_seeds[i]}")
+  if [[ $(state_of "$dir") == resume ]]; then
+    cmd=("${MIXUP[@]}" train --resume "$dir")
+  else
+    cmd=("${MIXUP[@]}" train --config "$ROOT/configs/${names[i]}.json" --out "$dir" --seed "${run_seeds[i]}")
+    [[ -n $data_dir ]] && cmd+=(--data-dir "$data_dir")
+    cmd+=("${sets[@]}")
+  fi
+}
+
+quoted() {
+  local out
+  printf -v out '%q ' "$@"
+  echo "${out% }"
+}
+
+report_cmd=("${MIXUP[@]}" report)
+for ((i = 0; i < ${#names[@]}; i++)); do report_cmd+=("$(run_dir "${names[i]}" "${run_seeds[i]}")"); done
+report_cmd+=(--compare-reference --plot "$plot")
+
+# ---------------------------------------------------------------- dry run
+if ((dry_run)); then
+  if ((!report_only)); then
+    k=0
+    for ((i = 0; i < ${#names[@]}; i++)); do
+      dir=$(run_dir "${names[i]}" "${run_seeds[i]}")
+      if [[ $(state_of "$dir") == skip ]]; then
+        echo "# skip $dir: finished"
+        continue
+      fi
+      build_cmd "$i"
+      prefix=""
+      ((${#gpus[@]} > 0)) && prefix="CUDA_VISIBLE_DEVICES=${gpus[k % ${#gpus[@]}]} "
+      k=$((k + 1))
+      echo "$prefix$(quoted "${cmd[@]}")"
+    done
+  fi
+  ((report)) && echo "$(quoted "${report_cmd[@]}") | tee $(quoted "$runs/table.md")"
+  exit 0
+fi
+
+# ---------------------------------------------------------------- training
+failed=()
+declare -A pid_of_slot=() name_of_pid=()
+running_pids=()
+
+# shellcheck disable=SC2317  # invoked by the trap
+on_signal() {
+  local code=$1
+  trap '' INT TERM
+  echo "reproduce-table.sh: stopping: asking the running trainings to checkpoint and exit" >&2
+  for p in "${running_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${running_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  echo "reproduce-table.sh: stopped; run the same command again to resume" >&2
+  exit "$code"
+}
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+
+forget_pid() {
+  local p=$1 keep=() q
+  for q in "${running_pids[@]}"; do [[ $q == "$p" ]] || keep+=("$q"); done
+  running_pids=("${keep[@]}")
+}
+
+# Waits for pid $1 and records a failure.
+reap() {
+  local p=$1 rc=0
+  wait "$p" || rc=$?
+  forget_pid "$p"
+  if ((rc != 0)); then
+    failed+=("${name_of_pid[$p]} (exit $rc)")
+    echo "==> ${name_of_pid[$p]} failed with exit code $rc" >&2
+  else
+    echo "==> ${name_of_pid[$p]} done"
+  fi
+}
+
+if ((!report_only)); then
+  total=${#names[@]}
+  if ((${#gpus[@]} > 0)); then mkdir -p "$runs/logs"; fi
+  for ((i = 0; i < total; i++)); do
+    name="${names[i]}-s${run_seeds[i]}"
+    dir=$(run_dir "${names[i]}" "${run_seeds[i]}")
+    if [[ $(state_of "$dir") == skip ]]; then
+      echo "==> [$((i + 1))/$total] $name: finished, skipped"
+      continue
+    fi
+    build_cmd "$i"
+    mkdir -p "$runs"
+    if ((${#gpus[@]} == 0)); then
+      echo "==> [$((i + 1))/$total] $name: $(quoted "${cmd[@]}")"
+      # in the background and waited for, so that Ctrl-C / SIGTERM reach the trap at once
+      "${cmd[@]}" &
+      pid=$!
+      running_pids+=("$pid")
+      name_of_pid[$pid]=$name
+      reap "$pid"
+      continue
+    fi
+    # a free GPU: wait until one of the running runs ends
+    slot=""
+    while [[ -z $slot ]]; do
+      for g in "${gpus[@]}"; do
+        p=${pid_of_slot[$g]:-}
+        if [[ -z $p ]]; then
+          slot=$g
+          break
+        fi
+        if ! kill -0 "$p" 2>/dev/null; then
+          reap "$p"
+          pid_of_slot[$g]=""
+          slot=$g
+          break
+        fi
+      done
+      [[ -z $slot ]] && sleep "${MIXUP_POLL_SECONDS:-2}"
+    done
+    log=$runs/logs/$name.log
+    echo "==> [$((i + 1))/$total] $name on GPU $slot (log: $log): CUDA_VISIBLE_DEVICES=$slot $(quoted "${cmd[@]}")"
+    CUDA_VISIBLE_DEVICES=$slot "${cmd[@]}" >>"$log" 2>&1 &
+    pid=$!
+    running_pids+=("$pid")
+    name_of_pid[$pid]=$name
+    pid_of_slot[$slot]=$pid
+  done
+  for p in "${running_pids[@]}"; do reap "$p"; done
+fi
+
+# ---------------------------------------------------------------- table
+rc=0
+if ((report)); then
+  echo "==> $(quoted "${report_cmd[@]}")"
+  "${report_cmd[@]}" | tee "$runs/table.md" || rc=$?
+fi
+if ((${#failed[@]} > 0)); then
+  echo "reproduce-table.sh: ${#failed[@]} run(s) failed: ${failed[*]}; see their output (or $runs/logs/) and run the same command again to resume" >&2
+  exit 1
+fi
+exit "$rc"

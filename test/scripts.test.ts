@@ -1,0 +1,218 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (this file runs from test/ under tsx, from dist/test/ compiled). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
+const root = repoRoot();
+const MIXUP = `node ${join(root, 'bin', 'mixup')}`;
+const EXPERIMENTS = ['erm-90', 'erm-200', 'erm-300', 'mixup-90', 'mixup-200', 'mixup-300', 'mixup-feature-90', 'mixup-feature-200', 'mixup-feature-300'];
+
+function run(script: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync('bash', [join(root, 'scripts', script), ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'mixup-scripts-'));
+
+/** The training command reproduce-table.sh builds for a new run. */
+const newRun = (runs: string, name: string, seed: number, extra = '') =>
+  `${MIXUP} train --config ${root}/configs/${name}.json --out ${runs}/${name}-s${seed} --seed ${seed}${extra}`;
+
+test('the nine experiment configs exist', () => {
+  for (const e of EXPERIMENTS) assert.ok(existsSync(join(root, 'configs', `${e}.json`)), e);
+});
+
+test('reproduce-table.sh --dry-run: the nine runs in table order, then the report', () => {
+  const runs = tmp();
+  const r = run('reproduce-table.sh', ['--dry-run', '--runs', runs]);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trimEnd().split('\n');
+  assert.deepEqual(lines.slice(0, 9), EXPERIMENTS.map((e) => newRun(runs, e, 0)));
+  assert.equal(
+    lines[9],
+    `${MIXUP} report ${EXPERIMENTS.map((e) => `${runs}/${e}-s0`).join(' ')} --compare-reference --plot ${runs}/curves.svg | tee ${runs}/table.md`,
+  );
+  assert.equal(lines.length, 10);
+});
+
+test('--gpus 0,1: CUDA_VISIBLE_DEVICES alternates; --seeds 2: eighteen runs, seed-major', () => {
+  const runs = tmp();
+  const g = run('reproduce-table.sh', ['--dry-run', '--runs', runs, '--gpus', '0,1', '--no-report']);
+  assert.equal(g.code, 0, g.err);
+  assert.deepEqual(
+    g.out.trimEnd().split('\n'),
+    EXPERIMENTS.map((e, i) => `CUDA_VISIBLE_DEVICES=${i % 2} ${newRun(runs, e, 0)}`),
+  );
+  const s = run('reproduce-table.sh', ['--dry-run', '--runs', runs, '--seeds', '2', '--gpus=3,5,7', '--no-report']);
+  assert.equal(s.code, 0, s.err);
+  const expected = [0, 1].flatMap((seed) => EXPERIMENTS.map((e) => newRun(runs, e, seed)));
+  assert.deepEqual(
+    s.out.trimEnd().split('\n'),
+    expected.map((c, i) => `CUDA_VISIBLE_DEVICES=${[3, 5, 7][i % 3]} ${c}`),
+  );
+});
+
+test('--set passes through to new runs; finished runs are skipped, started ones resumed', () => {
+  const runs = tmp();
+  mkdirSync(join(runs, 'erm-90-s0'));
+  writeFileSync(join(runs, 'erm-90-s0', 'config.json'), '{}');
+  writeFileSync(join(runs, 'erm-90-s0', 'status.json'), JSON.stringify({ status: 'finished', epoch: 90, epochs: 90 }, null, 2));
+  mkdirSync(join(runs, 'mixup-200-s0'));
+  writeFileSync(join(runs, 'mixup-200-s0', 'config.json'), '{}');
+  writeFileSync(join(runs, 'mixup-200-s0', 'status.json'), JSON.stringify({ status: 'interrupted', epoch: 17, epochs: 200 }));
+  const r = run('reproduce-table.sh', [
+    '--dry-run', '--runs', runs, '--gpus', '0,1', '--set', 'train.epochs=1', '--set=data.limit=2000', '--data-dir', '/data/c10',
+  ]);
+  assert.equal(r.code, 0, r.err);
+  const sets = ' --data-dir /data/c10 --set train.epochs=1 --set data.limit=2000';
+  const lines = r.out.trimEnd().split('\n');
+  assert.deepEqual(lines.slice(0, 9), [
+    `# skip ${runs}/erm-90-s0: finished`,
+    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'erm-200', 0, sets)}`,
+    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'erm-300', 0, sets)}`,
+    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-90', 0, sets)}`,
+    `CUDA_VISIBLE_DEVICES=1 ${MIXUP} train --resume ${runs}/mixup-200-s0`,
+    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-300', 0, sets)}`,
+    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'mixup-feature-90', 0, sets)}`,
+    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-feature-200', 0, sets)}`,
+    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'mixup-feature-300', 0, sets)}`,
+  ]);
+  assert.match(lines[9]!, / report .*erm-90-s0 .*mixup-feature-300-s0 --compare-reference/);
+});
+
+test('bad options: one line, exit 2', () => {
+  const cases: [string[], string][] = [
+    [['--seeds', '0'], 'reproduce-table.sh: error: --seeds 0: expected a whole number >= 1\n'],
+    [['--only', 'erm-91'], `reproduce-table.sh: error: --only erm-91: expected some of ${EXPERIMENTS.join(' ')}\n`],
+    [['--set', 'train.epochs'], 'reproduce-table.sh: error: --set train.epochs: expected key.path=value, e.g. --set train.epochs=10\n'],
+    [['--bogus'], "reproduce-table.sh: error: unknown option '--bogus' (see --help)\n"],
+    [['--task', '9'], 'reproduce-table.sh: error: --task 9: expected 0..8 (9 experiments x 1 seeds)\n'],
+  ];
+  for (const [args, err] of cases) {
+    const r = run('reproduce-table.sh', ['--dry-run', ...args]);
+    assert.deepEqual([r.code, r.err, r.out], [2, err, ''], args.join(' '));
+  }
+});
+
+test('slurm/reproduce-table.sbatch: array task I trains experiment I mod 9 with seed I div 9', () => {
+  const runs = tmp();
+  const env = { SLURM_SUBMIT_DIR: root, SLURM_ARRAY_TASK_ID: '4' };
+  const r = run('slurm/reproduce-table.sbatch', ['--dry-run', '--runs', runs, '--set', 'train.epochs=2'], env);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, `${newRun(runs, 'mixup-200', 0, ' --set train.epochs=2')}\n`);
+  const s = run('slurm/reproduce-table.sbatch', ['--dry-run', '--runs', runs], { ...env, SLURM_ARRAY_TASK_ID: '10', SEEDS: '2' });
+  assert.equal(s.out, `${newRun(runs, 'erm-200', 1)}\n`);
+  const none = run('slurm/reproduce-table.sbatch', ['--dry-run'], { SLURM_SUBMIT_DIR: root, SLURM_ARRAY_TASK_ID: '' });
+  assert.equal(none.code, 2);
+  assert.match(none.err, /^reproduce-table\.sbatch: error: SLURM_ARRAY_TASK_ID is not set/);
+});
+
+/** A stand-in for `mixup` that logs what it is asked and finishes a run by writing status.json. */
+function fakeMixup(dir: string): { cmd: string; log: string } {
+  const log = join(dir, 'calls.log');
+  const file = join(dir, 'fake-mixup');
+  writeFileSync(
+    file,
+    `#!/usr/bin/env bash
+set -euo pipefail
+echo "ARGS $*"
+if [[ $1 == train ]]; then
+  if [[ $2 == --resume ]]; then out=$3; else out=$(sed -E 's/.* --out ([^ ]+).*/\\1/' <<<"$*"); fi
+  echo "start \${CUDA_VISIBLE_DEVICES:-none} $out" >>"${log}"
+  sleep 0.4
+  if [[ -n \${FAKE_FAIL:-} && $out == *"$FAKE_FAIL"* ]]; then echo "end \${CUDA_VISIBLE_DEVICES:-none} $out failed" >>"${log}"; exit 3; fi
+  mkdir -p "$out"
+  echo '{"status": "finished", "epoch": 1, "epochs": 1}' >"$out/status.json"
+  echo "end \${CUDA_VISIBLE_DEVICES:-none} $out" >>"${log}"
+fi
+`,
+  );
+  return { cmd: `bash ${file}`, log };
+}
+
+test('reproduce-table.sh with two GPUs: one run per GPU at a time, the rest queued; a second call skips them all', () => {
+  const dir = tmp();
+  const runs = join(dir, 'runs');
+  const fake = fakeMixup(dir);
+  const env = { MIXUP_CMD: fake.cmd, MIXUP_POLL_SECONDS: '0.1' };
+  const only = 'erm-90,mixup-90,mixup-feature-90,erm-200,mixup-200';
+  const r = run('reproduce-table.sh', ['--gpus', '0,1', '--runs', runs, '--only', only], env);
+  assert.equal(r.code, 0, r.err);
+  const events = readFileSync(fake.log, 'utf8').trim().split('\n').map((l) => l.split(' '));
+  assert.equal(events.length, 10);
+  const busy = new Map<string, string>();
+  let maxParallel = 0;
+  for (const [kind, gpu, out] of events) {
+    if (kind === 'start') {
+      assert.ok(!busy.has(gpu!), `GPU ${gpu} given ${out} while running ${busy.get(gpu!)}`);
+      busy.set(gpu!, out!);
+      maxParallel = Math.max(maxParallel, busy.size);
+    } else {
+      assert.equal(busy.get(gpu!), out);
+      busy.delete(gpu!);
+    }
+  }
+  assert.equal(maxParallel, 2);
+  const started = events.filter((e) => e[0] === 'start');
+  assert.deepEqual(new Set(started.map((e) => e[1])), new Set(['0', '1']));
+  assert.deepEqual(started.map((e) => e[2]).sort(), ['erm-200', 'erm-90', 'mixup-200', 'mixup-90', 'mixup-feature-90'].map((n) => `${runs}/${n}-s0`).sort());
+  for (const n of ['erm-90', 'erm-200']) assert.ok(existsSync(join(runs, 'logs', `${n}-s0.log`)));
+  // the table at the end, over the five runs
+  assert.match(r.out, new RegExp(`^ARGS report ${runs}/erm-90-s0 ${runs}/erm-200-s0 ${runs}/mixup-90-s0 ${runs}/mixup-200-s0 ${runs}/mixup-feature-90-s0 --compare-reference --plot ${runs}/curves.svg$`, 'm'));
+  assert.match(readFileSync(join(runs, 'table.md'), 'utf8'), /^ARGS report /);
+
+  const again = run('reproduce-table.sh', ['--gpus', '0,1', '--runs', runs, '--only', only], env);
+  assert.equal(again.code, 0, again.err);
+  assert.equal(readFileSync(fake.log, 'utf8').trim().split('\n').length, 10); // nothing trained again
+  assert.equal((again.out.match(/: finished, skipped$/gm) ?? []).length, 5);
+});
+
+test('reproduce-table.sh without --gpus runs one after the other; a failed run is named and exits 1', () => {
+  const dir = tmp();
+  const runs = join(dir, 'runs');
+  const fake = fakeMixup(dir);
+  const r = run('reproduce-table.sh', ['--runs', runs, '--only', 'erm-90,erm-200,erm-300', '--no-report'], {
+    MIXUP_CMD: fake.cmd,
+    FAKE_FAIL: 'erm-200',
+  });
+  assert.equal(r.code, 1);
+  assert.deepEqual(
+    readFileSync(fake.log, 'utf8').trim().split('\n'),
+    [
+      `start none ${runs}/erm-90-s0`,
+      `end none ${runs}/erm-90-s0`,
+      `start none ${runs}/erm-200-s0`,
+      `end none ${runs}/erm-200-s0 failed`,
+      `start none ${runs}/erm-300-s0`,
+      `end none ${runs}/erm-300-s0`,
+    ],
+  );
+  assert.match(r.err, /^reproduce-table\.sh: 1 run\(s\) failed: erm-200-s0 \(exit 3\); see their output .* run the same command again to resume$/m);
+});
+
+test('train.sh and test.sh: the reference entry points', () => {
+  const dir = tmp();
+  const fake = fakeMixup(dir);
+  const env = { MIXUP_CMD: fake.cmd };
+  const t = spawnSync('bash', [join(root, 'scripts', 'test.sh'), 'runs/x', '--json'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(t.stdout, 'ARGS test --checkpoint runs/x --json\n');
+  const d = spawnSync('bash', [join(root, 'scripts', 'test.sh'), '--epoch', '3'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(d.stdout, 'ARGS test --checkpoint runs/mixup --epoch 3\n');
+  const out = join(dir, 'r');
+  const tr = spawnSync('bash', [join(root, 'scripts', 'train.sh'), '--data-dir', 'data/c', '--out', out], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(tr.status, 0, tr.stderr);
+  assert.equal(tr.stdout, `ARGS train --config ${root}/configs/mixup.json --out ${out} --data-dir data/c\n`);
+  writeFileSync(join(out, 'config.json'), '{}');
+  const again = spawnSync('bash', [join(root, 'scripts', 'train.sh'), '--out', out], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.match(again.stdout, new RegExp(`^ARGS train --resume ${out}\\n`));
+  assert.equal(again.stderr, `train.sh: ${out} holds a started run: resuming it (another run: --out DIR)\n`);
+});
