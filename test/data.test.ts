@@ -350,3 +350,18 @@ console.log('batch of', n);
     assert.equal(r.stdout.trim(), 'batch of 2');
   }
 });
+
+test('a bad label inside a .tar.gz names the archive member and the record', async () => {
+  const dir = tmp();
+  const root = join(dir, 'cifar-10-batches-bin');
+  mkdirSync(root);
+  writeBinFile(join(root, 'data_batch_1.bin'), [syntheticImage(0)], [1]);
+  writeBinFile(join(root, 'data_batch_2.bin'), [syntheticImage(1), syntheticImage(2)], [2, 200]);
+  writeBinFile(join(root, 'test_batch.bin'), [syntheticImage(3)], [3]);
+  await tarCreate({ gzip: true, file: join(dir, 'c.tar.gz'), cwd: dir }, ['cifar-10-batches-bin']);
+  await rejectsUser(
+    openSource(join(dir, 'c.tar.gz'), 'train', OPTS),
+    /c\.tar\.gz:cifar-10-batches-bin\/data_batch_2\.bin: record 1 at byte offset 3073: label 200 is not an integer in \[0, 10\)/,
+  );
+  assert.deepEqual([...(await openSource(join(dir, 'c.tar.gz'), 'train', { ...OPTS, limit: 2 })).labels], [1, 2]);
+});

@@ -84,8 +84,9 @@ export interface TarSplit {
   /** The split's records, concatenated in file order (`data_batch_1` first). */
   records: Buffer;
   layout: BinLayout;
-  /** Member names the records came from. */
+  /** Member names the records came from, and how many records each holds. */
   members: string[];
+  counts: number[];
   classNames: string[] | null;
 }
 
@@ -137,6 +138,7 @@ export async function readTarSplit(path: string, split: 'train' | 'val', labelFi
     records: Buffer.concat(members.map((m) => files.get(m)!)),
     layout: layout!,
     members,
+    counts: members.map((m) => files.get(m)!.length / layout!.recordBytes),
     classNames: names ? parseNames(names) : null,
   };
 }

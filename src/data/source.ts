@@ -272,7 +272,14 @@ async function openTar(path: string, split: 'train' | 'val', opts: SourceOptions
   const total = t.records.length / t.layout.recordBytes;
   const count = Math.min(total, opts.limit ?? Infinity);
   const labels: number[] = [];
-  binLabels(t.records, t.layout, count, `${path}:${t.members[0]}`, 0, opts, labels);
+  let first = 0;
+  t.members.forEach((m, k) => {
+    const n = Math.min(t.counts[k]!, count - first);
+    if (n <= 0) return;
+    const rb = t.layout.recordBytes;
+    binLabels(t.records.subarray(first * rb, (first + n) * rb), t.layout, n, `${path}:${m}`, 0, opts, labels);
+    first += n;
+  });
   const shared = new SharedArrayBuffer(count * t.layout.recordBytes);
   new Uint8Array(shared).set(t.records.subarray(0, count * t.layout.recordBytes));
   return {
