@@ -49,15 +49,21 @@ const layers: Layer[] = [
   { name: 'stage3 3x3 64->64', hw: 7, cin: 64, cout: 64, k: 3, stride: 1 },
 ];
 
-/** Median ms of `reps` runs of `f` (after one warm-up); `f` returns what it allocated. */
-function time(f: () => tf.Tensor | tf.TensorInfo): number {
+/**
+ * Median ms of `reps` runs of `run` (after one warm-up). Every run gets fresh inputs from `make`
+ * (not timed): in training every step's weights and activations are new tensors, and XNNPACK
+ * packs a Conv2D filter once per filter tensor, so reusing inputs would hide that cost.
+ */
+function time<T extends tf.Tensor[]>(make: () => T, run: (inputs: T) => tf.Tensor | tf.TensorInfo): number {
   const backend = tf.backend();
   const once = () => {
+    const inputs = make();
     const t0 = performance.now();
-    const out = f();
+    const out = run(inputs);
     const ms = performance.now() - t0;
     if (out instanceof tf.Tensor) out.dispose();
     else backend.disposeData(out.dataId);
+    tf.dispose(inputs);
     return ms;
   };
   once();
@@ -81,45 +87,63 @@ async function main(): Promise<void> {
   console.log(cols.map((c, i) => (i === 0 ? c.padEnd(28) : c.padStart(22))).join(''));
   const totals = [0, 0, 0, 0];
   const builtinInput = builtinKernel('Conv2DBackpropInput');
-  for (const l of layers) {
+  for (const [li, l] of layers.entries()) {
     const pad = 'same';
-    const x = tf.randomNormal([batch, l.hw, l.hw, l.cin], 0, 1, 'float32', 1) as tf.Tensor4D;
-    const w = tf.randomNormal([l.k, l.k, l.cin, l.cout], 0, 0.1, 'float32', 2) as tf.Tensor4D;
-    const info = tf.backend_util.computeConv2DInfo(x.shape, w.shape, l.stride, 1, pad);
-    const dy = tf.randomNormal(info.outShape, 0, 1, 'float32', 3) as tf.Tensor4D;
+    const xShape: [number, number, number, number] = [batch, l.hw, l.hw, l.cin];
+    const wShape: [number, number, number, number] = [l.k, l.k, l.cin, l.cout];
+    const info = tf.backend_util.computeConv2DInfo(xShape, wShape, l.stride, 1, pad);
+    let seed = 1000 * li;
+    const rnd = (shape: number[], sd = 1) => tf.randomNormal(shape, 0, sd, 'float32', ++seed);
     const macs = convMacs(batch, info.outHeight, info.outWidth, l.k, l.k, l.cin, l.cout);
     const common = { strides: [l.stride, l.stride], pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+    const inputAttrs = { ...common, inputShape: xShape } as unknown as tf.NamedAttrMap;
+    const filterAttrs = { ...common, filterShape: wShape } as unknown as tf.NamedAttrMap;
     const ms = [
-      time(() => tf.conv2d(x, w, l.stride, pad)),
+      time(() => [rnd(xShape), rnd(wShape, 0.1)], ([x, w]) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, l.stride, pad)),
       builtinInput
-        ? time(() => builtinInput.kernelFunc({ inputs: { dy, filter: w }, backend, attrs: { ...common, inputShape: x.shape } as unknown as tf.NamedAttrMap }) as tf.TensorInfo)
+        ? time(() => [rnd(info.outShape), rnd(wShape, 0.1)], ([dy, w]) => builtinInput.kernelFunc({ inputs: { dy: dy!, filter: w! }, backend, attrs: inputAttrs }) as tf.TensorInfo)
         : NaN,
-      time(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...common, inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor),
-      time(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...common, filterShape: w.shape } as unknown as tf.NamedAttrMap) as tf.Tensor),
+      time(() => [rnd(info.outShape), rnd(wShape, 0.1)], ([dy, w]) => tf.engine().runKernel('Conv2DBackpropInput', { dy: dy!, filter: w! }, inputAttrs) as tf.Tensor),
+      time(() => [rnd(xShape), rnd(info.outShape)], ([x, dy]) => tf.engine().runKernel('Conv2DBackpropFilter', { x: x!, dy: dy! }, filterAttrs) as tf.Tensor),
     ];
     ms.forEach((m, i) => (totals[i]! += m));
     const cell = (m: number) => `${m.toFixed(1)} ms ${(macs / m / 1e6).toFixed(2)}`.padStart(22);
     console.log(l.name.padEnd(28) + (macs / 1e6).toFixed(1).padStart(22) + ms.map(cell).join(''));
-    tf.dispose([x, w, dy]);
   }
   console.log('total (one of each layer)'.padEnd(28) + ''.padStart(22) + totals.map((m) => `${m.toFixed(1)} ms`.padStart(22)).join(''));
 
   // Reductions of BatchNorm (Σ over N,H,W) and global average pooling (mean over H,W).
-  console.log('\nreduction'.padEnd(45) + 'built-in'.padStart(14) + 'mixup'.padStart(14));
+  console.log('\nreduction'.padEnd(45) + 'built-in'.padStart(14) + 'mixup'.padStart(14) + 'rel. error'.padStart(12));
   const reductions: [string, number[], number[]][] = [
     ['Sum', [batch, 28, 28, 16], [0, 1, 2]],
     ['Sum', [batch, 14, 14, 32], [0, 1, 2]],
     ['Mean', [batch, 28, 28, 16], [0, 1, 2]],
     ['Mean', [batch, 7, 7, 64], [1, 2]],
   ];
-  for (const [name, shape, axis] of reductions) {
-    const x = tf.randomNormal(shape, 0, 1, 'float32', 4);
+  for (const [ri, [name, shape, axis]] of reductions.entries()) {
     const attrs = { axis, keepDims: false } as unknown as tf.NamedAttrMap;
     const builtin = builtinKernel(name);
-    const a = builtin ? time(() => builtin.kernelFunc({ inputs: { x }, backend, attrs }) as tf.TensorInfo) : NaN;
-    const b = time(() => tf.engine().runKernel(name, { x }, attrs) as tf.Tensor);
-    console.log(`${name} [${shape}] axes [${axis}]`.padEnd(44) + `${a.toFixed(2)} ms`.padStart(14) + `${b.toFixed(2)} ms`.padStart(14));
-    x.dispose();
+    const make = () => [tf.randomNormal(shape, 0.5, 1, 'float32', 50 + ri)];
+    const a = builtin ? time(make, ([x]) => builtin.kernelFunc({ inputs: { x: x! }, backend, attrs }) as tf.TensorInfo) : NaN;
+    const b = time(make, ([x]) => tf.engine().runKernel(name, { x: x! }, attrs) as tf.Tensor);
+    // Accuracy against a float64 reduction of the same values.
+    const [x] = make();
+    const vals = x!.dataSync();
+    const c = shape[shape.length - 1]!;
+    const ref = new Float64Array(c);
+    for (let i = 0; i < vals.length; i++) ref[i % c]! += vals[i]!;
+    const r = vals.length / c;
+    const got = (tf.engine().runKernel(name, { x: x! }, { axis: [0, 1, 2], keepDims: false }) as tf.Tensor).dataSync();
+    let err = 0;
+    let mx = 0;
+    for (let k = 0; k < c; k++) {
+      const want = name === 'Sum' ? ref[k]! : ref[k]! / r;
+      err = Math.max(err, Math.abs(got[k]! - want));
+      mx = Math.max(mx, Math.abs(want));
+    }
+    x!.dispose();
+    const rel = axis.length === 3 ? (err / mx).toExponential(1) : '';
+    console.log(`${name} [${shape}] axes [${axis}]`.padEnd(44) + `${a.toFixed(2)} ms`.padStart(14) + `${b.toFixed(2)} ms`.padStart(14) + rel.padStart(12));
   }
 }
 

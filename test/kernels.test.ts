@@ -7,7 +7,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import { registerWasmTrainingKernels } from '../src/kernels/index.js';
+import { registerWasmTrainingKernels, wantedWasmThreads, MAX_WASM_THREADS } from '../src/kernels/index.js';
 import { filterGradAxis, inputGradAxis } from '../src/kernels/conv_geometry.js';
 import { uniformStream } from '../src/random.js';
 
@@ -242,4 +242,58 @@ test('Sum and Mean on wasm match cpu (leading/middle axes via matmul, other case
   assert.equal(isum.dtype, 'int32');
   tf.dispose([ints, isum]);
   t.diagnostic(`worst relative error: ${worst.toExponential(2)}`);
+});
+
+test('MIXUP_WASM_THREADS parsing', () => {
+  assert.equal(wantedWasmThreads({}), 1);
+  assert.equal(wantedWasmThreads({ MIXUP_WASM_THREADS: '2' }), 2);
+  assert.equal(wantedWasmThreads({ MIXUP_WASM_THREADS: '64' }), MAX_WASM_THREADS);
+  assert.throws(() => wantedWasmThreads({ MIXUP_WASM_THREADS: 'two' }), /positive integer/);
+  assert.throws(() => wantedWasmThreads({ MIXUP_WASM_THREADS: '0' }), /positive integer/);
+});
+
+test('a 2-thread wasm backend (child process) computes the same conv gradients and exits by itself', async (t) => {
+  // Inputs of case 12 (x [2,6,7,3], 3×3, stride 2, 'same'), gradients on this process's backend.
+  const c = { x: [2, 6, 7, 3], k: [3, 3, 3, 4], s: 2 };
+  const xv = values(size(c.x), 'threads', 'x');
+  const wv = values(size(c.k), 'threads', 'w');
+  await tf.setBackend('wasm');
+  const local = tf.tidy(() => {
+    const x = tf.tensor4d(xv, c.x as [number, number, number, number]);
+    const w = tf.tensor4d(wv, c.k as [number, number, number, number]);
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, 'same').square().sum())([x, w]);
+    return g.map((t) => Array.from(t.dataSync()));
+  });
+  const kernels = new URL('../src/kernels/index.js', import.meta.url).href;
+  const script = `
+    import * as tf from '@tensorflow/tfjs';
+    import { createRequire } from 'node:module';
+    const require = createRequire(${JSON.stringify(import.meta.url)});
+    const wasm = require('@tensorflow/tfjs-backend-wasm');
+    const { registerWasmTrainingKernels } = await import(${JSON.stringify(kernels)});
+    registerWasmTrainingKernels();
+    await tf.setBackend('wasm');
+    const x = tf.tensor4d(${JSON.stringify(Array.from(xv))}, ${JSON.stringify(c.x)});
+    const w = tf.tensor4d(${JSON.stringify(Array.from(wv))}, ${JSON.stringify(c.k)});
+    const g = tf.grads((a, b) => tf.conv2d(a, b, ${c.s}, 'same').square().sum())([x, w]);
+    console.log(JSON.stringify({ threads: wasm.getThreadsCount(), grads: g.map((t) => Array.from(t.dataSync())) }));
+  `;
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', script],
+      { env: { ...process.env, MIXUP_WASM_THREADS: '2' }, timeout: 60_000, cwd: process.cwd() },
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    );
+  });
+  const line = out.split('\n').find((l) => l.startsWith('{'));
+  assert.ok(line, `no result from the child process: ${out}`);
+  const res = JSON.parse(line) as { threads: number; grads: number[][] };
+  assert.equal(res.threads, 2);
+  for (let i = 0; i < 2; i++) {
+    const e = relErr(Float32Array.from(res.grads[i]!), Float32Array.from(local[i]!));
+    assert.ok(e <= 1e-4, `gradient ${i}: relative error ${e}`);
+  }
+  t.diagnostic(`child ran with ${res.threads} threads`);
 });

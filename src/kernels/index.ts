@@ -15,8 +15,10 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from './conv2d_grads.js';
 import { meanWasm, sumWasm } from './reduce.js';
 import { captureBuiltin, type KernelImpl } from './wasm_scope.js';
+import { enableWasmThreads, wantedWasmThreads } from './wasm_threads.js';
 
 export { builtinKernel } from './wasm_scope.js';
+export { wantedWasmThreads, MAX_WASM_THREADS } from './wasm_threads.js';
 
 /** Marker on kernel functions this module registers. */
 const MIXUP = Symbol.for('mixup.wasmTrainingKernel');
@@ -46,16 +48,20 @@ export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInp
 /**
  * Registers the project's wasm training kernels (idempotent): Conv2DBackpropFilter (missing in
  * tfjs-backend-wasm 4.22), and faster Conv2DBackpropInput, Sum and Mean (falling back to the
- * built-in kernels for the cases they do not cover). Call it after
- * `@tensorflow/tfjs-backend-wasm` is loaded (its kernels must be registered first so the built-in
- * ones are kept for fallback and benchmarks), before or after `tf.setBackend('wasm')`.
- * @returns false (and registers nothing) when the wasm package's kernels are not registered yet.
+ * built-in kernels for the cases they do not cover). When called before the wasm backend is
+ * initialised, also makes it start multi-threaded (./wasm_threads.ts) with `threads` threads
+ * (default {@link wantedWasmThreads}: `MIXUP_WASM_THREADS`, else 1 = the single-threaded build).
+ * Call it after `@tensorflow/tfjs-backend-wasm` is loaded (its kernels must be registered first so
+ * the built-in ones are kept for fallback and benchmarks), before `tf.setBackend('wasm')`.
+ * @returns false (and does nothing) when the wasm package's kernels are not registered yet.
+ * @throws Error when `MIXUP_WASM_THREADS` is set but not a positive integer.
  */
-export function registerWasmTrainingKernels(): boolean {
+export function registerWasmTrainingKernels(opts: { threads?: number } = {}): boolean {
   if (!tf.getKernel('Conv2D', 'wasm')) return false;
   register('Conv2DBackpropFilter', conv2DBackpropFilterWasm, false);
   register('Conv2DBackpropInput', conv2DBackpropInputWasm, true);
   register('Sum', sumWasm, true);
   register('Mean', meanWasm, true);
+  enableWasmThreads(opts.threads ?? wantedWasmThreads());
   return true;
 }
