@@ -273,12 +273,13 @@ test('report: table on stdout, one line per skipped or unfinished run, --plot wr
   const out: string[] = [];
   const err: string[] = [];
   const plot = join(root, 'curves.png');
-  await report([...dirs, join(root, 'nothing-here')], { format: 'csv', plot }, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  await report([...dirs, join(root, 'nothing-here'), `${dirs[0]}/`], { format: 'csv', plot }, { out: (l) => out.push(l), err: (l) => err.push(l) });
   assert.equal(out.join('\n').split('\n').length, 4); // header + 3 rows
   assert.deepEqual(err, [
     `mixup: note: ${dirs[4]}: running at epoch 2/90; shown as unfinished, in no mean`,
     `mixup: note: ${join(dirs[5]!, 'curves.csv')}: missing, no epoch finished yet (status.json: running, epoch 0/90); skipped`,
     `mixup: note: ${join(root, 'nothing-here')}: no such directory; skipped`,
+    `mixup: note: ${dirs[0]}/: given more than once; counted once`,
     `mixup: plot of 5 runs written to ${plot}`,
   ]);
   assert.deepEqual([...readFileSync(plot).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);

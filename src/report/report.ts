@@ -2,6 +2,7 @@
  * `mixup report RUN_DIR...`: reads the runs, prints the results table (Markdown, CSV or JSON),
  * names every run left out or still in progress on one line each, and optionally draws the curves.
  */
+import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { isRun, readRun, type Run } from './runs.js';
 import { buildTable, formatCsv, formatJson, formatMarkdown } from './table.js';
@@ -37,7 +38,14 @@ export interface ReportIo {
  */
 export async function report(dirs: readonly string[], opts: ReportOptions, io: ReportIo): Promise<Run[]> {
   const runs: Run[] = [];
+  const seen = new Set<string>();
   for (const dir of dirs) {
+    const key = resolve(dir);
+    if (seen.has(key)) {
+      io.err(`mixup: note: ${dir}: given more than once; counted once`);
+      continue;
+    }
+    seen.add(key);
     const r = readRun(dir);
     if (!isRun(r)) {
       io.err(`mixup: note: ${r.reason}; skipped`);
