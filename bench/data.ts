@@ -31,15 +31,20 @@ async function pass(path: string, workers: number): Promise<void> {
   const rates: string[] = [];
   for (const label of ['first pass', 'cached pass']) {
     const t = performance.now();
+    const cpu0 = process.cpuUsage();
     let n = 0;
     for await (const b of p.epoch(label === 'first pass' ? 0 : 1)) n += b.size;
     const s = (performance.now() - t) / 1000;
-    rates.push(`${label} ${Math.round(n / s)} img/s (${n} in ${s.toFixed(2)} s)`);
+    const cpu = process.cpuUsage(cpu0);
+    const cpuS = (cpu.user + cpu.system) / 1e6;
+    // CPU seconds of all threads: img per CPU-second shows the cost even on a busy machine.
+    rates.push(`${label} ${Math.round(n / s)} img/s (${n} in ${s.toFixed(2)} s, ${Math.round(n / cpuS)} img per CPU-s)`);
   }
   await p.close();
   console.log(`${path.split('/').pop()}  workers ${workers}  open ${open.toFixed(0)} ms  ${rates.join('  ')}`);
 }
 
+console.log(`load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')} on ${(await import('node:os')).cpus().length} cores`);
 for (const path of [rec, bin]) {
   if (!existsSync(path)) {
     console.log(`${path}: not found, skipped`);
