@@ -49,8 +49,8 @@ test('save → load → assign gives identical predictions (parameters and movin
   rmSync(dir, { recursive: true });
 });
 
-test('int32 tensors round-trip too', async () => {
-  const dir = tmp();
+test('int32 tensors round-trip too; missing directories are created', async () => {
+  const dir = join(tmp(), 'epoch-0001', 'optimizer');
   await saveTensors(dir, new Map<string, tf.Tensor>([['step', tf.tensor1d([3, -1], 'int32')], ['x', tf.tensor2d([[1.5, 2]])]]));
   const { tensors, meta } = await loadTensors(dir);
   assert.deepEqual(meta, {});

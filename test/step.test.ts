@@ -139,3 +139,23 @@ test('a depth-8 net overfits 10 samples of 8×8 in 15 steps (loss from ≈ ln 10
   opt.dispose();
   net.dispose();
 });
+
+test('a step whose loss is not finite changes nothing (parameters, momentum, moving statistics)', () => {
+  const net = createResNet({ depth: 8, numClasses: 3, mixAt: null, seed: 2 });
+  const opt = new SGD(net, { momentum: 0.9, wd: 1e-4 });
+  const good = tf.randomNormal([2, 4, 4, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
+  trainStep(net, opt, good, Int32Array.from([0, 1]), null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' });
+  const w = snapshot(net);
+  const mom = [...opt.state()].map(([n, t]) => [n, t.dataSync().slice()] as const);
+  const bad = tf.fill([2, 4, 4, 3], NaN) as tf.Tensor4D;
+  const r = trainStep(net, opt, bad, Int32Array.from([0, 1]), null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' });
+  assert.ok(Number.isNaN(r.loss));
+  assert.equal(r.updated, false);
+  for (const [n, v] of snapshot(net)) assert.deepEqual([...v], [...w.get(n)!], n);
+  for (const [n, m] of mom) assert.deepEqual([...opt.state().get(n)!.dataSync()], [...m], n);
+  const ok = trainStep(net, opt, good, Int32Array.from([0, 1]), null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' });
+  assert.ok(ok.updated && Number.isFinite(ok.loss));
+  tf.dispose([good, bad]);
+  opt.dispose();
+  net.dispose();
+});

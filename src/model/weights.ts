@@ -5,7 +5,7 @@
  * (and tf.io.loadWeights) reads it. Extra information (config, epoch, ...) goes into
  * `userDefinedMetadata`.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError, firstLine } from '../errors.js';
@@ -17,8 +17,8 @@ export const WEIGHTS_BIN = 'weights.bin';
 export const WEIGHTS_FORMAT = 'mixup-weights';
 
 /**
- * Writes `model.json` and `weights.bin` into `dir` (which must exist; the caller handles
- * temporary directories and renaming).
+ * Writes `model.json` and `weights.bin` into `dir`, creating it (and its parents) when missing;
+ * the caller handles temporary directories and renaming.
  * @param tensors by name, written in the map's order; float32 and int32 tensors.
  * @param meta JSON-serialisable object stored as `userDefinedMetadata`.
  */
@@ -33,6 +33,7 @@ export async function saveTensors(dir: string, tensors: Map<string, tf.Tensor>, 
     weightsManifest: [{ paths: [WEIGHTS_BIN], weights: specs }],
     userDefinedMetadata: meta,
   };
+  await mkdir(dir, { recursive: true });
   await writeFile(join(dir, WEIGHTS_BIN), buffer);
   await writeFile(join(dir, MODEL_JSON), JSON.stringify(modelJson, null, 1) + '\n');
 }

@@ -27,6 +27,11 @@ export interface StepResult {
   loss: number;
   /** Samples whose argmax prediction is the label with the larger weight (unmixed: the label). */
   correct: number;
+  /**
+   * False when the loss was NaN or infinite: then nothing was changed (parameters, momentum and
+   * moving statistics are as before the step), so `nanPolicy: skip-batch` really skips the batch.
+   */
+  updated: boolean;
 }
 
 function countCorrect(logits: tf.Tensor2D, targets: Int32Array): { correct: number; predicted: Int32Array } {
@@ -40,7 +45,8 @@ function countCorrect(logits: tf.Tensor2D, targets: Int32Array): { correct: numb
 
 /**
  * One training step: updates the parameters, the momentum buffers and the BatchNorm moving
- * statistics; disposes every tensor it makes (the caller still owns `images`).
+ * statistics, unless the loss is NaN or infinite (then it changes nothing and reports
+ * `updated: false`); disposes every tensor it makes (the caller still owns `images`).
  * @param images `[B,H,W,3]` float32, normalised.
  * @param labels `[B]` class indices in [0, numClasses).
  * @param plan the batch's mixing (planMix), or null for ERM; mixes at `net.options.mixAt`.
@@ -73,17 +79,18 @@ export function trainStep(
       return o.gradScale === 1 ? l : tf.mul(l, o.gradScale);
     }, varList);
     value.dispose();
+    const lossValue = (loss as tf.Scalar | null)!.dataSync()[0]!;
+    const updated = Number.isFinite(lossValue);
     const byName = new Map<string, tf.Tensor>();
     for (const [name, v] of net.params) byName.set(name, grads[v.name]!);
     try {
-      opt.apply(byName, o.lr);
+      if (updated) opt.apply(byName, o.lr);
     } finally {
       for (const g of Object.values(grads)) g.dispose();
     }
-    applyMovingUpdates(updates);
-    const lossValue = (loss as tf.Scalar | null)!.dataSync()[0]!;
+    if (updated) applyMovingUpdates(updates);
     const { correct } = countCorrect(logits!, targets);
-    return { loss: lossValue, correct };
+    return { loss: lossValue, correct, updated };
   } finally {
     y.dispose();
     (logits as tf.Tensor | null)?.dispose();
