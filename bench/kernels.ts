@@ -8,7 +8,9 @@
  * built on Conv2D). Each kernel does N·OH·OW·KH·KW·Cin·Cout multiply-adds; the table prints the
  * median ms of `--reps` runs after one warm-up, and GMAC/s.
  *
- * Options: `--batch N` (default 128), `--reps N` (default 3), `--quick` (batch 32, 2 reps).
+ * Options: `--batch N` (default 128), `--reps N` (default 3), `--quick` (batch 32, 2 reps),
+ * `--threads N` (XNNPACK threads, default `MIXUP_WASM_THREADS` or 1; see src/kernels/wasm_threads.ts).
+ * Timings on a machine shared with other jobs vary by 2× or more: compare columns of one run.
  */
 import os from 'node:os';
 import { createRequire } from 'node:module';
@@ -26,6 +28,7 @@ function arg(name: string, dflt: number): number {
 const quick = process.argv.includes('--quick');
 const batch = arg('batch', quick ? 32 : 128);
 const reps = arg('reps', quick ? 2 : 3);
+const threads = process.argv.includes('--threads') ? arg('threads', 1) : undefined;
 
 interface Layer {
   name: string;
@@ -74,14 +77,14 @@ function time<T extends tf.Tensor[]>(make: () => T, run: (inputs: T) => tf.Tenso
 }
 
 async function main(): Promise<void> {
-  require('@tensorflow/tfjs-backend-wasm');
-  registerWasmTrainingKernels();
+  const wasm = require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number };
+  registerWasmTrainingKernels(threads === undefined ? {} : { threads });
   tf.enableProdMode();
   await tf.setBackend('wasm');
   await tf.ready();
   const backend = tf.backend();
   const cpus = os.cpus();
-  console.log(`machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores; node ${process.version}; tfjs ${tf.version.tfjs}, backend ${tf.getBackend()} (1 thread)`);
+  console.log(`machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores; node ${process.version}; tfjs ${tf.version.tfjs}, backend ${tf.getBackend()} (${wasm.getThreadsCount()} thread(s))`);
   console.log(`batch ${batch}, median of ${reps} runs after 1 warm-up; GMAC/s = multiply-adds / time\n`);
   const cols = ['layer', 'MMAC', 'Conv2D fwd', 'BackpropInput builtin', 'BackpropInput mixup', 'BackpropFilter mixup'];
   console.log(cols.map((c, i) => (i === 0 ? c.padEnd(28) : c.padStart(22))).join(''));
