@@ -6,10 +6,11 @@
  * `tf.moments` + `tf.batchNorm` or plain arithmetic, `tf.layers.batchNormalization`, ReLU, add,
  * mean pooling, dense, softmax / log-softmax cross-entropy on wasm): the only kernel wasm lacks is
  * **Conv2DBackpropFilter**. Conv2DBackpropInput exists but is ~8× slower than Conv2D (XNNPACK's
- * deconvolution path), so it is replaced too. Both are built from wasm's own Conv2D
- * (./conv2d_grads.ts). Sum and Mean over leading axes (BatchNorm statistics and gradient, global
- * average pooling), which wasm computes after a full transpose, become one BatchMatMul
- * (./reduce.ts). `npm run bench:kernels` compares all of them with the built-in kernels.
+ * deconvolution path), so it is replaced too. Both are built from wasm's own Conv2D (the 1×1
+ * filter gradient from its BatchMatMul), see ./conv2d_grads.ts. Sum and Mean over N,H,W
+ * (BatchNorm statistics and gradient), which wasm computes after a full transpose, become one
+ * AvgPool (./reduce.ts). `npm run bench:kernels` compares them with the built-in kernels.
+ * Multi-threading (opt-in, `MIXUP_WASM_THREADS`): ./wasm_threads.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from './conv2d_grads.js';
