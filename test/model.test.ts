@@ -54,6 +54,20 @@ test('a depth that is not 6n+2 (or 9n+2 from 164) is a user error naming model.d
   assert.deepEqual(resnetLayout(164), { bottleneck: true, unitsPerStage: 18, filters: [16, 64, 128, 256] });
 });
 
+test('depth 164 builds bottleneck units: 1,703,261 parameters (He et al. 2016: 1.7M)', () => {
+  const net = createResNet({ depth: 164, numClasses: 10, mixAt: null, seed: 0 });
+  assert.equal(net.parameterCount(), 1_703_261);
+  const names = [...net.params.keys()];
+  assert.deepEqual(names.slice(2, 12), [
+    'stage1_unit1_bn1_gamma', 'stage1_unit1_bn1_beta', 'stage1_unit1_conv1_weight',
+    'stage1_unit1_bn2_gamma', 'stage1_unit1_bn2_beta', 'stage1_unit1_conv2_weight',
+    'stage1_unit1_bn3_gamma', 'stage1_unit1_bn3_beta', 'stage1_unit1_conv3_weight', 'stage1_unit1_sc_weight',
+  ]);
+  assert.deepEqual(net.params.get('stage2_unit1_conv2_weight')!.shape, [3, 3, 32, 32]);
+  assert.deepEqual(net.params.get('stage3_unit18_conv3_weight')!.shape, [1, 1, 64, 256]);
+  net.dispose();
+});
+
 test('initialisation: He normal σ = √(2/fan_in) from (seed, parameter name), γ 1, β 0, moving 0/1', () => {
   const a = createResNet({ depth: 20, numClasses: 10, mixAt: null, seed: 4 });
   const b = createResNet({ depth: 20, numClasses: 10, mixAt: null, seed: 4 });
