@@ -227,9 +227,11 @@ test('bad input: one line naming the file and the offset or record', async () =>
   // undecodable image: found when the batch is built, named by record and offset
   writeRecFile(p('junk.rec'), [{ label: 1, image: encodePng(syntheticImage(0)) }, { label: 1, image: Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0]) }]);
   const junkOffset = readFileSync(p('junk.rec')).indexOf(Buffer.from([0x0a, 0x23, 0xd7, 0xce]), 8);
-  const pipe = await openPipeline(cfgOf({ data: { train: p('junk.rec'), workers: 0 }, train: { batchSize: 2 } }), 'train');
-  await rejectsUser(collect(pipe, 0), new RegExp(`junk\\.rec: record 1 at byte offset ${junkOffset}: undecodable JPEG image`));
-  await pipe.close();
+  for (const workers of [0, 1]) {
+    const pipe = await openPipeline(cfgOf({ data: { train: p('junk.rec'), workers }, train: { batchSize: 2 } }), 'train');
+    await rejectsUser(collect(pipe, 0), new RegExp(`junk\\.rec: record 1 at byte offset ${junkOffset}: undecodable JPEG image`));
+    await pipe.close();
+  }
 });
 
 test('several labels per record: data.labelIndex picks one, and the user is told once', async () => {
