@@ -83,3 +83,14 @@ test('applyMix leaves no tensors behind', () => {
   close(y.dataSync(), new Float32Array(12).fill(1), 1e-6, 'mix of equal rows');
   tf.dispose([x, y]);
 });
+
+test("backward 'zero' (the reference's op): same output, zero input gradient", () => {
+  const plan = planMix(4, { alpha: 0.5, mixRate: 1, scheme: 'pairs' }, uniformStream(4, 'm'));
+  const x = tf.randomNormal([4, 3], 0, 1, 'float32', 1);
+  const exact = applyMix(x, plan);
+  const zero = applyMix(x, plan, 'zero');
+  assert.deepEqual([...zero.dataSync()], [...exact.dataSync()]);
+  const g = tf.grad((t: tf.Tensor) => tf.sum(tf.square(applyMix(t, plan, 'zero'))))(x);
+  assert.ok(g.dataSync().every((v) => v === 0));
+  tf.dispose([x, exact, zero, g]);
+});

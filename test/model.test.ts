@@ -205,6 +205,24 @@ test('MixUp placement: input mixing equals mixing the images first; other placem
     tf.dispose([z, z0, g]);
     net.dispose();
   }
+  // mixBackward 'zero' (the reference's op): same logits, nothing reaches conv0 from the loss, later layers still learn
+  const exact = createResNet({ depth: 8, numClasses: 3, mixAt: 'head', seed: 3 });
+  const ref = createResNet({ depth: 8, numClasses: 3, mixAt: 'head', seed: 3, mixBackward: 'zero' });
+  const gradsOf = (net: typeof ref) =>
+    tf.tidy(() => {
+      const names = ['conv0_weight', 'bn_data_beta', 'stage1_unit1_conv1_weight'];
+      const vars = names.map((n) => net.params.get(n)!);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.square(forward(net, images, { training: true, plan }))) as tf.Scalar, vars);
+      return names.map((n, i) => tf.max(tf.abs(grads[vars[i]!.name]!)).dataSync()[0]!);
+    });
+  const [e0, eb, e1] = gradsOf(exact);
+  const [r0, rb, r1] = gradsOf(ref);
+  assert.ok(e0! > 0 && eb! > 0 && e1! > 0);
+  assert.equal(r0, 0);
+  assert.equal(rb, 0);
+  assert.ok(Math.abs(r1! - e1!) <= 1e-6 * e1!, 'layers after the mix get the same gradient');
+  exact.dispose();
+  ref.dispose();
   assert.throws(() => forward(plain, images, { training: true, plan }), /no MixUp placement/);
   assert.throws(() => forward(atInput, images, { training: false, plan }), /training mode only/);
   tf.dispose([images, a, b, unmixed]);

@@ -14,6 +14,13 @@ type CustomGradFn<T extends tf.Tensor> = Parameters<typeof tf.customGrad<T>>[0];
 import { inversePermutation, type MixPlan } from './plan.js';
 
 /**
+ * What flows back through the mix: `exact` the true gradient (this project's default);
+ * `zero` no gradient at all, as the reference's custom op did (its backward assigns 0 to the
+ * input gradient), so the layers before a feature-map mix learn only from weight decay.
+ */
+export type MixBackward = 'exact' | 'zero';
+
+/**
  * Rows of `x` reordered by a permutation: out[i] = x[perm[i]], with gradient dx = dy[perm⁻¹].
  * @param x `[B, ...]`.
  * @param perm `[B]` a permutation of 0..B−1.
@@ -35,16 +42,25 @@ export function permuteRows<T extends tf.Tensor>(x: T, perm: Int32Array): T {
  * Mixes a batch by a plan (see plan.ts for which λ goes to which row).
  * @param x `[B,H,W,C]` (or any `[B, ...]`) float32 images or feature maps.
  * @param plan the batch's plan; plan.batchSize must equal B.
+ * @param backward gradient to the input: `exact` (default) or `zero` (the reference's op).
  * @returns same shape as x.
  */
-export function applyMix<T extends tf.Tensor>(x: T, plan: MixPlan): T {
+export function applyMix<T extends tf.Tensor>(x: T, plan: MixPlan, backward: MixBackward = 'exact'): T {
   const B = x.shape[0];
   if (plan.batchSize !== B) throw new RangeError(`applyMix: plan is for a batch of ${plan.batchSize}, tensor has ${B} rows`);
-  if (plan.mixLen === 0) return tf.clone(x);
-  return tf.tidy(() => {
-    const other = permuteRows(x, plan.partner);
-    const wShape = [B, ...x.shape.slice(1).map(() => 1)];
-    const w = tf.tensor(Float32Array.from(plan.weight), wShape, 'float32');
-    return tf.add(other, tf.mul(w, tf.sub(x, other))) as T;
-  });
+  const mix = (xIn: T): T => {
+    if (plan.mixLen === 0) return tf.clone(xIn);
+    return tf.tidy(() => {
+      const other = permuteRows(xIn, plan.partner);
+      const wShape = [B, ...xIn.shape.slice(1).map(() => 1)];
+      const w = tf.tensor(Float32Array.from(plan.weight), wShape, 'float32');
+      return tf.add(other, tf.mul(w, tf.sub(xIn, other))) as T;
+    });
+  };
+  if (backward === 'exact') return mix(x);
+  const op = tf.customGrad(((xIn: T, save: (t: tf.Tensor[]) => void) => {
+    void save;
+    return { value: mix(xIn), gradFunc: (dy: T) => tf.zerosLike(dy) };
+  }) as unknown as CustomGradFn<T>);
+  return op(x);
 }

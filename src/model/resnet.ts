@@ -19,12 +19,13 @@
  * MXNet's `pad=(1,1)` does (TensorFlow's 'same' would pad only bottom/right).
  *
  * The MixUp layer sits at `mixAt`: `input` (before bn_data), `head` (after conv0), `stage1`–`stage3`
- * (after that stage's last unit).
+ * (after that stage's last unit). Its gradient is exact unless `mixBackward: 'zero'` asks for the
+ * reference's zero input gradient.
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { isValidDepth, type MixupPlacement } from '../config/schema.js';
-import { applyMix } from '../mixup/layer.js';
+import { applyMix, type MixBackward } from '../mixup/layer.js';
 import type { MixPlan } from '../mixup/plan.js';
 import { batchNormInfer, batchNormTrain, movingUpdate } from './batchnorm.js';
 import { heNormal } from './init.js';
@@ -38,6 +39,12 @@ export interface ResNetOptions {
   mixAt: MixupPlacement | null;
   /** Seed of the weight initialisation (`train.seed`). */
   seed: number;
+  /**
+   * Gradient through the MixUp layer: `exact` (default) or `zero`, the reference's custom op
+   * (mxnet/symbols/mixup.py assigns 0 to its input gradient: with the mix after conv0, conv0 and
+   * bn_data then learn nothing from the loss).
+   */
+  mixBackward?: MixBackward;
 }
 
 /** A network: its options and variables. */
@@ -244,7 +251,8 @@ export function forward(net: ResNet, images: tf.Tensor4D, o: ForwardOptions): tf
     return v;
   };
   const A = (name: string) => net.aux.get(name)!;
-  const mixHere = (where: MixupPlacement, x: tf.Tensor4D): tf.Tensor4D => (plan && mixAt === where ? applyMix(x, plan) : x);
+  const mixBackward = net.options.mixBackward ?? 'exact';
+  const mixHere = (where: MixupPlacement, x: tf.Tensor4D): tf.Tensor4D => (plan && mixAt === where ? applyMix(x, plan, mixBackward) : x);
 
   const bn = (x: tf.Tensor4D, name: string, fixGamma = false): tf.Tensor4D => {
     const gamma = fixGamma ? null : (P(`${name}_gamma`) as tf.Tensor1D);
