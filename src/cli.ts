@@ -8,6 +8,9 @@ import { BACKEND_NAMES, type BackendName } from './config/schema.js';
 import { configKeyDocs, loadConfig, parseSetArgs } from './config/load.js';
 import { probeAllBackends, selectBackend } from './backend.js';
 import { UserError, isUserError, firstLine } from './errors.js';
+import { resolve } from 'node:path';
+import { prepareResume, runTraining } from './train/run.js';
+import { formatScore, scoreCheckpoint, findRunConfig } from './train/score.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -105,20 +108,50 @@ export function buildProgram(io: Io = processIo): Command {
   for (const o of TRAIN_OVERRIDES) train.option(o.flag, `${o.description} (config ${o.key})`);
   train
     .option('--set <key=value>', 'override any config key, e.g. --set mixup.at=head (repeatable)', collect, [])
+    .option('--resume <dir>', 'continue the run in <dir> from its newest checkpoint (with --epochs N: extend it)')
+    .option('--force', 'with --resume: resume even though the config file changed since the run started')
+    .option('--overwrite', 'replace an existing run in the --out directory')
     .addHelpText(
       'after',
-      '\nExamples:\n  mixup train --config configs/mixup.json --data-dir ../data/cifar10\n  mixup train --config configs/quick.json --epochs 2 --set data.limit=2000\n  mixup train --help-config',
+      [
+        '',
+        'Examples:',
+        '  mixup train --config configs/mixup.json --data-dir ../data/cifar10',
+        '  mixup train --config configs/quick.json --epochs 2 --set data.limit=2000',
+        '  mixup train --resume runs/mixup            # continue after a crash or Ctrl-C',
+        '  mixup train --help-config',
+        '',
+        'Writes <out>/config.json, curves.csv (one row per epoch), status.json and checkpoints/epoch-NNNN/.',
+        'Exit codes: 0 finished, 2 bad input, 3 loss became NaN, 130/143 stopped by Ctrl-C/SIGTERM (resumable).',
+      ].join('\n'),
     )
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       if (opts['helpConfig']) {
         io.out(formatConfigHelp());
         return;
       }
-      if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json)');
-      const cfg = loadConfig(opts['config'], { overrides: trainOverrides(opts, globals(cmd).backend) });
+      const sink = { line: io.out, info: io.err, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr };
+      const g = globals(cmd);
+      if (typeof opts['resume'] === 'string') {
+        const extra = Object.keys(opts).filter((k) => !['resume', 'epochs', 'force', 'set'].includes(k));
+        if (extra.length > 0 || (opts['set'] as string[]).length > 0) {
+          throw new UserError(`train --resume: only --epochs and --force go with --resume (the run keeps its config.json); got --${extra[0] ?? 'set'}`);
+        }
+        const epochs = opts['epochs'] === undefined ? undefined : (parseSetArgs([`e=${String(opts['epochs'])}`])[0]![1] as number);
+        if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
+        const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
+        const backend = await selectBackend(g.backend ?? cfg.backend);
+        io.err(`backend: ${backend.description}`);
+        process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true }, sink);
+        return;
+      }
+      if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
+      const overrides = trainOverrides(opts, g.backend);
+      const cfg = loadConfig(opts['config'], { overrides });
       const backend = await selectBackend(cfg.backend);
       io.err(`backend: ${backend.description}`);
-      throw new UserError('train: the training loop is not implemented yet', 1);
+      const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString() };
+      process.exitCode = await runTraining({ cfg, source, resume: false, overwrite: Boolean(opts['overwrite']), handleSignals: true }, sink);
     });
 
   // ------------------------------------------------------------------ test
@@ -129,8 +162,15 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--epoch <n>', 'checkpoint of epoch N of the run')
     .option('--data <file>', 'validation data (default: the data.val of the run config)')
     .option('--json', 'print the result as JSON')
-    .action(async () => {
-      throw new UserError('test: not implemented yet', 1);
+    .action(async (opts: { checkpoint: string; epoch?: string; data?: string; json?: boolean }, cmd: Command) => {
+      const epoch = opts.epoch === undefined ? undefined : Number(opts.epoch);
+      if (epoch !== undefined && !(Number.isInteger(epoch) && epoch > 0)) throw new UserError(`--epoch: expected a positive integer, got ${opts.epoch}`);
+      const { cfg } = findRunConfig(opts.checkpoint, epoch);
+      const backend = await selectBackend(globals(cmd).backend ?? cfg.backend);
+      io.err(`backend: ${backend.description}`);
+      const score = await scoreCheckpoint(opts.checkpoint, { epoch, data: opts.data });
+      if (opts.json) io.out(JSON.stringify(score, null, 2));
+      else for (const l of formatScore(score)) io.out(l);
     });
 
   // ------------------------------------------------------------------ data
@@ -242,8 +282,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const verbose = argv.includes('--verbose');
   const program = buildProgram(io);
   try {
+    process.exitCode = undefined;
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // Actions that end with a code other than 0 (train: 130 after Ctrl-C, ...) set process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return 0;

@@ -1,0 +1,321 @@
+/**
+ * `mixup train`: the epoch loop that wires data → model → mixup → SGD, evaluates after every epoch,
+ * writes curves.csv and checkpoints, and survives interruption (resume, Ctrl-C, NaN guard).
+ *
+ * Recipe as in the MXNet reference (train_cifar10.py / common/fit.py): SGD with momentum and a
+ * step learning-rate schedule, one evaluation on the validation set per epoch, BatchNorm in
+ * inference mode for evaluation.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors.js';
+import { mixupPlacement, type Config } from '../config/schema.js';
+import { loadConfig, validateConfig } from '../config/load.js';
+import { openPipeline } from '../data/index.js';
+import type { DataPipeline } from '../data/types.js';
+import { createResNet, type ResNet } from '../model/resnet.js';
+import { planMix } from '../mixup/plan.js';
+import { uniformStream } from '../random.js';
+import { learningRate } from './schedule.js';
+import { SGD } from './sgd.js';
+import { trainStep } from './step.js';
+import { evaluate } from './evaluate.js';
+import { appendCurveRow, truncateCurves } from './curves.js';
+import { EpochProgress, type ProgressSink } from './progress.js';
+import {
+  emptySums,
+  loadCheckpointNet,
+  loadOptimizerState,
+  saveCheckpoint,
+  type CheckpointState,
+  type EpochSums,
+} from './checkpoint.js';
+import {
+  findCheckpoint,
+  listCheckpoints,
+  prepareNewRun,
+  pruneCheckpoints,
+  readJson,
+  readStatus,
+  runPaths,
+  writeCheckpoint,
+  writeJsonAtomic,
+  writeStatus,
+  type CheckpointPosition,
+  type RunSource,
+} from './rundir.js';
+
+/** Exit codes of `mixup train` besides 0 and 2. */
+export const EXIT_NAN = 3;
+export const EXIT_SIGINT = 130;
+export const EXIT_SIGTERM = 143;
+
+/** Batches in a row that `nanPolicy: skip-batch` tolerates before stopping. */
+export const MAX_SKIPPED_IN_A_ROW = 10;
+
+/** Output channels of a training run. */
+export interface TrainIo extends ProgressSink {
+  /** Diagnostics and summaries (stderr in the CLI). */
+  info(text: string): void;
+}
+
+/** How a run starts. */
+export interface TrainRequest {
+  cfg: Config;
+  /** A new run: where its config came from (written to run.json). Null when resuming. */
+  source: RunSource | null;
+  /** Resume from the newest checkpoint in cfg.out. */
+  resume: boolean;
+  /** Replace an existing run in cfg.out (new runs only). */
+  overwrite: boolean;
+  /** Handle SIGINT/SIGTERM (the CLI: true; tests: false). */
+  handleSignals: boolean;
+  /** Test hook: called after every batch with (epoch 0-based, batch index); may request a stop. */
+  afterBatch?: (epoch: number, batch: number) => void | 'sigint' | 'sigterm';
+}
+
+/**
+ * Loads the config of a run to resume and checks that its config file has not changed since.
+ * @param out the run directory.
+ * @param epochs a new total number of epochs (--epochs), or undefined to keep it.
+ * @param force resume even when the config file changed.
+ * @throws UserError when the run cannot be resumed (no run, finished and not extended, config changed).
+ */
+export function prepareResume(out: string, epochs: number | undefined, force: boolean): Config {
+  const p = runPaths(out);
+  if (!existsSync(p.config)) throw new UserError(`--resume ${out}: no run there (no ${p.config})`);
+  let cfg = validateConfig(readJson(p.config), p.config);
+  if (existsSync(p.source) && !force) {
+    const src = readJson<RunSource>(p.source);
+    if (existsSync(src.configFile)) {
+      const now = loadConfig(src.configFile, { overrides: src.overrides });
+      now.out = cfg.out;
+      now.train.epochs = cfg.train.epochs;
+      const was = { ...cfg, train: { ...cfg.train } };
+      if (JSON.stringify(now) !== JSON.stringify(was)) {
+        throw new UserError(`--resume ${out}: ${src.configFile} changed since the run started; resume anyway with --force (the run keeps its own config.json)`);
+      }
+    }
+  }
+  if (epochs !== undefined) cfg = { ...cfg, train: { ...cfg.train, epochs } };
+  cfg.out = out;
+  return cfg;
+}
+
+function fmtPct(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
+}
+
+/**
+ * Runs (or resumes) training to `cfg.train.epochs`.
+ * @returns the process exit code: 0 finished, 130/143 interrupted by SIGINT/SIGTERM (checkpoint written).
+ * @throws UserError for bad input, and with exit code 3 when the loss becomes NaN/infinite.
+ */
+export async function runTraining(req: TrainRequest, io: TrainIo): Promise<number> {
+  const { cfg } = req;
+  const out = cfg.out!;
+  const paths = runPaths(out);
+  const placement = mixupPlacement(cfg);
+
+  // ---- run directory, model, optimiser
+  let net: ResNet;
+  let opt: SGD;
+  let start: CheckpointPosition = { epoch: 0, batch: 0 };
+  let sums: EpochSums = emptySums();
+  if (req.resume) {
+    const ckpts = listCheckpoints(out);
+    if (ckpts.length === 0) {
+      io.info(`resume: ${out} has no checkpoint yet; starting from epoch 1`);
+      net = createResNet({ depth: cfg.model.depth, numClasses: cfg.model.numClasses, mixAt: placement, seed: cfg.train.seed });
+    } else {
+      const ck = findCheckpoint(out);
+      const loaded = await loadCheckpointNet(ck.dir);
+      net = loaded.net;
+      start = { epoch: loaded.state.epoch, batch: loaded.state.batch };
+      sums = loaded.state.sums;
+      io.info(`resume: from ${ck.dir} (${start.batch > 0 ? `epoch ${start.epoch + 1}, after batch ${start.batch}` : `end of epoch ${start.epoch}`})`);
+    }
+    opt = new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
+    if (ckpts.length > 0) await loadOptimizerState(findCheckpoint(out).dir, opt);
+    const kept = truncateCurves(paths.curves, start.epoch);
+    if (kept !== start.epoch && existsSync(paths.curves)) io.info(`resume: curves.csv holds ${kept} epochs, checkpoint ${start.epoch}`);
+    writeJsonAtomic(paths.config, cfg);
+  } else {
+    prepareNewRun(out, req.overwrite);
+    writeJsonAtomic(paths.config, cfg);
+    if (req.source) writeJsonAtomic(paths.source, req.source);
+    net = createResNet({ depth: cfg.model.depth, numClasses: cfg.model.numClasses, mixAt: placement, seed: cfg.train.seed });
+    opt = new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
+  }
+  const epochs = cfg.train.epochs;
+  if (start.epoch >= epochs) {
+    io.info(`${out}: already trained ${start.epoch} of ${epochs} epochs; nothing to do (raise the total with --epochs N)`);
+    writeStatus(out, { status: 'finished', epoch: start.epoch, epochs });
+    net.dispose();
+    opt.dispose();
+    return 0;
+  }
+
+  // ---- data
+  let train: DataPipeline | null = null;
+  let val: DataPipeline | null = null;
+  try {
+    const tr = (train = await openPipeline(cfg, 'train'));
+    const va = (val = await openPipeline(cfg, 'val'));
+    if (tr.batchesPerEpoch === 0) {
+      throw new UserError(`data: ${tr.numSamples} training samples make no full batch of train.batchSize ${cfg.train.batchSize}`);
+    }
+    io.info(
+      `model: ResNet-${cfg.model.depth}, ${net.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
+        `experiment ${cfg.experiment}${placement ? ` (mixup at ${placement}, α ${cfg.mixup.alpha}, mix_rate ${cfg.mixup.mixRate}, ${cfg.mixup.scheme})` : ''}`,
+    );
+    io.info(`data: ${tr.numSamples} training samples (${tr.batchesPerEpoch} batches of ${cfg.train.batchSize}), ${va.numSamples} validation samples`);
+    io.info(`run directory: ${resolve(out)}`);
+    return await epochLoop(req, io, net, opt, tr, va, start, sums);
+  } catch (e) {
+    if (!(e instanceof UserError && e.exitCode === EXIT_NAN)) {
+      const st = readStatus(out);
+      if (st?.status === 'running') writeStatus(out, { ...st, status: 'failed', message: e instanceof Error ? e.message : String(e) });
+    }
+    throw e;
+  } finally {
+    await train?.close();
+    await val?.close();
+    net.dispose();
+    opt.dispose();
+  }
+}
+
+async function epochLoop(
+  req: TrainRequest,
+  io: TrainIo,
+  net: ResNet,
+  opt: SGD,
+  train: DataPipeline,
+  val: DataPipeline,
+  start: CheckpointPosition,
+  startSums: EpochSums,
+): Promise<number> {
+  const { cfg } = req;
+  const out = cfg.out!;
+  const paths = runPaths(out);
+  const epochs = cfg.train.epochs;
+  const placement = mixupPlacement(cfg);
+
+  // ---- signals: the first finishes the batch and checkpoints, the second exits at once
+  let stopRequest: 'sigint' | 'sigterm' | null = null;
+  const onSignal = (sig: 'sigint' | 'sigterm') => () => {
+    if (stopRequest !== null) {
+      io.info(`\nsecond ${sig.toUpperCase()}: exiting now without a checkpoint`);
+      process.exit(sig === 'sigint' ? EXIT_SIGINT : EXIT_SIGTERM);
+    }
+    stopRequest = sig;
+    io.info(`\n${sig.toUpperCase()}: finishing the current batch and writing a checkpoint (again to exit at once)`);
+  };
+  const onInt = onSignal('sigint');
+  const onTerm = onSignal('sigterm');
+  if (req.handleSignals) {
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  }
+
+  const checkpoint = async (pos: CheckpointPosition, sums: EpochSums, lr: number): Promise<string> => {
+    const state: CheckpointState = { ...pos, sums, lr, random: 'derived from (train.seed, stream, epoch, batch); no state saved', created: new Date().toISOString() };
+    const dir = await writeCheckpoint(out, pos, (tmp) => saveCheckpoint(tmp, net, opt, state, cfg));
+    pruneCheckpoints(out, cfg.train.keepCheckpoints);
+    return dir;
+  };
+
+  const interrupted = async (pos: CheckpointPosition, sums: EpochSums, lr: number, haveCheckpoint: string | null): Promise<number> => {
+    const sig = stopRequest!;
+    const dir = haveCheckpoint ?? (await checkpoint(pos, sums, lr));
+    const what = pos.batch > 0 ? `partial epoch ${pos.epoch + 1} (${pos.batch} batches done)` : `end of epoch ${pos.epoch}`;
+    writeStatus(out, { status: 'interrupted', epoch: pos.epoch, epochs, message: `${sig.toUpperCase()} at ${what}` });
+    io.info(`interrupted: checkpoint of the ${what} in ${dir}`);
+    io.info(`resume with: npx mixup train --resume ${out}`);
+    return sig === 'sigint' ? EXIT_SIGINT : EXIT_SIGTERM;
+  };
+
+  try {
+    writeStatus(out, { status: 'running', epoch: start.epoch, epochs, pid: process.pid });
+    let sums = startSums;
+    let skippedInARow = 0;
+    for (let epoch = start.epoch; epoch < epochs; epoch++) {
+      const lr = learningRate(epoch, cfg.train);
+      const fromBatch = epoch === start.epoch ? start.batch : 0;
+      if (fromBatch === 0) sums = emptySums();
+      const progress = new EpochProgress(io, epoch + 1, epochs, train.batchesPerEpoch - fromBatch, cfg.train.logEvery, fromBatch);
+      const t0 = performance.now();
+      for await (const b of train.epoch(epoch, fromBatch)) {
+        const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
+        let r;
+        try {
+          const plan = placement ? planMix(b.size, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index)) : null;
+          r = trainStep(net, opt, images, b.labels, plan, { lr, gradScale: cfg.train.gradScale, loss: cfg.loss });
+        } finally {
+          images.dispose();
+        }
+        if (!Number.isFinite(r.loss)) {
+          const where = `epoch ${epoch + 1}, batch ${b.index + 1}`;
+          if (cfg.train.nanPolicy === 'skip-batch' && ++skippedInARow < MAX_SKIPPED_IN_A_ROW) {
+            io.info(`loss is ${r.loss} at ${where}: batch skipped (${skippedInARow} in a row)`);
+          } else {
+            progress.stop();
+            const last = listCheckpoints(out).pop();
+            const keep = last ? `the last good checkpoint is ${last.dir}` : 'no checkpoint was written yet';
+            const msg = `loss is ${r.loss} at ${where}${skippedInARow > 0 ? ` (${skippedInARow} batches in a row)` : ''}; stopped, ${keep}`;
+            writeStatus(out, { status: 'failed', epoch, epochs, message: msg });
+            throw new UserError(msg, EXIT_NAN);
+          }
+        } else {
+          skippedInARow = 0;
+          sums.lossSum += r.loss * b.size;
+          sums.correct += r.correct;
+          sums.samples += b.size;
+        }
+        progress.update(b.index, b.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
+        const hook = req.afterBatch?.(epoch, b.index);
+        if (hook) stopRequest = hook;
+        if (stopRequest !== null && b.index + 1 < train.batchesPerEpoch) {
+          progress.stop();
+          sums.seconds += (performance.now() - t0) / 1000;
+          return await interrupted({ epoch, batch: b.index + 1 }, sums, lr, null);
+        }
+      }
+      progress.stop();
+      sums.seconds += (performance.now() - t0) / 1000;
+
+      const ev = await evaluate(net, val, cfg.loss);
+      const row = {
+        epoch: epoch + 1,
+        lr,
+        train_loss: sums.samples > 0 ? sums.lossSum / sums.samples : NaN,
+        train_acc: sums.samples > 0 ? sums.correct / sums.samples : NaN,
+        val_loss: ev.loss,
+        val_acc: ev.accuracy,
+        epoch_seconds: sums.seconds,
+        samples_per_sec: sums.seconds > 0 ? sums.samples / sums.seconds : 0,
+      };
+      await appendCurveRow(paths.curves, row);
+      io.line(
+        `Epoch[${epoch + 1}/${epochs}] lr=${lr} train_loss=${row.train_loss.toFixed(4)} train_acc=${fmtPct(row.train_acc)} ` +
+          `val_loss=${row.val_loss.toFixed(4)} val_acc=${fmtPct(row.val_acc)} time=${row.epoch_seconds.toFixed(1)}s ` +
+          `(${row.samples_per_sec.toFixed(1)} samples/s)`,
+      );
+      let written: string | null = null;
+      if ((epoch + 1) % cfg.train.checkpointEvery === 0 || epoch + 1 === epochs || stopRequest !== null) {
+        written = await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr);
+      }
+      writeStatus(out, { status: epoch + 1 === epochs ? 'finished' : 'running', epoch: epoch + 1, epochs, pid: process.pid });
+      if (stopRequest !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);
+    }
+    io.info(`finished ${epochs} epochs; curves in ${paths.curves}, checkpoints in ${paths.checkpoints}`);
+    return 0;
+  } finally {
+    if (req.handleSignals) {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    }
+  }
+}

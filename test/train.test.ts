@@ -1,0 +1,160 @@
+/**
+ * End-to-end training on generated data (cpu backend, depth 8, 8×8 crops): curves, checkpoints,
+ * `mixup test` agreement, resume equivalence, interruption, NaN guard, memory flatness, overwrite refusal.
+ */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend.js';
+import { loadConfig } from '../src/config/load.js';
+import type { Config } from '../src/config/schema.js';
+import { UserError } from '../src/errors.js';
+import { prepareResume, runTraining, type TrainIo, type TrainRequest } from '../src/train/run.js';
+import { scoreCheckpoint } from '../src/train/score.js';
+import { readCurves, type CurveRow } from '../src/train/curves.js';
+import { listCheckpoints, readStatus } from '../src/train/rundir.js';
+import { cifarBinDir } from './fixtures/cifar.js';
+
+let dataDir: string;
+
+before(async () => {
+  await selectBackend('wasm');
+  dataDir = cifarBinDir(96, 40);
+});
+
+/** A config file in a fresh directory; returns its path. */
+function configFile(over: Record<string, unknown> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mixup-train-'));
+  const base = {
+    experiment: 'mixup',
+    loss: 'mixture-nll',
+    backend: 'wasm',
+    out: join(dir, 'run'),
+    model: { depth: 8, numClasses: 10 },
+    data: { dir: dataDir, imageShape: [3, 8, 8], padSize: 2, workers: 0, augment: { maxRandomH: 0, maxRandomS: 0, maxRandomL: 0 } },
+    train: { epochs: 2, batchSize: 16, lr: 0.2, lrStepEpochs: [1], evalBatchSize: 16, seed: 3, logEvery: 2 },
+  };
+  const merged = JSON.parse(JSON.stringify(base));
+  for (const [k, v] of Object.entries(over)) {
+    const parts = k.split('.');
+    let cur = merged;
+    for (const p of parts.slice(0, -1)) cur = cur[p] ??= {};
+    cur[parts[parts.length - 1]!] = v;
+  }
+  const file = join(dir, 'exp.json');
+  writeFileSync(file, JSON.stringify(merged));
+  return file;
+}
+
+function quietIo(): TrainIo & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, line: (l) => lines.push(l), info: (l) => lines.push(l), isTTY: false };
+}
+
+function request(cfg: Config, extra: Partial<TrainRequest> = {}): TrainRequest {
+  return { cfg, source: null, resume: false, overwrite: false, handleSignals: false, ...extra };
+}
+
+/** Curves without the wall-clock columns. */
+function curveValues(rows: CurveRow[]) {
+  return rows.map(({ epoch_seconds: _s, samples_per_sec: _p, ...rest }) => rest);
+}
+
+test('train 2 epochs: curves.csv, checkpoints, status; mixup test prints the logged accuracy', async () => {
+  const cfg = loadConfig(configFile());
+  const io = quietIo();
+  assert.equal(await runTraining(request(cfg), io), 0);
+  const rows = readCurves(join(cfg.out!, 'curves.csv'));
+  assert.deepEqual(rows.map((r) => [r.epoch, r.lr]), [[1, 0.2], [2, 0.02]]);
+  for (const r of rows) {
+    assert.ok(r.train_loss > 0 && Number.isFinite(r.train_loss));
+    assert.ok(r.val_acc >= 0 && r.val_acc <= 1);
+  }
+  assert.deepEqual(listCheckpoints(cfg.out!).map((c) => c.name), ['epoch-0001', 'epoch-0002']);
+  assert.equal(readStatus(cfg.out!)!.status, 'finished');
+  assert.ok(io.lines.some((l) => /^Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples\/sec\tloss=[\d.]+$/.test(l)), io.lines.join('\n'));
+  const score = await scoreCheckpoint(cfg.out!, {});
+  assert.equal(score.samples, 40);
+  assert.equal(Number(score.accuracy.toFixed(6)), rows[1]!.val_acc);
+  assert.equal(Number(score.loss.toFixed(6)), rows[1]!.val_loss);
+  const first = await scoreCheckpoint(cfg.out!, { epoch: 1 });
+  assert.equal(Number(first.accuracy.toFixed(6)), rows[0]!.val_acc);
+  assert.deepEqual(first.perClassCount, [4, 4, 4, 4, 4, 4, 4, 4, 4, 4]);
+});
+
+test('ERM on the fixture learns: validation accuracy ≥ 80% after 6 epochs', async () => {
+  const cfg = loadConfig(configFile({ experiment: 'erm', loss: 'soft-ce', 'train.epochs': 6, 'train.lr': 0.1, 'train.lrStepEpochs': [3] }));
+  assert.equal(await runTraining(request(cfg), quietIo()), 0);
+  const rows = readCurves(join(cfg.out!, 'curves.csv'));
+  assert.ok(rows[5]!.val_acc >= 0.8, JSON.stringify(rows));
+  assert.ok(rows[5]!.train_loss < rows[0]!.train_loss / 2, JSON.stringify(rows));
+});
+
+test('resume: 1 epoch + stop + resume equals 2 epochs straight (mid-epoch and at the boundary)', async () => {
+  const straight = loadConfig(configFile());
+  await runTraining(request(straight), quietIo());
+  const want = curveValues(readCurves(join(straight.out!, 'curves.csv')));
+
+  // Stopped (as by Ctrl-C) after batch 2 of epoch 1: partial checkpoint, then resumed.
+  const mid = loadConfig(configFile());
+  const code = await runTraining(request(mid, { afterBatch: (e, b) => (e === 0 && b === 1 ? 'sigint' : undefined) }), quietIo());
+  assert.equal(code, 130);
+  assert.deepEqual(listCheckpoints(mid.out!).map((c) => c.name), ['epoch-0000+batch-000002']);
+  assert.equal(readStatus(mid.out!)!.status, 'interrupted');
+  assert.equal(await runTraining(request(prepareResume(mid.out!, undefined, false), { resume: true }), quietIo()), 0);
+  assert.deepEqual(curveValues(readCurves(join(mid.out!, 'curves.csv'))), want);
+
+  // Stopped at the end of epoch 1 by SIGTERM, with a stale CSV row of epoch 2 written after the checkpoint.
+  const edge = loadConfig(configFile());
+  const perEpoch = 96 / 16;
+  assert.equal(await runTraining(request(edge, { afterBatch: (e, b) => (e === 0 && b === perEpoch - 1 ? 'sigterm' : undefined) }), quietIo()), 143);
+  assert.deepEqual(listCheckpoints(edge.out!).map((c) => c.name), ['epoch-0001']);
+  const csv = join(edge.out!, 'curves.csv');
+  writeFileSync(csv, readFileSync(csv, 'utf8') + '2,0.02,9,0,9,0,1,1\n');
+  assert.equal(await runTraining(request(prepareResume(edge.out!, undefined, false), { resume: true }), quietIo()), 0);
+  assert.deepEqual(curveValues(readCurves(csv)), want);
+});
+
+test('resume --epochs extends a finished run; a changed config file is refused unless --force', async () => {
+  const file = configFile({ 'train.epochs': 1 });
+  const cfg = loadConfig(file);
+  await runTraining(request(cfg, { source: { configFile: file, overrides: [], version: 'test', created: '' } }), quietIo());
+  const extended = prepareResume(cfg.out!, 2, false);
+  assert.equal(await runTraining(request(extended, { resume: true }), quietIo()), 0);
+  assert.deepEqual(readCurves(join(cfg.out!, 'curves.csv')).map((r) => r.epoch), [1, 2]);
+  writeFileSync(file, readFileSync(file, 'utf8').replace('"lr":0.2', '"lr":0.3'));
+  assert.throws(() => prepareResume(cfg.out!, 3, false), (e: unknown) => e instanceof UserError && /changed since the run started; resume anyway with --force/.test(e.message));
+  assert.equal(prepareResume(cfg.out!, 3, true).train.lr, 0.2);
+});
+
+test('a new run never overwrites an existing one unless asked', async () => {
+  const cfg = loadConfig(configFile({ 'train.epochs': 1 }));
+  await runTraining(request(cfg), quietIo());
+  await assert.rejects(runTraining(request(cfg), quietIo()), /already holds a finished run \(epoch 1\/1\); continue it with --resume/);
+  assert.equal(await runTraining(request(cfg, { overwrite: true }), quietIo()), 0);
+});
+
+test('NaN loss: stop with exit code 3 naming epoch and batch, keep the last good checkpoint', async () => {
+  const cfg = loadConfig(configFile({ experiment: 'erm', loss: 'soft-ce', 'train.lr': 1e30, 'train.epochs': 3 }));
+  await assert.rejects(runTraining(request(cfg), quietIo()), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.exitCode, 3);
+    assert.match(e.message, /^loss is (NaN|Infinity|-Infinity) at epoch \d+, batch \d+/);
+    return true;
+  });
+  assert.equal(readStatus(cfg.out!)!.status, 'failed');
+  const skip = loadConfig(configFile({ experiment: 'erm', loss: 'soft-ce', 'train.lr': 1e30, 'train.nanPolicy': 'skip-batch' }));
+  await assert.rejects(runTraining(request(skip), quietIo()), /\(10 batches in a row\)/);
+});
+
+test('memory is flat: the same number of tensors at the start of every epoch', async () => {
+  const cfg = loadConfig(configFile({ 'train.epochs': 4 }));
+  const counts: number[] = [];
+  await runTraining(request(cfg, { afterBatch: (_e, b) => void (b === 0 && counts.push(tf.memory().numTensors)) }), quietIo());
+  assert.equal(counts.length, 4);
+  assert.deepEqual(counts, [counts[0], counts[0], counts[0], counts[0]]);
+  assert.ok(existsSync(join(cfg.out!, 'config.json')));
+});
