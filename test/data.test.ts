@@ -367,3 +367,18 @@ test('a bad label inside a .tar.gz names the archive member and the record', asy
   );
   assert.deepEqual([...(await openSource(join(dir, 'c.tar.gz'), 'train', { ...OPTS, limit: 2 })).labels], [1, 2]);
 });
+
+test('CIFAR-100 binary: 3074-byte records, coarse then fine label, data.labelField picks one', async () => {
+  const dir = tmp();
+  const rec = (coarse: number, fine: number, k: number) => Buffer.concat([Buffer.from([coarse, fine]), hwcToPlanes(syntheticImage(k))]);
+  writeFileSync(join(dir, 'train.bin'), Buffer.concat([rec(3, 45, 0), rec(19, 99, 1)]));
+  writeFileSync(join(dir, 'fine_label_names.txt'), Array.from({ length: 100 }, (_, i) => `fine${i}`).join('\n'));
+  const fine = await openSource(join(dir, 'train.bin'), 'train', { ...OPTS, numClasses: 100 });
+  assert.equal(fine.format, 'cifar100-binary');
+  assert.deepEqual([...fine.labels], [45, 99]);
+  assert.equal(fine.classNames[99], 'fine99');
+  assert.deepEqual(new SampleReader(fine.spec, null).read(1), syntheticImage(1));
+  const coarse = await openSource(join(dir, 'train.bin'), 'train', { ...OPTS, numClasses: 20, labelField: 'coarse' });
+  assert.deepEqual([...coarse.labels], [3, 19]);
+  assert.equal(coarse.classNames[0], 'class 0');
+});
