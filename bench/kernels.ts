@@ -148,6 +148,21 @@ async function main(): Promise<void> {
     const rel = axis.length === 3 ? (err / mx).toExponential(1) : '';
     console.log(`${name} [${shape}] axes [${axis}]`.padEnd(44) + `${a.toFixed(2)} ms`.padStart(14) + `${b.toFixed(2)} ms`.padStart(14) + rel.padStart(12));
   }
+
+  // Per-channel elementwise ops of BatchNorm (activation ∘ [C] vector).
+  console.log('\nper-channel elementwise'.padEnd(45) + 'built-in'.padStart(14) + 'mixup'.padStart(14));
+  for (const [name, shape] of [
+    ['Multiply', [batch, 28, 28, 16]],
+    ['Add', [batch, 28, 28, 16]],
+    ['Sub', [batch, 14, 14, 32]],
+  ] as [string, number[]][]) {
+    const builtin = builtinKernel(name);
+    const c = shape[3]!;
+    const make = () => [tf.randomNormal(shape, 0, 1, 'float32', 60), tf.randomNormal([c], 0, 1, 'float32', 61)];
+    const a = builtin ? time(make, ([x, v]) => builtin.kernelFunc({ inputs: { a: x!, b: v! }, backend, attrs: {} }) as tf.TensorInfo) : NaN;
+    const b = time(make, ([x, v]) => tf.engine().runKernel(name, { a: x!, b: v! }, {}) as tf.Tensor);
+    console.log(`${name} [${shape}] ∘ [${c}]`.padEnd(44) + `${a.toFixed(2)} ms`.padStart(14) + `${b.toFixed(2)} ms`.padStart(14));
+  }
 }
 
 await main();

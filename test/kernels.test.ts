@@ -297,3 +297,42 @@ test('a 2-thread wasm backend (child process) computes the same conv gradients a
   }
   t.diagnostic(`child ran with ${res.threads} threads`);
 });
+
+test('per-channel Multiply/Add/Sub on wasm equal cpu and the built-in wasm kernels bit for bit', async () => {
+  const cases: [string, number[], number[]][] = [
+    ['Multiply', [8, 12, 12, 8], [8]],
+    ['Multiply', [8], [8, 12, 12, 8]],
+    ['Multiply', [4, 16, 16, 16], [1, 1, 1, 16]],
+    ['Add', [8, 12, 12, 8], [8]],
+    ['Add', [1, 1, 8], [8, 12, 12, 8]],
+    ['Sub', [8, 12, 12, 8], [8]],
+    ['Sub', [8], [8, 12, 12, 8]], // v − x: built-in
+    ['Sub', [64, 80], [80]],
+    ['Multiply', [3, 4, 4, 8], [8]], // small: built-in
+    ['Add', [8, 12, 12, 8], [8, 12, 12, 8]], // same shape: built-in
+  ];
+  const { builtinKernel } = await import('../src/kernels/index.js');
+  for (const [i, [kernel, sa, sb]] of cases.entries()) {
+    const inputs = { a: { shape: sa, data: values(size(sa), 'bin', i, 'a') }, b: { shape: sb, data: values(size(sb), 'bin', i, 'b') } };
+    const w = await runOn('wasm', kernel, inputs, {});
+    const r = await runOn('cpu', kernel, inputs, {});
+    const name = `${kernel} [${sa}] [${sb}]`;
+    assert.deepEqual(w.shape, r.shape, name);
+    assert.ok(relErr(w.data, r.data) <= 1e-6, `${name}: relative error ${relErr(w.data, r.data)}`);
+    // Bit-identical to wasm's own kernel.
+    await tf.setBackend('wasm');
+    const be = tf.backend();
+    const a = tf.tensor(inputs.a.data, sa);
+    const b = tf.tensor(inputs.b.data, sb);
+    const info = builtinKernel(kernel)!.kernelFunc({ inputs: { a, b }, backend: be, attrs: {} }) as tf.TensorInfo;
+    const own = be.readSync(info.dataId) as Float32Array;
+    be.disposeData(info.dataId);
+    tf.dispose([a, b]);
+    assert.deepEqual(Array.from(w.data), Array.from(own), `${name}: differs from the built-in wasm kernel`);
+  }
+  await tf.setBackend('wasm');
+  const ints = tf.tidy(() => tf.add(tf.tensor([[1, 2], [3, 4]], [2, 2], 'int32'), tf.tensor([10, 20], [2], 'int32')));
+  assert.deepEqual(Array.from(ints.dataSync()), [11, 22, 13, 24]);
+  assert.equal(ints.dtype, 'int32');
+  ints.dispose();
+});

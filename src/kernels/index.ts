@@ -9,11 +9,14 @@
  * deconvolution path), so it is replaced too. Both are built from wasm's own Conv2D (the 1×1
  * filter gradient from its BatchMatMul), see ./conv2d_grads.ts. Sum and Mean over N,H,W
  * (BatchNorm statistics and gradient), which wasm computes after a full transpose, become one
- * AvgPool (./reduce.ts). `npm run bench:kernels` compares them with the built-in kernels.
+ * AvgPool (./reduce.ts). Multiply/Add/Sub of an activation and a per-channel [C] vector become a
+ * 1×1 depthwise convolution (./broadcast.ts). `npm run bench:kernels` compares them with the
+ * built-in kernels.
  * Multi-threading (opt-in, `MIXUP_WASM_THREADS`): ./wasm_threads.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from './conv2d_grads.js';
+import { addWasm, multiplyWasm, subWasm } from './broadcast.js';
 import { meanWasm, sumWasm } from './reduce.js';
 import { captureBuiltin, type KernelImpl } from './wasm_scope.js';
 import { enableWasmThreads, wantedWasmThreads } from './wasm_threads.js';
@@ -44,12 +47,12 @@ function register(name: string, impl: KernelImpl, replace: boolean): void {
 }
 
 /** Names of the kernels {@link registerWasmTrainingKernels} registers for 'wasm'. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Sum', 'Mean'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Sum', 'Mean', 'Multiply', 'Add', 'Sub'] as const;
 
 /**
  * Registers the project's wasm training kernels (idempotent): Conv2DBackpropFilter (missing in
- * tfjs-backend-wasm 4.22), and faster Conv2DBackpropInput, Sum and Mean (falling back to the
- * built-in kernels for the cases they do not cover). When called before the wasm backend is
+ * tfjs-backend-wasm 4.22), and faster Conv2DBackpropInput, Sum, Mean, Multiply, Add and Sub
+ * (falling back to the built-in kernels for the cases they do not cover). When called before the wasm backend is
  * initialised, also makes it start multi-threaded (./wasm_threads.ts) with `threads` threads
  * (default {@link wantedWasmThreads}: `MIXUP_WASM_THREADS`, else 1 = the single-threaded build).
  * Call it after `@tensorflow/tfjs-backend-wasm` is loaded (its kernels must be registered first so
@@ -63,6 +66,9 @@ export function registerWasmTrainingKernels(opts: { threads?: number } = {}): bo
   register('Conv2DBackpropInput', conv2DBackpropInputWasm, true);
   register('Sum', sumWasm, true);
   register('Mean', meanWasm, true);
+  register('Multiply', multiplyWasm, true);
+  register('Add', addWasm, true);
+  register('Sub', subWasm, true);
   enableWasmThreads(opts.threads ?? wantedWasmThreads());
   return true;
 }
