@@ -7,6 +7,8 @@
 # Usage: scripts/reproduce-table.sh [options]
 #   --gpus 0,1,...   run experiments side by side, one per GPU (CUDA_VISIBLE_DEVICES), queueing
 #                    the rest; without it the runs go one after the other
+#   --jobs N         run N experiments side by side without assigning GPUs (e.g. on a CPU
+#                    machine with several cores: each training uses about one core)
 #   --seeds N        repeat each experiment with seeds 0..N-1 (default 1)
 #   --set key=value  config override passed to every new run (repeatable), e.g. for a short
 #                    trial: --set train.epochs=1 --set data.limit=2000 --set model.depth=8
@@ -23,7 +25,7 @@
 # A run whose status.json says "finished" is skipped; a run directory holding a started run
 # (config.json) is resumed with `mixup train --resume`, not restarted. --set applies to new runs
 # only: a run keeps its own config.json, so use another --runs directory for another setup.
-# With --gpus each run's output goes to DIR/logs/<run>.log. Ctrl-C (or SIGTERM) asks the running
+# With --gpus or --jobs each run's output goes to DIR/logs/<run>.log. Ctrl-C (or SIGTERM) asks the running
 # trainings to checkpoint and stop; run the same command again to continue.
 # MIXUP_CMD replaces the `mixup` command (default: node <repo>/bin/mixup).
 set -euo pipefail
@@ -47,6 +49,7 @@ usage() {
 }
 
 gpus=()
+jobs=""
 seeds=1
 dry_run=0
 sets=()
@@ -63,6 +66,8 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --gpus) need "$@"; IFS=, read -r -a gpus <<<"$2"; shift 2 ;;
     --gpus=*) IFS=, read -r -a gpus <<<"${1#*=}"; shift ;;
+    --jobs) need "$@"; jobs=$2; shift 2 ;;
+    --jobs=*) jobs=${1#*=}; shift ;;
     --seeds) need "$@"; seeds=$2; shift 2 ;;
     --seeds=*) seeds=${1#*=}; shift ;;
     --set) need "$@"; sets+=(--set "$2"); shift 2 ;;
@@ -86,6 +91,14 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ $seeds =~ ^[1-9][0-9]*$ ]] || die "--seeds $seeds: expected a whole number >= 1"
+# Parallel slots: GPU ids (CUDA_VISIBLE_DEVICES is set) or, with --jobs, plain slot numbers.
+use_cuda=1
+if [[ -n $jobs ]]; then
+  [[ $jobs =~ ^[1-9][0-9]*$ ]] || die "--jobs $jobs: expected a whole number >= 1"
+  ((${#gpus[@]} == 0)) || die "--jobs and --gpus exclude each other (--gpus runs one experiment per GPU)"
+  use_cuda=0
+  for ((j = 1; j <= jobs; j++)); do gpus+=("$j"); done
+fi
 for g in "${gpus[@]}"; do
   [[ -n $g && $g != *[[:space:]]* ]] || die "--gpus: expected a comma-separated list of GPU ids, e.g. 0,1"
 done
@@ -175,7 +188,7 @@ if ((dry_run)); then
       fi
       build_cmd "$i"
       prefix=""
-      ((${#gpus[@]} > 0)) && prefix="CUDA_VISIBLE_DEVICES=${gpus[k % ${#gpus[@]}]} "
+      ((${#gpus[@]} > 0 && use_cuda)) && prefix="CUDA_VISIBLE_DEVICES=${gpus[k % ${#gpus[@]}]} "
       k=$((k + 1))
       echo "$prefix$(quoted "${cmd[@]}")"
     done
@@ -262,8 +275,13 @@ if ((!report_only)); then
       [[ -z $slot ]] && sleep "${MIXUP_POLL_SECONDS:-2}"
     done
     log=$runs/logs/$name.log
-    echo "==> [$((i + 1))/$total] $name on GPU $slot (log: $log): CUDA_VISIBLE_DEVICES=$slot $(quoted "${cmd[@]}")"
-    CUDA_VISIBLE_DEVICES=$slot "${cmd[@]}" >>"$log" 2>&1 &
+    if ((use_cuda)); then
+      echo "==> [$((i + 1))/$total] $name on GPU $slot (log: $log): CUDA_VISIBLE_DEVICES=$slot $(quoted "${cmd[@]}")"
+      CUDA_VISIBLE_DEVICES=$slot "${cmd[@]}" >>"$log" 2>&1 &
+    else
+      echo "==> [$((i + 1))/$total] $name in slot $slot (log: $log): $(quoted "${cmd[@]}")"
+      "${cmd[@]}" >>"$log" 2>&1 &
+    fi
     pid=$!
     running_pids+=("$pid")
     name_of_pid[$pid]=$name

@@ -176,6 +176,27 @@ test('reproduce-table.sh with two GPUs: one run per GPU at a time, the rest queu
   assert.equal((again.out.match(/: finished, skipped$/gm) ?? []).length, 5);
 });
 
+test('reproduce-table.sh --jobs 2: two runs side by side, no CUDA_VISIBLE_DEVICES', () => {
+  const dir = tmp();
+  const runs = join(dir, 'runs');
+  const fake = fakeMixup(dir);
+  const r = run('reproduce-table.sh', ['--jobs', '2', '--runs', runs, '--only', 'erm-90,erm-200,erm-300', '--no-report'], {
+    MIXUP_CMD: fake.cmd,
+    MIXUP_POLL_SECONDS: '0.1',
+  });
+  assert.equal(r.code, 0, r.err);
+  const events = readFileSync(fake.log, 'utf8').trim().split('\n').map((l) => l.split(' '));
+  let running = 0;
+  let maxParallel = 0;
+  for (const [kind, cuda] of events) {
+    assert.equal(cuda, 'none');
+    running += kind === 'start' ? 1 : -1;
+    maxParallel = Math.max(maxParallel, running);
+  }
+  assert.equal(events.length, 6);
+  assert.equal(maxParallel, 2);
+});
+
 test('reproduce-table.sh without --gpus runs one after the other; a failed run is named and exits 1', () => {
   const dir = tmp();
   const runs = join(dir, 'runs');

@@ -81,13 +81,22 @@ export function buildPlotSpec(runs: readonly Run[]): TopLevelSpec {
     sort: labels,
     scale: { scheme: labels.length <= 10 ? 'tableau10' : 'tableau20' },
   };
+  // short runs (a few epochs) get a marker per epoch: a one-epoch run is a single point, no line
+  const maxEpoch = Math.max(...values.map((v) => v.epoch));
+  const points = maxEpoch <= 40 ? { point: { filled: true, size: 30 } } : {};
   const panel = (field: 'valAcc' | 'trainLoss', title: string) => ({
     width: 420,
     height: 300,
     title,
-    mark: { type: 'line' as const, strokeWidth: 1.5, clip: true },
+    mark: { type: 'line' as const, strokeWidth: 1.5, ...points },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', scale: { domainMin: 0 } },
+      x: {
+        field: 'epoch',
+        type: 'quantitative' as const,
+        title: 'epoch',
+        scale: { domain: [0, maxEpoch] },
+        axis: { tickMinStep: 1, format: 'd' },
+      },
       y: { field, type: 'quantitative' as const, title, scale: { zero: false } },
       color,
       detail: { field: 'run', type: 'nominal' as const },
