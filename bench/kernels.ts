@@ -6,7 +6,8 @@
  * the gradients are measured against), wasm's built-in Conv2DBackpropInput (XNNPACK
  * deconvolution), the project's Conv2DBackpropInput and Conv2DBackpropFilter (src/kernels, both
  * built on Conv2D). Each kernel does N·OH·OW·KH·KW·Cin·Cout multiply-adds; the table prints the
- * median ms of `--reps` runs after one warm-up, and GMAC/s.
+ * best (minimum) ms of `--reps` runs after one warm-up, the estimator least disturbed by other jobs
+ * on the machine, and GMAC/s.
  *
  * Options: `--batch N` (default 128), `--reps N` (default 3), `--quick` (batch 32, 2 reps),
  * `--threads N` (XNNPACK threads, default `MIXUP_WASM_THREADS` or 1; see src/kernels/wasm_threads.ts).
@@ -53,7 +54,7 @@ const layers: Layer[] = [
 ];
 
 /**
- * Median ms of `reps` runs of `run` (after one warm-up). Every run gets fresh inputs from `make`
+ * Minimum ms of `reps` runs of `run` (after one warm-up). Every run gets fresh inputs from `make`
  * (not timed): in training every step's weights and activations are new tensors, and XNNPACK
  * packs a Conv2D filter once per filter tensor, so reusing inputs would hide that cost.
  */
@@ -72,8 +73,7 @@ function time<T extends tf.Tensor[]>(make: () => T, run: (inputs: T) => tf.Tenso
   once();
   const ms: number[] = [];
   for (let i = 0; i < reps; i++) ms.push(once());
-  ms.sort((a, b) => a - b);
-  return ms[Math.floor(ms.length / 2)]!;
+  return Math.min(...ms);
 }
 
 async function main(): Promise<void> {
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const backend = tf.backend();
   const cpus = os.cpus();
   console.log(`machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores; node ${process.version}; tfjs ${tf.version.tfjs}, backend ${tf.getBackend()} (${wasm.getThreadsCount()} thread(s))`);
-  console.log(`batch ${batch}, median of ${reps} runs after 1 warm-up; GMAC/s = multiply-adds / time\n`);
+  console.log(`batch ${batch}, best of ${reps} runs after 1 warm-up; GMAC/s = multiply-adds / time\n`);
   const cols = ['layer', 'MMAC', 'Conv2D fwd', 'BackpropInput builtin', 'BackpropInput mixup', 'BackpropFilter mixup'];
   console.log(cols.map((c, i) => (i === 0 ? c.padEnd(28) : c.padStart(22))).join(''));
   const totals = [0, 0, 0, 0];
