@@ -16,6 +16,7 @@ import { prepareResume, runTraining, type TrainIo, type TrainRequest } from '../
 import { scoreCheckpoint } from '../src/train/score.js';
 import { readCurves, type CurveRow } from '../src/train/curves.js';
 import { listCheckpoints, readStatus } from '../src/train/rundir.js';
+import { buildNet } from '../src/train/checkpoint.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 
 let dataDir: string;
@@ -157,4 +158,14 @@ test('memory is flat: the same number of tensors at the start of every epoch', a
   assert.equal(counts.length, 4);
   assert.deepEqual(counts, [counts[0], counts[0], counts[0], counts[0]]);
   assert.ok(existsSync(join(cfg.out!, 'config.json')));
+});
+
+test('the network follows the config: placement, backward mode, depth', () => {
+  const feature = buildNet(loadConfig(configFile({ experiment: 'mixup-feature', 'mixup.backward': 'zero' })));
+  assert.deepEqual([feature.options.mixAt, feature.options.mixBackward, feature.options.depth], ['head', 'zero', 8]);
+  assert.equal(feature.parameterCount(), 78109);
+  feature.dispose();
+  const erm = buildNet(loadConfig(configFile({ experiment: 'erm' })));
+  assert.deepEqual([erm.options.mixAt, erm.options.mixBackward], [null, 'exact']);
+  erm.dispose();
 });

@@ -49,6 +49,10 @@ const mixupSchema = z
       .describe(
         "pairs: the reference's layer (two λ per pair of the first mix_rate·B samples); permutation: the paper's (one λ, shuffled batch)",
       ),
+    backward: z
+      .enum(['exact', 'zero'])
+      .default('exact')
+      .describe("gradient into the layers before the mix: exact (autodiff) or zero (as the reference's MixUp op's backward)"),
   })
   .prefault({})
   .describe('the MixUp layer');

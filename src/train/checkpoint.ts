@@ -51,6 +51,21 @@ export function emptySums(): EpochSums {
 }
 
 /**
+ * A freshly initialised network for a config: depth, classes, MixUp placement and backward mode,
+ * weights seeded from train.seed.
+ * @throws UserError for an invalid depth.
+ */
+export function buildNet(cfg: Config): ResNet {
+  return createResNet({
+    depth: cfg.model.depth,
+    numClasses: cfg.model.numClasses,
+    mixAt: mixupPlacement(cfg),
+    mixBackward: cfg.mixup.backward,
+    seed: cfg.train.seed,
+  });
+}
+
+/**
  * Writes a checkpoint into `dir` (an empty directory; the caller renames it into place).
  * @param opt the optimiser, or null to save weights only.
  */
@@ -71,7 +86,7 @@ export async function saveCheckpoint(dir: string, net: ResNet, opt: SGD | null, 
 export async function loadCheckpointNet(dir: string): Promise<{ net: ResNet; cfg: Config; state: CheckpointState }> {
   const cfg = validateConfig(readJson(join(dir, 'config.json')), join(dir, 'config.json'));
   const state = readJson<CheckpointState>(join(dir, 'state.json'));
-  const net = createResNet({ depth: cfg.model.depth, numClasses: cfg.model.numClasses, mixAt: mixupPlacement(cfg), seed: cfg.train.seed });
+  const net = buildNet(cfg);
   const { tensors } = await loadTensors(dir);
   try {
     assignWeights(net, tensors, dir);

@@ -14,7 +14,7 @@ import { mixupPlacement, type Config } from '../config/schema.js';
 import { loadConfig, validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
-import { createResNet, type ResNet } from '../model/resnet.js';
+import type { ResNet } from '../model/resnet.js';
 import { planMix } from '../mixup/plan.js';
 import { uniformStream } from '../random.js';
 import { learningRate } from './schedule.js';
@@ -24,6 +24,7 @@ import { evaluate } from './evaluate.js';
 import { appendCurveRow, truncateCurves } from './curves.js';
 import { EpochProgress, type ProgressSink } from './progress.js';
 import {
+  buildNet,
   emptySums,
   loadCheckpointNet,
   loadOptimizerState,
@@ -127,7 +128,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     const ckpts = listCheckpoints(out);
     if (ckpts.length === 0) {
       io.info(`resume: ${out} has no checkpoint yet; starting from epoch 1`);
-      net = createResNet({ depth: cfg.model.depth, numClasses: cfg.model.numClasses, mixAt: placement, seed: cfg.train.seed });
+      net = buildNet(cfg);
     } else {
       const ck = findCheckpoint(out);
       const loaded = await loadCheckpointNet(ck.dir);
@@ -145,7 +146,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     prepareNewRun(out, req.overwrite);
     writeJsonAtomic(paths.config, cfg);
     if (req.source) writeJsonAtomic(paths.source, req.source);
-    net = createResNet({ depth: cfg.model.depth, numClasses: cfg.model.numClasses, mixAt: placement, seed: cfg.train.seed });
+    net = buildNet(cfg);
     opt = new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
   }
   const epochs = cfg.train.epochs;
@@ -168,7 +169,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     }
     io.info(
       `model: ResNet-${cfg.model.depth}, ${net.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
-        `experiment ${cfg.experiment}${placement ? ` (mixup at ${placement}, α ${cfg.mixup.alpha}, mix_rate ${cfg.mixup.mixRate}, ${cfg.mixup.scheme})` : ''}`,
+        `experiment ${cfg.experiment}${placement ? ` (mixup at ${placement}, α ${cfg.mixup.alpha}, mix_rate ${cfg.mixup.mixRate}, ${cfg.mixup.scheme}${cfg.mixup.backward === 'zero' ? ', zero gradient through the mix' : ''})` : ''}`,
     );
     io.info(`data: ${tr.numSamples} training samples (${tr.batchesPerEpoch} batches of ${cfg.train.batchSize}), ${va.numSamples} validation samples`);
     io.info(`run directory: ${resolve(out)}`);
