@@ -96,7 +96,13 @@ export function enableWasmThreads(threads: number): number {
   const factory = tf.findBackendFactory('wasm');
   if (threads <= 1 || !factory || tf.engine().registry['wasm'] !== undefined) return 1;
   const n = Math.min(threads, MAX_WASM_THREADS);
-  const worker = workerScript();
+  let worker: string;
+  try {
+    worker = workerScript();
+  } catch (e) {
+    process.emitWarning(`cannot write the wasm pthread worker script (${e instanceof Error ? e.message : String(e)}); the wasm backend stays single-threaded`);
+    return 1;
+  }
   tf.removeBackend('wasm');
   tf.registerBackend(
     'wasm',
