@@ -74,7 +74,7 @@ interface Case {
   k: [number, number];
   cout: number;
   strides: [number, number];
-  pad: 'same' | 'valid';
+  pad: 'same' | 'valid' | number;
 }
 
 const cases: Case[] = [];
@@ -91,6 +91,9 @@ for (const hw of [5, 6]) {
 cases.push({ x: [3, 7, 6, 2], k: [2, 2], cout: 5, strides: [2, 2], pad: 'same' });
 cases.push({ x: [2, 7, 8, 3], k: [3, 3], cout: 2, strides: [1, 2], pad: 'same' });
 cases.push({ x: [2, 9, 9, 4], k: [3, 1], cout: 3, strides: [2, 1], pad: 'valid' });
+// Explicit numeric padding.
+cases.push({ x: [2, 7, 6, 3], k: [3, 3], cout: 4, strides: [2, 2], pad: 1 });
+cases.push({ x: [2, 6, 6, 2], k: [1, 1], cout: 3, strides: [2, 2], pad: 1 });
 
 function caseName(c: Case): string {
   return `x=[${c.x}] k=${c.k.join('x')} cout=${c.cout} s=${c.strides.join(',')} ${c.pad}`;
