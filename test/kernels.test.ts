@@ -211,7 +211,7 @@ test('gradients of a small conv+BN+ReLU+projection+dense net on wasm equal the c
   await tf.setBackend('wasm');
 });
 
-test('Sum and Mean on wasm match cpu (leading/middle axes via matmul, other cases built-in)', async (t) => {
+test('Sum and Mean on wasm match cpu (N,H,W reductions via AvgPool, other cases built-in)', async (t) => {
   const shapes: [number[], number[] | number, boolean][] = [
     [[3, 5, 6, 4], [0, 1, 2], false],
     [[3, 5, 6, 4], [0, 1, 2], true],
