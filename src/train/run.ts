@@ -7,6 +7,7 @@
  * inference mode for evaluation.
  */
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
@@ -33,6 +34,8 @@ import {
   type EpochSums,
 } from './checkpoint.js';
 import {
+  assertNotTraining,
+  cleanCheckpoints,
   findCheckpoint,
   listCheckpoints,
   prepareNewRun,
@@ -125,6 +128,12 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   let start: CheckpointPosition = { epoch: 0, batch: 0 };
   let sums: EpochSums = emptySums();
   if (req.resume) {
+    assertNotTraining(out);
+    const was = readStatus(out);
+    if (was?.status === 'running' && was.pid !== undefined && was.pid !== process.pid) {
+      io.info(`resume: status.json says pid ${was.pid} was training, but that process is gone (kill -9, crash, power loss?); going on from the last complete checkpoint`);
+    }
+    cleanCheckpoints(out);
     const ckpts = listCheckpoints(out);
     if (ckpts.length === 0) {
       io.info(`resume: ${out} has no checkpoint yet; starting from epoch 1`);
@@ -239,7 +248,7 @@ async function epochLoop(
   };
 
   try {
-    writeStatus(out, { status: 'running', epoch: start.epoch, epochs, pid: process.pid });
+    writeStatus(out, { status: 'running', epoch: start.epoch, epochs, pid: process.pid, host: hostname() });
     let sums = startSums;
     let skippedInARow = 0;
     for (let epoch = start.epoch; epoch < epochs; epoch++) {
@@ -278,6 +287,9 @@ async function epochLoop(
         progress.update(b.index, b.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
         const hook = req.afterBatch?.(epoch, b.index);
         if (hook) stopRequest = hook;
+        // Batches can follow each other without a turn of the event loop (cached data, no worker threads),
+        // and a signal handler runs only on such a turn: give it one after every batch.
+        if (req.handleSignals) await new Promise<void>((r) => setImmediate(r));
         if (stopRequest !== null && b.index + 1 < train.batchesPerEpoch) {
           progress.stop();
           sums.seconds += (performance.now() - t0) / 1000;
@@ -308,7 +320,7 @@ async function epochLoop(
       if ((epoch + 1) % cfg.train.checkpointEvery === 0 || epoch + 1 === epochs || stopRequest !== null) {
         written = await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr);
       }
-      writeStatus(out, { status: epoch + 1 === epochs ? 'finished' : 'running', epoch: epoch + 1, epochs, pid: process.pid });
+      writeStatus(out, { status: epoch + 1 === epochs ? 'finished' : 'running', epoch: epoch + 1, epochs, pid: process.pid, host: hostname() });
       if (stopRequest !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);
     }
     io.info(`finished ${epochs} epochs; curves in ${paths.curves}, checkpoints in ${paths.checkpoints}`);

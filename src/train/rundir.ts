@@ -14,6 +14,7 @@
  * named `epoch-*` is always complete; the newest one (by epoch, then batch) is the one to resume from.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { UserError } from '../errors.js';
@@ -34,6 +35,8 @@ export interface StatusFile {
   message?: string;
   /** Process id of the writer while running. */
   pid?: number;
+  /** Host name of the writer while running (a pid means nothing on another machine). */
+  host?: string;
 }
 
 /** Contents of `<out>/run.json`: where the config came from. */
@@ -99,6 +102,48 @@ export function writeStatus(out: string, s: Omit<StatusFile, 'updated'>): void {
   writeJsonAtomic(runPaths(out).status, { ...s, updated: new Date().toISOString() });
 }
 
+/** Whether process `pid` exists on this machine (signal 0; EPERM means it exists but is not ours). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The process that status.json says is training `out` right now, or null: status `running` with the pid
+ * of a live process on this host other than this one. A `running` status left behind by a process that
+ * died (kill -9, out of memory, power loss) or that ran on another host yields null.
+ */
+export function liveTrainer(out: string): number | null {
+  const st = readStatus(out);
+  if (st?.status !== 'running' || st.pid === undefined || st.pid === process.pid) return null;
+  if (st.host !== undefined && st.host !== hostname()) return null;
+  return processAlive(st.pid) ? st.pid : null;
+}
+
+/**
+ * Refuses to touch a run that another live process is training (see {@link liveTrainer}).
+ * @throws UserError `<out>: another process (pid N) is training this run; ...`.
+ */
+export function assertNotTraining(out: string): void {
+  const pid = liveTrainer(out);
+  if (pid !== null) throw new UserError(`${out}: another process (pid ${pid}) is training this run; wait for it or stop it (kill -INT ${pid}) first`);
+}
+
+/**
+ * Test hook for the crash tests (test/signals.test.ts): when the environment variable
+ * `MIXUP_TEST_CRASH_AT` is `point` or `point:detail`, the process kills itself with SIGKILL right
+ * here, exactly as `kill -9` would. One point exists: `checkpoint-before-rename[:<checkpoint name>]`
+ * (all files of a checkpoint written into its temporary directory, not yet renamed into place).
+ */
+export function crashPoint(point: string, detail: string): void {
+  const want = process.env['MIXUP_TEST_CRASH_AT'];
+  if (want === point || want === `${point}:${detail}`) process.kill(process.pid, 'SIGKILL');
+}
+
 /** Whether `out` already holds (part of) a run: a status, curves or checkpoints. */
 export function holdsRun(out: string): boolean {
   const p = runPaths(out);
@@ -108,10 +153,11 @@ export function holdsRun(out: string): boolean {
 /**
  * Prepares `out` for a new run.
  * @param overwrite remove an existing run's files first (config, status, curves, checkpoints).
- * @throws UserError when `out` holds a run and `overwrite` is false, or `out` is a file.
+ * @throws UserError when `out` holds a run and `overwrite` is false, another live process trains it, or `out` is a file.
  */
 export function prepareNewRun(out: string, overwrite: boolean): void {
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a directory`);
+  assertNotTraining(out);
   if (holdsRun(out)) {
     const st = readStatus(out);
     const what = st ? `a ${st.status} run (epoch ${st.epoch}/${st.epochs})` : 'a run';
@@ -148,6 +194,21 @@ export function listCheckpoints(out: string): { name: string; dir: string; pos: 
 }
 
 /**
+ * Tidies `<out>/checkpoints` after a crash: removes the temporary directories of unfinished checkpoint
+ * writes, and puts back a complete checkpoint that a crash caught while it was being replaced by a new
+ * one of the same name (`.tmp-old-<name>-<pid>` while `<name>` is missing). Call before resuming.
+ */
+export function cleanCheckpoints(out: string): void {
+  const root = runPaths(out).checkpoints;
+  if (!existsSync(root)) return;
+  for (const name of readdirSync(root)) {
+    const old = /^\.tmp-old-(.+)-\d+$/.exec(name);
+    if (old && parseCheckpointName(old[1]!) && !existsSync(join(root, old[1]!))) renameSync(join(root, name), join(root, old[1]!));
+    else if (name.startsWith('.tmp-')) rmSync(join(root, name), { recursive: true, force: true });
+  }
+}
+
+/**
  * Writes a checkpoint crash-safely: `write` fills a fresh temporary directory, which is then
  * renamed to its final name (replacing an older one of the same name). A crash at any point leaves
  * either no new checkpoint or a complete one; leftover temporary directories are removed on the next call.
@@ -157,13 +218,12 @@ export function listCheckpoints(out: string): { name: string; dir: string; pos: 
 export async function writeCheckpoint(out: string, pos: CheckpointPosition, write: (dir: string) => Promise<void>): Promise<string> {
   const root = runPaths(out).checkpoints;
   mkdirSync(root, { recursive: true });
-  for (const name of readdirSync(root)) {
-    if (name.startsWith('.tmp-')) rmSync(join(root, name), { recursive: true, force: true });
-  }
+  cleanCheckpoints(out);
   const name = checkpointName(pos);
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
   mkdirSync(tmp);
   await write(tmp);
+  crashPoint('checkpoint-before-rename', name);
   const final = join(root, name);
   if (existsSync(final)) {
     const old = join(root, `.tmp-old-${name}-${process.pid}`);
@@ -187,7 +247,12 @@ export function pruneCheckpoints(out: string, keep: number | null): void {
   all.forEach((c, i) => {
     const tooOld = keep !== null && i < all.length - keep;
     const stalePartial = c.pos.batch > 0 && c !== newest;
-    if (tooOld || stalePartial) rmSync(c.dir, { recursive: true, force: true });
+    if (tooOld || stalePartial) {
+      // Renamed first, so that a crash while deleting never leaves half a directory named epoch-*.
+      const doomed = join(runPaths(out).checkpoints, `.tmp-del-${c.name}-${process.pid}`);
+      renameSync(c.dir, doomed);
+      rmSync(doomed, { recursive: true, force: true });
+    }
   });
 }
 

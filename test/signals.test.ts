@@ -1,0 +1,266 @@
+/**
+ * `mixup train` as a real child process (the compiled CLI, bin/mixup): Ctrl-C (SIGINT), SIGTERM, a
+ * second Ctrl-C, kill -9 at several moments (among them, through the MIXUP_TEST_CRASH_AT hook, between
+ * writing a checkpoint and renaming it into place), and a second trainer on a live run. After every
+ * interruption the run directory must be readable and `--resume` must end with the curves.csv of an
+ * uninterrupted run (wall-clock columns aside; bit-exact on wasm).
+ *
+ * Needs `npx tsc -p .` first (`npm test` does it): the children run dist/.
+ */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { readCurves, CURVE_COLUMNS, type CurveRow } from '../src/train/curves.js';
+import { listCheckpoints, readStatus } from '../src/train/rundir.js';
+import { cifarBinDir } from './fixtures/cifar.js';
+
+/** Repository root: the first directory above this file with a package.json (test/ or dist/test/). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
+const BIN = join(repoRoot(), 'bin', 'mixup');
+
+/** Training samples of the fixture: 30 batches of 16 per epoch, 2 epochs. */
+const N_TRAIN = 480;
+const BATCHES = N_TRAIN / 16;
+let dataDir: string;
+let reference: Omit<CurveRow, 'epoch_seconds' | 'samples_per_sec'>[];
+
+/** A config file (ResNet-8 on 8×8 crops, wasm, a progress line per batch) in a fresh directory. */
+function configFile(data: Record<string, unknown> = {}, trainOver: Record<string, unknown> = {}): { file: string; out: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'mixup-signals-'));
+  const out = join(dir, 'run');
+  const cfg = {
+    experiment: 'mixup',
+    loss: 'mixture-nll',
+    backend: 'wasm',
+    out,
+    model: { depth: 8, numClasses: 10 },
+    data: { dir: dataDir, imageShape: [3, 8, 8], padSize: 2, workers: 0, ...data },
+    train: { epochs: 2, batchSize: 16, lr: 0.2, lrStepEpochs: [1], evalBatchSize: 20, seed: 5, logEvery: 1, ...trainOver },
+  };
+  const file = join(dir, 'exp.json');
+  writeFileSync(file, JSON.stringify(cfg));
+  return { file, out };
+}
+
+interface Child {
+  proc: ChildProcess;
+  stdout: string[];
+  stderr: string;
+  /** Resolves with the exit code, or the signal name when killed by one. */
+  exit: Promise<number | string>;
+  /** Resolves on the first stdout line (or stderr text, with `stream` 'stderr') matching `re`; rejects when the child ends first. */
+  waitFor(re: RegExp, stream?: 'stdout' | 'stderr'): Promise<void>;
+}
+
+/** Starts `node bin/mixup train <args>`; output is collected, never shown. */
+function train(args: string[], env: Record<string, string> = {}): Child {
+  const proc = spawn(process.execPath, [BIN, 'train', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let closed = false;
+  const child: Child = {
+    proc,
+    stdout: [],
+    stderr: '',
+    exit: new Promise((res) =>
+      proc.on('close', (code, sig) => {
+        closed = true;
+        res(code ?? sig ?? -1);
+      }),
+    ),
+    async waitFor(re, stream = 'stdout') {
+      const seen = () => (stream === 'stdout' ? child.stdout.some((l) => re.test(l)) : re.test(child.stderr));
+      while (!seen()) {
+        if (closed) throw new Error(`child exited before ${stream} matched ${re}\n${child.stderr}`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    },
+  };
+  createInterface({ input: proc.stdout! }).on('line', (l) => child.stdout.push(l));
+  proc.stderr!.on('data', (d: Buffer) => (child.stderr += d.toString()));
+  return child;
+}
+
+/** Runs `mixup train <args>` to its end. */
+async function trainToEnd(args: string[], env: Record<string, string> = {}): Promise<{ code: number | string; stderr: string; stdout: string[] }> {
+  const c = train(args, env);
+  const code = await c.exit;
+  return { code, stderr: c.stderr, stdout: c.stdout };
+}
+
+function curveValues(rows: CurveRow[]) {
+  return rows.map(({ epoch_seconds: _s, samples_per_sec: _p, ...rest }) => rest);
+}
+
+/**
+ * Asserts that everything in a run directory can be read: every .json file parses, curves.csv has the
+ * header, numeric rows and strictly increasing epochs, and every complete checkpoint has a model.json
+ * whose weights files hold exactly the bytes its manifest lists.
+ * @returns the epochs in curves.csv.
+ */
+function assertReadable(out: string): number[] {
+  const walk = (dir: string): string[] =>
+    readdirSync(dir)
+      .filter((n) => !n.startsWith('.tmp-')) // a checkpoint being written when the crash came: ignored, removed on resume
+      .flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)]));
+  for (const f of walk(out).filter((f) => f.endsWith('.json'))) {
+    assert.doesNotThrow(() => JSON.parse(readFileSync(f, 'utf8')), `${f} is not JSON`);
+  }
+  let epochs: number[] = [];
+  const csv = join(out, 'curves.csv');
+  if (existsSync(csv)) {
+    const [header, ...rows] = readFileSync(csv, 'utf8').split('\n').filter((l) => l !== '');
+    assert.equal(header, CURVE_COLUMNS.join(','));
+    for (const r of rows) assert.ok(r.split(',').length === 8 && r.split(',').every((v) => Number.isFinite(Number(v))), `bad row ${r}`);
+    epochs = rows.map((r) => Number(r.split(',')[0]));
+    epochs.forEach((e, i) => assert.equal(e, i + 1, `curves.csv epochs ${epochs.join(',')}`));
+  }
+  for (const ck of listCheckpoints(out)) {
+    const model = JSON.parse(readFileSync(join(ck.dir, 'model.json'), 'utf8')) as {
+      weightsManifest: { paths: string[]; weights: { shape: number[] }[] }[];
+    };
+    for (const group of model.weightsManifest) {
+      const want = group.weights.reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+      const have = group.paths.reduce((s, p) => s + statSync(join(ck.dir, p)).size, 0);
+      assert.equal(have, want, `${ck.dir}: weights bytes`);
+    }
+  }
+  return epochs;
+}
+
+/** Resumes `out` to the end and checks the curves against the uninterrupted run. */
+async function resumeAndCompare(out: string, resumeFrom: RegExp): Promise<void> {
+  const r = await trainToEnd(['--resume', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, resumeFrom);
+  assert.deepEqual(curveValues(readCurves(join(out, 'curves.csv'))), reference);
+  assert.deepEqual(assertReadable(out), [1, 2]);
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')).sort(), ['epoch-0001', 'epoch-0002']);
+  assert.equal(readStatus(out)!.status, 'finished');
+}
+
+before(async () => {
+  dataDir = cifarBinDir(N_TRAIN, 40);
+  const { file, out } = configFile();
+  const r = await trainToEnd(['--config', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.filter((l) => l.startsWith('Epoch[1] Batch [')).length, BATCHES);
+  reference = curveValues(readCurves(join(out, 'curves.csv')));
+  assert.deepEqual(reference.map((r) => [r.epoch, r.lr]), [[1, 0.2], [2, 0.02]]);
+});
+
+test('SIGINT after the first batch: partial-epoch checkpoint, exit 130, how to resume; --resume ends as an uninterrupted run', async () => {
+  const { file, out } = configFile();
+  const c = train(['--config', file]);
+  await c.waitFor(/^Epoch\[1\] Batch \[1\]\t/);
+  c.proc.kill('SIGINT');
+  assert.equal(await c.exit, 130, c.stderr);
+  const m = /interrupted: checkpoint of the partial epoch 1 \((\d+) batches done\) in (\S+)/.exec(c.stderr);
+  assert.ok(m, c.stderr);
+  const done = Number(m[1]);
+  assert.ok(done >= 1 && done < BATCHES, c.stderr);
+  assert.equal(m[2], join(out, 'checkpoints', `epoch-0000+batch-${String(done).padStart(6, '0')}`));
+  assert.match(c.stderr, new RegExp(`resume with: npx mixup train --resume ${out}\\n`));
+  // The batch in progress was finished, none after it was started.
+  assert.equal(c.stdout.filter((l) => l.startsWith('Epoch[1] Batch [')).length, done);
+  const st = readStatus(out)!;
+  assert.deepEqual([st.status, st.epoch, st.message], ['interrupted', 0, `SIGINT at partial epoch 1 (${done} batches done)`]);
+  assert.deepEqual(assertReadable(out), []);
+  await resumeAndCompare(out, new RegExp(`resume: from \\S+epoch-0000\\+batch-0+${done} \\(epoch 1, after batch ${done}\\)`));
+});
+
+test('SIGTERM (with a data worker thread): exit 143, checkpoint, status interrupted', async () => {
+  const { file, out } = configFile({ workers: 1 });
+  const c = train(['--config', file]);
+  await c.waitFor(/^Epoch\[1\] Batch \[2\]\t/);
+  c.proc.kill('SIGTERM');
+  assert.equal(await c.exit, 143, c.stderr);
+  assert.match(c.stderr, /SIGTERM: finishing the current batch/);
+  assert.match(c.stderr, /interrupted: checkpoint of the (partial epoch 1 \(\d+ batches done\)|end of epoch 1) in /);
+  assert.equal(readStatus(out)!.status, 'interrupted');
+  assert.match(readStatus(out)!.message!, /^SIGTERM at /);
+  assert.equal(listCheckpoints(out).length, 1);
+  assertReadable(out);
+});
+
+test('two SIGINTs in quick succession: exit 130 at once, without a checkpoint', async () => {
+  // Bigger batches (64 crops of 16×16), so that the second Ctrl-C lands while the first one's batch still runs.
+  const { file, out } = configFile({ imageShape: [3, 16, 16] }, { batchSize: 64 });
+  const c = train(['--config', file]);
+  await c.waitFor(/^Epoch\[1\] Batch \[1\]\t/);
+  c.proc.kill('SIGINT');
+  await c.waitFor(/SIGINT: finishing the current batch/, 'stderr');
+  c.proc.kill('SIGINT');
+  const timeout = setTimeout(() => c.proc.kill('SIGKILL'), 15_000);
+  const code = await c.exit;
+  clearTimeout(timeout);
+  assert.equal(code, 130, c.stderr);
+  assert.match(c.stderr, /second SIGINT: exiting now without a checkpoint/);
+  assert.doesNotMatch(c.stderr, /interrupted: checkpoint/);
+  assert.equal(listCheckpoints(out).length, 0);
+  assertReadable(out);
+});
+
+test('kill -9 at several moments, and a second trainer while one is alive: each --resume goes on from the last complete checkpoint', async () => {
+  const { file, out } = configFile();
+  // 1. Killed in batch 3 of epoch 1, before any checkpoint. While it runs, a second trainer is refused.
+  const first = train(['--config', file]);
+  await first.waitFor(/^Epoch\[1\] Batch \[3\]\t/);
+  first.proc.kill('SIGSTOP'); // alive but frozen, so that it is still training while the others try
+  const pid = first.proc.pid!;
+  for (const args of [['--resume', out], ['--config', file, '--overwrite']]) {
+    const other = await trainToEnd(args);
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(other.stderr, new RegExp(`^mixup: error: ${out}: another process \\(pid ${pid}\\) is training this run`, 'm'));
+  }
+  first.proc.kill('SIGKILL');
+  assert.equal(await first.exit, 'SIGKILL');
+  assert.deepEqual([readStatus(out)!.status, readStatus(out)!.pid], ['running', pid]);
+  assert.deepEqual(assertReadable(out), []);
+  assert.equal(listCheckpoints(out).length, 0);
+
+  // 2. Resumed (a dead pid in status.json is fine), killed right after the epoch-1 summary line:
+  //    somewhere around writing the epoch-1 checkpoint.
+  const second = train(['--resume', out]);
+  await second.waitFor(/^Epoch\[1\/2\] /);
+  second.proc.kill('SIGKILL');
+  assert.equal(await second.exit, 'SIGKILL');
+  assert.match(second.stderr, new RegExp(`resume: status.json says pid ${pid} was training, but that process is gone`));
+  assert.match(second.stderr, /resume: \S+ has no checkpoint yet; starting from epoch 1/);
+  assert.deepEqual(assertReadable(out), [1]);
+
+  // 3. Resumed again, killed in batch 2 of epoch 2: epoch-0001 exists by then.
+  const third = train(['--resume', out]);
+  await third.waitFor(/^Epoch\[2\] Batch \[2\]\t/);
+  third.proc.kill('SIGKILL');
+  assert.equal(await third.exit, 'SIGKILL');
+  assert.deepEqual(listCheckpoints(out).map((c) => c.name), ['epoch-0001']);
+  assert.deepEqual(assertReadable(out), [1]);
+
+  await resumeAndCompare(out, /resume: from \S+epoch-0001 \(end of epoch 1\)/);
+});
+
+test('kill -9 between writing a checkpoint and renaming it (MIXUP_TEST_CRASH_AT): no half checkpoint, stale curves row dropped', async () => {
+  const { file, out } = configFile();
+  const hook = (name: string) => ({ MIXUP_TEST_CRASH_AT: `checkpoint-before-rename:${name}` });
+  // The first checkpoint never lands: a temporary directory and a curves row of epoch 1 remain.
+  const a = await trainToEnd(['--config', file], hook('epoch-0001'));
+  assert.equal(a.code, 'SIGKILL', a.stderr);
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')).sort().map((n) => n.replace(/^(\.tmp-.*)-\d+$/, '$1-PID')), ['.tmp-epoch-0001-PID']);
+  assert.deepEqual(assertReadable(out), [1]);
+  // Resumed from scratch (the row of epoch 1 is dropped), killed again before renaming epoch-0002.
+  const b = await trainToEnd(['--resume', out], hook('epoch-0002'));
+  assert.equal(b.code, 'SIGKILL', b.stderr);
+  assert.match(b.stderr, /resume: \S+ has no checkpoint yet; starting from epoch 1/);
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')).sort().map((n) => n.replace(/^(\.tmp-.*)-\d+$/, '$1-PID')), ['.tmp-epoch-0002-PID', 'epoch-0001']);
+  assert.deepEqual(assertReadable(out), [1, 2]);
+  // Resumed from epoch-0001: the row of epoch 2 written before the crash is replaced, not duplicated.
+  await resumeAndCompare(out, /resume: from \S+epoch-0001 \(end of epoch 1\)/);
+});
