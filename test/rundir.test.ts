@@ -3,10 +3,15 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import {
+  assertNotTraining,
   checkpointName,
+  cleanCheckpoints,
   findCheckpoint,
   listCheckpoints,
+  liveTrainer,
   parseCheckpointName,
   prepareNewRun,
   pruneCheckpoints,
@@ -55,6 +60,7 @@ test('pruning keeps the newest N and drops stale partial checkpoints', async () 
   assert.deepEqual(listCheckpoints(out).map((c) => c.name), ['epoch-0001', 'epoch-0002', 'epoch-0003', 'epoch-0003+batch-000007']);
   pruneCheckpoints(out, 2);
   assert.deepEqual(listCheckpoints(out).map((c) => c.name), ['epoch-0003', 'epoch-0003+batch-000007']);
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')).sort(), ['epoch-0003', 'epoch-0003+batch-000007']);
 });
 
 test('findCheckpoint: by epoch, a checkpoint directory itself, and one-line errors', async () => {
@@ -106,4 +112,50 @@ test('curves.csv: header once, rows appended, truncation drops rows after the ch
   assert.equal(readCurves(file)[1]!.val_acc, 0.456789);
   assert.equal(truncateCurves(join(dir, 'none.csv'), 2), 0);
   assert.equal(existsSync(join(dir, 'none.csv')), false);
+});
+
+test('cleanCheckpoints: unfinished writes and deletions go, a checkpoint caught mid-replacement comes back', async () => {
+  const out = tmp();
+  await writeCheckpoint(out, { epoch: 1, batch: 0 }, async (d) => writeFileSync(join(d, 'model.json'), '{"a":1}'));
+  const root = join(out, 'checkpoints');
+  // As left by kill -9: a half-written checkpoint, a half-deleted pruned one, and epoch-0002 renamed away
+  // for replacement (.tmp-old-) before its successor was renamed into place.
+  for (const d of ['.tmp-epoch-0003-41', '.tmp-del-epoch-0000+batch-000004-41', '.tmp-old-epoch-0002-41', '.tmp-epoch-0002-41']) mkdirSync(join(root, d));
+  writeFileSync(join(root, '.tmp-old-epoch-0002-41', 'model.json'), '{"a":2}');
+  writeFileSync(join(root, '.tmp-epoch-0002-41', 'model.json'), '{"a":');
+  assert.deepEqual(listCheckpoints(out).map((c) => c.name), ['epoch-0001']);
+  cleanCheckpoints(out);
+  assert.deepEqual(readdirSync(root).sort(), ['epoch-0001', 'epoch-0002']);
+  assert.equal(readFileSync(join(root, 'epoch-0002', 'model.json'), 'utf8'), '{"a":2}');
+  // A .tmp-old- directory whose checkpoint exists again is just removed.
+  mkdirSync(join(root, '.tmp-old-epoch-0001-7'));
+  cleanCheckpoints(out);
+  assert.deepEqual(readdirSync(root).sort(), ['epoch-0001', 'epoch-0002']);
+  assert.equal(readFileSync(join(root, 'epoch-0001', 'model.json'), 'utf8'), '{"a":1}');
+});
+
+test('a run is refused while status.json names a live trainer on this host; a dead pid or another host is not', () => {
+  const out = tmp();
+  prepareNewRun(out, false);
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited (and reaped) by now
+  const live = process.ppid;
+  writeStatus(out, { status: 'running', epoch: 1, epochs: 4, pid: live, host: hostname() });
+  assert.equal(liveTrainer(out), live);
+  assert.throws(
+    () => assertNotTraining(out),
+    (e: unknown) => e instanceof UserError && e.message === `${out}: another process (pid ${live}) is training this run; wait for it or stop it (kill -INT ${live}) first`,
+  );
+  assert.throws(() => prepareNewRun(out, true), /another process \(pid \d+\) is training this run/);
+  writeStatus(out, { status: 'running', epoch: 1, epochs: 4, pid: live }); // written before hosts were recorded
+  assert.equal(liveTrainer(out), live);
+  writeStatus(out, { status: 'running', epoch: 1, epochs: 4, pid: live, host: `not-${hostname()}` });
+  assert.equal(liveTrainer(out), null);
+  writeStatus(out, { status: 'running', epoch: 1, epochs: 4, pid: dead, host: hostname() });
+  assert.equal(liveTrainer(out), null);
+  writeStatus(out, { status: 'running', epoch: 1, epochs: 4, pid: process.pid, host: hostname() });
+  assert.equal(liveTrainer(out), null, 'this process itself');
+  writeStatus(out, { status: 'interrupted', epoch: 1, epochs: 4, pid: live, host: hostname() });
+  assert.equal(liveTrainer(out), null);
+  prepareNewRun(out, true);
+  assert.equal(readStatus(out), null);
 });
