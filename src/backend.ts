@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { UserError, firstLine } from './errors.js';
 import type { BackendName } from './config/schema.js';
-import { registerWasmTrainingKernels } from './kernels/index.js';
+import { registerWasmTrainingKernels, wantedWasmThreads } from './kernels/index.js';
 
 /** A concrete backend (everything but `auto`). */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
@@ -52,6 +52,51 @@ export interface BackendEnv {
   cudaDevice(): string | null;
   /** `tf.setBackend` + `tf.ready`: resolves false when the backend fails to initialise. */
   activate(tfName: string): Promise<boolean>;
+  /**
+   * Before the wasm backend is activated: registers the project's wasm training kernels and asks
+   * for `threads` XNNPACK threads. Optional; default `registerWasmTrainingKernels({ threads })`.
+   */
+  prepareWasm?(threads: number): void;
+  /**
+   * Threads the activated wasm backend runs, or null when unknown. Optional; default the wasm
+   * package's `getThreadsCount()`.
+   */
+  wasmThreads?(): number | null;
+}
+
+/** Options of backend selection. */
+export interface BackendOptions {
+  /**
+   * XNNPACK threads for the wasm backend (config key `wasmThreads`, default 1); the environment
+   * variable `MIXUP_WASM_THREADS` overrides it. Takes effect only when wasm is first initialised.
+   */
+  wasmThreads?: number;
+}
+
+/** Threads the wasm package says its backend runs, or null (not initialised). */
+function wasmPackageThreads(): number | null {
+  try {
+    const n = (require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number }).getThreadsCount();
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The wasm thread count to ask for: `MIXUP_WASM_THREADS` when set, else `options.wasmThreads`, else 1.
+ * @throws UserError when `MIXUP_WASM_THREADS` is not a positive integer.
+ */
+export function requestedWasmThreads(options: BackendOptions = {}, environ: NodeJS.ProcessEnv = process.env): number {
+  const v = environ['MIXUP_WASM_THREADS'];
+  if (v !== undefined && v !== '') {
+    try {
+      return wantedWasmThreads(environ);
+    } catch (e) {
+      throw new UserError(firstLine(e));
+    }
+  }
+  return options.wasmThreads ?? 1;
 }
 
 const PACKAGES: Record<ConcreteBackend, string> = {
@@ -129,7 +174,7 @@ function installed(env: BackendEnv, pkg: string): boolean {
  * Loads and activates one backend, making it tfjs's current backend.
  * @returns its status; `loads` false with a one-line `reason` and `hint` when it cannot load.
  */
-export async function tryBackend(name: ConcreteBackend, env: BackendEnv = nodeBackendEnv): Promise<BackendStatus> {
+export async function tryBackend(name: ConcreteBackend, env: BackendEnv = nodeBackendEnv, options: BackendOptions = {}): Promise<BackendStatus> {
   const pkg = PACKAGES[name];
   const fail = (reason: string): BackendStatus => ({ name, loads: false, reason, hint: HINTS[name] });
   if (!installed(env, pkg)) {
@@ -147,12 +192,22 @@ export async function tryBackend(name: ConcreteBackend, env: BackendEnv = nodeBa
   try {
     if (name !== 'cpu') env.load(pkg);
     // Training kernels wasm lacks (Conv2DBackpropFilter) or runs slowly; no-op if not really loaded.
-    if (name === 'wasm') registerWasmTrainingKernels();
+    if (name === 'wasm') {
+      const threads = requestedWasmThreads(options);
+      if (env.prepareWasm) env.prepareWasm(threads);
+      else registerWasmTrainingKernels({ threads });
+    }
   } catch (e) {
+    if (e instanceof UserError) throw e;
     return fail(`${pkg} is installed but failed to load: ${firstLine(e)}`);
   }
   if (!(await env.activate(TF_NAMES[name]))) return fail(`${pkg} loaded but the "${TF_NAMES[name]}" backend failed to initialise`);
-  const detail = name === 'tensorflow-gpu' ? device! : name === 'wasm' ? 'WebAssembly SIMD' : name === 'cpu' ? 'pure JavaScript, slow' : 'libtensorflow on the CPU';
+  let wasmDetail = 'WebAssembly SIMD';
+  if (name === 'wasm') {
+    const n = env.wasmThreads ? env.wasmThreads() : wasmPackageThreads();
+    if (n !== null) wasmDetail += `, ${n} thread${n === 1 ? '' : 's'}`;
+  }
+  const detail = name === 'tensorflow-gpu' ? device! : name === 'wasm' ? wasmDetail : name === 'cpu' ? 'pure JavaScript, slow' : 'libtensorflow on the CPU';
   return { name, loads: true, detail };
 }
 
@@ -167,14 +222,16 @@ export interface SelectedBackend {
  * Makes the requested backend tfjs's current backend. `auto` takes the first of
  * tensorflow-gpu (when a CUDA device is present), tensorflow, wasm, cpu that loads.
  * Also enables tfjs production mode (no debug checks, no "install tfjs-node" banner).
- * @throws UserError (exit 2) when an explicitly requested backend cannot load, saying why and how to get it.
+ * @param options `wasmThreads` (config key; `MIXUP_WASM_THREADS` overrides), used when wasm is initialised.
+ * @throws UserError (exit 2) when an explicitly requested backend cannot load, saying why and how to get it,
+ *   or when `MIXUP_WASM_THREADS` is not a positive integer.
  */
-export async function selectBackend(requested: BackendName, env: BackendEnv = nodeBackendEnv): Promise<SelectedBackend> {
+export async function selectBackend(requested: BackendName, env: BackendEnv = nodeBackendEnv, options: BackendOptions = {}): Promise<SelectedBackend> {
   tf.enableProdMode();
   const candidates = requested === 'auto' ? AUTO_ORDER : [requested];
   const failures: BackendStatus[] = [];
   for (const name of candidates) {
-    const st = await tryBackend(name, env);
+    const st = await tryBackend(name, env, options);
     if (st.loads) return { name, description: `${name} (${st.detail})` };
     failures.push(st);
   }

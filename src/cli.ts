@@ -140,7 +140,7 @@ export function buildProgram(io: Io = processIo): Command {
         const epochs = opts['epochs'] === undefined ? undefined : (parseSetArgs([`e=${String(opts['epochs'])}`])[0]![1] as number);
         if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
         const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
-        const backend = await selectBackend(g.backend ?? cfg.backend);
+        const backend = await selectBackend(g.backend ?? cfg.backend, undefined, { wasmThreads: cfg.wasmThreads });
         io.err(`backend: ${backend.description}`);
         process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true }, sink);
         return;
@@ -148,7 +148,7 @@ export function buildProgram(io: Io = processIo): Command {
       if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
       const overrides = trainOverrides(opts, g.backend);
       const cfg = loadConfig(opts['config'], { overrides });
-      const backend = await selectBackend(cfg.backend);
+      const backend = await selectBackend(cfg.backend, undefined, { wasmThreads: cfg.wasmThreads });
       io.err(`backend: ${backend.description}`);
       const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString() };
       process.exitCode = await runTraining({ cfg, source, resume: false, overwrite: Boolean(opts['overwrite']), handleSignals: true }, sink);
@@ -166,7 +166,7 @@ export function buildProgram(io: Io = processIo): Command {
       const epoch = opts.epoch === undefined ? undefined : Number(opts.epoch);
       if (epoch !== undefined && !(Number.isInteger(epoch) && epoch > 0)) throw new UserError(`--epoch: expected a positive integer, got ${opts.epoch}`);
       const { cfg } = findRunConfig(opts.checkpoint, epoch);
-      const backend = await selectBackend(globals(cmd).backend ?? cfg.backend);
+      const backend = await selectBackend(globals(cmd).backend ?? cfg.backend, undefined, { wasmThreads: cfg.wasmThreads });
       io.err(`backend: ${backend.description}`);
       const score = await scoreCheckpoint(opts.checkpoint, { epoch, data: opts.data });
       if (opts.json) io.out(JSON.stringify(score, null, 2));

@@ -78,3 +78,26 @@ test('the real machine: wasm and cpu activate as tfjs backends', async () => {
   assert.equal(tf.getBackend(), 'wasm');
   assert.deepEqual(Array.from(tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4])).dataSync()), [4, 6]);
 });
+
+test('wasmThreads reaches the wasm setup, MIXUP_WASM_THREADS overrides it, the description names the threads', async () => {
+  const saved = process.env['MIXUP_WASM_THREADS'];
+  try {
+    delete process.env['MIXUP_WASM_THREADS'];
+    const asked: number[] = [];
+    const env: BackendEnv = {
+      ...fakeEnv({ installed: ALL.slice(2) }),
+      prepareWasm: (n) => void asked.push(n),
+      wasmThreads: () => asked[asked.length - 1] ?? null,
+    };
+    assert.deepEqual(await selectBackend('wasm', env), { name: 'wasm', description: 'wasm (WebAssembly SIMD, 1 thread)' });
+    assert.equal((await selectBackend('auto', env, { wasmThreads: 2 })).description, 'wasm (WebAssembly SIMD, 2 threads)');
+    process.env['MIXUP_WASM_THREADS'] = '3';
+    assert.equal((await selectBackend('wasm', env, { wasmThreads: 2 })).description, 'wasm (WebAssembly SIMD, 3 threads)');
+    assert.deepEqual(asked, [1, 2, 3]);
+    process.env['MIXUP_WASM_THREADS'] = 'two';
+    await assert.rejects(selectBackend('wasm', env), (e: unknown) => e instanceof UserError && /MIXUP_WASM_THREADS must be a positive integer, got 'two'/.test(e.message));
+  } finally {
+    if (saved === undefined) delete process.env['MIXUP_WASM_THREADS'];
+    else process.env['MIXUP_WASM_THREADS'] = saved;
+  }
+});

@@ -339,3 +339,61 @@ test('per-channel Multiply/Add/Sub on wasm equal cpu and the built-in wasm kerne
   assert.equal(ints.dtype, 'int32');
   ints.dispose();
 });
+
+test('Identity on wasm shares the buffer (no copy): same values, the clone outlives its source, nothing leaks', async () => {
+  await tf.setBackend('wasm');
+  const ids = wasmBackendIds();
+  const before = tf.memory().numTensors;
+  const x = tf.tensor([1.5, -2, 3, 4.25], [2, 2]);
+  const c = tf.clone(x);
+  assert.equal(wasmBackendIds(), ids + 1, 'clone allocated a new wasm buffer');
+  assert.equal(c.dataId, x.dataId);
+  assert.deepEqual(c.shape, [2, 2]);
+  x.dispose();
+  assert.deepEqual(Array.from(c.dataSync()), [1.5, -2, 3, 4.25]);
+  const i0 = tf.tensor([7, 8], [2], 'int32');
+  const i = tf.clone(i0);
+  assert.equal(i.dtype, 'int32');
+  assert.deepEqual(Array.from(i.dataSync()), [7, 8]);
+  const s0 = tf.tensor(['a', 'bc']);
+  const s = tf.clone(s0);
+  assert.deepEqual(s.dataSync(), ['a', 'bc']);
+  tf.dispose([c, i0, i, s0, s]);
+  assert.equal(wasmBackendIds(), ids);
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('BatchNorm (tf.customGrad, saved tensors cloned by Identity) gradients on wasm equal cpu', async () => {
+  const { batchNormTrain } = await import('../src/model/batchnorm.js');
+  const shape: [number, number, number, number] = [4, 6, 5, 8];
+  const xv = values(size(shape), 'bn', 'x');
+  const gv = values(8, 'bn', 'g').map((v) => 1 + 0.5 * v);
+  const bv = values(8, 'bn', 'b');
+  const wv = values(size(shape), 'bn', 'w');
+  const grads = async (backend: string) => {
+    await tf.setBackend(backend);
+    const before = tf.memory().numTensors;
+    const x = tf.tensor4d(xv, shape);
+    const g = tf.tensor1d(gv);
+    const b = tf.tensor1d(bv);
+    const w = tf.tensor4d(wv, shape);
+    const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const r = batchNormTrain(xx as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D);
+      r.mean.dispose();
+      r.variance.dispose();
+      return tf.sum(tf.mul(tf.relu(r.y), w)) as tf.Scalar;
+    };
+    const gs = tf.grads(f)([x, g, b]);
+    const out = gs.map((t) => t.dataSync() as Float32Array);
+    tf.dispose([...gs, x, g, b, w]);
+    assert.equal(tf.memory().numTensors, before, `BatchNorm gradient on ${backend} leaked tensors`);
+    return out;
+  };
+  const w = await grads('wasm');
+  const c = await grads('cpu');
+  for (const [k, name] of ['x', 'gamma', 'beta'].entries()) {
+    const e = relErr(w[k]!, c[k]!);
+    assert.ok(e <= 1e-4, `d${name}: relative error ${e}`);
+  }
+  await tf.setBackend('wasm');
+});

@@ -149,6 +149,10 @@ export const configSchema = z
       .default('mixup')
       .describe('erm: no mixing; mixup: mix the input; mixup-feature: mix the feature maps after conv0'),
     backend: z.enum(BACKEND_NAMES).default('auto').describe('auto | tensorflow-gpu | tensorflow | wasm | cpu'),
+    wasmThreads: posInt()
+      .max(8)
+      .default(1)
+      .describe('XNNPACK threads of the wasm backend (1-8; more pays off only on idle cores); env MIXUP_WASM_THREADS overrides'),
     out: z.string().nullable().default(null).describe('run directory (null = runs/<config file name>)'),
     loss: z
       .enum(['soft-ce', 'mixture-nll'])

@@ -10,13 +10,15 @@
  * filter gradient from its BatchMatMul), see ./conv2d_grads.ts. Sum and Mean over N,H,W
  * (BatchNorm statistics and gradient), which wasm computes after a full transpose, become one
  * AvgPool (./reduce.ts). Multiply/Add/Sub of an activation and a per-channel [C] vector become a
- * 1×1 depthwise convolution (./broadcast.ts). `npm run bench:kernels` compares them with the
+ * 1×1 depthwise convolution (./broadcast.ts). Identity (every `tf.clone`, every tensor a
+ * `tf.customGrad` saves) shares the input's buffer instead of copying it (./identity.ts). `npm run bench:kernels` compares them with the
  * built-in kernels.
  * Multi-threading (opt-in, `MIXUP_WASM_THREADS`): ./wasm_threads.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from './conv2d_grads.js';
 import { addWasm, multiplyWasm, subWasm } from './broadcast.js';
+import { identityWasm } from './identity.js';
 import { meanWasm, sumWasm } from './reduce.js';
 import { captureBuiltin, type KernelImpl } from './wasm_scope.js';
 import { enableWasmThreads, wantedWasmThreads } from './wasm_threads.js';
@@ -47,11 +49,11 @@ function register(name: string, impl: KernelImpl, replace: boolean): void {
 }
 
 /** Names of the kernels {@link registerWasmTrainingKernels} registers for 'wasm'. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Sum', 'Mean', 'Multiply', 'Add', 'Sub'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Sum', 'Mean', 'Multiply', 'Add', 'Sub', 'Identity'] as const;
 
 /**
  * Registers the project's wasm training kernels (idempotent): Conv2DBackpropFilter (missing in
- * tfjs-backend-wasm 4.22), and faster Conv2DBackpropInput, Sum, Mean, Multiply, Add and Sub
+ * tfjs-backend-wasm 4.22), and faster Conv2DBackpropInput, Sum, Mean, Multiply, Add, Sub and a copy-free Identity
  * (falling back to the built-in kernels for the cases they do not cover). When called before the wasm backend is
  * initialised, also makes it start multi-threaded (./wasm_threads.ts) with `threads` threads
  * (default {@link wantedWasmThreads}: `MIXUP_WASM_THREADS`, else 1 = the single-threaded build).
@@ -69,6 +71,7 @@ export function registerWasmTrainingKernels(opts: { threads?: number } = {}): bo
   register('Multiply', multiplyWasm, true);
   register('Add', addWasm, true);
   register('Sub', subWasm, true);
+  register('Identity', identityWasm, true);
   enableWasmThreads(opts.threads ?? wantedWasmThreads());
   return true;
 }

@@ -1,0 +1,85 @@
+/**
+ * `npm run bench:eval`: inference images per second of `evaluate()` (src/train/evaluate.ts: BatchNorm
+ * moving statistics, no gradient tape) over the validation split, batches of train.evalBatchSize
+ * (default 500), the depth-50 network with freshly initialised weights (a benchmark, not a test).
+ *
+ *   npm run bench:eval -- [--data-dir DIR] [--backends wasm,cpu] [--depth N] [--eval-batch N]
+ *                         [--limit N] [--threads N] [--reps N]
+ *
+ * With `--data-dir` the val split comes through `openPipeline(cfg, 'val')` (decode + center crop in
+ * worker threads, as `mixup train` evaluates after every epoch); without it, synthetic batches
+ * (10,000 samples). `--limit` uses the first N validation samples (data.valLimit). The first pass is
+ * a warm-up (decode, XNNPACK packing); `--reps` (default 1) timed passes follow, the best is
+ * reported. The cpu backend runs only when named in `--backends` (it takes minutes).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
+import { loadConfig } from '../src/config/load.js';
+import { openPipeline } from '../src/data/index.js';
+import type { DataPipeline } from '../src/data/types.js';
+import { buildNet } from '../src/train/checkpoint.js';
+import { evaluate } from '../src/train/evaluate.js';
+import { loadLine, machineLine, repoRoot, syntheticPipeline } from './train.js';
+
+const argv = process.argv.slice(2);
+function opt(name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+function num(name: string, dflt: number): number {
+  const v = opt(name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a positive integer, got '${v}'`);
+  return n;
+}
+
+const depth = num('depth', 50);
+const evalBatch = num('eval-batch', 500);
+const reps = num('reps', 1);
+const limit = opt('limit') !== undefined ? num('limit', 1) : null;
+const threads = opt('threads') !== undefined ? num('threads', 1) : undefined;
+const dataDir = opt('data-dir');
+const backends = (opt('backends') ?? 'wasm').split(',') as ConcreteBackend[];
+
+console.log(machineLine());
+console.log(loadLine('start'));
+console.log(`network: ResNet-${depth} (fresh weights), eval batch ${evalBatch}; data: ${dataDir ? `${dataDir} val split through openPipeline` : 'synthetic'}`);
+for (const name of backends) {
+  let sel: SelectedBackend;
+  try {
+    sel = await selectBackend(name, undefined, threads !== undefined ? { wasmThreads: threads } : {});
+  } catch (e) {
+    console.log(`backend ${name}: does not load (${e instanceof Error ? e.message : String(e)})`);
+    continue;
+  }
+  console.log(`backend: ${sel.description}`);
+  const overrides: [string, unknown][] = [
+    ['model.depth', depth],
+    ['train.evalBatchSize', evalBatch],
+  ];
+  if (dataDir) overrides.push(['data.dir', dataDir]);
+  if (limit !== null) overrides.push(['data.valLimit', limit]);
+  const cfg = loadConfig(`${repoRoot}configs/erm.json`, { overrides });
+  const [, h, w] = cfg.data.imageShape as [number, number, number];
+  const n = limit ?? 10_000;
+  const data: DataPipeline = dataDir ? await openPipeline(cfg, 'val') : syntheticPipeline(evalBatch, h, w, 10, Math.ceil(n / evalBatch));
+  const net = buildNet(cfg);
+  try {
+    const passes: number[] = [];
+    for (let r = 0; r <= reps; r++) {
+      const t0 = performance.now();
+      const ev = await evaluate(net, data, cfg.loss);
+      const s = (performance.now() - t0) / 1000;
+      const ips = ev.samples / s;
+      console.log(`  ${r === 0 ? 'warm-up' : `pass ${r}`}: ${ev.samples} samples in ${s.toFixed(2)} s = ${ips.toFixed(1)} img/s (top-1 ${(100 * ev.accuracy).toFixed(1)}% of untrained weights)`);
+      if (r > 0) passes.push(ips);
+    }
+    console.log(`${name}: inference ${Math.max(...passes).toFixed(1)} img/s (best of ${reps})`);
+  } finally {
+    net.dispose();
+    await data.close();
+  }
+}
+console.log(`tensors alive: ${tf.memory().numTensors}`);
+console.log(loadLine('end'));

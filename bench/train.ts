@@ -1,0 +1,240 @@
+/**
+ * `npm run bench:train`: training images per second of the reference's network (depth 50,
+ * batch 128, 28×28 crops by default) for the experiments erm / mixup / mixup-feature, on each
+ * backend that loads, with the data pipeline running as in `mixup train` (a benchmark, not a test).
+ *
+ *   npm run bench:train -- [--data-dir DIR] [--backends wasm,cpu] [--experiments erm,mixup,mixup-feature]
+ *                          [--steps N] [--warmup N] [--cpu-steps N] [--batch N] [--depth N]
+ *                          [--threads N] [--profile]
+ *
+ * Each experiment's config is configs/<experiment>.json (α, mix_rate, loss, gradScale as in
+ * training) with model.depth / train.batchSize overridden. The loop is the training loop's
+ * (src/train/run.ts): next batch from the pipeline → `tf.tensor4d` → planMix → trainStep → dispose.
+ * With `--data-dir` the batches come from `openPipeline(cfg, 'train')` on that directory (decode,
+ * augment in data.workers worker threads, as in training); without it, from synthetic batches
+ * (random pixels, made once; no pipeline cost). `--warmup` steps (default 1: XNNPACK's first
+ * packing, kernel setup) are not timed; then `--steps` (default 5) are, and img/s is their batch
+ * total over their wall time, data waits included. Default backends: every one that loads except
+ * cpu; the cpu backend (pure JS: ~1 min per depth-8 batch-32 step here, ~25 min at depth 50 batch
+ * 128) runs only when named in `--backends`, and then `--cpu-steps` (default 1) steps, no warm-up.
+ *
+ * `--profile` then runs one more step under `tf.profile` and prints the time per kernel (wall time
+ * of each kernel call, the project's composite wasm kernels counted as one) and the rest of the
+ * step (JS, tape bookkeeping) — profiling itself slows the step a little.
+ *
+ * `--threads N`: XNNPACK threads of the wasm backend (config key wasmThreads; MIXUP_WASM_THREADS
+ * overrides). The machine is printed with its load average at start and end: on a shared machine,
+ * compare numbers taken at similar load.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend, AUTO_ORDER, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
+import { EXPERIMENTS, mixupPlacement, type Config, type Experiment } from '../src/config/schema.js';
+import { loadConfig } from '../src/config/load.js';
+import { openPipeline } from '../src/data/index.js';
+import type { Batch, DataPipeline } from '../src/data/types.js';
+import { planMix } from '../src/mixup/plan.js';
+import { uniformStream } from '../src/random.js';
+import { buildNet } from '../src/train/checkpoint.js';
+import { SGD } from '../src/train/sgd.js';
+import { trainStep } from '../src/train/step.js';
+
+const argv = process.argv.slice(2);
+function opt(name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+function num(name: string, dflt: number): number {
+  const v = opt(name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}: expected a non-negative integer, got '${v}'`);
+  return n;
+}
+
+/** Repository root (works from bench/ under tsx and from dist/bench/ compiled). */
+export const repoRoot = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
+
+/** `model name` of /proc/cpuinfo (or os.cpus()), the core count and the load averages. */
+export function machineLine(): string {
+  let model = os.cpus()[0]?.model ?? 'unknown CPU';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) model = m[1]!.trim();
+  } catch {
+    // not Linux: os.cpus() model
+  }
+  return `machine: ${model}, ${os.cpus().length} cores, Node ${process.version}`;
+}
+export function loadLine(when: string): string {
+  return `load average (${when}): ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+}
+
+/** Synthetic training batches: one fixed random batch, labels i mod classes, as a pipeline. */
+export function syntheticPipeline(batch: number, h: number, w: number, classes: number, batches: number): DataPipeline {
+  const u = uniformStream(0, 'bench-synthetic');
+  const images = new Float32Array(batch * h * w * 3);
+  for (let i = 0; i < images.length; i++) images[i] = (u() - 0.5) * 4;
+  const labels = Int32Array.from({ length: batch }, (_, i) => i % classes);
+  return {
+    numSamples: batch * batches,
+    batchesPerEpoch: batches,
+    classNames: Array.from({ length: classes }, (_, i) => String(i)),
+    async *epoch(_epoch: number, fromBatch = 0): AsyncIterable<Batch> {
+      for (let index = fromBatch; index < batches; index++) yield { images, labels, size: batch, height: h, width: w, index };
+    },
+    async close() {},
+  };
+}
+
+interface Timing {
+  steps: number;
+  seconds: number;
+  dataSeconds: number;
+  lastLoss: number;
+}
+
+async function main(): Promise<void> {
+  const steps = num('steps', 5);
+  const warmup = num('warmup', 1);
+  const cpuSteps = num('cpu-steps', 1);
+  const batch = num('batch', 128);
+  const depth = num('depth', 50);
+  const threads = opt('threads') !== undefined ? num('threads', 1) : undefined;
+  const profile = argv.includes('--profile');
+  const dataDir = opt('data-dir');
+  const experiments = (opt('experiments') ?? EXPERIMENTS.join(',')).split(',') as Experiment[];
+  for (const e of experiments) if (!EXPERIMENTS.includes(e)) throw new Error(`--experiments: unknown experiment '${e}' (${EXPERIMENTS.join(', ')})`);
+  // cpu (pure JS) takes ~1 min per depth-8 batch-32 step here, ~25 min at depth 50 batch 128: only when named.
+  const backends = (opt('backends') ?? AUTO_ORDER.filter((b) => b !== 'cpu').join(',')).split(',') as ConcreteBackend[];
+
+  console.log(machineLine());
+  console.log(loadLine('start'));
+  console.log(
+    `network: ResNet-${depth}, batch ${batch}; data: ${dataDir ? `${dataDir} through openPipeline (decode + augment in data.workers threads, as in training)` : 'synthetic (one fixed random batch, no pipeline cost)'}`,
+  );
+  console.log(`steps: ${warmup} warm-up + ${steps} timed (cpu: ${cpuSteps} timed, no warm-up)${profile ? ', then 1 profiled' : ''}`);
+
+  const rows: string[] = [];
+  for (const name of backends) {
+    let sel: SelectedBackend;
+    try {
+      sel = await selectBackend(name, undefined, threads !== undefined ? { wasmThreads: threads } : {});
+    } catch (e) {
+      console.log(`\nbackend ${name}: does not load (${e instanceof Error ? e.message : String(e)})`);
+      continue;
+    }
+    console.log(`\nbackend: ${sel.description}`);
+    const nSteps = name === 'cpu' ? cpuSteps : steps;
+    const nWarm = name === 'cpu' ? 0 : warmup;
+    for (const exp of experiments) {
+      const overrides: [string, unknown][] = [
+        ['model.depth', depth],
+        ['train.batchSize', batch],
+      ];
+      if (dataDir) overrides.push(['data.dir', dataDir]);
+      const cfg = loadConfig(`${repoRoot}configs/${exp}.json`, { overrides });
+      const t = await runExperiment(cfg, nWarm, nSteps, profile, !!dataDir);
+      const ips = (t.steps * batch) / t.seconds;
+      const line = `${name.padEnd(5)} ${exp.padEnd(14)} ${ips.toFixed(1).padStart(7)} img/s  (${t.steps} steps in ${t.seconds.toFixed(2)} s, ${((t.seconds / t.steps) * 1000).toFixed(0)} ms/step, waiting for data ${t.dataSeconds.toFixed(2)} s; loss ${t.lastLoss.toFixed(3)})`;
+      console.log(line);
+      rows.push(`${sel.description.padEnd(40)} ${line}`);
+    }
+  }
+  console.log(`\nsummary (batch ${batch}, depth ${depth}, ${dataDir ? 'real data' : 'synthetic data'}):`);
+  for (const r of rows) console.log(`  ${r}`);
+  console.log(loadLine('end'));
+}
+
+async function runExperiment(cfg: Config, warmup: number, steps: number, profile: boolean, realData: boolean): Promise<Timing> {
+  const placement = mixupPlacement(cfg);
+  const [, h, w] = cfg.data.imageShape as [number, number, number];
+  const total = warmup + steps + (profile ? 1 : 0);
+  const data = realData ? await openPipeline(cfg, 'train') : syntheticPipeline(cfg.train.batchSize, h, w, cfg.model.numClasses, total);
+  const net = buildNet(cfg);
+  const sgd = new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
+  const memBefore = tf.memory().numTensors;
+  const t: Timing = { steps: 0, seconds: 0, dataSeconds: 0, lastLoss: NaN };
+  try {
+    const it = data.epoch(0)[Symbol.asyncIterator]();
+    for (let i = 0; i < total; i++) {
+      const timed = i >= warmup && i < warmup + steps;
+      const profiled = i === warmup + steps;
+      const t0 = performance.now();
+      const next = await it.next();
+      const t1 = performance.now();
+      if (next.done) throw new Error(`the training split has only ${i} batches; use fewer --steps`);
+      const b = next.value;
+      const step = () => {
+        const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
+        try {
+          const plan = placement ? planMix(b.size, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', 0, b.index)) : null;
+          return trainStep(net, sgd, images, b.labels, plan, { lr: cfg.train.lr, gradScale: cfg.train.gradScale, loss: cfg.loss });
+        } finally {
+          images.dispose();
+        }
+      };
+      if (profiled) {
+        await profileStep(step);
+        continue;
+      }
+      const r = step();
+      const t2 = performance.now();
+      t.lastLoss = r.loss;
+      if (timed) {
+        t.steps++;
+        t.seconds += (t2 - t0) / 1000;
+        t.dataSeconds += (t1 - t0) / 1000;
+      }
+    }
+    await it.return?.();
+  } finally {
+    await data.close();
+    net.dispose();
+    sgd.dispose();
+  }
+  const leaked = tf.memory().numTensors - memBefore;
+  if (leaked > 0) console.log(`  warning: ${leaked} tensors more than before the run`);
+  return t;
+}
+
+/** One step under tf.profile; prints the kernels by total time. */
+async function profileStep(step: () => unknown): Promise<void> {
+  const checks = tf.env().getBool('CHECK_COMPUTATION_FOR_ERRORS');
+  tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
+  const t0 = performance.now();
+  let info: Awaited<ReturnType<typeof tf.profile>>;
+  try {
+    info = await tf.profile(() => {
+      step();
+    });
+  } finally {
+    tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', checks);
+  }
+  const wall = performance.now() - t0;
+  const by = new Map<string, { ms: number; calls: number }>();
+  for (const k of info.kernels) {
+    const e = by.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += k.kernelTimeMs as number;
+    e.calls++;
+    by.set(k.name, e);
+  }
+  // tf.customGrad functions (the BatchNorm forward) appear as 'unnamed scope' entries whose time
+  // includes the kernels they run, which are listed too: left out of the kernel total.
+  const SCOPE = 'unnamed scope';
+  const kernelMs = [...by.entries()].reduce((a, [n, e]) => a + (n === SCOPE ? 0 : e.ms), 0);
+  const rows = [...by.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  console.log(`  profile of one step: ${wall.toFixed(0)} ms wall, ${kernelMs.toFixed(0)} ms in kernels, ${(wall - kernelMs).toFixed(0)} ms other (JS, tape, data)`);
+  for (const [name, e] of rows) {
+    if (e.ms / wall < 0.002) continue;
+    const label = name === SCOPE ? 'customGrad (BatchNorm fwd, incl. its kernels)' : name;
+    console.log(`    ${label.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms  ${((100 * e.ms) / wall).toFixed(1).padStart(5)}%  ${String(e.calls).padStart(5)} calls`);
+  }
+}
+
+// Run only as the script itself (bench/eval.ts imports the helpers above).
+const stem = (f: string) => path.resolve(f).replace(/\.(ts|js)$/, '');
+if (process.argv[1] !== undefined && stem(fileURLToPath(import.meta.url)) === stem(process.argv[1])) await main();
