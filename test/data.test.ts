@@ -382,3 +382,13 @@ test('CIFAR-100 binary: 3074-byte records, coarse then fine label, data.labelFie
   assert.deepEqual([...coarse.labels], [3, 19]);
   assert.equal(coarse.classNames[0], 'class 0');
 });
+
+test('missing data points to mixup data download', () => {
+  const empty = mkdtempSync(join(tmpdir(), 'mixup-nodata-'));
+  const cfg = configSchema.parse({ data: { dir: empty } });
+  assert.throws(
+    () => resolveDataPaths(cfg.data),
+    (e: unknown) => e instanceof UserError && e.message.startsWith(`data.dir ${empty}: no CIFAR-10 data found; looked for `) && e.message.endsWith(`(get it with: mixup data download cifar10 --dir ${empty})`),
+  );
+  assert.throws(() => resolveDataPaths(configSchema.parse({}).data), /^UserError: no data: set data\.dir .*\(get the data with: mixup data download cifar10 --dir data\/cifar10\)$/);
+});

@@ -33,13 +33,13 @@ export function resolveDataPaths(data: Config['data']): { train: string; val: st
     }
     if (!isDir) throw new UserError(`data.dir ${data.dir}: not a directory`);
     found = findInDir(data.dir);
-    if (!found) throw new UserError(`data.dir ${data.dir}: no CIFAR-10 data found; looked for ${LOOKED_FOR}`);
+    if (!found) throw new UserError(`data.dir ${data.dir}: no CIFAR-10 data found; looked for ${LOOKED_FOR} (get it with: mixup data download cifar10 --dir ${data.dir})`);
   }
   const train = data.train ?? found?.train;
   const val = data.val ?? found?.val;
   if (train === undefined || val === undefined) {
     const missing = [train === undefined ? 'data.train' : null, val === undefined ? 'data.val' : null].filter(Boolean).join(' and ');
-    throw new UserError(`no data: set data.dir (--data-dir) to a directory holding ${LOOKED_FOR}, or set ${missing}`);
+    throw new UserError(`no data: set data.dir (--data-dir) to a directory holding ${LOOKED_FOR}, or set ${missing} (get the data with: mixup data download cifar10 --dir data/cifar10)`);
   }
   return { train, val };
 }
