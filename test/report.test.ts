@@ -177,7 +177,7 @@ test('formatMarkdown: the exact table, notes on the formula', () => {
     '| mixup-3 | mixup | 3 | 0.2 | 0.7 | 87.00 | 87.00 | 0.7 | 128 | 0 | - | - | finished |',
     '| mixup-feature-90 | mixup-feature | 90 | 0.2 | 0.7 | 45.00 | 45.00 | 0.7 | 128 | 0 | 85.45 | −40.45 | running, epoch 2/90 |',
     '',
-    'test acc: top-1 % on the validation set (the 10,000 CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
+    'test acc: top-1 % on the validation set (the CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
     'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
     'reference: the MXNet reference implementation (hongyi-zhang/mixup), one run each; final − reference in percentage points.',
     'Unfinished runs show the last finished epoch and are in no mean.',

@@ -162,7 +162,7 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
   }
   lines.push(
     '',
-    'test acc: top-1 % on the validation set (the 10,000 CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
+    'test acc: top-1 % on the validation set (the CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
     'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
   );
   if (opts.compareReference) {
