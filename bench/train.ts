@@ -5,7 +5,7 @@
  *
  *   npm run bench:train -- [--data-dir DIR] [--backends wasm,cpu] [--experiments erm,mixup,mixup-feature]
  *                          [--steps N] [--warmup N] [--cpu-steps N] [--batch N] [--depth N]
- *                          [--threads N] [--profile]
+ *                          [--threads N] [--kernels LIST] [--profile]
  *
  * Each experiment's config is configs/<experiment>.json (α, mix_rate, loss, gradScale as in
  * training) with model.depth / train.batchSize overridden. The loop is the training loop's
@@ -14,13 +14,19 @@
  * augment in data.workers worker threads, as in training); without it, from synthetic batches
  * (random pixels, made once; no pipeline cost). `--warmup` steps (default 1: XNNPACK's first
  * packing, kernel setup) are not timed; then `--steps` (default 5) are, and img/s is their batch
- * total over their wall time, data waits included. Default backends: every one that loads except
+ * total over their wall time, data waits included; img per CPU-second (all threads of the process)
+ * is printed too: it moves less than img/s when other jobs share the cores. Default backends: every one that loads except
  * cpu; the cpu backend (pure JS: ~1 min per depth-8 batch-32 step here, ~25 min at depth 50 batch
  * 128) runs only when named in `--backends`, and then `--cpu-steps` (default 1) steps, no warm-up.
  *
  * `--profile` then runs one more step under `tf.profile` and prints the time per kernel (wall time
  * of each kernel call, the project's composite wasm kernels counted as one) and the rest of the
  * step (JS, tape bookkeeping) — profiling itself slows the step a little.
+ *
+ * `--kernels LIST` (wasm only): keep only these of the project's wasm kernels (src/kernels,
+ * WASM_TRAINING_KERNELS), restore the built-in ones for the rest — e.g. `--kernels
+ * Conv2DBackpropFilter` is the state before issue 6 (only the missing kernel added); `none` is not
+ * possible (wasm has no Conv2DBackpropFilter of its own).
  *
  * `--threads N`: XNNPACK threads of the wasm backend (config key wasmThreads; MIXUP_WASM_THREADS
  * overrides). The machine is printed with its load average at start and end: on a shared machine,
@@ -32,6 +38,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, AUTO_ORDER, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
+import { builtinKernel, WASM_TRAINING_KERNELS } from '../src/kernels/index.js';
 import { EXPERIMENTS, mixupPlacement, type Config, type Experiment } from '../src/config/schema.js';
 import { loadConfig } from '../src/config/load.js';
 import { openPipeline } from '../src/data/index.js';
@@ -94,6 +101,8 @@ interface Timing {
   steps: number;
   seconds: number;
   dataSeconds: number;
+  /** CPU seconds of the process (all threads) over the timed steps. */
+  cpuSeconds: number;
   lastLoss: number;
 }
 
@@ -106,6 +115,7 @@ async function main(): Promise<void> {
   const threads = opt('threads') !== undefined ? num('threads', 1) : undefined;
   const profile = argv.includes('--profile');
   const dataDir = opt('data-dir');
+  const keepKernels = opt('kernels')?.split(',') ?? null;
   const experiments = (opt('experiments') ?? EXPERIMENTS.join(',')).split(',') as Experiment[];
   for (const e of experiments) if (!EXPERIMENTS.includes(e)) throw new Error(`--experiments: unknown experiment '${e}' (${EXPERIMENTS.join(', ')})`);
   // cpu (pure JS) takes ~1 min per depth-8 batch-32 step here, ~25 min at depth 50 batch 128: only when named.
@@ -128,6 +138,7 @@ async function main(): Promise<void> {
       continue;
     }
     console.log(`\nbackend: ${sel.description}`);
+    if (name === 'wasm' && keepKernels !== null) console.log(`project wasm kernels: ${restoreBuiltins(keepKernels)}`);
     const nSteps = name === 'cpu' ? cpuSteps : steps;
     const nWarm = name === 'cpu' ? 0 : warmup;
     for (const exp of experiments) {
@@ -139,7 +150,7 @@ async function main(): Promise<void> {
       const cfg = loadConfig(`${repoRoot}configs/${exp}.json`, { overrides });
       const t = await runExperiment(cfg, nWarm, nSteps, profile, !!dataDir);
       const ips = (t.steps * batch) / t.seconds;
-      const line = `${name.padEnd(5)} ${exp.padEnd(14)} ${ips.toFixed(1).padStart(7)} img/s  (${t.steps} steps in ${t.seconds.toFixed(2)} s, ${((t.seconds / t.steps) * 1000).toFixed(0)} ms/step, waiting for data ${t.dataSeconds.toFixed(2)} s; loss ${t.lastLoss.toFixed(3)})`;
+      const line = `${name.padEnd(5)} ${exp.padEnd(14)} ${ips.toFixed(1).padStart(7)} img/s  (${t.steps} steps in ${t.seconds.toFixed(2)} s, ${((t.seconds / t.steps) * 1000).toFixed(0)} ms/step, waiting for data ${t.dataSeconds.toFixed(2)} s; ${((t.steps * batch) / t.cpuSeconds).toFixed(1)} img per CPU-s; loss ${t.lastLoss.toFixed(3)})`;
       console.log(line);
       rows.push(`${sel.description.padEnd(40)} ${line}`);
     }
@@ -147,6 +158,19 @@ async function main(): Promise<void> {
   console.log(`\nsummary (batch ${batch}, depth ${depth}, ${dataDir ? 'real data' : 'synthetic data'}):`);
   for (const r of rows) console.log(`  ${r}`);
   console.log(loadLine('end'));
+}
+
+/** Re-registers wasm's built-in kernel for every project kernel not in `keep`; returns the kept list. */
+function restoreBuiltins(keep: string[]): string {
+  for (const k of keep) if (!(WASM_TRAINING_KERNELS as readonly string[]).includes(k)) throw new Error(`--kernels: '${k}' is not one of ${WASM_TRAINING_KERNELS.join(', ')}`);
+  for (const k of WASM_TRAINING_KERNELS) {
+    if (keep.includes(k)) continue;
+    const b = builtinKernel(k);
+    if (!b) throw new Error(`--kernels: wasm has no built-in ${k} to fall back to`);
+    tf.unregisterKernel(k, 'wasm');
+    tf.registerKernel(b);
+  }
+  return `${keep.join(', ')} only (built-in ${WASM_TRAINING_KERNELS.filter((k) => !keep.includes(k)).join(', ')})`;
 }
 
 async function runExperiment(cfg: Config, warmup: number, steps: number, profile: boolean, realData: boolean): Promise<Timing> {
@@ -157,12 +181,13 @@ async function runExperiment(cfg: Config, warmup: number, steps: number, profile
   const net = buildNet(cfg);
   const sgd = new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
   const memBefore = tf.memory().numTensors;
-  const t: Timing = { steps: 0, seconds: 0, dataSeconds: 0, lastLoss: NaN };
+  const t: Timing = { steps: 0, seconds: 0, dataSeconds: 0, cpuSeconds: 0, lastLoss: NaN };
   try {
     const it = data.epoch(0)[Symbol.asyncIterator]();
     for (let i = 0; i < total; i++) {
       const timed = i >= warmup && i < warmup + steps;
       const profiled = i === warmup + steps;
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const next = await it.next();
       const t1 = performance.now();
@@ -183,8 +208,10 @@ async function runExperiment(cfg: Config, warmup: number, steps: number, profile
       }
       const r = step();
       const t2 = performance.now();
+      const cpu = process.cpuUsage(cpu0);
       t.lastLoss = r.loss;
       if (timed) {
+        t.cpuSeconds += (cpu.user + cpu.system) / 1e6;
         t.steps++;
         t.seconds += (t2 - t0) / 1000;
         t.dataSeconds += (t1 - t0) / 1000;
