@@ -312,7 +312,7 @@ async function epochLoop(
       };
       await appendCurveRow(paths.curves, row);
       io.line(
-        `Epoch[${epoch + 1}/${epochs}] lr=${lr} train_loss=${row.train_loss.toFixed(4)} train_acc=${fmtPct(row.train_acc)} ` +
+        `Epoch[${epoch + 1}/${epochs}] lr=${Number(lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} train_acc=${fmtPct(row.train_acc)} ` +
           `val_loss=${row.val_loss.toFixed(4)} val_acc=${fmtPct(row.val_acc)} time=${row.epoch_seconds.toFixed(1)}s ` +
           `(${row.samples_per_sec.toFixed(1)} samples/s)`,
       );
