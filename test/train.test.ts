@@ -189,3 +189,12 @@ test('the network follows the config: placement, backward mode, depth', () => {
   assert.deepEqual([erm.options.mixAt, erm.options.mixBackward], [null, 'exact']);
   erm.dispose();
 });
+
+test('a wrong data directory writes nothing into the run directory, so the corrected command runs', async () => {
+  const file = configFile({ 'train.epochs': 1 });
+  const cfg = loadConfig(file);
+  const wrong = { ...cfg, data: { ...cfg.data, dir: join(dataDir, 'nope') } };
+  await assert.rejects(runTraining(request(wrong), quietIo()), /data\.dir .*nope: no such directory/);
+  assert.equal(existsSync(cfg.out!), false);
+  assert.equal(await runTraining(request(cfg), quietIo()), 0);
+});

@@ -34,6 +34,7 @@ import {
   type EpochSums,
 } from './checkpoint.js';
 import {
+  assertCanStartNewRun,
   assertNotTraining,
   cleanCheckpoints,
   findCheckpoint,
@@ -119,62 +120,29 @@ function fmtPct(x: number): string {
 export async function runTraining(req: TrainRequest, io: TrainIo): Promise<number> {
   const { cfg } = req;
   const out = cfg.out!;
-  const paths = runPaths(out);
   const placement = mixupPlacement(cfg);
 
-  // ---- run directory, model, optimiser
-  let net: ResNet;
-  let opt: SGD;
-  let start: CheckpointPosition = { epoch: 0, batch: 0 };
-  let sums: EpochSums = emptySums();
-  if (req.resume) {
-    assertNotTraining(out);
-    const was = readStatus(out);
-    if (was?.status === 'running' && was.pid !== undefined && was.pid !== process.pid) {
-      io.info(`resume: status.json says pid ${was.pid} was training, but that process is gone (kill -9, crash, power loss?); going on from the last complete checkpoint`);
-    }
-    cleanCheckpoints(out);
-    const ckpts = listCheckpoints(out);
-    if (ckpts.length === 0) {
-      io.info(`resume: ${out} has no checkpoint yet; starting from epoch 1`);
-      net = buildNet(cfg);
-    } else {
-      const ck = findCheckpoint(out);
-      const loaded = await loadCheckpointNet(ck.dir);
-      net = loaded.net;
-      start = { epoch: loaded.state.epoch, batch: loaded.state.batch };
-      sums = loaded.state.sums;
-      io.info(`resume: from ${ck.dir} (${start.batch > 0 ? `epoch ${start.epoch + 1}, after batch ${start.batch}` : `end of epoch ${start.epoch}`})`);
-    }
-    opt = new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
-    if (ckpts.length > 0) await loadOptimizerState(findCheckpoint(out).dir, opt);
-    const kept = truncateCurves(paths.curves, start.epoch);
-    if (kept !== start.epoch && existsSync(paths.curves)) io.info(`resume: curves.csv holds ${kept} epochs, checkpoint ${start.epoch}`);
-    writeJsonAtomic(paths.config, cfg);
-  } else {
-    prepareNewRun(out, req.overwrite);
-    writeJsonAtomic(paths.config, cfg);
-    if (req.source) writeJsonAtomic(paths.source, req.source);
-    net = buildNet(cfg);
-    opt = new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
-  }
-  const epochs = cfg.train.epochs;
-  if (start.epoch >= epochs) {
-    io.info(`${out}: already trained ${start.epoch} of ${epochs} epochs; nothing to do (raise the total with --epochs N)`);
-    writeStatus(out, { status: 'finished', epoch: start.epoch, epochs });
-    net.dispose();
-    opt.dispose();
-    return 0;
-  }
-
-  // ---- data
+  // Refusals first, then the data (a wrong --data-dir or a damaged file), and only then any write
+  // to the run directory: a mistake leaves nothing behind that would block the corrected command.
+  if (req.resume) assertNotTraining(out);
+  else assertCanStartNewRun(out, req.overwrite);
   let train: DataPipeline | null = null;
   let val: DataPipeline | null = null;
+  let model: { net: ResNet; opt: SGD } | null = null;
   try {
     const tr = (train = await openPipeline(cfg, 'train'));
     const va = (val = await openPipeline(cfg, 'val'));
     if (tr.batchesPerEpoch === 0) {
       throw new UserError(`data: ${tr.numSamples} training samples make no full batch of train.batchSize ${cfg.train.batchSize}`);
+    }
+    const setup = await setupRun(req, io);
+    model = setup;
+    const { net, opt, start, sums } = setup;
+    const epochs = cfg.train.epochs;
+    if (start.epoch >= epochs) {
+      io.info(`${out}: already trained ${start.epoch} of ${epochs} epochs; nothing to do (raise the total with --epochs N)`);
+      writeStatus(out, { status: 'finished', epoch: start.epoch, epochs, host: hostname() });
+      return 0;
     }
     io.info(
       `model: ResNet-${cfg.model.depth}, ${net.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
@@ -186,15 +154,62 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   } catch (e) {
     if (!(e instanceof UserError && e.exitCode === EXIT_NAN)) {
       const st = readStatus(out);
-      if (st?.status === 'running') writeStatus(out, { ...st, status: 'failed', message: e instanceof Error ? e.message : String(e) });
+      if (st?.status === 'running' && st.pid === process.pid) {
+        writeStatus(out, { ...st, status: 'failed', message: e instanceof Error ? e.message : String(e) });
+      }
     }
     throw e;
   } finally {
     await train?.close();
     await val?.close();
-    net.dispose();
-    opt.dispose();
+    model?.net.dispose();
+    model?.opt.dispose();
   }
+}
+
+/**
+ * Prepares the run directory and the model: a new run (config.json, run.json, fresh weights) or a
+ * resumed one (newest checkpoint's weights, momentum and position; curves.csv cut back to it).
+ */
+async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ net: ResNet; opt: SGD; start: CheckpointPosition; sums: EpochSums }> {
+  const { cfg } = req;
+  const out = cfg.out!;
+  const paths = runPaths(out);
+  const newOptimizer = (net: ResNet) => new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
+  if (!req.resume) {
+    prepareNewRun(out, req.overwrite);
+    writeJsonAtomic(paths.config, cfg);
+    if (req.source) writeJsonAtomic(paths.source, req.source);
+    const net = buildNet(cfg);
+    return { net, opt: newOptimizer(net), start: { epoch: 0, batch: 0 }, sums: emptySums() };
+  }
+  const was = readStatus(out);
+  if (was?.status === 'running' && was.pid !== undefined && was.pid !== process.pid) {
+    io.info(`resume: status.json says pid ${was.pid} was training, but that process is gone (kill -9, crash, power loss?); going on from the last complete checkpoint`);
+  }
+  cleanCheckpoints(out);
+  writeJsonAtomic(paths.config, cfg);
+  if (listCheckpoints(out).length === 0) {
+    io.info(`resume: ${out} has no checkpoint yet; starting from epoch 1`);
+    truncateCurves(paths.curves, 0);
+    const net = buildNet(cfg);
+    return { net, opt: newOptimizer(net), start: { epoch: 0, batch: 0 }, sums: emptySums() };
+  }
+  const ck = findCheckpoint(out);
+  const loaded = await loadCheckpointNet(ck.dir);
+  const opt = newOptimizer(loaded.net);
+  try {
+    await loadOptimizerState(ck.dir, opt);
+  } catch (e) {
+    loaded.net.dispose();
+    opt.dispose();
+    throw e;
+  }
+  const start = { epoch: loaded.state.epoch, batch: loaded.state.batch };
+  io.info(`resume: from ${ck.dir} (${start.batch > 0 ? `epoch ${start.epoch + 1}, after batch ${start.batch}` : `end of epoch ${start.epoch}`})`);
+  const kept = truncateCurves(paths.curves, start.epoch);
+  if (kept !== start.epoch && existsSync(paths.curves)) io.info(`resume: curves.csv holds ${kept} epochs, checkpoint ${start.epoch}`);
+  return { net: loaded.net, opt, start, sums: loaded.state.sums };
 }
 
 async function epochLoop(

@@ -151,19 +151,28 @@ export function holdsRun(out: string): boolean {
 }
 
 /**
+ * The checks of {@link prepareNewRun}, without writing anything (so bad data can be found first).
+ * @throws UserError when `out` is a file, is being trained by a live process, or holds a run and
+ *   `overwrite` is false.
+ */
+export function assertCanStartNewRun(out: string, overwrite: boolean): void {
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a directory`);
+  assertNotTraining(out);
+  if (holdsRun(out) && !overwrite) {
+    const st = readStatus(out);
+    const what = st ? `a ${st.status} run (epoch ${st.epoch}/${st.epochs})` : 'a run';
+    throw new UserError(`${out} already holds ${what}; continue it with --resume ${out}, choose another --out, or pass --overwrite to replace it`);
+  }
+}
+
+/**
  * Prepares `out` for a new run.
  * @param overwrite remove an existing run's files first (config, status, curves, checkpoints).
  * @throws UserError when `out` holds a run and `overwrite` is false, another live process trains it, or `out` is a file.
  */
 export function prepareNewRun(out: string, overwrite: boolean): void {
-  if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a directory`);
-  assertNotTraining(out);
+  assertCanStartNewRun(out, overwrite);
   if (holdsRun(out)) {
-    const st = readStatus(out);
-    const what = st ? `a ${st.status} run (epoch ${st.epoch}/${st.epochs})` : 'a run';
-    if (!overwrite) {
-      throw new UserError(`${out} already holds ${what}; continue it with --resume ${out}, choose another --out, or pass --overwrite to replace it`);
-    }
     const p = runPaths(out);
     for (const f of [p.config, p.source, p.status, p.curves]) rmSync(f, { force: true });
     rmSync(p.checkpoints, { recursive: true, force: true });
