@@ -7,7 +7,7 @@ import { create as tarCreate } from 'tar';
 import { PNG } from 'pngjs';
 import { configSchema, type ConfigInput } from '../src/config/schema.js';
 import { UserError } from '../src/errors.js';
-import { RECORDIO_MAGIC, encodeRecordIO, parseRecord, scanRecordIO } from '../src/data/recordio.js';
+import { RECORDIO_MAGIC, encodeRecordIO, parseRecord, readHead, scanRecordIO } from '../src/data/recordio.js';
 import { encodeImageRecord, parseImageRecord } from '../src/data/imagerecord.js';
 import { decodeImage } from '../src/data/decode.js';
 import { openSource, type SourceOptions } from '../src/data/source.js';
@@ -70,6 +70,18 @@ test('scanRecordIO finds records across chunk boundaries, split records included
     [0, 20, 76], // 8+10+2 pad; then (8+8) + (8+20) + (8+3+1 pad)
   );
   assert.deepEqual(seen, payloads.map((p) => [...p]));
+});
+
+test('readHead: the first n bytes, zero-filled past the end of a shorter file', () => {
+  const dir = tmp();
+  const rec = join(dir, 'a.rec');
+  writeFileSync(rec, encodeRecordIO([Buffer.alloc(3, 5)]));
+  assert.deepEqual([...readHead(rec, 4)], [0x0a, 0x23, 0xd7, 0xce]);
+  assert.equal(readHead(rec, 4).readUInt32LE(0), RECORDIO_MAGIC);
+  assert.deepEqual([...readHead(rec, 10)], [0x0a, 0x23, 0xd7, 0xce, 3, 0, 0, 0, 5, 5]);
+  const short = join(dir, 'short');
+  writeFileSync(short, Buffer.from([0x1f, 0x8b]));
+  assert.deepEqual([...readHead(short, 4)], [0x1f, 0x8b, 0, 0]);
 });
 
 test('image record header: flag 0 single label, flag > 0 several labels', () => {

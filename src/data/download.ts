@@ -17,12 +17,13 @@
  *   long (dmlc's reader requires both).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, openSync, readSync, writeSync, closeSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, openSync, writeSync, closeSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
+import { readHead } from './recordio.js';
 
 /** One published file. */
 export interface RemoteFile {
@@ -127,13 +128,7 @@ async function verify(path: string, f: RemoteFile, total: number | null): Promis
     if (got !== f.md5) return `md5 is ${got}, expected the published ${f.md5}`;
   }
   if (f.check === 'recordio') {
-    const head = Buffer.alloc(4);
-    const fd = openSync(path, 'r');
-    try {
-      readSync(fd, head, 0, 4, 0);
-    } finally {
-      closeSync(fd);
-    }
+    const head = readHead(path, 4);
     if (!head.equals(RECORDIO_MAGIC_LE)) return `does not start with the RecordIO magic 0xced7230a (first bytes ${head.toString('hex')})`;
     if (size % 4 !== 0) return `is ${size} bytes, not a multiple of 4 as a RecordIO file is`;
   }

@@ -7,7 +7,7 @@
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError, firstLine } from '../errors.js';
-import { fileSize, idxPathFor, readIdx, readRecordAt, scanRecordIO, type RecordLocation } from './recordio.js';
+import { RECORDIO_MAGIC, fileSize, idxPathFor, readHead, readIdx, readRecordAt, scanRecordIO, type RecordLocation } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import { decodeImage, detectEncoding } from './decode.js';
 import { CIFAR10_CLASSES, badBinSize, binLayout, isSplitFile, naturalCompare, readTarSplit, type BinLayout } from './cifarbin.js';
@@ -192,14 +192,8 @@ export async function inspectPath(path: string, opts: { numClasses?: number; lab
     return out;
   }
   const size = fileSize(path);
-  const head = Buffer.alloc(4);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, head, 0, 4, 0);
-  } finally {
-    closeSync(fd);
-  }
-  if (size >= 4 && head.readUInt32LE(0) === 0xced7230a) return [inspectRec(path, numClasses, opts.labelIndex ?? 0)];
+  const head = readHead(path, 4);
+  if (size >= 4 && head.readUInt32LE(0) === RECORDIO_MAGIC) return [inspectRec(path, numClasses, opts.labelIndex ?? 0)];
   if (head[0] === 0x1f && head[1] === 0x8b) return inspectTar(path, numClasses, labelField);
   if (binLayout(size, path, labelField) || /\.bin$/i.test(path)) return [inspectBin(path, numClasses, labelField)];
   throw new UserError(

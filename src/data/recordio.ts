@@ -19,6 +19,25 @@ export const RECORDIO_MAGIC = 0xced7230a;
 const LEN_MASK = (1 << 29) - 1;
 const MAGIC_BYTES = Buffer.from([0x0a, 0x23, 0xd7, 0xce]);
 
+/**
+ * The first `n` bytes of a file, to detect its format from the content (RecordIO magic
+ * {@link RECORDIO_MAGIC} as a little-endian uint32 at offset 0, gzip signature `1f 8b`).
+ * @param path the file; the caller has checked it exists (e.g. with {@link fileSize}).
+ * @param n how many bytes to read.
+ * @returns a buffer of exactly `n` bytes; bytes past the end of a shorter file are 0.
+ * @throws the node:fs error when the file cannot be opened or read.
+ */
+export function readHead(path: string, n: number): Buffer {
+  const head = Buffer.alloc(n);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, n, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return head;
+}
+
 /** Where one record sits in a file. */
 export interface RecordLocation {
   /** Byte offset of the record's first frame header. */

@@ -7,7 +7,7 @@
 import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError } from '../errors.js';
-import { fileSize, idxPathFor, readIdx, readRecordAt, scanRecordIO, type RecordLocation } from './recordio.js';
+import { RECORDIO_MAGIC, fileSize, idxPathFor, readHead, readIdx, readRecordAt, scanRecordIO, type RecordLocation } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import {
   CIFAR10_CLASSES,
@@ -145,14 +145,8 @@ export async function openSource(path: string, split: 'train' | 'val', opts: Sou
     return openSource(found[split], split, opts);
   }
   const size = fileSize(path);
-  const head = Buffer.alloc(4);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, head, 0, 4, 0);
-  } finally {
-    closeSync(fd);
-  }
-  if (size >= 4 && head.readUInt32LE(0) === 0xced7230a) return openRec(path, opts);
+  const head = readHead(path, 4);
+  if (size >= 4 && head.readUInt32LE(0) === RECORDIO_MAGIC) return openRec(path, opts);
   if (head[0] === 0x1f && head[1] === 0x8b) return openTar(path, split, opts);
   if (binLayout(size, path, opts.labelField)) return openBins([path], opts);
   if (/\.bin$/i.test(path)) throw badBinSize(path, size);
