@@ -7,7 +7,7 @@ import { create as tarCreate } from 'tar';
 import { PNG } from 'pngjs';
 import { configSchema, type ConfigInput } from '../src/config/schema.js';
 import { UserError } from '../src/errors.js';
-import { RECORDIO_MAGIC, encodeRecordIO, parseRecord, readHead, scanRecordIO } from '../src/data/recordio.js';
+import { RECORDIO_MAGIC, encodeRecordIO, forEachRecord, parseRecord, readHead, scanRecordIO } from '../src/data/recordio.js';
 import { encodeImageRecord, parseImageRecord } from '../src/data/imagerecord.js';
 import { decodeImage } from '../src/data/decode.js';
 import { openSource, type SourceOptions } from '../src/data/source.js';
@@ -82,6 +82,27 @@ test('readHead: the first n bytes, zero-filled past the end of a shorter file', 
   const short = join(dir, 'short');
   writeFileSync(short, Buffer.from([0x1f, 0x8b]));
   assert.deepEqual([...readHead(short, 4)], [0x1f, 0x8b, 0, 0]);
+});
+
+test('forEachRecord: through the .idx or by scanning, the same records, offsets and limit', () => {
+  const dir = tmp();
+  const m = Buffer.alloc(4);
+  m.writeUInt32LE(RECORDIO_MAGIC);
+  const payloads = [Buffer.alloc(10, 7), Buffer.concat([Buffer.alloc(8, 1), m, Buffer.alloc(3, 3)]), Buffer.alloc(5, 9)];
+  const file = join(dir, 'a.rec');
+  writeFileSync(file, encodeRecordIO(payloads));
+  // offsets: 0; 8+10+2 pad = 20; 20 + (8+8) + (8+3+1 pad) = 48; the file ends at 48+8+5+3 pad = 64
+  const idx = join(dir, 'a.idx');
+  writeFileSync(idx, '0\t0\n1\t20\n2\t48\n');
+  for (const i of [idx, null]) {
+    const seen: [number[], number, number][] = [];
+    const locs = forEachRecord(file, { idx: i }, (p, k, off) => seen.push([[...p], k, off]));
+    assert.deepEqual(locs, [{ offset: 0, span: 20 }, { offset: 20, span: 28 }, { offset: 48, span: 16 }], String(i));
+    assert.deepEqual(seen, payloads.map((p, k) => [[...p], k, [0, 20, 48][k]]), String(i));
+    const two: number[] = [];
+    assert.deepEqual(forEachRecord(file, { idx: i, limit: 2 }, (_p, _k, off) => two.push(off)).map((l) => l.offset), [0, 20]);
+    assert.deepEqual(two, [0, 20]);
+  }
 });
 
 test('image record header: flag 0 single label, flag > 0 several labels', () => {

@@ -7,7 +7,7 @@
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError, firstLine } from '../errors.js';
-import { RECORDIO_MAGIC, fileSize, idxPathFor, readHead, readIdx, readRecordAt, scanRecordIO, type RecordLocation } from './recordio.js';
+import { RECORDIO_MAGIC, fileSize, forEachRecord, idxPathFor, readHead } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import { decodeImage, detectEncoding } from './decode.js';
 import { CIFAR10_CLASSES, badBinSize, binLayout, isSplitFile, naturalCompare, readTarSplit, type BinLayout } from './cifarbin.js';
@@ -97,19 +97,7 @@ function inspectRec(path: string, numClasses: number, labelIndex: number): Inspe
       oddOne(r, kinds, 'undecodable images', firstLine(e));
     }
   };
-  if (idx) {
-    const size = fileSize(path);
-    const locs: RecordLocation[] = readIdx(idx, path, size);
-    const fd = openSync(path, 'r');
-    const scratch = { buf: Buffer.alloc(1 << 16) };
-    try {
-      locs.forEach((loc, i) => onRecord(readRecordAt(fd, path, loc, scratch), i, loc.offset));
-    } finally {
-      closeSync(fd);
-    }
-  } else {
-    scanRecordIO(path, null, onRecord);
-  }
+  forEachRecord(path, { idx }, onRecord);
   const multi = [...r.labelsPerRecord.keys()].filter((k) => k > 1);
   if (multi.length > 0) {
     r.notes.push(`records carry ${multi.join('/')} labels; the histogram counts label ${labelIndex} (data.labelIndex)`);

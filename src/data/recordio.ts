@@ -268,3 +268,35 @@ export function readRecordAt(fd: number, path: string, loc: RecordLocation, scra
   const n = readSync(fd, scratch.buf, 0, loc.span, loc.offset);
   return parseRecord(scratch.buf.subarray(0, n), path, loc.offset, n < loc.span).payload;
 }
+
+/**
+ * Calls `onRecord` for every record of a `.rec`, in file order: through its `.idx` when given
+ * (one positioned read per record, see {@link readRecordAt}), else by one streaming pass
+ * ({@link scanRecordIO}).
+ * @param path the `.rec` file.
+ * @param opts.idx the `.idx` file next to it (see {@link idxPathFor}), or null to scan.
+ * @param opts.limit stop after this many records (null or absent = all).
+ * @param onRecord called with each record's payload, its index and the byte offset of its first
+ *   frame; the payload may share memory with a reused buffer: copy it to keep it.
+ * @returns the visited records' locations in file order.
+ * @throws UserError from {@link readIdx} (malformed `.idx`), {@link parseRecord} (bad magic,
+ *   truncated record) or {@link fileSize} (missing or empty file).
+ */
+export function forEachRecord(
+  path: string,
+  opts: { idx: string | null; limit?: number | null },
+  onRecord: (payload: Buffer, index: number, offset: number) => void,
+): RecordLocation[] {
+  const limit = opts.limit ?? null;
+  if (opts.idx === null) return scanRecordIO(path, limit, onRecord);
+  let locs = readIdx(opts.idx, path, fileSize(path));
+  if (limit !== null) locs = locs.slice(0, limit);
+  const fd = openSync(path, 'r');
+  const scratch = { buf: Buffer.alloc(1 << 16) };
+  try {
+    locs.forEach((loc, i) => onRecord(readRecordAt(fd, path, loc, scratch), i, loc.offset));
+  } finally {
+    closeSync(fd);
+  }
+  return locs;
+}

@@ -7,7 +7,7 @@
 import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError } from '../errors.js';
-import { RECORDIO_MAGIC, fileSize, idxPathFor, readHead, readIdx, readRecordAt, scanRecordIO, type RecordLocation } from './recordio.js';
+import { RECORDIO_MAGIC, fileSize, forEachRecord, idxPathFor, readHead } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import {
   CIFAR10_CLASSES,
@@ -178,22 +178,7 @@ function openRec(path: string, opts: SourceOptions): OpenedSource {
     }
     labels.push(checkLabel(rec.labels[rec.flag > 0 ? opts.labelIndex : 0]!, opts.numClasses, where));
   };
-  const size = fileSize(path);
-  const idx = idxPathFor(path);
-  let locs: RecordLocation[];
-  if (idx) {
-    locs = readIdx(idx, path, size);
-    if (opts.limit !== null) locs = locs.slice(0, opts.limit);
-    const fd = openSync(path, 'r');
-    const scratch = { buf: Buffer.alloc(1 << 16) };
-    try {
-      locs.forEach((loc, i) => onRecord(readRecordAt(fd, path, loc, scratch), i, loc.offset));
-    } finally {
-      closeSync(fd);
-    }
-  } else {
-    locs = scanRecordIO(path, opts.limit, onRecord);
-  }
+  const locs = forEachRecord(path, { idx: idxPathFor(path), limit: opts.limit }, onRecord);
   return {
     format: 'recordio',
     path,
