@@ -30,12 +30,8 @@
 # MIXUP_CMD replaces the `mixup` command (default: node <repo>/bin/mixup).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ -n ${MIXUP_CMD:-} ]]; then
-  read -r -a MIXUP <<<"$MIXUP_CMD"
-else
-  MIXUP=(node "$ROOT/bin/mixup")
-fi
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL_EXPERIMENTS=(erm-90 erm-200 erm-300 mixup-90 mixup-200 mixup-300 mixup-feature-90 mixup-feature-200 mixup-feature-300)
 

@@ -10,12 +10,8 @@
 # MIXUP_CMD replaces the `mixup` command (default: node <repo>/bin/mixup).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ -n ${MIXUP_CMD:-} ]]; then
-  read -r -a MIXUP <<<"$MIXUP_CMD"
-else
-  MIXUP=(node "$ROOT/bin/mixup")
-fi
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 config=$ROOT/configs/mixup.json
 out=runs/mixup
