@@ -2,7 +2,7 @@
  * `mixup` command line: wires commander to the modules that do the work. Nothing here computes
  * anything; each action parses its options and calls into data / train / report.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from './config/schema.js';
 import { configKeyDocs, loadConfig, parseSetArgs } from './config/load.js';
@@ -12,7 +12,17 @@ import { resolve } from 'node:path';
 import { prepareResume, runTraining } from './train/run.js';
 import { formatScore, scoreCheckpoint, findRunConfig } from './train/score.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+/** The project's package.json: two levels up from dist/src/cli.js, one from src/cli.ts (run through tsx). */
+const pkg = (() => {
+  for (const rel of ['../../package.json', '../package.json']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) {
+      const json = JSON.parse(readFileSync(url, 'utf8')) as { name?: string; version: string };
+      if (json.name === 'mixup') return json;
+    }
+  }
+  throw new Error('package.json of mixup not found next to the CLI');
+})();
 
 /** Printed lines go through here so tests can capture them. */
 export interface Io {
