@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../src/errors.js';
-import { cifar10Files, downloadFile, md5File, CIFAR10_BINARY_MD5, CIFAR10_BINARY_SIZE, type RemoteFile, type ProgressSink } from '../src/data/download.js';
+import { cifar10Files, downloadFile, ensureDir, md5File, CIFAR10_BINARY_MD5, CIFAR10_BINARY_SIZE, type RemoteFile, type ProgressSink } from '../src/data/download.js';
 
 /** Deterministic bytes that start like a RecordIO file (magic, then a length word), length a multiple of 4. */
 function fixtureBytes(n: number, seed = 1): Buffer {
@@ -331,4 +331,70 @@ test('mixup data download cifar10 (CLI): the .rec pair from a mirror; again: not
   } finally {
     await srv.close();
   }
+});
+
+test('target directory under a regular file: one-line UserError (exit 2) naming the path, ENOTDIR, nothing fetched', async () => {
+  const srv = await serve({ files: { '/x.rec': fixtureBytes(1000) } });
+  try {
+    const file = join(tmp(), 'plain');
+    writeFileSync(file, 'not a directory');
+    const dir = join(file, 'sub', 'cifar10');
+    const f: RemoteFile = { name: 'x.rec', url: srv.base + 'x.rec', size: null, md5: null, check: 'recordio' };
+    await assert.rejects(downloadFile(f, dir, { retries: 0 }), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.equal(e.exitCode, 2);
+      assert.equal(e.message, `${dir}: cannot create the download directory: ${file} is not a directory (ENOTDIR)`);
+      return true;
+    });
+    assert.equal(srv.requests.length, 0);
+    // The path itself a regular file.
+    await assert.rejects(downloadFile(f, file, { retries: 0 }), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.equal(e.message, `${file}: cannot create the download directory: ${file} is not a directory (ENOTDIR)`);
+      return true;
+    });
+  } finally {
+    await srv.close();
+  }
+});
+
+test('ensureDir: creates missing parents one by one; /proc/nope (where mkdirSync recursive spins forever) is an ENOENT error', () => {
+  const base = tmp();
+  ensureDir(join(base, 'a', 'b', 'c'));
+  assert.ok(statSync(join(base, 'a', 'b', 'c')).isDirectory());
+  ensureDir(join(base, 'a', 'b', 'c')); // already there: fine
+  if (existsSync('/proc/self')) {
+    assert.throws(() => ensureDir('/proc/nope'), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.equal(e.message, '/proc/nope: cannot create the download directory: mkdir /proc/nope failed (ENOENT)');
+      return true;
+    });
+  }
+});
+
+test('a server that refuses the connection: "could not connect to <host>: ECONNREFUSED" (exit 2) after the tries, no .part', async () => {
+  const srv = await serve({ files: {} });
+  const base = srv.base;
+  await srv.close(); // the port is now closed
+  const host = new URL(base).host;
+  const dir = tmp();
+  const f: RemoteFile = { name: 'x.rec', url: base + 'x.rec', size: null, md5: null, check: 'recordio' };
+  const logs: string[] = [];
+  await assert.rejects(downloadFile(f, dir, { retries: 1, retryDelayMs: 0, log: (l) => logs.push(l) }), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.exitCode, 2);
+    assert.equal(e.message, `could not connect to ${host}: ECONNREFUSED (2 tries, fetching ${base}x.rec)`);
+    return true;
+  });
+  assert.equal(logs.length, 2);
+  assert.match(logs[0]!, new RegExp(`^${base.replace(/[.]/g, '\\.')}x\\.rec: .*ECONNREFUSED.*; trying again \\(1/1\\)$`));
+  assert.ok(!existsSync(join(dir, 'x.rec.part')));
+});
+
+test('mixup data download cifar10 --dir under a regular file (CLI): exit 2 with one line, at once', async () => {
+  const file = join(tmp(), 'plain');
+  writeFileSync(file, '');
+  const r = await mixup(['data', 'download', 'cifar10', '--dir', join(file, 'd'), '--base-url', 'http://127.0.0.1:9/']);
+  assert.equal(r.code, 2);
+  assert.equal(r.err, `mixup: error: ${join(file, 'd')}: cannot create the download directory: ${file} is not a directory (ENOTDIR)\n`);
 });

@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, openSync, writeSync, closeSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { pipeline } from 'node:stream/promises';
@@ -178,6 +178,65 @@ function header(res: IncomingMessage, name: string): string | null {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function errCode(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err.code ?? err.message;
+}
+
+/**
+ * Runs a filesystem step on the download directory, turning its error (EACCES, EROFS, ENOSPC,
+ * ENOTDIR...) into a one-line UserError naming the path.
+ */
+function fsStep<T>(what: string, path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${path}: cannot ${what} (${errCode(e)})`, 2, { cause: e });
+  }
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time, like `mkdir -p`.
+ * (Not `mkdirSync(dir, { recursive: true })`: on Node 20 that loops forever, burning CPU, when
+ * mkdir answers ENOENT under an existing parent, as it does for `/proc/nope`.)
+ * @throws UserError (exit 2) naming `dir`, the component that failed and the error code, e.g.
+ *   `/tmp/f/x: cannot create the download directory: /tmp/f is not a directory (ENOTDIR)`.
+ */
+export function ensureDir(dir: string): void {
+  const missing: string[] = [];
+  let p = resolve(dir);
+  for (;;) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch (e) {
+      const code = errCode(e);
+      // ENOTDIR: some ancestor is a file; walking up names it in the error below.
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(p) !== p) {
+        missing.push(p);
+        p = dirname(p);
+        continue;
+      }
+      throw new UserError(`${dir}: cannot create the download directory: stat ${p} failed (${code})`, 2, { cause: e });
+    }
+    if (!isDir) throw new UserError(`${dir}: cannot create the download directory: ${p} is not a directory (ENOTDIR)`);
+    break;
+  }
+  for (const m of missing.reverse()) {
+    try {
+      mkdirSync(m);
+    } catch (e) {
+      const code = errCode(e);
+      if (code === 'EEXIST' && statSync(m, { throwIfNoEntry: false })?.isDirectory()) continue;
+      throw new UserError(`${dir}: cannot create the download directory: mkdir ${m} failed (${code})`, 2, { cause: e });
+    }
+  }
+}
+
+/** Errors of a connection that never got an answer (as opposed to one cut off mid-transfer). */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EHOSTDOWN']);
+
 /**
  * Downloads one file into `dir`, resuming `<name>.part` when present, and renames it to `<name>`
  * once it verified.
@@ -185,7 +244,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  *   `downloaded` otherwise.
  * @throws UserError (exit 2) when an existing `<name>` fails its check (it is left alone), the
  *   server answers with an error status or announces a size other than the published one, or the
- *   downloaded file fails its check (the `.part` is deleted); UserError (exit 1) when the transfer
+ *   downloaded file fails its check (the `.part` is deleted), `dir` cannot be created or a file in
+ *   it cannot be written (see {@link ensureDir}), or no try ever reached the server
+ *   (`could not connect to <host>: ECONNREFUSED ...`); UserError (exit 1) when the transfer
  *   is still cut off after all tries (the `.part` is kept for the next run to resume).
  */
 export async function downloadFile(f: RemoteFile, dir: string, opts: DownloadOptions = {}): Promise<DownloadOutcome> {
@@ -203,17 +264,20 @@ export async function downloadFile(f: RemoteFile, dir: string, opts: DownloadOpt
     log(`${final}: present and ${f.md5 ? 'md5 matches' : f.size ? 'size matches' : 'looks complete (no published size or checksum)'}; not downloaded again`);
     return 'present';
   }
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
 
   let total: number | null = f.size;
   let lastError = '';
+  /** The last connection error when no try has reached the server yet (then it is the final error). */
+  let connectError: string | null = null;
+  let answered = false;
   let complete = false;
   for (let attempt = 0; attempt <= retries && !complete; attempt++) {
     if (attempt > 0 && delay > 0) await sleep(delay * attempt);
-    let offset = existsSync(part) ? statSync(part).size : 0;
+    let offset = existsSync(part) ? fsStep('read its size', part, () => statSync(part).size) : 0;
     if (total !== null && offset > total) {
       log(`${part}: ${offset} bytes, more than the ${total} expected; starting over`);
-      rmSync(part);
+      fsStep('delete it', part, () => rmSync(part));
       offset = 0;
     }
     if (total !== null && offset === total && offset > 0) {
@@ -225,9 +289,13 @@ export async function downloadFile(f: RemoteFile, dir: string, opts: DownloadOpt
       res = await get(f.url, offset > 0 ? { Range: `bytes=${offset}-` } : {});
     } catch (e) {
       lastError = reasonOf(e);
+      const code = (e as NodeJS.ErrnoException).code;
+      connectError = !answered && code !== undefined && CONNECT_ERRORS.has(code) ? code : null;
       log(`${f.url}: ${lastError}${attempt < retries ? `; trying again (${attempt + 1}/${retries})` : ''}`);
       continue;
     }
+    answered = true;
+    connectError = null;
     if (res.statusCode === 416 && offset > 0) {
       res.resume();
       const cr = parseContentRange(header(res, 'content-range'));
@@ -237,7 +305,7 @@ export async function downloadFile(f: RemoteFile, dir: string, opts: DownloadOpt
         break;
       }
       log(`${part}: the server cannot resume at byte ${offset}; starting over`);
-      rmSync(part);
+      fsStep('delete it', part, () => rmSync(part));
       attempt--; // starting over is not a failed try
       continue;
     }
@@ -273,7 +341,14 @@ export async function downloadFile(f: RemoteFile, dir: string, opts: DownloadOpt
     let onDisk = offset;
     lastError = '';
     let writeError: NodeJS.ErrnoException | null = null;
-    const fd = openSync(part, append ? 'a' : 'w');
+    let fd: number;
+    try {
+      fd = fsStep('open it for writing', part, () => openSync(part, append ? 'a' : 'w'));
+    } catch (e) {
+      res.destroy();
+      opts.progress?.stop();
+      throw e;
+    }
     try {
       await new Promise<void>((resolve, reject) => {
         let ended = false;
@@ -319,6 +394,9 @@ export async function downloadFile(f: RemoteFile, dir: string, opts: DownloadOpt
     }
     complete = true;
   }
+  if (!complete && connectError !== null) {
+    throw new UserError(`could not connect to ${new URL(f.url).host}: ${connectError} (${retries + 1} ${retries === 0 ? 'try' : 'tries'}, fetching ${f.url})`);
+  }
   if (!complete) {
     const have = existsSync(part) ? statSync(part).size : 0;
     throw new UserError(
@@ -333,7 +411,7 @@ export async function downloadFile(f: RemoteFile, dir: string, opts: DownloadOpt
     throw new UserError(`${f.name} from ${f.url}: ${bad}; the download was deleted, run again to fetch it anew`);
   }
   if (existsSync(final)) throw new UserError(`${final}: appeared during the download; not overwritten (the download is in ${part})`);
-  renameSync(part, final);
+  fsStep(`rename it to ${final}`, part, () => renameSync(part, final));
   log(`${final}: ${statSync(final).size} bytes, ${f.md5 ? 'md5 ok' : f.size ? 'size ok' : total !== null ? 'size matches the server\'s, RecordIO header ok' : 'RecordIO header ok (size unknown)'}`);
   return 'downloaded';
 }
