@@ -11,7 +11,7 @@ import { configSchema, type ConfigInput } from '../src/config/schema.js';
 import { meanStd } from '../src/report/stats.js';
 import { parseCurves, readRun, isRun, type Run } from '../src/report/runs.js';
 import { buildTable, formatCsv, formatJson, formatMarkdown } from '../src/report/table.js';
-import { buildPlotSpec, renderSvg, svgToPng, seriesLabels } from '../src/report/plot.js';
+import { buildPlotSpec, checkPlotFile, renderSvg, svgToPng, seriesLabels } from '../src/report/plot.js';
 import { report } from '../src/report/report.js';
 
 /** The repository root (this file runs from test/ under tsx, from dist/test/ compiled). */
@@ -285,6 +285,29 @@ test('report: table on stdout, one line per skipped or unfinished run, --plot wr
   assert.deepEqual([...readFileSync(plot).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
 });
 
+test('report --plot: a wrong extension or a missing directory fails before anything is printed', async () => {
+  const { root, dirs } = fixtureRuns();
+  writeFileSync(join(root, 'afile'), 'x');
+  mkdirSync(join(root, 'adir.svg'));
+  const cases: [string, string][] = [
+    [join(root, 'x.jpg'), `--plot ${join(root, 'x.jpg')}: expected a file name ending in .svg or .png`],
+    [join(root, 'X.PDF'), `--plot ${join(root, 'X.PDF')}: expected a file name ending in .svg or .png`],
+    [join(root, 'no', 'c.svg'), `--plot ${join(root, 'no', 'c.svg')}: cannot use directory ${join(root, 'no')} (ENOENT)`],
+    [join(root, 'afile', 'c.png'), `--plot ${join(root, 'afile', 'c.png')}: ${join(root, 'afile')} is not a directory`],
+    [join(root, 'adir.svg'), `--plot ${join(root, 'adir.svg')}: exists and is not a regular file`],
+  ];
+  for (const [plot, message] of cases) {
+    const out: string[] = [];
+    const err: string[] = [];
+    await assert.rejects(report(dirs, { plot }, { out: (l) => out.push(l), err: (l) => err.push(l) }), { name: 'UserError', message });
+    assert.deepEqual([out, err], [[], []], plot);
+  }
+  assert.equal(checkPlotFile(join(root, 'C.SVG')), 'svg');
+  assert.equal(checkPlotFile(join(root, 'afile.png')), 'png');
+  writeFileSync(join(root, 'old.png'), 'x'); // an existing file is replaced
+  assert.equal(checkPlotFile(join(root, 'old.png')), 'png');
+});
+
 test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing can be reported', () => {
   const { root, dirs } = fixtureRuns();
   const ok = mixup(['report', dirs[0]!, dirs[1]!, dirs[2]!, '--plot', join(root, 'c.svg')]);
@@ -299,5 +322,5 @@ test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing
       'mixup: error: report: none of the 1 directory holds a run with a finished epoch (see the notes above)\n',
   );
   const bad = mixup(['report', dirs[0]!, '--plot', join(root, 'x.gif')]);
-  assert.deepEqual([bad.code, bad.err], [2, `mixup: error: --plot ${join(root, 'x.gif')}: expected a file name ending in .svg or .png\n`]);
+  assert.deepEqual([bad.code, bad.out, bad.err], [2, '', `mixup: error: --plot ${join(root, 'x.gif')}: expected a file name ending in .svg or .png\n`]);
 });

@@ -4,8 +4,8 @@
  * in the same colour), like the curves the reference shows. The figure is a Vega-Lite spec,
  * rendered headless by Vega to SVG; a `.png` file is the SVG rasterised by resvg.
  */
-import { writeFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { parse as parseVega, View } from 'vega';
 import { Resvg } from '@resvg/resvg-js';
@@ -142,19 +142,60 @@ export function svgToPng(svg: string, scale = 2): Buffer {
   return r.render().asPng();
 }
 
+function errCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+}
+
 /**
- * Draws the curves of `runs` into `file`: SVG for `.svg`, PNG for `.png`.
- * @throws UserError for another extension, no runs, or a file that cannot be written.
+ * Checks, before anything is computed or printed, that `file` can receive the plot: its name ends
+ * in `.svg` or `.png` (any case), its directory exists and is writable, and the file itself, when
+ * it exists, is a writable regular file (it will be replaced).
+ * @returns the format, from the extension.
+ * @throws UserError with one line `--plot <file>: <what is wrong>`.
  */
-export async function writePlot(file: string, runs: readonly Run[]): Promise<void> {
+export function checkPlotFile(file: string): 'svg' | 'png' {
   const ext = extname(file).toLowerCase();
   if (ext !== '.svg' && ext !== '.png') throw new UserError(`--plot ${file}: expected a file name ending in .svg or .png`);
+  const dir = dirname(resolve(file));
+  let dirStat;
+  try {
+    dirStat = statSync(dir);
+  } catch (e) {
+    throw new UserError(`--plot ${file}: cannot use directory ${dir} (${errCode(e)})`);
+  }
+  if (!dirStat.isDirectory()) throw new UserError(`--plot ${file}: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new UserError(`--plot ${file}: directory ${dir} is not writable (${errCode(e)})`);
+  }
+  let fileStat;
+  try {
+    fileStat = statSync(file);
+  } catch {
+    return ext === '.svg' ? 'svg' : 'png'; // a new file in a writable directory
+  }
+  if (!fileStat.isFile()) throw new UserError(`--plot ${file}: exists and is not a regular file`);
+  try {
+    accessSync(file, constants.W_OK);
+  } catch (e) {
+    throw new UserError(`--plot ${file}: exists and is not writable (${errCode(e)})`);
+  }
+  return ext === '.svg' ? 'svg' : 'png';
+}
+
+/**
+ * Draws the curves of `runs` into `file`: SVG for `.svg`, PNG for `.png`.
+ * @throws UserError when {@link checkPlotFile} fails, for no runs, or a file that cannot be written.
+ */
+export async function writePlot(file: string, runs: readonly Run[]): Promise<void> {
+  const format = checkPlotFile(file);
   if (runs.length === 0) throw new UserError(`--plot ${file}: no run with curves to draw`);
   const svg = await renderSvg(buildPlotSpec(runs));
-  const data = ext === '.svg' ? svg : svgToPng(svg);
+  const data = format === 'svg' ? svg : svgToPng(svg);
   try {
     writeFileSync(file, data);
   } catch (e) {
-    throw new UserError(`--plot ${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new UserError(`--plot ${file}: cannot write (${errCode(e)})`);
   }
 }

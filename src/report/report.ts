@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { isRun, readRun, type Run } from './runs.js';
 import { buildTable, formatCsv, formatJson, formatMarkdown } from './table.js';
-import { writePlot } from './plot.js';
+import { checkPlotFile, writePlot } from './plot.js';
 
 /** Output formats of the table. */
 export const REPORT_FORMATS = ['md', 'csv', 'json'] as const;
@@ -34,9 +34,12 @@ export interface ReportIo {
  * `mixup: note: <dir>: in progress ...` and shown as an unfinished row.
  * @returns the runs that were read.
  * @throws UserError when no directory holds a run with at least one finished epoch, or the plot
- *   file cannot be written.
+ *   file cannot be written; a plot file with the wrong extension, or in a missing or read-only
+ *   directory, is refused before anything is printed.
  */
 export async function report(dirs: readonly string[], opts: ReportOptions, io: ReportIo): Promise<Run[]> {
+  // a bad --plot file fails before a line is printed, not after the whole table
+  if (opts.plot !== undefined) checkPlotFile(opts.plot);
   const runs: Run[] = [];
   const seen = new Set<string>();
   for (const dir of dirs) {
