@@ -100,13 +100,13 @@ test('normalisation: reference subtracts rgbMean from 0-255, paper uses (x/255 -
   assert.ok(Math.abs(out[0]! - (2 - 123.68)) < 1e-4);
   assert.ok(Math.abs(out[1]! - (2 - 116.779)) < 1e-4);
   assert.ok(Math.abs(out[2]! - (7 - 103.939)) < 1e-4);
-  const paper = augmentSpec(cfgOf({ data: { augment: { preset: 'paper' } } }), false);
+  const paper = augmentSpec(cfgOf({ data: { imageShape: [3, 32, 32], augment: { preset: 'paper' } } }), false);
   const p = new Float32Array(32 * 32 * 3);
   augmentInto(paper, src, 32, 32, null, p, 0, new Uint8Array(32 * 32 * 3));
   const o = (5 * 32 + 9) * 3;
   assert.ok(Math.abs(p[o]! - (5 / 255 - 0.4914) / 0.2023) < 1e-5);
   assert.ok(Math.abs(p[o + 1]! - (9 / 255 - 0.4822) / 0.1994) < 1e-5);
-  const paperTrain = augmentSpec(cfgOf({ data: { augment: { preset: 'paper' } } }), true);
+  const paperTrain = augmentSpec(cfgOf({ data: { imageShape: [3, 32, 32], augment: { preset: 'paper' } } }), true);
   assert.deepEqual([paperTrain.outH, paperTrain.pad, paperTrain.fill, paperTrain.randomCrop, paperTrain.maxH], [32, 4, 0, true, 0]);
 });
 

@@ -114,6 +114,22 @@ test('cross-field rules: mixup.at with erm, depth, lr steps, image larger than p
   assert.match(userError(() => validateConfig({ data: { imageShape: [1, 28, 28] } }, 'f')), /data\.imageShape\[0\]/);
 });
 
+test('the paper augmentation preset needs data.imageShape [3,32,32]: one line naming both keys', () => {
+  assert.equal(
+    userError(() => validateConfig({ data: { augment: { preset: 'paper' } } }, 'f.json')),
+    'config f.json: data.imageShape: [3,28,28] but data.augment.preset "paper" trains on 32x32 images; set data.imageShape [3,32,32]',
+  );
+  assert.equal(
+    userError(() => validateConfig({ data: { imageShape: [3, 32, 30], augment: { preset: 'paper' } } }, 'f.json')),
+    'config f.json: data.imageShape: [3,32,30] but data.augment.preset "paper" trains on 32x32 images; set data.imageShape [3,32,32]',
+  );
+  const ok = validateConfig({ data: { imageShape: [3, 32, 32], augment: { preset: 'paper' } } }, 'f.json');
+  assert.deepEqual(ok.data.imageShape, [3, 32, 32]);
+  assert.equal(ok.data.augment.preset, 'paper');
+  // The other presets keep the reference's 28x28 default.
+  assert.deepEqual(validateConfig({ data: { augment: { preset: 'none' } } }, 'f.json').data.imageShape, [3, 28, 28]);
+});
+
 test('depth rule 6n+2 / 9n+2', () => {
   assert.deepEqual([8, 14, 20, 50, 110, 164, 1001].map(isValidDepth), [true, true, true, true, true, true, true]);
   assert.deepEqual([0, 2, 9, 21, 51, 170].map(isValidDepth), [false, false, false, false, false, false]);

@@ -349,7 +349,7 @@ test('training batches depend only on (seed, epoch): two pipelines, fromBatch, c
 test('paper preset: 32x32 output, (x/255 - mean)/std; a training split smaller than a batch is an error', async () => {
   const dir = tmp();
   const { path } = recFixture(dir, 3, false, 'raw');
-  const p = await openPipeline(cfgOf({ data: { val: path, workers: 0, augment: { preset: 'paper' } }, train: { evalBatchSize: 3 } }), 'val');
+  const p = await openPipeline(cfgOf({ data: { val: path, workers: 0, imageShape: [3, 32, 32], augment: { preset: 'paper' } }, train: { evalBatchSize: 3 } }), 'val');
   const [b] = await collect(p, 0);
   assert.deepEqual([b!.height, b!.width], [32, 32]);
   const src = syntheticImage(2);

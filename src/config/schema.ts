@@ -73,7 +73,7 @@ const augmentSchema = z
       .enum(['reference', 'paper', 'none'])
       .default('reference')
       .describe(
-        "reference: MXNet ImageRecordIter as the reference ran it; paper: facebookresearch/mixup-cifar10 (32x32, CIFAR mean/std); none: center crop only",
+        "reference: MXNet ImageRecordIter as the reference ran it; paper: facebookresearch/mixup-cifar10 (32x32, needs data.imageShape [3,32,32]; CIFAR mean/std); none: center crop only",
       ),
     mirror: z.boolean().default(true).describe('random horizontal mirror (reference: rand_mirror)'),
     fillValue: int().min(0).max(255).default(127).describe('pixel value of the padding (reference: fill_value)'),
@@ -197,6 +197,14 @@ export const configSchema = z
         code: 'custom',
         path: ['data', 'imageShape'],
         message: `${JSON.stringify(c.data.imageShape)} is larger than a 32x32 image padded by ${c.data.padSize} (${side}x${side})`,
+      });
+    }
+    if (c.data.augment.preset === 'paper' && (h !== 32 || w !== 32)) {
+      // The paper preset (facebookresearch/mixup-cifar10) crops 32x32; the network is built from imageShape.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'imageShape'],
+        message: `${JSON.stringify(c.data.imageShape)} but data.augment.preset "paper" trains on 32x32 images; set data.imageShape [3,32,32]`,
       });
     }
   });
