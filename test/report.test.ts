@@ -10,7 +10,7 @@ import { Resvg } from '@resvg/resvg-js';
 import { configSchema, type ConfigInput } from '../src/config/schema.js';
 import { meanStd } from '../src/report/stats.js';
 import { parseCurves, readRun, isRun, type Run } from '../src/report/runs.js';
-import { buildTable, formatCsv, formatJson, formatMarkdown } from '../src/report/table.js';
+import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from '../src/report/table.js';
 import { buildPlotSpec, checkPlotFile, renderSvg, svgToPng, seriesLabels } from '../src/report/plot.js';
 import { report } from '../src/report/report.js';
 
@@ -283,6 +283,44 @@ test('report: table on stdout, one line per skipped or unfinished run, --plot wr
     `mixup: plot of 5 runs written to ${plot}`,
   ]);
   assert.deepEqual([...readFileSync(plot).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+});
+
+/** Runs `report` in-process; returns what it printed. */
+async function reportLines(dirs: string[], opts: Parameters<typeof report>[1] = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  await report(dirs, opts, { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(l) });
+  return { out, err };
+}
+
+test('report: runs of one config with the same seed are counted once, the first given, with one note', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const run = (name: string, seed: number, acc: number) =>
+    makeRun(root, name, { experiment: 'mixup', epochs: 1, seed, valAcc: [acc], configName: 'quick' });
+  // two identical seed-0 runs: one value, 12.60, no std (it was 12.60 ± 0.00 | 0, 0)
+  const a = run('a', 0, 0.126);
+  const b = run('b', 0, 0.126);
+  const one = await reportLines([a, b], { format: 'csv' });
+  assert.equal(one.out[1], `quick,mixup,1,0.2,0.7,12.6,,12.6,,0.7,128,1,0,finished,1,,,${a}`);
+  assert.deepEqual(one.err, [`mixup: note: ${b}: same config (quick) and seed 0 as ${a}; left out, each seed is counted once (the first given)`]);
+  // seeds 0, 1, 0: the later seed-0 run (13.00) is left out: (12.60, 10.00) → 11.30 ± 1.84 (was 11.87 ± 1.63 over three)
+  const c = run('c', 1, 0.1);
+  const d = run('d', 0, 0.13);
+  const two = await reportLines([a, c, d, b]);
+  assert.equal(two.out[2], '| quick | mixup | 1 | 0.2 | 0.7 | 11.30 ± 1.84 | 11.30 ± 1.84 | 0.7 | 128 | 0, 1 |');
+  assert.deepEqual(two.err, [`mixup: note: ${d}, ${b}: same config (quick) and seed 0 as ${a}; left out, each seed is counted once (the first given)`]);
+  // argument order decides which run is kept; unfinished runs and other configs are not repeats
+  const e = makeRun(root, 'e', { experiment: 'mixup', epochs: 2, seed: 0, valAcc: [0.2], configName: 'quick' });
+  const f = makeRun(root, 'f', { experiment: 'mixup', epochs: 1, seed: 0, valAcc: [0.3], configName: 'quick', extra: { mixup: { alpha: 1 } } });
+  const runs = readRuns([d, a, e, f]);
+  const { runs: kept, repeats } = dropRepeatedSeeds(runs);
+  assert.deepEqual(kept.map((r) => r.dir), [d, e, f]);
+  assert.deepEqual(repeats.map((x) => [x.kept.dir, x.dropped.map((r) => r.dir)]), [[d, [a]]]);
+  assert.deepEqual(buildTable(kept).map((r) => [r.config, r.alpha, r.finalAcc.mean]), [
+    ['quick', 0.2, 13],
+    ['quick', 1, 30],
+    ['quick', 0.2, 20],
+  ]);
 });
 
 test('report --plot: a wrong extension or a missing directory fails before anything is printed', async () => {

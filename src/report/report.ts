@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { isRun, readRun, type Run } from './runs.js';
-import { buildTable, formatCsv, formatJson, formatMarkdown } from './table.js';
+import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from './table.js';
 import { checkPlotFile, writePlot } from './plot.js';
 
 /** Output formats of the table. */
@@ -31,8 +31,9 @@ export interface ReportIo {
  * Reads `dirs`, prints the table, and draws the plot when asked.
  * A directory without config.json or curves.csv (or with a malformed one) is named on one line
  * `mixup: note: <file>: <why>; skipped` on `io.err`; a run with fewer epochs than planned is named
- * `mixup: note: <dir>: in progress ...` and shown as an unfinished row.
- * @returns the runs that were read.
+ * `mixup: note: <dir>: in progress ...` and shown as an unfinished row. Finished runs of one config
+ * with the same seed are counted once (the first given), the others named on one note line.
+ * @returns the runs in the table and the plot.
  * @throws UserError when no directory holds a run with at least one finished epoch, or the plot
  *   file cannot be written; a plot file with the wrong extension, or in a missing or read-only
  *   directory, is refused before anything is printed.
@@ -63,14 +64,21 @@ export async function report(dirs: readonly string[], opts: ReportOptions, io: R
   if (runs.length === 0) {
     throw new UserError(`report: none of the ${dirs.length} director${dirs.length === 1 ? 'y' : 'ies'} holds a run with a finished epoch (see the notes above)`);
   }
-  const rows = buildTable(runs, { compareReference: opts.compareReference ?? false });
+  const { runs: counted, repeats } = dropRepeatedSeeds(runs);
+  for (const { kept, dropped } of repeats) {
+    io.err(
+      `mixup: note: ${dropped.map((r) => r.dir).join(', ')}: same config (${kept.name}) and seed ${kept.seed} as ${kept.dir}; ` +
+        `left out, each seed is counted once (the first given)`,
+    );
+  }
+  const rows = buildTable(counted, { compareReference: opts.compareReference ?? false });
   const format = opts.format ?? 'md';
   const text =
     format === 'csv' ? formatCsv(rows) : format === 'json' ? formatJson(rows) : formatMarkdown(rows, { compareReference: opts.compareReference ?? false });
   io.out(text);
   if (opts.plot !== undefined) {
-    await writePlot(opts.plot, runs);
-    io.err(`mixup: plot of ${runs.length} run${runs.length === 1 ? '' : 's'} written to ${opts.plot}`);
+    await writePlot(opts.plot, counted);
+    io.err(`mixup: plot of ${counted.length} run${counted.length === 1 ? '' : 's'} written to ${opts.plot}`);
   }
-  return runs;
+  return counted;
 }

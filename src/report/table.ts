@@ -78,8 +78,41 @@ function rowOf(runs: Run[], finished: boolean, opts: TableOptions): TableRow {
   };
 }
 
+/** A finished run kept for the table, and the later runs of the same config and seed left out. */
+export interface RepeatedSeed {
+  kept: Run;
+  /** In argument order. */
+  dropped: Run[];
+}
+
 /**
- * Groups runs into table rows. Finished runs with the same config apart from the seed (and the
+ * Counts each seed of a config once: among finished runs with the same {@link Run.groupKey} and
+ * `train.seed`, keeps the first in `runs` order and leaves out the others (a repeated run of one
+ * seed is not an independent sample; counted twice it would shrink the std and pull the mean).
+ * Unfinished runs are kept as they are: they are in no mean.
+ * @returns `runs` without the repeats (order kept), and each kept run with the ones it replaced.
+ */
+export function dropRepeatedSeeds(runs: readonly Run[]): { runs: Run[]; repeats: RepeatedSeed[] } {
+  const first = new Map<string, RepeatedSeed>();
+  const kept: Run[] = [];
+  for (const r of runs) {
+    if (!r.complete) {
+      kept.push(r);
+      continue;
+    }
+    const key = `${r.groupKey}|seed=${r.seed}`;
+    const seen = first.get(key);
+    if (seen) seen.dropped.push(r);
+    else {
+      first.set(key, { kept: r, dropped: [] });
+      kept.push(r);
+    }
+  }
+  return { runs: kept, repeats: [...first.values()].filter((x) => x.dropped.length > 0) };
+}
+
+/**
+ * Groups runs into table rows (call {@link dropRepeatedSeeds} first: every run given is counted). Finished runs with the same config apart from the seed (and the
  * keys in `IGNORED_FOR_GROUPING`) share a row, with mean ± sample std (n − 1) over them; each
  * run still in progress gets a row of its own, marked unfinished, that no mean includes.
  * Rows are sorted by experiment (erm, mixup, mixup-feature), then epochs, config name, finished first.
