@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from './config/schema.js';
-import { configKeyDocs, loadConfig, parseSetArgs } from './config/load.js';
+import { absoluteDataPaths, configKeyDocs, loadConfig, parseSetArgs } from './config/load.js';
 import { probeAllBackends, selectBackend } from './backend.js';
 import { UserError, isUserError, firstLine } from './errors.js';
 import { resolve } from 'node:path';
@@ -54,8 +54,8 @@ function attrName(flag: string): string {
     .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** `--help-config`: every config key with its type, default and description. */
@@ -98,6 +98,7 @@ export function buildProgram(io: Io = processIo): Command {
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKEND_NAMES))
     .option('--verbose', 'print stack traces with errors')
     .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({
       writeOut: (s) => io.out(s.replace(/\n$/, '')),
       writeErr: (s) => io.err(s.replace(/\n$/, '')),
@@ -117,7 +118,7 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--help-config', 'list every config key with its default and description');
   for (const o of TRAIN_OVERRIDES) train.option(o.flag, `${o.description} (config ${o.key})`);
   train
-    .option('--set <key=value>', 'override any config key, e.g. --set mixup.at=head (repeatable)', collect, [])
+    .option('--set <key=value>', 'override any config key, e.g. --set mixup.at=head (repeatable)', collect)
     .option('--resume <dir>', 'continue the run in <dir> from its newest checkpoint (with --epochs N: extend it)')
     .option('--force', 'with --resume: resume even though the config file changed since the run started')
     .option('--overwrite', 'replace an existing run in the --out directory')
@@ -144,7 +145,7 @@ export function buildProgram(io: Io = processIo): Command {
       const g = globals(cmd);
       if (typeof opts['resume'] === 'string') {
         const extra = Object.keys(opts).filter((k) => !['resume', 'epochs', 'force', 'set'].includes(k));
-        if (extra.length > 0 || (opts['set'] as string[]).length > 0) {
+        if (extra.length > 0 || opts['set'] !== undefined) {
           throw new UserError(`train --resume: only --epochs and --force go with --resume (the run keeps its config.json); got --${extra[0] ?? 'set'}`);
         }
         const epochs = opts['epochs'] === undefined ? undefined : (parseSetArgs([`e=${String(opts['epochs'])}`])[0]![1] as number);
@@ -157,10 +158,10 @@ export function buildProgram(io: Io = processIo): Command {
       }
       if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
       const overrides = trainOverrides(opts, g.backend);
-      const cfg = loadConfig(opts['config'], { overrides });
+      const cfg = absoluteDataPaths(loadConfig(opts['config'], { overrides }));
       const backend = await selectBackend(cfg.backend, undefined, { wasmThreads: cfg.wasmThreads });
       io.err(`backend: ${backend.description}`);
-      const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString() };
+      const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
       process.exitCode = await runTraining({ cfg, source, resume: false, overwrite: Boolean(opts['overwrite']), handleSignals: true }, sink);
     });
 
@@ -171,14 +172,15 @@ export function buildProgram(io: Io = processIo): Command {
     .requiredOption('--checkpoint <dir>', 'run directory (newest checkpoint) or one checkpoint directory')
     .option('--epoch <n>', 'checkpoint of epoch N of the run')
     .option('--data <file>', 'validation data (default: the data.val of the run config)')
+    .option('--full', "evaluate every validation sample, ignoring the run's data.valLimit")
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { checkpoint: string; epoch?: string; data?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { checkpoint: string; epoch?: string; data?: string; full?: boolean; json?: boolean }, cmd: Command) => {
       const epoch = opts.epoch === undefined ? undefined : Number(opts.epoch);
       if (epoch !== undefined && !(Number.isInteger(epoch) && epoch > 0)) throw new UserError(`--epoch: expected a positive integer, got ${opts.epoch}`);
       const { cfg } = findRunConfig(opts.checkpoint, epoch);
       const backend = await selectBackend(globals(cmd).backend ?? cfg.backend, undefined, { wasmThreads: cfg.wasmThreads });
       io.err(`backend: ${backend.description}`);
-      const score = await scoreCheckpoint(opts.checkpoint, { epoch, data: opts.data });
+      const score = await scoreCheckpoint(opts.checkpoint, { epoch, data: opts.data, full: opts.full });
       if (opts.json) io.out(JSON.stringify(score, null, 2));
       else for (const l of formatScore(score)) io.out(l);
     });
@@ -284,6 +286,31 @@ export function buildProgram(io: Io = processIo): Command {
   return program;
 }
 
+const FS_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EEXIST: 'already exists',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'read-only file system',
+  EDQUOT: 'disk quota exceeded',
+};
+
+/**
+ * One line for a file-system error a user can act on (a path that does not exist, a missing
+ * permission, a full disk: Node's system errors carrying `code`, `syscall` and `path`), or null.
+ */
+export function fileSystemErrorLine(e: unknown): string | null {
+  const err = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof err.code !== 'string' || typeof err.path !== 'string') return null;
+  const what = FS_ERRORS[err.code];
+  if (what === undefined) return null;
+  const op = err.syscall === 'mkdir' ? 'create directory' : err.syscall ?? 'use';
+  return `cannot ${op} ${err.path}: ${what} (${err.code})`;
+}
+
 /**
  * Runs the CLI on `argv` (without the node and script entries).
  * @returns the process exit code: 0 success, 2 user error, 1 internal error (or a UserError's own code).
@@ -308,6 +335,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       io.err(`mixup: error: ${e.message}`);
       if (verbose && e.stack) io.err(e.stack);
       return e.exitCode;
+    }
+    const fsLine = fileSystemErrorLine(e);
+    if (fsLine !== null) {
+      io.err(`mixup: error: ${fsLine}`);
+      if (verbose) io.err(String((e as Error).stack ?? e));
+      return 2;
     }
     io.err(`mixup: error: ${firstLine(e)}`);
     io.err(verbose ? String((e as Error).stack ?? e) : '(an internal error; run with --verbose for the stack trace)');

@@ -69,3 +69,15 @@ test('train --help-config lists keys with defaults', () => {
   assert.match(r.out, /^  mixup\.mixRate\s+number, default 0\.7$/m);
   assert.match(r.out, /^  train\.lrStepEpochs\s+integer\[\], default \[200,250\]$/m);
 });
+
+test('file-system errors a user can fix are one line with exit 2', async () => {
+  const { fileSystemErrorLine } = await import('../src/cli.js');
+  const dir = mkdtempSync(join(tmpdir(), 'mixup-cli-'));
+  writeFileSync(join(dir, 'file'), 'x');
+  const r = mixup('data', 'preview', join(dir, 'missing.bin'), '--out', join(dir, 'file', 'grid.png'));
+  assert.equal(r.code, 2);
+  assert.equal(r.err.split('\n').length, 2, r.err);
+  const e = Object.assign(new Error('ENOTDIR: not a directory, mkdir'), { code: 'ENOTDIR', syscall: 'mkdir', path: '/x/file/sub' });
+  assert.equal(fileSystemErrorLine(e), 'cannot create directory /x/file/sub: a part of the path is not a directory (ENOTDIR)');
+  assert.equal(fileSystemErrorLine(new Error('plain')), null);
+});

@@ -193,3 +193,11 @@ test('the shipped configs reproduce the reference table settings', () => {
     }
   }
 });
+
+test('data paths become absolute against the directory the command ran in; absolute ones stay', async () => {
+  const { absoluteDataPaths } = await import('../src/config/load.js');
+  const c = validateConfig({ data: { dir: '../data/cifar10', train: '/abs/train.rec', val: null } }, 'x');
+  const a = absoluteDataPaths(c, '/home/me/mixup');
+  assert.deepEqual([a.data.dir, a.data.train, a.data.val], ['/home/me/data/cifar10', '/abs/train.rec', null]);
+  assert.equal(c.data.dir, '../data/cifar10', 'the input config is not modified');
+});

@@ -198,3 +198,23 @@ test('a wrong data directory writes nothing into the run directory, so the corre
   assert.equal(existsSync(cfg.out!), false);
   assert.equal(await runTraining(request(cfg), quietIo()), 0);
 });
+
+test('resume --epochs below the epochs already trained is refused and changes nothing', async () => {
+  const cfg = loadConfig(configFile({ 'train.epochs': 2 }));
+  await runTraining(request(cfg), quietIo());
+  const before = readFileSync(join(cfg.out!, 'config.json'), 'utf8');
+  assert.throws(
+    () => prepareResume(cfg.out!, 1, false),
+    (e: unknown) => e instanceof UserError && e.message === `--resume ${cfg.out} --epochs 1: the run has already trained 2 epochs; --epochs sets the new total and must be at least 2`,
+  );
+  assert.equal(readFileSync(join(cfg.out!, 'config.json'), 'utf8'), before);
+});
+
+test('mixup test --full ignores the run\'s data.valLimit', async () => {
+  const cfg = loadConfig(configFile({ 'train.epochs': 1, 'data.valLimit': 10 }));
+  await runTraining(request(cfg), quietIo());
+  const limited = await scoreCheckpoint(cfg.out!, {});
+  const full = await scoreCheckpoint(cfg.out!, { full: true });
+  assert.deepEqual([limited.samples, full.samples], [10, 40]);
+  assert.equal(Number(limited.accuracy.toFixed(6)), readCurves(join(cfg.out!, 'curves.csv'))[0]!.val_acc);
+});

@@ -3,7 +3,7 @@
  * against {@link configSchema} with one-line messages that name the key.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve, basename, extname } from 'node:path';
+import { dirname, resolve, basename, extname, isAbsolute } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
 import type { z } from 'zod';
 import { UserError } from '../errors.js';
@@ -336,8 +336,19 @@ export interface LoadOptions {
  */
 export function loadConfig(file: string, opts: LoadOptions = {}): Config {
   let raw = readConfigFile(file);
-  for (const [k, v] of opts.overrides ?? []) raw = setPath(raw, k, v);
-  const cfg = validateConfig(raw, file);
+  const overrides = opts.overrides ?? [];
+  for (const [k, v] of overrides) raw = setPath(raw, k, v);
+  const cfg = validateConfig(raw, overrides.length > 0 ? `${file} + command-line overrides` : file);
   if (cfg.out === null) cfg.out = `runs/${basename(file, extname(file))}`;
   return cfg;
+}
+
+/**
+ * Makes the data paths of a config (`data.dir`, `data.train`, `data.val`) absolute, resolved against
+ * `base` (the directory the command ran in), so a run's config.json still finds its data when
+ * `mixup test` or `--resume` runs from another directory. Returns a new config.
+ */
+export function absoluteDataPaths(cfg: Config, base: string = process.cwd()): Config {
+  const abs = (p: string | null) => (p === null || isAbsolute(p) ? p : resolve(base, p));
+  return { ...cfg, data: { ...cfg.data, dir: abs(cfg.data.dir), train: abs(cfg.data.train), val: abs(cfg.data.val) } };
 }

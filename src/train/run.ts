@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { mixupPlacement, type Config } from '../config/schema.js';
-import { loadConfig, validateConfig } from '../config/load.js';
+import { absoluteDataPaths, loadConfig, validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
 import type { ResNet } from '../model/resnet.js';
@@ -94,14 +94,18 @@ export function prepareResume(out: string, epochs: number | undefined, force: bo
   if (existsSync(p.source) && !force) {
     const src = readJson<RunSource>(p.source);
     if (existsSync(src.configFile)) {
-      const now = loadConfig(src.configFile, { overrides: src.overrides });
+      const now = absoluteDataPaths(loadConfig(src.configFile, { overrides: src.overrides }), src.cwd);
       now.out = cfg.out;
       now.train.epochs = cfg.train.epochs;
       const was = { ...cfg, train: { ...cfg.train } };
       if (JSON.stringify(now) !== JSON.stringify(was)) {
-        throw new UserError(`--resume ${out}: ${src.configFile} changed since the run started; resume anyway with --force (the run keeps its own config.json)`);
+        throw new UserError(`--resume ${out}: ${src.configFile} (or a file it extends) changed since the run started; resume anyway with --force (the run keeps its own config.json)`);
       }
     }
+  }
+  const done = readStatus(out)?.epoch ?? 0;
+  if (epochs !== undefined && epochs < done) {
+    throw new UserError(`--resume ${out} --epochs ${epochs}: the run has already trained ${done} epochs; --epochs sets the new total and must be at least ${done}`);
   }
   if (epochs !== undefined) cfg = { ...cfg, train: { ...cfg.train, epochs } };
   cfg.out = out;
@@ -233,6 +237,12 @@ async function epochLoop(
   const onSignal = (sig: 'sigint' | 'sigterm') => () => {
     if (stopRequest !== null) {
       io.info(`\nsecond ${sig.toUpperCase()}: exiting now without a checkpoint`);
+      try {
+        const st = readStatus(out);
+        if (st) writeStatus(out, { ...st, status: 'interrupted', pid: undefined, message: `second ${sig.toUpperCase()}: stopped without a checkpoint of the epoch in progress` });
+      } catch {
+        // exiting at once matters more than the status file; --resume copes with a stale one
+      }
       process.exit(sig === 'sigint' ? EXIT_SIGINT : EXIT_SIGTERM);
     }
     stopRequest = sig;

@@ -48,6 +48,8 @@ export interface RunSource {
   /** mixup version that started the run. */
   version: string;
   created: string;
+  /** Directory the run was started from (relative data paths were resolved against it). */
+  cwd?: string;
 }
 
 /** Where a checkpoint sits in training: `epoch` finished epochs plus `batch` batches of the next. */
@@ -160,7 +162,9 @@ export function assertCanStartNewRun(out: string, overwrite: boolean): void {
   assertNotTraining(out);
   if (holdsRun(out) && !overwrite) {
     const st = readStatus(out);
-    const what = st ? `a ${st.status} run (epoch ${st.epoch}/${st.epochs})` : 'a run';
+    const sameHost = st?.host === undefined || st.host === hostname();
+    const gone = st?.status === 'running' && st.pid !== undefined && sameHost ? `, but its process ${st.pid} is gone` : '';
+    const what = st ? `a ${st.status} run (epoch ${st.epoch}/${st.epochs}${gone})` : 'a run';
     throw new UserError(`${out} already holds ${what}; continue it with --resume ${out}, choose another --out, or pass --overwrite to replace it`);
   }
 }

@@ -37,12 +37,14 @@ export function findRunConfig(path: string, epoch?: number): { dir: string; pos:
  * @param path a run directory (newest checkpoint, or `epoch`) or a checkpoint directory.
  * @param opts.epoch checkpoint at the end of this epoch (1-based).
  * @param opts.data validation data path instead of the run config's.
+ * @param opts.full evaluate every validation sample, ignoring the run's `data.valLimit`.
  * @throws UserError for a missing checkpoint or data.
  */
-export async function scoreCheckpoint(path: string, opts: { epoch?: number; data?: string }): Promise<Score> {
+export async function scoreCheckpoint(path: string, opts: { epoch?: number; data?: string; full?: boolean }): Promise<Score> {
   const ck = findCheckpoint(path, opts.epoch);
   const { net, cfg } = await loadCheckpointNet(ck.dir);
-  const data = await openPipeline(cfg, 'val', opts.data);
+  const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
+  const data = await openPipeline(evalCfg, 'val', opts.data);
   try {
     const ev = await evaluate(net, data, cfg.loss);
     return { ...ev, checkpoint: ck.dir, epoch: ck.pos.epoch, batch: ck.pos.batch, classNames: data.classNames };
