@@ -177,12 +177,44 @@ test('formatMarkdown: the exact table, notes on the formula', () => {
     '| mixup-3 | mixup | 3 | 0.2 | 0.7 | 87.00 | 87.00 | 0.7 | 128 | 0 | - | - | finished |',
     '| mixup-feature-90 | mixup-feature | 90 | 0.2 | 0.7 | 45.00 | 45.00 | 0.7 | 128 | 0 | 85.45 | −40.45 | running, epoch 2/90 |',
     '',
-    'test acc: top-1 % on the validation set (the CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
+    'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
     'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
     'reference: the MXNet reference implementation (hongyi-zhang/mixup), one run each; final − reference in percentage points.',
     'Unfinished runs show the last finished epoch and are in no mean.',
   ].join('\n');
   assert.equal(md, expected);
+});
+
+test('formatMarkdown: the note says how many validation images were evaluated (data.valLimit), per row when they differ', () => {
+  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const run = (name: string, valLimit: number | null, acc: number) =>
+    makeRun(root, name, { experiment: 'mixup', epochs: 1, valAcc: [acc], configName: 'quick', extra: { data: { valLimit } } });
+  const v500 = run('a', 500, 0.25);
+  const v1000 = run('c', 1000, 0.5);
+  const all = run('b', null, 0.75);
+  const note = (rowsDirs: string[]) => formatMarkdown(buildTable(readRuns(rowsDirs))).split('\n');
+  const one = note([v500]);
+  assert.equal(one[0], '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds |');
+  assert.equal(
+    one[4],
+    'test acc: top-1 % on the validation set (the first 500 CIFAR-10 test images, data.valLimit); final = after the last epoch, best = the best epoch.',
+  );
+  assert.equal(note([all])[4], 'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch.');
+  const mixed = note([v500, all, v1000]);
+  assert.deepEqual(mixed.slice(0, 6).map((l) => l.split(' | ').slice(9).join(' | ')), [
+    'val images | seeds |',
+    '---: | ---: |',
+    '500 | 0 |',
+    'all | 0 |',
+    '1,000 | 0 |',
+    '',
+  ]);
+  assert.deepEqual(mixed.slice(2, 5).map((l) => l.split(' | ')[5]), ['25.00', '75.00', '50.00']);
+  assert.equal(
+    mixed[6],
+    'test acc: top-1 % on the validation set (the CIFAR-10 test images; column val images: all, or the first N (data.valLimit)); final = after the last epoch, best = the best epoch.',
+  );
+  assert.deepEqual(JSON.parse(formatJson(buildTable(readRuns([v500, all])))).map((r: { val_limit: unknown }) => r.val_limit), [500, null]);
 });
 
 test('reference comparison at 90/200/300 epochs', () => {
@@ -222,9 +254,9 @@ test('formatCsv and formatJson carry the same numbers', () => {
   const { dirs } = fixtureRuns();
   const rows = buildTable(readRuns(dirs), { compareReference: true });
   const csv = formatCsv(rows).split('\n');
-  assert.equal(csv[0], 'config,experiment,epochs,alpha,mix_rate,final_acc,final_acc_std,best_acc,best_acc_std,lr,batch_size,n,seeds,status,last_epoch,reference_acc,diff,runs');
-  assert.equal(csv[1], `erm-3,erm,3,,,91,1,91.6667,0.7638,0.05,128,3,0 1 2,finished,3,,,${dirs.slice(0, 3).join(' ')}`);
-  assert.equal(csv[3], `mixup-feature-90,mixup-feature,90,0.2,0.7,45,,45,,0.7,128,1,0,running,2,85.45,-40.45,${dirs[4]}`);
+  assert.equal(csv[0], 'config,experiment,epochs,alpha,mix_rate,final_acc,final_acc_std,best_acc,best_acc_std,lr,batch_size,val_limit,n,seeds,status,last_epoch,reference_acc,diff,runs');
+  assert.equal(csv[1], `erm-3,erm,3,,,91,1,91.6667,0.7638,0.05,128,,3,0 1 2,finished,3,,,${dirs.slice(0, 3).join(' ')}`);
+  assert.equal(csv[3], `mixup-feature-90,mixup-feature,90,0.2,0.7,45,,45,,0.7,128,,1,0,running,2,85.45,-40.45,${dirs[4]}`);
   const json = JSON.parse(formatJson(rows)) as Record<string, unknown>[];
   assert.equal(json.length, 3);
   assert.deepEqual(json[0], {
@@ -239,6 +271,7 @@ test('formatCsv and formatJson carry the same numbers', () => {
     best_acc_std: 0.7638,
     lr: 0.05,
     batch_size: 128,
+    val_limit: null,
     n: 3,
     seeds: [0, 1, 2],
     status: 'finished',
@@ -301,7 +334,7 @@ test('report: runs of one config with the same seed are counted once, the first 
   const a = run('a', 0, 0.126);
   const b = run('b', 0, 0.126);
   const one = await reportLines([a, b], { format: 'csv' });
-  assert.equal(one.out[1], `quick,mixup,1,0.2,0.7,12.6,,12.6,,0.7,128,1,0,finished,1,,,${a}`);
+  assert.equal(one.out[1], `quick,mixup,1,0.2,0.7,12.6,,12.6,,0.7,128,,1,0,finished,1,,,${a}`);
   assert.deepEqual(one.err, [`mixup: note: ${b}: same config (quick) and seed 0 as ${a}; left out, each seed is counted once (the first given)`]);
   // seeds 0, 1, 0: the later seed-0 run (13.00) is left out: (12.60, 10.00) → 11.30 ± 1.84 (was 11.87 ± 1.63 over three)
   const c = run('c', 1, 0.1);

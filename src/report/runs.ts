@@ -49,6 +49,8 @@ export interface Run {
   lr: number;
   batchSize: number;
   seed: number;
+  /** `data.valLimit`: how many validation images were evaluated (the first N), null for all. */
+  valLimit: number | null;
   /** Planned number of epochs: `status.json` `epochs` when present, else `train.epochs`. */
   epochs: number;
   /** What status.json says, or null when there is no status.json. */
@@ -102,6 +104,7 @@ const configFields = z.looseObject({
     epochs: z.number().int().positive(),
     seed: z.number().int(),
   }),
+  data: z.looseObject({ valLimit: z.number().int().positive().nullable().default(null) }).prefault({}),
 });
 
 const sourceFields = z.looseObject({ configFile: z.string() });
@@ -262,6 +265,7 @@ export function readRun(dir: string): Run | SkippedRun {
       lr: cfg.train.lr,
       batchSize: cfg.train.batchSize,
       seed: cfg.train.seed,
+      valLimit: cfg.data.valLimit,
       epochs,
       status: status?.status ?? null,
       complete: last >= epochs,

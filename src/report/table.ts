@@ -25,6 +25,8 @@ export interface TableRow {
   /** Initial learning rate. */
   lr: number;
   batchSize: number;
+  /** Validation images evaluated (`data.valLimit`, the first N), null for all. */
+  valLimit: number | null;
   /** Run directories of the row. */
   runs: string[];
   /** train.seed of each run, in the order of `runs`. */
@@ -66,6 +68,7 @@ function rowOf(runs: Run[], finished: boolean, opts: TableOptions): TableRow {
     mixRate: mixes ? r0.mixRate : null,
     lr: r0.lr,
     batchSize: r0.batchSize,
+    valLimit: r0.valLimit,
     runs: runs.map((r) => r.dir),
     seeds: runs.map((r) => r.seed),
     finalAcc,
@@ -155,12 +158,30 @@ function progressText(r: TableRow): string {
   return r.finished ? 'finished' : `${r.status ?? 'in progress'}, epoch ${r.lastEpoch}/${r.epochs}`;
 }
 
+/** `all`, or the number of validation images (`data.valLimit`) with thousands separators. */
+function valImagesText(valLimit: number | null): string {
+  return valLimit === null ? 'all' : valLimit.toLocaleString('en-US');
+}
+
+/** The note on what `test acc` is: how many validation images, when all rows used the same. */
+function testAccNote(rows: readonly TableRow[], perRow: boolean): string {
+  const which = perRow
+    ? 'the CIFAR-10 test images; column val images: all, or the first N (data.valLimit)'
+    : rows[0]!.valLimit === null
+      ? 'all CIFAR-10 test images'
+      : `the first ${valImagesText(rows[0]!.valLimit)} CIFAR-10 test images, data.valLimit`;
+  return `test acc: top-1 % on the validation set (${which}); final = after the last epoch, best = the best epoch.`;
+}
+
 /**
  * The table as Markdown: one header, one line per row, then notes that state how the figures
- * were computed. A `status` column is added when some row is unfinished.
+ * were computed, including how many validation images were evaluated (`data.valLimit`). A
+ * `val images` column is added when rows used different numbers, a `status` column when some
+ * row is unfinished.
  */
 export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {}): string {
   const anyUnfinished = rows.some((r) => !r.finished);
+  const valPerRow = new Set(rows.map((r) => r.valLimit)).size > 1;
   const header = [
     'config',
     'experiment',
@@ -171,8 +192,9 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
     'test acc % (best)',
     'initial learning rate',
     'batch size',
-    'seeds',
   ];
+  if (valPerRow) header.push('val images');
+  header.push('seeds');
   if (opts.compareReference) header.push('reference %', 'final − reference');
   if (anyUnfinished) header.push('status');
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map((h) => (['config', 'experiment', 'status'].includes(h) ? '---' : '---:')).join(' | ')} |`];
@@ -187,6 +209,7 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
       fmtAcc(r.bestAcc),
       String(r.lr),
       String(r.batchSize),
+      ...(valPerRow ? [valImagesText(r.valLimit)] : []),
       r.seeds.join(', '),
     ];
     if (opts.compareReference) cells.push(r.reference === null ? '-' : r.reference.toFixed(2), r.diff === null ? '-' : fmtDiff(r.diff));
@@ -195,7 +218,7 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
   }
   lines.push(
     '',
-    'test acc: top-1 % on the validation set (the CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
+    testAccNote(rows, valPerRow),
     'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
   );
   if (opts.compareReference) {
@@ -207,7 +230,10 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
 
 const round = (x: number, digits = 4) => Number(x.toFixed(digits));
 
-/** One plain object per row, numbers rounded to 4 decimals: the JSON and CSV outputs. */
+/**
+ * One plain object per row, numbers rounded to 4 decimals: the JSON and CSV outputs
+ * (`val_limit`: validation images evaluated, null / empty for all).
+ */
 export function tableRecords(rows: readonly TableRow[]): Record<string, unknown>[] {
   return rows.map((r) => ({
     config: r.config,
@@ -221,6 +247,7 @@ export function tableRecords(rows: readonly TableRow[]): Record<string, unknown>
     best_acc_std: r.bestAcc.std === null ? null : round(r.bestAcc.std),
     lr: r.lr,
     batch_size: r.batchSize,
+    val_limit: r.valLimit,
     n: r.finalAcc.n,
     seeds: r.seeds,
     status: r.finished ? 'finished' : (r.status ?? 'in progress'),
@@ -248,6 +275,7 @@ const CSV_COLUMNS = [
   'best_acc_std',
   'lr',
   'batch_size',
+  'val_limit',
   'n',
   'seeds',
   'status',
