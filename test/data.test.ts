@@ -425,3 +425,74 @@ test('missing data points to mixup data download', () => {
   );
   assert.throws(() => resolveDataPaths(configSchema.parse({}).data), /^UserError: no data: set data\.dir .*\(get the data with: mixup data download cifar10 --dir data\/cifar10\)$/);
 });
+
+// ---------------------------------------------------------------- what was opened
+
+test('description of a CIFAR binary directory, and a note when data_batch_1..5 are incomplete', async () => {
+  const dir = tmp();
+  const root = join(dir, 'cifar-10-batches-bin');
+  mkdirSync(root);
+  writeBinFile(join(root, 'data_batch_1.bin'), [syntheticImage(0), syntheticImage(1)], [0, 1]);
+  writeBinFile(join(root, 'test_batch.bin'), [syntheticImage(2)], [2]);
+  const notes: string[] = [];
+  const warn = (l: string) => notes.push(l);
+  const tr = await openPipeline(cfgOf({ data: { dir, workers: 0 }, train: { batchSize: 1 } }), 'train', undefined, { warn });
+  assert.equal(tr.description, `CIFAR-10 binary, ${root}/data_batch_1.bin (1 of the usual 5 files), 2 samples`);
+  assert.deepEqual(notes, [
+    `${root}: data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin missing: training on data_batch_1.bin only, 2 samples instead of the usual 50000`,
+  ]);
+  await tr.close();
+  const va = await openPipeline(cfgOf({ data: { dir, workers: 0 } }), 'val', undefined, { warn });
+  assert.equal(va.description, `CIFAR-10 binary, ${root}/test_batch.bin, 1 sample`);
+  assert.equal(notes.length, 1, 'no note for the validation split');
+  await va.close();
+
+  // All five: no note; a limit says how much of the split is used.
+  for (let k = 2; k <= 5; k++) writeBinFile(join(root, `data_batch_${k}.bin`), [syntheticImage(k)], [k]);
+  const all = await openSource(root, 'train', { ...OPTS, limit: 3 });
+  assert.equal(all.description, `CIFAR-10 binary, ${root}/data_batch_{1,2,3,4,5}.bin (the usual 5 files), 3 of 6 samples (data.limit)`);
+  assert.deepEqual(all.notes, []);
+  assert.equal(all.numSamples, 3);
+  // One file named directly: described, but it was the user's choice: no note.
+  const one = await openSource(join(root, 'data_batch_2.bin'), 'train', OPTS);
+  assert.equal(one.description, `CIFAR-10 binary, ${root}/data_batch_2.bin (1 of the usual 5 files), 1 sample`);
+  assert.deepEqual(one.notes, []);
+});
+
+test('description of a .tar.gz missing training batches, with the note', async () => {
+  const dir = tmp();
+  const root = join(dir, 'cifar-10-batches-bin');
+  mkdirSync(root);
+  writeBinFile(join(root, 'data_batch_1.bin'), [syntheticImage(0)], [0]);
+  writeBinFile(join(root, 'data_batch_3.bin'), [syntheticImage(1), syntheticImage(2)], [1, 2]);
+  writeBinFile(join(root, 'test_batch.bin'), [syntheticImage(3)], [3]);
+  const tgz = join(dir, 'cifar-10-binary.tar.gz');
+  await tarCreate({ gzip: true, file: tgz, cwd: dir }, ['cifar-10-batches-bin']);
+  const t = await openSource(tgz, 'train', OPTS);
+  assert.equal(t.description, `CIFAR-10 binary, ${tgz}:data_batch_{1,3}.bin (2 of the usual 5 files), 3 samples`);
+  assert.deepEqual(t.notes, [`${tgz}: data_batch_2.bin, data_batch_4.bin, data_batch_5.bin missing: training on data_batch_1.bin, data_batch_3.bin only, 3 samples instead of the usual 50000`]);
+  const v = await openSource(tgz, 'val', { ...OPTS, limit: 1 });
+  assert.equal(v.description, `CIFAR-10 binary, ${tgz}:test_batch.bin, 1 sample`);
+  assert.deepEqual(v.notes, []);
+});
+
+test('description of RecordIO: encoding, .idx or scanned, several labels, limit; CIFAR-100 names its label field', async () => {
+  const dir = tmp();
+  const withIdx = recFixture(dir, 7, true).path;
+  const without = recFixture(dir, 7, false, 'raw').path;
+  assert.equal((await openSource(withIdx, 'train', OPTS)).description, `RecordIO ${withIdx} (PNG, with .idx), 7 records`);
+  assert.equal((await openSource(without, 'val', OPTS)).description, `RecordIO ${without} (raw 3x32x32, without .idx (scanned)), 7 records`);
+  assert.equal((await openSource(withIdx, 'train', { ...OPTS, limit: 3 })).description, `RecordIO ${withIdx} (PNG, with .idx), first 3 records (data.limit)`);
+  assert.equal((await openSource(withIdx, 'val', { ...OPTS, limit: 30 })).description, `RecordIO ${withIdx} (PNG, with .idx), 7 records`);
+  const jpg = join(dir, 'j.rec');
+  writeRecFile(jpg, [{ label: [1, 2], image: encodeJpeg(syntheticImage(0)) }, { label: [3, 4], image: encodeJpeg(syntheticImage(1)) }], true);
+  const pipe = await openPipeline(cfgOf({ data: { train: jpg, labelIndex: 1, workers: 0 }, train: { batchSize: 2 } }), 'train', undefined, { warn: () => {} });
+  assert.equal(pipe.description, `RecordIO ${jpg} (JPEG, with .idx, label 1 of 2), 2 records`);
+  await pipe.close();
+
+  const rec = (coarse: number, fine: number, k: number) => Buffer.concat([Buffer.from([coarse, fine]), hwcToPlanes(syntheticImage(k))]);
+  writeFileSync(join(dir, 'train.bin'), Buffer.concat([rec(3, 45, 0), rec(19, 99, 1)]));
+  const c100 = await openSource(join(dir, 'train.bin'), 'train', { ...OPTS, numClasses: 20, labelField: 'coarse' });
+  assert.equal(c100.description, `CIFAR-100 binary, ${dir}/train.bin (coarse labels), 2 samples`);
+  assert.deepEqual(c100.notes, []);
+});

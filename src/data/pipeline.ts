@@ -148,6 +148,7 @@ export class Pipeline implements DataPipeline {
   readonly numSamples: number;
   readonly batchesPerEpoch: number;
   readonly classNames: string[];
+  readonly description: string;
   private pool: WorkerPool | null = null;
   private local: SampleReader | null = null;
   private closed = false;
@@ -159,6 +160,7 @@ export class Pipeline implements DataPipeline {
     this.numSamples = source.numSamples;
     this.batchesPerEpoch = batchesPerEpoch(source.numSamples, opts.batchSize, opts.train);
     this.classNames = source.classNames;
+    this.description = source.description;
     if (opts.workers > 0) {
       this.pool = new WorkerPool(opts.workers, { spec: source.spec, cache: opts.cache, augment: opts.augment, seed: opts.seed });
     } else {

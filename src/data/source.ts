@@ -19,7 +19,7 @@ import {
   readTarSplit,
   type BinLayout,
 } from './cifarbin.js';
-import { RAW_CIFAR_BYTES } from './decode.js';
+import { RAW_CIFAR_BYTES, detectEncoding, type ImageEncoding } from './decode.js';
 
 /** How worker threads read the images of a source. */
 export type SourceSpec =
@@ -64,6 +64,12 @@ export interface OpenedSource {
   classNames: string[];
   /** Things the user should be told once (e.g. several labels per record). */
   notes: string[];
+  /**
+   * One line saying what was picked, for the start of a run, e.g.
+   * `CIFAR-10 binary, /d/data_batch_1.bin (1 of the usual 5 files), 10000 samples` or
+   * `RecordIO /d/cifar10_train.rec (JPEG, with .idx), 50000 records`; see {@link describeBins}.
+   */
+  description: string;
   spec: SourceSpec;
 }
 
@@ -139,33 +145,94 @@ export async function openSource(path: string, split: 'train' | 'val', opts: Sou
     const names = readdirSync(path);
     const bins = names.filter((n) => isSplitFile(n, split)).sort(naturalCompare);
     const hasRec = REC_NAMES.some(([t, v]) => names.includes(t) && names.includes(v));
-    if (bins.length > 0 && !hasRec) return openBins(bins.map((n) => join(path, n)), opts);
+    if (bins.length > 0 && !hasRec) return openBins(bins.map((n) => join(path, n)), opts, split, path);
     const found = findInDir(path);
     if (!found) throw new UserError(`${path}: no CIFAR data for the ${split} split here; looked for ${LOOKED_FOR}`);
     return openSource(found[split], split, opts);
   }
   const size = fileSize(path);
   const head = readHead(path, 4);
-  if (size >= 4 && head.readUInt32LE(0) === RECORDIO_MAGIC) return openRec(path, opts);
+  if (size >= 4 && head.readUInt32LE(0) === RECORDIO_MAGIC) return openRec(path, opts, split);
   if (head[0] === 0x1f && head[1] === 0x8b) return openTar(path, split, opts);
-  if (binLayout(size, path, opts.labelField)) return openBins([path], opts);
+  if (binLayout(size, path, opts.labelField)) return openBins([path], opts, split, null);
   if (/\.bin$/i.test(path)) throw badBinSize(path, size);
   throw new UserError(
     `${path}: unknown format: not a RecordIO file (first word 0x${size >= 4 ? head.readUInt32LE(0).toString(16).padStart(8, '0') : '?'} at byte offset 0, expected magic 0xced7230a), not gzip, and its size ${size} is not a multiple of the CIFAR record size 3073`,
   );
 }
 
+/** The CIFAR-10 binary training files of the published archive, in order. */
+export const CIFAR10_TRAIN_BATCHES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];
+
+/**
+ * The note for a CIFAR-10 binary training directory (or archive) that lacks some of
+ * `data_batch_1..5.bin`, e.g. `/d: data_batch_2.bin, data_batch_3.bin, data_batch_4.bin,
+ * data_batch_5.bin missing: training on data_batch_1.bin only, 10000 samples instead of the usual 50000`.
+ * @param where the directory or archive, for the message.
+ * @param names the training files found (base names).
+ * @param numSamples the samples taken from them.
+ * @returns null when all five are there.
+ */
+export function missingBatchesNote(where: string, names: string[], numSamples: number): string | null {
+  const have = new Set(names.map((n) => basename(n)));
+  const missing = CIFAR10_TRAIN_BATCHES.filter((n) => !have.has(n));
+  if (missing.length === 0) return null;
+  const found = [...have].sort(naturalCompare);
+  return `${where}: ${missing.join(', ')} missing: training on ${found.join(', ')} only, ${numSamples} samples instead of the usual 50000`;
+}
+
+/**
+ * `data_batch_{1,2,3}.bin` for several files of the `data_batch_N.bin` pattern, else the names
+ * joined by `, `; a single name as is.
+ */
+function joinBatchNames(names: string[]): string {
+  if (names.length === 1) return names[0]!;
+  const nums = names.map((n) => /^data_batch_(\d+)\.bin$/.exec(n)?.[1]);
+  if (nums.every((x) => x !== undefined)) return `data_batch_{${nums.join(',')}}.bin`;
+  return names.join(', ');
+}
+
+/**
+ * The one-line description of a CIFAR binary split (see {@link OpenedSource.description}):
+ * `CIFAR-10 binary, <files> (<k> of the usual 5 files | the usual 5 files), <n> samples`, the
+ * files as `<dir>/data_batch_{1,2}.bin`; CIFAR-100 says which label field; `<n> of <total>
+ * samples (data.limit)` when a limit cut the split.
+ * @param where the directory of the files, or `<archive>:` for a .tar.gz.
+ */
+export function describeBins(
+  dataset: 'cifar10' | 'cifar100',
+  where: string,
+  names: string[],
+  train: boolean,
+  numSamples: number,
+  total: number,
+  labelField: 'fine' | 'coarse',
+): string {
+  const files = `${where}${joinBatchNames(names)}`;
+  const c10train = dataset === 'cifar10' && train && names.every((n) => /^data_batch_\d+\.bin$/.test(n));
+  const usual = !c10train
+    ? ''
+    : names.length === 5 && CIFAR10_TRAIN_BATCHES.every((n) => names.includes(n))
+      ? ' (the usual 5 files)'
+      : ` (${names.length} of the usual 5 files)`;
+  const label = dataset === 'cifar100' ? ` (${labelField} labels)` : '';
+  const count = numSamples < total ? `${numSamples} of ${plural(total, 'sample')} (${train ? 'data.limit' : 'data.valLimit'})` : plural(numSamples, 'sample');
+  return `${dataset === 'cifar10' ? 'CIFAR-10' : 'CIFAR-100'} binary, ${files}${usual}${label}, ${count}`;
+}
+
 function defaultClassNames(n: number): string[] {
   return n === 10 ? [...CIFAR10_CLASSES] : Array.from({ length: n }, (_, i) => `class ${i}`);
 }
 
-function openRec(path: string, opts: SourceOptions): OpenedSource {
+function openRec(path: string, opts: SourceOptions, split: 'train' | 'val'): OpenedSource {
   const labels: number[] = [];
   const notes: string[] = [];
+  const encodings = new Set<ImageEncoding>();
   let multi: number | null = null;
   const onRecord = (payload: Buffer, index: number, offset: number) => {
     const where = `${path}: record ${index} at byte offset ${offset}`;
     const rec = parseImageRecord(payload, where);
+    encodings.add(detectEncoding(rec.image));
     if (rec.flag > 0) {
       if (opts.labelIndex >= rec.flag) throw new UserError(`${where}: data.labelIndex ${opts.labelIndex} but the record has ${rec.flag} labels`);
       if (multi === null) {
@@ -178,7 +245,8 @@ function openRec(path: string, opts: SourceOptions): OpenedSource {
     }
     labels.push(checkLabel(rec.labels[rec.flag > 0 ? opts.labelIndex : 0]!, opts.numClasses, where));
   };
-  const locs = forEachRecord(path, { idx: idxPathFor(path), limit: opts.limit }, onRecord);
+  const idx = idxPathFor(path);
+  const locs = forEachRecord(path, { idx, limit: opts.limit }, onRecord);
   return {
     format: 'recordio',
     path,
@@ -186,6 +254,7 @@ function openRec(path: string, opts: SourceOptions): OpenedSource {
     labels: Int32Array.from(labels),
     classNames: defaultClassNames(opts.numClasses),
     notes,
+    description: describeRec(path, [...encodings], idx !== null, multi ?? 0, opts.labelIndex, locs.length, opts.limit, split === 'train'),
     spec: {
       kind: 'rec',
       path,
@@ -193,6 +262,34 @@ function openRec(path: string, opts: SourceOptions): OpenedSource {
       spans: Float64Array.from(locs, (l) => l.span),
     },
   };
+}
+
+/** `1 sample`, `2 samples`. */
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+const ENCODING_NAMES: Record<ImageEncoding, string> = { jpeg: 'JPEG', png: 'PNG', raw: 'raw 3x32x32', unknown: 'unknown encoding' };
+
+/**
+ * The one-line description of a RecordIO split (see {@link OpenedSource.description}):
+ * `RecordIO <path> (JPEG, with .idx), <n> records`; `without .idx (scanned)`; `label <i> of <k>`
+ * when records carry several; `first <n> records (data.limit)` when the limit stopped the read.
+ */
+export function describeRec(
+  path: string,
+  encodings: ImageEncoding[],
+  hasIdx: boolean,
+  labelsPerRecord: number,
+  labelIndex: number,
+  numRecords: number,
+  limit: number | null,
+  train: boolean,
+): string {
+  const enc = encodings.length === 0 ? 'no images' : encodings.map((e) => ENCODING_NAMES[e]).join('+');
+  const label = labelsPerRecord > 1 ? `, label ${labelIndex} of ${labelsPerRecord}` : '';
+  const count = limit !== null && numRecords === limit ? `first ${plural(numRecords, 'record')} (${train ? 'data.limit' : 'data.valLimit'})` : plural(numRecords, 'record');
+  return `RecordIO ${path} (${enc}, ${hasIdx ? 'with .idx' : 'without .idx (scanned)'}${label}), ${count}`;
 }
 
 function binLabels(records: Uint8Array, layout: BinLayout, count: number, file: string, firstIndex: number, opts: SourceOptions, out: number[]): void {
@@ -205,7 +302,11 @@ function binLabels(records: Uint8Array, layout: BinLayout, count: number, file: 
   }
 }
 
-function openBins(paths: string[], opts: SourceOptions): OpenedSource {
+/**
+ * @param dir the directory the files were found in (then a CIFAR-10 training split lacking some of
+ *   data_batch_1..5.bin gets a note), or null for a file named directly.
+ */
+function openBins(paths: string[], opts: SourceOptions, split: 'train' | 'val', dir: string | null): OpenedSource {
   let layout: BinLayout | null = null;
   const files: { path: string; count: number }[] = [];
   const labels: number[] = [];
@@ -235,13 +336,24 @@ function openBins(paths: string[], opts: SourceOptions): OpenedSource {
     remaining -= count;
   }
   const names = classNamesNear(paths[0]!, layout!, opts.labelField);
+  // Samples of all the files, also those a limit left unread (their size only).
+  let total = 0;
+  for (const p of paths) total += Math.floor((statSync(p, { throwIfNoEntry: false })?.size ?? 0) / layout!.recordBytes);
+  const train = split === 'train';
+  const notes: string[] = [];
+  if (dir !== null && train && layout!.dataset === 'cifar10') {
+    const note = missingBatchesNote(dir, paths.map((p) => basename(p)), total);
+    if (note !== null) notes.push(note);
+  }
+  const description = describeBins(layout!.dataset, paths[0]!.replace(/[^/]*$/, ''), paths.map((p) => basename(p)), train, labels.length, total, opts.labelField);
   return {
     format: layout!.dataset === 'cifar100' ? 'cifar100-binary' : 'cifar-binary',
     path: paths.length === 1 ? paths[0]! : `${paths[0]!.replace(/[^/]*$/, '')}{${paths.map((p) => basename(p)).join(',')}}`,
     numSamples: labels.length,
     labels: Int32Array.from(labels),
     classNames: names ?? defaultClassNames(opts.numClasses),
-    notes: [],
+    notes,
+    description,
     spec: { kind: 'bin', files, recordBytes: layout!.recordBytes },
   };
 }
@@ -259,6 +371,13 @@ async function openTar(path: string, split: 'train' | 'val', opts: SourceOptions
     binLabels(t.records.subarray(first * rb, (first + n) * rb), t.layout, n, `${path}:${m}`, 0, opts, labels);
     first += n;
   });
+  const train = split === 'train';
+  const names = t.members.map((m) => basename(m));
+  const notes: string[] = [];
+  if (train && t.layout.dataset === 'cifar10') {
+    const note = missingBatchesNote(path, names, total);
+    if (note !== null) notes.push(note);
+  }
   const shared = new SharedArrayBuffer(count * t.layout.recordBytes);
   new Uint8Array(shared).set(t.records.subarray(0, count * t.layout.recordBytes));
   return {
@@ -267,7 +386,8 @@ async function openTar(path: string, split: 'train' | 'val', opts: SourceOptions
     numSamples: count,
     labels: Int32Array.from(labels),
     classNames: t.classNames ?? defaultClassNames(opts.numClasses),
-    notes: [],
+    notes,
+    description: describeBins(t.layout.dataset, `${path}:`, names, train, count, total, opts.labelField),
     spec: { kind: 'mem', records: shared, recordBytes: t.layout.recordBytes },
   };
 }

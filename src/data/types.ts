@@ -27,6 +27,13 @@ export interface DataPipeline {
   /** Class names, index = label (CIFAR-10's from batches.meta.txt order when known). */
   readonly classNames: string[];
   /**
+   * One line saying what was opened, to print at the start of a run, e.g.
+   * `CIFAR-10 binary, /d/data_batch_1.bin (1 of the usual 5 files), 10000 samples`,
+   * `CIFAR-10 binary, /d/data_batch_{1,2,3,4,5}.bin (the usual 5 files), 1000 of 50000 samples (data.limit)`,
+   * `RecordIO /d/cifar10_train.rec (JPEG, with .idx), 50000 records` (see src/data/source.ts).
+   */
+  readonly description?: string;
+  /**
    * The batches of one epoch. Training: order shuffled by a stream seeded from (train.seed, 'shuffle',
    * epoch) and augmentation drawn per sample from (train.seed, 'augment', epoch, sample index), so
    * an epoch's batches depend only on the seed and the epoch number. Evaluation: every sample once, in
