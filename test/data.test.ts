@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, truncateSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, truncateSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { create as tarCreate } from 'tar';
 import { PNG } from 'pngjs';
 import { configSchema, type ConfigInput } from '../src/config/schema.js';
@@ -12,7 +12,7 @@ import { encodeImageRecord, parseImageRecord } from '../src/data/imagerecord.js'
 import { decodeImage } from '../src/data/decode.js';
 import { openSource, type SourceOptions } from '../src/data/source.js';
 import { SampleReader } from '../src/data/reader.js';
-import { openPipeline, resolveDataPaths } from '../src/data/index.js';
+import { openPipeline, resolveDataPaths, sameDataNote } from '../src/data/index.js';
 import { batchesPerEpoch, epochOrder } from '../src/data/batch.js';
 import { encodeJpeg, encodePng, hwcToPlanes, syntheticImage, writeBinFile, writeRecFile } from '../src/data/fixtures.js';
 import type { Batch, DataPipeline } from '../src/data/types.js';
@@ -495,4 +495,46 @@ test('description of RecordIO: encoding, .idx or scanned, several labels, limit;
   const c100 = await openSource(join(dir, 'train.bin'), 'train', { ...OPTS, numClasses: 20, labelField: 'coarse' });
   assert.equal(c100.description, `CIFAR-100 binary, ${dir}/train.bin (coarse labels), 2 samples`);
   assert.deepEqual(c100.notes, []);
+});
+
+test('sameDataNote: the same file for training and validation is a note (not an error), via warn of the val split', async () => {
+  const dir = tmp();
+  const { path } = recFixture(dir, 4, true);
+  symlinkSync(path, join(dir, 'link.rec'));
+  const same = cfgOf({ data: { train: path, val: path, workers: 0 }, train: { batchSize: 2, evalBatchSize: 2 } });
+  const expected = `data.train and data.val are the same file (${path}): the validation accuracy will be measured on training data`;
+  assert.equal(sameDataNote(same), expected);
+  // Through a symlink and a relative path: still the same file.
+  const rel = relative(process.cwd(), path);
+  assert.equal(sameDataNote(cfgOf({ data: { train: rel, val: join(dir, 'link.rec') } })), `data.train and data.val are the same file (${join(dir, 'link.rec')}): the validation accuracy will be measured on training data`);
+  const notes: string[] = [];
+  const va = await openPipeline(same, 'val', undefined, { warn: (l) => notes.push(l) });
+  assert.equal(va.numSamples, 4);
+  await va.close();
+  const tr = await openPipeline(same, 'train', undefined, { warn: (l) => notes.push(l) });
+  await tr.close();
+  assert.deepEqual(notes, [expected], 'once, from the val split');
+  // An explicit path (mixup test --data) is not compared.
+  notes.length = 0;
+  await (await openPipeline(same, 'val', path, { warn: (l) => notes.push(l) })).close();
+  assert.deepEqual(notes, []);
+
+  // A directory or archive named for both: each split takes its own files.
+  const root = join(dir, 'bins');
+  mkdirSync(root);
+  writeBinFile(join(root, 'data_batch_1.bin'), [syntheticImage(0)], [0]);
+  writeBinFile(join(root, 'test_batch.bin'), [syntheticImage(1)], [1]);
+  assert.equal(sameDataNote(cfgOf({ data: { train: root, val: root } })), null);
+  assert.equal(sameDataNote(cfgOf({ data: { dir: root } })), null);
+  const tgz = join(dir, 'c.tar.gz');
+  await tarCreate({ gzip: true, file: tgz, cwd: dir }, ['bins']);
+  assert.equal(sameDataNote(cfgOf({ data: { train: tgz, val: tgz } })), null);
+  // A training batch as the validation file of a batch directory.
+  assert.equal(
+    sameDataNote(cfgOf({ data: { train: root, val: join(root, 'data_batch_1.bin') } })),
+    `data.val ${join(root, 'data_batch_1.bin')} is one of the training files in ${root}: the validation accuracy will be measured on training data`,
+  );
+  // Different files, or a path that does not resolve: null.
+  assert.equal(sameDataNote(cfgOf({ data: { train: path, val: join(root, 'test_batch.bin') } })), null);
+  assert.equal(sameDataNote(cfgOf({ data: { train: path, val: join(dir, 'nope.rec') } })), null);
 });

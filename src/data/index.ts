@@ -3,7 +3,8 @@
  * batches of a split ({@link openPipeline}). Formats: MXNet RecordIO (`.rec`, optional `.idx`),
  * the CIFAR binary version (`.bin` files, a directory of them, or `cifar-10-binary.tar.gz`).
  */
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { augmentSpec } from '../augment/index.js';
@@ -11,6 +12,8 @@ import type { DataPipeline } from './types.js';
 import { Pipeline } from './pipeline.js';
 import { allocCache } from './reader.js';
 import { findInDir, LOOKED_FOR, openSource, type OpenedSource } from './source.js';
+import { readHead } from './recordio.js';
+import { isSplitFile } from './cifarbin.js';
 
 export type { Batch, DataPipeline } from './types.js';
 export { openSource, findInDir } from './source.js';
@@ -44,6 +47,41 @@ export function resolveDataPaths(data: Config['data']): { train: string; val: st
   return { train, val };
 }
 
+/**
+ * A note when training and validation would read the same samples: `data.train` and `data.val`
+ * (or what `data.dir` resolves to) are the same file, after symlinks and relative paths are
+ * resolved, or `data.val` is one of the `data_batch_*.bin` files of a training directory. Not an
+ * error: a smoke test may want it. A directory or `.tar.gz` named for both is fine (each split
+ * takes its own files from it), and so is anything that does not resolve (openPipeline reports that).
+ * @returns the one-line note, e.g. `data.train and data.val are the same file (/d/x.rec): the
+ *   validation accuracy will be measured on training data`, or null.
+ */
+export function sameDataNote(cfg: Config): string | null {
+  let paths: { train: string; val: string };
+  let train: string;
+  let val: string;
+  try {
+    paths = resolveDataPaths(cfg.data);
+    train = realpathSync(paths.train);
+    val = realpathSync(paths.val);
+  } catch {
+    return null;
+  }
+  const which = cfg.data.train !== null && cfg.data.val !== null ? 'data.train and data.val' : 'the training and validation data';
+  const tail = 'the validation accuracy will be measured on training data';
+  const valStat = statSync(val, { throwIfNoEntry: false });
+  if (!valStat?.isFile()) return null;
+  if (train === val) {
+    const head = readHead(val, 2);
+    if (head[0] === 0x1f && head[1] === 0x8b) return null; // a .tar.gz holds both splits
+    return `${which} are the same file (${paths.val}): ${tail}`;
+  }
+  if (statSync(train, { throwIfNoEntry: false })?.isDirectory() && dirname(val) === train && isSplitFile(basename(val), 'train')) {
+    return `data.val ${paths.val} is one of the training files in ${paths.train}: ${tail}`;
+  }
+  return null;
+}
+
 /** Extra options of {@link openPipeline}. */
 export interface OpenPipelineOptions {
   /** Where notes (e.g. "records carry several labels") go; default: stderr, once per pipeline. */
@@ -57,6 +95,7 @@ export interface OpenPipelineOptions {
  * partial batch dropped, seeded shuffle and augmentation (see batch.ts), `data.limit`. Evaluation
  * ('val'): `train.evalBatchSize`, file order, center crop, `data.valLimit`. Images are `[B,H,W,3]`
  * float32 in the network's units (see src/augment/index.ts), labels `[B]` int32.
+ * The validation split (without `path`) warns when it is the training data ({@link sameDataNote}).
  * @param path overrides the split's resolved path (e.g. `mixup test --data`).
  * @throws UserError for missing or bad data (see source.ts), or a training split smaller than one batch.
  */
@@ -71,6 +110,10 @@ export async function openPipeline(cfg: Config, split: 'train' | 'val', path?: s
   });
   const warn = options.warn ?? ((l: string) => process.stderr.write(`mixup: note: ${l}\n`));
   for (const n of source.notes) warn(n);
+  if (!train && path === undefined) {
+    const same = sameDataNote(cfg);
+    if (same !== null) warn(same);
+  }
   const batchSize = train ? cfg.train.batchSize : cfg.train.evalBatchSize;
   if (train && source.numSamples < batchSize) {
     throw new UserError(`${source.path}: ${source.numSamples} training samples, fewer than train.batchSize ${batchSize}: an epoch would have no batch`);
