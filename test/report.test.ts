@@ -171,11 +171,11 @@ test('formatMarkdown: the exact table, notes on the formula', () => {
   const { dirs } = fixtureRuns();
   const md = formatMarkdown(buildTable(readRuns(dirs), { compareReference: true }), { compareReference: true });
   const expected = [
-    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds | reference % | final − reference | status |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    '| erm-3 | erm | 3 | - | - | 91.00 ± 1.00 | 91.67 ± 0.76 | 0.05 | 128 | 0, 1, 2 | - | - | finished |',
-    '| mixup-3 | mixup | 3 | 0.2 | 0.7 | 87.00 | 87.00 | 0.7 | 128 | 0 | - | - | finished |',
-    '| mixup-feature-90 | mixup-feature | 90 | 0.2 | 0.7 | 45.00 | 45.00 | 0.7 | 128 | 0 | 85.45 | −40.45 | running, epoch 2/90 |',
+    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds | reference % | final − reference | status | runs |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+    '| erm-3 | erm | 3 | - | - | 91.00 ± 1.00 | 91.67 ± 0.76 | 0.05 | 128 | 0, 1, 2 | - | - | finished | erm-3-s0, erm-3-s1, erm-3-s2 |',
+    '| mixup-3 | mixup | 3 | 0.2 | 0.7 | 87.00 | 87.00 | 0.7 | 128 | 0 | - | - | finished | mixup-3-s0 |',
+    '| mixup-feature-90 | mixup-feature | 90 | 0.2 | 0.7 | 45.00 | 45.00 | 0.7 | 128 | 0 | 85.45 | −40.45 | running, epoch 2/90 | feature-90-s0 |',
     '',
     'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
     'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
@@ -194,7 +194,7 @@ test('formatMarkdown: the note says how many validation images were evaluated (d
   const all = run('b', null, 0.75);
   const note = (rowsDirs: string[]) => formatMarkdown(buildTable(readRuns(rowsDirs))).split('\n');
   const one = note([v500]);
-  assert.equal(one[0], '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds |');
+  assert.equal(one[0], '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds | runs |');
   assert.equal(
     one[4],
     'test acc: top-1 % on the validation set (the first 500 CIFAR-10 test images, data.valLimit); final = after the last epoch, best = the best epoch.',
@@ -202,11 +202,11 @@ test('formatMarkdown: the note says how many validation images were evaluated (d
   assert.equal(note([all])[4], 'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch.');
   const mixed = note([v500, all, v1000]);
   assert.deepEqual(mixed.slice(0, 6).map((l) => l.split(' | ').slice(9).join(' | ')), [
-    'val images | seeds |',
-    '---: | ---: |',
-    '500 | 0 |',
-    'all | 0 |',
-    '1,000 | 0 |',
+    'val images | seeds | runs |',
+    '---: | ---: | --- |',
+    '500 | 0 | a |',
+    'all | 0 | b |',
+    '1,000 | 0 | c |',
     '',
   ]);
   assert.deepEqual(mixed.slice(2, 5).map((l) => l.split(' | ')[5]), ['25.00', '75.00', '50.00']);
@@ -215,6 +215,42 @@ test('formatMarkdown: the note says how many validation images were evaluated (d
     'test acc: top-1 % on the validation set (the CIFAR-10 test images; column val images: all, or the first N (data.valLimit)); final = after the last epoch, best = the best epoch.',
   );
   assert.deepEqual(JSON.parse(formatJson(buildTable(readRuns([v500, all])))).map((r: { val_limit: unknown }) => r.val_limit), [500, null]);
+});
+
+test('report: rows of one config file with different overrides are labelled by the keys that differ; a runs column names the directories', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const run = (name: string, seed: number, acc: number, extra: ConfigInput) =>
+    makeRun(root, name, { experiment: 'mixup', epochs: 1, seed, valAcc: [acc], configName: 'quick', extra });
+  const lim1000 = { data: { limit: 1000 } };
+  const dirs = [
+    run('lim1000/s0', 0, 0.3, lim1000),
+    run('lim1000/s1', 1, 0.32, lim1000),
+    run('lim500/s0', 0, 0.2, { data: { limit: 500 } }),
+    run('perm/s0', 0, 0.31, { ...lim1000, mixup: { scheme: 'permutation' } }),
+    run('alpha/a1', 0, 0.4, { ...lim1000, mixup: { alpha: 1 } }), // α has its own column
+  ];
+  const { out, err } = await reportLines(dirs);
+  assert.deepEqual(err, []);
+  // base names where they are unique (s1, a1), the directory as given where they clash (…/s0)
+  assert.deepEqual(out.slice(0, 6), [
+    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds | runs |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    `| quick (data.limit=500, mixup.scheme=pairs) | mixup | 1 | 0.2 | 0.7 | 20.00 | 20.00 | 0.7 | 128 | 0 | ${dirs[2]} |`,
+    '| quick (data.limit=1000, mixup.scheme=pairs) | mixup | 1 | 1 | 0.7 | 40.00 | 40.00 | 0.7 | 128 | 0 | a1 |',
+    `| quick (data.limit=1000, mixup.scheme=pairs) | mixup | 1 | 0.2 | 0.7 | 31.00 ± 1.41 | 31.00 ± 1.41 | 0.7 | 128 | 0, 1 | ${dirs[0]}, s1 |`,
+    `| quick (data.limit=1000, mixup.scheme=permutation) | mixup | 1 | 0.2 | 0.7 | 31.00 | 31.00 | 0.7 | 128 | 0 | ${dirs[3]} |`,
+  ]);
+  // the plot legend has no α column: its labels name every key that differs; seeds share a label
+  assert.deepEqual(seriesLabels(readRuns(dirs)), [
+    'quick (data.limit=1000, mixup.alpha=0.2, mixup.scheme=pairs)',
+    'quick (data.limit=1000, mixup.alpha=0.2, mixup.scheme=pairs)',
+    'quick (data.limit=500, mixup.alpha=0.2, mixup.scheme=pairs)',
+    'quick (data.limit=1000, mixup.alpha=0.2, mixup.scheme=permutation)',
+    'quick (data.limit=1000, mixup.alpha=1, mixup.scheme=pairs)',
+  ]);
+  // rows that differ only in the seed keep the plain name; a trailing slash does not change the name
+  const plain = formatMarkdown(buildTable(readRuns([`${dirs[0]}/`, dirs[1]!])));
+  assert.equal(plain.split('\n')[2], '| quick | mixup | 1 | 0.2 | 0.7 | 31.00 ± 1.41 | 31.00 ± 1.41 | 0.7 | 128 | 0, 1 | s0, s1 |');
 });
 
 test('reference comparison at 90/200/300 epochs', () => {
@@ -340,7 +376,7 @@ test('report: runs of one config with the same seed are counted once, the first 
   const c = run('c', 1, 0.1);
   const d = run('d', 0, 0.13);
   const two = await reportLines([a, c, d, b]);
-  assert.equal(two.out[2], '| quick | mixup | 1 | 0.2 | 0.7 | 11.30 ± 1.84 | 11.30 ± 1.84 | 0.7 | 128 | 0, 1 |');
+  assert.equal(two.out[2], '| quick | mixup | 1 | 0.2 | 0.7 | 11.30 ± 1.84 | 11.30 ± 1.84 | 0.7 | 128 | 0, 1 | a, c |');
   assert.deepEqual(two.err, [`mixup: note: ${d}, ${b}: same config (quick) and seed 0 as ${a}; left out, each seed is counted once (the first given)`]);
   // argument order decides which run is kept; unfinished runs and other configs are not repeats
   const e = makeRun(root, 'e', { experiment: 'mixup', epochs: 2, seed: 0, valAcc: [0.2], configName: 'quick' });
@@ -383,7 +419,7 @@ test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing
   const { root, dirs } = fixtureRuns();
   const ok = mixup(['report', dirs[0]!, dirs[1]!, dirs[2]!, '--plot', join(root, 'c.svg')]);
   assert.equal(ok.code, 0, ok.err);
-  assert.match(ok.out, /^\| erm-3 \| erm \| 3 \| - \| - \| 91\.00 ± 1\.00 \| 91\.67 ± 0\.76 \| 0\.05 \| 128 \| 0, 1, 2 \|$/m);
+  assert.match(ok.out, /^\| erm-3 \| erm \| 3 \| - \| - \| 91\.00 ± 1\.00 \| 91\.67 ± 0\.76 \| 0\.05 \| 128 \| 0, 1, 2 \| erm-3-s0, erm-3-s1, erm-3-s2 \|$/m);
   assert.ok(readFileSync(join(root, 'c.svg'), 'utf8').startsWith('<svg'));
   const none = mixup(['report', dirs[5]!]);
   assert.equal(none.code, 2);

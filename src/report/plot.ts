@@ -11,7 +11,7 @@ import { parse as parseVega, View } from 'vega';
 import { Resvg } from '@resvg/resvg-js';
 import { UserError } from '../errors.js';
 import { EXPERIMENTS } from '../config/schema.js';
-import type { Run } from './runs.js';
+import { configLabels, type Run } from './runs.js';
 
 /** Font of the figure's text: DejaVu Sans where installed, else the system's sans-serif. */
 const FONT = 'DejaVu Sans, sans-serif';
@@ -31,21 +31,12 @@ export interface PlotPoint {
 
 /**
  * Legend label of each run: the name of its config (`erm-90`, ...); runs that share a name but
- * differ in config (not just in seed) get their directory name appended.
+ * differ in config (not just in seed) get the keys in which they differ, as in the table
+ * ({@link configLabels}), so seeds of one row share a colour.
  * @returns labels in the order of `runs`.
  */
 export function seriesLabels(runs: readonly Run[]): string[] {
-  const base = runs.map((r) => r.name);
-  const keysByLabel = new Map<string, Set<string>>();
-  runs.forEach((r, i) => {
-    const s = keysByLabel.get(base[i]!) ?? new Set<string>();
-    s.add(r.groupKey);
-    keysByLabel.set(base[i]!, s);
-  });
-  return runs.map((r, i) => {
-    const clash = keysByLabel.get(base[i]!)!.size > 1;
-    return clash ? `${base[i]} (${r.dir.replace(/\/+$/, '').split('/').pop()})` : base[i]!;
-  });
+  return configLabels(runs);
 }
 
 /** The long table of points the figure draws. */

@@ -65,6 +65,11 @@ export interface Run {
    * runs with equal keys are seeds of one experiment.
    */
   groupKey: string;
+  /**
+   * The same config as flat `dotted.key → value` text (strings bare, other values as JSON), without
+   * {@link IGNORED_FOR_GROUPING}: what {@link configLabels} compares.
+   */
+  settings: Readonly<Record<string, string>>;
 }
 
 /** A run directory left out of the report, with why. */
@@ -148,6 +153,45 @@ export function canonicalKey(obj: unknown, ignored: readonly string[], prefix = 
     parts.push(`${JSON.stringify(k)}:${canonicalKey((obj as Record<string, unknown>)[k], ignored, path + '.')}`);
   }
   return `{${parts.join(',')}}`;
+}
+
+/**
+ * Flattens a config to `dotted.key → value` text, without the dotted `ignored` keys; arrays are
+ * leaves (`data.imageShape → [3,28,28]`), strings are bare (`experiment → mixup`).
+ */
+export function flatSettings(obj: unknown, ignored: readonly string[], prefix = '', into: Record<string, string> = {}): Record<string, string> {
+  if (obj !== null && typeof obj === 'object' && !Array.isArray(obj)) {
+    for (const k of Object.keys(obj).sort()) {
+      const path = prefix + k;
+      if (!ignored.includes(path)) flatSettings((obj as Record<string, unknown>)[k], ignored, path + '.', into);
+    }
+  } else if (prefix !== '') {
+    into[prefix.slice(0, -1)] = typeof obj === 'string' ? obj : (JSON.stringify(obj) ?? 'null');
+  }
+  return into;
+}
+
+/**
+ * Label of each run's config for the table and the plot legend: the config name (`erm-90`), and
+ * when runs of one name differ in config (overrides such as `--set data.limit=1000`), the keys in
+ * which they differ, sorted: `quick (data.limit=1000, mixup.alpha=1)`. A key one run lacks shows `-`.
+ * Seeds and the other {@link IGNORED_FOR_GROUPING} keys never make a difference; nor does the number
+ * of epochs, which has its own column in the table.
+ * @param omit keys left out of the labels (the table's own columns, such as `mixup.alpha`).
+ * @returns labels in the order of `runs`.
+ */
+export function configLabels(runs: readonly Run[], omit: readonly string[] = []): string[] {
+  const byName = new Map<string, Run[]>();
+  for (const r of runs) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
+  const differing = new Map<string, string[]>();
+  for (const [name, group] of byName) {
+    const keys = [...new Set(group.flatMap((r) => Object.keys(r.settings)))].filter((k) => !omit.includes(k)).sort();
+    differing.set(name, keys.filter((k) => new Set(group.map((r) => r.settings[k] ?? '-')).size > 1));
+  }
+  return runs.map((r) => {
+    const keys = differing.get(r.name)!;
+    return keys.length === 0 ? r.name : `${r.name} (${keys.map((k) => `${k}=${r.settings[k] ?? '-'}`).join(', ')})`;
+  });
 }
 
 const REQUIRED_COLUMNS = ['epoch', 'train_loss', 'val_acc'] as const;
@@ -271,6 +315,7 @@ export function readRun(dir: string): Run | SkippedRun {
       complete: last >= epochs,
       curves,
       groupKey: `${name}|epochs=${epochs}|${canonicalKey(raw, IGNORED_FOR_GROUPING)}`,
+      settings: flatSettings(raw, IGNORED_FOR_GROUPING),
     };
   } catch (e) {
     if (e instanceof RunProblem) return { dir, reason: e.message };

@@ -7,7 +7,8 @@
  */
 import { createArrayCsvStringifier } from 'csv-writer';
 import { EXPERIMENTS, type Experiment } from '../config/schema.js';
-import type { Run, RunStatus } from './runs.js';
+import { basename } from 'node:path';
+import { configLabels, type Run, type RunStatus } from './runs.js';
 import { meanStd, type MeanStd } from './stats.js';
 import { referenceAccuracy } from './reference.js';
 
@@ -15,6 +16,11 @@ import { referenceAccuracy } from './reference.js';
 export interface TableRow {
   /** Config name of the runs (e.g. `mixup-200`). */
   config: string;
+  /**
+   * The config name, with the keys in which rows of that name differ when they do
+   * (`quick (data.limit=1000)`; see {@link configLabels}), apart from keys that have a column.
+   */
+  label: string;
   experiment: Experiment;
   /** Planned epochs. */
   epochs: number;
@@ -47,13 +53,19 @@ export interface TableRow {
   diff: number | null;
 }
 
+/**
+ * Config keys the table shows in columns of their own (`val images` appears whenever rows differ in
+ * it), so row labels need not repeat them.
+ */
+const KEYS_WITH_COLUMNS = ['experiment', 'mixup.alpha', 'mixup.mixRate', 'train.lr', 'train.batchSize', 'data.valLimit'];
+
 /** Options of {@link buildTable}. */
 export interface TableOptions {
   /** Fill `reference` and `diff` from the reference's published figures. */
   compareReference?: boolean;
 }
 
-function rowOf(runs: Run[], finished: boolean, opts: TableOptions): TableRow {
+function rowOf(runs: Run[], label: string, finished: boolean, opts: TableOptions): TableRow {
   const r0 = runs[0]!;
   const pct = (x: number) => x * 100;
   const finalAcc = meanStd(runs.map((r) => pct(r.curves[r.curves.length - 1]!.valAcc)));
@@ -62,6 +74,7 @@ function rowOf(runs: Run[], finished: boolean, opts: TableOptions): TableRow {
   const mixes = r0.experiment !== 'erm';
   return {
     config: r0.name,
+    label,
     experiment: r0.experiment,
     epochs: r0.epochs,
     alpha: mixes ? r0.alpha : null,
@@ -118,27 +131,28 @@ export function dropRepeatedSeeds(runs: readonly Run[]): { runs: Run[]; repeats:
  * Groups runs into table rows (call {@link dropRepeatedSeeds} first: every run given is counted). Finished runs with the same config apart from the seed (and the
  * keys in `IGNORED_FOR_GROUPING`) share a row, with mean ± sample std (n − 1) over them; each
  * run still in progress gets a row of its own, marked unfinished, that no mean includes.
- * Rows are sorted by experiment (erm, mixup, mixup-feature), then epochs, config name, finished first.
+ * Rows are sorted by experiment (erm, mixup, mixup-feature), then epochs, label, finished first.
  */
 export function buildTable(runs: readonly Run[], opts: TableOptions = {}): TableRow[] {
+  const labels = new Map(configLabels(runs, KEYS_WITH_COLUMNS).map((l, i) => [runs[i]!, l]));
   const groups = new Map<string, Run[]>();
   const rows: TableRow[] = [];
   for (const r of runs) {
     if (!r.complete) {
-      rows.push(rowOf([r], false, opts));
+      rows.push(rowOf([r], labels.get(r)!, false, opts));
       continue;
     }
     const g = groups.get(r.groupKey);
     if (g) g.push(r);
     else groups.set(r.groupKey, [r]);
   }
-  for (const g of groups.values()) rows.push(rowOf([...g].sort((a, b) => a.seed - b.seed), true, opts));
+  for (const g of groups.values()) rows.push(rowOf([...g].sort((a, b) => a.seed - b.seed), labels.get(g[0]!)!, true, opts));
   const order = (e: Experiment) => EXPERIMENTS.indexOf(e);
   return rows.sort(
     (a, b) =>
       order(a.experiment) - order(b.experiment) ||
       a.epochs - b.epochs ||
-      a.config.localeCompare(b.config, 'en', { numeric: true }) ||
+      a.label.localeCompare(b.label, 'en', { numeric: true }) ||
       Number(b.finished) - Number(a.finished) ||
       a.runs[0]!.localeCompare(b.runs[0]!),
   );
@@ -157,6 +171,21 @@ function fmtDiff(d: number): string {
 function progressText(r: TableRow): string {
   return r.finished ? 'finished' : `${r.status ?? 'in progress'}, epoch ${r.lastEpoch}/${r.epochs}`;
 }
+
+/**
+ * How the Markdown table names run directories: the base name (`runs/erm-90-s0/` → `erm-90-s0`),
+ * or the directory as given where two directories of the table share a base name.
+ */
+function runNames(rows: readonly TableRow[]): Map<string, string> {
+  const dirs = [...new Set(rows.flatMap((r) => r.runs))];
+  const base = (d: string) => basename(d.replace(/\/+$/, '')) || d;
+  const count = new Map<string, number>();
+  for (const d of dirs) count.set(base(d), (count.get(base(d)) ?? 0) + 1);
+  return new Map(dirs.map((d) => [d, count.get(base(d))! > 1 ? d.replace(/(.)\/+$/, '$1') : base(d)]));
+}
+
+/** A Markdown table cell: `|` escaped. */
+const cell = (text: string) => text.replace(/\|/g, '\\|');
 
 /** `all`, or the number of validation images (`data.valLimit`) with thousands separators. */
 function valImagesText(valLimit: number | null): string {
@@ -177,7 +206,8 @@ function testAccNote(rows: readonly TableRow[], perRow: boolean): string {
  * The table as Markdown: one header, one line per row, then notes that state how the figures
  * were computed, including how many validation images were evaluated (`data.valLimit`). A
  * `val images` column is added when rows used different numbers, a `status` column when some
- * row is unfinished.
+ * row is unfinished. The `config` column shows each row's {@link TableRow.label}; the last
+ * column, `runs`, names the row's run directories (base names).
  */
 export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {}): string {
   const anyUnfinished = rows.some((r) => !r.finished);
@@ -197,10 +227,12 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
   header.push('seeds');
   if (opts.compareReference) header.push('reference %', 'final − reference');
   if (anyUnfinished) header.push('status');
-  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((h) => (['config', 'experiment', 'status'].includes(h) ? '---' : '---:')).join(' | ')} |`];
+  header.push('runs');
+  const names = runNames(rows);
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((h) => (['config', 'experiment', 'status', 'runs'].includes(h) ? '---' : '---:')).join(' | ')} |`];
   for (const r of rows) {
     const cells = [
-      r.config,
+      cell(r.label),
       r.experiment,
       String(r.epochs),
       r.alpha === null ? '-' : String(r.alpha),
@@ -214,6 +246,7 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
     ];
     if (opts.compareReference) cells.push(r.reference === null ? '-' : r.reference.toFixed(2), r.diff === null ? '-' : fmtDiff(r.diff));
     if (anyUnfinished) cells.push(progressText(r));
+    cells.push(cell(r.runs.map((d) => names.get(d)!).join(', ')));
     lines.push(`| ${cells.join(' | ')} |`);
   }
   lines.push(
