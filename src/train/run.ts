@@ -152,7 +152,8 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
       `model: ResNet-${cfg.model.depth}, ${net.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
         `experiment ${cfg.experiment}${placement ? ` (mixup at ${placement}, α ${cfg.mixup.alpha}, mix_rate ${cfg.mixup.mixRate}, ${cfg.mixup.scheme}${cfg.mixup.backward === 'zero' ? ', zero gradient through the mix' : ''})` : ''}`,
     );
-    io.info(`data: ${tr.numSamples} training samples (${tr.batchesPerEpoch} batches of ${cfg.train.batchSize}), ${va.numSamples} validation samples`);
+    io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${tr.batchesPerEpoch} batches of ${cfg.train.batchSize} per epoch)`);
+    io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
     io.info(`run directory: ${resolve(out)}`);
     return await epochLoop(req, io, net, opt, tr, va, start, sums);
   } catch (e) {
