@@ -3,25 +3,29 @@
  * `.bin`, first pass (read + decode + augment) and cached pass (augment from the decoded cache),
  * with the reference's training augmentation (pad, random crop, HSL jitter, mirror, mean).
  *
- *   npm run bench:data -- [--rec FILE] [--bin FILE] [--workers N[,N...]] [--limit N]
+ *   npm run bench:data -- [--rec FILE] [--bin FILE] [--workers N[,N...]] [--limit N]   (--help: each option)
  *
  * Defaults: ../shared/data/cifar10/cifar10_train.rec and ../shared/data/cifar-10-batches-bin/
  * data_batch_1.bin, workers 2. A benchmark, not a test: it needs real data and takes seconds.
  */
 import { existsSync } from 'node:fs';
+import { Command, Option } from 'commander';
 import { configSchema } from '../src/config/schema.js';
 import { openPipeline } from '../src/data/index.js';
-
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
-}
+import { intOption, listDefault } from './train.js';
 
 const shared = new URL('../../shared/data/', import.meta.url.includes('/dist/') ? new URL('../', import.meta.url) : import.meta.url);
-const rec = arg('rec', new URL('cifar10/cifar10_train.rec', shared).pathname);
-const bin = arg('bin', new URL('cifar-10-batches-bin/data_batch_1.bin', shared).pathname);
-const workerCounts = arg('workers', '2').split(',').map(Number);
-const limit = Number(arg('limit', '0')) || null;
+const opts = new Command('bench:data')
+  .description('images per second of the data pipeline (read + decode + augment, then cached) over a .rec and a .bin')
+  .option('--rec <file>', 'RecordIO file to read', new URL('cifar10/cifar10_train.rec', shared).pathname)
+  .option('--bin <file>', 'CIFAR-10 binary batch file to read', new URL('cifar-10-batches-bin/data_batch_1.bin', shared).pathname)
+  .addOption(listDefault(new Option('--workers <n,...>', 'comma-separated worker-thread counts to run each file with (data.workers)').argParser((v) => v.split(',').map(intOption(0))), [2]))
+  .option('--limit <n>', 'use only the first N samples of each file (data.limit; 0 = all)', intOption(0), 0)
+  .parse()
+  .opts<{ rec: string; bin: string; workers: number[]; limit: number }>();
+const { rec, bin } = opts;
+const workerCounts = opts.workers;
+const limit = opts.limit || null;
 
 async function pass(path: string, workers: number): Promise<void> {
   const cfg = configSchema.parse({ data: { train: path, workers, limit }, train: { batchSize: 128, seed: 1 } });

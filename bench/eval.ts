@@ -4,7 +4,7 @@
  * (default 500), the depth-50 network with freshly initialised weights (a benchmark, not a test).
  *
  *   npm run bench:eval -- [--data-dir DIR] [--backends wasm,cpu] [--depth N] [--eval-batch N]
- *                         [--limit N] [--threads N] [--reps N]
+ *                         [--limit N] [--threads N] [--reps N]      (--help: each option)
  *
  * With `--data-dir` the val split comes through `openPipeline(cfg, 'val')` (decode + center crop in
  * worker threads, as `mixup train` evaluates after every epoch); without it, synthetic batches
@@ -13,34 +13,31 @@
  * reported. The cpu backend runs only when named in `--backends` (it takes minutes).
  */
 import * as tf from '@tensorflow/tfjs';
+import { Command, Option } from 'commander';
 import { selectBackend, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { openPipeline } from '../src/data/index.js';
 import type { DataPipeline } from '../src/data/types.js';
 import { buildNet } from '../src/train/checkpoint.js';
 import { evaluate } from '../src/train/evaluate.js';
-import { loadLine, machineLine, repoRoot, syntheticPipeline } from './train.js';
+import { intOption, listDefault, listOption, loadLine, machineLine, repoRoot, syntheticPipeline } from './train.js';
 
-const argv = process.argv.slice(2);
-function opt(name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-}
-function num(name: string, dflt: number): number {
-  const v = opt(name);
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a positive integer, got '${v}'`);
-  return n;
-}
+const pos = intOption(1);
+const opts = new Command('bench:eval')
+  .description('inference images per second of evaluate() over the validation split, per backend')
+  .option('--data-dir <dir>', 'CIFAR-10 directory whose val split is read through openPipeline (default: synthetic batches)')
+  .addOption(listDefault(new Option('--backends <list>', 'comma-separated backends to run (cpu takes minutes)').argParser(listOption), ['wasm']))
+  .option('--depth <n>', 'ResNet depth (model.depth)', pos, 50)
+  .option('--eval-batch <n>', 'samples per inference batch (train.evalBatchSize)', pos, 500)
+  .option('--limit <n>', 'use only the first N validation samples (data.valLimit; default: all, 10,000 synthetic)', pos)
+  .option('--threads <n>', 'XNNPACK threads of the wasm backend (wasmThreads)', pos)
+  .option('--reps <n>', 'timed passes after the warm-up pass; the best is reported', pos, 1)
+  .parse()
+  .opts<{ dataDir?: string; backends: string[]; depth: number; evalBatch: number; limit?: number; threads?: number; reps: number }>();
 
-const depth = num('depth', 50);
-const evalBatch = num('eval-batch', 500);
-const reps = num('reps', 1);
-const limit = opt('limit') !== undefined ? num('limit', 1) : null;
-const threads = opt('threads') !== undefined ? num('threads', 1) : undefined;
-const dataDir = opt('data-dir');
-const backends = (opt('backends') ?? 'wasm').split(',') as ConcreteBackend[];
+const { depth, evalBatch, reps, threads, dataDir } = opts;
+const limit = opts.limit ?? null;
+const backends = opts.backends as ConcreteBackend[];
 
 console.log(machineLine());
 console.log(loadLine('start'));

@@ -11,25 +11,31 @@
  *
  * Options: `--batch N` (default 128), `--reps N` (default 3), `--quick` (batch 32, 2 reps),
  * `--threads N` (XNNPACK threads, default `MIXUP_WASM_THREADS` or 1; see src/kernels/wasm_threads.ts).
- * Timings on a machine shared with other jobs vary by 2× or more: compare columns of one run.
+ * `--help` describes each. Timings on a machine shared with other jobs vary by 2× or more: compare columns of one run.
  */
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
+import { Command } from 'commander';
 import { registerWasmTrainingKernels, builtinKernel } from '../src/kernels/index.js';
 import { convMacs } from '../src/kernels/conv_geometry.js';
+import { intOption } from './train.js';
 
 const require = createRequire(import.meta.url);
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
-const quick = process.argv.includes('--quick');
-const batch = arg('batch', quick ? 32 : 128);
-const reps = arg('reps', quick ? 2 : 3);
-const threads = process.argv.includes('--threads') ? arg('threads', 1) : undefined;
+const pos = intOption(1);
+const opts = new Command('bench:kernels')
+  .description("wasm conv kernel timings at the shapes of the reference's depth-50 ResNet on 28×28 crops")
+  .option('--quick', 'batch 32 and 2 reps unless --batch / --reps say otherwise')
+  .option('--batch <n>', 'batch size (default: 128, 32 with --quick)', pos)
+  .option('--reps <n>', 'timed runs per kernel after one warm-up; the best is printed (default: 3, 2 with --quick)', pos)
+  .option('--threads <n>', 'XNNPACK threads (default: MIXUP_WASM_THREADS or 1)', pos)
+  .parse()
+  .opts<{ quick?: boolean; batch?: number; reps?: number; threads?: number }>();
+const batch = opts.batch ?? (opts.quick ? 32 : 128);
+const reps = opts.reps ?? (opts.quick ? 2 : 3);
+const threads = opts.threads;
 
 interface Layer {
   name: string;

@@ -5,7 +5,7 @@
  *
  *   npm run bench:train -- [--data-dir DIR] [--backends wasm,cpu] [--experiments erm,mixup,mixup-feature]
  *                          [--steps N] [--warmup N] [--cpu-steps N] [--batch N] [--depth N]
- *                          [--threads N] [--kernels LIST] [--profile]
+ *                          [--threads N] [--kernels LIST] [--profile]       (--help: each option)
  *
  * Each experiment's config is configs/<experiment>.json (α, mix_rate, loss, gradScale as in
  * training) with model.depth / train.batchSize overridden. The loop is the training loop's
@@ -37,6 +37,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { selectBackend, AUTO_ORDER, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
 import { builtinKernel, WASM_TRAINING_KERNELS } from '../src/kernels/index.js';
 import { EXPERIMENTS, mixupPlacement, type Config, type Experiment } from '../src/config/schema.js';
@@ -49,17 +50,70 @@ import { buildNet } from '../src/train/checkpoint.js';
 import { SGD } from '../src/train/sgd.js';
 import { trainStep } from '../src/train/step.js';
 
-const argv = process.argv.slice(2);
-function opt(name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
+/**
+ * Commander argument parser for an integer option ≥ `min` (0: non-negative, 1: positive); a bad
+ * value throws commander's `InvalidArgumentError`, printed as one `error: option ... is invalid` line.
+ * Shared with bench/eval.ts, bench/data.ts and bench/kernels.ts (as are listOption, listDefault).
+ */
+export function intOption(min: number): (value: string) => number {
+  const what = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer ≥ ${min}`;
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected ${what}.`);
+    return n;
+  };
 }
-function num(name: string, dflt: number): number {
-  const v = opt(name);
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}: expected a non-negative integer, got '${v}'`);
-  return n;
+
+/** Comma-separated list option (`--backends wasm,cpu`). */
+export function listOption(value: string): string[] {
+  return value.split(',');
+}
+
+type Options = {
+  dataDir?: string;
+  backends: string[];
+  experiments: Experiment[];
+  steps: number;
+  warmup: number;
+  cpuSteps: number;
+  batch: number;
+  depth: number;
+  threads?: number;
+  kernels?: string[];
+  profile?: boolean;
+};
+
+/** Sets a list option's default, shown in --help as `a,b,c` as it would be typed. */
+export function listDefault<T>(option: Option, value: T[]): Option {
+  return option.default(value, value.join(','));
+}
+
+/** `--experiments` value: each name must be one of EXPERIMENTS. */
+function experimentList(value: string): Experiment[] {
+  const list = listOption(value) as Experiment[];
+  for (const e of list) if (!EXPERIMENTS.includes(e)) throw new InvalidArgumentError(`unknown experiment '${e}' (${EXPERIMENTS.join(', ')}).`);
+  return list;
+}
+
+/** The command line of bench:train (parsed in main(), so that importing this file parses nothing). */
+function parseArgs(argv: string[]): Options {
+  const nonNeg = intOption(0);
+  return new Command('bench:train')
+    .description('training images per second of the reference ResNet per backend and experiment')
+    .option('--data-dir <dir>', 'CIFAR-10 directory to read batches from through openPipeline (default: synthetic batches)')
+    // cpu (pure JS) takes ~1 min per depth-8 batch-32 step here, ~25 min at depth 50 batch 128: only when named.
+    .addOption(listDefault(new Option('--backends <list>', 'comma-separated backends to run (cpu only when named)').argParser(listOption), AUTO_ORDER.filter((b) => b !== 'cpu')))
+    .addOption(listDefault(new Option('--experiments <list>', `comma-separated experiments (${EXPERIMENTS.join(', ')})`).argParser(experimentList), [...EXPERIMENTS]))
+    .option('--steps <n>', 'timed steps per experiment', nonNeg, 5)
+    .option('--warmup <n>', 'untimed warm-up steps before them', nonNeg, 1)
+    .option('--cpu-steps <n>', 'timed steps on the cpu backend (no warm-up)', nonNeg, 1)
+    .option('--batch <n>', 'batch size (train.batchSize)', nonNeg, 128)
+    .option('--depth <n>', 'ResNet depth (model.depth)', nonNeg, 50)
+    .option('--threads <n>', 'XNNPACK threads of the wasm backend (wasmThreads)', nonNeg)
+    .option('--kernels <list>', `wasm only: keep only these project kernels (${WASM_TRAINING_KERNELS.join(', ')})`, listOption)
+    .option('--profile', 'then profile one more step and print the time per kernel')
+    .parse(argv, { from: 'user' })
+    .opts<Options>();
 }
 
 /** Repository root (works from bench/ under tsx and from dist/bench/ compiled). */
@@ -107,19 +161,12 @@ interface Timing {
 }
 
 async function main(): Promise<void> {
-  const steps = num('steps', 5);
-  const warmup = num('warmup', 1);
-  const cpuSteps = num('cpu-steps', 1);
-  const batch = num('batch', 128);
-  const depth = num('depth', 50);
-  const threads = opt('threads') !== undefined ? num('threads', 1) : undefined;
-  const profile = argv.includes('--profile');
-  const dataDir = opt('data-dir');
-  const keepKernels = opt('kernels')?.split(',') ?? null;
-  const experiments = (opt('experiments') ?? EXPERIMENTS.join(',')).split(',') as Experiment[];
-  for (const e of experiments) if (!EXPERIMENTS.includes(e)) throw new Error(`--experiments: unknown experiment '${e}' (${EXPERIMENTS.join(', ')})`);
-  // cpu (pure JS) takes ~1 min per depth-8 batch-32 step here, ~25 min at depth 50 batch 128: only when named.
-  const backends = (opt('backends') ?? AUTO_ORDER.filter((b) => b !== 'cpu').join(',')).split(',') as ConcreteBackend[];
+  const o = parseArgs(process.argv.slice(2));
+  const { steps, warmup, cpuSteps, batch, depth, threads, dataDir } = o;
+  const profile = o.profile ?? false;
+  const keepKernels = o.kernels ?? null;
+  const experiments = o.experiments;
+  const backends = o.backends as ConcreteBackend[];
 
   console.log(machineLine());
   console.log(loadLine('start'));
