@@ -162,7 +162,7 @@ test('SIGINT after the first batch: partial-epoch checkpoint, exit 130, how to r
   await c.waitFor(/^Epoch\[1\] Batch \[1\]\t/);
   c.proc.kill('SIGINT');
   assert.equal(await c.exit, 130, c.stderr);
-  const m = /interrupted: checkpoint of the partial epoch 1 \((\d+) batches done\) in (\S+)/.exec(c.stderr);
+  const m = /interrupted: checkpoint of the partial epoch 1 \((\d+) batch(?:es)? done\) in (\S+)/.exec(c.stderr);
   assert.ok(m, c.stderr);
   const done = Number(m[1]);
   t.diagnostic(`stopped after batch ${done} of ${BATCHES}`);
@@ -172,7 +172,7 @@ test('SIGINT after the first batch: partial-epoch checkpoint, exit 130, how to r
   // The batch in progress was finished, none after it was started.
   assert.equal(c.stdout.filter((l) => l.startsWith('Epoch[1] Batch [')).length, done);
   const st = readStatus(out)!;
-  assert.deepEqual([st.status, st.epoch, st.message], ['interrupted', 0, `SIGINT at partial epoch 1 (${done} batches done)`]);
+  assert.deepEqual([st.status, st.epoch, st.message], ['interrupted', 0, `SIGINT at partial epoch 1 (${done} ${done === 1 ? 'batch' : 'batches'} done)`]);
   assert.deepEqual(assertReadable(out), []);
   await resumeAndCompare(out, new RegExp(`resume: from \\S+epoch-0000\\+batch-0+${done} \\(epoch 1, after batch ${done}\\)`));
 });
@@ -184,7 +184,7 @@ test('SIGTERM (with a data worker thread): exit 143, checkpoint, status interrup
   c.proc.kill('SIGTERM');
   assert.equal(await c.exit, 143, c.stderr);
   assert.match(c.stderr, /SIGTERM: finishing the current batch/);
-  assert.match(c.stderr, /interrupted: checkpoint of the (partial epoch 1 \(\d+ batches done\)|end of epoch 1) in /);
+  assert.match(c.stderr, /interrupted: checkpoint of the (partial epoch 1 \(\d+ batch(?:es)? done\)|end of epoch 1) in /);
   assert.equal(readStatus(out)!.status, 'interrupted');
   assert.match(readStatus(out)!.message!, /^SIGTERM at /);
   assert.equal(listCheckpoints(out).length, 1);

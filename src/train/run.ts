@@ -112,6 +112,11 @@ export function prepareResume(out: string, epochs: number | undefined, force: bo
   return cfg;
 }
 
+/** `1 epoch`, `2 epochs`. */
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 function fmtPct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
 }
@@ -266,7 +271,7 @@ async function epochLoop(
   const interrupted = async (pos: CheckpointPosition, sums: EpochSums, lr: number, haveCheckpoint: string | null): Promise<number> => {
     const sig = stopRequest!;
     const dir = haveCheckpoint ?? (await checkpoint(pos, sums, lr));
-    const what = pos.batch > 0 ? `partial epoch ${pos.epoch + 1} (${pos.batch} batches done)` : `end of epoch ${pos.epoch}`;
+    const what = pos.batch > 0 ? `partial epoch ${pos.epoch + 1} (${plural(pos.batch, 'batch', 'batches')} done)` : `end of epoch ${pos.epoch}`;
     writeStatus(out, { status: 'interrupted', epoch: pos.epoch, epochs, message: `${sig.toUpperCase()} at ${what}` });
     io.info(`interrupted: checkpoint of the ${what} in ${dir}`);
     io.info(`resume with: npx mixup train --resume ${out}`);
@@ -349,7 +354,7 @@ async function epochLoop(
       writeStatus(out, { status: epoch + 1 === epochs ? 'finished' : 'running', epoch: epoch + 1, epochs, pid: process.pid, host: hostname() });
       if (stopRequest !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);
     }
-    io.info(`finished ${epochs} epochs; curves in ${paths.curves}, checkpoints in ${paths.checkpoints}`);
+    io.info(`finished ${plural(epochs, 'epoch')}; curves in ${paths.curves}, checkpoints in ${paths.checkpoints}`);
     return 0;
   } finally {
     if (req.handleSignals) {
