@@ -201,3 +201,7 @@ test('data paths become absolute against the directory the command ran in; absol
   assert.deepEqual([a.data.dir, a.data.train, a.data.val], ['/home/me/data/cifar10', '/abs/train.rec', null]);
   assert.equal(c.data.dir, '../data/cifar10', 'the input config is not modified');
 });
+
+test('a non-finite override is named as such', () => {
+  assert.match(userError(() => validateConfig({ train: { gradScale: parseOverrideValue('1/0') } }, 'f.json')), /^config f\.json: train\.gradScale: got Infinity; /);
+});
