@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createResNet, forward, type ResNet } from '../src/model/resnet.js';
 import { mixLabels, planMix } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
-import { meanLoss, perSampleLoss } from '../src/train/loss.js';
+import { meanLoss } from '../src/train/loss.js';
 import { SGD, wdMult } from '../src/train/sgd.js';
 import { evaluateBatch, trainStep } from '../src/train/step.js';
 

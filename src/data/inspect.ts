@@ -7,7 +7,7 @@
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError, firstLine } from '../errors.js';
-import { RECORDIO_MAGIC, fileSize, forEachRecord, idxPathFor, readHead } from './recordio.js';
+import { RECORDIO_MAGIC, fileSize, forEachRecord, idxPathFor, readHead, statDataPath } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import { decodeImage, detectEncoding } from './decode.js';
 import { CIFAR10_CLASSES, badBinSize, binLayout, isSplitFile, naturalCompare, readTarSplit, type BinLayout } from './cifarbin.js';
@@ -160,12 +160,7 @@ async function inspectTar(path: string, numClasses: number, labelField: 'fine' |
 export async function inspectPath(path: string, opts: { numClasses?: number; labelIndex?: number; labelField?: 'fine' | 'coarse' } = {}): Promise<InspectReport[]> {
   const numClasses = opts.numClasses ?? 10;
   const labelField = opts.labelField ?? 'fine';
-  let st;
-  try {
-    st = statSync(path);
-  } catch {
-    throw new UserError(`${path}: no such file or directory`);
-  }
+  const st = statDataPath(path);
   if (st.isDirectory()) {
     const found = findInDir(path);
     if (!found) throw new UserError(`${path}: no CIFAR data files found in this directory`);

@@ -11,7 +11,7 @@
  * Files are never read whole: {@link scanRecordIO} streams through the file in chunks, and
  * {@link readRecordAt} reads one record's bytes with a positioned read.
  */
-import { closeSync, openSync, readSync, fstatSync, existsSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, fstatSync, existsSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { UserError } from '../errors.js';
 
 /** The dmlc RecordIO magic number. */
@@ -127,6 +127,18 @@ export function parseRecord(buf: Uint8Array, file: string, fileOffset: number, a
     joined.push(p);
   });
   return { payload: Buffer.concat(joined), span };
+}
+
+/**
+ * `statSync` for a data path the user named (a file or a directory).
+ * @throws UserError `<path>: no such file or directory` when it does not exist.
+ */
+export function statDataPath(path: string): Stats {
+  try {
+    return statSync(path);
+  } catch {
+    throw new UserError(`${path}: no such file or directory`);
+  }
 }
 
 /** Size of a regular file; UserError when it is missing or empty. */

@@ -7,7 +7,7 @@
 import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError } from '../errors.js';
-import { RECORDIO_MAGIC, fileSize, forEachRecord, idxPathFor, readHead } from './recordio.js';
+import { RECORDIO_MAGIC, fileSize, forEachRecord, idxPathFor, readHead, statDataPath } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import {
   CIFAR10_CLASSES,
@@ -135,12 +135,7 @@ function checkLabel(value: number, numClasses: number, where: string): number {
  *   is not a multiple of the record size, or a label that is not an integer in [0, numClasses).
  */
 export async function openSource(path: string, split: 'train' | 'val', opts: SourceOptions): Promise<OpenedSource> {
-  let st;
-  try {
-    st = statSync(path);
-  } catch {
-    throw new UserError(`${path}: no such file or directory`);
-  }
+  const st = statDataPath(path);
   if (st.isDirectory()) {
     const names = readdirSync(path);
     const bins = names.filter((n) => isSplitFile(n, split)).sort(naturalCompare);

@@ -31,7 +31,7 @@ export class EpochProgress {
   constructor(
     private readonly sink: ProgressSink,
     private readonly epoch: number,
-    private readonly epochs: number,
+    epochs: number,
     totalBatches: number,
     private readonly logEvery: number,
     startBatch = 0,
