@@ -17,12 +17,13 @@
  *   long (dmlc's reader requires both).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, openSync, writeSync, closeSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { createReadStream, existsSync, openSync, writeSync, closeSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
+import { ensureDirectory } from '../fsutil.js';
 import { readHead } from './recordio.js';
 
 /** One published file. */
@@ -69,11 +70,6 @@ export function cifar10Files(format: Cifar10Format, baseUrl?: string): RemoteFil
     return [{ name: 'cifar-10-binary.tar.gz', url: base + 'cifar-10-binary.tar.gz', size: CIFAR10_BINARY_SIZE, md5: CIFAR10_BINARY_MD5, check: null }];
   }
   return ['cifar10_train.rec', 'cifar10_val.rec'].map((name) => ({ name, url: base + name, size: null, md5: null, check: 'recordio' as const }));
-}
-
-/** The hint the data loader gives when the CIFAR-10 files are missing. */
-export function downloadHint(dir: string): string {
-  return `get CIFAR-10 with: mixup data download cifar10 --dir ${dir} (then --data-dir ${dir})`;
 }
 
 /** Receives the progress of one transfer (the CLI draws a cli-progress bar). */
@@ -196,42 +192,9 @@ function fsStep<T>(what: string, path: string, fn: () => T): T {
   }
 }
 
-/**
- * Creates `dir` and its missing parents one level at a time, like `mkdir -p`.
- * (Not `mkdirSync(dir, { recursive: true })`: on Node 20 that loops forever, burning CPU, when
- * mkdir answers ENOENT under an existing parent, as it does for `/proc/nope`.)
- * @throws UserError (exit 2) naming `dir`, the component that failed and the error code, e.g.
- *   `/tmp/f/x: cannot create the download directory: /tmp/f is not a directory (ENOTDIR)`.
- */
+/** Creates the download directory and its parents (see {@link ensureDirectory}). */
 export function ensureDir(dir: string): void {
-  const missing: string[] = [];
-  let p = resolve(dir);
-  for (;;) {
-    let isDir: boolean;
-    try {
-      isDir = statSync(p).isDirectory();
-    } catch (e) {
-      const code = errCode(e);
-      // ENOTDIR: some ancestor is a file; walking up names it in the error below.
-      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(p) !== p) {
-        missing.push(p);
-        p = dirname(p);
-        continue;
-      }
-      throw new UserError(`${dir}: cannot create the download directory: stat ${p} failed (${code})`, 2, { cause: e });
-    }
-    if (!isDir) throw new UserError(`${dir}: cannot create the download directory: ${p} is not a directory (ENOTDIR)`);
-    break;
-  }
-  for (const m of missing.reverse()) {
-    try {
-      mkdirSync(m);
-    } catch (e) {
-      const code = errCode(e);
-      if (code === 'EEXIST' && statSync(m, { throwIfNoEntry: false })?.isDirectory()) continue;
-      throw new UserError(`${dir}: cannot create the download directory: mkdir ${m} failed (${code})`, 2, { cause: e });
-    }
-  }
+  ensureDirectory(dir, 'download directory');
 }
 
 /** Errors of a connection that never got an answer (as opposed to one cut off mid-transfer). */

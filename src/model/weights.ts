@@ -5,7 +5,8 @@
  * (and tf.io.loadWeights) reads it. Extra information (config, epoch, ...) goes into
  * `userDefinedMetadata`.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { ensureDirectory } from '../fsutil.js';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError, firstLine } from '../errors.js';
@@ -33,7 +34,7 @@ export async function saveTensors(dir: string, tensors: Map<string, tf.Tensor>, 
     weightsManifest: [{ paths: [WEIGHTS_BIN], weights: specs }],
     userDefinedMetadata: meta,
   };
-  await mkdir(dir, { recursive: true });
+  ensureDirectory(dir, 'weights directory');
   await writeFile(join(dir, WEIGHTS_BIN), buffer);
   await writeFile(join(dir, MODEL_JSON), JSON.stringify(modelJson, null, 1) + '\n');
 }

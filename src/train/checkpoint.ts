@@ -12,7 +12,6 @@
  * Random generators need no saved state: every stream is derived from (train.seed, name, epoch,
  * batch) (src/random.ts), so the position alone restores them.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { assignWeights, createResNet, namedWeights, type ResNet } from '../model/resnet.js';
@@ -72,7 +71,6 @@ export function buildNet(cfg: Config): ResNet {
 export async function saveCheckpoint(dir: string, net: ResNet, opt: SGD | null, state: CheckpointState, cfg: Config): Promise<void> {
   await saveTensors(dir, namedWeights(net), { format: 'mixup-resnet', model: net.options, epoch: state.epoch, batch: state.batch });
   if (opt) {
-    mkdirSync(join(dir, 'optimizer'));
     await saveTensors(join(dir, 'optimizer'), opt.state(), { format: 'mixup-sgd-momentum' });
   }
   writeJsonAtomic(join(dir, 'state.json'), state);
@@ -86,10 +84,13 @@ export async function saveCheckpoint(dir: string, net: ResNet, opt: SGD | null, 
 export async function loadCheckpointNet(dir: string): Promise<{ net: ResNet; cfg: Config; state: CheckpointState }> {
   const cfg = validateConfig(readJson(join(dir, 'config.json')), join(dir, 'config.json'));
   const state = readJson<CheckpointState>(join(dir, 'state.json'));
-  const net = buildNet(cfg);
   const { tensors } = await loadTensors(dir);
+  const net = buildNet(cfg);
   try {
     assignWeights(net, tensors, dir);
+  } catch (e) {
+    net.dispose();
+    throw e;
   } finally {
     for (const t of tensors.values()) t.dispose();
   }

@@ -17,10 +17,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import { ensureDirectory } from '../fsutil.js';
 import { UserError } from '../errors.js';
 
 /** Life cycle of a run, as recorded in status.json. */
-export type RunStatus = 'running' | 'finished' | 'interrupted' | 'failed';
+export const RUN_STATUSES = ['running', 'finished', 'interrupted', 'failed'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** Contents of `<out>/status.json`. */
 export interface StatusFile {
@@ -181,7 +183,7 @@ export function prepareNewRun(out: string, overwrite: boolean): void {
     for (const f of [p.config, p.source, p.status, p.curves]) rmSync(f, { force: true });
     rmSync(p.checkpoints, { recursive: true, force: true });
   }
-  mkdirSync(runPaths(out).checkpoints, { recursive: true });
+  ensureDirectory(runPaths(out).checkpoints, 'run directory');
 }
 
 /** Directory name of a checkpoint: `epoch-0003`, or `epoch-0003+batch-000120` inside epoch 4. */
@@ -230,7 +232,7 @@ export function cleanCheckpoints(out: string): void {
  */
 export async function writeCheckpoint(out: string, pos: CheckpointPosition, write: (dir: string) => Promise<void>): Promise<string> {
   const root = runPaths(out).checkpoints;
-  mkdirSync(root, { recursive: true });
+  ensureDirectory(root, 'run directory');
   cleanCheckpoints(out);
   const name = checkpointName(pos);
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
