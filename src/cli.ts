@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from './config/schema.js';
-import { absoluteDataPaths, configKeyDocs, loadConfig, parseSetArgs } from './config/load.js';
+import { absoluteDataPaths, configKeyDocs, loadConfig, parseOverrideValue, parseSetArgs } from './config/load.js';
 import { probeAllBackends, selectBackend } from './backend.js';
 import { UserError, isUserError, firstLine } from './errors.js';
 import { resolve } from 'node:path';
@@ -77,7 +77,7 @@ function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendNam
   if (globalBackend !== undefined) out.push(['backend', globalBackend]);
   for (const o of TRAIN_OVERRIDES) {
     const v = opts[attrName(o.flag)];
-    if (v !== undefined) out.push([o.key, parseSetArgs([`${o.key}=${String(v)}`])[0]![1]]);
+    if (v !== undefined) out.push([o.key, parseOverrideValue(String(v))]);
   }
   out.push(...parseSetArgs((opts['set'] as string[] | undefined) ?? []));
   return out;
@@ -148,7 +148,7 @@ export function buildProgram(io: Io = processIo): Command {
         if (extra.length > 0 || opts['set'] !== undefined) {
           throw new UserError(`train --resume: only --epochs and --force go with --resume (the run keeps its config.json); got --${extra[0] ?? 'set'}`);
         }
-        const epochs = opts['epochs'] === undefined ? undefined : (parseSetArgs([`e=${String(opts['epochs'])}`])[0]![1] as number);
+        const epochs = opts['epochs'] === undefined ? undefined : Number(opts['epochs']);
         if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
         const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
         const backend = await selectBackend(g.backend ?? cfg.backend, undefined, { wasmThreads: cfg.wasmThreads });

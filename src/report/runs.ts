@@ -27,9 +27,9 @@ export interface CurveRow {
   valAcc: number;
 }
 
-/** Status values `mixup train` writes into `status.json`. */
-export const RUN_STATUSES = ['running', 'finished', 'interrupted', 'failed'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
+/** Status values `mixup train` writes into `status.json` (defined with the run directory layout). */
+export { RUN_STATUSES, type RunStatus } from '../train/rundir.js';
+import { RUN_STATUSES, type RunStatus } from '../train/rundir.js';
 
 /** A run directory that has at least one finished epoch. */
 export interface Run {

@@ -97,8 +97,7 @@ export function prepareResume(out: string, epochs: number | undefined, force: bo
       const now = absoluteDataPaths(loadConfig(src.configFile, { overrides: src.overrides }), src.cwd);
       now.out = cfg.out;
       now.train.epochs = cfg.train.epochs;
-      const was = { ...cfg, train: { ...cfg.train } };
-      if (JSON.stringify(now) !== JSON.stringify(was)) {
+      if (JSON.stringify(now) !== JSON.stringify(cfg)) {
         throw new UserError(`--resume ${out}: ${src.configFile} (or a file it extends) changed since the run started; resume anyway with --force (the run keeps its own config.json)`);
       }
     }
@@ -297,7 +296,7 @@ async function epochLoop(
         } finally {
           images.dispose();
         }
-        if (!Number.isFinite(r.loss)) {
+        if (!r.updated) {
           const where = `epoch ${epoch + 1}, batch ${b.index + 1}`;
           if (cfg.train.nanPolicy === 'skip-batch' && ++skippedInARow < MAX_SKIPPED_IN_A_ROW) {
             io.info(`loss is ${r.loss} at ${where}: batch skipped (${skippedInARow} in a row)`);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
+import type { DataPipeline } from '../data/types.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { loadCheckpointNet } from './checkpoint.js';
 import { findCheckpoint, readJson, type CheckpointPosition } from './rundir.js';
@@ -43,13 +44,14 @@ export function findRunConfig(path: string, epoch?: number): { dir: string; pos:
 export async function scoreCheckpoint(path: string, opts: { epoch?: number; data?: string; full?: boolean }): Promise<Score> {
   const ck = findCheckpoint(path, opts.epoch);
   const { net, cfg } = await loadCheckpointNet(ck.dir);
-  const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
-  const data = await openPipeline(evalCfg, 'val', opts.data);
+  let data: DataPipeline | null = null;
   try {
-    const ev = await evaluate(net, data, cfg.loss);
-    return { ...ev, checkpoint: ck.dir, epoch: ck.pos.epoch, batch: ck.pos.batch, classNames: data.classNames };
+    const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
+    const pipe = (data = await openPipeline(evalCfg, 'val', opts.data));
+    const ev = await evaluate(net, pipe, cfg.loss);
+    return { ...ev, checkpoint: ck.dir, epoch: ck.pos.epoch, batch: ck.pos.batch, classNames: pipe.classNames };
   } finally {
-    await data.close();
+    await data?.close();
     net.dispose();
   }
 }
