@@ -7,6 +7,7 @@
 import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError } from '../errors.js';
+import { plural } from '../format.js';
 import { RECORDIO_MAGIC, fileSize, forEachRecord, idxPathFor, readHead, statDataPath } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import {
@@ -260,10 +261,6 @@ function openRec(path: string, opts: SourceOptions, split: 'train' | 'val'): Ope
 }
 
 /** `1 sample`, `2 samples`. */
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
 const ENCODING_NAMES: Record<ImageEncoding, string> = { jpeg: 'JPEG', png: 'PNG', raw: 'raw 3x32x32', unknown: 'unknown encoding' };
 
 /**

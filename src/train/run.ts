@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
+import { plural } from '../format.js';
 import { mixupPlacement, type Config } from '../config/schema.js';
 import { absoluteDataPaths, loadConfig, validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
@@ -109,11 +110,6 @@ export function prepareResume(out: string, epochs: number | undefined, force: bo
   if (epochs !== undefined) cfg = { ...cfg, train: { ...cfg.train, epochs } };
   cfg.out = out;
   return cfg;
-}
-
-/** `1 epoch`, `2 epochs`. */
-function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
 }
 
 function fmtPct(x: number): string {
