@@ -66,7 +66,7 @@ for (const name of backends) {
     const passes: number[] = [];
     for (let r = 0; r <= reps; r++) {
       const t0 = performance.now();
-      const ev = await evaluate(net, data, cfg.loss);
+      const ev = await evaluate(net, data);
       const s = (performance.now() - t0) / 1000;
       const ips = ev.samples / s;
       console.log(`  ${r === 0 ? 'warm-up' : `pass ${r}`}: ${ev.samples} samples in ${s.toFixed(2)} s = ${ips.toFixed(1)} img/s (top-1 ${(100 * ev.accuracy).toFixed(1)}% of untrained weights)`);

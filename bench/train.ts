@@ -48,7 +48,7 @@ import { planMix } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
 import { buildNet } from '../src/train/checkpoint.js';
 import { SGD } from '../src/train/sgd.js';
-import { trainStep } from '../src/train/step.js';
+import { settleStep, trainStep, type PendingStep } from '../src/train/step.js';
 
 /**
  * Commander argument parser for an integer option ≥ `min` (0: non-negative, 1: positive); a bad
@@ -253,7 +253,7 @@ async function runExperiment(cfg: Config, warmup: number, steps: number, profile
         await profileStep(step);
         continue;
       }
-      const r = step();
+      const r = await settleStep(step());
       const t2 = performance.now();
       const cpu = process.cpuUsage(cpu0);
       t.lastLoss = r.loss;
@@ -276,14 +276,14 @@ async function runExperiment(cfg: Config, warmup: number, steps: number, profile
 }
 
 /** One step under tf.profile; prints the kernels by total time. */
-async function profileStep(step: () => unknown): Promise<void> {
+async function profileStep(step: () => PendingStep): Promise<void> {
   const checks = tf.env().getBool('CHECK_COMPUTATION_FOR_ERRORS');
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
   const t0 = performance.now();
   let info: Awaited<ReturnType<typeof tf.profile>>;
   try {
-    info = await tf.profile(() => {
-      step();
+    info = await tf.profile(async () => {
+      await settleStep(step());
     });
   } finally {
     tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', checks);

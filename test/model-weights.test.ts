@@ -40,8 +40,8 @@ test('save → load → assign gives identical predictions (parameters and movin
   const za = tf.tidy(() => forward(a, images, { training: false }));
   const zb = tf.tidy(() => forward(b, images, { training: false }));
   assert.deepEqual([...zb.dataSync()], [...za.dataSync()]);
-  const ea = evaluateBatch(a, images, labels, 'soft-ce');
-  const eb = evaluateBatch(b, images, labels, 'soft-ce');
+  const ea = await evaluateBatch(a, images, labels);
+  const eb = await evaluateBatch(b, images, labels);
   assert.deepEqual(eb, ea);
   tf.dispose([za, zb, images]);
   a.dispose();

@@ -7,7 +7,7 @@ import { mixLabels, planMix } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
 import { meanLoss } from '../src/train/loss.js';
 import { SGD, wdMult } from '../src/train/sgd.js';
-import { evaluateBatch, trainStep } from '../src/train/step.js';
+import { evaluateBatch, scoreLogits, settleStep, settleSteps, trainStep } from '../src/train/step.js';
 
 before(async () => {
   tf.enableProdMode();
@@ -18,7 +18,7 @@ function snapshot(net: ResNet): Map<string, Float32Array> {
   return new Map([...net.params, ...net.aux].map(([n, v]) => [n, v.dataSync() as Float32Array]));
 }
 
-test('gradScale 1/64 equals the loss divided by 64 with weight decay unchanged (mixup, mixture-nll)', () => {
+test('gradScale 1/64 equals the loss divided by 64 with weight decay unchanged (mixup, mixture-nll)', async () => {
   const B = 4;
   const images = tf.randomNormal([B, 4, 4, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
   const labels = Int32Array.from([1, 0, 2, 1]);
@@ -42,7 +42,7 @@ test('gradScale 1/64 equals the loss divided by 64 with weight decay unchanged (
 
   const net = createResNet(opts);
   const opt = new SGD(net, { momentum: 0.9, wd });
-  const r = trainStep(net, opt, images, labels, plan, { lr, gradScale: 1 / 64, loss: 'mixture-nll' });
+  const r = await settleStep(trainStep(net, opt, images, labels, plan, { lr, gradScale: 1 / 64, loss: 'mixture-nll' }));
   assert.ok(Math.abs(r.loss - refLoss.dataSync()[0]!) < 1e-6, `reported loss ${r.loss} is the unscaled batch mean ${refLoss.dataSync()[0]}`);
   let checked = 0;
   for (const [name, v] of net.params) {
@@ -71,7 +71,7 @@ test('gradScale 1/64 equals the loss divided by 64 with weight decay unchanged (
   net.dispose();
 });
 
-test('correct counts the label with the larger weight of each mixed sample', () => {
+test('correct counts the label with the larger weight of each mixed sample', async () => {
   const B = 4;
   const net = createResNet({ depth: 8, numClasses: 3, mixAt: 'input', seed: 1 });
   const opt = new SGD(net, { momentum: 0.9, wd: 0 });
@@ -83,14 +83,14 @@ test('correct counts the label with the larger weight of each mixed sample', () 
   const predicted = tf.tidy(() => tf.argMax(forward(twin, images, { training: true, plan }), 1).dataSync());
   const majority = [0, 1, 2, 3].map((i) => (plan.weight[i]! >= 0.5 ? labels[i]! : labels[plan.partner[i]!]!));
   const expected = majority.filter((l, i) => l === predicted[i]).length;
-  const r = trainStep(net, opt, images, labels, plan, { lr: 0, gradScale: 1, loss: 'soft-ce' });
+  const r = await settleStep(trainStep(net, opt, images, labels, plan, { lr: 0, gradScale: 1, loss: 'soft-ce' }));
   assert.equal(r.correct, expected);
   tf.dispose(images);
   [net, twin].forEach((n) => n.dispose());
   opt.dispose();
 });
 
-test('evaluateBatch: inference-mode loss sum, correct count and predictions', () => {
+test('evaluateBatch: inference-mode loss sum, correct count, predictions and probabilities', async () => {
   const net = createResNet({ depth: 8, numClasses: 4, mixAt: null, seed: 3 });
   const images = tf.randomNormal([5, 4, 4, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
   const labels = Int32Array.from([0, 1, 2, 3, 0]);
@@ -106,19 +106,22 @@ test('evaluateBatch: inference-mode loss sum, correct count and predictions', ()
     predicted.push(p);
     if (p === labels[i]) correct++;
   });
-  for (const loss of ['soft-ce', 'mixture-nll'] as const) {
-    const before = tf.memory().numTensors;
-    const r = evaluateBatch(net, images, labels, loss);
-    assert.equal(tf.memory().numTensors, before);
-    assert.ok(Math.abs(r.lossSum - lossSum) < 1e-4, `${r.lossSum} vs ${lossSum}`);
-    assert.equal(r.correct, correct);
-    assert.deepEqual([...r.predicted], predicted);
-  }
+  const before = tf.memory().numTensors;
+  const r = await evaluateBatch(net, images, labels);
+  assert.equal(tf.memory().numTensors, before);
+  assert.ok(Math.abs(r.lossSum - lossSum) < 1e-4, `${r.lossSum} vs ${lossSum}`);
+  assert.equal(r.correct, correct);
+  assert.deepEqual([...r.predicted], predicted);
+  zs.forEach((row, i) => {
+    const e = row.map((v) => Math.exp(v));
+    const total = e.reduce((a, b) => a + b, 0);
+    e.forEach((v, k) => assert.ok(Math.abs(r.probs[i * 4 + k]! - v / total) < 1e-6, `probs[${i},${k}]`));
+  });
   tf.dispose([z, images]);
   net.dispose();
 });
 
-test('a depth-8 net overfits 10 samples of 8×8 in 15 steps (loss from ≈ ln 10 to below 0.15), leaking no tensors', () => {
+test('a depth-8 net overfits 10 samples of 8×8 in 15 steps (loss from ≈ ln 10 to below 0.15), leaking no tensors', async () => {
   const net = createResNet({ depth: 8, numClasses: 10, mixAt: null, seed: 1 });
   const opt = new SGD(net, { momentum: 0.9, wd: 1e-4 });
   const images = tf.randomNormal([10, 8, 8, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
@@ -127,7 +130,7 @@ test('a depth-8 net overfits 10 samples of 8×8 in 15 steps (loss from ≈ ln 10
   let tensors = 0;
   let last = { loss: NaN, correct: 0 };
   for (let i = 0; i < 15; i++) {
-    last = trainStep(net, opt, images, labels, null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' });
+    last = await settleStep(trainStep(net, opt, images, labels, null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' }));
     losses.push(last.loss);
     if (i === 0) tensors = tf.memory().numTensors;
     else assert.equal(tf.memory().numTensors, tensors, `step ${i} leaked tensors`);
@@ -140,22 +143,61 @@ test('a depth-8 net overfits 10 samples of 8×8 in 15 steps (loss from ≈ ln 10
   net.dispose();
 });
 
-test('a step whose loss is not finite changes nothing (parameters, momentum, moving statistics)', () => {
+test('a step whose loss is not finite changes nothing (parameters, momentum, moving statistics), without a host read', async () => {
   const net = createResNet({ depth: 8, numClasses: 3, mixAt: null, seed: 2 });
   const opt = new SGD(net, { momentum: 0.9, wd: 1e-4 });
   const good = tf.randomNormal([2, 4, 4, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
-  trainStep(net, opt, good, Int32Array.from([0, 1]), null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' });
+  await settleStep(trainStep(net, opt, good, Int32Array.from([0, 1]), null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' }));
   const w = snapshot(net);
   const mom = [...opt.state()].map(([n, t]) => [n, t.dataSync().slice()] as const);
   const bad = tf.fill([2, 4, 4, 3], NaN) as tf.Tensor4D;
-  const r = trainStep(net, opt, bad, Int32Array.from([0, 1]), null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' });
+  // the bad step is queued and its parameters checked before its loss is read: the guard is on the device
+  const pending = trainStep(net, opt, bad, Int32Array.from([0, 1]), null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' });
+  for (const [n, v] of snapshot(net)) assert.deepEqual([...v], [...w.get(n)!], n);
+  const r = await settleStep(pending);
   assert.ok(Number.isNaN(r.loss));
   assert.equal(r.updated, false);
   for (const [n, v] of snapshot(net)) assert.deepEqual([...v], [...w.get(n)!], n);
   for (const [n, m] of mom) assert.deepEqual([...opt.state().get(n)!.dataSync()], [...m], n);
-  const ok = trainStep(net, opt, good, Int32Array.from([0, 1]), null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' });
+  const ok = await settleStep(trainStep(net, opt, good, Int32Array.from([0, 1]), null, { lr: 0.1, gradScale: 1, loss: 'soft-ce' }));
   assert.ok(ok.updated && Number.isFinite(ok.loss));
+  assert.ok([...snapshot(net)].some(([n, v]) => v.some((x, i) => x !== w.get(n)![i])), 'a finite step changes the parameters');
   tf.dispose([good, bad]);
   opt.dispose();
   net.dispose();
+});
+
+test('settleSteps reads queued steps in order, equal to reading each after its step', async () => {
+  const images = tf.randomNormal([4, 4, 4, 3], 0, 1, 'float32', 8) as tf.Tensor4D;
+  const labels = Int32Array.from([0, 1, 2, 1]);
+  const run = async (batched: boolean) => {
+    const net = createResNet({ depth: 8, numClasses: 3, mixAt: null, seed: 4 });
+    const opt = new SGD(net, { momentum: 0.9, wd: 1e-4 });
+    const step = () => trainStep(net, opt, images, labels, null, { lr: 0.05, gradScale: 1, loss: 'soft-ce' });
+    const out = [];
+    if (batched) out.push(...(await settleSteps([step(), step(), step()])));
+    else for (let i = 0; i < 3; i++) out.push(await settleStep(step()));
+    const w = [...net.params.get('fc1_weight')!.dataSync()];
+    opt.dispose();
+    net.dispose();
+    return { out, w };
+  };
+  const before = tf.memory().numTensors;
+  const a = await run(false);
+  const b = await run(true);
+  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+  assert.deepEqual(b, a);
+  assert.ok(a.out[2]!.loss < a.out[0]!.loss, `loss falls over the steps: ${a.out.map((r) => r.loss).join(', ')}`);
+  images.dispose();
+});
+
+test('scoreLogits: cross-entropy, first-max argmax and softmax by hand', () => {
+  // row 0: z = [0, ln 3] → p = [1/4, 3/4], label 1 → CE ln(4/3); row 1: a tie → argmax 0, label 1 → CE ln 2
+  const r = scoreLogits(Float32Array.from([0, Math.log(3), 2, 2]), Int32Array.from([1, 1]), 2);
+  assert.ok(Math.abs(r.lossSum - (Math.log(4 / 3) + Math.log(2))) < 1e-6, `${r.lossSum}`);
+  assert.deepEqual([...r.predicted], [1, 0]);
+  assert.equal(r.correct, 1);
+  [0.25, 0.75, 0.5, 0.5].forEach((p, i) => assert.ok(Math.abs(r.probs[i]! - p) < 1e-6, `probs[${i}] = ${r.probs[i]}`));
+  assert.throws(() => scoreLogits(Float32Array.from([0, 1]), Int32Array.from([2]), 2), /label 2 of sample 0 is outside \[0, 2\)/);
+  assert.throws(() => scoreLogits(Float32Array.from([0, 1, 2]), Int32Array.from([0]), 2), /3 logits for 1 labels of 2 classes/);
 });

@@ -136,6 +136,10 @@ const trainSchema = z
     keepCheckpoints: posInt().nullable().default(null).describe('keep only the newest N checkpoints (null = keep all)'),
     nanPolicy: z.enum(['stop', 'skip-batch']).default('stop').describe('on a NaN/infinite loss: stop (exit 3) or skip the batch'),
     logEvery: posInt().default(50).describe('batches between progress lines when stdout is not a terminal (reference: disp_batches)'),
+    readEvery: posInt()
+      .nullable()
+      .default(null)
+      .describe('training steps queued between two reads of their loss and accuracy from the device (null = 1 on CPU backends, 8 on GPU backends, so a GPU runs ahead of JavaScript)'),
     evalBatchSize: posInt().default(500).describe('samples per evaluation batch'),
   })
   .prefault({})

@@ -307,10 +307,15 @@ export function forward(net: ResNet, images: tf.Tensor4D, o: ForwardOptions): tf
   });
 }
 
-/** Assigns and disposes the moving-statistic updates a training forward collected. */
-export function applyMovingUpdates(updates: MovingUpdate[]): void {
+/**
+ * Assigns and disposes the moving-statistic updates a training forward collected.
+ * @param guard optional boolean scalar on the device: where false, every statistic keeps its value
+ *   (trainStep's NaN guard, `finite(loss)`), without a host read.
+ */
+export function applyMovingUpdates(updates: MovingUpdate[], guard?: tf.Scalar): void {
   for (const u of updates) {
-    u.variable.assign(u.value);
+    if (guard) tf.tidy(() => u.variable.assign(tf.where(guard, u.value, u.variable)));
+    else u.variable.assign(u.value);
     u.value.dispose();
   }
   updates.length = 0;

@@ -2,17 +2,20 @@
  * Evaluation over a whole split: top-1 accuracy, mean loss and per-class accuracy, with BatchNorm in
  * inference mode (moving statistics) and no gradient bookkeeping. Used after every training epoch and
  * by `mixup test`, so both print the same numbers for the same checkpoint.
+ *
+ * The forward of batch i+1 is queued before the logits of batch i are read (asynchronously), so a
+ * GPU always has work while JavaScript scores the previous batch on the host.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DataPipeline } from '../data/types.js';
 import type { ResNet } from '../model/resnet.js';
-import { evaluateBatch } from './step.js';
+import { inferLogits, scoreLogits } from './step.js';
 
 /** Result of {@link evaluate}. Accuracies are fractions in [0, 1]. */
 export interface Evaluation {
   /** Samples evaluated. */
   samples: number;
-  /** Mean loss per sample. */
+  /** Mean cross-entropy per sample, in nats. */
   loss: number;
   /** Top-1 accuracy. */
   accuracy: number;
@@ -22,30 +25,66 @@ export interface Evaluation {
   perClassCount: number[];
 }
 
+/** Observers of an evaluation. */
+export interface EvaluateOptions {
+  /**
+   * Called for every batch, in order, once its logits are read: `probs` `[B*K]` softmax
+   * probabilities (row-major), `labels` `[B]`, `numClasses` K. For calibration and the like.
+   */
+  onBatch?(probs: Float32Array, labels: Int32Array, numClasses: number): void;
+  /** Called after every batch with the samples scored so far and the split's size. */
+  onProgress?(samplesDone: number, samplesTotal: number): void;
+}
+
 /**
  * Evaluates `net` on every sample of `data` once (one epoch of the evaluation pipeline).
- * @param loss the loss to report (on one-hot labels both losses equal cross-entropy).
+ * On one-hot labels both training losses equal the cross-entropy, which is what `loss` reports.
  */
-export async function evaluate(net: ResNet, data: DataPipeline, loss: 'soft-ce' | 'mixture-nll'): Promise<Evaluation> {
+export async function evaluate(net: ResNet, data: DataPipeline, o: EvaluateOptions = {}): Promise<Evaluation> {
   const k = net.options.numClasses;
   const hits = new Array<number>(k).fill(0);
   const counts = new Array<number>(k).fill(0);
   let lossSum = 0;
   let samples = 0;
-  for await (const b of data.epoch(0)) {
-    const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
+  let queued: { logits: tf.Tensor2D; labels: Int32Array } | null = null;
+  const settle = async (q: { logits: tf.Tensor2D; labels: Int32Array }) => {
+    let values: Float32Array;
     try {
-      const r = evaluateBatch(net, images, b.labels, loss);
-      lossSum += r.lossSum;
-      for (let i = 0; i < b.size; i++) {
-        const y = b.labels[i]!;
-        counts[y]! += 1;
-        if (r.predicted[i] === y) hits[y]! += 1;
-      }
-      samples += b.size;
+      values = (await q.logits.data()) as Float32Array;
     } finally {
-      images.dispose();
+      q.logits.dispose();
     }
+    const r = scoreLogits(values, q.labels, k);
+    lossSum += r.lossSum;
+    for (let i = 0; i < q.labels.length; i++) {
+      const y = q.labels[i]!;
+      counts[y]! += 1;
+      if (r.predicted[i] === y) hits[y]! += 1;
+    }
+    samples += q.labels.length;
+    o.onBatch?.(r.probs, q.labels, k);
+    o.onProgress?.(samples, data.numSamples);
+  };
+  try {
+    for await (const b of data.epoch(0)) {
+      const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
+      let logits: tf.Tensor2D;
+      try {
+        logits = inferLogits(net, images);
+      } finally {
+        images.dispose();
+      }
+      const previous = queued;
+      queued = { logits, labels: b.labels };
+      if (previous) await settle(previous);
+    }
+    if (queued) {
+      const last = queued;
+      queued = null;
+      await settle(last);
+    }
+  } finally {
+    (queued as { logits: tf.Tensor2D } | null)?.logits.dispose();
   }
   const correct = hits.reduce((a, b) => a + b, 0);
   return {

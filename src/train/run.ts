@@ -21,7 +21,7 @@ import { planMix } from '../mixup/plan.js';
 import { uniformStream } from '../random.js';
 import { learningRate } from './schedule.js';
 import { SGD } from './sgd.js';
-import { trainStep } from './step.js';
+import { defaultReadEvery, settleSteps, trainStep, type PendingStep } from './step.js';
 import { evaluate } from './evaluate.js';
 import { appendCurveRow, truncateCurves } from './curves.js';
 import { EpochProgress, type ProgressSink } from './progress.js';
@@ -277,55 +277,73 @@ async function epochLoop(
     writeStatus(out, { status: 'running', epoch: start.epoch, epochs, pid: process.pid, host: hostname() });
     let sums = startSums;
     let skippedInARow = 0;
+    const readEvery = cfg.train.readEvery ?? defaultReadEvery();
     for (let epoch = start.epoch; epoch < epochs; epoch++) {
       const lr = learningRate(epoch, cfg.train);
       const fromBatch = epoch === start.epoch ? start.batch : 0;
       if (fromBatch === 0) sums = emptySums();
       const progress = new EpochProgress(io, epoch + 1, epochs, train.batchesPerEpoch - fromBatch, cfg.train.logEvery, fromBatch);
       const t0 = performance.now();
-      for await (const b of train.epoch(epoch, fromBatch)) {
-        const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
-        let r;
-        try {
-          const plan = placement ? planMix(b.size, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index)) : null;
-          r = trainStep(net, opt, images, b.labels, plan, { lr, gradScale: cfg.train.gradScale, loss: cfg.loss });
-        } finally {
-          images.dispose();
-        }
-        if (!r.updated) {
-          const where = `epoch ${epoch + 1}, batch ${b.index + 1}`;
-          if (cfg.train.nanPolicy === 'skip-batch' && ++skippedInARow < MAX_SKIPPED_IN_A_ROW) {
-            io.info(`loss is ${r.loss} at ${where}: batch skipped (${skippedInARow} in a row)`);
+      // Steps are queued without waiting for the device; their figures are read `readEvery` steps at
+      // a time (and before any checkpoint), in order, where the NaN policy and the sums see them.
+      let queued: { step: PendingStep; index: number; size: number }[] = [];
+      const readQueued = async (): Promise<void> => {
+        const batches = queued;
+        queued = [];
+        const results = await settleSteps(batches.map((q) => q.step));
+        batches.forEach((q, i) => {
+          const r = results[i]!;
+          if (!r.updated) {
+            const where = `epoch ${epoch + 1}, batch ${q.index + 1}`;
+            if (cfg.train.nanPolicy === 'skip-batch' && ++skippedInARow < MAX_SKIPPED_IN_A_ROW) {
+              io.info(`loss is ${r.loss} at ${where}: batch skipped (${skippedInARow} in a row)`);
+            } else {
+              progress.stop();
+              const last = listCheckpoints(out).pop();
+              const keep = last ? `the last good checkpoint is ${last.dir}` : 'no checkpoint was written yet';
+              const msg = `loss is ${r.loss} at ${where}${skippedInARow > 0 ? ` (${skippedInARow} batches in a row)` : ''}; stopped, ${keep}`;
+              writeStatus(out, { status: 'failed', epoch, epochs, message: msg });
+              throw new UserError(msg, EXIT_NAN);
+            }
           } else {
-            progress.stop();
-            const last = listCheckpoints(out).pop();
-            const keep = last ? `the last good checkpoint is ${last.dir}` : 'no checkpoint was written yet';
-            const msg = `loss is ${r.loss} at ${where}${skippedInARow > 0 ? ` (${skippedInARow} batches in a row)` : ''}; stopped, ${keep}`;
-            writeStatus(out, { status: 'failed', epoch, epochs, message: msg });
-            throw new UserError(msg, EXIT_NAN);
+            skippedInARow = 0;
+            sums.lossSum += r.loss * q.size;
+            sums.correct += r.correct;
+            sums.samples += q.size;
           }
-        } else {
-          skippedInARow = 0;
-          sums.lossSum += r.loss * b.size;
-          sums.correct += r.correct;
-          sums.samples += b.size;
+          progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
+        });
+      };
+      try {
+        for await (const b of train.epoch(epoch, fromBatch)) {
+          const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
+          try {
+            const plan = placement ? planMix(b.size, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index)) : null;
+            queued.push({ step: trainStep(net, opt, images, b.labels, plan, { lr, gradScale: cfg.train.gradScale, loss: cfg.loss }), index: b.index, size: b.size });
+          } finally {
+            images.dispose();
+          }
+          if (queued.length >= readEvery) await readQueued();
+          const hook = req.afterBatch?.(epoch, b.index);
+          if (hook) stopRequest = hook;
+          // Batches can follow each other without a turn of the event loop (cached data, no worker threads),
+          // and a signal handler runs only on such a turn: give it one after every batch.
+          if (req.handleSignals) await new Promise<void>((r) => setImmediate(r));
+          if (stopRequest !== null && b.index + 1 < train.batchesPerEpoch) {
+            await readQueued();
+            progress.stop();
+            sums.seconds += (performance.now() - t0) / 1000;
+            return await interrupted({ epoch, batch: b.index + 1 }, sums, lr, null);
+          }
         }
-        progress.update(b.index, b.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
-        const hook = req.afterBatch?.(epoch, b.index);
-        if (hook) stopRequest = hook;
-        // Batches can follow each other without a turn of the event loop (cached data, no worker threads),
-        // and a signal handler runs only on such a turn: give it one after every batch.
-        if (req.handleSignals) await new Promise<void>((r) => setImmediate(r));
-        if (stopRequest !== null && b.index + 1 < train.batchesPerEpoch) {
-          progress.stop();
-          sums.seconds += (performance.now() - t0) / 1000;
-          return await interrupted({ epoch, batch: b.index + 1 }, sums, lr, null);
-        }
+        await readQueued();
+      } finally {
+        for (const q of queued) tf.dispose([q.step.loss, q.step.correct]);
       }
       progress.stop();
       sums.seconds += (performance.now() - t0) / 1000;
 
-      const ev = await evaluate(net, val, cfg.loss);
+      const ev = await evaluate(net, val);
       const row = {
         epoch: epoch + 1,
         lr,

@@ -48,7 +48,7 @@ export async function scoreCheckpoint(path: string, opts: { epoch?: number; data
   try {
     const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
     const pipe = (data = await openPipeline(evalCfg, 'val', opts.data));
-    const ev = await evaluate(net, pipe, cfg.loss);
+    const ev = await evaluate(net, pipe);
     return { ...ev, checkpoint: ck.dir, epoch: ck.pos.epoch, batch: ck.pos.batch, classNames: pipe.classNames };
   } finally {
     await data?.close();

@@ -48,8 +48,10 @@ export class SGD {
    * One update of every parameter.
    * @param grads gradient of each parameter by reference name (same shapes), already scaled.
    * @param lr learning rate of this step.
+   * @param guard optional boolean scalar on the device: where it is false the update changes nothing
+   *   (weights and momentum keep their values; trainStep passes `finite(loss)`), without a host read.
    */
-  apply(grads: Map<string, tf.Tensor>, lr: number): void {
+  apply(grads: Map<string, tf.Tensor>, lr: number, guard?: tf.Scalar): void {
     for (const [name, w] of this.net.params) {
       const g = grads.get(name);
       if (!g) throw new Error(`SGD.apply: no gradient for ${name}`);
@@ -59,8 +61,13 @@ export class SGD {
         let step = tf.mul(g, lr);
         if (wd !== 0) step = tf.add(step, tf.mul(w, lr * wd));
         const next = this.momentum === 0 ? tf.neg(step) : tf.sub(tf.mul(m, this.momentum), step);
-        m.assign(next);
-        w.assign(tf.add(w, next));
+        if (guard) {
+          m.assign(tf.where(guard, next, m));
+          w.assign(tf.where(guard, tf.add(w, next), w));
+        } else {
+          m.assign(next);
+          w.assign(tf.add(w, next));
+        }
       });
     }
   }

@@ -1,15 +1,21 @@
 /**
- * One SGD step and one evaluation batch of a {@link ResNet}.
+ * One SGD step and one evaluation batch of a {@link ResNet}, dispatched without host reads.
  *
  * Training step: forward in training mode (BatchNorm batch statistics, the MixUp layer at the
  * network's placement when a plan is given), batch-mean loss on the mixed one-hot labels,
  * gradients of gradScale·loss (train.gradScale: the reference's mixup runs effectively used 1/64,
  * see README), MXNet SGD update (weight decay not rescaled), then the BatchNorm moving statistics.
+ *
+ * Nothing here waits for the device: {@link trainStep} queues the whole step and hands back the
+ * batch loss and correct count as device scalars ({@link PendingStep}); the caller reads them with
+ * {@link settleStep} (or {@link settleSteps} for several steps in one read) when it chooses, so a GPU
+ * can run several steps ahead of JavaScript. The NaN guard therefore also runs on the device: every
+ * assignment of the step (parameters, momentum, moving statistics) is `where(finite(loss), new, old)`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { majorityLabels, mixLabels, type MixPlan } from '../mixup/plan.js';
 import { applyMovingUpdates, forward, type MovingUpdate, type ResNet } from '../model/resnet.js';
-import { meanLoss, perSampleLoss, type LossName } from './loss.js';
+import { meanLoss, type LossName } from './loss.js';
 import type { SGD } from './sgd.js';
 
 /** Options of one training step. */
@@ -21,7 +27,7 @@ export interface StepOptions {
   loss: LossName;
 }
 
-/** What a training step reports. */
+/** What a training step reports once read. */
 export interface StepResult {
   /** Mean loss of the batch (not multiplied by gradScale), in nats. */
   loss: number;
@@ -34,32 +40,44 @@ export interface StepResult {
   updated: boolean;
 }
 
-function countCorrect(logits: tf.Tensor2D, targets: Int32Array): { correct: number; predicted: Int32Array } {
-  const argMax = tf.argMax(logits, 1);
-  const predicted = Int32Array.from(argMax.dataSync());
-  argMax.dispose();
-  let correct = 0;
-  for (let i = 0; i < targets.length; i++) if (predicted[i] === targets[i]) correct++;
-  return { correct, predicted };
+/** A dispatched step whose figures are still on the device. Read it once with {@link settleStep}. */
+export interface PendingStep {
+  /** Scalar float32: the batch-mean loss, unscaled. */
+  readonly loss: tf.Scalar;
+  /** Scalar int32: the correct count (see {@link StepResult.correct}). */
+  readonly correct: tf.Scalar;
 }
 
 /**
- * One training step: updates the parameters, the momentum buffers and the BatchNorm moving
- * statistics, unless the loss is NaN or infinite (then it changes nothing and reports
- * `updated: false`); disposes every tensor it makes (the caller still owns `images`).
+ * A boolean scalar, true when `x` is finite. Computed as `x − x == 0` (NaN − NaN and ∞ − ∞ are NaN)
+ * because the wasm backend has no IsFinite kernel.
+ */
+export function finiteScalar(x: tf.Scalar): tf.Scalar {
+  return tf.tidy(() => tf.equal(tf.sub(x, x), 0) as tf.Scalar);
+}
+
+/**
+ * `[B]` argmax of each row compared with `targets`, summed on the device.
+ * @param logits `[B,K]`.
+ * @param targets `[B]` class indices.
+ * @returns scalar int32, the number of rows whose argmax equals the target.
+ */
+function correctCount(logits: tf.Tensor2D, targets: Int32Array): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.tensor1d(targets, 'int32')), 'int32')) as tf.Scalar);
+}
+
+/**
+ * Queues one training step: updates the parameters, the momentum buffers and the BatchNorm moving
+ * statistics, unless the loss is NaN or infinite (then the step changes nothing; the guard runs on
+ * the device, so no host read is needed). Disposes every tensor it makes except the returned
+ * scalars (the caller still owns `images`).
  * @param images `[B,H,W,3]` float32, normalised.
  * @param labels `[B]` class indices in [0, numClasses).
  * @param plan the batch's mixing (planMix), or null for ERM; mixes at `net.options.mixAt`.
- * @throws UserError when a label is out of range.
+ * @returns the step's loss and correct count on the device; read them with {@link settleStep}.
+ * @throws RangeError when `labels` does not have B entries.
  */
-export function trainStep(
-  net: ResNet,
-  opt: SGD,
-  images: tf.Tensor4D,
-  labels: Int32Array,
-  plan: MixPlan | null,
-  o: StepOptions,
-): StepResult {
+export function trainStep(net: ResNet, opt: SGD, images: tf.Tensor4D, labels: Int32Array, plan: MixPlan | null, o: StepOptions): PendingStep {
   const B = images.shape[0];
   if (labels.length !== B) throw new RangeError(`trainStep: ${labels.length} labels for ${B} images`);
   const K = net.options.numClasses;
@@ -70,67 +88,144 @@ export function trainStep(
   let loss: tf.Scalar | null = null;
   const y = tf.tensor2d(yValues, [B, K], 'float32');
   const varList = [...net.params.values()];
+  let grads: tf.NamedTensorMap = {};
   try {
-    const { value, grads } = tf.variableGrads(() => {
+    const r = tf.variableGrads(() => {
       const z = forward(net, images, { training: true, plan, movingUpdates: updates });
       const l = meanLoss(z, y, o.loss);
       logits = tf.keep(z);
-      loss = tf.keep(tf.clone(l)); // `value` below is disposed, this copy is read after the update
+      loss = tf.keep(tf.clone(l)); // `value` below is disposed; this copy is the step's reported loss
       return o.gradScale === 1 ? l : tf.mul(l, o.gradScale);
     }, varList);
-    value.dispose();
-    const lossValue = (loss as tf.Scalar | null)!.dataSync()[0]!;
-    const updated = Number.isFinite(lossValue);
-    const byName = new Map<string, tf.Tensor>();
-    for (const [name, v] of net.params) byName.set(name, grads[v.name]!);
+    r.value.dispose();
+    grads = r.grads;
+    const finite = finiteScalar(loss!);
     try {
-      if (updated) opt.apply(byName, o.lr);
+      const byName = new Map<string, tf.Tensor>();
+      for (const [name, v] of net.params) byName.set(name, grads[v.name]!);
+      opt.apply(byName, o.lr, finite);
+      applyMovingUpdates(updates, finite);
     } finally {
-      for (const g of Object.values(grads)) g.dispose();
+      finite.dispose();
     }
-    if (updated) applyMovingUpdates(updates);
-    const { correct } = countCorrect(logits!, targets);
-    return { loss: lossValue, correct, updated };
+    const correct = correctCount(logits!, targets);
+    const pending: PendingStep = { loss: loss!, correct };
+    loss = null; // handed to the caller
+    return pending;
   } finally {
     y.dispose();
+    for (const g of Object.values(grads)) g.dispose();
     (logits as tf.Tensor | null)?.dispose();
     (loss as tf.Tensor | null)?.dispose();
     for (const u of updates) u.value.dispose();
   }
 }
 
+/**
+ * Reads several dispatched steps in one device read (two, in fact: losses and counts), in order,
+ * and disposes their scalars.
+ * @returns one {@link StepResult} per step; `updated` is false exactly where the loss is not finite.
+ */
+export async function settleSteps(steps: readonly PendingStep[]): Promise<StepResult[]> {
+  if (steps.length === 0) return [];
+  const [lossT, correctT] = tf.tidy(() => [tf.stack(steps.map((s) => s.loss)), tf.stack(steps.map((s) => s.correct))]);
+  try {
+    const [losses, counts] = await Promise.all([lossT!.data(), correctT!.data()]);
+    return steps.map((_, i) => ({ loss: losses[i]!, correct: counts[i]!, updated: Number.isFinite(losses[i]!) }));
+  } finally {
+    tf.dispose([lossT!, correctT!]);
+    for (const s of steps) tf.dispose([s.loss, s.correct]);
+  }
+}
+
+/** Reads one dispatched step (see {@link settleSteps}). */
+export async function settleStep(step: PendingStep): Promise<StepResult> {
+  return (await settleSteps([step]))[0]!;
+}
+
+/** Steps queued between reads on a GPU backend when `train.readEvery` is null. */
+export const GPU_READ_EVERY = 8;
+
+/**
+ * How many steps to queue between two reads when `train.readEvery` is null: {@link GPU_READ_EVERY}
+ * on a GPU backend (webgpu, or tfjs-node that reports `isUsingGpuDevice`), where reading after every
+ * step would leave the device idle while JavaScript waits; 1 on the CPU backends, whose kernels run
+ * at dispatch anyway, so progress stays current.
+ */
+export function defaultReadEvery(): number {
+  const name = tf.getBackend();
+  const onGpu = name === 'webgpu' || (name === 'tensorflow' && (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true);
+  return onGpu ? GPU_READ_EVERY : 1;
+}
+
 /** What an evaluation batch reports. */
 export interface EvalResult {
-  /** Sum of the per-sample losses of the batch (one-hot labels), in nats. */
+  /** Sum of the per-sample cross-entropies of the batch (one-hot labels), in nats. */
   lossSum: number;
   /** Samples whose argmax prediction equals the label. */
   correct: number;
-  /** `[B]` argmax predictions. */
+  /** `[B]` argmax predictions (the first of equal maxima). */
   predicted: Int32Array;
+  /** `[B*K]` softmax probabilities, row-major. */
+  probs: Float32Array;
 }
 
 /**
- * Scores one batch in inference mode (BatchNorm moving statistics, no mixing, no gradients).
+ * Scores logits read from the device, on the host in float64: per-sample cross-entropy
+ * logsumexp(z) − z_label (what both losses of config `loss` reduce to on one-hot labels, see
+ * loss.ts), argmax, and softmax probabilities.
+ * @param logits `[B*K]` row-major float32 logits.
+ * @param labels `[B]` class indices in [0, K).
+ * @param K number of classes.
+ * @throws RangeError when the sizes do not match or a label is outside [0, K).
+ */
+export function scoreLogits(logits: Float32Array, labels: Int32Array, K: number): EvalResult {
+  const B = labels.length;
+  if (logits.length !== B * K) throw new RangeError(`scoreLogits: ${logits.length} logits for ${B} labels of ${K} classes`);
+  const predicted = new Int32Array(B);
+  const probs = new Float32Array(B * K);
+  let lossSum = 0;
+  let correct = 0;
+  for (let i = 0; i < B; i++) {
+    const row = i * K;
+    const label = labels[i]!;
+    if (!(label >= 0 && label < K)) throw new RangeError(`scoreLogits: label ${label} of sample ${i} is outside [0, ${K})`);
+    let best = 0;
+    for (let k = 1; k < K; k++) if (logits[row + k]! > logits[row + best]!) best = k;
+    const max = logits[row + best]!;
+    let sum = 0;
+    for (let k = 0; k < K; k++) sum += Math.exp(logits[row + k]! - max);
+    for (let k = 0; k < K; k++) probs[row + k] = Math.exp(logits[row + k]! - max) / sum;
+    lossSum += max + Math.log(sum) - logits[row + label]!;
+    predicted[i] = best;
+    if (best === label) correct++;
+  }
+  return { lossSum, correct, predicted, probs };
+}
+
+/**
+ * Queues the inference-mode forward of one batch (BatchNorm moving statistics, no mixing, no
+ * gradients) and returns its logits, still on the device.
+ * @param images `[B,H,W,3]` float32, normalised (center crop).
+ * @returns `[B, numClasses]` logits; the caller disposes them.
+ */
+export function inferLogits(net: ResNet, images: tf.Tensor4D): tf.Tensor2D {
+  return tf.tidy(() => forward(net, images, { training: false }));
+}
+
+/**
+ * Scores one batch in inference mode: {@link inferLogits}, one asynchronous read, {@link scoreLogits}.
  * @param images `[B,H,W,3]` float32, normalised (center crop).
  * @param labels `[B]` class indices.
- * @throws UserError when a label is out of range.
+ * @throws RangeError when `labels` does not have B entries.
  */
-export function evaluateBatch(net: ResNet, images: tf.Tensor4D, labels: Int32Array, loss: LossName): EvalResult {
+export async function evaluateBatch(net: ResNet, images: tf.Tensor4D, labels: Int32Array): Promise<EvalResult> {
   const B = images.shape[0];
   if (labels.length !== B) throw new RangeError(`evaluateBatch: ${labels.length} labels for ${B} images`);
-  const K = net.options.numClasses;
-  const yValues = mixLabels(labels, K, null);
-  const [lossSumT, logits] = tf.tidy(() => {
-    const z = forward(net, images, { training: false });
-    const y = tf.tensor2d(yValues, [B, K], 'float32');
-    return [tf.sum(perSampleLoss(z, y, loss)), z] as const;
-  });
+  const z = inferLogits(net, images);
   try {
-    const lossSum = lossSumT.dataSync()[0]!;
-    const { correct, predicted } = countCorrect(logits, labels);
-    return { lossSum, correct, predicted };
+    return scoreLogits((await z.data()) as Float32Array, labels, net.options.numClasses);
   } finally {
-    lossSumT.dispose();
-    logits.dispose();
+    z.dispose();
   }
 }
