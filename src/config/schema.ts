@@ -49,6 +49,12 @@ const mixupSchema = z
       .describe(
         "pairs: the reference's layer (two λ per pair of the first mix_rate·B samples); permutation: the paper's (one λ, shuffled batch)",
       ),
+    kind: z
+      .enum(['mixup', 'cutmix'])
+      .default('mixup')
+      .describe(
+        'mixup: blend whole images (λ·x + (1−λ)·x′); cutmix (Yun et al. 2019): paste a random box of area share 1−λ from the partner, labels mixed by the pasted area (input placement only)',
+      ),
     backward: z
       .enum(['exact', 'zero'])
       .default('exact')
@@ -131,6 +137,12 @@ const trainSchema = z
       .positive()
       .default(1)
       .describe("factor on the batch-mean loss gradient before SGD, weight decay untouched (reference mixup runs: 1/64)"),
+    labelSmoothing: z
+      .number()
+      .min(0)
+      .lt(1)
+      .default(0)
+      .describe('ε: training targets become (1−ε)·y + ε/K (after mixing), for ERM and mixup alike; 0 = off'),
     seed: int().min(0).default(0).describe('seed of every random generator (shuffle, augmentation, λ, weights)'),
     checkpointEvery: posInt().default(1).describe('write a checkpoint every N epochs (and at the end)'),
     keepCheckpoints: posInt().nullable().default(null).describe('keep only the newest N checkpoints (null = keep all)'),
@@ -174,6 +186,19 @@ export const configSchema = z
         path: ['mixup', 'at'],
         message: `is "${c.mixup.at}" but experiment is "erm", which does not mix; remove mixup.at or choose experiment mixup`,
       });
+    }
+    if (c.mixup.kind === 'cutmix') {
+      const at = mixupPlacement(c);
+      if (at !== 'input') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mixup', 'kind'],
+          message:
+            at === null
+              ? 'is "cutmix" but experiment is "erm", which does not mix; choose experiment mixup'
+              : `is "cutmix", which pastes boxes of input images, but the mix is placed at "${at}"; cutmix needs input placement (experiment mixup, mixup.at input or null)`,
+        });
+      }
     }
     const d = c.model.depth;
     if (!isValidDepth(d)) {

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 
 /** The function type tf.customGrad takes (not exported by @tensorflow/tfjs). */
 type CustomGradFn<T extends tf.Tensor> = Parameters<typeof tf.customGrad<T>>[0];
-import { inversePermutation, type MixPlan } from './plan.js';
+import { boxWeights, inversePermutation, type MixPlan } from './plan.js';
 
 /**
  * What flows back through the mix: `exact` the true gradient (this project's default);
@@ -39,8 +39,23 @@ export function permuteRows<T extends tf.Tensor>(x: T, perm: Int32Array): T {
 }
 
 /**
- * Mixes a batch by a plan (see plan.ts for which λ goes to which row).
- * @param x `[B,H,W,C]` (or any `[B, ...]`) float32 images or feature maps.
+ * The weight of each row's own sample, broadcastable against x: `[B,1,...,1]` from plan.weight, or
+ * for a CutMix plan `[B,H,W,1]` (0 inside the row's box, 1 outside; {@link boxWeights}).
+ * @throws RangeError when a CutMix plan's image size is not x's `[B,H,W,C]`.
+ */
+function ownWeight(x: tf.Tensor, plan: MixPlan): tf.Tensor {
+  const B = x.shape[0];
+  if (!plan.boxes) return tf.tensor(Float32Array.from(plan.weight), [B, ...x.shape.slice(1).map(() => 1)], 'float32');
+  if (x.rank !== 4 || x.shape[1] !== plan.height || x.shape[2] !== plan.width) {
+    throw new RangeError(`applyMix: CutMix plan is for ${plan.height}x${plan.width} images, tensor has shape [${x.shape.join(',')}]`);
+  }
+  return tf.tensor4d(boxWeights(plan), [B, plan.height!, plan.width!, 1], 'float32');
+}
+
+/**
+ * Mixes a batch by a plan (see plan.ts for which λ goes to which row): out = w·x + (1 − w)·x[partner],
+ * w one number per row (mixup) or per pixel (CutMix boxes, the same for every channel).
+ * @param x `[B,H,W,C]` (or any `[B, ...]`; CutMix: `[B,H,W,C]` of the plan's H, W) float32 images or feature maps.
  * @param plan the batch's plan; plan.batchSize must equal B.
  * @param backward gradient to the input: `exact` (default) or `zero` (the reference's op).
  * @returns same shape as x.
@@ -52,8 +67,7 @@ export function applyMix<T extends tf.Tensor>(x: T, plan: MixPlan, backward: Mix
     if (plan.mixLen === 0) return tf.clone(xIn);
     return tf.tidy(() => {
       const other = permuteRows(xIn, plan.partner);
-      const wShape = [B, ...xIn.shape.slice(1).map(() => 1)];
-      const w = tf.tensor(Float32Array.from(plan.weight), wShape, 'float32');
+      const w = ownWeight(xIn, plan);
       return tf.add(other, tf.mul(w, tf.sub(xIn, other))) as T;
     });
   };

@@ -17,13 +17,25 @@
  * unmixed rows, where weight = 1). Row h+i of the reference, λ2ᵢ·aᵢ + (1−λ2ᵢ)·bᵢ with
  * bᵢ = x[h+i], therefore has weight 1−λ2ᵢ and partner i. Being a permutation, the plan's
  * gradient is a gather by the inverse permutation (layer.ts).
+ *
+ * CutMix (Yun et al. 2019, "CutMix: Regularization Strategy to Train Strong Classifiers with
+ * Localizable Features", `mixup.kind: cutmix`) uses the same plan with a box per row: row i keeps
+ * x[i] outside its box and takes x[partner[i]] inside it. The λ drawn for a row (its own share, as
+ * above) sets the box's area share 1 − λ; the box is centred on a uniformly drawn pixel and clipped
+ * to the image, and weight[i] becomes the share actually kept, 1 − (box area)/(H·W), so the labels
+ * are mixed by the pasted area. The `permutation` scheme draws one box for the whole batch (as
+ * Yun et al.'s code does), `pairs` one per mixed row; box centres are drawn after everything
+ * else, so `kind: mixup` plans are unchanged by the option.
  */
 import { UserError } from '../errors.js';
-import { permutation, type Uniform } from '../random.js';
+import { permutation, randomInt, type Uniform } from '../random.js';
 import { betaSampler } from './beta.js';
 
 /** The two mixing schemes of config `mixup.scheme`. */
 export type MixScheme = 'pairs' | 'permutation';
+
+/** What is mixed (config `mixup.kind`): whole images blended, or a box pasted (CutMix). */
+export type MixKind = 'mixup' | 'cutmix';
 
 /**
  * How many of the first samples of a batch the reference's layer mixes: floor(mixRate·B), plus 1
@@ -56,6 +68,69 @@ export interface MixPlan {
   readonly lambda1: Float64Array;
   /** `pairs`: λ2 of each pair `[mixLen/2]` (output rows h..mixLen−1); `permutation`: empty. */
   readonly lambda2: Float64Array;
+  /**
+   * CutMix only: `[B·4]` int32, row i's box [y0, x0, y1, x1) in pixels (rows y0..y1−1, columns
+   * x0..x1−1) of a `height`×`width` image, taken from x[partner[i]]; an empty box (all 0) keeps the
+   * row unmixed. Absent for plain mixup.
+   */
+  readonly boxes?: Int32Array;
+  /** CutMix only: the image size the boxes are for. */
+  readonly height?: number;
+  readonly width?: number;
+}
+
+/**
+ * A CutMix box for a row that should keep a share `keep` of its own image: side ratio
+ * r = √(1 − keep), box ⌊r·H⌋ × ⌊r·W⌋ centred on (cy, cx) = (randomInt(u, H), randomInt(u, W))
+ * (top-left at the centre minus half the side, rounded down), then clipped to the image.
+ * Source: Yun et al. 2019, Algorithm A1 / clovaai/CutMix-PyTorch rand_bbox.
+ * @param keep λ in [0, 1], the share the box should leave.
+ * @param height H ≥ 1, width W ≥ 1 of the image.
+ * @param u the batch's uniform stream (draws cy, then cx).
+ * @returns [y0, x0, y1, x1), 0 ≤ y0 ≤ y1 ≤ H, 0 ≤ x0 ≤ x1 ≤ W.
+ */
+export function cutBox(keep: number, height: number, width: number, u: Uniform): [number, number, number, number] {
+  const r = Math.sqrt(Math.max(0, 1 - keep));
+  const ch = Math.floor(height * r);
+  const cw = Math.floor(width * r);
+  const cy = randomInt(u, height);
+  const cx = randomInt(u, width);
+  const clip = (v: number, n: number) => Math.min(n, Math.max(0, v));
+  const y0 = cy - Math.floor(ch / 2);
+  const x0 = cx - Math.floor(cw / 2);
+  return [clip(y0, height), clip(x0, width), clip(y0 + ch, height), clip(x0 + cw, width)];
+}
+
+/**
+ * The per-pixel weight of each row's own image under a CutMix plan: 0 inside the row's box, 1
+ * outside, so out = w·x + (1 − w)·x[partner]. The mean of row i is plan.weight[i].
+ * @returns `[B,H,W]` row-major float32 (H, W = plan.height, plan.width).
+ * @throws RangeError when the plan has no boxes.
+ */
+export function boxWeights(plan: MixPlan): Float32Array {
+  const { boxes, height: H, width: W } = plan;
+  if (!boxes || H === undefined || W === undefined) throw new RangeError('boxWeights: the plan has no CutMix boxes');
+  const w = new Float32Array(plan.batchSize * H * W).fill(1);
+  for (let i = 0; i < plan.batchSize; i++) {
+    const [y0, x0, y1, x1] = boxes.subarray(4 * i, 4 * i + 4);
+    for (let y = y0!; y < y1!; y++) w.fill(0, (i * H + y) * W + x0!, (i * H + y) * W + x1!);
+  }
+  return w;
+}
+
+/** Turns a mixup plan into a CutMix plan: a box per mixed row, weights = the share actually kept. */
+function withBoxes(plan: MixPlan, height: number, width: number, u: Uniform): MixPlan {
+  const B = plan.batchSize;
+  const boxes = new Int32Array(4 * B);
+  const weight = Float64Array.from(plan.weight);
+  const shared = plan.scheme === 'permutation' ? cutBox(plan.weight[0]!, height, width, u) : null;
+  for (let i = 0; i < plan.mixLen; i++) {
+    // rows from mixLen on (pairs) pass unmixed: no box, weight 1
+    const box = shared ?? cutBox(plan.weight[i]!, height, width, u);
+    boxes.set(box, 4 * i);
+    weight[i] = 1 - ((box[2] - box[0]) * (box[3] - box[1])) / (height * width);
+  }
+  return { ...plan, weight, boxes, height, width };
 }
 
 /**
@@ -65,15 +140,24 @@ export interface MixPlan {
  * - `permutation` (the paper's form, §2 / Fig. 1a): one λ ~ Beta(α, α), then a random permutation of
  *   the whole batch (Fisher-Yates on `u`); every row i is λ·x[i] + (1−λ)·x[perm[i]]; mixRate is unused.
  * @param batchSize B ≥ 1.
- * @param m config `mixup`: α > 0, mixRate in [0, 1], scheme.
+ * - `kind: cutmix`: the same draws, then a box per mixed row ({@link cutBox}; one for the whole
+ *   batch with `permutation`), and weights set to the share each row keeps.
+ * @param batchSize B ≥ 1.
+ * @param m config `mixup`: α > 0, mixRate in [0, 1], scheme, kind (default mixup).
  * @param u seeded uniform stream for this batch, e.g. `uniformStream(seed, 'mixup', epoch, batchIndex)`.
- * @throws UserError when α ≤ 0.
+ * @param image `{height, width}` of the batch's images; needed for cutmix.
+ * @throws UserError when α ≤ 0; RangeError for cutmix without an image size.
  */
 export function planMix(
   batchSize: number,
-  m: { alpha: number; mixRate: number; scheme: MixScheme },
+  m: { alpha: number; mixRate: number; scheme: MixScheme; kind?: MixKind },
   u: Uniform,
+  image?: { height: number; width: number },
 ): MixPlan {
+  if (m.kind === 'cutmix') {
+    if (!image) throw new RangeError('planMix: cutmix needs the image size');
+    return withBoxes(planMix(batchSize, { ...m, kind: 'mixup' }, u), image.height, image.width, u);
+  }
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`planMix: batch size ${batchSize} is not a positive integer`);
   const draw = betaSampler(m.alpha, u);
   const partner = new Int32Array(batchSize);

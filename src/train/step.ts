@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { majorityLabels, mixLabels, type MixPlan } from '../mixup/plan.js';
 import { applyMovingUpdates, forward, type MovingUpdate, type ResNet } from '../model/resnet.js';
 import { meanLoss, type LossName } from './loss.js';
+import { smoothLabels } from './smoothing.js';
 import type { SGD } from './sgd.js';
 
 /** Options of one training step. */
@@ -25,6 +26,8 @@ export interface StepOptions {
   /** Factor on the batch-mean loss gradient before SGD (train.gradScale); weight decay untouched. */
   gradScale: number;
   loss: LossName;
+  /** ε of label smoothing on the (mixed) targets (train.labelSmoothing); default 0. */
+  labelSmoothing?: number;
 }
 
 /** What a training step reports once read. */
@@ -81,7 +84,7 @@ export function trainStep(net: ResNet, opt: SGD, images: tf.Tensor4D, labels: In
   const B = images.shape[0];
   if (labels.length !== B) throw new RangeError(`trainStep: ${labels.length} labels for ${B} images`);
   const K = net.options.numClasses;
-  const yValues = mixLabels(labels, K, plan);
+  const yValues = smoothLabels(mixLabels(labels, K, plan), K, o.labelSmoothing ?? 0);
   const targets = majorityLabels(labels, plan);
   const updates: MovingUpdate[] = [];
   let logits: tf.Tensor2D | null = null;
