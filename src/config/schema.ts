@@ -110,6 +110,14 @@ const dataSchema = z
       .describe('per-channel mean subtracted from 0-255 pixels (reference: rgb_mean)'),
     limit: posInt().nullable().default(null).describe('use only the first N training samples (null = all)'),
     valLimit: posInt().nullable().default(null).describe('use only the first N validation samples (null = all)'),
+    labelNoise: z
+      .number()
+      .min(0)
+      .lt(1)
+      .default(0)
+      .describe(
+        'share p of training samples (round(p·N), chosen by train.seed) whose label is replaced by one drawn uniformly from all classes (paper §3.4); validation untouched',
+      ),
     labelIndex: int().min(0).default(0).describe('which label to use when a RecordIO record carries several'),
     labelField: z.enum(['fine', 'coarse']).default('fine').describe('CIFAR-100 binary files: which of the two label bytes to use'),
     cache: z.boolean().default(true).describe('keep decoded images in memory as uint8 after the first pass'),

@@ -14,6 +14,7 @@ import { allocCache } from './reader.js';
 import { findInDir, LOOKED_FOR, openSource, type OpenedSource } from './source.js';
 import { readHead } from './recordio.js';
 import { isSplitFile } from './cifarbin.js';
+import { corruptLabels } from './noise.js';
 
 export type { Batch, DataPipeline } from './types.js';
 export { openSource, findInDir } from './source.js';
@@ -96,6 +97,8 @@ export interface OpenPipelineOptions {
  * ('val'): `train.evalBatchSize`, file order, center crop, `data.valLimit`. Images are `[B,H,W,3]`
  * float32 in the network's units (see src/augment/index.ts), labels `[B]` int32.
  * The validation split (without `path`) warns when it is the training data ({@link sameDataNote}).
+ * The training split with `data.labelNoise` p > 0 yields the corrupted labels (noise.ts) and carries
+ * them and their samples as `labelNoise`; validation labels are never changed.
  * @param path overrides the split's resolved path (e.g. `mixup test --data`).
  * @throws UserError for missing or bad data (see source.ts), or a training split smaller than one batch.
  */
@@ -128,5 +131,12 @@ export async function openPipeline(cfg: Config, split: 'train' | 'val', path?: s
     cache,
     ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
   };
-  return new Pipeline(source, opts);
+  if (!train || cfg.data.labelNoise === 0) return new Pipeline(source, opts);
+  // Labels are read on this thread only (pipeline.ts), so replacing them here covers worker
+  // threads and the image cache alike; data.limit has already cut the split to N samples.
+  const { labels, noise } = corruptLabels(source.labels, cfg.data.labelNoise, cfg.model.numClasses, cfg.train.seed);
+  const pipeline = new Pipeline({ ...source, labels }, opts);
+  const samples = pipeline.subset(noise.indices, { train: false, batchSize: cfg.train.evalBatchSize, augment: augmentSpec(cfg, false) });
+  pipeline.labelNoise = { noise, samples };
+  return pipeline;
 }

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.js';
 import type { AugmentSpec } from '../augment/index.js';
-import type { Batch, DataPipeline } from './types.js';
+import type { Batch, CorruptedSplit, DataPipeline } from './types.js';
 import { batchSamples, batchesPerEpoch, buildImages, epochOrder, type BatchJob } from './batch.js';
 import { SampleReader, type CacheBuffers } from './reader.js';
 import type { OpenedSource } from './source.js';
@@ -29,6 +29,11 @@ export interface PipelineOptions {
   cache: CacheBuffers | null;
   /** Batches in flight (default 2 per worker, at least 2). */
   prefetch?: number;
+  /**
+   * Only these sample indices of the source, in this order (the epoch's order is then a
+   * permutation of them for training, this order for evaluation); default all samples.
+   */
+  subset?: Int32Array;
 }
 
 /** The worker entry next to this module: worker.js in dist/, worker.ts when run from source (tsx). */
@@ -149,16 +154,18 @@ export class Pipeline implements DataPipeline {
   readonly batchesPerEpoch: number;
   readonly classNames: string[];
   readonly description: string;
+  labelNoise?: CorruptedSplit;
   private pool: WorkerPool | null = null;
   private local: SampleReader | null = null;
   private closed = false;
+  private subsets: Pipeline[] = [];
 
   constructor(
     private readonly source: OpenedSource,
     private readonly opts: PipelineOptions,
   ) {
-    this.numSamples = source.numSamples;
-    this.batchesPerEpoch = batchesPerEpoch(source.numSamples, opts.batchSize, opts.train);
+    this.numSamples = opts.subset?.length ?? source.numSamples;
+    this.batchesPerEpoch = batchesPerEpoch(this.numSamples, opts.batchSize, opts.train);
     this.classNames = source.classNames;
     this.description = source.description;
     if (opts.workers > 0) {
@@ -166,6 +173,20 @@ export class Pipeline implements DataPipeline {
     } else {
       this.local = new SampleReader(source.spec, opts.cache);
     }
+  }
+
+  /**
+   * A pipeline over some samples of this one's source (same files, labels and decoded-image
+   * cache; its own worker threads), closed with this one. E.g. the corrupted samples of a
+   * training split, evaluated in file order with the evaluation augmentation.
+   * @param samples sample indices of the source, in the order batches should hold them.
+   * @param opts what differs from this pipeline: mode, batch size, augmentation.
+   */
+  subset(samples: Int32Array, opts: Pick<PipelineOptions, 'train' | 'batchSize' | 'augment'>): Pipeline {
+    if (this.closed) throw new Error('data pipeline is closed');
+    const p = new Pipeline(this.source, { ...this.opts, ...opts, subset: samples });
+    this.subsets.push(p);
+    return p;
   }
 
   private buildLocal(job: BatchJob): Promise<Float32Array> {
@@ -179,7 +200,9 @@ export class Pipeline implements DataPipeline {
   async *epoch(epoch: number, fromBatch = 0): AsyncGenerator<Batch> {
     if (this.closed) throw new Error('data pipeline is closed');
     const { train, batchSize, augment } = this.opts;
-    const order = epochOrder(this.numSamples, this.opts.seed, epoch, train);
+    const positions = epochOrder(this.numSamples, this.opts.seed, epoch, train);
+    const subset = this.opts.subset;
+    const order = subset ? positions.map((k) => subset[k]!) : positions;
     const total = this.batchesPerEpoch;
     const prefetch = this.pool ? Math.max(2, this.opts.prefetch ?? 2 * this.opts.workers) : 1;
     const inflight: { index: number; samples: Int32Array; images: Promise<Float32Array> }[] = [];
@@ -206,6 +229,6 @@ export class Pipeline implements DataPipeline {
     if (this.closed) return;
     this.closed = true;
     this.local?.close();
-    await this.pool?.close();
+    await Promise.all([this.pool?.close(), ...this.subsets.map((p) => p.close())]);
   }
 }

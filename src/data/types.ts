@@ -2,6 +2,7 @@
  * What the data pipeline hands to training and evaluation: plain typed arrays (no tfjs), so batches
  * can be built in worker threads and moved to the main thread without copies.
  */
+import type { LabelNoise } from './noise.js';
 
 /** One batch of images and labels. */
 export interface Batch {
@@ -16,6 +17,17 @@ export interface Batch {
   width: number;
   /** Index of this batch within its epoch, from 0. */
   index: number;
+}
+
+/** A training split whose labels were partly replaced (config `data.labelNoise` > 0). */
+export interface CorruptedSplit {
+  /** Which samples got which labels. */
+  noise: LabelNoise;
+  /**
+   * The corrupted samples (`noise.indices`, in that order) in evaluation mode: center crop, batches of
+   * `train.evalBatchSize`, labels = the corrupted ones. Closed with the training pipeline.
+   */
+  samples: DataPipeline;
 }
 
 /** A split (train or val) ready to be iterated epoch by epoch. */
@@ -33,6 +45,8 @@ export interface DataPipeline {
    * `RecordIO /d/cifar10_train.rec (JPEG, with .idx), 50000 records` (see src/data/source.ts).
    */
   readonly description?: string;
+  /** Training split with `data.labelNoise` > 0: the corruption and its samples; absent otherwise. */
+  labelNoise?: CorruptedSplit;
   /**
    * The batches of one epoch. Training: order shuffled by a stream seeded from (train.seed, 'shuffle',
    * epoch) and augmentation drawn per sample from (train.seed, 'augment', epoch, sample index), so

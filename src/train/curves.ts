@@ -22,20 +22,29 @@ export interface CurveRow {
   epoch_seconds: number;
   /** Training samples per second in the epoch. */
   samples_per_sec: number;
+  /**
+   * data.labelNoise > 0: top-1 on the corrupted training samples against their corrupted labels
+   * (memorisation) and against their true labels, inference mode (src/train/memorise.ts); empty otherwise.
+   */
+  corrupt_noisy_acc?: number;
+  corrupt_true_acc?: number;
 }
 
 /** Column order of curves.csv. */
 export const CURVE_COLUMNS: (keyof CurveRow)[] = [
   'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'epoch_seconds', 'samples_per_sec',
+  'corrupt_noisy_acc', 'corrupt_true_acc',
 ];
 
 const DIGITS: Record<keyof CurveRow, number> = {
   epoch: 0, lr: 10, train_loss: 6, train_acc: 6, val_loss: 6, val_acc: 6, epoch_seconds: 3, samples_per_sec: 2,
+  corrupt_noisy_acc: 6, corrupt_true_acc: 6,
 };
 
-function rounded(row: CurveRow): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const k of CURVE_COLUMNS) out[k] = Number(row[k].toFixed(DIGITS[k]));
+/** Values rounded to their digits; an absent optional column is an empty cell. */
+function rounded(row: CurveRow): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const k of CURVE_COLUMNS) out[k] = row[k] === undefined ? '' : Number(row[k].toFixed(DIGITS[k]));
   return out;
 }
 
@@ -83,7 +92,9 @@ export function readCurves(file: string): CurveRow[] {
   return rows.map((l) => {
     const v = l.split(',');
     const r: Record<string, number> = {};
-    cols.forEach((c, i) => (r[c] = Number(v[i])));
+    cols.forEach((c, i) => {
+      if (v[i] !== '') r[c] = Number(v[i]); // an empty cell: a column this epoch has no value for
+    });
     return r as unknown as CurveRow;
   });
 }

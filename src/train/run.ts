@@ -23,6 +23,8 @@ import { learningRate } from './schedule.js';
 import { SGD } from './sgd.js';
 import { defaultReadEvery, settleSteps, trainStep, type PendingStep } from './step.js';
 import { evaluate } from './evaluate.js';
+import { measureMemorisation } from './memorise.js';
+import { describeLabelNoise } from '../data/noise.js';
 import { appendCurveRow, truncateCurves } from './curves.js';
 import { EpochProgress, type ProgressSink } from './progress.js';
 import {
@@ -150,9 +152,11 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     }
     io.info(
       `model: ResNet-${cfg.model.depth}, ${net.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
-        `experiment ${cfg.experiment}${placement ? ` (mixup at ${placement}, α ${cfg.mixup.alpha}, mix_rate ${cfg.mixup.mixRate}, ${cfg.mixup.scheme}${cfg.mixup.backward === 'zero' ? ', zero gradient through the mix' : ''})` : ''}`,
+        `experiment ${cfg.experiment}${placement ? ` (${cfg.mixup.kind === 'cutmix' ? 'cutmix' : 'mixup'} at ${placement}, α ${cfg.mixup.alpha}, mix_rate ${cfg.mixup.mixRate}, ${cfg.mixup.scheme}${cfg.mixup.backward === 'zero' ? ', zero gradient through the mix' : ''})` : ''}` +
+        `${cfg.train.labelSmoothing > 0 ? `; label smoothing ε ${cfg.train.labelSmoothing}` : ''}`,
     );
     io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${tr.batchesPerEpoch} batches of ${cfg.train.batchSize} per epoch)`);
+    if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
     io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
     io.info(`run directory: ${resolve(out)}`);
     return await epochLoop(req, io, net, opt, tr, va, start, sums);
@@ -318,8 +322,9 @@ async function epochLoop(
         for await (const b of train.epoch(epoch, fromBatch)) {
           const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
           try {
-            const plan = placement ? planMix(b.size, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index)) : null;
-            queued.push({ step: trainStep(net, opt, images, b.labels, plan, { lr, gradScale: cfg.train.gradScale, loss: cfg.loss }), index: b.index, size: b.size });
+            const plan = placement ? planMix(b.size, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index), { height: b.height, width: b.width }) : null;
+            const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing };
+            queued.push({ step: trainStep(net, opt, images, b.labels, plan, stepOptions), index: b.index, size: b.size });
           } finally {
             images.dispose();
           }
@@ -344,6 +349,7 @@ async function epochLoop(
       sums.seconds += (performance.now() - t0) / 1000;
 
       const ev = await evaluate(net, val);
+      const mem = train.labelNoise ? await measureMemorisation(net, train.labelNoise) : null;
       const row = {
         epoch: epoch + 1,
         lr,
@@ -353,12 +359,14 @@ async function epochLoop(
         val_acc: ev.accuracy,
         epoch_seconds: sums.seconds,
         samples_per_sec: sums.seconds > 0 ? sums.samples / sums.seconds : 0,
+        ...(mem ? { corrupt_noisy_acc: mem.noisyAcc, corrupt_true_acc: mem.trueAcc } : {}),
       };
       await appendCurveRow(paths.curves, row);
       io.line(
         `Epoch[${epoch + 1}/${epochs}] lr=${Number(lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} train_acc=${fmtPct(row.train_acc)} ` +
           `val_loss=${row.val_loss.toFixed(4)} val_acc=${fmtPct(row.val_acc)} time=${row.epoch_seconds.toFixed(1)}s ` +
-          `(${row.samples_per_sec.toFixed(1)} samples/s)`,
+          `(${row.samples_per_sec.toFixed(1)} samples/s)` +
+          (mem ? ` corrupt_noisy_acc=${fmtPct(mem.noisyAcc)} corrupt_true_acc=${fmtPct(mem.trueAcc)}` : ''),
       );
       let written: string | null = null;
       if ((epoch + 1) % cfg.train.checkpointEvery === 0 || epoch + 1 === epochs || stopRequest !== null) {
