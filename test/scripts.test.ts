@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadConfig } from '../src/config/load.js';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -236,4 +237,48 @@ test('train.sh and test.sh: the reference entry points', () => {
   const again = spawnSync('bash', [join(root, 'scripts', 'train.sh'), '--out', out], { encoding: 'utf8', env: { ...process.env, ...env } });
   assert.match(again.stdout, new RegExp(`^ARGS train --resume ${out}\\n`));
   assert.equal(again.stderr, `train.sh: ${out} holds a started run: resuming it (another run: --out DIR)\n`);
+});
+
+const NOISE = [20, 50, 80].flatMap((p) => ['erm', 'mixup-a1', 'mixup-a8', 'mixup-a32'].map((m) => `${m}-${p}`));
+
+test('reproduce-noise.sh --dry-run: the twelve label-noise runs from configs/noise, then the report, through the shared code', (t) => {
+  const runs = tmp();
+  t.after(() => rmSync(runs, { recursive: true, force: true }));
+  const r = run('reproduce-noise.sh', ['--dry-run', '--runs', runs, '--jobs', '2', '--set', 'data.limit=2000']);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trimEnd().split('\n');
+  assert.deepEqual(
+    lines.slice(0, 12),
+    NOISE.map((e) => `${MIXUP} train --config ${root}/configs/noise/${e}.json --out ${runs}/${e}-s0 --seed 0 --set data.limit=2000`),
+  );
+  assert.equal(lines[12], `${MIXUP} report ${NOISE.map((e) => `${runs}/${e}-s0`).join(' ')} --plot ${runs}/curves.svg | tee ${runs}/table.md`);
+  assert.equal(lines.length, 13);
+  const s = run('reproduce-noise.sh', ['--dry-run', '--runs', runs, '--seeds', '2', '--gpus', '0,1', '--only', 'mixup-a32-80,erm-80', '--no-report']);
+  assert.equal(s.code, 0, s.err);
+  assert.deepEqual(s.out.trimEnd().split('\n'), [
+    `CUDA_VISIBLE_DEVICES=0 ${MIXUP} train --config ${root}/configs/noise/erm-80.json --out ${runs}/erm-80-s0 --seed 0`,
+    `CUDA_VISIBLE_DEVICES=1 ${MIXUP} train --config ${root}/configs/noise/mixup-a32-80.json --out ${runs}/mixup-a32-80-s0 --seed 0`,
+    `CUDA_VISIBLE_DEVICES=0 ${MIXUP} train --config ${root}/configs/noise/erm-80.json --out ${runs}/erm-80-s1 --seed 1`,
+    `CUDA_VISIBLE_DEVICES=1 ${MIXUP} train --config ${root}/configs/noise/mixup-a32-80.json --out ${runs}/mixup-a32-80-s1 --seed 1`,
+  ]);
+  const bad = run('reproduce-noise.sh', ['--only', 'erm-90']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /^reproduce-noise\.sh: error: --only erm-90: expected some of erm-20 mixup-a1-20 /);
+  const help = run('reproduce-noise.sh', ['--help']);
+  assert.match(help.out, /^Reproduce the label-noise experiment of the mixup paper/);
+});
+
+test('the noise configs: ERM and mixup α 1/8/32 at 20/50/80 % label noise, one recipe, 200 epochs', () => {
+  for (const e of NOISE) {
+    const c = loadConfig(join(root, 'configs', 'noise', `${e}.json`));
+    const [method, p] = [e.replace(/-\d+$/, ''), Number(e.split('-').pop()) / 100];
+    assert.equal(c.data.labelNoise, p, e);
+    assert.equal(c.experiment, method === 'erm' ? 'erm' : 'mixup', e);
+    if (method !== 'erm') assert.equal(c.mixup.alpha, Number(method.slice('mixup-a'.length)), e);
+    assert.deepEqual(
+      [c.train.epochs, c.train.lr, c.train.lrStepEpochs, c.train.gradScale, c.loss, c.mixup.scheme, c.data.augment.preset, c.model.depth],
+      [200, 0.1, [100, 150], 1, 'soft-ce', 'permutation', 'paper', 50],
+      e,
+    );
+  }
 });
