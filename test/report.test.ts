@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,7 +105,13 @@ test('meanStd: mean and sample standard deviation (n − 1)', () => {
 test('parseCurves: numbers, 1-based increasing epochs, one-line errors naming file and line', () => {
   const rows = parseCurves(`${HEADER}\n1,0.1,2.3,0.1,2.2,0.25,10,500\n2,0.1,NaN,0.2,2.0,0.5,10,500\n`, 'c.csv');
   assert.equal(rows.length, 2);
-  assert.deepEqual(rows[0], { epoch: 1, lr: 0.1, trainLoss: 2.3, trainAcc: 0.1, valLoss: 2.2, valAcc: 0.25 });
+  assert.deepEqual(rows[0], { epoch: 1, lr: 0.1, trainLoss: 2.3, trainAcc: 0.1, valLoss: 2.2, valAcc: 0.25, corruptNoisyAcc: NaN, corruptTrueAcc: NaN });
+  // the label-noise columns: fractions, an empty cell is NaN
+  const noisy = parseCurves(`${HEADER},corrupt_noisy_acc,corrupt_true_acc\n1,0.1,2.3,0.1,2.2,0.25,10,500,0.125,0.5\n2,0.1,2.3,0.1,2.2,0.25,10,500,,\n`, 'c.csv');
+  assert.deepEqual(noisy.map((r) => [r.corruptNoisyAcc, r.corruptTrueAcc]), [[0.125, 0.5], [NaN, NaN]]);
+  assert.throws(() => parseCurves(`${HEADER},corrupt_noisy_acc\n1,0.1,2.3,0.1,2.2,0.25,10,500,1.5\n`, 'c.csv'), {
+    message: 'c.csv: line 2: corrupt_noisy_acc is 1.5, expected a fraction in [0, 1]',
+  });
   assert.ok(Number.isNaN(rows[1]!.trainLoss));
   assert.throws(() => parseCurves(`${HEADER}\n1,0.1,2.3,0.1,2.2,25,10,500\n`, 'c.csv'), {
     message: 'c.csv: line 2: val_acc is 25, expected a fraction in [0, 1]',
@@ -430,4 +436,44 @@ test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing
   );
   const bad = mixup(['report', dirs[0]!, '--plot', join(root, 'x.gif')]);
   assert.deepEqual([bad.code, bad.out, bad.err], [2, '', `mixup: error: --plot ${join(root, 'x.gif')}: expected a file name ending in .svg or .png\n`]);
+});
+
+test('report: label-noise runs get a noise-by-method table of best and last test accuracy and memorisation', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  /** A finished 3-epoch run with the memorisation columns (null: a run from before they existed). */
+  const noisy = (name: string, f: Omit<Fixture, 'epochs'>, mem: [number, number] | null) => {
+    const dir = makeRun(root, name, { epochs: 3, ...f });
+    const header = mem ? `${HEADER},corrupt_noisy_acc,corrupt_true_acc` : HEADER;
+    const rows = f.valAcc.map((a, i) => [i + 1, 0.1, 1.5, 0.5, 1.1, a, 12.5, 4000, ...(mem ? [i < 2 ? '' : mem[0], i < 2 ? '' : mem[1]] : [])].join(','));
+    writeFileSync(join(dir, 'curves.csv'), [header, ...rows].join('\n') + '\n');
+    return dir;
+  };
+  const n20 = { data: { labelNoise: 0.2 } };
+  const dirs = [
+    noisy('mixup-a8-20-s0', { experiment: 'mixup', valAcc: [0.6, 0.85, 0.84], configName: 'mixup-a8-20', extra: { ...n20, mixup: { alpha: 8 } } }, [0.1, 0.7]),
+    noisy('erm-20-s0', { experiment: 'erm', seed: 0, valAcc: [0.5, 0.8, 0.7], configName: 'erm-20', extra: n20 }, [0.4, 0.3]),
+    noisy('erm-20-s1', { experiment: 'erm', seed: 1, valAcc: [0.6, 0.82, 0.74], configName: 'erm-20', extra: n20 }, [0.5, 0.35]),
+    noisy('erm-80-s0', { experiment: 'erm', valAcc: [0.3, 0.4, 0.2], configName: 'erm-80', extra: { data: { labelNoise: 0.8 } } }, null),
+    noisy('cutmix-80-s0', { experiment: 'mixup', valAcc: [0.3, 0.5, 0.45], configName: 'cutmix-80', extra: { data: { labelNoise: 0.8 }, mixup: { alpha: 1, kind: 'cutmix' }, train: { labelSmoothing: 0.1 } } }, [0.05, 0.4]),
+    makeRun(root, 'clean-s0', { experiment: 'erm', epochs: 1, valAcc: [0.9], configName: 'erm-1' }),
+    makeRun(root, 'erm-50-s0', { experiment: 'erm', epochs: 3, valAcc: [0.5], configName: 'erm-50', extra: { data: { labelNoise: 0.5 } } }),
+  ];
+  const { out } = await reportLines(dirs);
+  const at = out.indexOf('| label noise | method | epochs | test acc % (best) | test acc % (last) | memorised % | true label % on corrupted | seeds | config |');
+  assert.ok(at > 0, out.join('\n'));
+  assert.deepEqual(out.slice(at + 1, at + 7), [
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    // ERM at 20 %: best 0.8 / 0.82 → 81.00 ± 1.41, last 0.7 / 0.74 → 72.00 ± 2.83, memorised 0.4 / 0.5 → 45.00 ± 7.07
+    '| 20% | ERM | 3 | 81.00 ± 1.41 | 72.00 ± 2.83 | 45.00 ± 7.07 | 32.50 ± 3.54 | 0, 1 | erm-20 |',
+    '| 20% | mixup α=8 | 3 | 85.00 | 84.00 | 10.00 | 70.00 | 0 | mixup-a8-20 |',
+    '| 80% | ERM | 3 | 40.00 | 20.00 | - | - | 0 | erm-80 |',
+    '| 80% | CutMix α=1, ε=0.1 | 3 | 50.00 | 45.00 | 5.00 | 40.00 | 0 | cutmix-80 |',
+    '',
+  ]);
+  assert.match(out[at + 7]!, /^Label noise: data\.labelNoise of the training labels replaced/);
+  // the clean run and the unfinished one are in the main table only; CSV has no noise table
+  assert.ok(!out.slice(at).some((l) => l.includes('erm-50') || l.includes('erm-1 ')));
+  const csv = await reportLines(dirs, { format: 'csv' });
+  assert.ok(!csv.out.some((l) => l.startsWith('| label noise')));
 });

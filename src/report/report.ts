@@ -7,6 +7,7 @@ import { UserError } from '../errors.js';
 import { isRun, readRun, type Run } from './runs.js';
 import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from './table.js';
 import { checkPlotFile, writePlot } from './plot.js';
+import { buildNoiseTable, formatNoiseMarkdown } from './noise.js';
 
 /** Output formats of the table. */
 export const REPORT_FORMATS = ['md', 'csv', 'json'] as const;
@@ -28,7 +29,8 @@ export interface ReportIo {
 }
 
 /**
- * Reads `dirs`, prints the table, and draws the plot when asked.
+ * Reads `dirs`, prints the table (in Markdown followed by the label-noise table when finished runs
+ * have `data.labelNoise` > 0, see noise.ts), and draws the plot when asked.
  * A directory without config.json or curves.csv (or with a malformed one) is named on one line
  * `mixup: note: <file>: <why>; skipped` on `io.err`; a run with fewer epochs than planned is named
  * `mixup: note: <dir>: in progress ...` and shown as an unfinished row. Finished runs of one config
@@ -76,6 +78,8 @@ export async function report(dirs: readonly string[], opts: ReportOptions, io: R
   const text =
     format === 'csv' ? formatCsv(rows) : format === 'json' ? formatJson(rows) : formatMarkdown(rows, { compareReference: opts.compareReference ?? false });
   io.out(text);
+  const noise = format === 'md' ? buildNoiseTable(counted) : [];
+  if (noise.length > 0) io.out(`\n${formatNoiseMarkdown(noise)}`);
   if (opts.plot !== undefined) {
     await writePlot(opts.plot, counted);
     io.err(`mixup: plot of ${counted.length} run${counted.length === 1 ? '' : 's'} written to ${opts.plot}`);

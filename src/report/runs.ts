@@ -25,6 +25,12 @@ export interface CurveRow {
   valLoss: number;
   /** Validation (CIFAR-10 test set) top-1 accuracy, fraction in [0, 1]. */
   valAcc: number;
+  /**
+   * Label-noise runs: share of the corrupted training samples predicted as their corrupted label
+   * (`corrupt_noisy_acc`) and as their true label (`corrupt_true_acc`); NaN when absent or empty.
+   */
+  corruptNoisyAcc: number;
+  corruptTrueAcc: number;
 }
 
 /** Status values `mixup train` writes into `status.json` (defined with the run directory layout). */
@@ -244,6 +250,7 @@ export function parseCurves(text: string, file: string): CurveRow[] {
       throw new RunProblem(`${file}: line ${line}: epoch is ${epoch}, expected an integer above ${prev} (1-based, increasing)`);
     }
     const trainAccIdx = col('train_acc');
+    const optionalFraction = (name: string) => ((rec[col(name)] ?? '') === '' ? NaN : num(name, { fraction: true }));
     rows.push({
       epoch,
       lr: num('lr'),
@@ -251,6 +258,8 @@ export function parseCurves(text: string, file: string): CurveRow[] {
       trainAcc: trainAccIdx < 0 ? NaN : num('train_acc', { fraction: true }),
       valLoss: num('val_loss'),
       valAcc: num('val_acc', { fraction: true }),
+      corruptNoisyAcc: optionalFraction('corrupt_noisy_acc'),
+      corruptTrueAcc: optionalFraction('corrupt_true_acc'),
     });
   }
   return rows;
