@@ -49,10 +49,25 @@ function rounded(row: CurveRow): Record<string, number | string> {
 }
 
 /**
- * Appends one row (writing the header first when the file is new).
+ * Brings the file of a run started before columns were added (a resumed old run) to the current
+ * header: when its header is a shorter prefix of {@link CURVE_COLUMNS}, the header is rewritten and
+ * every row gets empty cells for the new columns (atomically). Any other header is left alone.
+ */
+function widenCurves(file: string): void {
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const cols = lines[0]?.split(',') ?? [];
+  if (cols.length === 0 || cols.length >= CURVE_COLUMNS.length || cols.some((c, i) => c !== CURVE_COLUMNS[i])) return;
+  const pad = ','.repeat(CURVE_COLUMNS.length - cols.length);
+  writeFileAtomic.sync(file, [CURVE_COLUMNS.join(','), ...lines.slice(1).map((l) => l + pad)].join('\n') + '\n');
+}
+
+/**
+ * Appends one row (writing the header first when the file is new, widening an older file's header
+ * first, see {@link widenCurves}).
  * @param file path of curves.csv.
  */
 export async function appendCurveRow(file: string, row: CurveRow): Promise<void> {
+  if (existsSync(file)) widenCurves(file);
   const writer = createObjectCsvWriter({
     path: file,
     header: CURVE_COLUMNS.map((id) => ({ id, title: id })),
