@@ -178,7 +178,7 @@ test('mergeConfig does not modify its arguments', () => {
 
 test('the shipped configs reproduce the reference table settings', () => {
   const configs = new URL('../../configs/', import.meta.url).pathname;
-  for (const f of readdirSync(configs)) loadConfig(join(configs, f));
+  for (const dir of [configs, join(configs, 'noise')]) for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) loadConfig(join(dir, f));
   for (const n of [90, 200, 300]) {
     const erm = loadConfig(join(configs, `erm-${n}.json`));
     assert.deepEqual([erm.experiment, erm.train.epochs, erm.train.lr, erm.train.lrStepEpochs, erm.train.gradScale], ['erm', n, 0.05, [200, 250], 1]);
