@@ -3,7 +3,8 @@
 #   ROOT   the repository root (the parent of this scripts/ directory)
 #   MIXUP  the `mixup` command as an array: $MIXUP_CMD split on whitespace when it is set,
 #          else node "$ROOT/bin/mixup"
-#   reproduce_main  the body of reproduce-table.sh and reproduce-noise.sh (below)
+# and defines reproduce_main (with its helpers die and usage), the body of reproduce-table.sh and
+# reproduce-noise.sh (below).
 # scripts/slurm/reproduce-table.sbatch does not source it: Slurm runs a copy of the batch
 # script from its spool directory, so that script finds the root from the submit directory.
 
