@@ -349,7 +349,8 @@ async function epochLoop(
       sums.seconds += (performance.now() - t0) / 1000;
 
       const ev = await evaluate(net, val);
-      const mem = train.labelNoise ? await measureMemorisation(net, train.labelNoise) : null;
+      // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
+      const mem = train.labelNoise?.noise.indices.length ? await measureMemorisation(net, train.labelNoise) : null;
       const row = {
         epoch: epoch + 1,
         lr,
