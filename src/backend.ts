@@ -5,13 +5,18 @@
  * | name           | package                      | tfjs backend |
  * | -------------- | ---------------------------- | ------------ |
  * | tensorflow-gpu | @tensorflow/tfjs-node-gpu    | tensorflow   |
+ * | webgpu         | @tensorflow/tfjs-backend-webgpu + webgpu (Dawn) | webgpu |
  * | tensorflow     | @tensorflow/tfjs-node        | tensorflow   |
  * | wasm           | @tensorflow/tfjs-backend-wasm| wasm         |
  * | cpu            | @tensorflow/tfjs (pure JS)   | cpu          |
  *
  * The two tensorflow packages download libtensorflow at install time from outside the npm
  * registry, so on an offline machine their install fails and npm drops them (they are
- * optionalDependencies): then they are reported as not installed.
+ * optionalDependencies): then they are reported as not installed. tfjs-node-gpu 4.22 bundles
+ * libtensorflow 2.9.1, which needs CUDA 11.2 and cuDNN 8.1: on a CUDA 12/13 machine it loads and
+ * silently computes on the CPU, so after activation its own `isUsingGpuDevice` flag decides.
+ * webgpu (Dawn through Vulkan/Metal/D3D12, ./webgpu.ts) is taken by `auto` only on a hardware
+ * adapter; a software rasteriser (lavapipe, SwiftShader) only when asked for by name.
  */
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -19,12 +24,13 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError, firstLine } from './errors.js';
 import type { BackendName } from './config/schema.js';
 import { registerWasmTrainingKernels, wantedWasmThreads } from './kernels/index.js';
+import { describeAdapter, releaseWebgpu, setUpDawn, WebgpuUnavailable, type AdapterInfo } from './webgpu.js';
 
 /** A concrete backend (everything but `auto`). */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
 
 /** Order `auto` tries. */
-export const AUTO_ORDER: readonly ConcreteBackend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export const AUTO_ORDER: readonly ConcreteBackend[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 /** What probing a backend found. */
 export interface BackendStatus {
@@ -37,6 +43,10 @@ export interface BackendStatus {
   hint?: string;
   /** GPU name for tensorflow-gpu, thread count for wasm, etc. */
   detail?: string;
+  /** Why it does not load, a few words for `auto`'s note (when `loads` is false). */
+  brief?: string;
+  /** webgpu: the adapter is a software rasteriser (lavapipe, SwiftShader), which `auto` skips. */
+  software?: boolean;
 }
 
 /**
@@ -48,8 +58,11 @@ export interface BackendEnv {
   resolve(id: string): string;
   /** `require`: loads a package (registers its tfjs backend as a side effect). */
   load(id: string): unknown;
-  /** Name of the first visible CUDA device, or null when there is none. */
-  cudaDevice(): string | null;
+  /**
+   * Name of CUDA device `gpu` (nvidia-smi's index), or of the first one `CUDA_VISIBLE_DEVICES`
+   * allows when `gpu` is undefined; null when there is none.
+   */
+  cudaDevice(gpu?: number): string | null;
   /** `tf.setBackend` + `tf.ready`: resolves false when the backend fails to initialise. */
   activate(tfName: string): Promise<boolean>;
   /**
@@ -62,6 +75,19 @@ export interface BackendEnv {
    * package's `getThreadsCount()`.
    */
   wasmThreads?(): number | null;
+  /**
+   * After tensorflow-gpu is activated: tfjs-node's `isUsingGpuDevice` (true only when TensorFlow
+   * lists a GPU device). Optional; default reads it from `tf.backend()`.
+   */
+  usingGpuDevice?(): boolean;
+  /**
+   * Sets up Dawn as `navigator.gpu` on adapter `gpu` (see ./webgpu.ts `setUpDawn`), before
+   * tfjs-backend-webgpu is loaded. Optional; default `setUpDawn`.
+   * @throws WebgpuUnavailable saying why webgpu cannot run.
+   */
+  setUpWebgpu?(gpu?: number): Promise<AdapterInfo>;
+  /** Undoes setUpWebgpu (Dawn would keep the process alive). Optional; default `releaseWebgpu`. */
+  releaseWebgpu?(): void;
 }
 
 /** Options of backend selection. */
@@ -71,6 +97,24 @@ export interface BackendOptions {
    * variable `MIXUP_WASM_THREADS` overrides it. Takes effect only when wasm is first initialised.
    */
   wasmThreads?: number;
+  /**
+   * Which GPU (0-based; config key `gpu`, `--gpu`; the environment variable `MIXUP_GPU` when this
+   * is undefined): webgpu's Nth hardware adapter, tensorflow-gpu's CUDA device N (sets
+   * `CUDA_VISIBLE_DEVICES=N`). Undefined: the default device.
+   */
+  gpu?: number;
+}
+
+/**
+ * The GPU index to use: `options.gpu`, else `MIXUP_GPU` when set, else undefined.
+ * @throws UserError when `MIXUP_GPU` is not a non-negative integer.
+ */
+export function requestedGpu(options: BackendOptions = {}, environ: NodeJS.ProcessEnv = process.env): number | undefined {
+  if (options.gpu !== undefined) return options.gpu;
+  const v = environ['MIXUP_GPU'];
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v.trim())) throw new UserError(`MIXUP_GPU must be a GPU index (0, 1, ...), got '${v}'`);
+  return Number(v.trim());
 }
 
 /** Threads the wasm package says its backend runs, or null (not initialised). */
@@ -101,6 +145,7 @@ export function requestedWasmThreads(options: BackendOptions = {}, environ: Node
 
 const PACKAGES: Record<ConcreteBackend, string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  webgpu: '@tensorflow/tfjs-backend-webgpu',
   tensorflow: '@tensorflow/tfjs-node',
   wasm: '@tensorflow/tfjs-backend-wasm',
   cpu: '@tensorflow/tfjs',
@@ -108,6 +153,7 @@ const PACKAGES: Record<ConcreteBackend, string> = {
 
 const TF_NAMES: Record<ConcreteBackend, string> = {
   'tensorflow-gpu': 'tensorflow',
+  webgpu: 'webgpu',
   tensorflow: 'tensorflow',
   wasm: 'wasm',
   cpu: 'cpu',
@@ -115,15 +161,20 @@ const TF_NAMES: Record<ConcreteBackend, string> = {
 
 const HINTS: Record<ConcreteBackend, string> = {
   'tensorflow-gpu':
-    'run `npm install @tensorflow/tfjs-node-gpu` on a Linux x86_64 machine with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1, with internet access (its install downloads libtensorflow)',
+    'run `npm install @tensorflow/tfjs-node-gpu` on a Linux x86_64 machine with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1, with internet access (its install downloads libtensorflow); on CUDA 12/13 use --backend webgpu',
+  webgpu:
+    'run `npm install` (webgpu and @tensorflow/tfjs-backend-webgpu are optional dependencies; the webgpu package ships Dawn prebuilt for linux-x64/arm64, macOS and Windows); see `mixup backends`',
   tensorflow:
     'run `npm install @tensorflow/tfjs-node` on a machine with internet access (its install downloads libtensorflow); without it use --backend wasm',
   wasm: 'reinstall with `npm install` (the wasm backend ships in @tensorflow/tfjs-backend-wasm)',
   cpu: 'reinstall with `npm install`',
 };
 
-/** Name of the first CUDA device that `nvidia-smi` lists and `CUDA_VISIBLE_DEVICES` allows. */
-function nvidiaSmiDevice(): string | null {
+/**
+ * Name of CUDA device `gpu` as `nvidia-smi` numbers them, or (gpu undefined) of the first device
+ * that `nvidia-smi` lists and `CUDA_VISIBLE_DEVICES` allows.
+ */
+function nvidiaSmiDevice(gpu?: number): string | null {
   let text: string;
   try {
     text = execFileSync('nvidia-smi', ['--query-gpu=index,name', '--format=csv,noheader'], {
@@ -134,7 +185,7 @@ function nvidiaSmiDevice(): string | null {
   } catch {
     return null;
   }
-  const visible = process.env['CUDA_VISIBLE_DEVICES'];
+  const visible = gpu !== undefined ? String(gpu) : process.env['CUDA_VISIBLE_DEVICES'];
   const allowed = visible === undefined ? null : visible.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const line of text.split('\n')) {
     const m = /^\s*(\d+)\s*,\s*(.+?)\s*$/.exec(line);
@@ -170,26 +221,59 @@ function installed(env: BackendEnv, pkg: string): boolean {
   }
 }
 
+const TF_GPU_CPU_ONLY =
+  'libtensorflow 2.9.1 of @tensorflow/tfjs-node-gpu 4.22 loaded but found no GPU it can use, so it would compute on the CPU: it needs the CUDA 11.2 and cuDNN 8.1 libraries (libcudart.so.11.0, libcudnn.so.8); on CUDA 12/13 use --backend webgpu';
+
+/** Machines on which tfjs-node-gpu was loaded and found no GPU: its 'tensorflow' backend is libtensorflow on the CPU. */
+const tensorflowGpuOnCpu = new WeakSet<BackendEnv>();
+
 /**
  * Loads and activates one backend, making it tfjs's current backend.
+ * @param options `wasmThreads` for wasm, `gpu` (or `MIXUP_GPU`) for webgpu and tensorflow-gpu.
  * @returns its status; `loads` false with a one-line `reason` and `hint` when it cannot load.
+ *   tensorflow-gpu counts as not loading when TensorFlow finds no GPU device (it would train on the CPU).
+ * @throws UserError for a bad `--gpu`/`MIXUP_GPU` or `MIXUP_WASM_THREADS`.
  */
 export async function tryBackend(name: ConcreteBackend, env: BackendEnv = nodeBackendEnv, options: BackendOptions = {}): Promise<BackendStatus> {
   const pkg = PACKAGES[name];
-  const fail = (reason: string): BackendStatus => ({ name, loads: false, reason, hint: HINTS[name] });
-  if (!installed(env, pkg)) {
+  const fail = (reason: string, brief: string): BackendStatus => ({ name, loads: false, reason, brief, hint: HINTS[name] });
+  const gpu = requestedGpu(options);
+  if (name === 'tensorflow' && tensorflowGpuOnCpu.has(env)) {
+    // tfjs-node-gpu already registered 'tensorflow' (on the CPU); tfjs-node cannot load beside it.
+    if (!(await env.activate('tensorflow'))) return fail('the "tensorflow" backend of @tensorflow/tfjs-node-gpu failed to initialise', 'failed to initialise');
+    return { name, loads: true, detail: 'libtensorflow on the CPU (the one @tensorflow/tfjs-node-gpu loaded)' };
+  }
+  for (const p of name === 'webgpu' ? ['webgpu', pkg] : [pkg]) {
+    if (installed(env, p)) continue;
     const why =
       name === 'tensorflow-gpu' || name === 'tensorflow'
-        ? `${pkg} is not installed (its install step downloads libtensorflow from outside the npm registry; on an offline machine npm skips this optional dependency)`
-        : `${pkg} is not installed`;
-    return fail(why);
+        ? `${p} is not installed (its install step downloads libtensorflow from outside the npm registry; on an offline machine npm skips this optional dependency)`
+        : `${p} is not installed`;
+    return fail(why, 'not installed');
   }
   let device: string | null = null;
+  let adapter: AdapterInfo | null = null;
   if (name === 'tensorflow-gpu') {
-    device = env.cudaDevice();
-    if (device === null) return fail('no CUDA device found (nvidia-smi lists none, or CUDA_VISIBLE_DEVICES hides them all)');
+    device = env.cudaDevice(gpu);
+    if (device === null) {
+      const none = gpu !== undefined ? `no CUDA device ${gpu} found (nvidia-smi does not list it)` : 'no CUDA device found (nvidia-smi lists none, or CUDA_VISIBLE_DEVICES hides them all)';
+      return fail(none, 'no CUDA device');
+    }
+    // libtensorflow reads it when it initialises CUDA, after this.
+    if (gpu !== undefined) process.env['CUDA_VISIBLE_DEVICES'] = String(gpu);
   }
+  if (name === 'webgpu') {
+    try {
+      adapter = await (env.setUpWebgpu ?? setUpDawn)(gpu);
+    } catch (e) {
+      if (e instanceof WebgpuUnavailable && e.badGpu) throw new UserError(e.message);
+      const reason = firstLine(e);
+      return fail(reason, /no adapter/.test(reason) ? 'no adapter' : /libvulkan/.test(reason) ? 'no libvulkan.so.1' : 'Dawn does not load');
+    }
+  }
+  const release = () => (name === 'webgpu' ? (env.releaseWebgpu ?? releaseWebgpu)() : undefined);
   try {
+    // webgpu: registers its backend now that navigator.gpu exists.
     if (name !== 'cpu') env.load(pkg);
     // Training kernels wasm lacks (Conv2DBackpropFilter) or runs slowly; no-op if not really loaded.
     if (name === 'wasm') {
@@ -198,16 +282,29 @@ export async function tryBackend(name: ConcreteBackend, env: BackendEnv = nodeBa
       else registerWasmTrainingKernels({ threads });
     }
   } catch (e) {
+    release();
     if (e instanceof UserError) throw e;
-    return fail(`${pkg} is installed but failed to load: ${firstLine(e)}`);
+    return fail(`${pkg} is installed but failed to load: ${firstLine(e)}`, 'failed to load');
   }
-  if (!(await env.activate(TF_NAMES[name]))) return fail(`${pkg} loaded but the "${TF_NAMES[name]}" backend failed to initialise`);
+  if (!(await env.activate(TF_NAMES[name]))) {
+    release();
+    return fail(`${pkg} loaded but the "${TF_NAMES[name]}" backend failed to initialise`, 'failed to initialise');
+  }
+  if (name === 'tensorflow-gpu') {
+    const onGpu = env.usingGpuDevice ? env.usingGpuDevice() : (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+    if (!onGpu) {
+      tensorflowGpuOnCpu.add(env);
+      return fail(TF_GPU_CPU_ONLY, 'libtensorflow finds no GPU (needs CUDA 11.2 + cuDNN 8.1)');
+    }
+  }
   let wasmDetail = 'WebAssembly SIMD';
   if (name === 'wasm') {
     const n = env.wasmThreads ? env.wasmThreads() : wasmPackageThreads();
     if (n !== null) wasmDetail += `, ${n} thread${n === 1 ? '' : 's'}`;
   }
-  const detail = name === 'tensorflow-gpu' ? device! : name === 'wasm' ? wasmDetail : name === 'cpu' ? 'pure JavaScript, slow' : 'libtensorflow on the CPU';
+  if (adapter) return { name, loads: true, detail: describeAdapter(adapter), software: adapter.software };
+  const cuda = gpu !== undefined ? `GPU ${gpu}: ${device}` : device!;
+  const detail = name === 'tensorflow-gpu' ? cuda : name === 'wasm' ? wasmDetail : name === 'cpu' ? 'pure JavaScript, slow' : 'libtensorflow on the CPU';
   return { name, loads: true, detail };
 }
 
@@ -216,24 +313,39 @@ export interface SelectedBackend {
   name: ConcreteBackend;
   /** e.g. `tensorflow-gpu (NVIDIA A100-SXM4-40GB)`. */
   description: string;
+  /** For `auto`: why the backends before it were passed over, one line; absent when it took the first. */
+  why?: string;
 }
 
 /**
  * Makes the requested backend tfjs's current backend. `auto` takes the first of
- * tensorflow-gpu (when a CUDA device is present), tensorflow, wasm, cpu that loads.
+ * tensorflow-gpu (when a CUDA device is present and TensorFlow really uses it), webgpu (on a
+ * hardware adapter), tensorflow, wasm, cpu that loads.
  * Also enables tfjs production mode (no debug checks, no "install tfjs-node" banner).
- * @param options `wasmThreads` (config key; `MIXUP_WASM_THREADS` overrides), used when wasm is initialised.
+ * @param options `wasmThreads` (config key; `MIXUP_WASM_THREADS` overrides), used when wasm is initialised;
+ *   `gpu` (config key / `--gpu`; `MIXUP_GPU` when unset) for webgpu and tensorflow-gpu.
  * @throws UserError (exit 2) when an explicitly requested backend cannot load, saying why and how to get it,
- *   or when `MIXUP_WASM_THREADS` is not a positive integer.
+ *   or when `MIXUP_WASM_THREADS`, `MIXUP_GPU` or `--gpu` is bad.
  */
 export async function selectBackend(requested: BackendName, env: BackendEnv = nodeBackendEnv, options: BackendOptions = {}): Promise<SelectedBackend> {
   tf.enableProdMode();
   const candidates = requested === 'auto' ? AUTO_ORDER : [requested];
   const failures: BackendStatus[] = [];
+  const skipped: string[] = [];
   for (const name of candidates) {
     const st = await tryBackend(name, env, options);
-    if (st.loads) return { name, description: `${name} (${st.detail})` };
+    if (st.loads && st.software && requested === 'auto') {
+      (env.releaseWebgpu ?? releaseWebgpu)();
+      skipped.push(`${name} (only a software adapter, ${st.detail!.split(';')[0]}; run it with --backend webgpu)`);
+      continue;
+    }
+    if (st.loads) {
+      const sel: SelectedBackend = { name, description: `${name} (${st.detail})` };
+      if (skipped.length > 0) sel.why = `auto skipped ${skipped.join(', ')}`;
+      return sel;
+    }
     failures.push(st);
+    skipped.push(`${name} (${st.brief ?? st.reason})`);
   }
   const f = failures[failures.length - 1]!;
   if (requested === 'auto') {
@@ -243,18 +355,29 @@ export async function selectBackend(requested: BackendName, env: BackendEnv = no
 }
 
 /**
- * Probes the four backends for `mixup backends`, each loaded and activated in turn. When
- * tensorflow-gpu loads, tensorflow (the same tfjs backend from another package) is only checked
- * for installation: the two cannot be loaded side by side in one process.
+ * Probes the backends for `mixup backends`, each loaded and activated in turn (webgpu is released
+ * again afterwards). When tensorflow-gpu loads, tensorflow (the same tfjs backend from another
+ * package) is only checked for installation: the two cannot be loaded side by side in one process.
  */
-export async function probeAllBackends(env: BackendEnv = nodeBackendEnv): Promise<BackendStatus[]> {
+export async function probeAllBackends(env: BackendEnv = nodeBackendEnv, options: BackendOptions = {}): Promise<BackendStatus[]> {
   const out: BackendStatus[] = [];
   for (const name of AUTO_ORDER) {
     if (name === 'tensorflow' && out[0]?.loads && installed(env, PACKAGES.tensorflow)) {
       out.push({ name, loads: true, detail: 'installed; not loaded beside tensorflow-gpu' });
       continue;
     }
-    out.push(await tryBackend(name, env));
+    try {
+      out.push(await tryBackend(name, env, options));
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      out.push({ name, loads: false, reason: e.message, hint: HINTS[name] }); // a bad --gpu
+    }
+    if (name === 'webgpu') (env.releaseWebgpu ?? releaseWebgpu)();
   }
   return out;
+}
+
+/** Ends what a backend holds that would keep the process alive (Dawn's instance). Call when a command ends. */
+export function releaseBackends(): void {
+  releaseWebgpu();
 }

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from './config/schema.js';
 import { absoluteDataPaths, configKeyDocs, loadConfig, parseOverrideValue, parseSetArgs } from './config/load.js';
-import { probeAllBackends, selectBackend } from './backend.js';
+import { probeAllBackends, releaseBackends, selectBackend, type SelectedBackend } from './backend.js';
 import { UserError, isUserError, firstLine } from './errors.js';
 import { resolve } from 'node:path';
 import { prepareResume, runTraining } from './train/run.js';
@@ -84,6 +84,29 @@ function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendNam
 }
 
 /**
+ * `--gpu` as a number.
+ * @throws UserError when it is not a GPU index (0, 1, ...).
+ */
+function parseGpuFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v.trim())) throw new UserError(`--gpu: expected a GPU index (0, 1, ...), got '${v}'`);
+  return Number(v.trim());
+}
+
+/**
+ * Selects the backend of a command and says on stderr which backend and device run, and why
+ * `auto` chose it. GPU: `--gpu`, else `MIXUP_GPU`, else the config's `gpu`.
+ */
+async function setUpBackend(requested: BackendName, cfg: { wasmThreads: number; gpu: number | null }, gpuFlag: string | undefined, io: Io): Promise<SelectedBackend> {
+  const envGpu = (process.env['MIXUP_GPU'] ?? '') !== '';
+  const gpu = parseGpuFlag(gpuFlag) ?? (envGpu ? undefined : cfg.gpu ?? undefined);
+  const backend = await selectBackend(requested, undefined, { wasmThreads: cfg.wasmThreads, gpu });
+  io.err(`backend: ${backend.description}`);
+  if (backend.why) io.err(`backend: ${backend.why}`);
+  return backend;
+}
+
+/**
  * Builds the commander program.
  * @param io where output goes (tests capture it).
  */
@@ -96,6 +119,7 @@ export function buildProgram(io: Io = processIo): Command {
     )
     .version(pkg.version, '-V, --version', 'print the version')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKEND_NAMES))
+    .option('--gpu <n>', 'which GPU (0-based): the Nth hardware adapter for webgpu, CUDA_VISIBLE_DEVICES=n for tensorflow-gpu (config gpu, env MIXUP_GPU)')
     .option('--verbose', 'print stack traces with errors')
     .showSuggestionAfterError(true)
     .configureHelp({ showGlobalOptions: true })
@@ -108,7 +132,7 @@ export function buildProgram(io: Io = processIo): Command {
     })
     .exitOverride();
 
-  const globals = (cmd: Command) => cmd.optsWithGlobals() as { backend?: BackendName; verbose?: boolean };
+  const globals = (cmd: Command) => cmd.optsWithGlobals() as { backend?: BackendName; gpu?: string; verbose?: boolean };
 
   // ------------------------------------------------------------------ train
   const train = program
@@ -151,16 +175,14 @@ export function buildProgram(io: Io = processIo): Command {
         const epochs = opts['epochs'] === undefined ? undefined : Number(opts['epochs']);
         if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
         const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
-        const backend = await selectBackend(g.backend ?? cfg.backend, undefined, { wasmThreads: cfg.wasmThreads });
-        io.err(`backend: ${backend.description}`);
+        await setUpBackend(g.backend ?? cfg.backend, cfg, g.gpu, io);
         process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true }, sink);
         return;
       }
       if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
       const overrides = trainOverrides(opts, g.backend);
       const cfg = absoluteDataPaths(loadConfig(opts['config'], { overrides }));
-      const backend = await selectBackend(cfg.backend, undefined, { wasmThreads: cfg.wasmThreads });
-      io.err(`backend: ${backend.description}`);
+      await setUpBackend(cfg.backend, cfg, g.gpu, io);
       const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
       process.exitCode = await runTraining({ cfg, source, resume: false, overwrite: Boolean(opts['overwrite']), handleSignals: true }, sink);
     });
@@ -178,8 +200,7 @@ export function buildProgram(io: Io = processIo): Command {
       const epoch = opts.epoch === undefined ? undefined : Number(opts.epoch);
       if (epoch !== undefined && !(Number.isInteger(epoch) && epoch > 0)) throw new UserError(`--epoch: expected a positive integer, got ${opts.epoch}`);
       const { cfg } = findRunConfig(opts.checkpoint, epoch);
-      const backend = await selectBackend(globals(cmd).backend ?? cfg.backend, undefined, { wasmThreads: cfg.wasmThreads });
-      io.err(`backend: ${backend.description}`);
+      await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
       const score = await scoreCheckpoint(opts.checkpoint, { epoch, data: opts.data, full: opts.full });
       if (opts.json) io.out(JSON.stringify(score, null, 2));
       else for (const l of formatScore(score)) io.out(l);
@@ -274,8 +295,8 @@ export function buildProgram(io: Io = processIo): Command {
   program
     .command('backends')
     .description('which TensorFlow.js backends load on this machine, and why not')
-    .action(async () => {
-      const rows = await probeAllBackends();
+    .action(async (_opts: unknown, cmd: Command) => {
+      const rows = await probeAllBackends(undefined, { gpu: parseGpuFlag(globals(cmd).gpu) });
       const w = Math.max(...rows.map((r) => r.name.length));
       io.out(`${'backend'.padEnd(w)}  loads  details`);
       for (const r of rows) {
@@ -345,5 +366,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.err(`mixup: error: ${firstLine(e)}`);
     io.err(verbose ? String((e as Error).stack ?? e) : '(an internal error; run with --verbose for the stack trace)');
     return 1;
+  } finally {
+    // Dawn (webgpu) keeps the event loop alive; every command ends by itself.
+    releaseBackends();
   }
 }

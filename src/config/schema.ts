@@ -12,7 +12,7 @@ const int = () => z.number().int();
 const posInt = () => z.number().int().positive();
 
 /** Names of the backends `--backend` accepts; see src/backend.ts. */
-export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** Experiments of the reference's results table. */
@@ -172,7 +172,14 @@ export const configSchema = z
       .enum(EXPERIMENTS)
       .default('mixup')
       .describe('erm: no mixing; mixup: mix the input; mixup-feature: mix the feature maps after conv0'),
-    backend: z.enum(BACKEND_NAMES).default('auto').describe('auto | tensorflow-gpu | tensorflow | wasm | cpu'),
+    backend: z.enum(BACKEND_NAMES).default('auto').describe('auto | tensorflow-gpu | webgpu | tensorflow | wasm | cpu'),
+    gpu: z
+      .number()
+      .int()
+      .min(0)
+      .nullable()
+      .default(null)
+      .describe('which GPU (0-based): the Nth hardware adapter for webgpu, CUDA_VISIBLE_DEVICES for tensorflow-gpu; null = the default one; env MIXUP_GPU and --gpu override'),
     wasmThreads: posInt()
       .max(8)
       .default(1)

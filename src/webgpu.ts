@@ -1,0 +1,297 @@
+/**
+ * The webgpu backend's machinery: Dawn (the `webgpu` npm package, a prebuilt `dawn.node`) as
+ * `navigator.gpu` for `@tensorflow/tfjs-backend-webgpu`, the choice of adapter (`--gpu N`), the
+ * project-local lavapipe of scripts/setup-lavapipe.sh, and releasing Dawn when a command ends.
+ *
+ * Facts this module is built on (webgpu 0.6.2, tfjs-backend-webgpu 4.22, Dawn on Vulkan):
+ * - tfjs-backend-webgpu registers its backend at import time only when `navigator.gpu` exists, so
+ *   Dawn has to be set up first; its priority (3) then outranks wasm and cpu, so callers always
+ *   select a backend by name.
+ * - Dawn's `create(['adapter=NAME'])` picks the first adapter whose device name contains NAME; when
+ *   none does, `requestAdapter` rejects with the list of adapters. That list is how adapters are
+ *   enumerated here.
+ * - The Vulkan loader reads `VK_ICD_FILENAMES` / `VK_ADD_DRIVER_FILES` when Dawn creates its
+ *   instance, so setting them in `process.env` works; `LD_LIBRARY_PATH` is read only at process
+ *   start. Dawn dlopens "libvulkan.so.1" by name, and the dynamic linker returns an already loaded
+ *   library of that soname, so loading the project's copy by absolute path first (RTLD_NODELETE,
+ *   through `process.dlopen`) makes Dawn use it.
+ * - A live Dawn instance keeps Node's event loop running: {@link releaseWebgpu} ends it.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+
+/** What Dawn says about an adapter (WebGPU's GPUAdapterInfo), plus whether it is a CPU. */
+export interface AdapterInfo {
+  /** e.g. `nvidia`, `mesa`. */
+  vendor: string;
+  /** e.g. `hopper`, `llvmpipe`. */
+  architecture: string;
+  /** Device name as Dawn lists it, e.g. `NVIDIA H200`, `llvmpipe (LLVM 15.0.6, 256 bits)`. */
+  device: string;
+  /** Driver description, e.g. `llvmpipe: Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)`. */
+  description: string;
+  /** True for a software rasteriser (lavapipe/llvmpipe, SwiftShader, a fallback adapter). */
+  software: boolean;
+  /** Index among the hardware adapters (what `--gpu` counts), or null for a software adapter. */
+  index: number | null;
+}
+
+/** An entry of Dawn's adapter list. */
+export interface ListedAdapter {
+  /** Dawn backend, e.g. `vulkan`. */
+  backend: string;
+  /** Device name. */
+  name: string;
+}
+
+/** Why webgpu cannot run here; `message` is one line. */
+export class WebgpuUnavailable extends Error {
+  /** Set when the problem is the user's `--gpu` value (exit 2 even under `auto`). */
+  readonly badGpu: boolean;
+  constructor(message: string, badGpu = false) {
+    super(message);
+    this.name = 'WebgpuUnavailable';
+    this.badGpu = badGpu;
+  }
+}
+
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software rasterizer/i;
+
+/** True when a device name or driver description is that of a CPU rasteriser. */
+export function isSoftwareName(...names: string[]): boolean {
+  return names.some((n) => SOFTWARE.test(n));
+}
+
+/**
+ * Parses the adapter list of Dawn's "no adapter with name …" rejection:
+ * lines `* backend: 'vulkan', name: 'llvmpipe (LLVM 15.0.6, 256 bits)'`.
+ */
+export function parseAdapterList(message: string): ListedAdapter[] {
+  const out: ListedAdapter[] = [];
+  for (const m of message.matchAll(/^\s*\* backend: '([^']*)', name: '(.*)'\s*$/gm)) out.push({ backend: m[1]!, name: m[2]! });
+  return out;
+}
+
+/**
+ * Which adapter `--gpu N` means: the Nth (0-based) hardware adapter of Dawn's list, selected by
+ * its name (Dawn's `adapter=` flag matches the first adapter whose name contains it).
+ * @returns the `adapter=` name, or null for Dawn's default choice (gpu undefined).
+ * @throws WebgpuUnavailable (badGpu) when there is no Nth hardware adapter, or when an earlier
+ *   adapter's name contains the Nth one's (identical GPUs), which Dawn's name match cannot tell apart.
+ */
+export function adapterForGpu(list: readonly ListedAdapter[], gpu: number | undefined): string | null {
+  if (gpu === undefined) return null;
+  const hardware = list.filter((a) => !isSoftwareName(a.name));
+  const names = list.map((a) => `'${a.name}'`).join(', ') || 'none';
+  const want = hardware[gpu];
+  if (want === undefined) {
+    throw new WebgpuUnavailable(`--gpu ${gpu}: Dawn lists ${hardware.length} hardware adapter${hardware.length === 1 ? '' : 's'} (adapters: ${names}); --gpu counts from 0`, true);
+  }
+  const before = list.slice(0, list.indexOf(want));
+  if (before.some((a) => a.name.includes(want.name))) {
+    throw new WebgpuUnavailable(
+      `--gpu ${gpu}: the adapter '${want.name}' has the name of an earlier one, and Dawn selects adapters by name; make only that GPU visible to the process instead (Slurm's per-task GPU binding, or NVIDIA_VISIBLE_DEVICES in a container) and leave out --gpu`,
+      true,
+    );
+  }
+  return want.name;
+}
+
+/** The repository root: the nearest directory above this file with a package.json. */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+/** Where scripts/setup-lavapipe.sh puts Mesa's lavapipe. */
+export interface LocalLavapipe {
+  /** The ICD manifest (lvp_icd.json) naming the unpacked libvulkan_lvp.so. */
+  icd: string;
+  /** The directory with libvulkan.so.1, libvulkan_lvp.so and libdrm. */
+  lib: string;
+  /** e.g. `Mesa 25.0.7-2~bpo12+1`. */
+  version: string;
+}
+
+/** The project-local lavapipe when scripts/setup-lavapipe.sh completed, else null. */
+export function localLavapipe(root: string = projectRoot()): LocalLavapipe | null {
+  const base = join(root, '.lavapipe');
+  const stamp = join(base, '.complete');
+  const icd = join(base, 'root/usr/share/vulkan/icd.d/lvp_icd.json');
+  const lib = join(base, 'root/usr/lib/x86_64-linux-gnu');
+  if (!existsSync(stamp) || !existsSync(icd) || !existsSync(join(lib, 'libvulkan.so.1'))) return null;
+  return { icd, lib, version: readFileSync(stamp, 'utf8').trim() };
+}
+
+const DRIVER_VARS = ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES'] as const;
+
+/** Loads a shared library by path or soname and keeps it loaded; false when it cannot be opened. */
+function preload(lib: string): boolean {
+  const c = constants.dlopen as Record<string, number>;
+  const RTLD_NODELETE = c['RTLD_NODELETE'] ?? 0x1000; // glibc's value; Node does not export it
+  try {
+    process.dlopen({ exports: {} }, lib, (c['RTLD_NOW'] ?? 2) | (c['RTLD_GLOBAL'] ?? 0x100) | RTLD_NODELETE);
+  } catch (e) {
+    // Opened (and kept: RTLD_NODELETE) but not a Node addon: what we want.
+    return /did not self-register|Module did not/i.test(String((e as Error).message));
+  }
+  return true;
+}
+
+let lavapipeUsed: LocalLavapipe | null = null;
+
+/**
+ * Points the Vulkan loader at the project-local lavapipe when no driver variable
+ * (VK_ICD_FILENAMES, VK_DRIVER_FILES, VK_ADD_DRIVER_FILES) is set and .lavapipe/ exists: adds it
+ * with VK_ADD_DRIVER_FILES (other drivers, a real GPU's included, stay visible), preloads its libdrm,
+ * and its libvulkan.so.1 when the system has none. Must run before Dawn creates an instance.
+ * @returns the lavapipe used, or null.
+ */
+export function useLocalLavapipe(environ: NodeJS.ProcessEnv = process.env, root?: string): LocalLavapipe | null {
+  if (lavapipeUsed) return lavapipeUsed;
+  if (process.platform !== 'linux' || DRIVER_VARS.some((v) => (environ[v] ?? '') !== '')) return null;
+  const lp = localLavapipe(root);
+  if (!lp) return null;
+  for (const l of ['libdrm.so.2', 'libdrm_amdgpu.so.1']) preload(join(lp.lib, l));
+  if (!preload('libvulkan.so.1')) preload(join(lp.lib, 'libvulkan.so.1'));
+  environ['VK_ADD_DRIVER_FILES'] = lp.icd;
+  lavapipeUsed = lp;
+  return lp;
+}
+
+/** Vulkan driver manifests the loader would read (for "no adapter" reports): file names. */
+function vulkanDrivers(environ: NodeJS.ProcessEnv = process.env): string[] {
+  const files: string[] = [];
+  for (const v of DRIVER_VARS) for (const f of (environ[v] ?? '').split(':')) if (f) files.push(f);
+  for (const d of ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d']) {
+    try {
+      for (const f of readdirSync(d)) if (f.endsWith('.json')) files.push(join(d, f));
+    } catch {
+      /* no such directory */
+    }
+  }
+  return [...new Set(files)];
+}
+
+/** Whether the dynamic linker can open libvulkan.so.1 (after {@link useLocalLavapipe}). */
+function hasVulkanLoader(): boolean {
+  return process.platform !== 'linux' || lavapipeUsed !== null || preload('libvulkan.so.1');
+}
+
+type DawnModule = { create(flags: string[]): GpuLike; globals: Record<string, unknown> };
+interface GpuLike {
+  requestAdapter(options?: { powerPreference?: string }): Promise<AdapterLike | null>;
+}
+interface AdapterLike {
+  info?: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean };
+}
+
+/** Dawn's live instance while webgpu is set up. */
+let active: { gpu: GpuLike; adapter: AdapterInfo; navigatorDefined: boolean } | null = null;
+
+const NO_ADAPTER_HINT =
+  'on Linux Dawn needs a Vulkan driver: a GPU driver with Vulkan (NVIDIA, AMD, Intel), or lavapipe on the CPU via scripts/setup-lavapipe.sh (Debian 12’s own Mesa 22 lavapipe is refused by Dawn)';
+
+/**
+ * Sets up Dawn as `navigator.gpu` on the adapter `gpu` names (the Nth hardware adapter; undefined:
+ * Dawn's default, high-performance first) and returns that adapter. Idempotent while set up.
+ * Does not import tfjs-backend-webgpu (the caller does, after this).
+ * @throws WebgpuUnavailable with a one-line reason: the package or its dawn.node does not load,
+ *   no libvulkan.so.1, no adapter (naming the Vulkan drivers found), a bad `--gpu`.
+ */
+export async function setUpDawn(gpu?: number): Promise<AdapterInfo> {
+  if (active) return active.adapter;
+  useLocalLavapipe();
+  let dawn: DawnModule;
+  try {
+    dawn = (await import('webgpu')) as unknown as DawnModule;
+  } catch (e) {
+    throw new WebgpuUnavailable(`the webgpu package (Dawn) failed to load: ${String((e as Error).message).split('\n')[0]}`);
+  }
+  if (!hasVulkanLoader()) {
+    throw new WebgpuUnavailable(`no libvulkan.so.1 (the Vulkan loader) on this machine; ${NO_ADAPTER_HINT}`);
+  }
+  // Dawn's list of adapters: a name no adapter has makes requestAdapter reject with it.
+  let list: ListedAdapter[] = [];
+  try {
+    await dawn.create(['adapter=\u0001mixup: list the adapters']).requestAdapter();
+  } catch (e) {
+    list = parseAdapterList(String((e as Error).message ?? e));
+  }
+  if (list.length === 0) {
+    const drivers = vulkanDrivers();
+    const found = drivers.length ? `Vulkan drivers found: ${drivers.join(', ')}, none usable by Dawn` : 'no Vulkan driver found';
+    throw new WebgpuUnavailable(`Dawn finds no adapter (${found}); ${NO_ADAPTER_HINT}`);
+  }
+  const name = adapterForGpu(list, gpu);
+  const instance = dawn.create(name === null ? [] : [`adapter=${name}`]);
+  const adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new WebgpuUnavailable(`Dawn lists adapters (${list.map((a) => a.name).join(', ')}) but returns none`);
+  const i = adapter.info ?? {};
+  // The JavaScript side sees a sanitised device name ('llvmpipe-llvm-15-0-6-256-bits-'); show the listed one.
+  const sanitised = (n: string) => n.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  const device = name ?? list.find((a) => sanitised(a.name) === sanitised(i.device ?? ''))?.name ?? i.device ?? '';
+  const software = i.isFallbackAdapter === true || isSoftwareName(device, i.description ?? '', i.architecture ?? '');
+  const hardware = list.filter((a) => !isSoftwareName(a.name));
+  const index = software ? null : Math.max(0, hardware.findIndex((a) => a.name === device));
+  const info: AdapterInfo = { vendor: i.vendor ?? '', architecture: i.architecture ?? '', device, description: i.description ?? '', software, index };
+  Object.assign(globalThis, dawn.globals);
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  let navigatorDefined = false;
+  if (g.navigator === undefined) {
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: instance }, configurable: true, writable: true });
+    navigatorDefined = true;
+  } else {
+    Object.defineProperty(g.navigator, 'gpu', { value: instance, configurable: true, writable: true });
+  }
+  active = { gpu: instance, adapter: info, navigatorDefined };
+  return info;
+}
+
+/** The adapter webgpu runs on, or null when Dawn is not set up. */
+export function webgpuAdapter(): AdapterInfo | null {
+  return active?.adapter ?? null;
+}
+
+/**
+ * One line for an adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits); vendor mesa, architecture
+ * software, driver llvmpipe: Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6) 0.0.1; software rasteriser on the CPU`.
+ */
+export function describeAdapter(a: AdapterInfo): string {
+  const facts = [['vendor', a.vendor], ['architecture', a.architecture], ['driver', a.description]].filter(([, v]) => v !== '').map(([k, v]) => `${k} ${v}`);
+  const parts = [a.index !== null ? `GPU ${a.index}: ${a.device}` : a.device, facts.join(', ')];
+  if (a.software) parts.push('software rasteriser on the CPU');
+  return parts.filter((s) => s !== '').join('; ');
+}
+
+/**
+ * Ends webgpu: removes tfjs's webgpu backend (its buffers), destroys the device and drops
+ * `navigator.gpu`, so that Dawn no longer keeps the process alive. Safe to call when not set up.
+ */
+export function releaseWebgpu(): void {
+  try {
+    // Not tf.findBackend: that would initialise a backend that never was.
+    const registry = (tf.engine() as unknown as { registry: Record<string, { device?: { destroy(): void } }> }).registry;
+    const backend = registry['webgpu'];
+    const factory = tf.findBackendFactory('webgpu');
+    if (backend) backend.device?.destroy();
+    if (factory) {
+      tf.removeBackend('webgpu');
+      // The package registers its factory once, at import; keep it for a later setUpDawn (it reads
+      // navigator.gpu when called). Priority 0: never tfjs's default.
+      tf.registerBackend('webgpu', factory, 0);
+    }
+  } catch {
+    /* never registered */
+  }
+  if (!active) return;
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  if (active.navigatorDefined) delete (globalThis as Record<string, unknown>)['navigator'];
+  else if (g.navigator) delete g.navigator.gpu;
+  active = null;
+}
+
