@@ -27,6 +27,8 @@ for a in "$@"; do
   esac
 done
 say() { [[ $QUIET == 1 ]] || echo "setup-lavapipe.sh: $*" >&2; }
+# apt's own output: on stderr, or nowhere with --quiet.
+log() { if [[ $QUIET == 1 ]]; then "$@" >/dev/null 2>&1; else "$@" >&2; fi; }
 
 LIB="$DEST/root/usr/lib/x86_64-linux-gnu"
 ICD="$DEST/root/usr/share/vulkan/icd.d/lvp_icd.json"
@@ -68,10 +70,10 @@ APT_OPTS=(
   -q
 )
 say "fetching the package lists of bookworm and bookworm-backports into $APT"
-apt-get "${APT_OPTS[@]}" update >&2
+log apt-get "${APT_OPTS[@]}" update
 PKGS=(mesa-vulkan-drivers/bookworm-backports libdrm2/bookworm-backports libdrm-amdgpu1/bookworm-backports libvulkan1/bookworm)
 say "downloading ${PKGS[*]}"
-(cd "$DEST/debs" && apt-get "${APT_OPTS[@]}" download "${PKGS[@]}" >&2)
+(cd "$DEST/debs" && log apt-get "${APT_OPTS[@]}" download "${PKGS[@]}")
 mkdir -p "$DEST/root"
 for deb in "$DEST/debs"/*.deb; do
   dpkg-deb -x "$deb" "$DEST/root"

@@ -145,19 +145,21 @@ function preload(lib: string): boolean {
 let lavapipeUsed: LocalLavapipe | null = null;
 
 /**
- * Points the Vulkan loader at the project-local lavapipe when no driver variable
- * (VK_ICD_FILENAMES, VK_DRIVER_FILES, VK_ADD_DRIVER_FILES) is set and .lavapipe/ exists: adds it
- * with VK_ADD_DRIVER_FILES (other drivers, a real GPU's included, stay visible), preloads its libdrm,
- * and its libvulkan.so.1 when the system has none. Must run before Dawn creates an instance.
- * @returns the lavapipe used, or null.
+ * Points the Vulkan loader at the project-local lavapipe when .lavapipe/ exists and no driver
+ * variable (VK_ICD_FILENAMES, VK_DRIVER_FILES, VK_ADD_DRIVER_FILES) names anything else: adds it
+ * with VK_ADD_DRIVER_FILES (other drivers, a real GPU's included, stay visible; child processes
+ * inherit it) and preloads its libdrm. Its libvulkan.so.1 is preloaded whenever the system has
+ * none. Must run before Dawn creates an instance.
+ * @returns the lavapipe added, or null.
  */
 export function useLocalLavapipe(environ: NodeJS.ProcessEnv = process.env, root?: string): LocalLavapipe | null {
   if (lavapipeUsed) return lavapipeUsed;
-  if (process.platform !== 'linux' || DRIVER_VARS.some((v) => (environ[v] ?? '') !== '')) return null;
+  if (process.platform !== 'linux') return null;
   const lp = localLavapipe(root);
   if (!lp) return null;
-  for (const l of ['libdrm.so.2', 'libdrm_amdgpu.so.1']) preload(join(lp.lib, l));
   if (!preload('libvulkan.so.1')) preload(join(lp.lib, 'libvulkan.so.1'));
+  if (DRIVER_VARS.some((v) => (environ[v] ?? '') !== '' && environ[v] !== lp.icd)) return null;
+  for (const l of ['libdrm.so.2', 'libdrm_amdgpu.so.1']) preload(join(lp.lib, l));
   environ['VK_ADD_DRIVER_FILES'] = lp.icd;
   lavapipeUsed = lp;
   return lp;
@@ -179,7 +181,7 @@ function vulkanDrivers(environ: NodeJS.ProcessEnv = process.env): string[] {
 
 /** Whether the dynamic linker can open libvulkan.so.1 (after {@link useLocalLavapipe}). */
 function hasVulkanLoader(): boolean {
-  return process.platform !== 'linux' || lavapipeUsed !== null || preload('libvulkan.so.1');
+  return process.platform !== 'linux' || preload('libvulkan.so.1');
 }
 
 type DawnModule = { create(flags: string[]): GpuLike; globals: Record<string, unknown> };
