@@ -14,13 +14,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Command, Option } from 'commander';
-import { selectBackend, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
+import { releaseBackends, selectBackend, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { openPipeline } from '../src/data/index.js';
 import type { DataPipeline } from '../src/data/types.js';
 import { buildNet } from '../src/train/checkpoint.js';
 import { evaluate } from '../src/train/evaluate.js';
-import { intOption, listDefault, listOption, loadLine, machineLine, repoRoot, syntheticPipeline } from './train.js';
+import { inferLogits } from '../src/train/step.js';
+import { deviceKernelMs, intOption, listDefault, listOption, loadLine, machineLine, repoRoot, syntheticPipeline } from './train.js';
 
 const pos = intOption(1);
 const opts = new Command('bench:eval')
@@ -73,6 +74,22 @@ for (const name of backends) {
       if (r > 0) passes.push(ips);
     }
     console.log(`${name}: inference ${Math.max(...passes).toFixed(1)} img/s (best of ${reps})`);
+    // One more batch, split: host dispatch of the forward pass, then the wait for the device and the read.
+    const probe = syntheticPipeline(evalBatch, h, w, 10, 1);
+    for await (const b of probe.epoch(0)) {
+      const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
+      const t0 = performance.now();
+      const z = inferLogits(net, images);
+      const t1 = performance.now();
+      await z.data();
+      const t2 = performance.now();
+      z.dispose();
+      const kernels = await deviceKernelMs(() => inferLogits(net, images).dispose());
+      images.dispose();
+      const dev = typeof kernels === 'number' ? `device kernels ${kernels.toFixed(1)} ms (timestamp-query)` : `device kernel time: ${kernels}`;
+      console.log(`  per batch of ${b.size}: dispatch (host) ${(t1 - t0).toFixed(1)} ms, wait for device + read ${(t2 - t1).toFixed(1)} ms; ${dev}`);
+    }
+    if (name === 'webgpu') releaseBackends();
   } finally {
     net.dispose();
     await data.close();
@@ -80,3 +97,4 @@ for (const name of backends) {
 }
 console.log(`tensors alive: ${tf.memory().numTensors}`);
 console.log(loadLine('end'));
+releaseBackends();

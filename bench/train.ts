@@ -38,7 +38,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { selectBackend, AUTO_ORDER, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
+import { releaseBackends, selectBackend, AUTO_ORDER, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
 import { builtinKernel, WASM_TRAINING_KERNELS } from '../src/kernels/index.js';
 import { EXPERIMENTS, mixupPlacement, type Config, type Experiment } from '../src/config/schema.js';
 import { loadConfig } from '../src/config/load.js';
@@ -155,6 +155,12 @@ interface Timing {
   steps: number;
   seconds: number;
   dataSeconds: number;
+  /** Host (JavaScript) time dispatching the steps: trainStep() until it returns, nothing waited for. */
+  dispatchSeconds: number;
+  /** Time then spent waiting for the device to finish and the loss to be read (settleStep). */
+  waitSeconds: number;
+  /** webgpu with timestamp-query: device time of the kernels of one step (tf.time), else a reason. */
+  deviceKernelMs?: number | string;
   /** CPU seconds of the process (all threads) over the timed steps. */
   cpuSeconds: number;
   lastLoss: number;
@@ -176,6 +182,7 @@ async function main(): Promise<void> {
   console.log(`steps: ${warmup} warm-up + ${steps} timed (cpu: ${cpuSteps} timed, no warm-up)${profile ? ', then 1 profiled' : ''}`);
 
   const rows: string[] = [];
+  const named = process.argv.includes('--backends');
   for (const name of backends) {
     let sel: SelectedBackend;
     try {
@@ -185,6 +192,12 @@ async function main(): Promise<void> {
       continue;
     }
     console.log(`\nbackend: ${sel.description}`);
+    if (name === 'webgpu' && /software rasteriser/.test(sel.description) && !named) {
+      // lavapipe: a CPU; a depth-50 step takes minutes there. Correctness, not speed (README).
+      console.log('  skipped: a software adapter; name webgpu in --backends to time it anyway');
+      releaseBackends();
+      continue;
+    }
     if (name === 'wasm' && keepKernels !== null) console.log(`project wasm kernels: ${restoreBuiltins(keepKernels)}`);
     const nSteps = name === 'cpu' ? cpuSteps : steps;
     const nWarm = name === 'cpu' ? 0 : warmup;
@@ -199,12 +212,39 @@ async function main(): Promise<void> {
       const ips = (t.steps * batch) / t.seconds;
       const line = `${name.padEnd(5)} ${exp.padEnd(14)} ${ips.toFixed(1).padStart(7)} img/s  (${t.steps} steps in ${t.seconds.toFixed(2)} s, ${((t.seconds / t.steps) * 1000).toFixed(0)} ms/step, waiting for data ${t.dataSeconds.toFixed(2)} s; ${((t.steps * batch) / t.cpuSeconds).toFixed(1)} img per CPU-s; loss ${t.lastLoss.toFixed(3)})`;
       console.log(line);
+      console.log(`  ${splitLine(t)}`);
       rows.push(`${sel.description.padEnd(40)} ${line}`);
     }
   }
   console.log(`\nsummary (batch ${batch}, depth ${depth}, ${dataDir ? 'real data' : 'synthetic data'}):`);
   for (const r of rows) console.log(`  ${r}`);
   console.log(loadLine('end'));
+  releaseBackends();
+}
+
+/**
+ * Where a step's time goes: host dispatch (JavaScript queuing the kernels; on the CPU backends the
+ * kernels run during it) and the wait for the device and the loss read; on webgpu with
+ * timestamp-query also the kernels' device time.
+ */
+export function splitLine(t: Pick<Timing, 'steps' | 'dispatchSeconds' | 'waitSeconds' | 'deviceKernelMs'>): string {
+  const ms = (s: number) => `${((s / t.steps) * 1000).toFixed(1)} ms`;
+  let line = `per step: dispatch (host) ${ms(t.dispatchSeconds)}, wait for device + read ${ms(t.waitSeconds)}`;
+  if (typeof t.deviceKernelMs === 'number') line += `; device kernels ${t.deviceKernelMs.toFixed(1)} ms (timestamp-query, one step)`;
+  else if (typeof t.deviceKernelMs === 'string') line += `; device kernel time: ${t.deviceKernelMs}`;
+  return line;
+}
+
+/**
+ * Device time of the kernels of what `dispatch` queues, from webgpu's timestamp queries (tf.time),
+ * or why there is none.
+ */
+export async function deviceKernelMs(dispatch: () => void): Promise<number | string> {
+  if (tf.getBackend() !== 'webgpu') return 'n/a (the kernels run on the host)';
+  const b = tf.backend() as unknown as { supportTimestampQuery?: boolean };
+  if (!b.supportTimestampQuery) return "unavailable (the adapter has no 'timestamp-query')";
+  const info = await tf.time(dispatch);
+  return typeof info.kernelMs === 'number' ? info.kernelMs : `unavailable (${info.kernelMs.error})`;
 }
 
 /** Re-registers wasm's built-in kernel for every project kernel not in `keep`; returns the kept list. */
@@ -228,7 +268,7 @@ async function runExperiment(cfg: Config, warmup: number, steps: number, profile
   const net = buildNet(cfg);
   const sgd = new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
   const memBefore = tf.memory().numTensors;
-  const t: Timing = { steps: 0, seconds: 0, dataSeconds: 0, cpuSeconds: 0, lastLoss: NaN };
+  const t: Timing = { steps: 0, seconds: 0, dataSeconds: 0, dispatchSeconds: 0, waitSeconds: 0, cpuSeconds: 0, lastLoss: NaN };
   try {
     const it = data.epoch(0)[Symbol.asyncIterator]();
     for (let i = 0; i < total; i++) {
@@ -253,7 +293,9 @@ async function runExperiment(cfg: Config, warmup: number, steps: number, profile
         await profileStep(step);
         continue;
       }
-      const r = await settleStep(step());
+      const pending = step();
+      const tDispatched = performance.now();
+      const r = await settleStep(pending);
       const t2 = performance.now();
       const cpu = process.cpuUsage(cpu0);
       t.lastLoss = r.loss;
@@ -262,6 +304,13 @@ async function runExperiment(cfg: Config, warmup: number, steps: number, profile
         t.steps++;
         t.seconds += (t2 - t0) / 1000;
         t.dataSeconds += (t1 - t0) / 1000;
+        t.dispatchSeconds += (tDispatched - t1) / 1000;
+        t.waitSeconds += (t2 - tDispatched) / 1000;
+      }
+      if (i === warmup + steps - 1) {
+        let p: PendingStep | null = null;
+        t.deviceKernelMs = await deviceKernelMs(() => void (p = step()));
+        if (p) await settleStep(p);
       }
     }
     await it.return?.();
