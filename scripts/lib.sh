@@ -49,12 +49,15 @@ reproduce_main() {
   report=1
   report_only=0
   task=""
+  gpu_one=""
 
   need() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; }
   while [[ $# -gt 0 ]]; do
     case $1 in
       --gpus) need "$@"; IFS=, read -r -a gpus <<<"$2"; shift 2 ;;
       --gpus=*) IFS=, read -r -a gpus <<<"${1#*=}"; shift ;;
+      --gpu) need "$@"; gpu_one=$2; shift 2 ;;
+      --gpu=*) gpu_one=${1#*=}; shift ;;
       --jobs) need "$@"; jobs=$2; shift 2 ;;
       --jobs=*) jobs=${1#*=}; shift ;;
       --seeds) need "$@"; seeds=$2; shift 2 ;;
@@ -91,6 +94,10 @@ reproduce_main() {
   for g in "${gpus[@]}"; do
     [[ -n $g && $g != *[[:space:]]* ]] || die "--gpus: expected a comma-separated list of GPU ids, e.g. 0,1"
   done
+  if [[ -n $gpu_one ]]; then
+    [[ $gpu_one =~ ^[0-9]+$ ]] || die "--gpu $gpu_one: expected a GPU index (0, 1, ...)"
+    ((${#gpus[@]} == 0)) || die "--gpu and --gpus/--jobs exclude each other"
+  fi
   for ((i = 0; i < ${#sets[@]}; i += 2)); do
     [[ ${sets[i + 1]} == ?*=* ]] || die "--set ${sets[i + 1]}: expected key.path=value, e.g. --set train.epochs=10"
   done
@@ -153,6 +160,7 @@ reproduce_main() {
       [[ -n $data_dir ]] && cmd+=(--data-dir "$data_dir")
       cmd+=("${sets[@]}")
     fi
+    [[ -z $gpu_one ]] || cmd+=(--gpu "$gpu_one")
   }
 
   quoted() {
@@ -177,7 +185,11 @@ reproduce_main() {
         fi
         build_cmd "$i"
         prefix=""
-        ((${#gpus[@]} > 0 && use_cuda)) && prefix="CUDA_VISIBLE_DEVICES=${gpus[k % ${#gpus[@]}]} "
+        if ((${#gpus[@]} > 0 && use_cuda)); then
+          # webgpu (Vulkan) ignores CUDA_VISIBLE_DEVICES: the GPU goes to mixup as --gpu too.
+          prefix="CUDA_VISIBLE_DEVICES=${gpus[k % ${#gpus[@]}]} "
+          cmd+=(--gpu "${gpus[k % ${#gpus[@]}]}")
+        fi
         k=$((k + 1))
         echo "$prefix$(quoted "${cmd[@]}")"
       done
@@ -265,6 +277,7 @@ reproduce_main() {
       done
       log=$runs/logs/$name.log
       if ((use_cuda)); then
+        cmd+=(--gpu "$slot")
         echo "==> [$((i + 1))/$total] $name on GPU $slot (log: $log): CUDA_VISIBLE_DEVICES=$slot $(quoted "${cmd[@]}")"
         CUDA_VISIBLE_DEVICES=$slot "${cmd[@]}" >>"$log" 2>&1 &
       else

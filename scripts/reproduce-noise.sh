@@ -6,8 +6,10 @@
 # accuracy and the memorisation of the corrupted labels, and draws the curves.
 #
 # Usage: scripts/reproduce-noise.sh [options]
-#   --gpus 0,1,...   run experiments side by side, one per GPU (CUDA_VISIBLE_DEVICES), queueing
-#                    the rest; without it the runs go one after the other
+#   --gpus 0,1,...   run experiments side by side, one per GPU, queueing the rest; each run gets
+#                    CUDA_VISIBLE_DEVICES=G and `mixup train --gpu G` (webgpu: Vulkan ignores
+#                    CUDA_VISIBLE_DEVICES); without it the runs go one after the other
+#   --gpu G          pass --gpu G to every run (one GPU)
 #   --jobs N         run N experiments side by side without assigning GPUs
 #   --seeds N        repeat each experiment with seeds 0..N-1 (default 1); the seed also picks
 #                    which labels are corrupted (the same samples for every method of a seed)

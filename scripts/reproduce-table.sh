@@ -5,8 +5,10 @@
 # and the plot from the run directories.
 #
 # Usage: scripts/reproduce-table.sh [options]
-#   --gpus 0,1,...   run experiments side by side, one per GPU (CUDA_VISIBLE_DEVICES), queueing
-#                    the rest; without it the runs go one after the other
+#   --gpus 0,1,...   run experiments side by side, one per GPU, queueing the rest; each run gets
+#                    CUDA_VISIBLE_DEVICES=G and `mixup train --gpu G` (webgpu: Vulkan ignores
+#                    CUDA_VISIBLE_DEVICES); without it the runs go one after the other
+#   --gpu G          pass --gpu G to every run (one GPU; used by scripts/slurm/reproduce-table.sbatch)
 #   --jobs N         run N experiments side by side without assigning GPUs (e.g. on a CPU
 #                    machine with several cores: each training uses about one core)
 #   --seeds N        repeat each experiment with seeds 0..N-1 (default 1)

@@ -45,21 +45,23 @@ test('reproduce-table.sh --dry-run: the nine runs in table order, then the repor
   assert.equal(lines.length, 10);
 });
 
-test('--gpus 0,1: CUDA_VISIBLE_DEVICES alternates; --seeds 2: eighteen runs, seed-major', () => {
+test('--gpus 0,1: CUDA_VISIBLE_DEVICES and --gpu alternate; --seeds 2: eighteen runs, seed-major', () => {
   const runs = tmp();
   const g = run('reproduce-table.sh', ['--dry-run', '--runs', runs, '--gpus', '0,1', '--no-report']);
   assert.equal(g.code, 0, g.err);
   assert.deepEqual(
     g.out.trimEnd().split('\n'),
-    EXPERIMENTS.map((e, i) => `CUDA_VISIBLE_DEVICES=${i % 2} ${newRun(runs, e, 0)}`),
+    EXPERIMENTS.map((e, i) => `CUDA_VISIBLE_DEVICES=${i % 2} ${newRun(runs, e, 0)} --gpu ${i % 2}`),
   );
   const s = run('reproduce-table.sh', ['--dry-run', '--runs', runs, '--seeds', '2', '--gpus=3,5,7', '--no-report']);
   assert.equal(s.code, 0, s.err);
   const expected = [0, 1].flatMap((seed) => EXPERIMENTS.map((e) => newRun(runs, e, seed)));
   assert.deepEqual(
     s.out.trimEnd().split('\n'),
-    expected.map((c, i) => `CUDA_VISIBLE_DEVICES=${[3, 5, 7][i % 3]} ${c}`),
+    expected.map((c, i) => `CUDA_VISIBLE_DEVICES=${[3, 5, 7][i % 3]} ${c} --gpu ${[3, 5, 7][i % 3]}`),
   );
+  const one = run('reproduce-table.sh', ['--dry-run', '--runs', runs, '--gpu', '2', '--only', 'erm-90', '--no-report']);
+  assert.deepEqual([one.code, one.out], [0, `${newRun(runs, 'erm-90', 0)} --gpu 2\n`]);
 });
 
 test('--set passes through to new runs; finished runs are skipped, started ones resumed', () => {
@@ -78,14 +80,14 @@ test('--set passes through to new runs; finished runs are skipped, started ones 
   const lines = r.out.trimEnd().split('\n');
   assert.deepEqual(lines.slice(0, 9), [
     `# skip ${runs}/erm-90-s0: finished`,
-    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'erm-200', 0, sets)}`,
-    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'erm-300', 0, sets)}`,
-    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-90', 0, sets)}`,
-    `CUDA_VISIBLE_DEVICES=1 ${MIXUP} train --resume ${runs}/mixup-200-s0`,
-    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-300', 0, sets)}`,
-    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'mixup-feature-90', 0, sets)}`,
-    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-feature-200', 0, sets)}`,
-    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'mixup-feature-300', 0, sets)}`,
+    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'erm-200', 0, sets)} --gpu 0`,
+    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'erm-300', 0, sets)} --gpu 1`,
+    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-90', 0, sets)} --gpu 0`,
+    `CUDA_VISIBLE_DEVICES=1 ${MIXUP} train --resume ${runs}/mixup-200-s0 --gpu 1`,
+    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-300', 0, sets)} --gpu 0`,
+    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'mixup-feature-90', 0, sets)} --gpu 1`,
+    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-feature-200', 0, sets)} --gpu 0`,
+    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'mixup-feature-300', 0, sets)} --gpu 1`,
   ]);
   assert.match(lines[9]!, / report .*erm-90-s0 .*mixup-feature-300-s0 --compare-reference/);
 });
@@ -97,6 +99,8 @@ test('bad options: one line, exit 2', () => {
     [['--set', 'train.epochs'], 'reproduce-table.sh: error: --set train.epochs: expected key.path=value, e.g. --set train.epochs=10\n'],
     [['--bogus'], "reproduce-table.sh: error: unknown option '--bogus' (see --help)\n"],
     [['--task', '9'], 'reproduce-table.sh: error: --task 9: expected 0..8 (9 experiments x 1 seeds)\n'],
+    [['--gpu', 'a'], 'reproduce-table.sh: error: --gpu a: expected a GPU index (0, 1, ...)\n'],
+    [['--gpu', '1', '--gpus', '0,1'], 'reproduce-table.sh: error: --gpu and --gpus/--jobs exclude each other\n'],
   ];
   for (const [args, err] of cases) {
     const r = run('reproduce-table.sh', ['--dry-run', ...args]);
@@ -106,12 +110,15 @@ test('bad options: one line, exit 2', () => {
 
 test('slurm/reproduce-table.sbatch: array task I trains experiment I mod 9 with seed I div 9', () => {
   const runs = tmp();
-  const env = { SLURM_SUBMIT_DIR: root, SLURM_ARRAY_TASK_ID: '4' };
+  const env = { SLURM_SUBMIT_DIR: root, SLURM_ARRAY_TASK_ID: '4', CUDA_VISIBLE_DEVICES: '' };
   const r = run('slurm/reproduce-table.sbatch', ['--dry-run', '--runs', runs, '--set', 'train.epochs=2'], env);
   assert.equal(r.code, 0, r.err);
   assert.equal(r.out, `${newRun(runs, 'mixup-200', 0, ' --set train.epochs=2')}\n`);
   const s = run('slurm/reproduce-table.sbatch', ['--dry-run', '--runs', runs], { ...env, SLURM_ARRAY_TASK_ID: '10', SEEDS: '2' });
   assert.equal(s.out, `${newRun(runs, 'erm-200', 1)}\n`);
+  // Slurm's GPU for the task goes to mixup as --gpu too (webgpu does not read CUDA_VISIBLE_DEVICES).
+  const g = run('slurm/reproduce-table.sbatch', ['--dry-run', '--runs', runs], { ...env, CUDA_VISIBLE_DEVICES: '2' });
+  assert.equal(g.out, `${newRun(runs, 'mixup-200', 0)} --gpu 2\n`);
   const none = run('slurm/reproduce-table.sbatch', ['--dry-run'], { SLURM_SUBMIT_DIR: root, SLURM_ARRAY_TASK_ID: '' });
   assert.equal(none.code, 2);
   assert.match(none.err, /^reproduce-table\.sbatch: error: SLURM_ARRAY_TASK_ID is not set/);
