@@ -112,9 +112,17 @@ export interface BackendOptions {
 export function requestedGpu(options: BackendOptions = {}, environ: NodeJS.ProcessEnv = process.env): number | undefined {
   if (options.gpu !== undefined) return options.gpu;
   const v = environ['MIXUP_GPU'];
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v.trim())) throw new UserError(`MIXUP_GPU must be a GPU index (0, 1, ...), got '${v}'`);
-  return Number(v.trim());
+  return v === undefined || v === '' ? undefined : parseGpuIndex(v, 'MIXUP_GPU');
+}
+
+/**
+ * A GPU index as written by a user (`--gpu`, `MIXUP_GPU`).
+ * @param source what to name in the error, e.g. `--gpu`.
+ * @throws UserError when `value` is not a non-negative integer.
+ */
+export function parseGpuIndex(value: string, source: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new UserError(`${source}: expected a GPU index (0, 1, ...), got '${value}'`);
+  return Number(value.trim());
 }
 
 /** Threads the wasm package says its backend runs, or null (not initialised). */

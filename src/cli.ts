@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from './config/schema.js';
 import { absoluteDataPaths, configKeyDocs, loadConfig, parseOverrideValue, parseSetArgs } from './config/load.js';
-import { probeAllBackends, releaseBackends, selectBackend, type SelectedBackend } from './backend.js';
+import { parseGpuIndex, probeAllBackends, releaseBackends, selectBackend, type SelectedBackend } from './backend.js';
 import { UserError, isUserError, firstLine } from './errors.js';
 import { resolve } from 'node:path';
 import { prepareResume, runTraining } from './train/run.js';
@@ -84,22 +84,12 @@ function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendNam
 }
 
 /**
- * `--gpu` as a number.
- * @throws UserError when it is not a GPU index (0, 1, ...).
- */
-function parseGpuFlag(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v.trim())) throw new UserError(`--gpu: expected a GPU index (0, 1, ...), got '${v}'`);
-  return Number(v.trim());
-}
-
-/**
  * Selects the backend of a command and says on stderr which backend and device run, and why
  * `auto` chose it. GPU: `--gpu`, else `MIXUP_GPU`, else the config's `gpu`.
  */
 async function setUpBackend(requested: BackendName, cfg: { wasmThreads: number; gpu: number | null }, gpuFlag: string | undefined, io: Io): Promise<SelectedBackend> {
   const envGpu = (process.env['MIXUP_GPU'] ?? '') !== '';
-  const gpu = parseGpuFlag(gpuFlag) ?? (envGpu ? undefined : cfg.gpu ?? undefined);
+  const gpu = (gpuFlag === undefined ? undefined : parseGpuIndex(gpuFlag, '--gpu')) ?? (envGpu ? undefined : cfg.gpu ?? undefined);
   const backend = await selectBackend(requested, undefined, { wasmThreads: cfg.wasmThreads, gpu });
   io.err(`backend: ${backend.description}`);
   if (backend.why) io.err(`backend: ${backend.why}`);
@@ -296,7 +286,7 @@ export function buildProgram(io: Io = processIo): Command {
     .command('backends')
     .description('which TensorFlow.js backends load on this machine, and why not')
     .action(async (_opts: unknown, cmd: Command) => {
-      const rows = await probeAllBackends(undefined, { gpu: parseGpuFlag(globals(cmd).gpu) });
+      const rows = await probeAllBackends(undefined, { gpu: globals(cmd).gpu === undefined ? undefined : parseGpuIndex(globals(cmd).gpu!, '--gpu') });
       const w = Math.max(...rows.map((r) => r.name.length));
       io.out(`${'backend'.padEnd(w)}  loads  details`);
       for (const r of rows) {

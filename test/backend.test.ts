@@ -218,7 +218,7 @@ test('--gpu N reaches Dawn and nvidia-smi, sets CUDA_VISIBLE_DEVICES and is name
     assert.deepEqual(env.cudaAsked, [3]);
     assert.deepEqual(env.webgpuAsked, [3, 2, 1]);
     process.env['MIXUP_GPU'] = 'first';
-    await assert.rejects(selectBackend('webgpu', env), (e: unknown) => e instanceof UserError && e.message === "MIXUP_GPU must be a GPU index (0, 1, ...), got 'first'");
+    await assert.rejects(selectBackend('webgpu', env), (e: unknown) => e instanceof UserError && e.message === "MIXUP_GPU: expected a GPU index (0, 1, ...), got 'first'");
     delete process.env['MIXUP_GPU'];
     // A --gpu Dawn has no adapter for is the user's error even under auto.
     const bad = { ...fakeEnv({ installed: [...ALL.slice(2), ...WEBGPU] }), setUpWebgpu: async () => Promise.reject(new WebgpuUnavailable('--gpu 5: Dawn lists 1 hardware adapter', true)) };
