@@ -182,7 +182,7 @@ async function main(): Promise<void> {
   console.log(`steps: ${warmup} warm-up + ${steps} timed (cpu: ${cpuSteps} timed, no warm-up)${profile ? ', then 1 profiled' : ''}`);
 
   const rows: string[] = [];
-  const named = process.argv.includes('--backends');
+  const named = process.argv.some((a) => a === '--backends' || a.startsWith('--backends='));
   for (const name of backends) {
     let sel: SelectedBackend;
     try {

@@ -42,6 +42,8 @@ test('auto passes over a software adapter and says so', { skip }, async () => {
   if (/llvmpipe|SwiftShader/.test(mixup(['backends'], 120_000).out)) {
     assert.notEqual(sel.name, 'webgpu');
     assert.match(sel.why!, /webgpu \(only a software adapter, (llvmpipe|SwiftShader)[^;]*; run it with --backend webgpu\)/);
+  } else {
+    assert.ok(['tensorflow-gpu', 'webgpu'].includes(sel.name), `a GPU machine: auto picked ${sel.name}`);
   }
   releaseBackends();
 });
