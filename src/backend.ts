@@ -276,7 +276,9 @@ export async function tryBackend(name: ConcreteBackend, env: BackendEnv = nodeBa
     } catch (e) {
       if (e instanceof WebgpuUnavailable && e.badGpu) throw new UserError(e.message);
       const reason = firstLine(e);
-      return fail(reason, /no adapter/.test(reason) ? 'no adapter' : /libvulkan/.test(reason) ? 'no libvulkan.so.1' : 'Dawn does not load');
+      const st = fail(reason, /no adapter/.test(reason) ? 'no adapter' : /libvulkan/.test(reason) ? 'no libvulkan.so.1' : 'Dawn does not load');
+      if (e instanceof WebgpuUnavailable && e.hint !== undefined) st.hint = e.hint;
+      return st;
     }
   }
   const release = () => (name === 'webgpu' ? (env.releaseWebgpu ?? releaseWebgpu)() : undefined);

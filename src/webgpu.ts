@@ -51,10 +51,13 @@ export interface ListedAdapter {
 export class WebgpuUnavailable extends Error {
   /** Set when the problem is the user's `--gpu` value (exit 2 even under `auto`). */
   readonly badGpu: boolean;
-  constructor(message: string, badGpu = false) {
+  /** How to get an adapter, one line, when that is the problem. */
+  readonly hint?: string;
+  constructor(message: string, badGpu = false, hint?: string) {
     super(message);
     this.name = 'WebgpuUnavailable';
     this.badGpu = badGpu;
+    if (hint !== undefined) this.hint = hint;
   }
 }
 
@@ -196,7 +199,7 @@ interface AdapterLike {
 let active: { gpu: GpuLike; adapter: AdapterInfo; navigatorDefined: boolean } | null = null;
 
 const NO_ADAPTER_HINT =
-  'on Linux Dawn needs a Vulkan driver: a GPU driver with Vulkan (NVIDIA, AMD, Intel), or lavapipe on the CPU via scripts/setup-lavapipe.sh (Debian 12’s own Mesa 22 lavapipe is refused by Dawn)';
+  'install a GPU driver with Vulkan (NVIDIA, AMD, Intel) and libvulkan1, or, without a GPU, run scripts/setup-lavapipe.sh for lavapipe on the CPU (Debian 12’s own Mesa 22 lavapipe is refused by Dawn)';
 
 /**
  * Sets up Dawn as `navigator.gpu` on the adapter `gpu` names (the Nth hardware adapter; undefined:
@@ -215,7 +218,7 @@ export async function setUpDawn(gpu?: number): Promise<AdapterInfo> {
     throw new WebgpuUnavailable(`the webgpu package (Dawn) failed to load: ${String((e as Error).message).split('\n')[0]}`);
   }
   if (!hasVulkanLoader()) {
-    throw new WebgpuUnavailable(`no libvulkan.so.1 (the Vulkan loader) on this machine; ${NO_ADAPTER_HINT}`);
+    throw new WebgpuUnavailable('no libvulkan.so.1 (the Vulkan loader, through which Dawn reaches the GPU on Linux)', false, NO_ADAPTER_HINT);
   }
   // Dawn's list of adapters: a name no adapter has makes requestAdapter reject with it.
   let list: ListedAdapter[] = [];
@@ -227,7 +230,7 @@ export async function setUpDawn(gpu?: number): Promise<AdapterInfo> {
   if (list.length === 0) {
     const drivers = vulkanDrivers();
     const found = drivers.length ? `Vulkan drivers found: ${drivers.join(', ')}, none usable by Dawn` : 'no Vulkan driver found';
-    throw new WebgpuUnavailable(`Dawn finds no adapter (${found}); ${NO_ADAPTER_HINT}`);
+    throw new WebgpuUnavailable(`Dawn finds no adapter (${found})`, false, NO_ADAPTER_HINT);
   }
   const name = adapterForGpu(list, gpu);
   const instance = dawn.create(name === null ? [] : [`adapter=${name}`]);
