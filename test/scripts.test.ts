@@ -263,10 +263,10 @@ test('reproduce-noise.sh --dry-run: the twelve label-noise runs from configs/noi
   const s = run('reproduce-noise.sh', ['--dry-run', '--runs', runs, '--seeds', '2', '--gpus', '0,1', '--only', 'mixup-a32-80,erm-80', '--no-report']);
   assert.equal(s.code, 0, s.err);
   assert.deepEqual(s.out.trimEnd().split('\n'), [
-    `CUDA_VISIBLE_DEVICES=0 ${MIXUP} train --config ${root}/configs/noise/erm-80.json --out ${runs}/erm-80-s0 --seed 0`,
-    `CUDA_VISIBLE_DEVICES=1 ${MIXUP} train --config ${root}/configs/noise/mixup-a32-80.json --out ${runs}/mixup-a32-80-s0 --seed 0`,
-    `CUDA_VISIBLE_DEVICES=0 ${MIXUP} train --config ${root}/configs/noise/erm-80.json --out ${runs}/erm-80-s1 --seed 1`,
-    `CUDA_VISIBLE_DEVICES=1 ${MIXUP} train --config ${root}/configs/noise/mixup-a32-80.json --out ${runs}/mixup-a32-80-s1 --seed 1`,
+    `CUDA_VISIBLE_DEVICES=0 ${MIXUP} train --config ${root}/configs/noise/erm-80.json --out ${runs}/erm-80-s0 --seed 0 --gpu 0`,
+    `CUDA_VISIBLE_DEVICES=1 ${MIXUP} train --config ${root}/configs/noise/mixup-a32-80.json --out ${runs}/mixup-a32-80-s0 --seed 0 --gpu 1`,
+    `CUDA_VISIBLE_DEVICES=0 ${MIXUP} train --config ${root}/configs/noise/erm-80.json --out ${runs}/erm-80-s1 --seed 1 --gpu 0`,
+    `CUDA_VISIBLE_DEVICES=1 ${MIXUP} train --config ${root}/configs/noise/mixup-a32-80.json --out ${runs}/mixup-a32-80-s1 --seed 1 --gpu 1`,
   ]);
   const bad = run('reproduce-noise.sh', ['--only', 'erm-90']);
   assert.equal(bad.code, 2);
