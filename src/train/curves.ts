@@ -28,17 +28,28 @@ export interface CurveRow {
    */
   corrupt_noisy_acc?: number;
   corrupt_true_acc?: number;
+  /**
+   * Calibration of the validation predictions (src/train/calibration.ts), fractions: ECE and MCE over
+   * 15 equal-width bins of top-1 confidence, the mean top-1 confidence, and the Brier score
+   * (mean over samples of Σₖ (pₖ − yₖ)², in [0, 2]). Always written; absent in rows of older runs.
+   */
+  val_ece?: number;
+  val_mce?: number;
+  val_confidence?: number;
+  val_brier?: number;
 }
 
 /** Column order of curves.csv. */
 export const CURVE_COLUMNS: (keyof CurveRow)[] = [
   'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'epoch_seconds', 'samples_per_sec',
   'corrupt_noisy_acc', 'corrupt_true_acc',
+  'val_ece', 'val_mce', 'val_confidence', 'val_brier',
 ];
 
 const DIGITS: Record<keyof CurveRow, number> = {
   epoch: 0, lr: 10, train_loss: 6, train_acc: 6, val_loss: 6, val_acc: 6, epoch_seconds: 3, samples_per_sec: 2,
   corrupt_noisy_acc: 6, corrupt_true_acc: 6,
+  val_ece: 6, val_mce: 6, val_confidence: 6, val_brier: 6,
 };
 
 /** Values rounded to their digits; an absent optional column is an empty cell. */

@@ -25,6 +25,7 @@ import { defaultReadEvery, settleSteps, trainStep, type PendingStep } from './st
 import { evaluate } from './evaluate.js';
 import { measureMemorisation } from './memorise.js';
 import { describeLabelNoise } from '../data/noise.js';
+import { CalibrationAccumulator } from './calibration.js';
 import { appendCurveRow, truncateCurves } from './curves.js';
 import { EpochProgress, type ProgressSink } from './progress.js';
 import {
@@ -348,7 +349,9 @@ async function epochLoop(
       progress.stop();
       sums.seconds += (performance.now() - t0) / 1000;
 
-      const ev = await evaluate(net, val);
+      const calibration = new CalibrationAccumulator();
+      const ev = await evaluate(net, val, { onBatch: (p, l, k) => calibration.add(p, l, k) });
+      const cal = calibration.result();
       // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
       const mem = train.labelNoise?.noise.indices.length ? await measureMemorisation(net, train.labelNoise) : null;
       const row = {
@@ -361,11 +364,15 @@ async function epochLoop(
         epoch_seconds: sums.seconds,
         samples_per_sec: sums.seconds > 0 ? sums.samples / sums.seconds : 0,
         ...(mem ? { corrupt_noisy_acc: mem.noisyAcc, corrupt_true_acc: mem.trueAcc } : {}),
+        val_ece: cal.ece,
+        val_mce: cal.mce,
+        val_confidence: cal.meanConfidence,
+        val_brier: cal.brier,
       };
       await appendCurveRow(paths.curves, row);
       io.line(
         `Epoch[${epoch + 1}/${epochs}] lr=${Number(lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} train_acc=${fmtPct(row.train_acc)} ` +
-          `val_loss=${row.val_loss.toFixed(4)} val_acc=${fmtPct(row.val_acc)} time=${row.epoch_seconds.toFixed(1)}s ` +
+          `val_loss=${row.val_loss.toFixed(4)} val_acc=${fmtPct(row.val_acc)} val_ece=${fmtPct(cal.ece)} time=${row.epoch_seconds.toFixed(1)}s ` +
           `(${row.samples_per_sec.toFixed(1)} samples/s)` +
           (mem ? ` corrupt_noisy_acc=${fmtPct(mem.noisyAcc)} corrupt_true_acc=${fmtPct(mem.trueAcc)}` : ''),
       );
