@@ -11,6 +11,21 @@ import { UserError, isUserError, firstLine } from './errors.js';
 import { resolve } from 'node:path';
 import { prepareResume, runTraining } from './train/run.js';
 import { formatScore, scoreCheckpoint, findRunConfig } from './train/score.js';
+import { DEFAULT_IFGSM_STEPS, parseAttackFlags } from './train/attack.js';
+
+/** Options of `mixup test`, as commander gives them. */
+interface TestFlags {
+  checkpoint: string;
+  epoch?: string;
+  data?: string;
+  full?: boolean;
+  json?: boolean;
+  reliability?: string;
+  force?: boolean;
+  attack?: string;
+  eps?: string;
+  steps?: string;
+}
 
 /** The project's package.json: two levels up from dist/src/cli.js, one from src/cli.ts (run through tsx). */
 const pkg = (() => {
@@ -180,20 +195,34 @@ export function buildProgram(io: Io = processIo): Command {
   // ------------------------------------------------------------------ test
   program
     .command('test')
-    .description('score a checkpoint: top-1 accuracy, mean loss and per-class accuracy on the validation set')
+    .description('score a checkpoint on the validation set: top-1 accuracy, mean loss, calibration (ECE, Brier), per-class accuracy; optionally under attack')
     .requiredOption('--checkpoint <dir>', 'run directory (newest checkpoint) or one checkpoint directory')
     .option('--epoch <n>', 'checkpoint of epoch N of the run')
     .option('--data <file>', 'validation data (default: the data.val of the run config)')
     .option('--full', "evaluate every validation sample, ignoring the run's data.valLimit")
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { checkpoint: string; epoch?: string; data?: string; full?: boolean; json?: boolean }, cmd: Command) => {
+    .option('--reliability <file>', 'draw the reliability diagram (accuracy and samples per confidence bin, ECE) into FILE (.png or .svg)')
+    .option('--force', 'with --reliability: replace an existing file')
+    .option('--attack <kind>', 'also attack every image, white-box: fgsm or ifgsm; prints clean and attacked top-1')
+    .option('--eps <levels>', 'attack budget ε in pixel levels (0-255) of the image before mean subtraction')
+    .option('--steps <n>', `I-FGSM: steps of ε/n (default ${DEFAULT_IFGSM_STEPS})`)
+    .action(async (opts: TestFlags, cmd: Command) => {
       const epoch = opts.epoch === undefined ? undefined : Number(opts.epoch);
       if (epoch !== undefined && !(Number.isInteger(epoch) && epoch > 0)) throw new UserError(`--epoch: expected a positive integer, got ${opts.epoch}`);
+      const attack = parseAttackFlags(opts);
+      if (opts.force && opts.reliability === undefined) throw new UserError('--force goes with --reliability FILE');
+      const reliability = opts.reliability === undefined ? null : await import('./report/reliability.js');
+      reliability?.checkReliabilityFile(opts.reliability!, opts.force === true);
       const { cfg } = findRunConfig(opts.checkpoint, epoch);
       await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
-      const score = await scoreCheckpoint(opts.checkpoint, { epoch, data: opts.data, full: opts.full });
+      if (attack) io.err(`attack: ${attack.kind === 'fgsm' ? 'FGSM' : `I-FGSM (${attack.steps} steps)`}, ε ${attack.eps}/255, after the clean evaluation`);
+      const score = await scoreCheckpoint(opts.checkpoint, { epoch, data: opts.data, full: opts.full, attack });
       if (opts.json) io.out(JSON.stringify(score, null, 2));
       else for (const l of formatScore(score)) io.out(l);
+      if (reliability) {
+        await reliability.writeReliability(opts.reliability!, score.calibration, opts.force === true, { subtitle: `${score.checkpoint} (epoch ${score.epoch})` });
+        io.err(`reliability diagram written to ${opts.reliability}`);
+      }
     });
 
   // ------------------------------------------------------------------ data
@@ -271,7 +300,7 @@ export function buildProgram(io: Io = processIo): Command {
     .argument('<run-dir...>', 'run directories (each with config.json and curves.csv)')
     .addOption(new Option('--format <fmt>', 'table format').choices(['md', 'csv', 'json']).default('md'))
     .option('--compare-reference', "add the reference's published test accuracy (90/200/300 epochs) and the difference")
-    .option('--plot <file>', 'draw validation accuracy and training loss against epoch into FILE (.svg or .png)')
+    .option('--plot <file>', 'draw validation accuracy, training loss (and validation ECE when logged) against epoch into FILE (.svg or .png)')
     .addHelpText(
       'after',
       '\nRuns that share a config apart from the seed make one row: mean ± sample std (n − 1);\na seed run twice counts once (the first given). Rows of one config file that differ in\noverrides name the keys that differ; the runs column names the directories.\nA directory without curves.csv is named and skipped; an unfinished run is shown as such.\nFinished label-noise runs (data.labelNoise > 0) also get a table by noise level and method:\nbest and last test accuracy and the memorised share of the corrupted labels (Markdown only).\n\nExamples:\n  mixup report runs/* --compare-reference\n  mixup report runs/* --format csv > table.csv\n  mixup report runs/mixup-200-s0 runs/erm-200-s0 --plot curves.png',

@@ -141,24 +141,26 @@ function errCode(e: unknown): string {
  * Checks, before anything is computed or printed, that `file` can receive the plot: its name ends
  * in `.svg` or `.png` (any case), its directory exists and is writable, and the file itself, when
  * it exists, is a writable regular file (it will be replaced).
+ * @param flag the option that named the file, for messages (`--plot`, `--reliability`).
+ * @param opts.replace false: an existing file is refused, naming `--force` (default true).
  * @returns the format, from the extension.
- * @throws UserError with one line `--plot <file>: <what is wrong>`.
+ * @throws UserError with one line `<flag> <file>: <what is wrong>`.
  */
-export function checkPlotFile(file: string): 'svg' | 'png' {
+export function checkPlotFile(file: string, flag = '--plot', opts: { replace?: boolean } = {}): 'svg' | 'png' {
   const ext = extname(file).toLowerCase();
-  if (ext !== '.svg' && ext !== '.png') throw new UserError(`--plot ${file}: expected a file name ending in .svg or .png`);
+  if (ext !== '.svg' && ext !== '.png') throw new UserError(`${flag} ${file}: expected a file name ending in .svg or .png`);
   const dir = dirname(resolve(file));
   let dirStat;
   try {
     dirStat = statSync(dir);
   } catch (e) {
-    throw new UserError(`--plot ${file}: cannot use directory ${dir} (${errCode(e)})`);
+    throw new UserError(`${flag} ${file}: cannot use directory ${dir} (${errCode(e)})`);
   }
-  if (!dirStat.isDirectory()) throw new UserError(`--plot ${file}: ${dir} is not a directory`);
+  if (!dirStat.isDirectory()) throw new UserError(`${flag} ${file}: ${dir} is not a directory`);
   try {
     accessSync(dir, constants.W_OK);
   } catch (e) {
-    throw new UserError(`--plot ${file}: directory ${dir} is not writable (${errCode(e)})`);
+    throw new UserError(`${flag} ${file}: directory ${dir} is not writable (${errCode(e)})`);
   }
   let fileStat;
   try {
@@ -166,11 +168,12 @@ export function checkPlotFile(file: string): 'svg' | 'png' {
   } catch {
     return ext === '.svg' ? 'svg' : 'png'; // a new file in a writable directory
   }
-  if (!fileStat.isFile()) throw new UserError(`--plot ${file}: exists and is not a regular file`);
+  if (opts.replace === false) throw new UserError(`${flag} ${file}: already exists; use --force to replace it`);
+  if (!fileStat.isFile()) throw new UserError(`${flag} ${file}: exists and is not a regular file`);
   try {
     accessSync(file, constants.W_OK);
   } catch (e) {
-    throw new UserError(`--plot ${file}: exists and is not writable (${errCode(e)})`);
+    throw new UserError(`${flag} ${file}: exists and is not writable (${errCode(e)})`);
   }
   return ext === '.svg' ? 'svg' : 'png';
 }
@@ -182,11 +185,18 @@ export function checkPlotFile(file: string): 'svg' | 'png' {
 export async function writePlot(file: string, runs: readonly Run[]): Promise<void> {
   const format = checkPlotFile(file);
   if (runs.length === 0) throw new UserError(`--plot ${file}: no run with curves to draw`);
-  const svg = await renderSvg(buildPlotSpec(runs));
-  const data = format === 'svg' ? svg : svgToPng(svg);
+  saveFigure(file, format, await renderSvg(buildPlotSpec(runs)));
+}
+
+/**
+ * Writes a rendered figure: the SVG text for `svg`, the SVG rasterised by {@link svgToPng} for `png`.
+ * @param flag the option that named the file, for the message.
+ * @throws UserError `<flag> <file>: cannot write (<code>)`.
+ */
+export function saveFigure(file: string, format: 'svg' | 'png', svg: string, flag = '--plot'): void {
   try {
-    writeFileSync(file, data);
+    writeFileSync(file, format === 'svg' ? svg : svgToPng(svg));
   } catch (e) {
-    throw new UserError(`--plot ${file}: cannot write (${errCode(e)})`);
+    throw new UserError(`${flag} ${file}: cannot write (${errCode(e)})`);
   }
 }

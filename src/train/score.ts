@@ -7,7 +7,10 @@ import type { Config } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
+import { augmentSpec } from '../augment/index.js';
 import { evaluate, type Evaluation } from './evaluate.js';
+import { CalibrationAccumulator, type Calibration } from './calibration.js';
+import { evaluateAttack, type AttackOptions, type AttackResult } from './attack.js';
 import { loadCheckpointNet } from './checkpoint.js';
 import { findCheckpoint, readJson, type CheckpointPosition } from './rundir.js';
 
@@ -20,6 +23,10 @@ export interface Score extends Evaluation {
   batch: number;
   /** Class names, index = label. */
   classNames: string[];
+  /** Calibration of the top-1 confidence (ECE, MCE, Brier, the reliability bins). */
+  calibration: Calibration;
+  /** Clean and attacked top-1, when an attack was asked for. */
+  attack?: AttackResult;
 }
 
 /**
@@ -39,17 +46,24 @@ export function findRunConfig(path: string, epoch?: number): { dir: string; pos:
  * @param opts.epoch checkpoint at the end of this epoch (1-based).
  * @param opts.data validation data path instead of the run config's.
  * @param opts.full evaluate every validation sample, ignoring the run's `data.valLimit`.
+ * @param opts.attack also attack every sample (white-box, src/train/attack.ts) and count attacked top-1.
+ * @param opts.onAttackProgress called after every attacked batch with (samples done, samples in all).
  * @throws UserError for a missing checkpoint or data.
  */
-export async function scoreCheckpoint(path: string, opts: { epoch?: number; data?: string; full?: boolean }): Promise<Score> {
+export async function scoreCheckpoint(
+  path: string,
+  opts: { epoch?: number; data?: string; full?: boolean; attack?: AttackOptions; onAttackProgress?: (done: number, total: number) => void },
+): Promise<Score> {
   const ck = findCheckpoint(path, opts.epoch);
   const { net, cfg } = await loadCheckpointNet(ck.dir);
   let data: DataPipeline | null = null;
   try {
     const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
     const pipe = (data = await openPipeline(evalCfg, 'val', opts.data));
-    const ev = await evaluate(net, pipe);
-    return { ...ev, checkpoint: ck.dir, epoch: ck.pos.epoch, batch: ck.pos.batch, classNames: pipe.classNames };
+    const calibration = new CalibrationAccumulator();
+    const ev = await evaluate(net, pipe, { onBatch: (p, l, k) => calibration.add(p, l, k) });
+    const attack = opts.attack ? await evaluateAttack(net, pipe, augmentSpec(cfg, false), opts.attack, opts.onAttackProgress) : undefined;
+    return { ...ev, checkpoint: ck.dir, epoch: ck.pos.epoch, batch: ck.pos.batch, classNames: pipe.classNames, calibration: calibration.result(), ...(attack ? { attack } : {}) };
   } finally {
     await data?.close();
     net.dispose();
@@ -62,6 +76,8 @@ export function formatScore(s: Score): string[] {
     `checkpoint: ${s.checkpoint} (epoch ${s.epoch}${s.batch > 0 ? ` + ${s.batch} batches` : ''})`,
     `top-1 accuracy: ${(100 * s.accuracy).toFixed(2)}% (${Math.round(s.accuracy * s.samples)}/${s.samples})`,
     `mean loss: ${s.loss.toFixed(4)}`,
+    ...calibrationLines(s.calibration),
+    ...(s.attack ? attackLines(s.attack) : []),
     'per-class accuracy:',
   ];
   const w = Math.max(5, ...s.classNames.map((n) => n.length));
@@ -70,4 +86,28 @@ export function formatScore(s: Score): string[] {
     lines.push(`  ${String(i).padStart(2)} ${name.padEnd(w)}  ${Number.isNaN(a) ? '   n/a' : `${(100 * a).toFixed(2).padStart(6)}%`}  (${s.perClassCount[i]} samples)`);
   });
   return lines;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** Lines of a {@link Calibration}: the figures, then the bins that hold samples. */
+export function calibrationLines(c: Calibration): string[] {
+  const lines = [
+    `calibration (${c.bins.length} equal-width bins of top-1 confidence): ECE ${pct(c.ece)}, MCE ${pct(c.mce)}, ` +
+      `mean confidence ${pct(c.meanConfidence)}, Brier score ${c.brier.toFixed(4)} (mean Σₖ (pₖ − yₖ)², 0–2)`,
+  ];
+  for (const b of c.bins) {
+    if (b.count === 0) continue;
+    lines.push(
+      `  confidence ${b.lower.toFixed(3)}–${b.upper.toFixed(3)}: ${String(b.count).padStart(6)} samples, ` +
+        `mean confidence ${pct(b.meanConfidence).padStart(7)}, accuracy ${pct(b.accuracy).padStart(7)}`,
+    );
+  }
+  return lines;
+}
+
+/** The line of an {@link AttackResult}: clean and attacked top-1. */
+export function attackLines(a: AttackResult): string[] {
+  const what = a.kind === 'fgsm' ? `FGSM, ε ${a.eps}/255` : `I-FGSM, ε ${a.eps}/255, ${a.steps} steps of ${Number((a.eps / a.steps).toPrecision(4))}`;
+  return [`attack (${what}, white-box): top-1 ${pct(a.cleanAccuracy)} clean → ${pct(a.attackedAccuracy)} attacked (${a.samples} images)`];
 }
