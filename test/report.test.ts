@@ -42,6 +42,8 @@ interface Fixture {
   noCurves?: boolean;
   /** Config file name recorded in run.json (none: no run.json). */
   configName?: string;
+  /** val_ece of each epoch (fractions): curves.csv then has the calibration columns. */
+  valEce?: number[];
 }
 
 /** Writes a run directory as `mixup train` does: config.json (resolved), curves.csv, status.json. */
@@ -61,8 +63,8 @@ function makeRun(root: string, name: string, f: Fixture): string {
     writeFileSync(join(dir, 'run.json'), JSON.stringify(source));
   }
   if (!f.noCurves) {
-    const rows = f.valAcc.map((a, i) => [i + 1, lr, (2 - i * 0.1).toFixed(4), 0.5, 1.1, a, 12.5, 4000].join(','));
-    writeFileSync(join(dir, 'curves.csv'), [HEADER, ...rows].join('\n') + '\n');
+    const rows = f.valAcc.map((a, i) => [i + 1, lr, (2 - i * 0.1).toFixed(4), 0.5, 1.1, a, 12.5, 4000, ...(f.valEce ? [f.valEce[i], 0.3, 0.6, 0.5] : [])].join(','));
+    writeFileSync(join(dir, 'curves.csv'), [f.valEce ? `${HEADER},val_ece,val_mce,val_confidence,val_brier` : HEADER, ...rows].join('\n') + '\n');
   }
   const status = f.status ?? (f.valAcc.length >= f.epochs ? 'finished' : 'running');
   writeFileSync(
@@ -105,7 +107,7 @@ test('meanStd: mean and sample standard deviation (n − 1)', () => {
 test('parseCurves: numbers, 1-based increasing epochs, one-line errors naming file and line', () => {
   const rows = parseCurves(`${HEADER}\n1,0.1,2.3,0.1,2.2,0.25,10,500\n2,0.1,NaN,0.2,2.0,0.5,10,500\n`, 'c.csv');
   assert.equal(rows.length, 2);
-  assert.deepEqual(rows[0], { epoch: 1, lr: 0.1, trainLoss: 2.3, trainAcc: 0.1, valLoss: 2.2, valAcc: 0.25, corruptNoisyAcc: NaN, corruptTrueAcc: NaN });
+  assert.deepEqual(rows[0], { epoch: 1, lr: 0.1, trainLoss: 2.3, trainAcc: 0.1, valLoss: 2.2, valAcc: 0.25, corruptNoisyAcc: NaN, corruptTrueAcc: NaN, valEce: NaN });
   // the label-noise columns: fractions, an empty cell is NaN
   const noisy = parseCurves(`${HEADER},corrupt_noisy_acc,corrupt_true_acc\n1,0.1,2.3,0.1,2.2,0.25,10,500,0.125,0.5\n2,0.1,2.3,0.1,2.2,0.25,10,500,,\n`, 'c.csv');
   assert.deepEqual(noisy.map((r) => [r.corruptNoisyAcc, r.corruptTrueAcc]), [[0.125, 0.5], [NaN, NaN]]);
@@ -322,6 +324,39 @@ test('formatCsv and formatJson carry the same numbers', () => {
     diff: null,
     runs: dirs.slice(0, 3),
   });
+});
+
+test('ECE columns: final and at the best-accuracy epoch, mean ± std over seeds; "-" for a run from before calibration was logged', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const dirs = [
+    // best accuracy at epoch 2 (0.6): ECE there .04 / .06 → 5.00 ± 1.41; final .03 / .05 → 4.00 ± 1.41
+    makeRun(root, 's0', { experiment: 'mixup', epochs: 3, seed: 0, valAcc: [0.5, 0.6, 0.55], valEce: [0.1, 0.04, 0.03], configName: 'quick' }),
+    makeRun(root, 's1', { experiment: 'mixup', epochs: 3, seed: 1, valAcc: [0.5, 0.6, 0.6], valEce: [0.1, 0.06, 0.05], configName: 'quick' }),
+    makeRun(root, 'old', { experiment: 'erm', epochs: 3, valAcc: [0.5, 0.6, 0.7], configName: 'erm-3' }),
+  ];
+  const rows = buildTable(readRuns(dirs));
+  assert.equal(rows[0]!.finalEce, null);
+  assert.ok(Math.abs(rows[1]!.finalEce!.mean - 4) < 1e-9 && Math.abs(rows[1]!.finalEce!.std! - Math.SQRT2) < 1e-9);
+  assert.ok(Math.abs(rows[1]!.bestEce!.mean - 5) < 1e-9, 'ECE at the first epoch of the best accuracy');
+  const md = formatMarkdown(rows).split('\n');
+  assert.deepEqual(md.slice(0, 4), [
+    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | ECE % (final) | ECE % (at best acc) | seeds | runs |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| erm-3 | erm | 3 | - | - | 70.00 | 70.00 | 0.05 | 128 | - | - | 0 | old |',
+    '| quick | mixup | 3 | 0.2 | 0.7 | 57.50 ± 3.54 | 60.00 ± 0.00 | 0.7 | 128 | 4.00 ± 1.41 | 5.00 ± 1.41 | 0, 1 | s0, s1 |',
+  ]);
+  assert.ok(md.some((l) => l.startsWith('ECE: expected calibration error of the validation predictions in %')));
+  const csv = formatCsv(rows).split('\n');
+  assert.ok(csv[0]!.endsWith(',runs,final_ece,final_ece_std,best_acc_ece,best_acc_ece_std'), csv[0]);
+  assert.ok(csv[1]!.endsWith(',,,,'), csv[1]);
+  assert.ok(csv[2]!.endsWith(',4,1.4142,5,1.4142'), csv[2]);
+  const json = JSON.parse(formatJson(rows)) as Record<string, unknown>[];
+  assert.deepEqual([json[1]!['final_ece'], json[1]!['best_acc_ece'], json[0]!['final_ece']], [4, 5, null]);
+  // the plot gets a third panel
+  const svg = await renderSvg(buildPlotSpec(readRuns(dirs)));
+  assert.ok(svg.includes('>validation ECE (%)</text>'));
+  const without = await renderSvg(buildPlotSpec(readRuns([dirs[2]!])));
+  assert.ok(!without.includes('validation ECE'));
 });
 
 test('plot: an SVG that parses, with the run legends; PNG with the magic bytes and 2x the size', async () => {

@@ -1,6 +1,7 @@
 /**
  * `mixup report --plot FILE`: validation accuracy and training loss against epoch for several
- * runs in one figure (two panels side by side, one colour per experiment row, seeds of one row
+ * runs in one figure (two panels side by side, and a third of the validation ECE when some run
+ * logged it, one colour per experiment row, seeds of one row
  * in the same colour), like the curves the reference shows. The figure is a Vega-Lite spec,
  * rendered headless by Vega to SVG; a `.png` file is the SVG rasterised by resvg.
  */
@@ -27,6 +28,8 @@ export interface PlotPoint {
   valAcc: number;
   /** Training loss; null when not finite (so that a diverged epoch leaves a gap). */
   trainLoss: number | null;
+  /** Validation ECE in %; null when not logged. */
+  valEce: number | null;
 }
 
 /**
@@ -49,13 +52,14 @@ export function plotPoints(runs: readonly Run[]): PlotPoint[] {
       epoch: c.epoch,
       valAcc: Number((c.valAcc * 100).toFixed(4)),
       trainLoss: Number.isFinite(c.trainLoss) ? c.trainLoss : null,
+      valEce: Number.isFinite(c.valEce) ? Number((c.valEce * 100).toFixed(4)) : null,
     })),
   );
 }
 
 /**
- * The Vega-Lite spec of the figure: two line charts (validation accuracy %, training loss) against
- * epoch, colour = legend label, one line per run.
+ * The Vega-Lite spec of the figure: line charts of validation accuracy %, training loss and, when
+ * some run logged it, validation ECE % against epoch; colour = legend label, one line per run.
  */
 export function buildPlotSpec(runs: readonly Run[]): TopLevelSpec {
   const values = plotPoints(runs);
@@ -75,7 +79,7 @@ export function buildPlotSpec(runs: readonly Run[]): TopLevelSpec {
   // short runs (a few epochs) get a marker per epoch: a one-epoch run is a single point, no line
   const maxEpoch = Math.max(...values.map((v) => v.epoch));
   const points = maxEpoch <= 40 ? { point: { filled: true, size: 30 } } : {};
-  const panel = (field: 'valAcc' | 'trainLoss', title: string) => ({
+  const panel = (field: 'valAcc' | 'trainLoss' | 'valEce', title: string) => ({
     width: 420,
     height: 300,
     title,
@@ -98,7 +102,11 @@ export function buildPlotSpec(runs: readonly Run[]): TopLevelSpec {
     background: 'white',
     padding: 10,
     data: { values },
-    hconcat: [panel('valAcc', 'validation accuracy (%)'), panel('trainLoss', 'training loss')],
+    hconcat: [
+      panel('valAcc', 'validation accuracy (%)'),
+      panel('trainLoss', 'training loss'),
+      ...(values.some((v) => v.valEce !== null) ? [panel('valEce', 'validation ECE (%)')] : []),
+    ],
     resolve: { scale: { color: 'shared' } },
     config: { font: FONT, legend: { labelLimit: 300 } },
   } as TopLevelSpec;

@@ -31,6 +31,8 @@ export interface CurveRow {
    */
   corruptNoisyAcc: number;
   corruptTrueAcc: number;
+  /** Validation expected calibration error, fraction (NaN when absent or empty: runs from before it was logged). */
+  valEce: number;
 }
 
 /** Status values `mixup train` writes into `status.json` (defined with the run directory layout). */
@@ -204,7 +206,7 @@ const REQUIRED_COLUMNS = ['epoch', 'train_loss', 'val_acc'] as const;
 
 /**
  * Parses the text of a `curves.csv` (header `epoch,lr,train_loss,train_acc,val_loss,val_acc,...`;
- * `lr`, `train_acc` and `val_loss` may be absent, extra columns are ignored).
+ * `lr`, `train_acc`, `val_loss` and `val_ece` may be absent, other columns are ignored).
  * @param file the file name, for messages.
  * @returns the rows, in file order.
  * @throws Error with one line naming `file`, the line and what was expected, when a required
@@ -260,6 +262,7 @@ export function parseCurves(text: string, file: string): CurveRow[] {
       valAcc: num('val_acc', { fraction: true }),
       corruptNoisyAcc: optionalFraction('corrupt_noisy_acc'),
       corruptTrueAcc: optionalFraction('corrupt_true_acc'),
+      valEce: (rec[col('val_ece')] ?? '') === '' ? NaN : num('val_ece'), // NaN also for a diverged epoch
     });
   }
   return rows;

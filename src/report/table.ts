@@ -8,7 +8,7 @@
 import { createArrayCsvStringifier } from 'csv-writer';
 import { EXPERIMENTS, type Experiment } from '../config/schema.js';
 import { basename } from 'node:path';
-import { configLabels, type Run, type RunStatus } from './runs.js';
+import { configLabels, type CurveRow, type Run, type RunStatus } from './runs.js';
 import { meanStd, type MeanStd } from './stats.js';
 import { referenceAccuracy } from './reference.js';
 
@@ -41,6 +41,10 @@ export interface TableRow {
   finalAcc: MeanStd;
   /** % test accuracy of the best epoch. */
   bestAcc: MeanStd;
+  /** % validation ECE after the last epoch; null when a run of the row did not log it (older runs). */
+  finalEce: MeanStd | null;
+  /** % validation ECE at the epoch of each run's best test accuracy (the first of equals); null as finalEce. */
+  bestEce: MeanStd | null;
   /** True when every run of the row finished all its epochs. */
   finished: boolean;
   /** Last finished epoch (the smallest over the row's runs). */
@@ -70,6 +74,11 @@ function rowOf(runs: Run[], label: string, finished: boolean, opts: TableOptions
   const pct = (x: number) => x * 100;
   const finalAcc = meanStd(runs.map((r) => pct(r.curves[r.curves.length - 1]!.valAcc)));
   const bestAcc = meanStd(runs.map((r) => pct(Math.max(...r.curves.map((c) => c.valAcc)))));
+  const ece = (pick: (r: Run) => CurveRow) => {
+    const xs = runs.map((r) => pct(pick(r).valEce));
+    return xs.every(Number.isFinite) ? meanStd(xs) : null;
+  };
+  const bestEpoch = (r: Run) => r.curves.reduce((b, c) => (c.valAcc > b.valAcc ? c : b));
   const reference = opts.compareReference ? referenceAccuracy(r0.experiment, r0.epochs) : null;
   const mixes = r0.experiment !== 'erm';
   return {
@@ -86,6 +95,8 @@ function rowOf(runs: Run[], label: string, finished: boolean, opts: TableOptions
     seeds: runs.map((r) => r.seed),
     finalAcc,
     bestAcc,
+    finalEce: ece((r) => r.curves[r.curves.length - 1]!),
+    bestEce: ece(bestEpoch),
     finished,
     lastEpoch: Math.min(...runs.map((r) => r.curves[r.curves.length - 1]!.epoch)),
     status: finished ? 'finished' : r0.status,
@@ -205,8 +216,8 @@ function testAccNote(rows: readonly TableRow[], perRow: boolean): string {
 /**
  * The table as Markdown: one header, one line per row, then notes that state how the figures
  * were computed, including how many validation images were evaluated (`data.valLimit`). A
- * `val images` column is added when rows used different numbers, a `status` column when some
- * row is unfinished. The `config` column shows each row's {@link TableRow.label}; the last
+ * `val images` column is added when rows used different numbers, ECE columns (final and at the
+ * best-accuracy epoch) when some run logged calibration, a `status` column when some row is unfinished. The `config` column shows each row's {@link TableRow.label}; the last
  * column, `runs`, names the row's run directories (base names).
  */
 export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {}): string {
@@ -224,6 +235,8 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
     'batch size',
   ];
   if (valPerRow) header.push('val images');
+  const anyEce = hasEce(rows);
+  if (anyEce) header.push('ECE % (final)', 'ECE % (at best acc)');
   header.push('seeds');
   if (opts.compareReference) header.push('reference %', 'final − reference');
   if (anyUnfinished) header.push('status');
@@ -242,6 +255,7 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
       String(r.lr),
       String(r.batchSize),
       ...(valPerRow ? [valImagesText(r.valLimit)] : []),
+      ...(anyEce ? [r.finalEce, r.bestEce].map((m) => (m === null ? '-' : fmtAcc(m))) : []),
       r.seeds.join(', '),
     ];
     if (opts.compareReference) cells.push(r.reference === null ? '-' : r.reference.toFixed(2), r.diff === null ? '-' : fmtDiff(r.diff));
@@ -254,6 +268,7 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
     testAccNote(rows, valPerRow),
     'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
   );
+  if (anyEce) lines.push(ECE_NOTE);
   if (opts.compareReference) {
     lines.push('reference: the MXNet reference implementation (hongyi-zhang/mixup), one run each; final − reference in percentage points.');
   }
@@ -261,13 +276,26 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
   return lines.join('\n');
 }
 
+/** True when some row has a calibration figure: only then do the tables get ECE columns. */
+function hasEce(rows: readonly TableRow[]): boolean {
+  return rows.some((r) => r.finalEce !== null);
+}
+
+const ECE_NOTE =
+  'ECE: expected calibration error of the validation predictions in % (15 equal-width bins of top-1 confidence, Guo et al. 2017); ' +
+  'final = after the last epoch, at best acc = at the epoch of the best test accuracy; - for runs that did not log it.';
+
 const round = (x: number, digits = 4) => Number(x.toFixed(digits));
+const roundStd = (m: MeanStd | null) => (m === null || m.std === null ? null : round(m.std));
 
 /**
  * One plain object per row, numbers rounded to 4 decimals: the JSON and CSV outputs
- * (`val_limit`: validation images evaluated, null / empty for all).
+ * (`val_limit`: validation images evaluated, null / empty for all). When some row has calibration
+ * figures, every row also gets `final_ece`, `final_ece_std`, `best_acc_ece`, `best_acc_ece_std`
+ * (% ECE, null where a run did not log it).
  */
 export function tableRecords(rows: readonly TableRow[]): Record<string, unknown>[] {
+  const anyEce = hasEce(rows);
   return rows.map((r) => ({
     config: r.config,
     experiment: r.experiment,
@@ -288,6 +316,14 @@ export function tableRecords(rows: readonly TableRow[]): Record<string, unknown>
     reference_acc: r.reference,
     diff: r.diff === null ? null : round(r.diff),
     runs: r.runs,
+    ...(anyEce
+      ? {
+          final_ece: r.finalEce === null ? null : round(r.finalEce.mean),
+          final_ece_std: roundStd(r.finalEce),
+          best_acc_ece: r.bestEce === null ? null : round(r.bestEce.mean),
+          best_acc_ece_std: roundStd(r.bestEce),
+        }
+      : {}),
   }));
 }
 
@@ -318,13 +354,17 @@ const CSV_COLUMNS = [
   'runs',
 ];
 
+/** Columns added at the end when some row has calibration figures. */
+const CSV_ECE_COLUMNS = ['final_ece', 'final_ece_std', 'best_acc_ece', 'best_acc_ece_std'];
+
 /** The table as CSV with a header line; empty cells for nulls, lists joined by spaces. */
 export function formatCsv(rows: readonly TableRow[]): string {
   const records = tableRecords(rows);
-  const stringifier = createArrayCsvStringifier({ header: CSV_COLUMNS });
+  const columns = hasEce(rows) ? [...CSV_COLUMNS, ...CSV_ECE_COLUMNS] : CSV_COLUMNS;
+  const stringifier = createArrayCsvStringifier({ header: columns });
   const cell = (v: unknown) => (v === null ? '' : Array.isArray(v) ? v.join(' ') : (v as string | number));
   return (
     stringifier.getHeaderString()! +
-    stringifier.stringifyRecords(records.map((rec) => CSV_COLUMNS.map((c) => cell(rec[c]))))
+    stringifier.stringifyRecords(records.map((rec) => columns.map((c) => cell(rec[c]))))
   ).replace(/\n$/, '');
 }
