@@ -220,7 +220,7 @@ export function buildProgram(io: Io = processIo): Command {
       if (opts.json) io.out(JSON.stringify(score, null, 2));
       else for (const l of formatScore(score)) io.out(l);
       if (reliability) {
-        await reliability.writeReliability(opts.reliability!, score.calibration, opts.force === true, { subtitle: `${score.checkpoint} (epoch ${score.epoch})` });
+        await reliability.writeReliability(opts.reliability!, score.calibration, opts.force === true, { subtitle: `checkpoint ${score.checkpoint} (epoch ${score.epoch})` });
         io.err(`reliability diagram written to ${opts.reliability}`);
       }
     });

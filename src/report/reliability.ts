@@ -23,6 +23,8 @@ export interface ReliabilityLabels {
 export interface ReliabilityPoint {
   lower: number;
   upper: number;
+  /** Middle of the bin (where its count is written). */
+  mid: number;
   count: number;
   accuracy: number;
   meanConfidence: number;
@@ -32,7 +34,7 @@ export interface ReliabilityPoint {
 export function reliabilityPoints(c: Calibration): ReliabilityPoint[] {
   return c.bins
     .filter((b) => b.count > 0)
-    .map((b) => ({ lower: b.lower, upper: b.upper, count: b.count, accuracy: b.accuracy, meanConfidence: b.meanConfidence }));
+    .map((b) => ({ lower: b.lower, upper: b.upper, mid: (b.lower + b.upper) / 2, count: b.count, accuracy: b.accuracy, meanConfidence: b.meanConfidence }));
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
@@ -50,9 +52,16 @@ export function reliabilitySummary(c: Calibration): string[] {
   ];
 }
 
+/** Legend entries of the diagram. */
+const ACCURACY = 'accuracy';
+const CONFIDENCE = 'mean confidence';
+const GAP = 'gap (overconfidence)';
+const DIAGONAL = 'perfect calibration';
+
 /**
- * The Vega-Lite spec: on top, per bin, a bar of its accuracy, a red band from the accuracy to the
- * bin's mean confidence (the gap ECE weighs) and the dashed diagonal; below, the samples per bin.
+ * The Vega-Lite spec: on top, per bin, a bar of its accuracy, a dark red line at the bin's mean
+ * confidence, a light red band between the two where the bin is overconfident (the gap ECE weighs;
+ * an underconfident bin's line lies inside its bar) and the dashed diagonal; below, samples per bin.
  */
 export function buildReliabilitySpec(c: Calibration, labels: ReliabilityLabels = {}): TopLevelSpec {
   const values = reliabilityPoints(c);
@@ -60,8 +69,8 @@ export function buildReliabilitySpec(c: Calibration, labels: ReliabilityLabels =
   const color = {
     type: 'nominal' as const,
     title: null,
-    scale: { domain: ['accuracy', 'gap to mean confidence', 'perfect calibration'], range: ['#4c78a8', '#e45756', '#666666'] },
-    legend: { orient: 'top-left' as const, fillColor: 'white', padding: 6, strokeColor: '#ccc', labelLimit: 200 },
+    scale: { domain: [ACCURACY, CONFIDENCE, GAP, DIAGONAL], range: ['#4c78a8', '#b2182b', '#f5c4c4', '#666666'] },
+    legend: { orient: 'top-left' as const, fillColor: 'white', padding: 6, strokeColor: '#ccc', labelLimit: 200, symbolOpacity: 1 },
   };
   const W = 420;
   return {
@@ -83,24 +92,34 @@ export function buildReliabilitySpec(c: Calibration, labels: ReliabilityLabels =
         height: W,
         layer: [
           {
+            // the gap, drawn first: above an overconfident bin's bar, hidden inside an underconfident one's
+            mark: { type: 'rect' },
+            encoding: {
+              x,
+              x2: { field: 'upper' },
+              y: { field: 'meanConfidence', type: 'quantitative', scale: { domain: [0, 1], nice: false }, title: 'accuracy (top-1 within the bin)' },
+              y2: { field: 'accuracy' },
+              color: { ...color, datum: GAP },
+            },
+          },
+          {
             mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
             encoding: {
               x,
               x2: { field: 'upper' },
-              y: { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1], nice: false }, title: 'accuracy (top-1 within the bin)' },
+              y: { field: 'accuracy', type: 'quantitative' },
               y2: { datum: 0 },
-              color: { ...color, datum: 'accuracy' },
+              color: { ...color, datum: ACCURACY },
+              tooltip: [{ field: 'count' }, { field: 'meanConfidence', format: '.3f' }, { field: 'accuracy', format: '.3f' }],
             },
           },
           {
-            mark: { type: 'rect', opacity: 0.35, stroke: '#e45756', strokeWidth: 1 },
+            mark: { type: 'rule', strokeWidth: 2.5 },
             encoding: {
               x,
               x2: { field: 'upper' },
-              y: { field: 'accuracy', type: 'quantitative' },
-              y2: { field: 'meanConfidence' },
-              color: { ...color, datum: 'gap to mean confidence' },
-              tooltip: [{ field: 'count' }, { field: 'meanConfidence', format: '.3f' }, { field: 'accuracy', format: '.3f' }],
+              y: { field: 'meanConfidence', type: 'quantitative' },
+              color: { ...color, datum: CONFIDENCE },
             },
           },
           {
@@ -109,7 +128,7 @@ export function buildReliabilitySpec(c: Calibration, labels: ReliabilityLabels =
             encoding: {
               x: { field: 'p', type: 'quantitative', scale: { domain: [0, 1] } },
               y: { field: 'p', type: 'quantitative' },
-              color: { ...color, datum: 'perfect calibration' },
+              color: { ...color, datum: DIAGONAL },
             },
           },
         ],
@@ -117,14 +136,16 @@ export function buildReliabilitySpec(c: Calibration, labels: ReliabilityLabels =
       {
         width: W,
         height: 110,
-        mark: { type: 'rect', color: '#9ab6d3', stroke: 'white', strokeWidth: 1 },
         encoding: {
           x: { ...x, title: 'top-1 confidence', axis: { tickCount: 10, format: '.1f' } },
           x2: { field: 'upper' },
           y: { field: 'count', type: 'quantitative', title: 'samples' },
-          y2: { datum: 0 },
-          tooltip: [{ field: 'count' }],
         },
+        layer: [
+          { mark: { type: 'rect', color: '#9ab6d3', stroke: 'white', strokeWidth: 1 }, encoding: { y2: { datum: 0 }, tooltip: [{ field: 'count' }] } },
+          // the count over each bar: bins of a few samples are invisible bars otherwise
+          { mark: { type: 'text', baseline: 'bottom', dy: -2, fontSize: 9, color: '#333' }, encoding: { x: { field: 'mid', type: 'quantitative' }, x2: null, text: { field: 'count', type: 'quantitative', format: ',d' } } },
+        ],
       },
     ],
     spacing: 6,
