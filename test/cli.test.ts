@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './fixtures/tmp.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(root, 'bin', 'mixup');
@@ -37,7 +37,7 @@ test('backends: wasm and cpu load here, the tensorflow ones do not, each with a 
 });
 
 test('misspelt config key: exit 2, one line naming it and suggesting mixup.mixRate', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-cli-'));
+  const dir = tempDir('mixup-cli-');
   const file = join(dir, 'bad.json');
   writeFileSync(file, JSON.stringify({ extends: join(root, 'configs', 'mixup.json'), mixup: { mixrate: 0.5 } }));
   const r = mixup('train', '--config', file);
@@ -72,7 +72,7 @@ test('train --help-config lists keys with defaults', () => {
 
 test('file-system errors a user can fix are one line with exit 2', async () => {
   const { fileSystemErrorLine } = await import('../src/cli.js');
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-cli-'));
+  const dir = tempDir('mixup-cli-');
   writeFileSync(join(dir, 'file'), 'x');
   const r = mixup('data', 'preview', join(dir, 'missing.bin'), '--out', join(dir, 'file', 'grid.png'));
   assert.equal(r.code, 2);

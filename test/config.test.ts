@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   configKeyDocs,
@@ -15,9 +14,10 @@ import {
 } from '../src/config/load.js';
 import { isValidDepth, mixupPlacement } from '../src/config/schema.js';
 import { UserError } from '../src/errors.js';
+import { tempDir } from './fixtures/tmp.js';
 
 function tmp(files: Record<string, unknown>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-config-'));
+  const dir = tempDir('mixup-config-');
   for (const [name, body] of Object.entries(files)) {
     writeFileSync(join(dir, name), typeof body === 'string' ? body : JSON.stringify(body));
   }

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { main, type Io } from '../src/cli.js';
-import { encodePng, hwcToPlanes, syntheticImage, writeBinFile, writeRecFile } from '../src/data/fixtures.js';
+import { encodePng, hwcToPlanes, syntheticImage, writeBinFile, writeRecFile } from './fixtures/data.js';
+import { tempDir } from './fixtures/tmp.js';
 
 async function run(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
@@ -16,7 +16,7 @@ async function run(args: string[]): Promise<{ code: number; out: string[]; err: 
 }
 
 test('data inspect: counts, encoding, histogram, ids; odd labels give exit 2 after the report', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-cli-'));
+  const dir = tempDir('mixup-cli-');
   const rec = join(dir, 'a.rec');
   writeRecFile(rec, [0, 1, 1, 9].map((label, i) => ({ label, image: encodePng(syntheticImage(i)), id: 100 + i })), true);
   const r = await run(['data', 'inspect', rec]);
@@ -51,7 +51,7 @@ test('data inspect: counts, encoding, histogram, ids; odd labels give exit 2 aft
 });
 
 test('data preview writes a PNG grid whose first cell is the first image, upscaled', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-cli-'));
+  const dir = tempDir('mixup-cli-');
   const bin = join(dir, 'test_batch.bin');
   writeBinFile(bin, [syntheticImage(0), syntheticImage(1), syntheticImage(2)], [3, 5, 8]);
   const out = join(dir, 'grid.png');

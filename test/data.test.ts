@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, truncateSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, mkdirSync, readFileSync, truncateSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { create as tarCreate } from 'tar';
 import { PNG } from 'pngjs';
@@ -14,10 +13,11 @@ import { openSource, type SourceOptions } from '../src/data/source.js';
 import { SampleReader } from '../src/data/reader.js';
 import { openPipeline, resolveDataPaths, sameDataNote } from '../src/data/index.js';
 import { batchesPerEpoch, epochOrder } from '../src/data/batch.js';
-import { encodeJpeg, encodePng, hwcToPlanes, syntheticImage, writeBinFile, writeRecFile } from '../src/data/fixtures.js';
+import { encodeJpeg, encodePng, hwcToPlanes, syntheticImage, writeBinFile, writeRecFile } from './fixtures/data.js';
 import type { Batch, DataPipeline } from '../src/data/types.js';
+import { tempDir } from './fixtures/tmp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'mixup-data-'));
+const tmp = () => tempDir('mixup-data-');
 const OPTS: SourceOptions = { numClasses: 10, labelIndex: 0, labelField: 'fine', limit: null };
 const cfgOf = (c: ConfigInput) => configSchema.parse(c);
 
@@ -417,7 +417,7 @@ test('CIFAR-100 binary: 3074-byte records, coarse then fine label, data.labelFie
 });
 
 test('missing data points to mixup data download', () => {
-  const empty = mkdtempSync(join(tmpdir(), 'mixup-nodata-'));
+  const empty = tempDir('mixup-nodata-');
   const cfg = configSchema.parse({ data: { dir: empty } });
   assert.throws(
     () => resolveDataPaths(cfg.data),

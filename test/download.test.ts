@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../src/errors.js';
 import { cifar10Files, downloadFile, ensureDir, md5File, CIFAR10_BINARY_MD5, CIFAR10_BINARY_SIZE, type RemoteFile, type ProgressSink } from '../src/data/download.js';
+import { tempDir } from './fixtures/tmp.js';
 
 /** Deterministic bytes that start like a RecordIO file (magic, then a length word), length a multiple of 4. */
 function fixtureBytes(n: number, seed = 1): Buffer {
@@ -81,7 +81,7 @@ async function serve(opts: ServerOptions): Promise<{ base: string; requests: { p
 }
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
-const tmp = () => mkdtempSync(join(tmpdir(), 'mixup-dl-'));
+const tmp = () => tempDir('mixup-dl-');
 
 function recordingProgress(): ProgressSink & { starts: [number | null, number][]; last: number } {
   const p = {

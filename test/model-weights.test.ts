@@ -1,8 +1,7 @@
 // Weights on disk (src/model/weights.ts) and back into a network. cpu backend.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, truncateSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, truncateSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { assignWeights, createResNet, namedWeights } from '../src/model/resnet.js';
@@ -10,13 +9,14 @@ import { loadTensors, saveTensors } from '../src/model/weights.js';
 import { evaluateBatch } from '../src/train/step.js';
 import { forward } from '../src/model/resnet.js';
 import { UserError } from '../src/errors.js';
+import { tempDir } from './fixtures/tmp.js';
 
 before(async () => {
   tf.enableProdMode();
   assert.ok(await tf.setBackend('cpu'));
 });
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'mixup-weights-'));
+const tmp = () => tempDir('mixup-weights-');
 
 test('save → load → assign gives identical predictions (parameters and moving statistics)', async () => {
   const a = createResNet({ depth: 8, numClasses: 5, mixAt: 'head', seed: 1 });

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
@@ -13,6 +12,7 @@ import { parseCurves, readRun, isRun, type Run } from '../src/report/runs.js';
 import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from '../src/report/table.js';
 import { buildPlotSpec, checkPlotFile, renderSvg, svgToPng, seriesLabels } from '../src/report/plot.js';
 import { report } from '../src/report/report.js';
+import { tempDir } from './fixtures/tmp.js';
 
 /** The repository root (this file runs from test/ under tsx, from dist/test/ compiled). */
 function repoRoot(): string {
@@ -76,7 +76,7 @@ function makeRun(root: string, name: string, f: Fixture): string {
 
 /** The fixture set: 3 seeds of erm-3, one mixup-3, a mixup-feature run in progress, a run without curves. */
 function fixtureRuns() {
-  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const root = tempDir('mixup-report-');
   const dirs = [
     // final 0.90 / 0.92 / 0.91 → 91.00 ± 1.00; best 0.91 / 0.925 / 0.915 → 91.67 ± 0.76
     makeRun(root, 'erm-3-s0', { experiment: 'erm', epochs: 3, seed: 0, valAcc: [0.5, 0.91, 0.9] }),
@@ -194,7 +194,7 @@ test('formatMarkdown: the exact table, notes on the formula', () => {
 });
 
 test('formatMarkdown: the note says how many validation images were evaluated (data.valLimit), per row when they differ', () => {
-  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const root = tempDir('mixup-report-');
   const run = (name: string, valLimit: number | null, acc: number) =>
     makeRun(root, name, { experiment: 'mixup', epochs: 1, valAcc: [acc], configName: 'quick', extra: { data: { valLimit } } });
   const v500 = run('a', 500, 0.25);
@@ -226,7 +226,7 @@ test('formatMarkdown: the note says how many validation images were evaluated (d
 });
 
 test('report: rows of one config file with different overrides are labelled by the keys that differ; a runs column names the directories', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const root = tempDir('mixup-report-');
   const run = (name: string, seed: number, acc: number, extra: ConfigInput) =>
     makeRun(root, name, { experiment: 'mixup', epochs: 1, seed, valAcc: [acc], configName: 'quick', extra });
   const lim1000 = { data: { limit: 1000 } };
@@ -262,7 +262,7 @@ test('report: rows of one config file with different overrides are labelled by t
 });
 
 test('reference comparison at 90/200/300 epochs', () => {
-  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const root = tempDir('mixup-report-');
   const acc = (final: number, n: number) => [...Array(n - 1).fill(0.1), final];
   const dirs = [
     makeRun(root, 'erm-90', { experiment: 'erm', epochs: 90, valAcc: acc(0.88, 90) }),
@@ -279,7 +279,7 @@ test('reference comparison at 90/200/300 epochs', () => {
 });
 
 test('runs of different config files stay apart even when a short-run override makes them equal', () => {
-  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const root = tempDir('mixup-report-');
   const dirs = ['erm-300', 'erm-90', 'erm-200'].map((c) =>
     makeRun(root, `${c}-s0`, { experiment: 'erm', epochs: 1, valAcc: [0.2], configName: c }),
   );
@@ -404,7 +404,7 @@ async function reportLines(dirs: string[], opts: Parameters<typeof report>[1] = 
 }
 
 test('report: runs of one config with the same seed are counted once, the first given, with one note', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const root = tempDir('mixup-report-');
   const run = (name: string, seed: number, acc: number) =>
     makeRun(root, name, { experiment: 'mixup', epochs: 1, seed, valAcc: [acc], configName: 'quick' });
   // two identical seed-0 runs: one value, 12.60, no std (it was 12.60 ± 0.00 | 0, 0)
@@ -474,7 +474,7 @@ test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing
 });
 
 test('report: label-noise runs get a noise-by-method table of best and last test accuracy and memorisation', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const root = tempDir('mixup-report-');
   t.after(() => rmSync(root, { recursive: true, force: true }));
   /** A finished 3-epoch run with the memorisation columns (null: a run from before they existed). */
   const noisy = (name: string, f: Omit<Fixture, 'epochs'>, mem: [number, number] | null) => {

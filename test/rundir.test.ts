@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
@@ -21,8 +20,9 @@ import {
 } from '../src/train/rundir.js';
 import { appendCurveRow, readCurves, truncateCurves, type CurveRow } from '../src/train/curves.js';
 import { UserError } from '../src/errors.js';
+import { tempDir } from './fixtures/tmp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'mixup-run-'));
+const tmp = () => tempDir('mixup-run-');
 
 test('checkpoint names sort by epoch then batch and parse back', () => {
   assert.equal(checkpointName({ epoch: 3, batch: 0 }), 'epoch-0003');

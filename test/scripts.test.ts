@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadConfig } from '../src/config/load.js';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './fixtures/tmp.js';
 
 /** The repository root (this file runs from test/ under tsx, from dist/test/ compiled). */
 function repoRoot(): string {
@@ -22,7 +22,7 @@ function run(script: string, args: string[], env: Record<string, string> = {}) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'mixup-scripts-'));
+const tmp = () => tempDir('mixup-scripts-');
 
 /** The training command reproduce-table.sh builds for a new run. */
 const newRun = (runs: string, name: string, seed: number, extra = '') =>

@@ -4,8 +4,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -20,6 +19,7 @@ import { readCurves, type CurveRow } from '../src/train/curves.js';
 import { listCheckpoints, readStatus } from '../src/train/rundir.js';
 import { buildNet } from '../src/train/checkpoint.js';
 import { cifarBinDir } from './fixtures/cifar.js';
+import { tempDir } from './fixtures/tmp.js';
 
 let dataDir: string;
 
@@ -30,7 +30,7 @@ before(async () => {
 
 /** A config file in a fresh directory; returns its path. */
 function configFile(over: Record<string, unknown> = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-train-'));
+  const dir = tempDir('mixup-train-');
   const base = {
     experiment: 'mixup',
     loss: 'mixture-nll',
