@@ -60,6 +60,12 @@ export const EXIT_NAN = 3;
 export const EXIT_SIGINT = 130;
 export const EXIT_SIGTERM = 143;
 
+/**
+ * A second SIGINT/SIGTERM this soon (ms) after the first is the same interrupt delivered twice
+ * (`timeout`, `npx`, schedulers), not a second Ctrl-C.
+ */
+export const SAME_INTERRUPT_MS = 1000;
+
 /** Batches in a row that `nanPolicy: skip-batch` tolerates before stopping. */
 export const MAX_SKIPPED_IN_A_ROW = 10;
 
@@ -238,9 +244,15 @@ async function epochLoop(
   const epochs = cfg.train.epochs;
   const placement = mixupPlacement(cfg);
 
-  // ---- signals: the first finishes the batch and checkpoints, the second exits at once
+  // ---- signals: the first finishes the batch and checkpoints, the second exits at once. One
+  // interrupt often arrives twice: GNU `timeout` signals its child and then its whole process group
+  // (the child again), and `npx`/npm forwards to its child the signal the terminal or a scheduler
+  // already sent to the group. The two deliveries land on different threads of this process, so the
+  // kernel does not merge them. A repeat within SAME_INTERRUPT_MS of the first is that same interrupt.
   let stopRequest: 'sigint' | 'sigterm' | null = null;
+  let firstSignalAt = 0;
   const onSignal = (sig: 'sigint' | 'sigterm') => () => {
+    if (stopRequest !== null && performance.now() - firstSignalAt < SAME_INTERRUPT_MS) return;
     if (stopRequest !== null) {
       io.info(`\nsecond ${sig.toUpperCase()}: exiting now without a checkpoint`);
       try {
@@ -252,6 +264,7 @@ async function epochLoop(
       process.exit(sig === 'sigint' ? EXIT_SIGINT : EXIT_SIGTERM);
     }
     stopRequest = sig;
+    firstSignalAt = performance.now();
     io.info(`\n${sig.toUpperCase()}: finishing the current batch and writing a checkpoint (again to exit at once)`);
   };
   const onInt = onSignal('sigint');
