@@ -171,7 +171,7 @@ reproduce_main() {
 
   report_cmd=("${MIXUP[@]}" report)
   for ((i = 0; i < ${#names[@]}; i++)); do report_cmd+=("$(run_dir "${names[i]}" "${run_seeds[i]}")"); done
-  report_cmd+=("${REPRO_REPORT_ARGS[@]}" --plot "$plot")
+  report_cmd+=("${REPRO_REPORT_ARGS[@]}" --plot "$plot" --force) # the script redraws its own plot each time
 
   # ---------------------------------------------------------------- dry run
   if ((dry_run)); then

@@ -18,7 +18,7 @@
 #   --data-dir DIR   CIFAR-10 directory, passed to every new run
 #   --runs DIR       where the run directories go (default runs/noise): DIR/<experiment>-s<seed>
 #   --only LIST      only these experiments, e.g. --only erm-80,mixup-a32-80
-#   --plot FILE      where the report draws the curves (default DIR/curves.svg; .png works too)
+#   --plot FILE      where the report draws the curves (default DIR/curves.svg; .png works too; redrawn, replacing it, on every call)
 #   --dry-run        print the commands instead of running them
 #   --no-report      do not build the table at the end
 #   --report-only    only build the table from the run directories there are

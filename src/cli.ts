@@ -8,6 +8,7 @@ import { BACKEND_NAMES, type BackendName } from './config/schema.js';
 import { absoluteDataPaths, configKeyDocs, loadConfig, parseOverrideValue, parseSetArgs } from './config/load.js';
 import { parseGpuIndex, probeAllBackends, releaseBackends, selectBackend, type SelectedBackend } from './backend.js';
 import { UserError, isUserError, firstLine } from './errors.js';
+import { checkOutputFile } from './fsutil.js';
 import { resolve } from 'node:path';
 import { prepareResume, runTraining } from './train/run.js';
 import { formatScore, scoreCheckpoint, findRunConfig } from './train/score.js';
@@ -49,6 +50,9 @@ const processIo: Io = {
   out: (l) => process.stdout.write(l + '\n'),
   err: (l) => process.stderr.write(l + '\n'),
 };
+
+/** Most images `data preview --count` draws (1,024 in the default 8 columns make an 822 × 15,132-pixel PNG). */
+export const MAX_PREVIEW_COUNT = 1024;
 
 /** Flags of `mixup train` that override a config key. */
 const TRAIN_OVERRIDES: { flag: string; key: string; description: string }[] = [
@@ -254,17 +258,20 @@ export function buildProgram(io: Io = processIo): Command {
     .argument('<path>', '.rec, .bin, directory or cifar-10-binary.tar.gz')
     .requiredOption('--out <file>', 'PNG file to write, e.g. grid.png')
     .option('--augment', 'show the training augmentation (crop, HSL jitter, mirror) as the network sees it, before mean subtraction')
-    .option('--count <n>', 'number of samples', '64')
+    .option('--count <n>', `number of samples (at most ${MAX_PREVIEW_COUNT})`, '64')
     .option('--columns <n>', 'images per row', '8')
     .addOption(new Option('--split <split>', 'split to take from a directory or archive').choices(['train', 'val']).default('train'))
     .option('-c, --config <file>', 'take data and augmentation settings from this experiment config')
-    .action(async (path: string, opts: { out: string; augment?: boolean; count: string; columns: string; split: 'train' | 'val'; config?: string }) => {
+    .option('--force', 'replace the --out file when it exists')
+    .action(async (path: string, opts: { out: string; augment?: boolean; count: string; columns: string; split: 'train' | 'val'; config?: string; force?: boolean }) => {
       const { writePreview } = await import('./data/preview.js');
       const { configSchema } = await import('./config/schema.js');
       const count = Number(opts.count);
       const columns = Number(opts.columns);
       if (!Number.isInteger(count) || count < 1) throw new UserError(`--count ${opts.count}: expected a positive whole number`);
+      if (count > MAX_PREVIEW_COUNT) throw new UserError(`--count ${opts.count}: at most ${MAX_PREVIEW_COUNT} images fit a contact sheet`);
       if (!Number.isInteger(columns) || columns < 1) throw new UserError(`--columns ${opts.columns}: expected a positive whole number`);
+      checkOutputFile('--out', opts.out, ['.png'], opts.force === true);
       const cfg = opts.config ? loadConfig(opts.config) : configSchema.parse({});
       const r = await writePreview(cfg, path, opts.out, { count, columns, augment: opts.augment === true, split: opts.split });
       io.out(`wrote ${opts.out}: ${r.count} images (${r.cellSide}x${r.cellSide}${opts.augment ? ', augmented' : ''}), ${r.width}x${r.height} pixels`);
@@ -301,13 +308,14 @@ export function buildProgram(io: Io = processIo): Command {
     .addOption(new Option('--format <fmt>', 'table format').choices(['md', 'csv', 'json']).default('md'))
     .option('--compare-reference', "add the reference's published test accuracy (90/200/300 epochs) and the difference")
     .option('--plot <file>', 'draw validation accuracy, training loss (and validation ECE when logged) against epoch into FILE (.svg or .png)')
+    .option('--force', 'replace the --plot file when it exists')
     .addHelpText(
       'after',
       '\nRuns that share a config apart from the seed make one row: mean ± sample std (n − 1);\na seed run twice counts once (the first given). Rows of one config file that differ in\noverrides name the keys that differ; the runs column names the directories.\nA directory without curves.csv is named and skipped; an unfinished run is shown as such.\nFinished label-noise runs (data.labelNoise > 0) also get a table by noise level and method:\nbest and last test accuracy and the memorised share of the corrupted labels (Markdown only).\n\nExamples:\n  mixup report runs/* --compare-reference\n  mixup report runs/* --format csv > table.csv\n  mixup report runs/mixup-200-s0 runs/erm-200-s0 --plot curves.png',
     )
-    .action(async (dirs: string[], opts: { format: 'md' | 'csv' | 'json'; compareReference?: boolean; plot?: string }) => {
+    .action(async (dirs: string[], opts: { format: 'md' | 'csv' | 'json'; compareReference?: boolean; plot?: string; force?: boolean }) => {
       const { report } = await import('./report/report.js');
-      await report(dirs, { format: opts.format, compareReference: opts.compareReference ?? false, plot: opts.plot }, io);
+      await report(dirs, { format: opts.format, compareReference: opts.compareReference ?? false, plot: opts.plot, force: opts.force === true }, io);
     });
 
   // ------------------------------------------------------------------ backends

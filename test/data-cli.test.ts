@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { main, type Io } from '../src/cli.js';
@@ -65,6 +65,32 @@ test('data preview writes a PNG grid whose first cell is the first image, upscal
   const src = syntheticImage(0);
   const at = (x: number, y: number) => [...png.data.subarray((y * png.width + x) * 4, (y * png.width + x) * 4 + 3)];
   assert.deepEqual(at(6 + 3 * 5 + 1, 22 + 3 * 7 + 2), [...src.subarray((7 * 32 + 5) * 3, (7 * 32 + 5) * 3 + 3)]);
-  const ra = await run(['data', 'preview', bin, '--out', out, '--augment', '--count', '2']);
+  const ra = await run(['data', 'preview', bin, '--out', out, '--augment', '--count', '2', '--force']);
   assert.match(ra.out[0]!, /2 images \(28x28, augmented\)/);
+});
+
+test("data preview never replaces a user's file: a wrong extension, an existing file without --force, --count above 1,024", async () => {
+  const dir = tempDir('mixup-cli-');
+  const bin = join(dir, 'test_batch.bin');
+  writeBinFile(bin, [syntheticImage(0)], [3]);
+  const notes = join(dir, 'notes.txt');
+  writeFileSync(notes, 'my notes');
+  const grid = join(dir, 'grid.png');
+  writeFileSync(grid, 'an older grid');
+  const cases: [string[], string][] = [
+    [['--out', notes], `mixup: error: --out ${notes}: expected a file name ending in .png`],
+    [['--out', notes, '--force'], `mixup: error: --out ${notes}: expected a file name ending in .png`],
+    [['--out', grid], `mixup: error: --out ${grid}: already exists; use --force to replace it`],
+    [['--out', join(dir, 'new.png'), '--count', '1025'], 'mixup: error: --count 1025: at most 1024 images fit a contact sheet'],
+  ];
+  for (const [args, message] of cases) {
+    const r = await run(['data', 'preview', bin, ...args]);
+    assert.deepEqual([r.code, r.out, r.err], [2, [], [message]], args.join(' '));
+  }
+  assert.equal(readFileSync(notes, 'utf8'), 'my notes');
+  assert.equal(readFileSync(grid, 'utf8'), 'an older grid');
+  assert.equal(existsSync(join(dir, 'new.png')), false);
+  const forced = await run(['data', 'preview', bin, '--out', grid, '--force']);
+  assert.equal(forced.code, 0, forced.err.join('\n'));
+  assert.ok(PNG.sync.read(readFileSync(grid)).width > 0);
 });

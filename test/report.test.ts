@@ -327,7 +327,7 @@ test('formatCsv and formatJson carry the same numbers', () => {
 });
 
 test('ECE columns: final and at the best-accuracy epoch, mean ± std over seeds; "-" for a run from before calibration was logged', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  const root = tempDir('mixup-report-');
   const dirs = [
     // best accuracy at epoch 2 (0.6): ECE there .04 / .06 → 5.00 ± 1.41; final .03 / .05 → 4.00 ± 1.41
     makeRun(root, 's0', { experiment: 'mixup', epochs: 3, seed: 0, valAcc: [0.5, 0.6, 0.55], valEce: [0.1, 0.04, 0.03], configName: 'quick' }),
@@ -452,8 +452,12 @@ test('report --plot: a wrong extension or a missing directory fails before anyth
   }
   assert.equal(checkPlotFile(join(root, 'C.SVG')), 'svg');
   assert.equal(checkPlotFile(join(root, 'afile.png')), 'png');
-  writeFileSync(join(root, 'old.png'), 'x'); // an existing file is replaced
-  assert.equal(checkPlotFile(join(root, 'old.png')), 'png');
+  // An existing file is refused unless --force, and left as it was.
+  const old = join(root, 'old.png');
+  writeFileSync(old, 'x');
+  await assert.rejects(report(dirs, { plot: old }, { out: () => {}, err: () => {} }), { name: 'UserError', message: `--plot ${old}: already exists; use --force to replace it` });
+  assert.equal(readFileSync(old, 'utf8'), 'x');
+  assert.equal(checkPlotFile(old, '--plot', { replace: true }), 'png');
 });
 
 test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing can be reported', () => {
@@ -461,6 +465,13 @@ test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing
   const ok = mixup(['report', dirs[0]!, dirs[1]!, dirs[2]!, '--plot', join(root, 'c.svg')]);
   assert.equal(ok.code, 0, ok.err);
   assert.match(ok.out, /^\| erm-3 \| erm \| 3 \| - \| - \| 91\.00 ± 1\.00 \| 91\.67 ± 0\.76 \| 0\.05 \| 128 \| 0, 1, 2 \| erm-3-s0, erm-3-s1, erm-3-s2 \|$/m);
+  assert.ok(readFileSync(join(root, 'c.svg'), 'utf8').startsWith('<svg'));
+  // The same again: the plot exists. Refused with exit 2, the file untouched; --force replaces it.
+  writeFileSync(join(root, 'c.svg'), 'mine');
+  const again = mixup(['report', dirs[0]!, '--plot', join(root, 'c.svg')]);
+  assert.deepEqual([again.code, again.out, again.err], [2, '', `mixup: error: --plot ${join(root, 'c.svg')}: already exists; use --force to replace it\n`]);
+  assert.equal(readFileSync(join(root, 'c.svg'), 'utf8'), 'mine');
+  assert.equal(mixup(['report', dirs[0]!, '--plot', join(root, 'c.svg'), '--force']).code, 0);
   assert.ok(readFileSync(join(root, 'c.svg'), 'utf8').startsWith('<svg'));
   const none = mixup(['report', dirs[5]!]);
   assert.equal(none.code, 2);

@@ -40,7 +40,7 @@ test('reproduce-table.sh --dry-run: the nine runs in table order, then the repor
   assert.deepEqual(lines.slice(0, 9), EXPERIMENTS.map((e) => newRun(runs, e, 0)));
   assert.equal(
     lines[9],
-    `${MIXUP} report ${EXPERIMENTS.map((e) => `${runs}/${e}-s0`).join(' ')} --compare-reference --plot ${runs}/curves.svg | tee ${runs}/table.md`,
+    `${MIXUP} report ${EXPERIMENTS.map((e) => `${runs}/${e}-s0`).join(' ')} --compare-reference --plot ${runs}/curves.svg --force | tee ${runs}/table.md`,
   );
   assert.equal(lines.length, 10);
 });
@@ -175,7 +175,7 @@ test('reproduce-table.sh with two GPUs: one run per GPU at a time, the rest queu
   assert.deepEqual(started.map((e) => e[2]).sort(), ['erm-200', 'erm-90', 'mixup-200', 'mixup-90', 'mixup-feature-90'].map((n) => `${runs}/${n}-s0`).sort());
   for (const n of ['erm-90', 'erm-200']) assert.ok(existsSync(join(runs, 'logs', `${n}-s0.log`)));
   // the table at the end, over the five runs
-  assert.match(r.out, new RegExp(`^ARGS report ${runs}/erm-90-s0 ${runs}/erm-200-s0 ${runs}/mixup-90-s0 ${runs}/mixup-200-s0 ${runs}/mixup-feature-90-s0 --compare-reference --plot ${runs}/curves.svg$`, 'm'));
+  assert.match(r.out, new RegExp(`^ARGS report ${runs}/erm-90-s0 ${runs}/erm-200-s0 ${runs}/mixup-90-s0 ${runs}/mixup-200-s0 ${runs}/mixup-feature-90-s0 --compare-reference --plot ${runs}/curves.svg --force$`, 'm'));
   assert.match(readFileSync(join(runs, 'table.md'), 'utf8'), /^ARGS report /);
 
   const again = run('reproduce-table.sh', ['--gpus', '0,1', '--runs', runs, '--only', only], env);
@@ -258,7 +258,7 @@ test('reproduce-noise.sh --dry-run: the twelve label-noise runs from configs/noi
     lines.slice(0, 12),
     NOISE.map((e) => `${MIXUP} train --config ${root}/configs/noise/${e}.json --out ${runs}/${e}-s0 --seed 0 --set data.limit=2000`),
   );
-  assert.equal(lines[12], `${MIXUP} report ${NOISE.map((e) => `${runs}/${e}-s0`).join(' ')} --plot ${runs}/curves.svg | tee ${runs}/table.md`);
+  assert.equal(lines[12], `${MIXUP} report ${NOISE.map((e) => `${runs}/${e}-s0`).join(' ')} --plot ${runs}/curves.svg --force | tee ${runs}/table.md`);
   assert.equal(lines.length, 13);
   const s = run('reproduce-noise.sh', ['--dry-run', '--runs', runs, '--seeds', '2', '--gpus', '0,1', '--only', 'mixup-a32-80,erm-80', '--no-report']);
   assert.equal(s.code, 0, s.err);

@@ -5,12 +5,12 @@
  * in the same colour), like the curves the reference shows. The figure is a Vega-Lite spec,
  * rendered headless by Vega to SVG; a `.png` file is the SVG rasterised by resvg.
  */
-import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
-import { dirname, extname, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { parse as parseVega, View } from 'vega';
 import { Resvg } from '@resvg/resvg-js';
 import { UserError } from '../errors.js';
+import { checkOutputFile, errCode } from '../fsutil.js';
 import { EXPERIMENTS } from '../config/schema.js';
 import { configLabels, type Run } from './runs.js';
 
@@ -141,57 +141,25 @@ export function svgToPng(svg: string, scale = 2): Buffer {
   return r.render().asPng();
 }
 
-function errCode(e: unknown): string {
-  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-}
-
 /**
- * Checks, before anything is computed or printed, that `file` can receive the plot: its name ends
- * in `.svg` or `.png` (any case), its directory exists and is writable, and the file itself, when
- * it exists, is a writable regular file (it will be replaced).
+ * Checks, before anything is computed or printed, that `file` can receive a figure (see
+ * {@link checkOutputFile}): a name ending in `.svg` or `.png` (any case), a writable directory, and
+ * no existing file unless `opts.replace` (the command's `--force`).
  * @param flag the option that named the file, for messages (`--plot`, `--reliability`).
- * @param opts.replace false: an existing file is refused, naming `--force` (default true).
  * @returns the format, from the extension.
  * @throws UserError with one line `<flag> <file>: <what is wrong>`.
  */
 export function checkPlotFile(file: string, flag = '--plot', opts: { replace?: boolean } = {}): 'svg' | 'png' {
-  const ext = extname(file).toLowerCase();
-  if (ext !== '.svg' && ext !== '.png') throw new UserError(`${flag} ${file}: expected a file name ending in .svg or .png`);
-  const dir = dirname(resolve(file));
-  let dirStat;
-  try {
-    dirStat = statSync(dir);
-  } catch (e) {
-    throw new UserError(`${flag} ${file}: cannot use directory ${dir} (${errCode(e)})`);
-  }
-  if (!dirStat.isDirectory()) throw new UserError(`${flag} ${file}: ${dir} is not a directory`);
-  try {
-    accessSync(dir, constants.W_OK);
-  } catch (e) {
-    throw new UserError(`${flag} ${file}: directory ${dir} is not writable (${errCode(e)})`);
-  }
-  let fileStat;
-  try {
-    fileStat = statSync(file);
-  } catch {
-    return ext === '.svg' ? 'svg' : 'png'; // a new file in a writable directory
-  }
-  if (opts.replace === false) throw new UserError(`${flag} ${file}: already exists; use --force to replace it`);
-  if (!fileStat.isFile()) throw new UserError(`${flag} ${file}: exists and is not a regular file`);
-  try {
-    accessSync(file, constants.W_OK);
-  } catch (e) {
-    throw new UserError(`${flag} ${file}: exists and is not writable (${errCode(e)})`);
-  }
-  return ext === '.svg' ? 'svg' : 'png';
+  return checkOutputFile(flag, file, ['.svg', '.png'], opts.replace ?? false) === '.svg' ? 'svg' : 'png';
 }
 
 /**
  * Draws the curves of `runs` into `file`: SVG for `.svg`, PNG for `.png`.
+ * @param force replace an existing file.
  * @throws UserError when {@link checkPlotFile} fails, for no runs, or a file that cannot be written.
  */
-export async function writePlot(file: string, runs: readonly Run[]): Promise<void> {
-  const format = checkPlotFile(file);
+export async function writePlot(file: string, runs: readonly Run[], force = false): Promise<void> {
+  const format = checkPlotFile(file, '--plot', { replace: force });
   if (runs.length === 0) throw new UserError(`--plot ${file}: no run with curves to draw`);
   saveFigure(file, format, await renderSvg(buildPlotSpec(runs)));
 }

@@ -20,6 +20,8 @@ export interface ReportOptions {
   compareReference?: boolean;
   /** Draw the curves into this `.svg` or `.png` file. */
   plot?: string;
+  /** Replace an existing plot file. */
+  force?: boolean;
 }
 
 /** Where the report writes: the table to `out`, notes about runs to `err`. */
@@ -37,12 +39,12 @@ export interface ReportIo {
  * with the same seed are counted once (the first given), the others named on one note line.
  * @returns the runs in the table and the plot.
  * @throws UserError when no directory holds a run with at least one finished epoch, or the plot
- *   file cannot be written; a plot file with the wrong extension, or in a missing or read-only
- *   directory, is refused before anything is printed.
+ *   file cannot be written; a plot file with the wrong extension, in a missing or read-only
+ *   directory, or one that exists (without `force`), is refused before anything is printed.
  */
 export async function report(dirs: readonly string[], opts: ReportOptions, io: ReportIo): Promise<Run[]> {
   // a bad --plot file fails before a line is printed, not after the whole table
-  if (opts.plot !== undefined) checkPlotFile(opts.plot);
+  if (opts.plot !== undefined) checkPlotFile(opts.plot, '--plot', { replace: opts.force ?? false });
   const runs: Run[] = [];
   const seen = new Set<string>();
   for (const dir of dirs) {
@@ -81,7 +83,7 @@ export async function report(dirs: readonly string[], opts: ReportOptions, io: R
   const noise = format === 'md' ? buildNoiseTable(counted) : [];
   if (noise.length > 0) io.out(`\n${formatNoiseMarkdown(noise)}`);
   if (opts.plot !== undefined) {
-    await writePlot(opts.plot, counted);
+    await writePlot(opts.plot, counted, opts.force ?? false);
     io.err(`mixup: plot of ${counted.length} run${counted.length === 1 ? '' : 's'} written to ${opts.plot}`);
   }
   return counted;
