@@ -10,7 +10,8 @@ import { parseGpuIndex, probeAllBackends, releaseBackends, selectBackend, type S
 import { UserError, isUserError, firstLine } from './errors.js';
 import { checkOutputFile } from './fsutil.js';
 import { resolve } from 'node:path';
-import { prepareResume, runTraining } from './train/run.js';
+import { prepareResume, runTraining, type TrainIo } from './train/run.js';
+import { RunLog } from './train/log.js';
 import { formatScore, scoreCheckpoint, findRunConfig } from './train/score.js';
 import { DEFAULT_IFGSM_STEPS, parseAttackFlags } from './train/attack.js';
 
@@ -102,6 +103,29 @@ function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendNam
   return out;
 }
 
+/** `mixup train` after --help-config: a new run (--config) or a resumed one (--resume). */
+async function trainAction(opts: Record<string, unknown>, g: { backend?: BackendName; gpu?: string }, sink: TrainIo, log: RunLog): Promise<void> {
+  const lines: Io = { out: sink.line, err: sink.info };
+  if (typeof opts['resume'] === 'string') {
+    const extra = Object.keys(opts).filter((k) => !['resume', 'epochs', 'force', 'set'].includes(k));
+    if (extra.length > 0 || opts['set'] !== undefined) {
+      throw new UserError(`train --resume: only --epochs and --force go with --resume (the run keeps its config.json); got --${extra[0] ?? 'set'}`);
+    }
+    const epochs = opts['epochs'] === undefined ? undefined : Number(opts['epochs']);
+    if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
+    const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
+    await setUpBackend(g.backend ?? cfg.backend, cfg, g.gpu, lines);
+    process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true, log }, sink);
+    return;
+  }
+  if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
+  const overrides = trainOverrides(opts, g.backend);
+  const cfg = absoluteDataPaths(loadConfig(opts['config'], { overrides }));
+  await setUpBackend(cfg.backend, cfg, g.gpu, lines);
+  const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
+  process.exitCode = await runTraining({ cfg, source, resume: false, overwrite: Boolean(opts['overwrite']), handleSignals: true, log }, sink);
+}
+
 /**
  * Selects the backend of a command and says on stderr which backend and device run, and why
  * `auto` chose it. GPU: `--gpu`, else `MIXUP_GPU`, else the config's `gpu`.
@@ -174,26 +198,19 @@ export function buildProgram(io: Io = processIo): Command {
         io.out(formatConfigHelp());
         return;
       }
-      const sink = { line: io.out, info: io.err, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr };
-      const g = globals(cmd);
-      if (typeof opts['resume'] === 'string') {
-        const extra = Object.keys(opts).filter((k) => !['resume', 'epochs', 'force', 'set'].includes(k));
-        if (extra.length > 0 || opts['set'] !== undefined) {
-          throw new UserError(`train --resume: only --epochs and --force go with --resume (the run keeps its config.json); got --${extra[0] ?? 'set'}`);
-        }
-        const epochs = opts['epochs'] === undefined ? undefined : Number(opts['epochs']);
-        if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
-        const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
-        await setUpBackend(g.backend ?? cfg.backend, cfg, g.gpu, io);
-        process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true }, sink);
-        return;
+      // Every line also goes to <out>/train.log (opened by runTraining once the run directory is ready).
+      const log = new RunLog();
+      const out = (l: string) => (io.out(l), log.write(l));
+      const err = (l: string) => (io.err(l), log.write(l));
+      const sink = { line: out, info: err, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr };
+      try {
+        await trainAction(opts, globals(cmd), sink, log);
+      } catch (e) {
+        log.write(`mixup: error: ${isUserError(e) ? e.message : firstLine(e)}`);
+        throw e;
+      } finally {
+        log.close();
       }
-      if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
-      const overrides = trainOverrides(opts, g.backend);
-      const cfg = absoluteDataPaths(loadConfig(opts['config'], { overrides }));
-      await setUpBackend(cfg.backend, cfg, g.gpu, io);
-      const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
-      process.exitCode = await runTraining({ cfg, source, resume: false, overwrite: Boolean(opts['overwrite']), handleSignals: true }, sink);
     });
 
   // ------------------------------------------------------------------ test

@@ -190,7 +190,21 @@ test('SIGINT after the first batch: partial-epoch checkpoint, exit 130, how to r
   const st = readStatus(out)!;
   assert.deepEqual([st.status, st.epoch, st.message], ['interrupted', 0, `SIGINT at partial epoch 1 (${done} ${done === 1 ? 'batch' : 'batches'} done)`]);
   assert.deepEqual(assertReadable(out), []);
+  // train.log holds every line printed, stdout and stderr, each with its time.
+  const stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /;
+  const logged = () => readFileSync(join(out, 'train.log'), 'utf8').trimEnd().split('\n');
+  const first = logged();
+  assert.ok(first.every((l) => stamp.test(l)), first.join('\n'));
+  const printed = [...c.stderr.split('\n'), ...c.stdout].filter((l) => l.trim() !== '');
+  assert.deepEqual(new Set(first.map((l) => l.replace(stamp, ''))), new Set(printed));
+  assert.match(first[0]!, /Z backend: wasm/);
+  assert.match(first[first.length - 1]!, new RegExp(`Z resume with: npx mixup train --resume ${out}$`));
   await resumeAndCompare(out, new RegExp(`resume: from \\S+epoch-0000\\+batch-0+${done} \\(epoch 1, after batch ${done}\\)`));
+  // The resumed run appends to it.
+  const both = logged();
+  assert.deepEqual(both.slice(0, first.length), first);
+  assert.ok(both.slice(first.length).some((l) => /Z resume: from /.test(l)), both.join('\n'));
+  assert.match(both[both.length - 1]!, /Z finished 2 epochs; /);
 });
 
 test('SIGTERM (with a data worker thread): exit 143, checkpoint, status interrupted', async () => {

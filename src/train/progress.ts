@@ -1,9 +1,12 @@
 /**
- * Progress of a training epoch: a cli-progress bar with samples/s, running loss and ETA on a terminal;
- * on anything else (CI, nohup, a pipe) a log line every `logEvery` batches like the reference's
- * Speedometer: `Epoch[3] Batch [100]\tSpeed: 412.50 samples/sec\tloss=1.234567`.
+ * Progress of a training epoch: a cli-progress bar with samples/s, running loss, the epoch's ETA and
+ * the whole run's on a terminal; on anything else (CI, nohup, a pipe) a log line every `logEvery`
+ * batches like the reference's Speedometer, with the run's ETA once known:
+ * `Epoch[3] Batch [100]\tSpeed: 412.50 samples/sec\tloss=1.234567\tETA run 2 d 16 h`.
+ * Evaluation gets a bar of its own ({@link EvalProgress}). ETAs come from a {@link RunClock}.
  */
 import cliProgress from 'cli-progress';
+import { TIMED_BATCHES_FOR_ESTIMATE, formatDuration, type RunClock } from './eta.js';
 
 /** Where progress goes. */
 export interface ProgressSink {
@@ -27,6 +30,9 @@ export class EpochProgress {
    * @param epoch 1-based epoch number (for the label).
    * @param totalBatches batches this epoch will run (from the first one shown).
    * @param logEvery batches between Speedometer lines when not on a terminal.
+   * @param clock the run's clock: batches are timed on it, and the ETAs come from it.
+   * @param announce called once with the run's estimate, when the clock has timed
+   *   {@link TIMED_BATCHES_FOR_ESTIMATE} batches (or at the epoch's end, if it has fewer); omit to stay silent.
    */
   constructor(
     private readonly sink: ProgressSink,
@@ -35,19 +41,22 @@ export class EpochProgress {
     totalBatches: number,
     private readonly logEvery: number,
     startBatch = 0,
+    private readonly clock: RunClock | null = null,
+    private announce: ((text: string) => void) | null = null,
   ) {
+    clock?.startEpoch();
     if (sink.isTTY && sink.stream) {
       this.bar = new cliProgress.SingleBar(
         {
-          format: `epoch ${epoch}/${epochs} {bar} {value}/{total} batches | {speed} samples/s | loss {loss} | ETA {eta_formatted}`,
+          // {epoch_eta}/{run_eta}: ours, '-' until batches are timed (cli-progress's own {eta} shows "0s" at batch 0)
+          format: `epoch ${epoch}/${epochs} {bar} {value}/{total} batches | {speed} samples/s | loss {loss} | ETA epoch {epoch_eta}, run {run_eta}`,
           stream: sink.stream,
           hideCursor: true,
           clearOnComplete: true,
-          etaBuffer: 20,
         },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(startBatch + totalBatches, startBatch, { speed: '-', loss: '-' });
+      this.bar.start(startBatch + totalBatches, startBatch, { speed: '-', loss: '-', epoch_eta: '-', run_eta: '-' });
     }
   }
 
@@ -60,12 +69,25 @@ export class EpochProgress {
   update(batchIndex: number, batchSize: number, runningLoss: number): void {
     this.samples += batchSize;
     const now = Date.now();
+    const done = batchIndex + 1;
+    this.clock?.batchDone(performance.now() / 1000, done);
+    const runLeft = this.clock?.secondsLeft(this.epoch - 1, done) ?? null;
+    const spb = this.clock?.secondsPerBatch() ?? null;
+    if (this.announce && this.clock && (this.clock.timedBatches >= TIMED_BATCHES_FOR_ESTIMATE || done === this.clock.batchesPerEpoch)) {
+      const text = this.clock.describe(this.epoch - 1, done);
+      if (text !== null) {
+        this.announce(text);
+        this.announce = null;
+      }
+    }
     const speed = this.samples / Math.max(1e-3, (now - this.t0) / 1000);
     if (this.bar) {
-      this.bar.update(batchIndex + 1, { speed: speed.toFixed(1), loss: runningLoss.toFixed(4) });
-    } else if ((batchIndex + 1) % this.logEvery === 0) {
+      const eta = spb === null ? '-' : formatDuration((this.bar.getTotal() - done) * spb);
+      this.bar.update(done, { speed: speed.toFixed(1), loss: runningLoss.toFixed(4), epoch_eta: eta, run_eta: runLeft === null ? '-' : formatDuration(runLeft) });
+    } else if (done % this.logEvery === 0) {
       const recent = (this.samples - this.lastLogSamples) / Math.max(1e-3, (now - this.lastLogTime) / 1000);
-      this.sink.line(`Epoch[${this.epoch}] Batch [${batchIndex + 1}]\tSpeed: ${recent.toFixed(2)} samples/sec\tloss=${runningLoss.toFixed(6)}`);
+      const run = runLeft === null ? '' : `\tETA run ${formatDuration(runLeft)}`;
+      this.sink.line(`Epoch[${this.epoch}] Batch [${done}]\tSpeed: ${recent.toFixed(2)} samples/sec\tloss=${runningLoss.toFixed(6)}${run}`);
       this.lastLogSamples = this.samples;
       this.lastLogTime = now;
     }
@@ -75,5 +97,41 @@ export class EpochProgress {
   stop(): void {
     this.bar?.stop();
     this.bar = null;
+  }
+}
+
+/**
+ * Progress of an evaluation on a terminal: `epoch 3/300 evaluating [bar] 4000/10000 images | ETA 35 s`.
+ * Nothing on anything else (the epoch's summary line follows within about a minute).
+ */
+export class EvalProgress {
+  private bar: cliProgress.SingleBar | null = null;
+  private started = false;
+  private readonly t0 = performance.now();
+
+  /** @param label what is evaluated, e.g. `epoch 3/300`. */
+  constructor(sink: ProgressSink, label: string) {
+    if (sink.isTTY && sink.stream) {
+      this.bar = new cliProgress.SingleBar(
+        { format: `${label} evaluating {bar} {value}/{total} images | ETA {left}`, stream: sink.stream, hideCursor: true, clearOnComplete: true },
+        cliProgress.Presets.shades_classic,
+      );
+    }
+  }
+
+  /** `evaluate`'s onProgress: `done` of `total` samples scored. */
+  readonly update = (done: number, total: number): void => {
+    if (!this.bar) return;
+    if (!this.started) this.bar.start(total, 0, { left: '-' });
+    this.started = true;
+    const seconds = (performance.now() - this.t0) / 1000;
+    this.bar.update(done, { left: done > 0 ? formatDuration(((total - done) * seconds) / done) : '-' });
+  };
+
+  /** Removes the bar; returns the seconds since the evaluation started. */
+  stop(): number {
+    this.bar?.stop();
+    this.bar = null;
+    return (performance.now() - this.t0) / 1000;
   }
 }

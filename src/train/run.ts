@@ -27,7 +27,9 @@ import { measureMemorisation } from './memorise.js';
 import { describeLabelNoise } from '../data/noise.js';
 import { CalibrationAccumulator } from './calibration.js';
 import { appendCurveRow, truncateCurves } from './curves.js';
-import { EpochProgress, type ProgressSink } from './progress.js';
+import { EpochProgress, EvalProgress, type ProgressSink } from './progress.js';
+import { RunClock } from './eta.js';
+import type { RunLog } from './log.js';
 import {
   buildNet,
   emptySums,
@@ -86,6 +88,11 @@ export interface TrainRequest {
   overwrite: boolean;
   /** Handle SIGINT/SIGTERM (the CLI: true; tests: false). */
   handleSignals: boolean;
+  /**
+   * Where the run's printed lines are also recorded: opened on `<out>/train.log` once the run
+   * directory is ready (the CLI passes the log its output goes through). Optional.
+   */
+  log?: RunLog;
   /** Test hook: called after every batch with (epoch 0-based, batch index); may request a stop. */
   afterBatch?: (epoch: number, batch: number) => void | 'sigint' | 'sigterm';
 }
@@ -143,13 +150,15 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   let val: DataPipeline | null = null;
   let model: { net: ResNet; opt: SGD } | null = null;
   try {
-    const tr = (train = await openPipeline(cfg, 'train'));
-    const va = (val = await openPipeline(cfg, 'val'));
+    const note = (l: string) => io.info(`mixup: note: ${l}`);
+    const tr = (train = await openPipeline(cfg, 'train', undefined, { warn: note }));
+    const va = (val = await openPipeline(cfg, 'val', undefined, { warn: note }));
     if (tr.batchesPerEpoch === 0) {
       throw new UserError(`data: ${tr.numSamples} training samples make no full batch of train.batchSize ${cfg.train.batchSize}`);
     }
     const setup = await setupRun(req, io);
     model = setup;
+    req.log?.open(runPaths(out).log);
     const { net, opt, start, sums } = setup;
     const epochs = cfg.train.epochs;
     if (start.epoch >= epochs) {
@@ -296,11 +305,14 @@ async function epochLoop(
     let sums = startSums;
     let skippedInARow = 0;
     const readEvery = cfg.train.readEvery ?? defaultReadEvery();
+    const clock = new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples);
+    let announce: ((text: string) => void) | null = (text) => io.info(text);
     for (let epoch = start.epoch; epoch < epochs; epoch++) {
       const lr = learningRate(epoch, cfg.train);
       const fromBatch = epoch === start.epoch ? start.batch : 0;
       if (fromBatch === 0) sums = emptySums();
-      const progress = new EpochProgress(io, epoch + 1, epochs, train.batchesPerEpoch - fromBatch, cfg.train.logEvery, fromBatch);
+      const progress = new EpochProgress(io, epoch + 1, epochs, train.batchesPerEpoch - fromBatch, cfg.train.logEvery, fromBatch, clock, announce);
+      announce = null; // the estimate is announced once, within the first epoch this process runs
       const t0 = performance.now();
       // Steps are queued without waiting for the device; their figures are read `readEvery` steps at
       // a time (and before any checkpoint), in order, where the NaN policy and the sums see them.
@@ -363,10 +375,12 @@ async function epochLoop(
       sums.seconds += (performance.now() - t0) / 1000;
 
       const calibration = new CalibrationAccumulator();
-      const ev = await evaluate(net, val, { onBatch: (p, l, k) => calibration.add(p, l, k) });
+      const evalProgress = new EvalProgress(io, `epoch ${epoch + 1}/${epochs}`);
+      const ev = await evaluate(net, val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update });
       const cal = calibration.result();
       // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
       const mem = train.labelNoise?.noise.indices.length ? await measureMemorisation(net, train.labelNoise) : null;
+      clock.evalDone(evalProgress.stop()); // the memorisation pass counts as evaluation time
       const row = {
         epoch: epoch + 1,
         lr,

@@ -6,6 +6,7 @@
  * <out>/run.json                       where the config came from: file, overrides (for --resume checks)
  * <out>/status.json                    running | finished | interrupted | failed, last finished epoch
  * <out>/curves.csv                     one row per finished epoch
+ * <out>/train.log                      every line the run printed, with its time (appended on resume)
  * <out>/checkpoints/epoch-NNNN/        state after NNNN finished epochs
  * <out>/checkpoints/epoch-NNNN+batch-BBBBBB/   ... plus BBBBBB batches of the next epoch (Ctrl-C)
  * ```
@@ -68,6 +69,7 @@ export function runPaths(out: string) {
     source: join(out, 'run.json'),
     status: join(out, 'status.json'),
     curves: join(out, 'curves.csv'),
+    log: join(out, 'train.log'),
     checkpoints: join(out, 'checkpoints'),
   };
 }
@@ -173,14 +175,14 @@ export function assertCanStartNewRun(out: string, overwrite: boolean): void {
 
 /**
  * Prepares `out` for a new run.
- * @param overwrite remove an existing run's files first (config, status, curves, checkpoints).
+ * @param overwrite remove an existing run's files first (config, status, curves, log, checkpoints).
  * @throws UserError when `out` holds a run and `overwrite` is false, another live process trains it, or `out` is a file.
  */
 export function prepareNewRun(out: string, overwrite: boolean): void {
   assertCanStartNewRun(out, overwrite);
   if (holdsRun(out)) {
     const p = runPaths(out);
-    for (const f of [p.config, p.source, p.status, p.curves]) rmSync(f, { force: true });
+    for (const f of [p.config, p.source, p.status, p.curves, p.log]) rmSync(f, { force: true });
     rmSync(p.checkpoints, { recursive: true, force: true });
   }
   ensureDirectory(runPaths(out).checkpoints, 'run directory');

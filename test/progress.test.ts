@@ -1,0 +1,132 @@
+/**
+ * Progress people can plan with: the run's ETA (src/train/eta.ts), the bars (progress.ts) and
+ * train.log (log.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { RunClock, formatDuration, runSecondsLeft } from '../src/train/eta.js';
+import { EpochProgress, EvalProgress } from '../src/train/progress.js';
+import { RunLog, logTimestamp } from '../src/train/log.js';
+import { tempDir } from './fixtures/tmp.js';
+
+test('runSecondsLeft: batches left × s/batch + one evaluation per epoch left (hand-computed)', () => {
+  // 10 batches left this epoch, 2 epochs after it of 390 batches, 2 s a batch, 60 s an evaluation:
+  // (10 + 780) · 2 + 3 · 60 = 1760 s
+  assert.equal(runSecondsLeft({ batchesLeftThisEpoch: 10, epochsAfterThis: 2, batchesPerEpoch: 390, secondsPerBatch: 2, evalSeconds: 60 }), 1760);
+  assert.equal(runSecondsLeft({ batchesLeftThisEpoch: 0, epochsAfterThis: 0, batchesPerEpoch: 390, secondsPerBatch: 2, evalSeconds: 60 }), 60);
+});
+
+test('formatDuration: two units at most', () => {
+  assert.deepEqual(
+    [0, 42.4, 60, 725, 3600, 3660, 11100, 86400, 230400, 2.6 * 86400, -1, NaN].map(formatDuration),
+    ['0 s', '42 s', '1 min', '12 min 5 s', '1 h', '1 h 1 min', '3 h 5 min', '1 d', '2 d 16 h', '2 d 14 h', '-', '-'],
+  );
+});
+
+test('RunClock: the first batch of an epoch only starts the clock; figures read together are not zero-time batches; evaluation estimated, then measured', () => {
+  const c = new RunClock(3, 10, 128, 1000);
+  c.startEpoch();
+  c.batchDone(100, 1); // warm-up batch: reference point only
+  assert.equal(c.secondsPerBatch(), null);
+  assert.equal(c.secondsLeft(0, 1), null);
+  // batches 2..4 read together at t = 106 (three batches in 6 s), reported microseconds apart
+  c.batchDone(106, 2);
+  c.batchDone(106.00001, 3);
+  c.batchDone(106.00002, 4);
+  // 1 batch in 6 s, then the two after it in the same read move the reference forward
+  assert.equal(c.secondsPerBatch(), 6);
+  c.batchDone(112, 7); // 3 batches in 6 s
+  assert.equal(c.secondsPerBatch(), 12 / 4);
+  // evaluation not timed: 1000 samples × (3 s / 128 samples) / 3 = 7.8125 s
+  assert.deepEqual(c.evalSeconds(), { seconds: 1000 * (3 / 128) / 3, measured: false });
+  // 3 batches left + 2 epochs of 10, at 3 s; 3 evaluations
+  assert.equal(c.secondsLeft(0, 7), (3 + 20) * 3 + 3 * 7.8125);
+  assert.equal(
+    c.describe(0, 7),
+    'estimate for the remaining 3 epochs: 1 min 32 s (30 s of training per epoch at 3.00 s a batch, + about 8 s of evaluation, estimated until the first one is timed)',
+  );
+  c.evalDone(20);
+  c.startEpoch();
+  c.batchDone(200, 1); // the gap across the evaluation is not a batch
+  assert.equal(c.secondsPerBatch(), 3);
+  assert.equal(c.secondsLeft(1, 1), (9 + 10) * 3 + 2 * 20);
+  assert.equal(c.describe(2, 10), 'estimate for the remaining epoch: 20 s (30 s of training per epoch at 3.00 s a batch, + 20 s of evaluation)');
+});
+
+/** A stream that looks like a terminal to cli-progress; collects what is drawn. */
+function fakeTerminal(): NodeJS.WriteStream & { text(): string } {
+  const s = new PassThrough() as unknown as NodeJS.WriteStream & { text(): string };
+  let text = '';
+  Object.assign(s, { isTTY: true, columns: 200, cursorTo: () => true, clearLine: () => true, moveCursor: () => true, clearScreenDown: () => true });
+  s.write = ((chunk: string | Uint8Array) => ((text += chunk.toString()), true)) as typeof s.write;
+  s.text = () => text;
+  return s;
+}
+
+test('the bar: no ETA before batches are timed (not "0s"), then the epoch ETA and the run ETA; the estimate is announced once', async (t) => {
+  const stream = fakeTerminal();
+  const clock = new RunClock(2, 4, 16, 32);
+  const announced: string[] = [];
+  const p = new EpochProgress({ line: () => {}, isTTY: true, stream }, 1, 2, 4, 1, 0, clock, (text) => announced.push(text));
+  t.after(() => p.stop()); // a bar left running keeps the process alive
+  assert.match(stream.text(), /0\/4 batches \| - samples\/s \| loss - \| ETA epoch -, run -/);
+  assert.doesNotMatch(stream.text(), /ETA 0s/);
+  p.update(0, 16, 2.5);
+  await new Promise((r) => setTimeout(r, 20));
+  p.update(1, 16, 2.4);
+  p.update(2, 16, 2.3);
+  p.update(3, 16, 2.2);
+  p.stop();
+  assert.match(stream.text(), /ETA epoch \d+ s, run \d+ s/);
+  // The first epoch ended before 5 batches were timed: announced at its end, once.
+  assert.equal(announced.length, 1);
+  assert.match(announced[0]!, /^estimate for the remaining 2 epochs: \d+ s \(\d+ s of training per epoch at 0\.\d{3} s a batch, \+ about \d+ s of evaluation, estimated until the first one is timed\)$/);
+});
+
+test('Speedometer lines (not a terminal) carry the run ETA once batches are timed', async () => {
+  const lines: string[] = [];
+  const clock = new RunClock(1, 3, 16, 32);
+  const p = new EpochProgress({ line: (l) => lines.push(l), isTTY: false }, 1, 1, 3, 1, 0, clock, null);
+  p.update(0, 16, 2.5);
+  await new Promise((r) => setTimeout(r, 20));
+  p.update(1, 16, 2.25);
+  assert.match(lines[0]!, /^Epoch\[1\] Batch \[1\]\tSpeed: [\d.]+ samples\/sec\tloss=2\.500000$/);
+  assert.match(lines[1]!, /^Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples\/sec\tloss=2\.250000\tETA run \d+ s$/);
+});
+
+test('evaluation progress: images scored and an ETA on a terminal, nothing elsewhere', (t) => {
+  const stream = fakeTerminal();
+  const e = new EvalProgress({ line: () => {}, isTTY: true, stream }, 'epoch 3/300');
+  t.after(() => e.stop());
+  e.update(500, 2000);
+  e.update(1000, 2000);
+  assert.ok(e.stop() >= 0);
+  assert.match(stream.text(), /epoch 3\/300 evaluating .* 0\/2000 images \| ETA -/);
+  assert.match(stream.text(), /epoch 3\/300 evaluating .* 1000\/2000 images \| ETA \d+ s/);
+  const lines: string[] = [];
+  const quiet = new EvalProgress({ line: (l) => lines.push(l), isTTY: false }, 'epoch 1/1');
+  quiet.update(1, 2);
+  quiet.stop();
+  assert.deepEqual(lines, []);
+});
+
+test('RunLog: lines from before the file is named are written when it is, each with a timestamp; appended, empty lines dropped', () => {
+  const dir = tempDir('mixup-log-');
+  const file = join(dir, 'train.log');
+  const log = new RunLog();
+  log.write('backend: wasm');
+  log.open(file);
+  log.write('\nSIGINT: finishing the current batch');
+  log.close();
+  const again = new RunLog();
+  again.open(file);
+  again.write('resume: from x');
+  again.close();
+  const lines = readFileSync(file, 'utf8').split('\n');
+  assert.equal(lines.pop(), '');
+  assert.deepEqual(lines.map((l) => l.replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /, 'T ')), ['T backend: wasm', 'T SIGINT: finishing the current batch', 'T resume: from x']);
+  assert.equal(logTimestamp(new Date(Date.UTC(2026, 11, 1, 5, 30, 12, 345))), '2026-12-01T05:30:12Z');
+});
