@@ -16,4 +16,4 @@ if [[ $# -gt 0 && $1 != -* ]]; then
   run=$1
   shift
 fi
-exec "${MIXUP[@]}" test --checkpoint "$run" "$@"
+exec "${MIXUP[@]}" test "$run" "$@"

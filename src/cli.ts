@@ -4,7 +4,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { BACKEND_NAMES, type BackendName } from './config/schema.js';
+import { BACKEND_NAMES, type BackendName, type Config } from './config/schema.js';
+import { DEFAULT_DATA_DIR } from './data/paths.js';
 import { absoluteDataPaths, configKeyDocs, loadConfig, parseOverrideValue, parseSetArgs } from './config/load.js';
 import { parseGpuIndex, probeAllBackends, releaseBackends, selectBackend, type SelectedBackend } from './backend.js';
 import { UserError, isUserError, firstLine } from './errors.js';
@@ -17,7 +18,7 @@ import { DEFAULT_IFGSM_STEPS, parseAttackFlags } from './train/attack.js';
 
 /** Options of `mixup test`, as commander gives them. */
 interface TestFlags {
-  checkpoint: string;
+  checkpoint?: string;
   epoch?: string;
   data?: string;
   full?: boolean;
@@ -62,8 +63,8 @@ const TRAIN_OVERRIDES: { flag: string; key: string; description: string }[] = [
   { flag: '--alpha <x>', key: 'mixup.alpha', description: 'α of Beta(α, α)' },
   { flag: '--mix-rate <x>', key: 'mixup.mixRate', description: 'share of each batch that is mixed' },
   { flag: '--batch-size <n>', key: 'train.batchSize', description: 'samples per SGD step' },
-  { flag: '--data-dir <dir>', key: 'data.dir', description: 'directory with the CIFAR-10 files' },
-  { flag: '--out <dir>', key: 'out', description: 'run directory' },
+  { flag: '--data-dir <dir>', key: 'data.dir', description: `directory with the CIFAR-10 files (default: ${DEFAULT_DATA_DIR}, where \`mixup data download\` puts them)` },
+  { flag: '--out <dir>', key: 'out', description: 'run directory (default: runs/<config file name>, e.g. runs/mixup)' },
   { flag: '--seed <n>', key: 'train.seed', description: 'random seed' },
 ];
 
@@ -103,24 +104,37 @@ function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendNam
   return out;
 }
 
+/** `train --print-config`: the config a run would get (its config.json), on stdout. */
+function printConfig(cfg: Config, sink: TrainIo): void {
+  sink.line(JSON.stringify(cfg, null, 2));
+}
+
 /** `mixup train` after --help-config: a new run (--config) or a resumed one (--resume). */
 async function trainAction(opts: Record<string, unknown>, g: { backend?: BackendName; gpu?: string }, sink: TrainIo, log: RunLog): Promise<void> {
   const lines: Io = { out: sink.line, err: sink.info };
   if (typeof opts['resume'] === 'string') {
-    const extra = Object.keys(opts).filter((k) => !['resume', 'epochs', 'force', 'set'].includes(k));
+    const extra = Object.keys(opts).filter((k) => !['resume', 'epochs', 'force', 'set', 'printConfig'].includes(k));
     if (extra.length > 0 || opts['set'] !== undefined) {
-      throw new UserError(`train --resume: only --epochs and --force go with --resume (the run keeps its config.json); got --${extra[0] ?? 'set'}`);
+      throw new UserError(`train --resume: only --epochs, --force and --print-config go with --resume (the run keeps its config.json); got --${extra[0] ?? 'set'}`);
     }
     const epochs = opts['epochs'] === undefined ? undefined : Number(opts['epochs']);
     if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
     const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
+    if (opts['printConfig']) return printConfig(cfg, sink);
     await setUpBackend(g.backend ?? cfg.backend, cfg, g.gpu, lines);
     process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true, log }, sink);
     return;
   }
   if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
   const overrides = trainOverrides(opts, g.backend);
-  const cfg = absoluteDataPaths(loadConfig(opts['config'], { overrides }));
+  const loaded = loadConfig(opts['config'], { overrides });
+  const { data } = loaded;
+  if (data.dir === null && data.train === null && data.val === null && existsSync(DEFAULT_DATA_DIR)) {
+    loaded.data = { ...data, dir: DEFAULT_DATA_DIR };
+    sink.info(`data: no data.dir given (--data-dir); using ${DEFAULT_DATA_DIR}, where \`mixup data download\` puts it`);
+  }
+  const cfg = absoluteDataPaths(loaded);
+  if (opts['printConfig']) return printConfig(cfg, sink);
   await setUpBackend(cfg.backend, cfg, g.gpu, lines);
   const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
   process.exitCode = await runTraining({ cfg, source, resume: false, overwrite: Boolean(opts['overwrite']), handleSignals: true, log }, sink);
@@ -179,12 +193,14 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--resume <dir>', 'continue the run in <dir> from its newest checkpoint (with --epochs N: extend it)')
     .option('--force', 'with --resume: resume even though the config file changed since the run started')
     .option('--overwrite', 'replace an existing run in the --out directory')
+    .option('--print-config', 'print the resolved config (file, flags and --set applied) as JSON and exit, training nothing')
     .addHelpText(
       'after',
       [
         '',
         'Examples:',
-        '  mixup train --config configs/mixup.json --data-dir ../data/cifar10',
+        '  mixup train --config configs/mixup.json --data-dir data/cifar10',
+        '  mixup train --config configs/mixup.json --set model.depth=20 --print-config',
         '  mixup train --config configs/quick.json --epochs 2 --set data.limit=2000',
         '  mixup train --resume runs/mixup            # continue after a crash or Ctrl-C',
         '  mixup train --help-config',
@@ -217,7 +233,8 @@ export function buildProgram(io: Io = processIo): Command {
   program
     .command('test')
     .description('score a checkpoint on the validation set: top-1 accuracy, mean loss, calibration (ECE, Brier), per-class accuracy; optionally under attack')
-    .requiredOption('--checkpoint <dir>', 'run directory (newest checkpoint) or one checkpoint directory')
+    .argument('[run-dir]', 'run directory (newest checkpoint) or one checkpoint directory')
+    .option('--checkpoint <dir>', 'the same as RUN_DIR')
     .option('--epoch <n>', 'checkpoint of epoch N of the run')
     .option('--data <file>', 'validation data (default: the data.val of the run config)')
     .option('--full', "evaluate every validation sample, ignoring the run's data.valLimit")
@@ -227,17 +244,23 @@ export function buildProgram(io: Io = processIo): Command {
     .option('--attack <kind>', 'also attack every image, white-box: fgsm or ifgsm; prints clean and attacked top-1')
     .option('--eps <levels>', 'attack budget ε in pixel levels (0-255) of the image before mean subtraction')
     .option('--steps <n>', `I-FGSM: steps of ε/n (default ${DEFAULT_IFGSM_STEPS})`)
-    .action(async (opts: TestFlags, cmd: Command) => {
+    .addHelpText('after', '\nExamples:\n  mixup test runs/quick\n  mixup test runs/quick --epoch 3 --full\n  mixup test --checkpoint runs/quick/checkpoints/epoch-0010 --json')
+    .action(async (runDir: string | undefined, opts: TestFlags, cmd: Command) => {
+      if (runDir !== undefined && opts.checkpoint !== undefined && runDir !== opts.checkpoint) {
+        throw new UserError(`test: give the run directory once, as RUN_DIR or as --checkpoint (got ${runDir} and --checkpoint ${opts.checkpoint})`);
+      }
+      const path = runDir ?? opts.checkpoint;
+      if (path === undefined) throw new UserError('test: which run? give its directory, e.g. mixup test runs/quick (or --checkpoint DIR)');
       const epoch = opts.epoch === undefined ? undefined : Number(opts.epoch);
       if (epoch !== undefined && !(Number.isInteger(epoch) && epoch > 0)) throw new UserError(`--epoch: expected a positive integer, got ${opts.epoch}`);
       const attack = parseAttackFlags(opts);
       if (opts.force && opts.reliability === undefined) throw new UserError('--force goes with --reliability FILE');
       const reliability = opts.reliability === undefined ? null : await import('./report/reliability.js');
       reliability?.checkReliabilityFile(opts.reliability!, opts.force === true);
-      const { cfg } = findRunConfig(opts.checkpoint, epoch);
+      const { cfg } = findRunConfig(path, epoch);
       await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
       if (attack) io.err(`attack: ${attack.kind === 'fgsm' ? 'FGSM' : `I-FGSM (${attack.steps} steps)`}, ε ${attack.eps}/255, after the clean evaluation`);
-      const score = await scoreCheckpoint(opts.checkpoint, { epoch, data: opts.data, full: opts.full, attack });
+      const score = await scoreCheckpoint(path, { epoch, data: opts.data, full: opts.full, attack });
       if (opts.json) io.out(JSON.stringify(score, null, 2));
       else for (const l of formatScore(score)) io.out(l);
       if (reliability) {
@@ -300,7 +323,7 @@ export function buildProgram(io: Io = processIo): Command {
     .description('fetch the published CIFAR-10 files, resuming a partial download; checks size and checksum')
     .argument('<dataset>', 'dataset to fetch: cifar10')
     .addOption(new Option('--format <fmt>', "rec: MXNet's cifar10_train.rec + cifar10_val.rec (the reference's); bin: cifar-10-binary.tar.gz").choices(['rec', 'bin']).default('rec'))
-    .option('--dir <dir>', 'directory to put the files in', 'data/cifar10')
+    .option('--dir <dir>', 'directory to put the files in', DEFAULT_DATA_DIR)
     .option('--base-url <url>', 'fetch from this directory URL instead of the published one (a mirror); also $MIXUP_DATA_BASE_URL')
     .option('--retries <n>', 'further tries, each resuming, after a transfer is cut off', '3')
     .action(async (dataset: string, opts: { format: 'rec' | 'bin'; dir: string; baseUrl?: string; retries: string }) => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './fixtures/tmp.js';
@@ -10,7 +10,11 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(root, 'bin', 'mixup');
 
 function mixup(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8' });
+  return mixupIn(root, ...args);
+}
+
+function mixupIn(cwd: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -80,4 +84,33 @@ test('file-system errors a user can fix are one line with exit 2', async () => {
   const e = Object.assign(new Error('ENOTDIR: not a directory, mkdir'), { code: 'ENOTDIR', syscall: 'mkdir', path: '/x/file/sub' });
   assert.equal(fileSystemErrorLine(e), 'cannot create directory /x/file/sub: a part of the path is not a directory (ENOTDIR)');
   assert.equal(fileSystemErrorLine(new Error('plain')), null);
+});
+
+test('train --print-config: the resolved config (file, flags, --set) as JSON on stdout, exit 0, nothing trained or written', () => {
+  const dir = tempDir('mixup-cli-');
+  const out = join(dir, 'run');
+  const r = mixup('train', '--config', 'configs/quick.json', '--epochs', '3', '--set', 'model.depth=20', '--data-dir', dir, '--out', out, '--print-config');
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.err, '');
+  const cfg = JSON.parse(r.out);
+  assert.deepEqual([cfg.experiment, cfg.train.epochs, cfg.model.depth, cfg.data.dir, cfg.out, cfg.data.limit], ['mixup', 3, 20, dir, out, 10000]);
+  assert.equal(existsSync(out), false);
+  // A bad value is still an error.
+  const bad = mixup('train', '--config', 'configs/quick.json', '--set', 'model.depth=21', '--print-config');
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /^mixup: error: .*model\.depth: 21 is not a valid ResNet depth/);
+});
+
+test('train --help names the defaults of --out and --data-dir; without a data directory train uses data/cifar10 and says so', () => {
+  const help = mixup('train', '--help').out.replace(/\s+/g, ' '); // commander wraps lines
+  assert.match(help, /--out <dir> run directory \(default: runs\/<config file name>, e\.g\. runs\/mixup\)/);
+  assert.match(help, /--data-dir <dir> directory with the CIFAR-10 files \(default: data\/cifar10, where `mixup data download` puts them\)/);
+  const dir = tempDir('mixup-cli-');
+  writeFileSync(join(dir, 'exp.json'), JSON.stringify({ extends: join(root, 'configs', 'quick.json') }));
+  mkdirSync(join(dir, 'data', 'cifar10'), { recursive: true });
+  const r = mixupIn(dir, 'train', '--config', 'exp.json', '--print-config');
+  assert.equal(r.code, 0, r.err);
+  assert.equal(JSON.parse(r.out).data.dir, join(dir, 'data', 'cifar10'));
+  assert.equal(r.err, 'data: no data.dir given (--data-dir); using data/cifar10, where `mixup data download` puts it\n');
+  assert.equal(JSON.parse(r.out).out, 'runs/exp');
 });

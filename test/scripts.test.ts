@@ -233,9 +233,9 @@ test('train.sh and test.sh: the reference entry points', () => {
   const fake = fakeMixup(dir);
   const env = { MIXUP_CMD: fake.cmd };
   const t = spawnSync('bash', [join(root, 'scripts', 'test.sh'), 'runs/x', '--json'], { encoding: 'utf8', env: { ...process.env, ...env } });
-  assert.equal(t.stdout, 'ARGS test --checkpoint runs/x --json\n');
+  assert.equal(t.stdout, 'ARGS test runs/x --json\n');
   const d = spawnSync('bash', [join(root, 'scripts', 'test.sh'), '--epoch', '3'], { encoding: 'utf8', env: { ...process.env, ...env } });
-  assert.equal(d.stdout, 'ARGS test --checkpoint runs/mixup --epoch 3\n');
+  assert.equal(d.stdout, 'ARGS test runs/mixup --epoch 3\n');
   const out = join(dir, 'r');
   const tr = spawnSync('bash', [join(root, 'scripts', 'train.sh'), '--data-dir', 'data/c', '--out', out], { encoding: 'utf8', env: { ...process.env, ...env } });
   assert.equal(tr.status, 0, tr.stderr);

@@ -14,7 +14,9 @@ import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { UserError } from '../src/errors.js';
 import { prepareResume, runTraining, type TrainIo, type TrainRequest } from '../src/train/run.js';
-import { scoreCheckpoint } from '../src/train/score.js';
+import { formatScore, scoreCheckpoint } from '../src/train/score.js';
+import { CalibrationAccumulator } from '../src/train/calibration.js';
+import { main } from '../src/cli.js';
 import { readCurves, type CurveRow } from '../src/train/curves.js';
 import { listCheckpoints, readStatus } from '../src/train/rundir.js';
 import { buildNet } from '../src/train/checkpoint.js';
@@ -86,6 +88,29 @@ test('train 2 epochs: curves.csv, checkpoints, status; mixup test prints the log
   const first = await scoreCheckpoint(cfg.out!, { epoch: 1 });
   assert.equal(Number(first.accuracy.toFixed(6)), rows[0]!.val_acc);
   assert.deepEqual(first.perClassCount, [4, 4, 4, 4, 4, 4, 4, 4, 4, 4]);
+  // `mixup test RUN_DIR` (positional, like report) says what it scored.
+  const out: string[] = [];
+  const err: string[] = [];
+  assert.equal(await main(['test', cfg.out!], { out: (l) => out.push(l), err: (l) => err.push(l) }), 0, err.join('\n'));
+  assert.deepEqual(out.slice(0, 3), [
+    `checkpoint: ${join(cfg.out!, 'checkpoints', 'epoch-0002')} (epoch 2)`,
+    `data: CIFAR-10 binary, ${dataDir}/test_batch.bin, 40 samples`,
+    'scored: 40 images, all of the data',
+  ]);
+  assert.equal(out[3], `top-1 accuracy: ${(100 * score.accuracy).toFixed(2)}% (${Math.round(score.accuracy * 40)}/40)`);
+  const both = await main(['test', cfg.out!, '--checkpoint', join(cfg.out!, 'checkpoints', 'epoch-0001')], { out: () => {}, err: (l) => err.push(l) });
+  assert.equal(both, 2);
+  assert.match(err[err.length - 1]!, /^mixup: error: test: give the run directory once, as RUN_DIR or as --checkpoint/);
+});
+
+test("formatScore: a run's data.valLimit is named, with --full", () => {
+  const base = { checkpoint: '/r/checkpoints/epoch-0003', epoch: 3, batch: 0, classNames: ['a', 'b'], loss: 0.5, accuracy: 0.75, perClass: [0.5, 1], perClassCount: [2, 2], calibration: new CalibrationAccumulator().result() };
+  const lines = formatScore({ ...base, samples: 4, data: 'RecordIO /d/cifar10_val.rec (JPEG, with .idx), first 4 records (data.valLimit)', valLimit: 4 });
+  assert.deepEqual(lines.slice(1, 4), [
+    'data: RecordIO /d/cifar10_val.rec (JPEG, with .idx), first 4 records (data.valLimit)',
+    "scored: the first 4 images (the run's data.valLimit; --full scores all)",
+    'top-1 accuracy: 75.00% (3/4)',
+  ]);
 });
 
 test('ERM on the fixture learns: validation accuracy ≥ 80% after 6 epochs', async () => {

@@ -3,6 +3,7 @@
  * (center crop, BatchNorm moving statistics), so it prints the accuracy training logged for that epoch.
  */
 import { join } from 'node:path';
+import { plural } from '../format.js';
 import type { Config } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
@@ -27,6 +28,10 @@ export interface Score extends Evaluation {
   calibration: Calibration;
   /** Clean and attacked top-1, when an attack was asked for. */
   attack?: AttackResult;
+  /** What was scored: the data file's one-line description (e.g. `RecordIO /d/cifar10_val.rec (JPEG, with .idx), 10000 records`). */
+  data: string;
+  /** The run's `data.valLimit` when it cut the data (the first N samples), else null (all were scored). */
+  valLimit: number | null;
 }
 
 /**
@@ -63,7 +68,18 @@ export async function scoreCheckpoint(
     const calibration = new CalibrationAccumulator();
     const ev = await evaluate(net, pipe, { onBatch: (p, l, k) => calibration.add(p, l, k) });
     const attack = opts.attack ? await evaluateAttack(net, pipe, augmentSpec(cfg, false), opts.attack, opts.onAttackProgress) : undefined;
-    return { ...ev, checkpoint: ck.dir, epoch: ck.pos.epoch, batch: ck.pos.batch, classNames: pipe.classNames, calibration: calibration.result(), ...(attack ? { attack } : {}) };
+    const valLimit = evalCfg.data.valLimit !== null && ev.samples === evalCfg.data.valLimit ? evalCfg.data.valLimit : null;
+    return {
+      ...ev,
+      checkpoint: ck.dir,
+      epoch: ck.pos.epoch,
+      batch: ck.pos.batch,
+      classNames: pipe.classNames,
+      data: pipe.description ?? `${pipe.numSamples} samples`,
+      valLimit,
+      calibration: calibration.result(),
+      ...(attack ? { attack } : {}),
+    };
   } finally {
     await data?.close();
     net.dispose();
@@ -74,6 +90,10 @@ export async function scoreCheckpoint(
 export function formatScore(s: Score): string[] {
   const lines = [
     `checkpoint: ${s.checkpoint} (epoch ${s.epoch}${s.batch > 0 ? ` + ${s.batch} batches` : ''})`,
+    `data: ${s.data}`,
+    s.valLimit === null
+      ? `scored: ${plural(s.samples, 'image')}, all of the data`
+      : `scored: the first ${plural(s.samples, 'image')} (the run's data.valLimit; --full scores all)`,
     `top-1 accuracy: ${(100 * s.accuracy).toFixed(2)}% (${Math.round(s.accuracy * s.samples)}/${s.samples})`,
     `mean loss: ${s.loss.toFixed(4)}`,
     ...calibrationLines(s.calibration),
