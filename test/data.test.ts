@@ -229,6 +229,21 @@ test('resolveDataPaths finds the usual names and names what it looked for', () =
 
 // ---------------------------------------------------------------- bad input
 
+test('a .rec cut short next to its original .idx is named as the culprit, with both sizes; an unaligned .idx offset blames the .idx', async () => {
+  const dir = tmp();
+  const { path } = recFixture(dir, 4, true, 'raw'); // raw records: 8 + 24 + 3072 bytes each, 3104 in all
+  const idx = path.replace(/\.rec$/, '.idx');
+  truncateSync(path, 3104 * 2 + 100); // records 0, 1 and a piece of record 2; record 3 is gone
+  const e = await openSource(path, 'train', OPTS).then(() => null, (x: unknown) => x);
+  assert.ok(e instanceof UserError);
+  assert.equal(
+    e.message,
+    `${path}: shorter than its index expects: the file has 6308 bytes, but ${idx} line 4 has a record at byte offset 9312 (the .rec is truncated, or the .idx belongs to another file)`,
+  );
+  writeFileSync(idx, '0\t0\n1\t3106\n');
+  await rejectsUser(openSource(path, 'train', OPTS), new RegExp(`^${idx.replace(/[.]/g, '\\.')}: line 2: offset 3106 is not a 4-byte-aligned position`));
+});
+
 test('bad input: one line naming the file and the offset or record', async () => {
   const dir = tmp();
   const p = (n: string) => join(dir, n);

@@ -241,11 +241,13 @@ export function scanRecordIO(
  * Reads an MXNet `.idx` file: one `key<TAB>byte offset` line per record.
  * @returns the records' offsets sorted in file order, with spans up to the next record (the last
  *   one up to `recSize`).
- * @throws UserError naming the line of a malformed entry or an offset outside the `.rec`.
+ * @throws UserError naming the line of a malformed entry or an unaligned offset; naming the `.rec`
+ *   and both sizes when an offset lies past its end (a truncated `.rec`, or an `.idx` of another file).
  */
 export function readIdx(idxPath: string, recPath: string, recSize: number): RecordLocation[] {
   const text = readFileSync(idxPath, 'utf8');
   const offsets: number[] = [];
+  let beyond: { off: number; line: number } | null = null;
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
@@ -253,12 +255,18 @@ export function readIdx(idxPath: string, recPath: string, recSize: number): Reco
     const m = /^(\S+)\s+(\d+)$/.exec(line);
     if (!m) throw new UserError(`${idxPath}: line ${i + 1}: expected "key<TAB>byte offset", got ${JSON.stringify(line.slice(0, 60))}`);
     const off = Number(m[2]);
-    if (off % 4 !== 0 || off >= recSize) {
-      throw new UserError(`${idxPath}: line ${i + 1}: offset ${off} is not a 4-byte-aligned position inside ${recPath} (${recSize} bytes)`);
-    }
+    if (off % 4 !== 0) throw new UserError(`${idxPath}: line ${i + 1}: offset ${off} is not a 4-byte-aligned position (RecordIO records start at multiples of 4)`);
+    if (off >= recSize && (beyond === null || off > beyond.off)) beyond = { off, line: i + 1 };
     offsets.push(off);
   }
   if (offsets.length === 0) throw new UserError(`${idxPath}: no entries`);
+  if (beyond !== null) {
+    // The index is well formed but points past the end: the .rec is what is wrong (cut off, or another file's).
+    throw new UserError(
+      `${recPath}: shorter than its index expects: the file has ${recSize} bytes, but ${idxPath} line ${beyond.line} has a record at byte offset ${beyond.off} ` +
+        `(the .rec is truncated, or the .idx belongs to another file)`,
+    );
+  }
   offsets.sort((a, b) => a - b);
   return offsets.map((offset, i) => ({ offset, span: (i + 1 < offsets.length ? offsets[i + 1]! : recSize) - offset }));
 }
