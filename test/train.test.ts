@@ -4,7 +4,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -222,6 +222,27 @@ test('a wrong data directory writes nothing into the run directory, so the corre
   await assert.rejects(runTraining(request(wrong), quietIo()), /data\.dir .*nope: no such directory/);
   assert.equal(existsSync(cfg.out!), false);
   assert.equal(await runTraining(request(cfg), quietIo()), 0);
+});
+
+test('a run directory that does not take a file: the message names the run directory and the file, and status.json does not stay "running"', async () => {
+  // Root ignores permissions, so the run directory's files are made unwritable by putting directories in their place.
+  const cfg = loadConfig(configFile({ 'train.epochs': 2 }));
+  await runTraining(request({ ...cfg, train: { ...cfg.train, epochs: 1 } }), quietIo());
+  mkdirSync(join(cfg.out!, 'config.json.d'));
+  rmSync(join(cfg.out!, 'config.json'));
+  renameSync(join(cfg.out!, 'config.json.d'), join(cfg.out!, 'config.json'));
+  await assert.rejects(runTraining({ ...request(cfg), resume: true }, quietIo()), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.message, `${cfg.out}: cannot write config.json there (EISDIR: illegal operation on a directory)`);
+    return true;
+  });
+  // A failure after the run said "running" (curves.csv cannot be appended to): status.json says failed, with why.
+  const other = loadConfig(configFile({ 'train.epochs': 1 }));
+  const block = (_epoch: number, batch: number) => void (batch === 0 && mkdirSync(join(other.out!, 'curves.csv')));
+  await assert.rejects(runTraining(request(other, { afterBatch: block }), quietIo()), /EISDIR/);
+  const st = readStatus(other.out!)!;
+  assert.deepEqual([st.status, st.pid], ['failed', undefined]);
+  assert.match(st.message!, /EISDIR/);
 });
 
 test('resume --epochs below the epochs already trained is refused and changes nothing', async () => {

@@ -178,9 +178,14 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     return await epochLoop(req, io, net, opt, tr, va, start, sums);
   } catch (e) {
     if (!(e instanceof UserError && e.exitCode === EXIT_NAN)) {
-      const st = readStatus(out);
-      if (st?.status === 'running' && st.pid === process.pid) {
-        writeStatus(out, { ...st, status: 'failed', message: e instanceof Error ? e.message : String(e) });
+      try {
+        const st = readStatus(out);
+        if (st?.status === 'running' && st.pid === process.pid) {
+          writeStatus(out, { ...st, status: 'failed', pid: undefined, message: e instanceof Error ? e.message : String(e) });
+        }
+      } catch {
+        // the error that stopped the run is what the user must see; a status.json that cannot be
+        // written (or read) names a pid that is gone by then, which --resume copes with
       }
     }
     throw e;

@@ -14,9 +14,9 @@
  * A checkpoint is written into `checkpoints/.tmp-<name>-<pid>` and renamed into place, so a directory
  * named `epoch-*` is always complete; the newest one (by epoch, then batch) is the one to resume from.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { ensureDirectory } from '../fsutil.js';
 import { UserError } from '../errors.js';
@@ -74,9 +74,23 @@ export function runPaths(out: string) {
   };
 }
 
-/** Writes JSON atomically (temp file + rename), pretty-printed, ending in a newline. */
+/**
+ * Writes JSON atomically (temp file + rename), pretty-printed, ending in a newline.
+ * @throws UserError naming the directory and the file (not write-file-atomic's temp file), e.g.
+ *   `runs/x: cannot write config.json there (EACCES: permission denied)`.
+ */
 export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic.sync(file, JSON.stringify(value, null, 2) + '\n');
+  try {
+    writeFileAtomic.sync(file, JSON.stringify(value, null, 2) + '\n');
+  } catch (e) {
+    throw new UserError(`${dirname(file)}: cannot write ${basename(file)} there (${errorSummary(e)})`, 2, { cause: e });
+  }
+}
+
+/** `EACCES: permission denied` from a Node file-system error (its message without the paths). */
+function errorSummary(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.replace(/,\s*\w+\s+'.*$/, '');
 }
 
 /**
@@ -103,9 +117,25 @@ export function readStatus(out: string): StatusFile | null {
   return existsSync(f) ? readJson<StatusFile>(f) : null;
 }
 
-/** Updates status.json (atomically). */
+/**
+ * Updates status.json: atomically, or, when the run directory does not take a new file (no write
+ * permission on it, a full disk) but status.json itself is writable, in place, so that a run never
+ * keeps saying `running` because its last word could not be written.
+ * @throws UserError when neither works.
+ */
 export function writeStatus(out: string, s: Omit<StatusFile, 'updated'>): void {
-  writeJsonAtomic(runPaths(out).status, { ...s, updated: new Date().toISOString() });
+  const file = runPaths(out).status;
+  const value = { ...s, updated: new Date().toISOString() };
+  try {
+    writeJsonAtomic(file, value);
+  } catch (e) {
+    if (!existsSync(file)) throw e;
+    try {
+      writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
+    } catch {
+      throw e;
+    }
+  }
 }
 
 /** Whether process `pid` exists on this machine (signal 0; EPERM means it exists but is not ours). */
