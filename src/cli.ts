@@ -92,16 +92,28 @@ export function formatConfigHelp(): string {
   return lines.join('\n');
 }
 
-/** Builds the overrides list from `mixup train` options: dedicated flags first, then `--set`s. */
-function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendName | undefined): [string, unknown][] {
-  const out: [string, unknown][] = [];
-  if (globalBackend !== undefined) out.push(['backend', globalBackend]);
+/**
+ * Builds the overrides list from `mixup train` options: dedicated flags first, then `--set`s; with
+ * each, how the user wrote it (`--epochs 0`, `--set train.lr=-1`) for messages.
+ */
+function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendName | undefined): { overrides: [string, unknown][]; origins: string[] } {
+  const overrides: [string, unknown][] = [];
+  const origins: string[] = [];
+  if (globalBackend !== undefined) {
+    overrides.push(['backend', globalBackend]);
+    origins.push(`--backend ${globalBackend}`);
+  }
   for (const o of TRAIN_OVERRIDES) {
     const v = opts[attrName(o.flag)];
-    if (v !== undefined) out.push([o.key, parseOverrideValue(String(v))]);
+    if (v !== undefined) {
+      overrides.push([o.key, parseOverrideValue(String(v))]);
+      origins.push(`${o.flag.replace(/ .*$/, '')} ${String(v)}`);
+    }
   }
-  out.push(...parseSetArgs((opts['set'] as string[] | undefined) ?? []));
-  return out;
+  const sets = (opts['set'] as string[] | undefined) ?? [];
+  overrides.push(...parseSetArgs(sets));
+  origins.push(...sets.map((x) => `--set ${x}`));
+  return { overrides, origins };
 }
 
 /** `train --print-config`: the config a run would get (its config.json), on stdout. */
@@ -126,8 +138,8 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
     return;
   }
   if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
-  const overrides = trainOverrides(opts, g.backend);
-  const loaded = loadConfig(opts['config'], { overrides });
+  const { overrides, origins } = trainOverrides(opts, g.backend);
+  const loaded = loadConfig(opts['config'], { overrides, overrideOrigins: origins });
   const { data } = loaded;
   if (data.dir === null && data.train === null && data.val === null && existsSync(DEFAULT_DATA_DIR)) {
     loaded.data = { ...data, dir: DEFAULT_DATA_DIR };

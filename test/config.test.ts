@@ -162,6 +162,28 @@ test('overrides: values parse as JSON, fractions, or strings; later wins over fi
   assert.match(userError(() => loadConfig(join(dir, 'c.json'), { overrides: [['train.epoch', 2]] })), /train\.epoch: unknown key; did you mean train\.epochs\?/);
 });
 
+test('a bad value names where it came from: the file of the extends chain that set it, or the flag; a bad file value is an error even when a flag overrides it', () => {
+  const dir = tmp({
+    'base.json': { model: { depth: 21 }, train: { lr: 0.1 } },
+    'child.json': { extends: 'base.json', train: { lr: -1 } },
+    'good.json': { train: { lr: 0.1 } },
+  });
+  const child = join(dir, 'child.json');
+  // train.lr is set by child.json itself (the depth rule runs only once every value has its type and range).
+  assert.equal(
+    userError(() => loadConfig(child, { overrides: [['train.lr', 0.2], ['model.depth', 20]], overrideOrigins: ['--lr 0.2', '--set model.depth=20'] })),
+    `config ${child}: train.lr: got -1; too small: expected number to be >0 (+1 more)`,
+  );
+  const only = tmp({ 'base.json': { model: { depth: 21 } }, 'child.json': { extends: 'base.json', train: { lr: 0.2 } } });
+  assert.equal(
+    userError(() => loadConfig(join(only, 'child.json'), { overrides: [['model.depth', 20]] })),
+    `config ${join(only, 'base.json')}: model.depth: 21 is not a valid ResNet depth: expected 6n+2 below 164 (8, 14, 20, ..., 50, ...) or 9n+2 from 164 up (164, 173, ...)`,
+  );
+  const good = join(dir, 'good.json');
+  assert.equal(userError(() => loadConfig(good, { overrides: [['train.epochs', 0]], overrideOrigins: ['--epochs 0'] })), '--epochs 0: train.epochs: got 0; too small: expected number to be >0');
+  assert.equal(userError(() => loadConfig(good, { overrides: [['mixup.at', 'foo']] })), '--set mixup.at="foo": mixup.at: "foo" is not allowed; expected one of "input", "head", "stage1", "stage2", "stage3"');
+});
+
 test('bad files: missing, not JSON (with line and column), not an object', () => {
   const dir = tmp({ 'broken.json': '{\n  "a": 1,\n}', 'arr.json': '[1]' });
   assert.match(userError(() => loadConfig(join(dir, 'none.json'))), /none\.json: no such file$/);

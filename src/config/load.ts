@@ -313,33 +313,73 @@ function issueLine(issue: z.core.$ZodIssue, raw: unknown): string {
 /**
  * Validates a raw (merged) config against the schema and fills defaults.
  * @param raw the merged JSON object.
- * @param source where it came from, for the error message (file name).
- * @throws UserError with one line naming the first bad key, the value and what is allowed.
+ * @param source where it came from, for the error message (file name), or a function naming where
+ *   the value at a key path came from (`config configs/a.json`, `--epochs 0`).
+ * @throws UserError with one line naming where the value came from, the first bad key, the value
+ *   and what is allowed.
  */
-export function validateConfig(raw: unknown, source: string): Config {
+export function validateConfig(raw: unknown, source: string | ((path: PropertyKey[]) => string)): Config {
   const r = configSchema.safeParse(raw);
   if (r.success) return r.data;
   const first = r.error.issues[0]!;
   const more = r.error.issues.length > 1 ? ` (+${r.error.issues.length - 1} more)` : '';
-  throw new UserError(`config ${source}: ${issueLine(first, raw)}${more}`);
+  const path = first.code === 'unrecognized_keys' ? [...first.path, first.keys[0]!] : first.path;
+  const where = typeof source === 'string' ? `config ${source}` : source(path);
+  throw new UserError(`${where}: ${issueLine(first, raw)}${more}`);
 }
 
 /** Options for {@link loadConfig}. */
 export interface LoadOptions {
   /** `[dotted key, value]` overrides applied after the file, in order. */
   overrides?: [string, unknown][];
+  /**
+   * How the user wrote each override, for messages (`--epochs 0`, `--set train.epochs=0`), in the
+   * order of `overrides`; default `--set key=value`.
+   */
+  overrideOrigins?: string[];
+}
+
+/**
+ * The file of an `extends` chain that sets the key at `path` (the file itself before the files it
+ * extends), or null when none does (a default).
+ */
+export function fileSetting(file: string, path: PropertyKey[], seen: string[] = []): string | null {
+  const abs = resolve(file);
+  if (seen.includes(abs)) return null;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(abs, 'utf8'));
+  } catch {
+    return null;
+  }
+  if (!isPlainObject(raw)) return null;
+  for (let i = path.length; i > 0; i--) if (valueAt(raw, path.slice(0, i)) !== undefined) return file;
+  return typeof raw['extends'] === 'string' ? fileSetting(resolve(dirname(abs), raw['extends']), path, [...seen, abs]) : null;
 }
 
 /**
  * Reads, merges (`extends`), overrides and validates a config file. When `out` is not set, it
- * becomes `runs/<file name without .json>`.
+ * becomes `runs/<file name without .json>`. The file is validated before the overrides, so a bad
+ * value in it is an error even when a flag overrides it; a message names the file that set the key
+ * (`config configs/base.json: train.lr: ...`) or the flag (`--lr -1: train.lr: ...`).
  * @throws UserError for any problem with the file or a value.
  */
 export function loadConfig(file: string, opts: LoadOptions = {}): Config {
   let raw = readConfigFile(file);
+  validateConfig(raw, (path) => `config ${fileSetting(file, path) ?? file}`);
   const overrides = opts.overrides ?? [];
   for (const [k, v] of overrides) raw = setPath(raw, k, v);
-  const cfg = validateConfig(raw, overrides.length > 0 ? `${file} + command-line overrides` : file);
+  const origin = (path: PropertyKey[]): string => {
+    const key = path.map(String).join('.');
+    for (let i = overrides.length - 1; i >= 0; i--) {
+      const k = overrides[i]![0];
+      if (key === k || key.startsWith(`${k}.`) || k.startsWith(`${key}.`)) {
+        return opts.overrideOrigins?.[i] ?? `--set ${k}=${describeValue(overrides[i]![1])}`;
+      }
+    }
+    return `config ${file} + command-line overrides`;
+  };
+  const cfg = validateConfig(raw, origin);
   if (cfg.out === null) cfg.out = `runs/${basename(file, extname(file))}`;
   return cfg;
 }
