@@ -372,6 +372,11 @@ test('paper preset: 32x32 output, (x/255 - mean)/std; a training split smaller t
   assert.ok(Math.abs(b!.images[o]! - (src[40 * 3 + 1]! / 255 - 0.4822) / 0.1994) < 1e-5);
   await p.close();
   await rejectsUser(openPipeline(cfgOf({ data: { train: path, workers: 0 }, train: { batchSize: 4 } }), 'train'), /3 training samples, fewer than train\.batchSize 4/);
+  // Counted after data.limit, and said so.
+  await rejectsUser(
+    openPipeline(cfgOf({ data: { train: path, workers: 0, limit: 2 }, train: { batchSize: 3 } }), 'train'),
+    /: 2 training samples \(the first 2, data\.limit\), fewer than train\.batchSize 3: an epoch would have no batch$/,
+  );
 });
 
 test('a process using worker threads exits by itself, closed or not, even mid-epoch', async () => {

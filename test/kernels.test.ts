@@ -250,7 +250,10 @@ test('Sum and Mean on wasm match cpu (N,H,W reductions via AvgPool, other cases 
 test('MIXUP_WASM_THREADS parsing', () => {
   assert.equal(wantedWasmThreads({}), 1);
   assert.equal(wantedWasmThreads({ MIXUP_WASM_THREADS: '2' }), 2);
-  assert.equal(wantedWasmThreads({ MIXUP_WASM_THREADS: '64' }), MAX_WASM_THREADS);
+  assert.equal(wantedWasmThreads({ MIXUP_WASM_THREADS: '8' }), MAX_WASM_THREADS);
+  assert.throws(() => wantedWasmThreads({ MIXUP_WASM_THREADS: '99' }), {
+    message: 'MIXUP_WASM_THREADS=99: at most 8 (the threads the wasm build starts workers for), like the config key wasmThreads',
+  });
   assert.throws(() => wantedWasmThreads({ MIXUP_WASM_THREADS: 'two' }), /positive integer/);
   assert.throws(() => wantedWasmThreads({ MIXUP_WASM_THREADS: '0' }), /positive integer/);
 });

@@ -13,7 +13,7 @@ import { selectBackend } from '../src/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { UserError } from '../src/errors.js';
-import { prepareResume, runTraining, type TrainIo, type TrainRequest } from '../src/train/run.js';
+import { batchesText, prepareResume, runTraining, type TrainIo, type TrainRequest } from '../src/train/run.js';
 import { formatScore, scoreCheckpoint } from '../src/train/score.js';
 import { CalibrationAccumulator } from '../src/train/calibration.js';
 import { main } from '../src/cli.js';
@@ -101,6 +101,13 @@ test('train 2 epochs: curves.csv, checkpoints, status; mixup test prints the log
   const both = await main(['test', cfg.out!, '--checkpoint', join(cfg.out!, 'checkpoints', 'epoch-0001')], { out: () => {}, err: (l) => err.push(l) });
   assert.equal(both, 2);
   assert.match(err[err.length - 1]!, /^mixup: error: test: give the run directory once, as RUN_DIR or as --checkpoint/);
+});
+
+test('the batches of an epoch are said once at the start, with the samples the dropped last batch leaves unused', () => {
+  assert.equal(batchesText(50000, 390, 128), '390 batches of 128 per epoch, the last 80 samples unused each epoch');
+  assert.equal(batchesText(200, 1, 128), '1 batch of 128 per epoch, the last 72 samples unused each epoch');
+  assert.equal(batchesText(129, 1, 128), '1 batch of 128 per epoch, the last 1 sample unused each epoch');
+  assert.equal(batchesText(320, 20, 16), '20 batches of 16 per epoch');
 });
 
 test("formatScore: a run's data.valLimit is named, with --full", () => {

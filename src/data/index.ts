@@ -119,7 +119,8 @@ export async function openPipeline(cfg: Config, split: 'train' | 'val', path?: s
   }
   const batchSize = train ? cfg.train.batchSize : cfg.train.evalBatchSize;
   if (train && source.numSamples < batchSize) {
-    throw new UserError(`${source.path}: ${source.numSamples} training samples, fewer than train.batchSize ${batchSize}: an epoch would have no batch`);
+    const limited = cfg.data.limit !== null && source.numSamples === cfg.data.limit ? ` (the first ${cfg.data.limit}, data.limit)` : '';
+    throw new UserError(`${source.path}: ${source.numSamples} training samples${limited}, fewer than train.batchSize ${batchSize}: an epoch would have no batch`);
   }
   const cache = cfg.data.cache && source.spec.kind !== 'mem' ? allocCache(source.numSamples) : null;
   const opts = {

@@ -41,20 +41,21 @@ class PlainWorker extends OrigWorker {
 export const MAX_WASM_THREADS = 8;
 
 /**
- * Thread count for the wasm backend: `MIXUP_WASM_THREADS` when set (a positive integer, capped at
+ * Thread count for the wasm backend: `MIXUP_WASM_THREADS` when set (a positive integer, at most
  * {@link MAX_WASM_THREADS}), else 1 (the single-threaded SIMD build). Not the CPU count by
  * default: the pool only pays off when the other cores are idle. Measured on this 2-core machine:
  * a [128,28,28,16] 3×3 Conv2D 11.5 → 5.8 ms with the other core idle, but a depth-50 batch-32
  * training step 39–47 → 23–29 img/s while another process kept a core busy (the main thread
  * waits for the worker that shares a core).
- * @throws Error when `MIXUP_WASM_THREADS` is not a positive integer.
+ * @throws Error when `MIXUP_WASM_THREADS` is not a positive integer or above {@link MAX_WASM_THREADS}.
  */
 export function wantedWasmThreads(env: NodeJS.ProcessEnv = process.env): number {
   const v = env['MIXUP_WASM_THREADS'];
   if (v === undefined || v === '') return 1;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new Error(`MIXUP_WASM_THREADS must be a positive integer, got '${v}'`);
-  return Math.min(n, MAX_WASM_THREADS);
+  if (n > MAX_WASM_THREADS) throw new Error(`MIXUP_WASM_THREADS=${v}: at most ${MAX_WASM_THREADS} (the threads the wasm build starts workers for), like the config key wasmThreads`);
+  return n;
 }
 
 /** Writes (once per content) the Node pthread worker script; returns its path. */

@@ -128,6 +128,17 @@ export function prepareResume(out: string, epochs: number | undefined, force: bo
   return cfg;
 }
 
+/**
+ * The batches of an epoch, said once at the start: `390 batches of 128 per epoch, the last 80 samples
+ * unused each epoch` (the last partial batch is dropped, as MXNet's iterator did), or `2 batches of 16
+ * per epoch` when they divide evenly.
+ */
+export function batchesText(samples: number, batches: number, batchSize: number): string {
+  const unused = samples - batches * batchSize;
+  const each = `${plural(batches, 'batch', 'batches')} of ${batchSize} per epoch`;
+  return unused > 0 ? `${each}, the last ${plural(unused, 'sample')} unused each epoch` : each;
+}
+
 function fmtPct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
 }
@@ -171,7 +182,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
         `experiment ${cfg.experiment}${placement ? ` (${cfg.mixup.kind === 'cutmix' ? 'cutmix' : 'mixup'} at ${placement}, α ${cfg.mixup.alpha}, mix_rate ${cfg.mixup.mixRate}, ${cfg.mixup.scheme}${cfg.mixup.backward === 'zero' ? ', zero gradient through the mix' : ''})` : ''}` +
         `${cfg.train.labelSmoothing > 0 ? `; label smoothing ε ${cfg.train.labelSmoothing}` : ''}`,
     );
-    io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${tr.batchesPerEpoch} batches of ${cfg.train.batchSize} per epoch)`);
+    io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${batchesText(tr.numSamples, tr.batchesPerEpoch, cfg.train.batchSize)})`);
     if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
     io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
     io.info(`run directory: ${resolve(out)}`);
