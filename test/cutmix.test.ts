@@ -10,9 +10,9 @@ import { uniformStream, type Uniform } from '../src/random.js';
 import { smoothLabels } from '../src/train/smoothing.js';
 import { loadConfig } from '../src/config/load.js';
 import { UserError } from '../src/errors.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from './fixtures/tmp.js';
 
 before(async () => {
   tf.enableProdMode();
@@ -119,7 +119,7 @@ test('cutmix pairs plan: a box per mixed row sized from its own λ, unmixed rows
 });
 
 test('cutmix is an input-placement option: other placements and ERM are config errors', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-cutmix-'));
+  const dir = tempDir('mixup-cutmix-');
   try {
     const file = join(dir, 'c.json');
     writeFileSync(file, JSON.stringify({ experiment: 'mixup', mixup: { kind: 'cutmix' } }));

@@ -2,8 +2,7 @@
 // memorisation columns of a tiny training run (src/train/memorise.ts).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { configSchema, type Config, type ConfigInput } from '../src/config/schema.js';
 import { openPipeline, type Batch, type DataPipeline } from '../src/data/index.js';
@@ -19,6 +18,7 @@ import { argmaxRows, memorisationOf, tallyBatch } from '../src/train/memorise.js
 import { cifarBinDir } from './fixtures/cifar.js';
 import { Pipeline } from '../src/data/pipeline.js';
 import { augmentSpec } from '../src/augment/index.js';
+import { tempDir } from './fixtures/tmp.js';
 
 const dirs: string[] = [];
 let dataDir: string;
@@ -148,7 +148,7 @@ test('tallyBatch / argmaxRows count hits against the corrupted and the true labe
 });
 
 test('a tiny noisy run logs the memorisation columns (9th and 10th of curves.csv), equal to an evaluation of the checkpoint', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-noise-'));
+  const dir = tempDir('mixup-noise-');
   dirs.push(dir);
   const cfg = cfgOf({
     experiment: 'mixup',
