@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { Resvg } from '@resvg/resvg-js';
 import { configSchema, type ConfigInput } from '../src/config/schema.js';
+import { loadConfig } from '../src/config/load.js';
 import { meanStd } from '../src/report/stats.js';
 import { parseCurves, readRun, isRun, type Run } from '../src/report/runs.js';
 import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from '../src/report/table.js';
@@ -75,6 +76,11 @@ function makeRun(root: string, name: string, f: Fixture): string {
 }
 
 /** The fixture set: 3 seeds of erm-3, one mixup-3, a mixup-feature run in progress, a run without curves. */
+/** A shipped config (configs/NAME.json), resolved, as extra config for {@link makeRun}. */
+function shippedConfig(name: string): ConfigInput {
+  return loadConfig(join(repoRoot(), 'configs', `${name}.json`)) as ConfigInput;
+}
+
 function fixtureRuns() {
   const root = tempDir('mixup-report-');
   const dirs = [
@@ -83,7 +89,8 @@ function fixtureRuns() {
     makeRun(root, 'erm-3-s1', { experiment: 'erm', epochs: 3, seed: 1, valAcc: [0.6, 0.925, 0.92] }),
     makeRun(root, 'erm-3-s2', { experiment: 'erm', epochs: 3, seed: 2, valAcc: [0.55, 0.915, 0.91] }),
     makeRun(root, 'mixup-3-s0', { experiment: 'mixup', epochs: 3, valAcc: [0.4, 0.8, 0.87], configName: 'mixup-3' }),
-    makeRun(root, 'feature-90-s0', { experiment: 'mixup-feature', epochs: 90, valAcc: [0.3, 0.45] }),
+    // the reference's recipe (configs/mixup-feature-90.json), so that --compare-reference fills its row
+    makeRun(root, 'feature-90-s0', { experiment: 'mixup-feature', epochs: 90, valAcc: [0.3, 0.45], extra: shippedConfig('mixup-feature-90') }),
     makeRun(root, 'empty', { experiment: 'mixup', epochs: 90, valAcc: [], noCurves: true }),
   ];
   return { root, dirs };
@@ -264,18 +271,58 @@ test('report: rows of one config file with different overrides are labelled by t
 test('reference comparison at 90/200/300 epochs', () => {
   const root = tempDir('mixup-report-');
   const acc = (final: number, n: number) => [...Array(n - 1).fill(0.1), final];
+  // The shipped configs are the reference's recipe (mixup: mixture-nll, gradScale 1/64, lr steps at 10, 100, 200).
+  const shipped = shippedConfig;
   const dirs = [
-    makeRun(root, 'erm-90', { experiment: 'erm', epochs: 90, valAcc: acc(0.88, 90) }),
-    makeRun(root, 'mixup-200', { experiment: 'mixup', epochs: 200, valAcc: acc(0.92, 200) }),
+    makeRun(root, 'erm-90', { experiment: 'erm', epochs: 90, valAcc: acc(0.88, 90), extra: shipped('erm-90'), configName: 'erm-90' }),
+    makeRun(root, 'mixup-200', { experiment: 'mixup', epochs: 200, valAcc: acc(0.92, 200), extra: shipped('mixup-200'), configName: 'mixup-200' }),
   ];
   const rows = buildTable(readRuns(dirs), { compareReference: true });
   assert.deepEqual(
-    rows.map((r) => [r.experiment, r.epochs, r.reference, Number(r.diff!.toFixed(6))]),
+    rows.map((r) => [r.label, r.experiment, r.epochs, r.reference, Number(r.diff!.toFixed(6)), r.offRecipe]),
     [
-      ['erm', 90, 87.9, 0.1],
-      ['mixup', 200, 91.61, 0.39],
+      ['erm-90', 'erm', 90, 87.9, 0.1, []],
+      ['mixup-200', 'mixup', 200, 91.61, 0.39, []],
     ],
   );
+});
+
+test('a run that differs from the reference recipe (depth 8 on 256 images) shows those keys always, and --compare-reference leaves its reference empty with a note', () => {
+  const root = tempDir('mixup-report-');
+  const acc = (final: number, n: number) => [...Array(n - 1).fill(0.1), final];
+  const erm90 = shippedConfig('erm-90');
+  const tiny = { ...erm90, model: { depth: 8 }, data: { ...erm90.data, limit: 256 } } as ConfigInput;
+  const dirs = [
+    makeRun(root, 'erm-90', { experiment: 'erm', epochs: 90, valAcc: acc(0.88, 90), extra: erm90, configName: 'erm-90' }),
+    makeRun(root, 'erm90-tiny', { experiment: 'erm', epochs: 90, valAcc: acc(0.295, 90), extra: tiny, configName: 'erm-90' }),
+    makeRun(root, 'erm90-tiny-s1', { experiment: 'erm', epochs: 90, valAcc: acc(0.305, 90), extra: { ...tiny, train: { ...tiny.train, seed: 1 } }, configName: 'erm-90' }),
+  ];
+  const runs = readRuns(dirs);
+  const rows = buildTable(runs, { compareReference: true });
+  assert.deepEqual(
+    rows.map((r) => [r.label, r.reference, r.diff === null ? null : Number(r.diff.toFixed(6)), r.offRecipe, r.seeds]),
+    [
+      // the two rows differ in data.limit and model.depth, so both labels name them (as before)
+      ['erm-90 (data.limit=256, model.depth=8)', null, null, ['data.limit', 'model.depth'], [0, 1]],
+      ['erm-90 (data.limit=null, model.depth=50)', 87.9, 0.1, [], [0]],
+    ],
+  );
+  const md = formatMarkdown(rows, { compareReference: true });
+  assert.match(md, /^\| erm-90 \(data\.limit=256, model\.depth=8\) \| erm \| 90 \| - \| - \| 30\.00 ± 0\.71 \| 30\.00 ± 0\.71 \| 0\.05 \| 128 \| 0, 1 \| - \| - \| erm90-tiny, erm90-tiny-s1 \|$/m);
+  assert.match(
+    md,
+    /^reference left empty for erm-90 \(data\.limit=256, model\.depth=8\) \(data\.limit, model\.depth\): trained with other settings than the reference's recipe \(configs\/<experiment>-<epochs>\.json\), so its figure does not compare\.$/m,
+  );
+  // Without the full run beside it the tiny runs still show the keys (nothing in the table differs).
+  assert.deepEqual(buildTable(runs.slice(1)).map((r) => r.label), ['erm-90 (data.limit=256, model.depth=8)']);
+  assert.deepEqual(seriesLabels(runs.slice(1)), ['erm-90 (data.limit=256, model.depth=8)', 'erm-90 (data.limit=256, model.depth=8)']);
+});
+
+test('plot: the x axis starts at epoch 1', () => {
+  const root = tempDir('mixup-report-');
+  const runs = readRuns([makeRun(root, 'erm-3', { experiment: 'erm', epochs: 3, valAcc: [0.2, 0.3, 0.4] })]);
+  const spec = buildPlotSpec(runs) as unknown as { hconcat: { encoding: { x: { scale: { domain: number[] } } } }[] };
+  assert.deepEqual(spec.hconcat.map((p) => p.encoding.x.scale.domain), [[1, 3], [1, 3]]);
 });
 
 test('runs of different config files stay apart even when a short-run override makes them equal', () => {

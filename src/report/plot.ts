@@ -13,6 +13,7 @@ import { UserError } from '../errors.js';
 import { checkOutputFile, errCode } from '../fsutil.js';
 import { EXPERIMENTS } from '../config/schema.js';
 import { configLabels, type Run } from './runs.js';
+import { offRecipeKeys } from './recipe.js';
 
 /** Font of the figure's text: DejaVu Sans where installed, else the system's sans-serif. */
 const FONT = 'DejaVu Sans, sans-serif';
@@ -35,11 +36,12 @@ export interface PlotPoint {
 /**
  * Legend label of each run: the name of its config (`erm-90`, ...); runs that share a name but
  * differ in config (not just in seed) get the keys in which they differ, as in the table
- * ({@link configLabels}), so seeds of one row share a colour.
+ * ({@link configLabels}), and the keys in which a run differs from the reference's recipe, so seeds
+ * of one row share a colour.
  * @returns labels in the order of `runs`.
  */
 export function seriesLabels(runs: readonly Run[]): string[] {
-  return configLabels(runs);
+  return configLabels(runs, [], (r) => offRecipeKeys(r) ?? []);
 }
 
 /** The long table of points the figure draws. */
@@ -89,7 +91,7 @@ export function buildPlotSpec(runs: readonly Run[]): TopLevelSpec {
         field: 'epoch',
         type: 'quantitative' as const,
         title: 'epoch',
-        scale: { domain: [0, maxEpoch] },
+        scale: { domain: [1, Math.max(2, maxEpoch)] }, // epochs are 1-based: no empty epoch 0
         axis: { tickMinStep: 1, format: 'd' },
       },
       y: { field, type: 'quantitative' as const, title, scale: { zero: false } },

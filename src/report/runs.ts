@@ -105,6 +105,8 @@ export const IGNORED_FOR_GROUPING = [
   'data.val',
   'data.workers',
   'data.cache',
+  'wasmThreads',
+  'train.readEvery',
 ] as const;
 
 /** The part of config.json the report needs; other keys are kept for grouping but not checked. */
@@ -186,9 +188,11 @@ export function flatSettings(obj: unknown, ignored: readonly string[], prefix = 
  * Seeds and the other {@link IGNORED_FOR_GROUPING} keys never make a difference; nor does the number
  * of epochs, which has its own column in the table.
  * @param omit keys left out of the labels (the table's own columns, such as `mixup.alpha`).
+ * @param always keys a run's label shows even when every run of its name shares them (the keys in
+ *   which it differs from the reference's recipe, see recipe.ts's offRecipeKeys).
  * @returns labels in the order of `runs`.
  */
-export function configLabels(runs: readonly Run[], omit: readonly string[] = []): string[] {
+export function configLabels(runs: readonly Run[], omit: readonly string[] = [], always: (r: Run) => readonly string[] = () => []): string[] {
   const byName = new Map<string, Run[]>();
   for (const r of runs) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
   const differing = new Map<string, string[]>();
@@ -197,7 +201,7 @@ export function configLabels(runs: readonly Run[], omit: readonly string[] = [])
     differing.set(name, keys.filter((k) => new Set(group.map((r) => r.settings[k] ?? '-')).size > 1));
   }
   return runs.map((r) => {
-    const keys = differing.get(r.name)!;
+    const keys = [...new Set([...differing.get(r.name)!, ...always(r).filter((k) => !omit.includes(k))])].sort();
     return keys.length === 0 ? r.name : `${r.name} (${keys.map((k) => `${k}=${r.settings[k] ?? '-'}`).join(', ')})`;
   });
 }

@@ -11,6 +11,7 @@ import { basename } from 'node:path';
 import { configLabels, type CurveRow, type Run, type RunStatus } from './runs.js';
 import { meanStd, type MeanStd } from './stats.js';
 import { referenceAccuracy } from './reference.js';
+import { offRecipeKeys } from './recipe.js';
 
 /** One row of the table: the finished seeds of one config, or one run still in progress. */
 export interface TableRow {
@@ -55,6 +56,12 @@ export interface TableRow {
   reference: number | null;
   /** finalAcc.mean − reference, percentage points. */
   diff: number | null;
+  /**
+   * Keys in which the row's runs differ from the reference's recipe for their experiment and epochs
+   * (see recipe.ts), e.g. `model.depth`, `data.limit`; empty when they follow it or there is no recipe.
+   * Such a row's `reference` and `diff` stay null: it does not compare with the published figure.
+   */
+  offRecipe: string[];
 }
 
 /**
@@ -79,7 +86,8 @@ function rowOf(runs: Run[], label: string, finished: boolean, opts: TableOptions
     return xs.every(Number.isFinite) ? meanStd(xs) : null;
   };
   const bestEpoch = (r: Run) => r.curves.reduce((b, c) => (c.valAcc > b.valAcc ? c : b));
-  const reference = opts.compareReference ? referenceAccuracy(r0.experiment, r0.epochs) : null;
+  const offRecipe = offRecipeKeys(r0) ?? [];
+  const reference = opts.compareReference && offRecipe.length === 0 ? referenceAccuracy(r0.experiment, r0.epochs) : null;
   const mixes = r0.experiment !== 'erm';
   return {
     config: r0.name,
@@ -102,6 +110,7 @@ function rowOf(runs: Run[], label: string, finished: boolean, opts: TableOptions
     status: finished ? 'finished' : r0.status,
     reference,
     diff: reference === null ? null : finalAcc.mean - reference,
+    offRecipe,
   };
 }
 
@@ -145,7 +154,7 @@ export function dropRepeatedSeeds(runs: readonly Run[]): { runs: Run[]; repeats:
  * Rows are sorted by experiment (erm, mixup, mixup-feature), then epochs, label, finished first.
  */
 export function buildTable(runs: readonly Run[], opts: TableOptions = {}): TableRow[] {
-  const labels = new Map(configLabels(runs, KEYS_WITH_COLUMNS).map((l, i) => [runs[i]!, l]));
+  const labels = new Map(configLabels(runs, KEYS_WITH_COLUMNS, (r) => offRecipeKeys(r) ?? []).map((l, i) => [runs[i]!, l]));
   const groups = new Map<string, Run[]>();
   const rows: TableRow[] = [];
   for (const r of runs) {
@@ -271,6 +280,13 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
   if (anyEce) lines.push(ECE_NOTE);
   if (opts.compareReference) {
     lines.push('reference: the MXNet reference implementation (hongyi-zhang/mixup), one run each; final − reference in percentage points.');
+    const off = rows.filter((r) => r.offRecipe.length > 0 && referenceAccuracy(r.experiment, r.epochs) !== null);
+    if (off.length > 0) {
+      lines.push(
+        `reference left empty for ${off.map((r) => `${r.label} (${r.offRecipe.join(', ')})`).join('; ')}: ` +
+          "trained with other settings than the reference's recipe (configs/<experiment>-<epochs>.json), so its figure does not compare.",
+      );
+    }
   }
   if (anyUnfinished) lines.push('Unfinished runs show the last finished epoch and are in no mean.');
   return lines.join('\n');

@@ -1,0 +1,53 @@
+/**
+ * The reference's recipe: the settings its published figures were trained with, as this project's
+ * shipped configs reproduce them (`configs/<experiment>-<epochs>.json`: ResNet-50, all 50,000 training
+ * images, 28×28 crops, batch 128, ...). A run that differs from it in a key that changes what is
+ * learned (a depth-8 smoke test, `data.limit=256`) does not compare with the published figure; the
+ * report names those keys in the row label and leaves the reference columns empty.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../config/load.js';
+import type { Experiment } from '../config/schema.js';
+import { IGNORED_FOR_GROUPING, flatSettings, type Run } from './runs.js';
+
+/** The `configs/` directory of this package (found from this file, in src/ or dist/src/). */
+function shippedConfigs(): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'mixup') return join(dir, 'configs');
+    if (dirname(dir) === dir) return null;
+    dir = dirname(dir);
+  }
+}
+
+const recipes = new Map<string, Readonly<Record<string, string>> | null>();
+
+/**
+ * The reference's recipe for `experiment` trained `epochs` epochs, as flat `dotted.key → value`
+ * settings (see {@link flatSettings}), from the shipped `configs/<experiment>-<epochs>.json`; null
+ * when the reference published no such run (or the config is not there).
+ */
+export function referenceRecipe(experiment: Experiment, epochs: number): Readonly<Record<string, string>> | null {
+  const key = `${experiment}-${epochs}`;
+  if (!recipes.has(key)) {
+    const configs = shippedConfigs();
+    const file = configs === null ? null : join(configs, `${key}.json`);
+    recipes.set(key, file !== null && existsSync(file) ? flatSettings(loadConfig(file), IGNORED_FOR_GROUPING) : null);
+  }
+  return recipes.get(key)!;
+}
+
+/**
+ * The keys in which a run differs from the reference's recipe for its experiment and epochs (sorted),
+ * or null when there is no recipe to compare with. A key the run lacks (an older config.json) is not
+ * counted: its default was the recipe's when the run was made.
+ */
+export function offRecipeKeys(run: Pick<Run, 'experiment' | 'epochs' | 'settings'>): string[] | null {
+  const recipe = referenceRecipe(run.experiment, run.epochs);
+  if (recipe === null) return null;
+  const keys = new Set([...Object.keys(recipe), ...Object.keys(run.settings)]);
+  return [...keys].filter((k) => run.settings[k] !== undefined && run.settings[k] !== (recipe[k] ?? '-')).sort();
+}
