@@ -68,7 +68,7 @@ export interface Run {
   /** Rows of curves.csv, epochs strictly increasing. */
   curves: CurveRow[];
   /**
-   * The config name and the canonical JSON of the config without the keys that do not change
+   * The config name, the epochs and the config's {@link settings} as canonical JSON, without the keys that do not change
    * the result (seed, paths, backend, logging, checkpointing; see {@link IGNORED_FOR_GROUPING}):
    * runs with equal keys are seeds of one experiment.
    */
@@ -150,19 +150,6 @@ function zodProblem(file: string, err: z.ZodError): RunProblem {
   const issue = err.issues[0]!;
   const key = issue.path.map(String).join('.') || '(top level)';
   return new RunProblem(`${file}: ${key}: ${issue.message.replace(/^Invalid input: /, '')}`);
-}
-
-/** Canonical JSON (keys sorted) of `obj` without the dotted `ignored` keys. */
-export function canonicalKey(obj: unknown, ignored: readonly string[], prefix = ''): string {
-  if (Array.isArray(obj)) return `[${obj.map((v) => canonicalKey(v, [], '')).join(',')}]`;
-  if (obj === null || typeof obj !== 'object') return JSON.stringify(obj) ?? 'null';
-  const parts: string[] = [];
-  for (const k of Object.keys(obj).sort()) {
-    const path = prefix + k;
-    if (ignored.includes(path)) continue;
-    parts.push(`${JSON.stringify(k)}:${canonicalKey((obj as Record<string, unknown>)[k], ignored, path + '.')}`);
-  }
-  return `{${parts.join(',')}}`;
 }
 
 /**
@@ -316,6 +303,8 @@ export function readRun(dir: string): Run | SkippedRun {
       throw new RunProblem(`${curvesFile}: no epoch finished yet (header only, 0/${epochs} epochs)`);
     }
     const last = curves[curves.length - 1]!.epoch;
+    // One walk of the config: the flat settings (sorted keys) are also its canonical form for grouping.
+    const settings = flatSettings(raw, IGNORED_FOR_GROUPING);
     return {
       dir,
       name,
@@ -330,8 +319,8 @@ export function readRun(dir: string): Run | SkippedRun {
       status: status?.status ?? null,
       complete: last >= epochs,
       curves,
-      groupKey: `${name}|epochs=${epochs}|${canonicalKey(raw, IGNORED_FOR_GROUPING)}`,
-      settings: flatSettings(raw, IGNORED_FOR_GROUPING),
+      groupKey: `${name}|epochs=${epochs}|${JSON.stringify(Object.entries(settings))}`,
+      settings,
     };
   } catch (e) {
     if (e instanceof RunProblem) return { dir, reason: e.message };
