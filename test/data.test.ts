@@ -9,6 +9,7 @@ import { UserError } from '../src/errors.js';
 import { RECORDIO_MAGIC, encodeRecordIO, forEachRecord, parseRecord, readHead, scanRecordIO } from '../src/data/recordio.js';
 import { encodeImageRecord, parseImageRecord } from '../src/data/imagerecord.js';
 import { decodeImage } from '../src/data/decode.js';
+import { tarPasses } from '../src/data/cifarbin.js';
 import { openSource, type SourceOptions } from '../src/data/source.js';
 import { SampleReader } from '../src/data/reader.js';
 import { openPipeline, resolveDataPaths, sameDataNote } from '../src/data/index.js';
@@ -197,8 +198,10 @@ test('CIFAR binary: single .bin, directory of batches, and the .tar.gz archive',
   const r = new SampleReader(train.spec, null);
   assert.deepEqual(r.read(3), imgs[3]);
   await tarCreate({ gzip: true, file: join(dir, 'cifar-10-binary.tar.gz'), cwd: dir }, ['cifar-10-batches-bin']);
+  const passes = tarPasses;
   const tgzTrain = await openSource(join(dir, 'cifar-10-binary.tar.gz'), 'train', OPTS);
   const tgzVal = await openSource(join(dir, 'cifar-10-binary.tar.gz'), 'val', OPTS);
+  assert.equal(tarPasses - passes, 1, 'one gunzip + tar pass for both splits');
   assert.deepEqual([...tgzTrain.labels], [0, 1, 2, 3]);
   assert.deepEqual([...tgzVal.labels], [8, 9]);
   assert.equal(tgzVal.classNames[0], 'a');

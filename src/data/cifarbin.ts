@@ -5,8 +5,8 @@
  * coarse then fine (3,074-byte records, `train.bin`, `test.bin`). The `.tar.gz` archives are read
  * directly through gunzip and the `tar` package.
  */
-import { basename, dirname, join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { list as tarList, type ReadEntry } from 'tar';
 import { UserError } from '../errors.js';
 import { RAW_CIFAR_BYTES } from './decode.js';
@@ -81,8 +81,8 @@ function parseNames(text: string): string[] {
 
 /** One split read out of a `cifar-10-binary.tar.gz` (or CIFAR-100) archive. */
 export interface TarSplit {
-  /** The split's records, concatenated in file order (`data_batch_1` first). */
-  records: Buffer;
+  /** The split's records, concatenated in file order (`data_batch_1` first), in a SharedArrayBuffer. */
+  records: Uint8Array;
   layout: BinLayout;
   /** Member names the records came from, and how many records each holds. */
   members: string[];
@@ -90,35 +90,81 @@ export interface TarSplit {
   classNames: string[] | null;
 }
 
+/** What one pass through an archive found: the members of each split, and the class-name files. */
+interface TarContents {
+  files: Record<'train' | 'val', Map<string, Buffer>>;
+  texts: Map<string, string>;
+}
+
 /**
- * Reads one split of a CIFAR binary `.tar.gz` through gunzip and tar, without unpacking it to disk.
- * @throws UserError when the archive is unreadable or holds no file of the split.
+ * Archives read and not yet taken apart: one gunzip + tar pass serves both splits (training opens
+ * the train split, then the val split); each split's members are handed out once and dropped here,
+ * so no split is held twice. Keyed by path, size and modification time.
  */
-export async function readTarSplit(path: string, split: 'train' | 'val', labelField: 'fine' | 'coarse'): Promise<TarSplit> {
-  const files = new Map<string, Buffer>();
-  const texts = new Map<string, string>();
+const archives = new Map<string, { contents: Promise<TarContents>; pending: Set<'train' | 'val'> }>();
+
+/** gunzip + tar passes made so far (tests check that both splits take one). */
+export let tarPasses = 0;
+
+/** Reads every member of both splits (and the class-name files) in one pass; each into a buffer of its exact size. */
+async function readTarContents(path: string): Promise<TarContents> {
+  tarPasses++;
+  const contents: TarContents = { files: { train: new Map(), val: new Map() }, texts: new Map() };
   try {
     await tarList({
       file: path,
       onReadEntry: (entry: ReadEntry) => {
         const name = basename(entry.path);
-        const wanted = entry.type === 'File' && (isSplitFile(name, split) || name.endsWith('names.txt') || name === 'batches.meta.txt');
-        if (!wanted) {
+        const split = isSplitFile(name, 'train') ? 'train' : isSplitFile(name, 'val') ? 'val' : null;
+        const text = name.endsWith('names.txt') || name === 'batches.meta.txt';
+        if (entry.type !== 'File' || (split === null && !text)) {
           entry.resume();
           return;
         }
-        const chunks: Buffer[] = [];
-        entry.on('data', (c: Buffer) => chunks.push(c));
+        const data = Buffer.allocUnsafe(entry.size);
+        let at = 0;
+        entry.on('data', (c: Buffer) => {
+          c.copy(data, at);
+          at += c.length;
+        });
         entry.on('end', () => {
-          const data = Buffer.concat(chunks);
-          if (name.endsWith('.txt')) texts.set(name, data.toString('utf8'));
-          else files.set(entry.path, data);
+          if (split === null) contents.texts.set(name, data.subarray(0, at).toString('utf8'));
+          else contents.files[split].set(entry.path, data.subarray(0, at));
         });
       },
     });
   } catch (e) {
     throw new UserError(`${path}: not a readable .tar.gz archive (${(e as Error).message})`);
   }
+  return contents;
+}
+
+/**
+ * Reads one split of a CIFAR binary `.tar.gz` through gunzip and tar, without unpacking it to disk.
+ * The archive is read once for both splits: the split not asked for is kept until it is (see
+ * {@link archives}).
+ * @throws UserError when the archive is unreadable or holds no file of the split.
+ */
+export async function readTarSplit(path: string, split: 'train' | 'val', labelField: 'fine' | 'coarse'): Promise<TarSplit> {
+  const st = statSync(path);
+  const key = `${resolve(path)}|${st.size}|${st.mtimeMs}`;
+  let entry = archives.get(key);
+  if (entry === undefined || !entry.pending.has(split)) {
+    entry = { contents: readTarContents(path), pending: new Set(['train', 'val']) };
+    archives.set(key, entry);
+  }
+  entry.pending.delete(split);
+  if (entry.pending.size === 0) archives.delete(key);
+  let read: TarContents;
+  try {
+    read = await entry.contents;
+  } catch (e) {
+    archives.delete(key);
+    throw e;
+  }
+  const files = read.files[split];
+  read.files[split] = new Map(); // handed out: not held here any more
+  const texts = read.texts;
   const members = [...files.keys()].sort(naturalCompare);
   if (members.length === 0) {
     const want = split === 'train' ? 'data_batch_*.bin (or train.bin)' : 'test_batch.bin (or test.bin)';
@@ -134,8 +180,15 @@ export async function readTarSplit(path: string, split: 'train' | 'val', labelFi
   }
   const nameFile = layout!.dataset === 'cifar10' ? 'batches.meta.txt' : labelField === 'fine' ? 'fine_label_names.txt' : 'coarse_label_names.txt';
   const names = texts.get(nameFile);
+  // Straight into shared memory, which the training pipeline's workers read (no second copy there).
+  const records = new Uint8Array(new SharedArrayBuffer(members.reduce((n, m) => n + files.get(m)!.length, 0)));
+  let at = 0;
+  for (const m of members) {
+    records.set(files.get(m)!, at);
+    at += files.get(m)!.length;
+  }
   return {
-    records: Buffer.concat(members.map((m) => files.get(m)!)),
+    records,
     layout: layout!,
     members,
     counts: members.map((m) => files.get(m)!.length / layout!.recordBytes),

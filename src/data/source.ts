@@ -370,8 +370,12 @@ async function openTar(path: string, split: 'train' | 'val', opts: SourceOptions
     const note = missingBatchesNote(path, names, total);
     if (note !== null) notes.push(note);
   }
-  const shared = new SharedArrayBuffer(count * t.layout.recordBytes);
-  new Uint8Array(shared).set(t.records.subarray(0, count * t.layout.recordBytes));
+  // The whole split is already in shared memory; a limit copies only its first records.
+  let shared = t.records.buffer as SharedArrayBuffer;
+  if (count < total) {
+    shared = new SharedArrayBuffer(count * t.layout.recordBytes);
+    new Uint8Array(shared).set(t.records.subarray(0, count * t.layout.recordBytes));
+  }
   return {
     format: t.layout.dataset === 'cifar100' ? 'cifar100-binary-tar.gz' : 'cifar-binary-tar.gz',
     path: `${path}:{${t.members.map((m) => basename(m)).join(',')}}`,
