@@ -6,7 +6,7 @@
  * directly through gunzip and the `tar` package.
  */
 import { basename, dirname, join, resolve } from 'node:path';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { list as tarList, type ReadEntry } from 'tar';
 import { UserError } from '../errors.js';
 import { RAW_CIFAR_BYTES } from './decode.js';
@@ -45,6 +45,26 @@ export function badBinSize(path: string, size: number): UserError {
   return new UserError(
     `${path}: size ${size} bytes is not a multiple of the CIFAR-10 record size 3073 (1 label + 3072 pixel bytes) nor of CIFAR-100's 3074; the last record is truncated or this is not a CIFAR binary file`,
   );
+}
+
+/**
+ * Reads the first `count` records of a CIFAR binary file in chunks of 1,024 records (3 MB), never the
+ * whole file: `onChunk(records, first, n)` gets `n` records starting at record `first`; `records` is
+ * reused for the next chunk.
+ */
+export function forEachBinChunk(path: string, layout: BinLayout, count: number, onChunk: (records: Uint8Array, first: number, n: number) => void): void {
+  const per = 1024;
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(per * layout.recordBytes);
+    for (let first = 0; first < count; first += per) {
+      const n = Math.min(per, count - first);
+      readSync(fd, buf, 0, n * layout.recordBytes, first * layout.recordBytes);
+      onChunk(buf.subarray(0, n * layout.recordBytes), first, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Which files of a split a CIFAR binary directory or archive holds. */

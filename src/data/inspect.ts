@@ -4,14 +4,14 @@
  * out-of-range labels, undecodable images, images that are not 32×32). Every image is decoded, so
  * an inspect that finds nothing odd means the file trains.
  */
-import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError, firstLine } from '../errors.js';
-import { RECORDIO_MAGIC, fileSize, forEachRecord, idxPathFor, readHead, statDataPath } from './recordio.js';
+import { fileSize, forEachRecord, idxPathFor, statDataPath } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import { decodeImage, detectEncoding } from './decode.js';
-import { CIFAR10_CLASSES, badBinSize, binLayout, isSplitFile, naturalCompare, readTarSplit, type BinLayout } from './cifarbin.js';
-import { findInDir } from './source.js';
+import { CIFAR10_CLASSES, badBinSize, binLayout, forEachBinChunk, isSplitFile, naturalCompare, readTarSplit, type BinLayout } from './cifarbin.js';
+import { detectFormat, findInDir } from './source.js';
 
 /** What one file (or one split of an archive) holds. */
 export interface InspectReport {
@@ -124,19 +124,9 @@ function inspectBin(path: string, numClasses: number, labelField: 'fine' | 'coar
   if (!layout) throw badBinSize(path, size);
   const r = newReport(path, layout.dataset === 'cifar100' ? `CIFAR-100 binary (3074-byte records, ${labelField} labels)` : 'CIFAR-10 binary (3073-byte records)');
   const kinds = new Map<string, number>();
-  const fd = openSync(path, 'r');
-  try {
-    const per = 1024;
-    const buf = Buffer.alloc(per * layout.recordBytes);
-    const total = size / layout.recordBytes;
-    for (let start = 0; start < total; start += per) {
-      const n = Math.min(per, total - start);
-      readSync(fd, buf, 0, n * layout.recordBytes, start * layout.recordBytes);
-      inspectBinRecords(r, buf.subarray(0, n * layout.recordBytes), layout, numClasses, (i) => `record ${start + i} at byte offset ${(start + i) * layout.recordBytes}`, kinds);
-    }
-  } finally {
-    closeSync(fd);
-  }
+  forEachBinChunk(path, layout, size / layout.recordBytes, (records, start) =>
+    inspectBinRecords(r, records, layout, numClasses, (i) => `record ${start + i} at byte offset ${(start + i) * layout.recordBytes}`, kinds),
+  );
   return r;
 }
 
@@ -174,14 +164,10 @@ export async function inspectPath(path: string, opts: { numClasses?: number; lab
     for (const f of files) out.push(...(await inspectPath(f, opts)));
     return out;
   }
-  const size = fileSize(path);
-  const head = readHead(path, 4);
-  if (size >= 4 && head.readUInt32LE(0) === RECORDIO_MAGIC) return [inspectRec(path, numClasses, opts.labelIndex ?? 0)];
-  if (head[0] === 0x1f && head[1] === 0x8b) return inspectTar(path, numClasses, labelField);
-  if (binLayout(size, path, labelField) || /\.bin$/i.test(path)) return [inspectBin(path, numClasses, labelField)];
-  throw new UserError(
-    `${path}: unknown format: not a RecordIO file (bad magic 0x${size >= 4 ? head.readUInt32LE(0).toString(16).padStart(8, '0') : '?'} at byte offset 0, expected 0xced7230a), not gzip, not a CIFAR binary file (size ${size} is not a multiple of 3073)`,
-  );
+  const format = detectFormat(path, labelField);
+  if (format === 'rec') return [inspectRec(path, numClasses, opts.labelIndex ?? 0)];
+  if (format === 'tar.gz') return inspectTar(path, numClasses, labelField);
+  return [inspectBin(path, numClasses, labelField)];
 }
 
 function statDir(dir: string): string[] {

@@ -4,7 +4,7 @@
  * checking every label. The result's {@link SourceSpec} is plain data (typed arrays and shared
  * memory) that worker threads use to read the images themselves (see reader.ts).
  */
-import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { plural } from '../format.js';
@@ -15,6 +15,7 @@ import {
   badBinSize,
   binLayout,
   classNamesNear,
+  forEachBinChunk,
   isSplitFile,
   naturalCompare,
   readTarSplit,
@@ -146,12 +147,24 @@ export async function openSource(path: string, split: 'train' | 'val', opts: Sou
     if (!found) throw new UserError(`${path}: no CIFAR data for the ${split} split here; looked for ${LOOKED_FOR}`);
     return openSource(found[split], split, opts);
   }
+  const format = detectFormat(path, opts.labelField);
+  if (format === 'rec') return openRec(path, opts, split);
+  if (format === 'tar.gz') return openTar(path, split, opts);
+  return openBins([path], opts, split, null);
+}
+
+/**
+ * The format of a data file, from its content (`data inspect` and training use this one test):
+ * `rec` (RecordIO magic in the first word), `tar.gz` (gzip signature), `bin` (a size that is a
+ * whole number of CIFAR-10 or CIFAR-100 records, or a `.bin` name; its size is checked when read).
+ * @throws UserError for a missing or empty file, or none of these.
+ */
+export function detectFormat(path: string, labelField: 'fine' | 'coarse'): 'rec' | 'tar.gz' | 'bin' {
   const size = fileSize(path);
   const head = readHead(path, 4);
-  if (size >= 4 && head.readUInt32LE(0) === RECORDIO_MAGIC) return openRec(path, opts, split);
-  if (head[0] === 0x1f && head[1] === 0x8b) return openTar(path, split, opts);
-  if (binLayout(size, path, opts.labelField)) return openBins([path], opts, split, null);
-  if (/\.bin$/i.test(path)) throw badBinSize(path, size);
+  if (size >= 4 && head.readUInt32LE(0) === RECORDIO_MAGIC) return 'rec';
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'tar.gz';
+  if (binLayout(size, path, labelField) || /\.bin$/i.test(path)) return 'bin';
   throw new UserError(
     `${path}: unknown format: not a RecordIO file (first word 0x${size >= 4 ? head.readUInt32LE(0).toString(16).padStart(8, '0') : '?'} at byte offset 0, expected magic 0xced7230a), not gzip, and its size ${size} is not a multiple of the CIFAR record size 3073`,
   );
@@ -311,19 +324,8 @@ function openBins(paths: string[], opts: SourceOptions, split: 'train' | 'val', 
     if (layout && l.recordBytes !== layout.recordBytes) throw new UserError(`${p}: record size ${l.recordBytes} differs from ${layout.recordBytes} of ${files[0]!.path}`);
     layout = l;
     const count = Math.min(size / l.recordBytes, remaining);
-    // Stream the labels in chunks; the pixels stay on disk until a worker reads them.
-    const fd = openSync(p, 'r');
-    try {
-      const per = 1024;
-      const buf = Buffer.alloc(per * l.recordBytes);
-      for (let start = 0; start < count; start += per) {
-        const n = Math.min(per, count - start);
-        readSync(fd, buf, 0, n * l.recordBytes, start * l.recordBytes);
-        binLabels(buf, l, n, p, start, opts, labels);
-      }
-    } finally {
-      closeSync(fd);
-    }
+    // The labels, in chunks; the pixels stay on disk until a worker reads them.
+    forEachBinChunk(p, l, count, (records, start, n) => binLabels(records, l, n, p, start, opts, labels));
     files.push({ path: p, count });
     remaining -= count;
   }
