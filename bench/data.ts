@@ -5,20 +5,22 @@
  *
  *   npm run bench:data -- [--rec FILE] [--bin FILE] [--workers N[,N...]] [--limit N]   (--help: each option)
  *
- * Defaults: ../shared/data/cifar10/cifar10_train.rec and ../shared/data/cifar-10-batches-bin/
- * data_batch_1.bin, workers 2. A benchmark, not a test: it needs real data and takes seconds.
+ * Defaults: data/cifar10/cifar10_train.rec and data/cifar10/cifar-10-binary.tar.gz (where
+ * `mixup data download cifar10 [--format bin]` puts them), workers 2. A benchmark, not a test: it
+ * needs real data and takes seconds.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { configSchema } from '../src/config/schema.js';
 import { openPipeline } from '../src/data/index.js';
+import { DEFAULT_DATA_DIR } from '../src/data/paths.js';
 import { intOption, listDefault } from './train.js';
 
-const shared = new URL('../../shared/data/', import.meta.url.includes('/dist/') ? new URL('../', import.meta.url) : import.meta.url);
 const opts = new Command('bench:data')
   .description('images per second of the data pipeline (read + decode + augment, then cached) over a .rec and a .bin')
-  .option('--rec <file>', 'RecordIO file to read', new URL('cifar10/cifar10_train.rec', shared).pathname)
-  .option('--bin <file>', 'CIFAR-10 binary batch file to read', new URL('cifar-10-batches-bin/data_batch_1.bin', shared).pathname)
+  .option('--rec <file>', 'RecordIO file to read', join(DEFAULT_DATA_DIR, 'cifar10_train.rec'))
+  .option('--bin <file>', 'CIFAR-10 binary data to read: a data_batch_N.bin, or the .tar.gz (its training split)', join(DEFAULT_DATA_DIR, 'cifar-10-binary.tar.gz'))
   .addOption(listDefault(new Option('--workers <n,...>', 'comma-separated worker-thread counts to run each file with (data.workers)').argParser((v) => v.split(',').map(intOption(0))), [2]))
   .option('--limit <n>', 'use only the first N samples of each file (data.limit; 0 = all)', intOption(0), 0)
   .parse()
