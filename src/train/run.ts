@@ -271,9 +271,9 @@ async function epochLoop(
 
   // ---- signals: the first finishes the batch and checkpoints, the second exits at once. One
   // interrupt often arrives twice: GNU `timeout` signals its child and then its whole process group
-  // (the child again), and `npx`/npm forwards to its child the signal the terminal or a scheduler
-  // already sent to the group. The two deliveries land on different threads of this process, so the
-  // kernel does not merge them. A repeat within SAME_INTERRUPT_MS of the first is that same interrupt.
+  // (the child again), as do other wrappers that signal a process and its group. Under strace the two
+  // deliveries landed on different threads of this process, so the kernel did not merge them. A
+  // repeat within SAME_INTERRUPT_MS of the first is that same interrupt.
   let stopRequest: 'sigint' | 'sigterm' | null = null;
   let firstSignalAt = 0;
   const onSignal = (sig: 'sigint' | 'sigterm') => () => {
