@@ -290,7 +290,7 @@ async function epochLoop(
     }
     stopRequest = sig;
     firstSignalAt = performance.now();
-    io.info(`\n${sig.toUpperCase()}: finishing the current batch and writing a checkpoint (again to exit at once)`);
+    io.info(`\n${sig.toUpperCase()}: finishing the current batch and writing a checkpoint (the same signal again, a second or more later, exits at once)`);
   };
   const onInt = onSignal('sigint');
   const onTerm = onSignal('sigterm');
