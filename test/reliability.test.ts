@@ -1,15 +1,15 @@
 // The reliability diagram of `mixup test --reliability` (src/report/reliability.ts).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import { CalibrationAccumulator } from '../src/train/calibration.js';
 import { buildReliabilitySpec, checkReliabilityFile, reliabilityPoints, reliabilityTitle, writeReliability } from '../src/report/reliability.js';
 import { renderSvg } from '../src/report/plot.js';
+import { tempDir } from './fixtures/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'mixup-reliability-'));
+const dir = tempDir('mixup-reliability-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Three samples: confidence .9 right, .9 wrong (bin 13), .5 right (bin 7). ECE = (2·|.5 − .9| + |1 − .5|)/3 = 1.3/3. */

@@ -6,8 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../src/backend.js';
@@ -16,6 +15,7 @@ import { runTraining } from '../src/train/run.js';
 import { scoreCheckpoint } from '../src/train/score.js';
 import { readCurves } from '../src/train/curves.js';
 import { cifarBinDir } from './fixtures/cifar.js';
+import { tempDir } from './fixtures/tmp.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(root, 'bin', 'mixup');
@@ -30,7 +30,7 @@ function mixup(...args: string[]) {
 before(async () => {
   await selectBackend('wasm');
   const data = cifarBinDir(64, 30);
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-score-'));
+  const dir = tempDir('mixup-score-');
   temps.push(data, dir);
   run = join(dir, 'run');
   const file = join(dir, 'exp.json');
@@ -76,7 +76,7 @@ test('curves.csv has the calibration columns after the label-noise ones, and mix
 });
 
 test('mixup test --attack fgsm --eps --reliability --json: clean and attacked top-1, the per-bin table, a PNG', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-score-'));
+  const dir = tempDir('mixup-score-');
   temps.push(dir);
   const png = join(dir, 'rel.png');
   const r = mixup('test', '--checkpoint', run, '--attack', 'fgsm', '--eps', '8', '--reliability', png, '--json');
@@ -102,7 +102,7 @@ test('mixup test --attack fgsm --eps --reliability --json: clean and attacked to
 });
 
 test('mixup test: bad --reliability / --attack flags are one line, exit 2, before any evaluation', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mixup-score-'));
+  const dir = tempDir('mixup-score-');
   temps.push(dir);
   const cases: [string[], string][] = [
     [['--reliability', join(dir, 'rel.jpg')], `--reliability ${join(dir, 'rel.jpg')}: expected a file name ending in .svg or .png`],
