@@ -9,7 +9,7 @@
  *
  * Each experiment's config is configs/<experiment>.json (α, mix_rate, loss, gradScale as in
  * training) with model.depth / train.batchSize overridden. The loop is the training loop's
- * (src/train/run.ts): next batch from the pipeline → `tf.tensor4d` → planMix → trainStep → dispose.
+ * (src/train/run.ts): next batch from the pipeline → `tf.tensor4d` → planMixShards → trainStep → dispose.
  * With `--data-dir` the batches come from `openPipeline(cfg, 'train')` on that directory (decode,
  * augment in data.workers worker threads, as in training); without it, from synthetic batches
  * (random pixels, made once; no pipeline cost). `--warmup` steps (default 1: XNNPACK's first
@@ -44,7 +44,7 @@ import { EXPERIMENTS, mixupPlacement, type Config, type Experiment } from '../sr
 import { loadConfig } from '../src/config/load.js';
 import { openPipeline } from '../src/data/index.js';
 import type { Batch, DataPipeline } from '../src/data/types.js';
-import { planMix } from '../src/mixup/plan.js';
+import { planMixShards } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
 import { buildNet } from '../src/train/checkpoint.js';
 import { SGD } from '../src/train/sgd.js';
@@ -283,8 +283,8 @@ async function runExperiment(cfg: Config, warmup: number, steps: number, profile
       const step = () => {
         const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
         try {
-          const plan = placement ? planMix(b.size, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', 0, b.index)) : null;
-          return trainStep(net, sgd, images, b.labels, plan, { lr: cfg.train.lr, gradScale: cfg.train.gradScale, loss: cfg.loss });
+          const plan = placement ? planMixShards(b.size, cfg.train.shards, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', 0, b.index)) : null;
+          return trainStep(net, sgd, images, b.labels, plan, { lr: cfg.train.lr, gradScale: cfg.train.gradScale, loss: cfg.loss, shards: cfg.train.shards });
         } finally {
           images.dispose();
         }

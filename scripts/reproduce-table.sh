@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduce the CIFAR-10 results table of the MXNet reference (hongyi-zhang/mixup): ERM, input
+# Reproduce the CIFAR-10 results table of the MXNet reference (unsky/mixup, forked as
+# hdjsjyl/mixup): ERM, input
 # mixup and feature-map mixup, each trained 90, 200 and 300 epochs as its own run
 # (configs/{erm,mixup,mixup-feature}-{90,200,300}.json), then `mixup report` builds the table
 # and the plot from the run directories.

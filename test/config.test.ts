@@ -112,6 +112,8 @@ test('cross-field rules: mixup.at with erm, depth, lr steps, image larger than p
   assert.match(userError(() => validateConfig({ train: { lrStepEpochs: [100, 10] } }, 'f')), /train\.lrStepEpochs: \[100,10\] must be strictly increasing/);
   assert.match(userError(() => validateConfig({ data: { imageShape: [3, 40, 40], padSize: 0 } }, 'f')), /data\.imageShape: .* larger than/);
   assert.match(userError(() => validateConfig({ data: { imageShape: [1, 28, 28] } }, 'f')), /data\.imageShape\[0\]/);
+  assert.match(userError(() => validateConfig({ train: { batchSize: 100, shards: 3 } }, 'f')), /train\.shards: 3 does not divide train\.batchSize 100 into equal shards/);
+  assert.equal(validateConfig({ train: { batchSize: 96, shards: 3 } }, 'f').train.shards, 3);
 });
 
 test('the paper augmentation preset needs data.imageShape [3,32,32]: one line naming both keys', () => {
@@ -204,6 +206,8 @@ test('the shipped configs reproduce the reference table settings', () => {
   for (const n of [90, 200, 300]) {
     const erm = loadConfig(join(configs, `erm-${n}.json`));
     assert.deepEqual([erm.experiment, erm.train.epochs, erm.train.lr, erm.train.lrStepEpochs, erm.train.gradScale], ['erm', n, 0.05, [200, 250], 1]);
+    // the reference's 2 GPUs: 2 shards of 64; checkpoints of epochs 90, 200, 300 kept
+    assert.deepEqual([erm.train.shards, erm.train.keepEpochs], [2, [90, 200, 300]]);
     for (const e of ['mixup', 'mixup-feature'] as const) {
       const m = loadConfig(join(configs, `${e}-${n}.json`));
       assert.deepEqual(
@@ -212,8 +216,13 @@ test('the shipped configs reproduce the reference table settings', () => {
       );
       assert.deepEqual([m.model.depth, m.train.batchSize, m.train.momentum, m.train.wd, m.data.padSize], [50, 128, 0.9, 1e-4, 4]);
       assert.deepEqual(m.data.imageShape, [3, 28, 28]);
+      assert.deepEqual([m.train.shards, m.train.keepEpochs], [2, [90, 200, 300]]);
+      assert.equal(m.mixup.backward, e === 'mixup-feature' ? 'reference' : 'exact');
     }
   }
+  const quick = loadConfig(join(configs, 'quick.json'));
+  assert.deepEqual([quick.train.shards, quick.mixup.backward], [1, 'exact']);
+  assert.equal(validateConfig({}, 'f').train.shards, 1);
 });
 
 test('data paths become absolute against the directory the command ran in; absolute ones stay', async () => {

@@ -3,7 +3,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { applyMix, permuteRows } from '../src/mixup/layer.js';
-import { planMix } from '../src/mixup/plan.js';
+import { pairsPlan, planMix } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
 
 before(async () => {
@@ -93,4 +93,21 @@ test("backward 'zero' (the reference's op): same output, zero input gradient", (
   const g = tf.grad((t: tf.Tensor) => tf.sum(tf.square(applyMix(t, plan, 'zero'))))(x);
   assert.ok(g.dataSync().every((v) => v === 0));
   tf.dispose([x, exact, zero, g]);
+});
+
+test("backward 'reference' (the reference op's app_backward): same output, dx[r] = s[r]·dy[r] row by row", () => {
+  // pair 0 = rows (0, 2) with λ1 0.25, λ2 0.125; pair 1 = rows (1, 3) with λ1 0.5, λ2 1; row 4 unmixed
+  const plan = pairsPlan(5, Float64Array.of(0.25, 0.5), Float64Array.of(0.125, 1));
+  const x = tf.randomNormal([5, 2, 2, 3], 0, 1, 'float32', 2);
+  const dy = tf.randomNormal([5, 2, 2, 3], 0, 1, 'float32', 3);
+  const exact = applyMix(x, plan);
+  const ref = applyMix(x, plan, 'reference');
+  assert.deepEqual([...ref.dataSync()], [...exact.dataSync()]);
+  // s = λ1+λ2 on rows 0, 1; 2−λ1−λ2 on rows 2, 3; 1 on row 4
+  const s = [0.375, 1.5, 1.625, 0.5, 1];
+  const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(applyMix(t, plan, 'reference'), dy)))(x);
+  const d = dy.dataSync();
+  const expected = Array.from(d, (v, i) => v * s[Math.floor(i / 12)]!);
+  close(g.dataSync(), expected, 1e-6, 'reference gradient');
+  tf.dispose([x, dy, exact, ref, g]);
 });

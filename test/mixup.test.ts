@@ -2,7 +2,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { betaSampler } from '../src/mixup/beta.js';
-import { inversePermutation, majorityLabels, mixLabels, mixLength, planMix, type MixPlan } from '../src/mixup/plan.js';
+import {
+  combinePlans,
+  inversePermutation,
+  majorityLabels,
+  mixLabels,
+  mixLength,
+  pairsPlan,
+  planMix,
+  planMixShards,
+  referenceGradFactor,
+  type MixPlan,
+} from '../src/mixup/plan.js';
 import { UserError } from '../src/errors.js';
 import { uniformStream } from '../src/random.js';
 
@@ -81,6 +92,55 @@ test('permutation scheme: one λ for the batch, a random permutation partner', (
   assert.ok(p.weight.every((w) => w === p.lambda1[0]));
   assert.deepEqual([...p.partner].sort((a, b) => a - b), Array.from({ length: 16 }, (_, i) => i));
   assert.notDeepEqual([...p.partner], Array.from({ length: 16 }, (_, i) => i));
+});
+
+test('combinePlans: shard k\'s partners offset by its first row, weights and λ concatenated in shard order', () => {
+  // shard 0 (rows 0..3): one pair (0,1) with λ1 0.25, λ2 0.5; shard 1 (rows 4..7): one pair (4,5) with λ1 0.75, λ2 0.125
+  const a = pairsPlan(4, Float64Array.of(0.25), Float64Array.of(0.5));
+  const b = pairsPlan(4, Float64Array.of(0.75), Float64Array.of(0.125));
+  assert.deepEqual([...a.partner], [1, 0, 2, 3]);
+  assert.deepEqual([...a.weight], [0.25, 0.5, 1, 1]);
+  const c = combinePlans([a, b]);
+  assert.equal(c.batchSize, 8);
+  assert.equal(c.mixLen, 4);
+  assert.equal(c.scheme, 'pairs');
+  assert.deepEqual([...c.partner], [1, 0, 2, 3, 5, 4, 6, 7]);
+  assert.deepEqual([...c.weight], [0.25, 0.5, 1, 1, 0.75, 0.875, 1, 1]);
+  assert.deepEqual([...c.lambda1], [0.25, 0.75]);
+  assert.deepEqual([...c.lambda2], [0.5, 0.125]);
+  assert.equal(combinePlans([a]), a);
+  assert.throws(() => combinePlans([]), RangeError);
+  const perm = planMix(4, { alpha: 1, mixRate: 1, scheme: 'permutation' }, uniformStream(0, 'm'));
+  assert.throws(() => combinePlans([a, perm]), RangeError);
+});
+
+test('planMixShards: each shard mixes mixLength(B/S) of its own rows, λ drawn shard by shard from one stream', () => {
+  const m = { alpha: 0.2, mixRate: 0.7, scheme: 'pairs' as const };
+  const p = planMixShards(128, 2, m, uniformStream(4, 'mixup', 1, 2));
+  assert.equal(p.mixLen, 88); // 44 of each 64 (the reference's 2 GPUs), against 90 of 128 in one batch
+  // rows 0..43 and 64..107 mixed, each with a partner in its own shard
+  for (let r = 0; r < 128; r++) {
+    const mixed = r % 64 < 44;
+    assert.equal(p.partner[r] !== r, mixed, `row ${r}`);
+    assert.equal(Math.floor(p.partner[r]! / 64), Math.floor(r / 64), `row ${r} mixed across shards`);
+  }
+  // λ: shard 0's 22 λ1 and 22 λ2 are the stream's first 44 Beta draws, shard 1's the next 44
+  const draw = betaSampler(0.2, uniformStream(4, 'mixup', 1, 2));
+  const d = Array.from({ length: 88 }, () => draw());
+  assert.deepEqual([...p.lambda1], [...d.slice(0, 22), ...d.slice(44, 66)]);
+  assert.deepEqual([...p.lambda2], [...d.slice(22, 44), ...d.slice(66, 88)]);
+  // one shard is planMix itself
+  assert.deepEqual(planMixShards(128, 1, m, uniformStream(4, 'mixup', 1, 2)), planMix(128, m, uniformStream(4, 'mixup', 1, 2)));
+  assert.throws(() => planMixShards(10, 3, m, uniformStream(0, 'm')), RangeError);
+});
+
+test('referenceGradFactor: λ1ᵢ+λ2ᵢ on row i, 2−λ1ᵢ−λ2ᵢ on row h+i, 1 on unmixed rows', () => {
+  const p = pairsPlan(5, Float64Array.of(0.25, 0.5), Float64Array.of(0.125, 1));
+  const s = referenceGradFactor(p);
+  assert.deepEqual([...s], [0.375, 1.5, 1.625, 0.5, 1]);
+  // in shards too: the factor follows each row's own pair
+  const c = combinePlans([pairsPlan(2, Float64Array.of(0.25), Float64Array.of(0.5)), pairsPlan(2, Float64Array.of(0.75), Float64Array.of(0))]);
+  assert.deepEqual([...referenceGradFactor(c)], [0.75, 1.25, 0.75, 1.25]);
 });
 
 test('α ≤ 0 is a user error naming mixup.alpha', () => {

@@ -102,6 +102,38 @@ function naiveBatchNorm(x: tf.Tensor4D, gamma: tf.Tensor1D | null, beta: tf.Tens
   return tf.add(gamma ? tf.mul(xhat, gamma) : xhat, beta) as tf.Tensor4D;
 }
 
+test('BatchNorm in 2 shards equals each half normalised alone (forward, gradients); statistics are the halves\' average', () => {
+  const x = tf.randomNormal([6, 3, 4, 5], 1, 2, 'float32', 11) as tf.Tensor4D;
+  const gamma = tf.randomUniform([5], 0.5, 1.5, 'float32', 12) as tf.Tensor1D;
+  const beta = tf.randomNormal([5], 0, 1, 'float32', 13) as tf.Tensor1D;
+  const c = tf.randomNormal([6, 3, 4, 5], 0, 1, 'float32', 14);
+  const sharded = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+    const r = batchNormTrain(xx as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D, undefined, 2);
+    tf.dispose([r.mean, r.variance]);
+    return tf.sum(tf.mul(r.y, c));
+  };
+  const halves = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+    const parts = tf.split(xx, 2, 0).map((p) => naiveBatchNorm(p as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D));
+    return tf.sum(tf.mul(tf.concat(parts, 0), c));
+  };
+  const gs = tf.grads(sharded)([x, gamma, beta]);
+  const gh = tf.grads(halves)([x, gamma, beta]);
+  for (let i = 0; i < 3; i++) assert.ok(maxRelErr(gs[i]!.dataSync(), gh[i]!.dataSync()) < 1e-4, `input ${i}`);
+  const r = batchNormTrain(x, gamma, beta, undefined, 2);
+  const [a, b] = tf.split(x, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
+  const want = tf.concat([naiveBatchNorm(a, gamma, beta), naiveBatchNorm(b, gamma, beta)], 0);
+  assert.ok(maxRelErr(r.y.dataSync(), want.dataSync()) < 1e-5);
+  const ma = tf.moments(a, [0, 1, 2]);
+  const mb = tf.moments(b, [0, 1, 2]);
+  const avg = (p: tf.Tensor, q: tf.Tensor) => tf.div(tf.add(p, q), 2);
+  assert.ok(maxRelErr(r.mean.dataSync(), avg(ma.mean, mb.mean).dataSync()) < 1e-5);
+  assert.ok(maxRelErr(r.variance.dataSync(), avg(ma.variance, mb.variance).dataSync()) < 1e-5);
+  // and not the whole batch's statistics
+  assert.ok(maxRelErr(r.variance.dataSync(), tf.moments(x, [0, 1, 2]).variance.dataSync()) > 1e-3);
+  assert.throws(() => batchNormTrain(x, gamma, beta, undefined, 4), /does not split into 4 equal shards/);
+  tf.dispose([x, gamma, beta, c, r.y, r.mean, r.variance, want, ...gs, ...gh]);
+});
+
 test('BatchNorm training forward and closed-form gradient equal autodiff of the plain formula', () => {
   const x = tf.randomNormal([3, 4, 5, 6], 1.5, 2, 'float32', 1) as tf.Tensor4D;
   const gamma = tf.randomUniform([6], 0.5, 1.5, 'float32', 2) as tf.Tensor1D;

@@ -63,6 +63,16 @@ test('pruning keeps the newest N and drops stale partial checkpoints', async () 
   assert.deepEqual(readdirSync(join(out, 'checkpoints')).sort(), ['epoch-0003', 'epoch-0003+batch-000007']);
 });
 
+test('pruning never removes the checkpoints of train.keepEpochs; the newest N others stay', async () => {
+  const out = tmp();
+  for (let e = 1; e <= 6; e++) await writeCheckpoint(out, { epoch: e, batch: 0 }, async (d) => writeFileSync(join(d, 'model.json'), '{}'));
+  await writeCheckpoint(out, { epoch: 2, batch: 3 }, async (d) => writeFileSync(join(d, 'model.json'), '{}'));
+  pruneCheckpoints(out, 1, [2, 4]);
+  // epoch-0002+batch-000003 is not an end-of-epoch checkpoint of epoch 2: a stale partial, removed
+  assert.deepEqual(listCheckpoints(out).map((c) => c.name), ['epoch-0002', 'epoch-0004', 'epoch-0006']);
+  assert.equal(findCheckpoint(out, 4).dir, join(out, 'checkpoints', 'epoch-0004'));
+});
+
 test('findCheckpoint: by epoch, a checkpoint directory itself, and one-line errors', async () => {
   const out = tmp();
   for (const e of [1, 2]) await writeCheckpoint(out, { epoch: e, batch: 0 }, async (d) => writeFileSync(join(d, 'model.json'), '{}'));

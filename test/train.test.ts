@@ -120,6 +120,23 @@ test("formatScore: a run's data.valLimit is named, with --full", () => {
   ]);
 });
 
+test('train.shards 2 and train.keepEpochs: the start line says how it mixes; kept epochs survive keepCheckpoints 1 and score', async () => {
+  const cfg = loadConfig(
+    configFile({ experiment: 'mixup-feature', 'mixup.backward': 'reference', 'train.shards': 2, 'train.epochs': 3, 'train.keepCheckpoints': 1, 'train.keepEpochs': [1] }),
+  );
+  const io = quietIo();
+  assert.equal(await runTraining(request(cfg), io), 0);
+  // batch 16 in 2 shards of 8: mixLength(8, 0.7) = floor(5.6) = 5 → 6 mixed per shard
+  assert.ok(
+    io.lines.some((l) => l.includes("mixes the feature maps after conv0 with the reference op's gradient (α 0.2, mix_rate 0.7, pairs) in 2 shards of 8 (6 mixed per shard)")),
+    io.lines.join('\n'),
+  );
+  assert.deepEqual(listCheckpoints(cfg.out!).map((c) => c.name), ['epoch-0001', 'epoch-0003']);
+  const rows = readCurves(join(cfg.out!, 'curves.csv'));
+  const first = await scoreCheckpoint(cfg.out!, { epoch: 1 });
+  assert.equal(Number(first.accuracy.toFixed(6)), rows[0]!.val_acc);
+});
+
 test('ERM on the fixture learns: validation accuracy ≥ 80% after 6 epochs', async () => {
   const cfg = loadConfig(configFile({ experiment: 'erm', loss: 'soft-ce', 'train.epochs': 6, 'train.lr': 0.1, 'train.lrStepEpochs': [3] }));
   assert.equal(await runTraining(request(cfg), quietIo()), 0);

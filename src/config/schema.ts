@@ -56,9 +56,11 @@ const mixupSchema = z
         'mixup: blend whole images (λ·x + (1−λ)·x′); cutmix (Yun et al. 2019): paste a random box of area share 1−λ from the partner, labels mixed by the pasted area (input placement only)',
       ),
     backward: z
-      .enum(['exact', 'zero'])
+      .enum(['exact', 'reference', 'zero'])
       .default('exact')
-      .describe("gradient into the layers before the mix: exact (autodiff) or zero (as the reference's MixUp op's backward)"),
+      .describe(
+        "gradient into the layers before the mix: exact (autodiff); reference (the reference MixUp op's backward, symbols/mixup.py: dx = s·dy per row, s = λ1+λ2 / 2−λ1−λ2 on a pair's rows, 1 unmixed); zero (none)",
+      ),
   })
   .prefault({})
   .describe('the MixUp layer');
@@ -138,6 +140,11 @@ const trainSchema = z
       .array(posInt())
       .default([200, 250])
       .describe('epochs after which the learning rate is multiplied by lrFactor (reference: lr_step_epochs)'),
+    shards: posInt()
+      .default(1)
+      .describe(
+        "split each batch into this many equal shards, each with its own BatchNorm statistics and MixUp pairs (the reference's GPUs: train.sh ran 2); batchSize must be a multiple",
+      ),
     momentum: z.number().min(0).max(1).default(0.9).describe('SGD momentum (reference: mom)'),
     wd: z.number().min(0).default(1e-4).describe('weight decay on *_weight and *_gamma parameters (reference: wd)'),
     gradScale: z
@@ -154,6 +161,10 @@ const trainSchema = z
     seed: int().min(0).default(0).describe('seed of every random generator (shuffle, augmentation, λ, weights)'),
     checkpointEvery: posInt().default(1).describe('write a checkpoint every N epochs (and at the end)'),
     keepCheckpoints: posInt().nullable().default(null).describe('keep only the newest N checkpoints (null = keep all)'),
+    keepEpochs: z
+      .array(posInt())
+      .default([])
+      .describe('epochs whose checkpoints are always written and kept, whatever checkpointEvery and keepCheckpoints say (table configs: 90, 200, 300)'),
     nanPolicy: z.enum(['stop', 'skip-batch']).default('stop').describe('on a NaN/infinite loss: stop (exit 3) or skip the batch'),
     logEvery: posInt().default(50).describe('batches between progress lines when stdout is not a terminal (reference: disp_batches)'),
     readEvery: posInt()
@@ -221,6 +232,13 @@ export const configSchema = z
         code: 'custom',
         path: ['model', 'depth'],
         message: `${d} is not a valid ResNet depth: expected 6n+2 below 164 (8, 14, 20, ..., 50, ...) or 9n+2 from 164 up (164, 173, ...)`,
+      });
+    }
+    if (c.train.batchSize % c.train.shards !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['train', 'shards'],
+        message: `${c.train.shards} does not divide train.batchSize ${c.train.batchSize} into equal shards`,
       });
     }
     const steps = c.train.lrStepEpochs;

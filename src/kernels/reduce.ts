@@ -31,6 +31,9 @@ export function blockReduction(shape: number[], axes: number[]): { b: number; r1
   return { b: prod(shape.slice(0, first)), r1: prod(shape.slice(first, last)), r2: shape[last]!, c: prod(shape.slice(last + 1)) };
 }
 
+/** Most pooling windows (b) one reduction is done with: BatchNorm over up to 8 shards (train.shards). */
+const MAX_WINDOWS = 8;
+
 function reduceKernel(name: 'Sum' | 'Mean') {
   return (args: { inputs: tf.NamedTensorInfoMap; backend: BackendWasm; attrs: tf.NamedAttrMap }): tf.TensorInfo => {
     const { inputs, backend, attrs } = args;
@@ -39,9 +42,10 @@ function reduceKernel(name: 'Sum' | 'Mean') {
     const split = x.dtype === 'float32' ? blockReduction(x.shape, axes) : null;
     const s = new WasmScope(backend);
     try {
-      // Only a single pooling window (b = 1): with many small windows (global average pooling of
-      // [N,7,7,C]) the built-in transpose + reduce is as fast or faster.
-      if (split === null || split.b !== 1 || split.r1 * split.r2 === 1) return s.keep(s.runBuiltin(name, inputs, attrs));
+      // Only a few pooling windows (b ≤ MAX_WINDOWS: BatchNorm's statistics, of the whole batch or
+      // per shard): with many small windows (global average pooling of [N,7,7,C]) the built-in
+      // transpose + reduce is as fast or faster.
+      if (split === null || split.b > MAX_WINDOWS || split.r1 * split.r2 === 1) return s.keep(s.runBuiltin(name, inputs, attrs));
       const { b, r1, r2, c } = split;
       const out = s.run('AvgPool', { x: WasmScope.reshaped(x, [b, r1, r2, c]) }, { filterSize: [r1, r2], strides: [1, 1], pad: 'valid' });
       if (name === 'Sum') {

@@ -3,22 +3,27 @@
  * out[i] = weight[i]·x[i] + (1 − weight[i])·x[partner[i]], computed as
  * x[partner] + weight ⊙ (x − x[partner]). The gather by `partner` has a custom gradient, a gather
  * of dy by the inverse permutation (exact, since `partner` is a permutation), so no
- * UnsortedSegmentSum kernel is needed (the wasm backend has none). Gradients therefore flow through
- * the mix into the layers before it, exactly; the reference's custom op returned a zero input
- * gradient instead (mxnet/symbols/mixup.py, `self.assign(in_grad[0], req[0], 0)`).
+ * UnsortedSegmentSum kernel is needed (the wasm backend has none).
+ *
+ * What flows back into the layers before the mix is chosen by {@link MixBackward}: the exact
+ * gradient; the reference MixUp op's own backward (unsky/mixup, symbols/mixup.py, `app_backward`:
+ * each row's output gradient times a per-row factor, see referenceGradFactor in plan.ts); or zero.
  */
 import * as tf from '@tensorflow/tfjs';
 
 /** The function type tf.customGrad takes (not exported by @tensorflow/tfjs). */
 type CustomGradFn<T extends tf.Tensor> = Parameters<typeof tf.customGrad<T>>[0];
-import { boxWeights, inversePermutation, type MixPlan } from './plan.js';
+import { boxWeights, inversePermutation, referenceGradFactor, type MixPlan } from './plan.js';
 
 /**
- * What flows back through the mix: `exact` the true gradient (this project's default);
- * `zero` no gradient at all, as the reference's custom op did (its backward assigns 0 to the
- * input gradient), so the layers before a feature-map mix learn only from weight decay.
+ * What flows back through the mix (config `mixup.backward`):
+ * - `exact`: the true gradient (this project's default);
+ * - `reference`: the reference MixUp op's backward, dx[r] = s[r]·dy[r] with
+ *   s[r] = weight[r] + 1 − weight[partner[r]] (λ1ᵢ + λ2ᵢ, 2 − λ1ᵢ − λ2ᵢ, 1 on unmixed rows);
+ * - `zero`: no gradient at all (the op's zero-writing backward of the repository's first upload),
+ *   so the layers before a feature-map mix learn only from weight decay.
  */
-export type MixBackward = 'exact' | 'zero';
+export type MixBackward = 'exact' | 'reference' | 'zero';
 
 /**
  * Rows of `x` reordered by a permutation: out[i] = x[perm[i]], with gradient dx = dy[perm⁻¹].
@@ -38,18 +43,24 @@ export function permuteRows<T extends tf.Tensor>(x: T, perm: Int32Array): T {
   return op(x);
 }
 
+/** `[B, 1, ..., 1]` float32 tensor of a per-row vector, broadcastable against `[B, ...]` of `rank`. */
+function rowVector(values: Float64Array, rank: number): tf.Tensor {
+  return tf.tensor(Float32Array.from(values), [values.length, ...new Array<number>(rank - 1).fill(1)], 'float32');
+}
+
 /**
- * The weight of each row's own sample, broadcastable against x: `[B,1,...,1]` from plan.weight, or
- * for a CutMix plan `[B,H,W,1]` (0 inside the row's box, 1 outside; {@link boxWeights}).
+ * The weight w of each row's own sample and 1 − w of its partner's, broadcastable against x:
+ * `[B,1,...,1]` from plan.weight (1 − w formed in float64, as the reference's `(1-λ)`), or for a
+ * CutMix plan `[B,H,W,1]` (w 0 inside the row's box, 1 outside; {@link boxWeights}).
  * @throws RangeError when a CutMix plan's image size is not x's `[B,H,W,C]`.
  */
-function ownWeight(x: tf.Tensor, plan: MixPlan): tf.Tensor {
-  const B = x.shape[0];
-  if (!plan.boxes) return tf.tensor(Float32Array.from(plan.weight), [B, ...x.shape.slice(1).map(() => 1)], 'float32');
+function ownWeights(x: tf.Tensor, plan: MixPlan): [tf.Tensor, tf.Tensor] {
+  if (!plan.boxes) return [rowVector(plan.weight, x.rank), rowVector(plan.weight.map((v) => 1 - v), x.rank)];
   if (x.rank !== 4 || x.shape[1] !== plan.height || x.shape[2] !== plan.width) {
     throw new RangeError(`applyMix: CutMix plan is for ${plan.height}x${plan.width} images, tensor has shape [${x.shape.join(',')}]`);
   }
-  return tf.tensor4d(boxWeights(plan), [B, plan.height!, plan.width!, 1], 'float32');
+  const w = tf.tensor4d(boxWeights(plan), [x.shape[0], plan.height!, plan.width!, 1], 'float32');
+  return [w, tf.sub(1, w)];
 }
 
 /**
@@ -57,8 +68,9 @@ function ownWeight(x: tf.Tensor, plan: MixPlan): tf.Tensor {
  * w one number per row (mixup) or per pixel (CutMix boxes, the same for every channel).
  * @param x `[B,H,W,C]` (or any `[B, ...]`; CutMix: `[B,H,W,C]` of the plan's H, W) float32 images or feature maps.
  * @param plan the batch's plan; plan.batchSize must equal B.
- * @param backward gradient to the input: `exact` (default) or `zero` (the reference's op).
+ * @param backward gradient to the input: `exact` (default), `reference` or `zero`.
  * @returns same shape as x.
+ * @throws RangeError when the plan is for another batch size.
  */
 export function applyMix<T extends tf.Tensor>(x: T, plan: MixPlan, backward: MixBackward = 'exact'): T {
   const B = x.shape[0];
@@ -67,14 +79,18 @@ export function applyMix<T extends tf.Tensor>(x: T, plan: MixPlan, backward: Mix
     if (plan.mixLen === 0) return tf.clone(xIn);
     return tf.tidy(() => {
       const other = permuteRows(xIn, plan.partner);
-      const w = ownWeight(xIn, plan);
-      return tf.add(other, tf.mul(w, tf.sub(xIn, other))) as T;
+      const [w, rest] = ownWeights(xIn, plan);
+      return tf.add(tf.mul(w, xIn), tf.mul(rest, other)) as T;
     });
   };
   if (backward === 'exact') return mix(x);
+  const gradFunc =
+    backward === 'zero'
+      ? (dy: T) => tf.zerosLike(dy)
+      : (dy: T) => tf.tidy(() => tf.mul(dy, rowVector(referenceGradFactor(plan), dy.rank)));
   const op = tf.customGrad(((xIn: T, save: (t: tf.Tensor[]) => void) => {
     void save;
-    return { value: mix(xIn), gradFunc: (dy: T) => tf.zerosLike(dy) };
+    return { value: mix(xIn), gradFunc };
   }) as unknown as CustomGradFn<T>);
   return op(x);
 }

@@ -2,8 +2,8 @@
  * MixUp bookkeeping: which samples of a batch are mixed, with whom and with which weight λ.
  * Pure functions over typed arrays (no tfjs); src/mixup/layer.ts applies a plan to a tensor.
  *
- * The reference's layer (hongyi-zhang/mixup, mxnet/symbols/mixup.py, class MixUp) does, for a
- * batch of B samples:
+ * The reference's layer (unsky/mixup, forked as hdjsjyl/mixup: symbols/mixup.py, class MixUp)
+ * does, for a batch of B samples:
  *   mixLen = int(mix_rate·B), plus 1 when odd;
  *   a = x[0 : mixLen/2], b = x[mixLen/2 : mixLen]   (pairs i = 0..mixLen/2−1);
  *   λ1, λ2 ~ Beta(α, α), mixLen/2 of each, independent;
@@ -26,6 +26,11 @@
  * are mixed by the pasted area. The `permutation` scheme draws one box for the whole batch (as
  * Yun et al.'s code does), `pairs` one per mixed row; box centres are drawn after everything
  * else, so `kind: mixup` plans are unchanged by the option.
+ *
+ * Shards (config `train.shards`): the reference ran on 2 GPUs, each applying its MixUp layer to its
+ * own half of the batch. {@link planMixShards} draws one plan per shard (pairs inside the shard)
+ * and {@link combinePlans} joins them into one plan of the whole batch, partner indices offset by
+ * the shard's first row, so the mix stays one op over the batch.
  */
 import { UserError } from '../errors.js';
 import { permutation, randomInt, type Uniform } from '../random.js';
@@ -43,7 +48,7 @@ export type MixKind = 'mixup' | 'cutmix';
  * (mixRate 1), one less instead. Never above B, always even.
  * @param batchSize B ≥ 0.
  * @param mixRate share of the batch to mix, in [0, 1] (config `mixup.mixRate`).
- * Source: mxnet/symbols/mixup.py, MixUp.forward (`mix_len = int(self.mix_rate*data.shape[0])`).
+ * Source: symbols/mixup.py, MixUp.forward (`mix_len = int(self.mix_rate*data.shape[0])`).
  */
 export function mixLength(batchSize: number, mixRate: number): number {
   if (!Number.isInteger(batchSize) || batchSize < 0) throw new RangeError(`mixLength: batch size ${batchSize} is not a non-negative integer`);
@@ -58,7 +63,10 @@ export interface MixPlan {
   /** B, the batch size the plan is for. */
   readonly batchSize: number;
   readonly scheme: MixScheme;
-  /** Number of mixed rows: `pairs` the first mixLen (even); `permutation` B. */
+  /**
+   * Number of mixed rows: `pairs` the first mixLen (even) of the batch, or of each shard in a
+   * combined plan (then the sum over the shards); `permutation` B.
+   */
   readonly mixLen: number;
   /** `[B]` int32, a permutation of 0..B−1: row i is mixed with row partner[i]. */
   readonly partner: Int32Array;
@@ -154,27 +162,51 @@ export function planMix(
   u: Uniform,
   image?: { height: number; width: number },
 ): MixPlan {
+  return drawPlan(batchSize, m, betaSampler(m.alpha, u), u, image);
+}
+
+/** {@link planMix} with its Beta(α, α) sampler given (shared by the shards of a batch). */
+function drawPlan(
+  batchSize: number,
+  m: { mixRate: number; scheme: MixScheme; kind?: MixKind },
+  draw: () => number,
+  u: Uniform,
+  image?: { height: number; width: number },
+): MixPlan {
   if (m.kind === 'cutmix') {
     if (!image) throw new RangeError('planMix: cutmix needs the image size');
-    return withBoxes(planMix(batchSize, { ...m, kind: 'mixup' }, u), image.height, image.width, u);
+    return withBoxes(drawPlan(batchSize, { ...m, kind: 'mixup' }, draw, u), image.height, image.width, u);
   }
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`planMix: batch size ${batchSize} is not a positive integer`);
-  const draw = betaSampler(m.alpha, u);
-  const partner = new Int32Array(batchSize);
-  const weight = new Float64Array(batchSize);
   if (m.scheme === 'permutation') {
     const lambda = draw();
-    const perm = permutation(batchSize, u);
-    partner.set(perm);
-    weight.fill(lambda);
+    const partner = permutation(batchSize, u);
+    const weight = new Float64Array(batchSize).fill(lambda);
     return { batchSize, scheme: 'permutation', mixLen: batchSize, partner, weight, lambda1: Float64Array.of(lambda), lambda2: new Float64Array(0) };
   }
-  const mixLen = mixLength(batchSize, m.mixRate);
-  const h = mixLen / 2;
+  const h = mixLength(batchSize, m.mixRate) / 2;
   const lambda1 = new Float64Array(h);
   const lambda2 = new Float64Array(h);
   for (let i = 0; i < h; i++) lambda1[i] = draw();
   for (let i = 0; i < h; i++) lambda2[i] = draw();
+  return pairsPlan(batchSize, lambda1, lambda2);
+}
+
+/**
+ * The reference layer's plan for given λ: pair i is (x[i], x[h+i]), h = λ1.length; row i gets
+ * λ1ᵢ·x[i] + (1−λ1ᵢ)·x[h+i], row h+i gets λ2ᵢ·x[i] + (1−λ2ᵢ)·x[h+i]; rows ≥ 2h pass unmixed.
+ * @param batchSize B.
+ * @param lambda1 `[h]` λ1 of each pair, in [0, 1].
+ * @param lambda2 `[h]` λ2 of each pair.
+ * @throws RangeError when λ1 and λ2 differ in length or 2h > B.
+ */
+export function pairsPlan(batchSize: number, lambda1: Float64Array, lambda2: Float64Array): MixPlan {
+  const h = lambda1.length;
+  if (lambda2.length !== h) throw new RangeError(`pairsPlan: ${h} λ1 but ${lambda2.length} λ2`);
+  const mixLen = 2 * h;
+  if (mixLen > batchSize) throw new RangeError(`pairsPlan: ${h} pairs do not fit a batch of ${batchSize}`);
+  const partner = new Int32Array(batchSize);
+  const weight = new Float64Array(batchSize);
   for (let i = 0; i < h; i++) {
     // row i: λ1ᵢ·aᵢ + (1−λ1ᵢ)·bᵢ, aᵢ = x[i], bᵢ = x[h+i]
     partner[i] = h + i;
@@ -187,7 +219,93 @@ export function planMix(
     partner[i] = i;
     weight[i] = 1;
   }
-  return { batchSize, scheme: 'pairs', mixLen, partner, weight, lambda1, lambda2 };
+  return { batchSize, scheme: 'pairs', mixLen, partner, weight, lambda1: lambda1.slice(), lambda2: lambda2.slice() };
+}
+
+/**
+ * One plan for a batch made of consecutive shards, from one plan per shard: shard k's rows follow
+ * shard k−1's, its partner indices are offset by its first row (so every row is mixed only with rows
+ * of its own shard), weight, λ1/λ2 and CutMix boxes are concatenated in shard order, batchSize and
+ * mixLen summed.
+ * A single plan comes back unchanged.
+ * @param plans one plan per shard, all of one scheme, at least one.
+ * @throws RangeError for no plans, or plans of different schemes, kinds or image sizes.
+ */
+export function combinePlans(plans: readonly MixPlan[]): MixPlan {
+  if (plans.length === 0) throw new RangeError('combinePlans: no plans');
+  if (plans.length === 1) return plans[0]!;
+  const scheme = plans[0]!.scheme;
+  if (plans.some((p) => p.scheme !== scheme)) throw new RangeError('combinePlans: plans of different schemes');
+  const { height, width } = plans[0]!;
+  const withBoxes = plans[0]!.boxes !== undefined;
+  if (plans.some((p) => (p.boxes !== undefined) !== withBoxes || p.height !== height || p.width !== width)) {
+    throw new RangeError('combinePlans: plans of different kinds or image sizes');
+  }
+  const sum = (f: (p: MixPlan) => number) => plans.reduce((a, p) => a + f(p), 0);
+  const batchSize = sum((p) => p.batchSize);
+  const partner = new Int32Array(batchSize);
+  const weight = new Float64Array(batchSize);
+  const lambda1 = new Float64Array(sum((p) => p.lambda1.length));
+  const lambda2 = new Float64Array(sum((p) => p.lambda2.length));
+  let row = 0;
+  let l1 = 0;
+  let l2 = 0;
+  for (const p of plans) {
+    for (let i = 0; i < p.batchSize; i++) partner[row + i] = row + p.partner[i]!;
+    weight.set(p.weight, row);
+    lambda1.set(p.lambda1, l1);
+    lambda2.set(p.lambda2, l2);
+    row += p.batchSize;
+    l1 += p.lambda1.length;
+    l2 += p.lambda2.length;
+  }
+  const combined: MixPlan = { batchSize, scheme, mixLen: sum((p) => p.mixLen), partner, weight, lambda1, lambda2 };
+  if (!withBoxes) return combined;
+  const boxes = new Int32Array(4 * batchSize);
+  plans.reduce((r, p) => (boxes.set(p.boxes!, 4 * r), r + p.batchSize), 0);
+  return { ...combined, boxes, height, width };
+}
+
+/**
+ * The mixing of a batch split into `shards` equal shards (config `train.shards`, the reference's
+ * GPUs): each shard gets its own {@link planMix} of B/shards rows, drawn shard by shard from one
+ * Beta(α, α) sampler on the stream `u` (CutMix: each shard's λ, then its boxes), then
+ * {@link combinePlans}. With one shard this is `planMix(B, m, u, image)` exactly.
+ * E.g. B 128 in 2 shards at mixRate 0.7: 44 of each 64 mixed (88 in all, against 90 unsharded).
+ * @param batchSize B, a multiple of `shards`.
+ * @param shards ≥ 1.
+ * @param image `{height, width}` of the batch's images; needed for cutmix.
+ * @throws RangeError when B is not a multiple of shards; UserError when α ≤ 0.
+ */
+export function planMixShards(
+  batchSize: number,
+  shards: number,
+  m: { alpha: number; mixRate: number; scheme: MixScheme; kind?: MixKind },
+  u: Uniform,
+  image?: { height: number; width: number },
+): MixPlan {
+  if (!Number.isInteger(shards) || shards < 1 || batchSize % shards !== 0) {
+    throw new RangeError(`planMixShards: a batch of ${batchSize} does not split into ${shards} equal shards`);
+  }
+  const draw = betaSampler(m.alpha, u);
+  const plans: MixPlan[] = [];
+  for (let k = 0; k < shards; k++) plans.push(drawPlan(batchSize / shards, m, draw, u, image));
+  return combinePlans(plans);
+}
+
+/**
+ * The per-row factor of the reference MixUp op's backward (symbols/mixup.py, `app_backward`):
+ * dx[r] = s[r]·dy[r] with s[r] = weight[r] + 1 − weight[partner[r]]. For the reference's pairs that
+ * is λ1ᵢ + λ2ᵢ on row i, 2 − λ1ᵢ − λ2ᵢ on row h+i and 1 on unmixed rows: the op records each of its
+ * two mixes with autograd, back-propagates an all-ones gradient, adds the two input gradients and
+ * multiplies them by the output gradient row by row. Neither zero nor the exact gradient (which would
+ * move dy between partner rows). For a `permutation` plan (one λ everywhere) s is 1.
+ * @returns `[B]` float64.
+ */
+export function referenceGradFactor(plan: MixPlan): Float64Array {
+  const s = new Float64Array(plan.batchSize);
+  for (let r = 0; r < plan.batchSize; r++) s[r] = plan.weight[r]! + 1 - plan.weight[plan.partner[r]!]!;
+  return s;
 }
 
 function checkLabels(labels: Int32Array, numClasses: number, plan: MixPlan | null): void {

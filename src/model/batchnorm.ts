@@ -8,6 +8,13 @@
  * (Ioffe & Szegedy 2015, §3; the sums run over N, H, W). Only [C]-vectors are broadcast; the
  * backward pass is two reductions and four element-wise ops over the activation.
  * Inference mode uses the moving statistics: y = x·γs + (β − μ_moving·γs).
+ *
+ * Shards (config `train.shards`, the reference's GPUs): with S shards the batch is viewed as
+ * `[S, N/S, H, W, C]` and every shard is normalised with its own statistics (reductions over axes
+ * 1-3 per shard, M = N/S·H·W), as each of the reference's GPUs normalised its own share of the batch;
+ * ∂L/∂γ and ∂L/∂β sum over the shards. The statistics reported for the moving update are the
+ * average of the shards' (MXNet averages the GPUs' moving statistics; with one momentum that is one
+ * update with the averaged batch statistics).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -23,9 +30,9 @@ export const BN_MOMENTUM = 0.9;
 export interface BatchNormTrainResult {
   /** `[N,H,W,C]` the normalised, scaled and shifted activation (differentiable w.r.t. x, γ, β). */
   y: tf.Tensor4D;
-  /** `[C]` batch mean, kept (outside any tidy): the caller disposes it. Not differentiable. */
+  /** `[C]` batch mean (with shards: the shards' mean), kept (outside any tidy): the caller disposes it. Not differentiable. */
   mean: tf.Tensor1D;
-  /** `[C]` biased batch variance (÷ N·H·W), kept: the caller disposes it. Not differentiable. */
+  /** `[C]` biased batch variance (÷ N·H·W; with shards: the average of the shards'), kept: the caller disposes it. Not differentiable. */
   variance: tf.Tensor1D;
 }
 
@@ -38,40 +45,57 @@ type Saver = (tensors: tf.Tensor[]) => void;
  *   no gradient is returned for it.
  * @param beta `[C]` shift.
  * @param eps added to the variance (default {@link BN_EPS}).
+ * @param shards S ≥ 1 equal shards of the batch (rows 0..N/S−1, ...), each with its own statistics.
+ * @throws RangeError when the channels of x and beta differ or N is not a multiple of S.
  */
-export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D | null, beta: tf.Tensor1D, eps = BN_EPS): BatchNormTrainResult {
+export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D | null, beta: tf.Tensor1D, eps = BN_EPS, shards = 1): BatchNormTrainResult {
   let mean: tf.Tensor1D | null = null;
   let variance: tf.Tensor1D | null = null;
   const [n, h, w, c] = x.shape;
-  const m = n * h * w;
-  const axes = [0, 1, 2];
   if (c !== beta.shape[0]) throw new RangeError(`batchNormTrain: ${c} channels but beta has ${beta.shape[0]}`);
+  if (!Number.isInteger(shards) || shards < 1 || n % shards !== 0) {
+    throw new RangeError(`batchNormTrain: a batch of ${n} does not split into ${shards} equal shards`);
+  }
+  // One shard: reduce over N,H,W to [C] vectors (the wasm kernels' fast case). Several: view the
+  // batch as [S, N/S, H, W, C] and reduce over axes 1-3 to [S,1,1,1,C], one row of statistics per
+  // shard (summed in the same order as one shard alone: a flatter view rounds differently, and the
+  // golden parity tests show some parameter changes amplify that to 1e-2).
+  const sharded = shards > 1;
+  const m = (n / shards) * h * w;
+  const axes = sharded ? [1, 2, 3] : [0, 1, 2];
+  const view = (t: tf.Tensor): tf.Tensor => (sharded ? tf.reshape(t, [shards, n / shards, h, w, c]) : t);
+  const unview = (t: tf.Tensor): tf.Tensor4D => (sharded ? tf.reshape(t, [n, h, w, c]) : t) as tf.Tensor4D;
+  const perShard = (t: tf.Tensor): tf.Tensor => tf.sum(t, axes, sharded);
+  // [S,1,1,1,C] per-shard values → [C]: summed (gradients) or averaged (statistics).
+  const overShards = (t: tf.Tensor, op: 'sum' | 'mean'): tf.Tensor1D =>
+    (sharded ? (op === 'sum' ? tf.sum(t, [0, 1, 2, 3]) : tf.mean(t, [0, 1, 2, 3])) : t) as tf.Tensor1D;
 
   // Forward shared by both variants: returns y and saves what the gradient needs.
   const forward = (xIn: tf.Tensor4D, g: tf.Tensor1D | null, b: tf.Tensor1D, save: Saver) => {
-    const mu = tf.mean(xIn, axes) as tf.Tensor1D;
-    const xc = tf.sub(xIn, mu) as tf.Tensor4D;
-    const v = tf.mean(tf.square(xc), axes) as tf.Tensor1D;
-    const s = tf.rsqrt(tf.add(v, eps)) as tf.Tensor1D;
-    const scale = g ? (tf.mul(g, s) as tf.Tensor1D) : s;
-    const y = tf.add(tf.mul(xc, scale), b) as tf.Tensor4D;
-    mean = tf.keep(mu);
-    variance = tf.keep(v);
+    const xv = view(xIn);
+    const mu = tf.mean(xv, axes, sharded);
+    const xc = tf.sub(xv, mu);
+    const v = tf.mean(tf.square(xc), axes, sharded);
+    const s = tf.rsqrt(tf.add(v, eps));
+    const scale = g ? tf.mul(g, s) : s;
+    const y = unview(tf.add(tf.mul(xc, scale), b));
+    mean = tf.keep(overShards(mu, 'mean'));
+    variance = tf.keep(overShards(v, 'mean'));
     save([xc, s, scale]);
     return y;
   };
-  // Backward: grads for x, (γ), β from dy and the saved x − μ, s, γs.
+  // Backward: grads for x, (γ), β from dy and the saved x − μ, s, γs (per shard).
   const backward = (dy: tf.Tensor4D, saved: tf.Tensor[], withGamma: boolean): tf.Tensor[] => {
-    const [xc, s, scale] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
-    const dBeta = tf.sum(dy, axes) as tf.Tensor1D;
-    const dxcSum = tf.sum(tf.mul(dy, xc), axes) as tf.Tensor1D; // Σ dy·(x − μ) = ∂L/∂γ / s
-    // ∂L/∂x = γs·dy − γs·∂β/M − (x − μ)·γs·s²·Σdy(x−μ)/M
-    const c0 = tf.div(tf.mul(scale, dBeta), m);
-    const c1 = tf.div(tf.mul(tf.mul(scale, tf.square(s)), dxcSum), m);
-    const dx = tf.sub(tf.sub(tf.mul(dy, scale), c0), tf.mul(xc, c1)) as tf.Tensor4D;
-    if (!withGamma) return [dx, dBeta];
-    const dGamma = tf.mul(dxcSum, s) as tf.Tensor1D;
-    return [dx, dGamma, dBeta];
+    const [xc, s, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+    const dyv = view(dy);
+    const dBeta = perShard(dyv);
+    const dxcSum = perShard(tf.mul(dyv, xc)); // Σ dy·(x − μ) = ∂L/∂γ / s
+    // ∂L/∂x = γs·(dy − ∂β/M − (x − μ)·s²·Σdy(x−μ)/M)
+    const c0 = tf.div(dBeta, m);
+    const c1 = tf.div(tf.mul(tf.square(s), dxcSum), m);
+    const dx = unview(tf.mul(tf.sub(tf.sub(dyv, c0), tf.mul(xc, c1)), scale) as tf.Tensor4D);
+    if (!withGamma) return [dx, overShards(dBeta, 'sum')];
+    return [dx, overShards(tf.mul(dxcSum, s), 'sum'), overShards(dBeta, 'sum')];
   };
 
   let y: tf.Tensor4D;

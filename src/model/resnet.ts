@@ -1,7 +1,8 @@
 /**
  * The reference's pre-activation ResNet, CIFAR variant, as plain functions over tf.Variables.
  *
- * Source: hongyi-zhang/mixup, mxnet/symbols/resnet_mixup.py (adapted from MXNet's
+ * Source: unsky/mixup (forked as hdjsjyl/mixup), symbols/resnet_mixup.py and, for the mix after
+ * conv0, symbols/resnet_mixup_fea.py (adapted from MXNet's
  * image-classification symbols/resnet.py; He et al. 2016, "Identity Mappings in Deep Residual
  * Networks"), for image height ≤ 28:
  *   bn_data (BatchNorm, γ fixed at 1) → conv0 3×3, 16 filters →
@@ -19,8 +20,10 @@
  * MXNet's `pad=(1,1)` does (TensorFlow's 'same' would pad only bottom/right).
  *
  * The MixUp layer sits at `mixAt`: `input` (before bn_data), `head` (after conv0), `stage1`–`stage3`
- * (after that stage's last unit). Its gradient is exact unless `mixBackward: 'zero'` asks for the
- * reference's zero input gradient.
+ * (after that stage's last unit). Its gradient is exact unless `mixBackward` asks for the reference
+ * op's backward (`reference`, a per-row factor on the output gradient) or none (`zero`).
+ * Training with `shards` > 1 gives every shard of the batch its own BatchNorm statistics, as the
+ * reference's 2 GPUs had (batchnorm.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
@@ -40,9 +43,10 @@ export interface ResNetOptions {
   /** Seed of the weight initialisation (`train.seed`). */
   seed: number;
   /**
-   * Gradient through the MixUp layer: `exact` (default) or `zero`, the reference's custom op
-   * (mxnet/symbols/mixup.py assigns 0 to its input gradient: with the mix after conv0, conv0 and
-   * bn_data then learn nothing from the loss).
+   * Gradient through the MixUp layer (config `mixup.backward`): `exact` (default); `reference`, the
+   * reference MixUp op's backward (symbols/mixup.py, `app_backward`: dx[r] = s[r]·dy[r],
+   * s[r] = weight[r] + 1 − weight[partner[r]]); or `zero` (then, with the mix after conv0, conv0
+   * and bn_data learn nothing from the loss).
    */
   mixBackward?: MixBackward;
 }
@@ -226,6 +230,11 @@ export interface ForwardOptions {
   /** The batch's mixing, applied at `options.mixAt` (training only); null/undefined: no mixing. */
   plan?: MixPlan | null;
   /**
+   * Training only: the batch is this many equal shards (config `train.shards`, default 1), each
+   * with its own BatchNorm batch statistics. The plan should then be per shard (planMixShards).
+   */
+  shards?: number;
+  /**
    * Training only: receives the BatchNorm moving-statistic updates (momentum 0.9). Omit to leave
    * the moving statistics untouched (e.g. for gradient checks).
    */
@@ -245,6 +254,8 @@ export function forward(net: ResNet, images: tf.Tensor4D, o: ForwardOptions): tf
   if (plan && mixAt === null) throw new RangeError('forward: a mix plan was given but the network has no MixUp placement (mixAt null)');
   if (plan && !o.training) throw new RangeError('forward: mixing happens in training mode only');
   if (images.shape[3] !== 3) throw new RangeError(`forward: images must be [B,H,W,3], got [${images.shape.join(',')}]`);
+  const shards = o.training ? (o.shards ?? 1) : 1;
+  if (images.shape[0] % shards !== 0) throw new RangeError(`forward: a batch of ${images.shape[0]} does not split into ${shards} equal shards`);
   const P = (name: string) => {
     const v = net.params.get(name);
     if (!v) throw new Error(`forward: parameter ${name} is missing (disposed network?)`);
@@ -260,7 +271,7 @@ export function forward(net: ResNet, images: tf.Tensor4D, o: ForwardOptions): tf
     const mm = A(`${name}_moving_mean`);
     const mv = A(`${name}_moving_var`);
     if (!o.training) return batchNormInfer(x, gamma, beta, mm as tf.Tensor1D, mv as tf.Tensor1D);
-    const r = batchNormTrain(x, gamma, beta);
+    const r = batchNormTrain(x, gamma, beta, undefined, shards);
     if (o.movingUpdates) {
       o.movingUpdates.push({ variable: mm, value: tf.keep(movingUpdate(mm as tf.Tensor1D, r.mean)) });
       o.movingUpdates.push({ variable: mv, value: tf.keep(movingUpdate(mv as tf.Tensor1D, r.variance)) });

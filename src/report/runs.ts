@@ -99,6 +99,7 @@ export const IGNORED_FOR_GROUPING = [
   'train.logEvery',
   'train.checkpointEvery',
   'train.keepCheckpoints',
+  'train.keepEpochs',
   'train.evalBatchSize',
   'data.dir',
   'data.train',

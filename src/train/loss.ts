@@ -4,7 +4,7 @@
  * - `soft-ce`: −Σₖ yₖ·log softmax(z)ₖ = logsumexp(z) − Σₖ yₖ·zₖ  (the usual mixup loss,
  *   facebookresearch/mixup-cifar10; equal to λ·CE(z, a) + (1−λ)·CE(z, b)).
  * - `mixture-nll`: −log Σₖ yₖ·softmax(z)ₖ = logsumexp(z) − logsumexp(z + log y), the reference's
- *   SparseSoftmaxCrossEntropyLoss custom op (mxnet/symbols/sparse_softmax.py:
+ *   SparseSoftmaxCrossEntropyLoss custom op (unsky/mixup, symbols/sparse_softmax.py:
  *   `loss = -log(sum(y*softmax(X), axis=1))`). Zero entries of y enter as −1e30 instead of
  *   log 0 = −∞ (exp underflows to exactly 0 either way), which keeps every gradient finite.
  * Both equal plain cross-entropy −log softmax(z)_label when y is one-hot.

@@ -17,8 +17,9 @@ import { absoluteDataPaths, loadConfig, validateConfig } from '../config/load.js
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
 import type { ResNet } from '../model/resnet.js';
-import { planMix } from '../mixup/plan.js';
+import { planMixShards } from '../mixup/plan.js';
 import { uniformStream } from '../random.js';
+import { describeExperiment } from './describe.js';
 import { learningRate } from './schedule.js';
 import { SGD } from './sgd.js';
 import { defaultReadEvery, settleSteps, trainStep, type PendingStep } from './step.js';
@@ -151,7 +152,6 @@ function fmtPct(x: number): string {
 export async function runTraining(req: TrainRequest, io: TrainIo): Promise<number> {
   const { cfg } = req;
   const out = cfg.out!;
-  const placement = mixupPlacement(cfg);
 
   // Refusals first, then the data (a wrong --data-dir or a damaged file), and only then any write
   // to the run directory: a mistake leaves nothing behind that would block the corrected command.
@@ -179,8 +179,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     }
     io.info(
       `model: ResNet-${cfg.model.depth}, ${net.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
-        `experiment ${cfg.experiment}${placement ? ` (${cfg.mixup.kind === 'cutmix' ? 'cutmix' : 'mixup'} at ${placement}, α ${cfg.mixup.alpha}, mix_rate ${cfg.mixup.mixRate}, ${cfg.mixup.scheme}${cfg.mixup.backward === 'zero' ? ', zero gradient through the mix' : ''})` : ''}` +
-        `${cfg.train.labelSmoothing > 0 ? `; label smoothing ε ${cfg.train.labelSmoothing}` : ''}`,
+        `experiment ${describeExperiment(cfg)}${cfg.train.labelSmoothing > 0 ? `; label smoothing ε ${cfg.train.labelSmoothing}` : ''}`,
     );
     io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${batchesText(tr.numSamples, tr.batchesPerEpoch, cfg.train.batchSize)})`);
     if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
@@ -302,7 +301,7 @@ async function epochLoop(
   const checkpoint = async (pos: CheckpointPosition, sums: EpochSums, lr: number): Promise<string> => {
     const state: CheckpointState = { ...pos, sums, lr, random: 'derived from (train.seed, stream, epoch, batch); no state saved', created: new Date().toISOString() };
     const dir = await writeCheckpoint(out, pos, (tmp) => saveCheckpoint(tmp, net, opt, state, cfg));
-    pruneCheckpoints(out, cfg.train.keepCheckpoints);
+    pruneCheckpoints(out, cfg.train.keepCheckpoints, cfg.train.keepEpochs);
     return dir;
   };
 
@@ -364,8 +363,11 @@ async function epochLoop(
         for await (const b of train.epoch(epoch, fromBatch)) {
           const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
           try {
-            const plan = placement ? planMix(b.size, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index), { height: b.height, width: b.width }) : null;
-            const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing };
+            // Training batches are always full (the last partial one is dropped): b.size splits into the shards.
+            const { shards } = cfg.train;
+            const image = { height: b.height, width: b.width };
+            const plan = placement ? planMixShards(b.size, shards, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index), image) : null;
+            const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing, shards };
             queued.push({ step: trainStep(net, opt, images, b.labels, plan, stepOptions), index: b.index, size: b.size });
           } finally {
             images.dispose();
@@ -420,7 +422,8 @@ async function epochLoop(
           (mem ? ` corrupt_noisy_acc=${fmtPct(mem.noisyAcc)} corrupt_true_acc=${fmtPct(mem.trueAcc)}` : ''),
       );
       let written: string | null = null;
-      if ((epoch + 1) % cfg.train.checkpointEvery === 0 || epoch + 1 === epochs || stopRequest !== null) {
+      const kept = cfg.train.keepEpochs.includes(epoch + 1);
+      if ((epoch + 1) % cfg.train.checkpointEvery === 0 || kept || epoch + 1 === epochs || stopRequest !== null) {
         written = await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr);
       }
       writeStatus(out, { status: epoch + 1 === epochs ? 'finished' : 'running', epoch: epoch + 1, epochs, pid: process.pid, host: hostname() });

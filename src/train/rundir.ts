@@ -284,15 +284,18 @@ export async function writeCheckpoint(out: string, pos: CheckpointPosition, writ
 }
 
 /**
- * Removes older checkpoints so that at most `keep` remain, and every partial (mid-epoch) checkpoint
- * older than the newest checkpoint.
+ * Removes older checkpoints so that at most `keep` remain besides those of `keepEpochs`, and every
+ * partial (mid-epoch) checkpoint older than the newest checkpoint.
  * @param keep number of newest checkpoints to keep; null keeps all (partials are still pruned).
+ * @param keepEpochs epochs whose end-of-epoch checkpoints are never removed (`train.keepEpochs`).
  */
-export function pruneCheckpoints(out: string, keep: number | null): void {
+export function pruneCheckpoints(out: string, keep: number | null, keepEpochs: readonly number[] = []): void {
+  const isKept = (c: { pos: CheckpointPosition }) => c.pos.batch === 0 && keepEpochs.includes(c.pos.epoch);
   const all = listCheckpoints(out);
   const newest = all[all.length - 1];
-  all.forEach((c, i) => {
-    const tooOld = keep !== null && i < all.length - keep;
+  const others = all.filter((c) => !isKept(c));
+  others.forEach((c, i) => {
+    const tooOld = keep !== null && i < others.length - keep;
     const stalePartial = c.pos.batch > 0 && c !== newest;
     if (tooOld || stalePartial) {
       // Renamed first, so that a crash while deleting never leaves half a directory named epoch-*.

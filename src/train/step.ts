@@ -28,6 +28,8 @@ export interface StepOptions {
   loss: LossName;
   /** ε of label smoothing on the (mixed) targets (train.labelSmoothing); default 0. */
   labelSmoothing?: number;
+  /** Equal shards of the batch, each with its own BatchNorm statistics (train.shards; default 1). */
+  shards?: number;
 }
 
 /** What a training step reports once read. */
@@ -94,7 +96,7 @@ export function trainStep(net: ResNet, opt: SGD, images: tf.Tensor4D, labels: In
   let grads: tf.NamedTensorMap = {};
   try {
     const r = tf.variableGrads(() => {
-      const z = forward(net, images, { training: true, plan, movingUpdates: updates });
+      const z = forward(net, images, { training: true, plan, shards: o.shards, movingUpdates: updates });
       const l = meanLoss(z, y, o.loss);
       logits = tf.keep(z);
       loss = tf.keep(tf.clone(l)); // `value` below is disposed; this copy is the step's reported loss
