@@ -22,7 +22,8 @@ fi
 # script documents the options in its header comment (printed by --help) and sets, before calling
 # `reproduce_main "$@"`:
 #   REPRO_NAME         its name, for messages (reproduce-table.sh)
-#   REPRO_EXPERIMENTS  the experiments, in table order: config names under REPRO_CONFIGS
+#   REPRO_EXPERIMENTS  the experiments --only may name, in table order: config names under REPRO_CONFIGS
+#   REPRO_DEFAULT      optional: the ones trained without --only (default: all of REPRO_EXPERIMENTS)
 #   REPRO_CONFIGS      the directory of their config files ($ROOT/configs)
 #   REPRO_RUNS         the default --runs directory (runs)
 #   REPRO_REPORT_ARGS  extra `mixup report` arguments (e.g. --compare-reference)
@@ -111,6 +112,8 @@ reproduce_main() {
     for e in "${REPRO_EXPERIMENTS[@]}"; do
       [[ ",$only," == *",$e,"* ]] && experiments+=("$e")
     done
+  elif [[ -n ${REPRO_DEFAULT+set} ]]; then
+    experiments=("${REPRO_DEFAULT[@]}")
   else
     experiments=("${REPRO_EXPERIMENTS[@]}")
   fi

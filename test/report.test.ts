@@ -194,7 +194,9 @@ test('formatMarkdown: the exact table, notes on the formula', () => {
     '',
     'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
     'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
-    'reference: the MXNet reference implementation (hongyi-zhang/mixup), one run each; final − reference in percentage points.',
+    'reference: the MXNet reference implementation (unsky/mixup, forked as hdjsjyl/mixup), one run each; final − reference in percentage points.',
+    'Its 90- and 200-epoch figures are checkpoints of its 300-epoch runs: rows "<config> at epoch N" read them from a longer run\'s curves.',
+    'Its ERM 200/300-epoch recipe is inferred (its only ERM log is a 90-epoch run), and its 300-epoch ERM figure (89.32) is no better than its 200-epoch one.',
     'Unfinished runs show the last finished epoch and are in no mean.',
   ].join('\n');
   assert.equal(md, expected);
@@ -569,4 +571,34 @@ test('report: label-noise runs get a noise-by-method table of best and last test
   assert.ok(!out.slice(at).some((l) => l.includes('erm-50') || l.includes('erm-1 ')));
   const csv = await reportLines(dirs, { format: 'csv' });
   assert.ok(!csv.out.some((l) => l.startsWith('| label noise')));
+});
+
+test('--compare-reference reads the 90- and 200-epoch rows from the curves of 300-epoch runs (as the reference scored its checkpoints)', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  // accuracy 0.5 everywhere except: epoch 90 → 0.80 / 0.82, epoch 60 → 0.85 (a best before 90) for seed 0,
+  // epoch 200 → 0.90 / 0.91, epoch 300 → 0.92 / 0.93
+  const curve = (at90: number, at200: number, at300: number, extra: Record<number, number> = {}) =>
+    Array.from({ length: 300 }, (_, i) => ({ 90: at90, 200: at200, 300: at300, ...extra })[i + 1] ?? 0.5);
+  const dirs = [
+    makeRun(root, 'mixup-300-s0', { experiment: 'mixup', epochs: 300, seed: 0, configName: 'mixup-300', valAcc: curve(0.8, 0.9, 0.92, { 60: 0.85 }) }),
+    makeRun(root, 'mixup-300-s1', { experiment: 'mixup', epochs: 300, seed: 1, configName: 'mixup-300', valAcc: curve(0.82, 0.91, 0.93) }),
+    // still training at epoch 150: only its 90-epoch row exists, shown as a finished prefix
+    makeRun(root, 'erm-300-s0', { experiment: 'erm', epochs: 300, configName: 'erm-300', valAcc: curve(0.7, 0.9, 0.9).slice(0, 150) }),
+  ];
+  const out: string[] = [];
+  const io = { out: (l: string) => out.push(l), err: () => {} };
+  await report(dirs, { compareReference: true, format: 'json' }, io);
+  const rows = (JSON.parse(out.join('\n')) as Record<string, unknown>[]).map((r) => [r['config'], r['epochs'], r['final_acc'], r['best_acc'], r['n'], r['reference_acc'], r['status']]);
+  assert.deepEqual(rows, [
+    ['erm-300 at epoch 90', 90, 70, 70, 1, 87.9, 'finished'],
+    ['erm-300', 300, 50, 70, 1, 89.32, 'running'],
+    ['mixup-300 at epoch 90', 90, 81, 83.5, 2, 86.09, 'finished'],
+    ['mixup-300 at epoch 200', 200, 90.5, 90.5, 2, 91.61, 'finished'],
+    ['mixup-300', 300, 92.5, 92.5, 2, 92.25, 'finished'],
+  ]);
+  // without --compare-reference: one row per config
+  out.length = 0;
+  await report(dirs, { format: 'json' }, io);
+  assert.deepEqual((JSON.parse(out.join('\n')) as Record<string, unknown>[]).map((r) => r['config']), ['erm-300', 'mixup-300']);
 });

@@ -16,6 +16,8 @@ function repoRoot(): string {
 const root = repoRoot();
 const MIXUP = `node ${join(root, 'bin', 'mixup')}`;
 const EXPERIMENTS = ['erm-90', 'erm-200', 'erm-300', 'mixup-90', 'mixup-200', 'mixup-300', 'mixup-feature-90', 'mixup-feature-200', 'mixup-feature-300'];
+/** What reproduce-table.sh trains: one 300-epoch run per experiment (the 90/200 rows are its checkpoints). */
+const TABLE = ['erm-300', 'mixup-300', 'mixup-feature-300'];
 
 function run(script: string, args: string[], env: Record<string, string> = {}) {
   const r = spawnSync('bash', [join(root, 'scripts', script), ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
@@ -32,30 +34,35 @@ test('the nine experiment configs exist', () => {
   for (const e of EXPERIMENTS) assert.ok(existsSync(join(root, 'configs', `${e}.json`)), e);
 });
 
-test('reproduce-table.sh --dry-run: the nine runs in table order, then the report', () => {
+test('reproduce-table.sh --dry-run: one 300-epoch run per experiment, then the report; --only takes the 90/200 configs too', () => {
   const runs = tmp();
   const r = run('reproduce-table.sh', ['--dry-run', '--runs', runs]);
   assert.equal(r.code, 0, r.err);
   const lines = r.out.trimEnd().split('\n');
-  assert.deepEqual(lines.slice(0, 9), EXPERIMENTS.map((e) => newRun(runs, e, 0)));
+  assert.deepEqual(lines.slice(0, 3), TABLE.map((e) => newRun(runs, e, 0)));
   assert.equal(
-    lines[9],
-    `${MIXUP} report ${EXPERIMENTS.map((e) => `${runs}/${e}-s0`).join(' ')} --compare-reference --plot ${runs}/curves.svg --force | tee ${runs}/table.md`,
+    lines[3],
+    `${MIXUP} report ${TABLE.map((e) => `${runs}/${e}-s0`).join(' ')} --compare-reference --plot ${runs}/curves.svg --force | tee ${runs}/table.md`,
   );
-  assert.equal(lines.length, 10);
+  assert.equal(lines.length, 4);
+  // the 300-epoch table configs keep the checkpoints the 90/200-epoch rows come from
+  for (const e of TABLE) assert.deepEqual(loadConfig(join(root, 'configs', `${e}.json`)).train.keepEpochs, [90, 200, 300], e);
+  const o = run('reproduce-table.sh', ['--dry-run', '--runs', runs, '--only', 'mixup-300,erm-90', '--no-report']);
+  assert.equal(o.code, 0, o.err);
+  assert.deepEqual(o.out.trimEnd().split('\n'), [newRun(runs, 'erm-90', 0), newRun(runs, 'mixup-300', 0)]);
 });
 
-test('--gpus 0,1: CUDA_VISIBLE_DEVICES and --gpu alternate; --seeds 2: eighteen runs, seed-major', () => {
+test('--gpus 0,1: CUDA_VISIBLE_DEVICES and --gpu alternate; --seeds 2: six runs, seed-major', () => {
   const runs = tmp();
   const g = run('reproduce-table.sh', ['--dry-run', '--runs', runs, '--gpus', '0,1', '--no-report']);
   assert.equal(g.code, 0, g.err);
   assert.deepEqual(
     g.out.trimEnd().split('\n'),
-    EXPERIMENTS.map((e, i) => `CUDA_VISIBLE_DEVICES=${i % 2} ${newRun(runs, e, 0)} --gpu ${i % 2}`),
+    TABLE.map((e, i) => `CUDA_VISIBLE_DEVICES=${i % 2} ${newRun(runs, e, 0)} --gpu ${i % 2}`),
   );
   const s = run('reproduce-table.sh', ['--dry-run', '--runs', runs, '--seeds', '2', '--gpus=3,5,7', '--no-report']);
   assert.equal(s.code, 0, s.err);
-  const expected = [0, 1].flatMap((seed) => EXPERIMENTS.map((e) => newRun(runs, e, seed)));
+  const expected = [0, 1].flatMap((seed) => TABLE.map((e) => newRun(runs, e, seed)));
   assert.deepEqual(
     s.out.trimEnd().split('\n'),
     expected.map((c, i) => `CUDA_VISIBLE_DEVICES=${[3, 5, 7][i % 3]} ${c} --gpu ${[3, 5, 7][i % 3]}`),
@@ -66,30 +73,24 @@ test('--gpus 0,1: CUDA_VISIBLE_DEVICES and --gpu alternate; --seeds 2: eighteen 
 
 test('--set passes through to new runs; finished runs are skipped, started ones resumed', () => {
   const runs = tmp();
-  mkdirSync(join(runs, 'erm-90-s0'));
-  writeFileSync(join(runs, 'erm-90-s0', 'config.json'), '{}');
-  writeFileSync(join(runs, 'erm-90-s0', 'status.json'), JSON.stringify({ status: 'finished', epoch: 90, epochs: 90 }, null, 2));
-  mkdirSync(join(runs, 'mixup-200-s0'));
-  writeFileSync(join(runs, 'mixup-200-s0', 'config.json'), '{}');
-  writeFileSync(join(runs, 'mixup-200-s0', 'status.json'), JSON.stringify({ status: 'interrupted', epoch: 17, epochs: 200 }));
+  mkdirSync(join(runs, 'erm-300-s0'));
+  writeFileSync(join(runs, 'erm-300-s0', 'config.json'), '{}');
+  writeFileSync(join(runs, 'erm-300-s0', 'status.json'), JSON.stringify({ status: 'finished', epoch: 300, epochs: 300 }, null, 2));
+  mkdirSync(join(runs, 'mixup-300-s0'));
+  writeFileSync(join(runs, 'mixup-300-s0', 'config.json'), '{}');
+  writeFileSync(join(runs, 'mixup-300-s0', 'status.json'), JSON.stringify({ status: 'interrupted', epoch: 17, epochs: 300 }));
   const r = run('reproduce-table.sh', [
     '--dry-run', '--runs', runs, '--gpus', '0,1', '--set', 'train.epochs=1', '--set=data.limit=2000', '--data-dir', '/data/c10',
   ]);
   assert.equal(r.code, 0, r.err);
   const sets = ' --data-dir /data/c10 --set train.epochs=1 --set data.limit=2000';
   const lines = r.out.trimEnd().split('\n');
-  assert.deepEqual(lines.slice(0, 9), [
-    `# skip ${runs}/erm-90-s0: finished`,
-    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'erm-200', 0, sets)} --gpu 0`,
-    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'erm-300', 0, sets)} --gpu 1`,
-    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-90', 0, sets)} --gpu 0`,
-    `CUDA_VISIBLE_DEVICES=1 ${MIXUP} train --resume ${runs}/mixup-200-s0 --gpu 1`,
-    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-300', 0, sets)} --gpu 0`,
-    `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'mixup-feature-90', 0, sets)} --gpu 1`,
-    `CUDA_VISIBLE_DEVICES=0 ${newRun(runs, 'mixup-feature-200', 0, sets)} --gpu 0`,
+  assert.deepEqual(lines.slice(0, 3), [
+    `# skip ${runs}/erm-300-s0: finished`,
+    `CUDA_VISIBLE_DEVICES=0 ${MIXUP} train --resume ${runs}/mixup-300-s0 --gpu 0`,
     `CUDA_VISIBLE_DEVICES=1 ${newRun(runs, 'mixup-feature-300', 0, sets)} --gpu 1`,
   ]);
-  assert.match(lines[9]!, / report .*erm-90-s0 .*mixup-feature-300-s0 --compare-reference/);
+  assert.match(lines[3]!, / report .*erm-300-s0 .*mixup-feature-300-s0 --compare-reference/);
 });
 
 test('bad options: one line, exit 2', () => {
@@ -98,7 +99,7 @@ test('bad options: one line, exit 2', () => {
     [['--only', 'erm-91'], `reproduce-table.sh: error: --only erm-91: expected some of ${EXPERIMENTS.join(' ')}\n`],
     [['--set', 'train.epochs'], 'reproduce-table.sh: error: --set train.epochs: expected key.path=value, e.g. --set train.epochs=10\n'],
     [['--bogus'], "reproduce-table.sh: error: unknown option '--bogus' (see --help)\n"],
-    [['--task', '9'], 'reproduce-table.sh: error: --task 9: expected 0..8 (9 experiments x 1 seeds)\n'],
+    [['--task', '3'], 'reproduce-table.sh: error: --task 3: expected 0..2 (3 experiments x 1 seeds)\n'],
     [['--gpu', 'a'], 'reproduce-table.sh: error: --gpu a: expected a GPU index (0, 1, ...)\n'],
     [['--gpu', '1', '--gpus', '0,1'], 'reproduce-table.sh: error: --gpu and --gpus/--jobs exclude each other\n'],
   ];
@@ -108,17 +109,18 @@ test('bad options: one line, exit 2', () => {
   }
 });
 
-test('slurm/reproduce-table.sbatch: array task I trains experiment I mod 9 with seed I div 9', () => {
+test('slurm/reproduce-table.sbatch: array task I trains experiment I mod 3 with seed I div 3', () => {
   const runs = tmp();
-  const env = { SLURM_SUBMIT_DIR: root, SLURM_ARRAY_TASK_ID: '4', CUDA_VISIBLE_DEVICES: '' };
+  const env = { SLURM_SUBMIT_DIR: root, SLURM_ARRAY_TASK_ID: '1', CUDA_VISIBLE_DEVICES: '' };
   const r = run('slurm/reproduce-table.sbatch', ['--dry-run', '--runs', runs, '--set', 'train.epochs=2'], env);
   assert.equal(r.code, 0, r.err);
-  assert.equal(r.out, `${newRun(runs, 'mixup-200', 0, ' --set train.epochs=2')}\n`);
-  const s = run('slurm/reproduce-table.sbatch', ['--dry-run', '--runs', runs], { ...env, SLURM_ARRAY_TASK_ID: '10', SEEDS: '2' });
-  assert.equal(s.out, `${newRun(runs, 'erm-200', 1)}\n`);
+  assert.equal(r.out, `${newRun(runs, 'mixup-300', 0, ' --set train.epochs=2')}\n`);
+  const s = run('slurm/reproduce-table.sbatch', ['--dry-run', '--runs', runs], { ...env, SLURM_ARRAY_TASK_ID: '5', SEEDS: '2' });
+  assert.equal(s.out, `${newRun(runs, 'mixup-feature-300', 1)}\n`);
+  assert.match(readFileSync(join(root, 'scripts', 'slurm', 'reproduce-table.sbatch'), 'utf8'), /^#SBATCH --array=0-2$/m);
   // Slurm's GPU for the task goes to mixup as --gpu too (webgpu does not read CUDA_VISIBLE_DEVICES).
   const g = run('slurm/reproduce-table.sbatch', ['--dry-run', '--runs', runs], { ...env, CUDA_VISIBLE_DEVICES: '2' });
-  assert.equal(g.out, `${newRun(runs, 'mixup-200', 0)} --gpu 2\n`);
+  assert.equal(g.out, `${newRun(runs, 'mixup-300', 0)} --gpu 2\n`);
   const none = run('slurm/reproduce-table.sbatch', ['--dry-run'], { SLURM_SUBMIT_DIR: root, SLURM_ARRAY_TASK_ID: '' });
   assert.equal(none.code, 2);
   assert.match(none.err, /^reproduce-table\.sbatch: error: SLURM_ARRAY_TASK_ID is not set/);

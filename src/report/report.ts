@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { isRun, readRun, type Run } from './runs.js';
+import { referenceEpochRuns } from './checkpoints.js';
 import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from './table.js';
 import { checkPlotFile, writePlot } from './plot.js';
 import { buildNoiseTable, formatNoiseMarkdown } from './noise.js';
@@ -75,7 +76,9 @@ export async function report(dirs: readonly string[], opts: ReportOptions, io: R
         `left out, each seed is counted once (the first given)`,
     );
   }
-  const rows = buildTable(counted, { compareReference: opts.compareReference ?? false });
+  // --compare-reference: the 90/200-epoch rows also from the curves of longer runs, as the reference scored them
+  const tableRuns = opts.compareReference ? [...counted, ...referenceEpochRuns(counted)] : counted;
+  const rows = buildTable(tableRuns, { compareReference: opts.compareReference ?? false });
   const format = opts.format ?? 'md';
   const text =
     format === 'csv' ? formatCsv(rows) : format === 'json' ? formatJson(rows) : formatMarkdown(rows, { compareReference: opts.compareReference ?? false });

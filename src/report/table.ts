@@ -279,7 +279,11 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
   );
   if (anyEce) lines.push(ECE_NOTE);
   if (opts.compareReference) {
-    lines.push('reference: the MXNet reference implementation (hongyi-zhang/mixup), one run each; final − reference in percentage points.');
+    lines.push(
+      'reference: the MXNet reference implementation (unsky/mixup, forked as hdjsjyl/mixup), one run each; final − reference in percentage points.',
+      'Its 90- and 200-epoch figures are checkpoints of its 300-epoch runs: rows "<config> at epoch N" read them from a longer run\'s curves.',
+      'Its ERM 200/300-epoch recipe is inferred (its only ERM log is a 90-epoch run), and its 300-epoch ERM figure (89.32) is no better than its 200-epoch one.',
+    );
     const off = rows.filter((r) => r.offRecipe.length > 0 && referenceAccuracy(r.experiment, r.epochs) !== null);
     if (off.length > 0) {
       lines.push(
