@@ -84,7 +84,7 @@ test('applyMix leaves no tensors behind', () => {
   tf.dispose([x, y]);
 });
 
-test("backward 'zero' (the reference's op): same output, zero input gradient", () => {
+test("backward 'zero': same output, zero input gradient", () => {
   const plan = planMix(4, { alpha: 0.5, mixRate: 1, scheme: 'pairs' }, uniformStream(4, 'm'));
   const x = tf.randomNormal([4, 3], 0, 1, 'float32', 1);
   const exact = applyMix(x, plan);

@@ -237,7 +237,7 @@ test('MixUp placement: input mixing equals mixing the images first; other placem
     tf.dispose([z, z0, g]);
     net.dispose();
   }
-  // mixBackward 'zero' (the reference's op): same logits, nothing reaches conv0 from the loss, later layers still learn
+  // mixBackward 'zero': same logits, nothing reaches conv0 from the loss, later layers still learn
   const exact = createResNet({ depth: 8, numClasses: 3, mixAt: 'head', seed: 3 });
   const ref = createResNet({ depth: 8, numClasses: 3, mixAt: 'head', seed: 3, mixBackward: 'zero' });
   const gradsOf = (net: typeof ref) =>

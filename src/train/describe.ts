@@ -34,8 +34,8 @@ export function describeExperiment(cfg: Pick<Config, 'experiment' | 'mixup' | 't
   if (at === null) return `${cfg.experiment}: no mixing; ${sharding}${bnNote}`;
   const m = cfg.mixup;
   const mixed = m.scheme === 'permutation' ? shard : mixLength(shard, m.mixRate);
-  const per = shards > 1 ? 'per shard' : 'of the batch';
+  const count = shards > 1 ? `${mixed} mixed per shard` : `${mixed} of ${batchSize} mixed`;
   const gradient = at === 'input' ? '' : ` with ${GRADIENTS[m.backward]}`;
   const how = m.kind === 'cutmix' ? `pastes CutMix boxes into ${PLACES[at]}` : `mixes ${PLACES[at]}${gradient}`;
-  return `${cfg.experiment}: ${how} (α ${m.alpha}, mix_rate ${m.mixRate}, ${m.scheme}) in ${sharding} (${mixed} mixed ${per})${bnNote}`;
+  return `${cfg.experiment}: ${how} (α ${m.alpha}, mix_rate ${m.mixRate}, ${m.scheme}) in ${sharding} (${count})${bnNote}`;
 }
