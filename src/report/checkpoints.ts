@@ -1,7 +1,6 @@
 /**
  * The reference's 90- and 200-epoch figures are checkpoints of its 300-epoch runs (its test.py
- * scores the epoch-90 and epoch-200 checkpoints of one run; the learning-rate schedules agree up to
- * there). `mixup report --compare-reference` therefore also reads those rows from the curves of a
+ * scores a run's checkpoint of a given epoch; the learning-rate schedules agree up to there). `mixup report --compare-reference` therefore also reads those rows from the curves of a
  * longer run: each run gives a prefix run for every epoch the reference published a figure for that
  * lies before its planned end and that curves.csv has reached.
  */

@@ -2,7 +2,7 @@
  * The published CIFAR-10 results of the MXNet reference implementation (unsky/mixup, forked as
  * hdjsjyl/mixup; its README.md results table): % top-1 test accuracy of a pre-activation ResNet-50
  * after 90, 200 and 300 epochs, one run each. The 90- and 200-epoch figures are checkpoints of the
- * 300-epoch runs (its test.py scores those epochs' checkpoints). The only ERM log (train_erm.log) is a
+ * 300-epoch runs (its test.py scores a run's checkpoint of a given epoch). The only ERM log (train_erm.log) is a
  * 90-epoch run, so the ERM 200/300 recipe is inferred, and its 300-epoch figure (89.32) is no better
  * than its 200-epoch one.
  */
