@@ -132,6 +132,19 @@ test('planMixShards: each shard mixes mixLength(B/S) of its own rows, λ drawn s
   // one shard is planMix itself
   assert.deepEqual(planMixShards(128, 1, m, uniformStream(4, 'mixup', 1, 2)), planMix(128, m, uniformStream(4, 'mixup', 1, 2)));
   assert.throws(() => planMixShards(10, 3, m, uniformStream(0, 'm')), RangeError);
+  // CutMix in shards: each shard's boxes follow its rows; one shard is planMix itself
+  const c = { ...m, kind: 'cutmix' as const };
+  const image = { height: 8, width: 8 };
+  const cs = planMixShards(16, 2, c, uniformStream(5, 'mixup', 0, 0), image);
+  assert.equal(cs.boxes!.length, 64);
+  assert.deepEqual([cs.height, cs.width], [8, 8]);
+  for (let r = 0; r < 16; r++) {
+    const [y0, x0, y1, x1] = cs.boxes!.subarray(4 * r, 4 * r + 4);
+    const area = (y1! - y0!) * (x1! - x0!);
+    assert.ok(Math.abs(cs.weight[r]! - (1 - area / 64)) < 1e-12, `row ${r}`);
+    if (r % 8 >= 6) assert.equal(area, 0); // mixLength(8, 0.7) = 6: rows 6, 7 of each shard unmixed
+  }
+  assert.deepEqual(planMixShards(16, 1, c, uniformStream(5, 'mixup', 0, 0), image), planMix(16, c, uniformStream(5, 'mixup', 0, 0), image));
 });
 
 test('referenceGradFactor: λ1ᵢ+λ2ᵢ on row i, 2−λ1ᵢ−λ2ᵢ on row h+i, 1 on unmixed rows', () => {

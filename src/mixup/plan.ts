@@ -237,8 +237,8 @@ export function combinePlans(plans: readonly MixPlan[]): MixPlan {
   const scheme = plans[0]!.scheme;
   if (plans.some((p) => p.scheme !== scheme)) throw new RangeError('combinePlans: plans of different schemes');
   const { height, width } = plans[0]!;
-  const withBoxes = plans[0]!.boxes !== undefined;
-  if (plans.some((p) => (p.boxes !== undefined) !== withBoxes || p.height !== height || p.width !== width)) {
+  const boxed = plans[0]!.boxes !== undefined;
+  if (plans.some((p) => (p.boxes !== undefined) !== boxed || p.height !== height || p.width !== width)) {
     throw new RangeError('combinePlans: plans of different kinds or image sizes');
   }
   const sum = (f: (p: MixPlan) => number) => plans.reduce((a, p) => a + f(p), 0);
@@ -260,7 +260,7 @@ export function combinePlans(plans: readonly MixPlan[]): MixPlan {
     l2 += p.lambda2.length;
   }
   const combined: MixPlan = { batchSize, scheme, mixLen: sum((p) => p.mixLen), partner, weight, lambda1, lambda2 };
-  if (!withBoxes) return combined;
+  if (!boxed) return combined;
   const boxes = new Int32Array(4 * batchSize);
   plans.reduce((r, p) => (boxes.set(p.boxes!, 4 * r), r + p.batchSize), 0);
   return { ...combined, boxes, height, width };
