@@ -573,18 +573,27 @@ test('report: label-noise runs get a noise-by-method table of best and last test
   assert.ok(!csv.out.some((l) => l.startsWith('| label noise')));
 });
 
-test('--compare-reference reads the 90- and 200-epoch rows from the curves of 300-epoch runs (as the reference scored its checkpoints)', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'mixup-report-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
+test('--compare-reference reads the 90- and 200-epoch rows from the curves of 300-epoch runs (as the reference scored its checkpoints)', async () => {
+  const root = tempDir('mixup-report-');
   // accuracy 0.5 everywhere except: epoch 90 → 0.80 / 0.82, epoch 60 → 0.85 (a best before 90) for seed 0,
   // epoch 200 → 0.90 / 0.91, epoch 300 → 0.92 / 0.93
   const curve = (at90: number, at200: number, at300: number, extra: Record<number, number> = {}) =>
     Array.from({ length: 300 }, (_, i) => ({ 90: at90, 200: at200, 300: at300, ...extra })[i + 1] ?? 0.5);
   const dirs = [
-    makeRun(root, 'mixup-300-s0', { experiment: 'mixup', epochs: 300, seed: 0, configName: 'mixup-300', valAcc: curve(0.8, 0.9, 0.92, { 60: 0.85 }) }),
-    makeRun(root, 'mixup-300-s1', { experiment: 'mixup', epochs: 300, seed: 1, configName: 'mixup-300', valAcc: curve(0.82, 0.91, 0.93) }),
+    // the shipped configs: the reference's recipe, so that the reference columns are filled (the prefixes
+    // compare with configs/<experiment>-90.json and -200.json, equal apart from train.epochs)
+    ...[0, 1].map((seed) =>
+      makeRun(root, `mixup-300-s${seed}`, {
+        experiment: 'mixup',
+        epochs: 300,
+        seed,
+        configName: 'mixup-300',
+        extra: { ...shippedConfig('mixup-300'), train: { ...shippedConfig('mixup-300').train, seed } },
+        valAcc: seed === 0 ? curve(0.8, 0.9, 0.92, { 60: 0.85 }) : curve(0.82, 0.91, 0.93),
+      }),
+    ),
     // still training at epoch 150: only its 90-epoch row exists, shown as a finished prefix
-    makeRun(root, 'erm-300-s0', { experiment: 'erm', epochs: 300, configName: 'erm-300', valAcc: curve(0.7, 0.9, 0.9).slice(0, 150) }),
+    makeRun(root, 'erm-300-s0', { experiment: 'erm', epochs: 300, configName: 'erm-300', extra: shippedConfig('erm-300'), valAcc: curve(0.7, 0.9, 0.9).slice(0, 150) }),
   ];
   const out: string[] = [];
   const io = { out: (l: string) => out.push(l), err: () => {} };
