@@ -1,0 +1,50 @@
+/**
+ * What the `mixup` commands share: the printing seam, the package's version, the global options
+ * and backend set-up. One module per command lives beside this file; src/cli.ts wires them.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { BackendName } from '../config/schema.js';
+import { parseGpuIndex, selectBackend, type SelectedBackend } from '../backend.js';
+
+/** The project's package.json: three levels up from dist/src/cli/common.js, two from src/cli/common.ts (run through tsx). */
+export const pkg = (() => {
+  for (const rel of ['../../../package.json', '../../package.json']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) {
+      const json = JSON.parse(readFileSync(url, 'utf8')) as { name?: string; version: string };
+      if (json.name === 'mixup') return json;
+    }
+  }
+  throw new Error('package.json of mixup not found next to the CLI');
+})();
+
+/** Printed lines go through here so tests can capture them. */
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const processIo: Io = {
+  out: (l) => process.stdout.write(l + '\n'),
+  err: (l) => process.stderr.write(l + '\n'),
+};
+
+/** The global options (`--backend`, `--gpu`, `--verbose`) as a command's action sees them. */
+export function globals(cmd: Command): { backend?: BackendName; gpu?: string; verbose?: boolean } {
+  return cmd.optsWithGlobals() as { backend?: BackendName; gpu?: string; verbose?: boolean };
+}
+
+/**
+ * Selects the backend of a command and says on stderr which backend and device run, and why
+ * `auto` chose it. GPU: `--gpu`, else `MIXUP_GPU`, else the config's `gpu`.
+ */
+export async function setUpBackend(requested: BackendName, cfg: { wasmThreads: number; gpu: number | null }, gpuFlag: string | undefined, io: Io): Promise<SelectedBackend> {
+  const envGpu = (process.env['MIXUP_GPU'] ?? '') !== '';
+  const gpu = (gpuFlag === undefined ? undefined : parseGpuIndex(gpuFlag, '--gpu')) ?? (envGpu ? undefined : cfg.gpu ?? undefined);
+  const backend = await selectBackend(requested, undefined, { wasmThreads: cfg.wasmThreads, gpu });
+  io.err(`backend: ${backend.description}`);
+  if (backend.why) io.err(`backend: ${backend.why}`);
+  return backend;
+}
+

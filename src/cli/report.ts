@@ -1,0 +1,43 @@
+/** `mixup report` and `mixup backends`. */
+import { Option, type Command } from 'commander';
+import { parseGpuIndex, probeAllBackends } from '../backend.js';
+import { globals, type Io } from './common.js';
+
+/** Adds `mixup report` to the program. */
+export function addReportCommand(program: Command, io: Io): void {
+  // ------------------------------------------------------------------ report
+  program
+    .command('report')
+    .description('turn run directories into the results table and accuracy/loss plots')
+    .argument('<run-dir...>', 'run directories (each with config.json and curves.csv)')
+    .addOption(new Option('--format <fmt>', 'table format').choices(['md', 'csv', 'json']).default('md'))
+    .option('--compare-reference', "add the reference's published test accuracy (90/200/300 epochs) and the difference")
+    .option('--plot <file>', 'draw validation accuracy, training loss (and validation ECE when logged) against epoch into FILE (.svg or .png)')
+    .option('--force', 'replace the --plot file when it exists')
+    .addHelpText(
+      'after',
+      '\nRuns that share a config apart from the seed make one row: mean ± sample std (n − 1);\na seed run twice counts once (the first given). Rows of one config file that differ in\noverrides name the keys that differ; the runs column names the directories.\nA directory without curves.csv is named and skipped; an unfinished run is shown as such.\nFinished label-noise runs (data.labelNoise > 0) also get a table by noise level and method:\nbest and last test accuracy and the memorised share of the corrupted labels (Markdown only).\n\nExamples:\n  mixup report runs/* --compare-reference\n  mixup report runs/* --format csv > table.csv\n  mixup report runs/mixup-200-s0 runs/erm-200-s0 --plot curves.png',
+    )
+    .action(async (dirs: string[], opts: { format: 'md' | 'csv' | 'json'; compareReference?: boolean; plot?: string; force?: boolean }) => {
+      const { report } = await import('../report/report.js');
+      await report(dirs, { format: opts.format, compareReference: opts.compareReference ?? false, plot: opts.plot, force: opts.force === true }, io);
+    });
+
+}
+
+/** Adds `mixup backends` to the program. */
+export function addBackendsCommand(program: Command, io: Io): void {
+  // ------------------------------------------------------------------ backends
+  program
+    .command('backends')
+    .description('which TensorFlow.js backends load on this machine, and why not')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const rows = await probeAllBackends(undefined, { gpu: globals(cmd).gpu === undefined ? undefined : parseGpuIndex(globals(cmd).gpu!, '--gpu') });
+      const w = Math.max(...rows.map((r) => r.name.length));
+      io.out(`${'backend'.padEnd(w)}  loads  details`);
+      for (const r of rows) {
+        io.out(`${r.name.padEnd(w)}  ${(r.loads ? 'yes' : 'no').padEnd(5)}  ${r.loads ? r.detail : `${r.reason}; to get it, ${r.hint}`}`);
+      }
+    });
+
+}

@@ -1,0 +1,64 @@
+/** `mixup test`: score a checkpoint (accuracy, loss, calibration), optionally under attack. */
+import type { Command } from 'commander';
+import { UserError } from '../errors.js';
+import { formatScore, scoreCheckpoint, findRunConfig } from '../train/score.js';
+import { DEFAULT_IFGSM_STEPS, parseAttackFlags } from '../train/attack.js';
+import { globals, setUpBackend, type Io } from './common.js';
+
+/** Options of `mixup test`, as commander gives them. */
+interface TestFlags {
+  checkpoint?: string;
+  epoch?: string;
+  data?: string;
+  full?: boolean;
+  json?: boolean;
+  reliability?: string;
+  force?: boolean;
+  attack?: string;
+  eps?: string;
+  steps?: string;
+}
+
+/** Adds `mixup test` to the program. */
+export function addTestCommand(program: Command, io: Io): void {
+  // ------------------------------------------------------------------ test
+  program
+    .command('test')
+    .description('score a checkpoint on the validation set: top-1 accuracy, mean loss, calibration (ECE, Brier), per-class accuracy; optionally under attack')
+    .argument('[run-dir]', 'run directory (newest checkpoint) or one checkpoint directory')
+    .option('--checkpoint <dir>', 'the same as RUN_DIR')
+    .option('--epoch <n>', 'checkpoint of epoch N of the run')
+    .option('--data <file>', 'validation data (default: the data.val of the run config)')
+    .option('--full', "evaluate every validation sample, ignoring the run's data.valLimit")
+    .option('--json', 'print the result as JSON')
+    .option('--reliability <file>', 'draw the reliability diagram (accuracy and samples per confidence bin, ECE) into FILE (.png or .svg)')
+    .option('--force', 'with --reliability: replace an existing file')
+    .option('--attack <kind>', 'also attack every image, white-box: fgsm or ifgsm; prints clean and attacked top-1')
+    .option('--eps <levels>', 'attack budget ε in pixel levels (0-255) of the image before mean subtraction')
+    .option('--steps <n>', `I-FGSM: steps of ε/n (default ${DEFAULT_IFGSM_STEPS})`)
+    .addHelpText('after', '\nExamples:\n  mixup test runs/quick\n  mixup test runs/quick --epoch 3 --full\n  mixup test --checkpoint runs/quick/checkpoints/epoch-0010 --json')
+    .action(async (runDir: string | undefined, opts: TestFlags, cmd: Command) => {
+      if (runDir !== undefined && opts.checkpoint !== undefined && runDir !== opts.checkpoint) {
+        throw new UserError(`test: give the run directory once, as RUN_DIR or as --checkpoint (got ${runDir} and --checkpoint ${opts.checkpoint})`);
+      }
+      const path = runDir ?? opts.checkpoint;
+      if (path === undefined) throw new UserError('test: which run? give its directory, e.g. mixup test runs/quick (or --checkpoint DIR)');
+      const epoch = opts.epoch === undefined ? undefined : Number(opts.epoch);
+      if (epoch !== undefined && !(Number.isInteger(epoch) && epoch > 0)) throw new UserError(`--epoch: expected a positive integer, got ${opts.epoch}`);
+      const attack = parseAttackFlags(opts);
+      if (opts.force && opts.reliability === undefined) throw new UserError('--force goes with --reliability FILE');
+      const reliability = opts.reliability === undefined ? null : await import('../report/reliability.js');
+      reliability?.checkReliabilityFile(opts.reliability!, opts.force === true);
+      const { cfg } = findRunConfig(path, epoch);
+      await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
+      if (attack) io.err(`attack: ${attack.kind === 'fgsm' ? 'FGSM' : `I-FGSM (${attack.steps} steps)`}, ε ${attack.eps}/255, after the clean evaluation`);
+      const score = await scoreCheckpoint(path, { epoch, data: opts.data, full: opts.full, attack });
+      if (opts.json) io.out(JSON.stringify(score, null, 2));
+      else for (const l of formatScore(score)) io.out(l);
+      if (reliability) {
+        await reliability.writeReliability(opts.reliability!, score.calibration, opts.force === true, { subtitle: `checkpoint ${score.checkpoint} (epoch ${score.epoch})` });
+        io.err(`reliability diagram written to ${opts.reliability}`);
+      }
+    });
+
+}

@@ -1,0 +1,159 @@
+/** `mixup train`: a new run from a config file, or a resumed one. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { BackendName, Config } from '../config/schema.js';
+import { DEFAULT_DATA_DIR } from '../data/paths.js';
+import { absoluteDataPaths, configKeyDocs, loadConfig, parseOverrideValue, parseSetArgs } from '../config/load.js';
+import { UserError, isUserError, firstLine } from '../errors.js';
+import { prepareResume, runTraining, type TrainIo } from '../train/run.js';
+import { RunLog } from '../train/log.js';
+import { globals, pkg, setUpBackend, type Io } from './common.js';
+
+/** Flags of `mixup train` that override a config key. */
+const TRAIN_OVERRIDES: { flag: string; key: string; description: string }[] = [
+  { flag: '--epochs <n>', key: 'train.epochs', description: 'number of epochs' },
+  { flag: '--lr <x>', key: 'train.lr', description: 'initial learning rate' },
+  { flag: '--alpha <x>', key: 'mixup.alpha', description: 'α of Beta(α, α)' },
+  { flag: '--mix-rate <x>', key: 'mixup.mixRate', description: 'share of each batch that is mixed' },
+  { flag: '--batch-size <n>', key: 'train.batchSize', description: 'samples per SGD step' },
+  { flag: '--data-dir <dir>', key: 'data.dir', description: `directory with the CIFAR-10 files (default: ${DEFAULT_DATA_DIR}, where \`mixup data download\` puts them)` },
+  { flag: '--out <dir>', key: 'out', description: 'run directory (default: runs/<config file name>, e.g. runs/mixup)' },
+  { flag: '--seed <n>', key: 'train.seed', description: 'random seed' },
+];
+
+function attrName(flag: string): string {
+  return flag
+    .replace(/^--/, '')
+    .replace(/ .*$/, '')
+    .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** `--help-config`: every config key with its type, default and description. */
+export function formatConfigHelp(): string {
+  const docs = configKeyDocs();
+  const width = Math.max(...docs.map((d) => d.key.length));
+  const lines = ['Config keys (JSON files under configs/; "extends": "base.json" inherits from another file):', ''];
+  for (const d of docs) {
+    lines.push(`  ${d.key.padEnd(width)}  ${d.type}, default ${JSON.stringify(d.default)}`);
+    lines.push(`  ${''.padEnd(width)}  ${d.description}`);
+  }
+  lines.push('', 'Override any key with --set key.path=value (repeatable), e.g. --set train.epochs=10 --set train.gradScale=1/64');
+  return lines.join('\n');
+}
+
+/**
+ * Builds the overrides list from `mixup train` options: dedicated flags first, then `--set`s; with
+ * each, how the user wrote it (`--epochs 0`, `--set train.lr=-1`) for messages.
+ */
+function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendName | undefined): { overrides: [string, unknown][]; origins: string[] } {
+  const overrides: [string, unknown][] = [];
+  const origins: string[] = [];
+  if (globalBackend !== undefined) {
+    overrides.push(['backend', globalBackend]);
+    origins.push(`--backend ${globalBackend}`);
+  }
+  for (const o of TRAIN_OVERRIDES) {
+    const v = opts[attrName(o.flag)];
+    if (v !== undefined) {
+      overrides.push([o.key, parseOverrideValue(String(v))]);
+      origins.push(`${o.flag.replace(/ .*$/, '')} ${String(v)}`);
+    }
+  }
+  const sets = (opts['set'] as string[] | undefined) ?? [];
+  overrides.push(...parseSetArgs(sets));
+  origins.push(...sets.map((x) => `--set ${x}`));
+  return { overrides, origins };
+}
+
+/** `train --print-config`: the config a run would get (its config.json), on stdout. */
+function printConfig(cfg: Config, sink: TrainIo): void {
+  sink.line(JSON.stringify(cfg, null, 2));
+}
+
+/** `mixup train` after --help-config: a new run (--config) or a resumed one (--resume). */
+async function trainAction(opts: Record<string, unknown>, g: { backend?: BackendName; gpu?: string }, sink: TrainIo, log: RunLog): Promise<void> {
+  const lines: Io = { out: sink.line, err: sink.info };
+  if (typeof opts['resume'] === 'string') {
+    const extra = Object.keys(opts).filter((k) => !['resume', 'epochs', 'force', 'set', 'printConfig'].includes(k));
+    if (extra.length > 0 || opts['set'] !== undefined) {
+      throw new UserError(`train --resume: only --epochs, --force and --print-config go with --resume (the run keeps its config.json); got --${extra[0] ?? 'set'}`);
+    }
+    const epochs = opts['epochs'] === undefined ? undefined : Number(opts['epochs']);
+    if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
+    const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
+    if (opts['printConfig']) return printConfig(cfg, sink);
+    await setUpBackend(g.backend ?? cfg.backend, cfg, g.gpu, lines);
+    process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true, log }, sink);
+    return;
+  }
+  if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
+  const { overrides, origins } = trainOverrides(opts, g.backend);
+  const loaded = loadConfig(opts['config'], { overrides, overrideOrigins: origins });
+  const { data } = loaded;
+  if (data.dir === null && data.train === null && data.val === null && existsSync(DEFAULT_DATA_DIR)) {
+    loaded.data = { ...data, dir: DEFAULT_DATA_DIR };
+    sink.info(`data: no data.dir given (--data-dir); using ${DEFAULT_DATA_DIR}, where \`mixup data download\` puts it`);
+  }
+  const cfg = absoluteDataPaths(loaded);
+  if (opts['printConfig']) return printConfig(cfg, sink);
+  await setUpBackend(cfg.backend, cfg, g.gpu, lines);
+  const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
+  process.exitCode = await runTraining({ cfg, source, resume: false, overwrite: Boolean(opts['overwrite']), handleSignals: true, log }, sink);
+}
+
+/** Adds `mixup train` to the program. */
+export function addTrainCommand(program: Command, io: Io): void {
+  // ------------------------------------------------------------------ train
+  const train = program
+    .command('train')
+    .description('train a ResNet on CIFAR-10 with ERM, input mixup or feature-map mixup')
+    .option('-c, --config <file>', 'experiment config (JSON), e.g. configs/mixup.json')
+    .option('--help-config', 'list every config key with its default and description');
+  for (const o of TRAIN_OVERRIDES) train.option(o.flag, `${o.description} (config ${o.key})`);
+  train
+    .option('--set <key=value>', 'override any config key, e.g. --set mixup.at=head (repeatable)', collect)
+    .option('--resume <dir>', 'continue the run in <dir> from its newest checkpoint (with --epochs N: extend it)')
+    .option('--force', 'with --resume: resume even though the config file changed since the run started')
+    .option('--overwrite', 'replace an existing run in the --out directory')
+    .option('--print-config', 'print the resolved config (file, flags and --set applied) as JSON and exit, training nothing')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  mixup train --config configs/mixup.json --data-dir data/cifar10',
+        '  mixup train --config configs/mixup.json --set model.depth=20 --print-config',
+        '  mixup train --config configs/quick.json --epochs 2 --set data.limit=2000',
+        '  mixup train --resume runs/mixup            # continue after a crash or Ctrl-C',
+        '  mixup train --help-config',
+        '',
+        'Writes <out>/config.json, curves.csv (one row per epoch), status.json and checkpoints/epoch-NNNN/.',
+        'Exit codes: 0 finished, 2 bad input, 3 loss became NaN, 130/143 stopped by Ctrl-C/SIGTERM (resumable).',
+      ].join('\n'),
+    )
+    .action(async (opts: Record<string, unknown>, cmd: Command) => {
+      if (opts['helpConfig']) {
+        io.out(formatConfigHelp());
+        return;
+      }
+      // Every line also goes to <out>/train.log (opened by runTraining once the run directory is ready).
+      const log = new RunLog();
+      const out = (l: string) => (io.out(l), log.write(l));
+      const err = (l: string) => (io.err(l), log.write(l));
+      const sink = { line: out, info: err, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr };
+      try {
+        await trainAction(opts, globals(cmd), sink, log);
+      } catch (e) {
+        log.write(`mixup: error: ${isUserError(e) ? e.message : firstLine(e)}`);
+        throw e;
+      } finally {
+        log.close();
+      }
+    });
+
+}
