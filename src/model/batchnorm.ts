@@ -10,8 +10,8 @@
  * Inference mode uses the moving statistics: y = x·γs + (β − μ_moving·γs).
  *
  * Shards (config `train.shards`, the reference's GPUs): with S shards the batch is viewed as
- * `[S, N/S, H, W, C]` and every shard is normalised with its own statistics (reductions over axes
- * 1-3 per shard, M = N/S·H·W), as each of the reference's GPUs normalised its own share of the batch;
+ * `[S, N/S·H, W, C]` and every shard is normalised with its own statistics (reductions over axes
+ * 1-2 per shard, M = N/S·H·W), as each of the reference's GPUs normalised its own share of the batch;
  * ∂L/∂γ and ∂L/∂β sum over the shards. The statistics reported for the moving update are the
  * average of the shards' (MXNet averages the GPUs' moving statistics; with one momentum that is one
  * update with the averaged batch statistics).
@@ -57,18 +57,19 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D | null, beta: 
     throw new RangeError(`batchNormTrain: a batch of ${n} does not split into ${shards} equal shards`);
   }
   // One shard: reduce over N,H,W to [C] vectors (the wasm kernels' fast case). Several: view the
-  // batch as [S, N/S, H, W, C] and reduce over axes 1-3 to [S,1,1,1,C], one row of statistics per
-  // shard (summed in the same order as one shard alone: a flatter view rounds differently, and the
-  // golden parity tests show some parameter changes amplify that to 1e-2).
+  // batch as [S, N/S·H, W, C] and reduce over axes 1-2 to [S,1,1,C], one row of statistics per shard
+  // (the same elements in the same order as one shard alone). Rank 4, not a 5-D view: tfjs-webgpu
+  // 4.22 emits invalid WGSL for a 5-D broadcast binary op (`cannot index type 'vec5'`) and computes
+  // nothing, which the golden 2-shard cases on webgpu caught.
   const sharded = shards > 1;
   const m = (n / shards) * h * w;
-  const axes = sharded ? [1, 2, 3] : [0, 1, 2];
-  const view = (t: tf.Tensor): tf.Tensor => (sharded ? tf.reshape(t, [shards, n / shards, h, w, c]) : t);
+  const axes = sharded ? [1, 2] : [0, 1, 2];
+  const view = (t: tf.Tensor): tf.Tensor => (sharded ? tf.reshape(t, [shards, (n / shards) * h, w, c]) : t);
   const unview = (t: tf.Tensor): tf.Tensor4D => (sharded ? tf.reshape(t, [n, h, w, c]) : t) as tf.Tensor4D;
   const perShard = (t: tf.Tensor): tf.Tensor => tf.sum(t, axes, sharded);
   // [S,1,1,1,C] per-shard values → [C]: summed (gradients) or averaged (statistics).
   const overShards = (t: tf.Tensor, op: 'sum' | 'mean'): tf.Tensor1D =>
-    (sharded ? (op === 'sum' ? tf.sum(t, [0, 1, 2, 3]) : tf.mean(t, [0, 1, 2, 3])) : t) as tf.Tensor1D;
+    (sharded ? (op === 'sum' ? tf.sum(t, [0, 1, 2]) : tf.mean(t, [0, 1, 2])) : t) as tf.Tensor1D;
 
   // Forward shared by both variants: returns y and saves what the gradient needs.
   const forward = (xIn: tf.Tensor4D, g: tf.Tensor1D | null, b: tf.Tensor1D, save: Saver) => {
