@@ -57,17 +57,10 @@ import {
   type CheckpointPosition,
   type RunSource,
 } from './rundir.js';
+import { EXIT_SIGINT, EXIT_SIGTERM, Interrupts } from './interrupts.js';
 
-/** Exit codes of `mixup train` besides 0 and 2. */
+/** Exit code of `mixup train` when the loss became NaN or infinite (130/143: interrupts.ts). */
 export const EXIT_NAN = 3;
-export const EXIT_SIGINT = 130;
-export const EXIT_SIGTERM = 143;
-
-/**
- * A second SIGINT/SIGTERM this soon (ms) after the first is the same interrupt delivered twice
- * (`timeout`, `npx`, schedulers), not a second Ctrl-C.
- */
-export const SAME_INTERRUPT_MS = 1000;
 
 /** Batches in a row that `nanPolicy: skip-batch` tolerates before stopping. */
 export const MAX_SKIPPED_IN_A_ROW = 10;
@@ -160,6 +153,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   let train: DataPipeline | null = null;
   let val: DataPipeline | null = null;
   let model: { net: ResNet; opt: SGD } | null = null;
+  const interrupts = new Interrupts(io, out, req.handleSignals);
   try {
     const note = (l: string) => io.info(`mixup: note: ${l}`);
     const tr = (train = await openPipeline(cfg, 'train', undefined, { warn: note }));
@@ -185,7 +179,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
     io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
     io.info(`run directory: ${resolve(out)}`);
-    return await epochLoop(req, io, net, opt, tr, va, start, sums);
+    return await epochLoop(req, io, interrupts, net, opt, tr, va, start, sums);
   } catch (e) {
     if (!(e instanceof UserError && e.exitCode === EXIT_NAN)) {
       try {
@@ -204,6 +198,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     await val?.close();
     model?.net.dispose();
     model?.opt.dispose();
+    interrupts.dispose();
   }
 }
 
@@ -255,6 +250,7 @@ async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ net: ResNet; 
 async function epochLoop(
   req: TrainRequest,
   io: TrainIo,
+  interrupts: Interrupts,
   net: ResNet,
   opt: SGD,
   train: DataPipeline,
@@ -268,36 +264,6 @@ async function epochLoop(
   const epochs = cfg.train.epochs;
   const placement = mixupPlacement(cfg);
 
-  // ---- signals: the first finishes the batch and checkpoints, the second exits at once. One
-  // interrupt often arrives twice: GNU `timeout` signals its child and then its whole process group
-  // (the child again), as do other wrappers that signal a process and its group. Under strace the two
-  // deliveries landed on different threads of this process, so the kernel did not merge them. A
-  // repeat within SAME_INTERRUPT_MS of the first is that same interrupt.
-  let stopRequest: 'sigint' | 'sigterm' | null = null;
-  let firstSignalAt = 0;
-  const onSignal = (sig: 'sigint' | 'sigterm') => () => {
-    if (stopRequest !== null && performance.now() - firstSignalAt < SAME_INTERRUPT_MS) return;
-    if (stopRequest !== null) {
-      io.info(`\nsecond ${sig.toUpperCase()}: exiting now without a checkpoint`);
-      try {
-        const st = readStatus(out);
-        if (st) writeStatus(out, { ...st, status: 'interrupted', pid: undefined, message: `second ${sig.toUpperCase()}: stopped without a checkpoint of the epoch in progress` });
-      } catch {
-        // exiting at once matters more than the status file; --resume copes with a stale one
-      }
-      process.exit(sig === 'sigint' ? EXIT_SIGINT : EXIT_SIGTERM);
-    }
-    stopRequest = sig;
-    firstSignalAt = performance.now();
-    io.info(`\n${sig.toUpperCase()}: finishing the current batch and writing a checkpoint (the same signal again, a second or more later, exits at once)`);
-  };
-  const onInt = onSignal('sigint');
-  const onTerm = onSignal('sigterm');
-  if (req.handleSignals) {
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
-  }
-
   const checkpoint = async (pos: CheckpointPosition, sums: EpochSums, lr: number): Promise<string> => {
     const state: CheckpointState = { ...pos, sums, lr, random: 'derived from (train.seed, stream, epoch, batch); no state saved', created: new Date().toISOString() };
     const dir = await writeCheckpoint(out, pos, (tmp) => saveCheckpoint(tmp, net, opt, state, cfg));
@@ -306,7 +272,7 @@ async function epochLoop(
   };
 
   const interrupted = async (pos: CheckpointPosition, sums: EpochSums, lr: number, haveCheckpoint: string | null): Promise<number> => {
-    const sig = stopRequest!;
+    const sig = interrupts.request!;
     const dir = haveCheckpoint ?? (await checkpoint(pos, sums, lr));
     const what = pos.batch > 0 ? `partial epoch ${pos.epoch + 1} (${plural(pos.batch, 'batch', 'batches')} done)` : `end of epoch ${pos.epoch}`;
     writeStatus(out, { status: 'interrupted', epoch: pos.epoch, epochs, message: `${sig.toUpperCase()} at ${what}` });
@@ -315,126 +281,119 @@ async function epochLoop(
     return sig === 'sigint' ? EXIT_SIGINT : EXIT_SIGTERM;
   };
 
-  try {
-    writeStatus(out, { status: 'running', epoch: start.epoch, epochs, pid: process.pid, host: hostname() });
-    let sums = startSums;
-    let skippedInARow = 0;
-    const readEvery = cfg.train.readEvery ?? defaultReadEvery();
-    const clock = new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples);
-    let announce: ((text: string) => void) | null = (text) => io.info(text);
-    for (let epoch = start.epoch; epoch < epochs; epoch++) {
-      const lr = learningRate(epoch, cfg.train);
-      const fromBatch = epoch === start.epoch ? start.batch : 0;
-      if (fromBatch === 0) sums = emptySums();
-      const progress = new EpochProgress(io, epoch + 1, epochs, train.batchesPerEpoch - fromBatch, cfg.train.logEvery, fromBatch, clock, announce);
-      announce = null; // the estimate is announced once, within the first epoch this process runs
-      const t0 = performance.now();
-      // Steps are queued without waiting for the device; their figures are read `readEvery` steps at
-      // a time (and before any checkpoint), in order, where the NaN policy and the sums see them.
-      let queued: { step: PendingStep; index: number; size: number }[] = [];
-      const readQueued = async (): Promise<void> => {
-        const batches = queued;
-        queued = [];
-        const results = await settleSteps(batches.map((q) => q.step));
-        batches.forEach((q, i) => {
-          const r = results[i]!;
-          if (!r.updated) {
-            const where = `epoch ${epoch + 1}, batch ${q.index + 1}`;
-            if (cfg.train.nanPolicy === 'skip-batch' && ++skippedInARow < MAX_SKIPPED_IN_A_ROW) {
-              io.info(`loss is ${r.loss} at ${where}: batch skipped (${skippedInARow} in a row)`);
-            } else {
-              progress.stop();
-              const last = listCheckpoints(out).pop();
-              const keep = last ? `the last good checkpoint is ${last.dir}` : 'no checkpoint was written yet';
-              const msg = `loss is ${r.loss} at ${where}${skippedInARow > 0 ? ` (${skippedInARow} batches in a row)` : ''}; stopped, ${keep}`;
-              writeStatus(out, { status: 'failed', epoch, epochs, message: msg });
-              throw new UserError(msg, EXIT_NAN);
-            }
+  writeStatus(out, { status: 'running', epoch: start.epoch, epochs, pid: process.pid, host: hostname() });
+  let sums = startSums;
+  let skippedInARow = 0;
+  const readEvery = cfg.train.readEvery ?? defaultReadEvery();
+  const clock = new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples);
+  let announce: ((text: string) => void) | null = (text) => io.info(text);
+  for (let epoch = start.epoch; epoch < epochs; epoch++) {
+    const lr = learningRate(epoch, cfg.train);
+    const fromBatch = epoch === start.epoch ? start.batch : 0;
+    if (fromBatch === 0) sums = emptySums();
+    const progress = new EpochProgress(io, epoch + 1, epochs, train.batchesPerEpoch - fromBatch, cfg.train.logEvery, fromBatch, clock, announce);
+    announce = null; // the estimate is announced once, within the first epoch this process runs
+    const t0 = performance.now();
+    // Steps are queued without waiting for the device; their figures are read `readEvery` steps at
+    // a time (and before any checkpoint), in order, where the NaN policy and the sums see them.
+    let queued: { step: PendingStep; index: number; size: number }[] = [];
+    const readQueued = async (): Promise<void> => {
+      const batches = queued;
+      queued = [];
+      const results = await settleSteps(batches.map((q) => q.step));
+      batches.forEach((q, i) => {
+        const r = results[i]!;
+        if (!r.updated) {
+          const where = `epoch ${epoch + 1}, batch ${q.index + 1}`;
+          if (cfg.train.nanPolicy === 'skip-batch' && ++skippedInARow < MAX_SKIPPED_IN_A_ROW) {
+            io.info(`loss is ${r.loss} at ${where}: batch skipped (${skippedInARow} in a row)`);
           } else {
-            skippedInARow = 0;
-            sums.lossSum += r.loss * q.size;
-            sums.correct += r.correct;
-            sums.samples += q.size;
-          }
-          progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
-        });
-      };
-      try {
-        for await (const b of train.epoch(epoch, fromBatch)) {
-          const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
-          try {
-            // Training batches are always full (the last partial one is dropped): b.size splits into the shards.
-            const { shards } = cfg.train;
-            const image = { height: b.height, width: b.width };
-            const plan = placement ? planMixShards(b.size, shards, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index), image) : null;
-            const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing, shards };
-            queued.push({ step: trainStep(net, opt, images, b.labels, plan, stepOptions), index: b.index, size: b.size });
-          } finally {
-            images.dispose();
-          }
-          if (queued.length >= readEvery) await readQueued();
-          const hook = req.afterBatch?.(epoch, b.index);
-          if (hook) stopRequest = hook;
-          // Batches can follow each other without a turn of the event loop (cached data, no worker threads),
-          // and a signal handler runs only on such a turn: give it one after every batch.
-          if (req.handleSignals) await new Promise<void>((r) => setImmediate(r));
-          if (stopRequest !== null && b.index + 1 < train.batchesPerEpoch) {
-            await readQueued();
             progress.stop();
-            sums.seconds += (performance.now() - t0) / 1000;
-            return await interrupted({ epoch, batch: b.index + 1 }, sums, lr, null);
+            const last = listCheckpoints(out).pop();
+            const keep = last ? `the last good checkpoint is ${last.dir}` : 'no checkpoint was written yet';
+            const msg = `loss is ${r.loss} at ${where}${skippedInARow > 0 ? ` (${skippedInARow} batches in a row)` : ''}; stopped, ${keep}`;
+            writeStatus(out, { status: 'failed', epoch, epochs, message: msg });
+            throw new UserError(msg, EXIT_NAN);
           }
+        } else {
+          skippedInARow = 0;
+          sums.lossSum += r.loss * q.size;
+          sums.correct += r.correct;
+          sums.samples += q.size;
         }
-        await readQueued();
-      } finally {
-        for (const q of queued) tf.dispose([q.step.loss, q.step.correct]);
+        progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
+      });
+    };
+    try {
+      for await (const b of train.epoch(epoch, fromBatch)) {
+        const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
+        try {
+          // Training batches are always full (the last partial one is dropped): b.size splits into the shards.
+          const { shards } = cfg.train;
+          const image = { height: b.height, width: b.width };
+          const plan = placement ? planMixShards(b.size, shards, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index), image) : null;
+          const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing, shards };
+          queued.push({ step: trainStep(net, opt, images, b.labels, plan, stepOptions), index: b.index, size: b.size });
+        } finally {
+          images.dispose();
+        }
+        if (queued.length >= readEvery) await readQueued();
+        const hook = req.afterBatch?.(epoch, b.index);
+        if (hook) interrupts.request = hook;
+        // Batches can follow each other without a turn of the event loop (cached data, no worker threads),
+        // and a signal handler runs only on such a turn: give it one after every batch.
+        if (req.handleSignals) await new Promise<void>((r) => setImmediate(r));
+        if (interrupts.request !== null && b.index + 1 < train.batchesPerEpoch) {
+          await readQueued();
+          progress.stop();
+          sums.seconds += (performance.now() - t0) / 1000;
+          return await interrupted({ epoch, batch: b.index + 1 }, sums, lr, null);
+        }
       }
-      progress.stop();
-      sums.seconds += (performance.now() - t0) / 1000;
+      await readQueued();
+    } finally {
+      for (const q of queued) tf.dispose([q.step.loss, q.step.correct]);
+    }
+    progress.stop();
+    sums.seconds += (performance.now() - t0) / 1000;
 
-      const calibration = new CalibrationAccumulator();
-      const evalProgress = new EvalProgress(io, `epoch ${epoch + 1}/${epochs}`);
-      const ev = await evaluate(net, val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update });
-      const cal = calibration.result();
-      // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
-      const mem = train.labelNoise?.noise.indices.length ? await measureMemorisation(net, train.labelNoise) : null;
-      clock.evalDone(evalProgress.stop()); // the memorisation pass counts as evaluation time
-      const row = {
-        epoch: epoch + 1,
-        lr,
-        train_loss: sums.samples > 0 ? sums.lossSum / sums.samples : NaN,
-        train_acc: sums.samples > 0 ? sums.correct / sums.samples : NaN,
-        val_loss: ev.loss,
-        val_acc: ev.accuracy,
-        epoch_seconds: sums.seconds,
-        samples_per_sec: sums.seconds > 0 ? sums.samples / sums.seconds : 0,
-        ...(mem ? { corrupt_noisy_acc: mem.noisyAcc, corrupt_true_acc: mem.trueAcc } : {}),
-        val_ece: cal.ece,
-        val_mce: cal.mce,
-        val_confidence: cal.meanConfidence,
-        val_brier: cal.brier,
-      };
-      await appendCurveRow(paths.curves, row);
-      io.line(
-        `Epoch[${epoch + 1}/${epochs}] lr=${Number(lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} train_acc=${fmtPct(row.train_acc)} ` +
-          `val_loss=${row.val_loss.toFixed(4)} val_acc=${fmtPct(row.val_acc)} val_ece=${fmtPct(cal.ece)} time=${row.epoch_seconds.toFixed(1)}s ` +
-          `(${row.samples_per_sec.toFixed(1)} samples/s)` +
-          (mem ? ` corrupt_noisy_acc=${fmtPct(mem.noisyAcc)} corrupt_true_acc=${fmtPct(mem.trueAcc)}` : ''),
-      );
-      let written: string | null = null;
-      const kept = cfg.train.keepEpochs.includes(epoch + 1);
-      if ((epoch + 1) % cfg.train.checkpointEvery === 0 || kept || epoch + 1 === epochs || stopRequest !== null) {
-        written = await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr);
-      }
-      writeStatus(out, { status: epoch + 1 === epochs ? 'finished' : 'running', epoch: epoch + 1, epochs, pid: process.pid, host: hostname() });
-      if (stopRequest !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);
+    const calibration = new CalibrationAccumulator();
+    const evalProgress = new EvalProgress(io, `epoch ${epoch + 1}/${epochs}`);
+    const ev = await evaluate(net, val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update });
+    const cal = calibration.result();
+    // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
+    const mem = train.labelNoise?.noise.indices.length ? await measureMemorisation(net, train.labelNoise) : null;
+    clock.evalDone(evalProgress.stop()); // the memorisation pass counts as evaluation time
+    const row = {
+      epoch: epoch + 1,
+      lr,
+      train_loss: sums.samples > 0 ? sums.lossSum / sums.samples : NaN,
+      train_acc: sums.samples > 0 ? sums.correct / sums.samples : NaN,
+      val_loss: ev.loss,
+      val_acc: ev.accuracy,
+      epoch_seconds: sums.seconds,
+      samples_per_sec: sums.seconds > 0 ? sums.samples / sums.seconds : 0,
+      ...(mem ? { corrupt_noisy_acc: mem.noisyAcc, corrupt_true_acc: mem.trueAcc } : {}),
+      val_ece: cal.ece,
+      val_mce: cal.mce,
+      val_confidence: cal.meanConfidence,
+      val_brier: cal.brier,
+    };
+    await appendCurveRow(paths.curves, row);
+    io.line(
+      `Epoch[${epoch + 1}/${epochs}] lr=${Number(lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} train_acc=${fmtPct(row.train_acc)} ` +
+        `val_loss=${row.val_loss.toFixed(4)} val_acc=${fmtPct(row.val_acc)} val_ece=${fmtPct(cal.ece)} time=${row.epoch_seconds.toFixed(1)}s ` +
+        `(${row.samples_per_sec.toFixed(1)} samples/s)` +
+        (mem ? ` corrupt_noisy_acc=${fmtPct(mem.noisyAcc)} corrupt_true_acc=${fmtPct(mem.trueAcc)}` : ''),
+    );
+    let written: string | null = null;
+    const kept = cfg.train.keepEpochs.includes(epoch + 1);
+    if ((epoch + 1) % cfg.train.checkpointEvery === 0 || kept || epoch + 1 === epochs || interrupts.request !== null) {
+      written = await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr);
     }
-    io.info(`finished ${plural(epochs, 'epoch')}; curves in ${paths.curves}, checkpoints in ${paths.checkpoints}`);
-    return 0;
-  } finally {
-    if (req.handleSignals) {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-    }
+    writeStatus(out, { status: epoch + 1 === epochs ? 'finished' : 'running', epoch: epoch + 1, epochs, pid: process.pid, host: hostname() });
+    if (interrupts.request !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);
   }
+  io.info(`finished ${plural(epochs, 'epoch')}; curves in ${paths.curves}, checkpoints in ${paths.checkpoints}`);
+  return 0;
 }
