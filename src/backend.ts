@@ -25,7 +25,7 @@ import { UserError, firstLine } from './errors.js';
 import type { BackendName } from './config/schema.js';
 import { registerWasmTrainingKernels, wantedWasmThreads } from './kernels/index.js';
 import { registerCpuTrainingKernels } from './kernels/cpu.js';
-import { describeAdapter, releaseWebgpu, setUpDawn, WebgpuUnavailable, type AdapterInfo } from './webgpu.js';
+import { describeAdapter, releaseWebgpu, setUpDawn, watchDeviceErrors, WebgpuUnavailable, type AdapterInfo } from './webgpu.js';
 
 /** A concrete backend (everything but `auto`). */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
@@ -315,7 +315,10 @@ export async function tryBackend(name: ConcreteBackend, env: BackendEnv = nodeBa
     const n = env.wasmThreads ? env.wasmThreads() : wasmPackageThreads();
     if (n !== null) wasmDetail += `, ${n} thread${n === 1 ? '' : 's'}`;
   }
-  if (adapter) return { name, loads: true, detail: describeAdapter(adapter), software: adapter.software };
+  if (adapter) {
+    watchDeviceErrors();
+    return { name, loads: true, detail: describeAdapter(adapter), software: adapter.software };
+  }
   const cuda = gpu !== undefined ? `GPU ${gpu}: ${device}` : device!;
   const detail = name === 'tensorflow-gpu' ? cuda : name === 'wasm' ? wasmDetail : name === 'cpu' ? 'pure JavaScript, slow' : 'libtensorflow on the CPU';
   return { name, loads: true, detail };

@@ -22,6 +22,7 @@ import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { UserError } from './errors.js';
 
 /** What Dawn says about an adapter (WebGPU's GPUAdapterInfo), plus whether it is a CPU. */
 export interface AdapterInfo {
@@ -255,6 +256,36 @@ export async function setUpDawn(gpu?: number): Promise<AdapterInfo> {
   }
   active = { gpu: instance, adapter: info, navigatorDefined };
   return info;
+}
+
+/** The first error the webgpu device reported since {@link watchDeviceErrors}, or null. */
+let deviceError: string | null = null;
+
+/**
+ * Once the webgpu backend is active: records the first error its device reports. tfjs-backend-webgpu
+ * does not look at them, so a kernel whose shader fails to compile (tfjs-webgpu 4.22 writes invalid
+ * WGSL for some rank-5 broadcasts) would otherwise leave its output unwritten while training goes on.
+ * {@link assertNoDeviceError} turns a recorded error into a stop.
+ */
+export function watchDeviceErrors(): void {
+  deviceError = null;
+  const registry = (tf.engine() as unknown as { registry: Record<string, { device?: { onuncapturederror: unknown } }> }).registry;
+  const device = registry['webgpu']?.device;
+  if (!device) return;
+  device.onuncapturederror = (e: { error?: { message?: string } }) => {
+    deviceError ??= (e.error?.message ?? 'unknown error').split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown error';
+  };
+}
+
+/**
+ * Call after reading results from the device (the training loop's reads, evaluation).
+ * @throws UserError when the webgpu device reported an error: the results read are not valid.
+ */
+export function assertNoDeviceError(): void {
+  if (deviceError === null) return;
+  const first = deviceError;
+  deviceError = null;
+  throw new UserError(`webgpu: the GPU device reported an error, so the results computed since are not valid: ${first} (a kernel failed to compile or run; try --backend wasm, and report it)`);
 }
 
 /** The adapter webgpu runs on, or null when Dawn is not set up. */

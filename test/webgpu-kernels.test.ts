@@ -9,7 +9,7 @@ import { createResNet } from '../src/model/resnet.js';
 import { planMix } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
 import { SGD } from '../src/train/sgd.js';
-import { inferLogits, settleStep, trainStep } from '../src/train/step.js';
+import { inferLogits, settleStep, settleSteps, trainStep } from '../src/train/step.js';
 import type { MixupPlacement } from '../src/config/schema.js';
 import { maxRelError, recordKernels, replayKernel, webgpuSkipReason, type KernelCall } from './fixtures/webgpu.js';
 
@@ -72,4 +72,21 @@ test('each kernel call of the step on webgpu equals cpu (max error ≤ 1e-4 of t
   await tf.setBackend('cpu');
   assert.ok(calls.length > 40, `${calls.length} distinct kernel calls recorded`);
   assert.deepEqual(worst, []);
+});
+
+test('an error the GPU device reports (a shader that does not compile) stops the next read with one line', { skip }, async () => {
+  assert.ok(await tf.setBackend('webgpu'));
+  try {
+    // tfjs-webgpu 4.22 writes invalid WGSL for a rank-5 tensor plus a [C] vector ('cannot index type vec5'):
+    // the kernel computes nothing, and only the device's error event says so.
+    const bad = tf.add(tf.ones([2, 8, 8, 8, 3]), tf.ones([3]));
+    const pending = { loss: tf.scalar(1), correct: tf.scalar(0, 'int32') };
+    await assert.rejects(settleSteps([pending]), /^UserError: webgpu: the GPU device reported an error, so the results computed since are not valid: .*cannot index type 'vec5'/);
+    // reported once: the next read goes through
+    const next = await settleSteps([{ loss: tf.scalar(2), correct: tf.scalar(1, 'int32') }]);
+    assert.deepEqual(next, [{ loss: 2, correct: 1, updated: true }]);
+    bad.dispose();
+  } finally {
+    await tf.setBackend('cpu');
+  }
 });

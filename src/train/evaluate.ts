@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { DataPipeline } from '../data/types.js';
 import type { ResNet } from '../model/resnet.js';
 import { inferLogits, scoreLogits } from './step.js';
+import { assertNoDeviceError } from '../webgpu.js';
 
 /** Result of {@link evaluate}. Accuracies are fractions in [0, 1]. */
 export interface Evaluation {
@@ -51,6 +52,7 @@ export async function evaluate(net: ResNet, data: DataPipeline, o: EvaluateOptio
     let values: Float32Array;
     try {
       values = (await q.logits.data()) as Float32Array;
+      assertNoDeviceError();
     } finally {
       q.logits.dispose();
     }

@@ -18,6 +18,7 @@ import { applyMovingUpdates, forward, type MovingUpdate, type ResNet } from '../
 import { meanLoss, type LossName } from './loss.js';
 import { smoothLabels } from './smoothing.js';
 import type { SGD } from './sgd.js';
+import { assertNoDeviceError } from '../webgpu.js';
 
 /** Options of one training step. */
 export interface StepOptions {
@@ -129,6 +130,7 @@ export function trainStep(net: ResNet, opt: SGD, images: tf.Tensor4D, labels: In
 /**
  * Reads several dispatched steps in one device read (two, in fact: losses and counts), in order,
  * and disposes their scalars.
+ * @throws UserError when the webgpu device reported an error (see webgpu.ts `assertNoDeviceError`).
  * @returns one {@link StepResult} per step; `updated` is false exactly where the loss is not finite.
  */
 export async function settleSteps(steps: readonly PendingStep[]): Promise<StepResult[]> {
@@ -136,6 +138,7 @@ export async function settleSteps(steps: readonly PendingStep[]): Promise<StepRe
   const [lossT, correctT] = tf.tidy(() => [tf.stack(steps.map((s) => s.loss)), tf.stack(steps.map((s) => s.correct))]);
   try {
     const [losses, counts] = await Promise.all([lossT!.data(), correctT!.data()]);
+    assertNoDeviceError();
     return steps.map((_, i) => ({ loss: losses[i]!, correct: counts[i]!, updated: Number.isFinite(losses[i]!) }));
   } finally {
     tf.dispose([lossT!, correctT!]);
@@ -229,7 +232,9 @@ export async function evaluateBatch(net: ResNet, images: tf.Tensor4D, labels: In
   if (labels.length !== B) throw new RangeError(`evaluateBatch: ${labels.length} labels for ${B} images`);
   const z = inferLogits(net, images);
   try {
-    return scoreLogits((await z.data()) as Float32Array, labels, net.options.numClasses);
+    const values = (await z.data()) as Float32Array;
+    assertNoDeviceError();
+    return scoreLogits(values, labels, net.options.numClasses);
   } finally {
     z.dispose();
   }
