@@ -114,6 +114,11 @@ test('cross-field rules: mixup.at with erm, depth, lr steps, image larger than p
   assert.match(userError(() => validateConfig({ data: { imageShape: [1, 28, 28] } }, 'f')), /data\.imageShape\[0\]/);
   assert.match(userError(() => validateConfig({ train: { batchSize: 100, shards: 3 } }, 'f')), /train\.shards: 3 does not divide train\.batchSize 100 into equal shards/);
   assert.equal(validateConfig({ train: { batchSize: 96, shards: 3 } }, 'f').train.shards, 3);
+  assert.match(
+    userError(() => validateConfig({ train: { batchSize: 128, shards: 128 } }, 'f')),
+    /train\.shards: 128 makes shards of one sample of train\.batchSize 128: no pair to mix and BatchNorm statistics of a single image; use at most 64/,
+  );
+  assert.equal(validateConfig({ train: { batchSize: 128, shards: 64 } }, 'f').train.shards, 64);
 });
 
 test('the paper augmentation preset needs data.imageShape [3,32,32]: one line naming both keys', () => {

@@ -12,6 +12,10 @@ test('describeExperiment: placement, gradient (only after a layer), shards and m
   );
   // one batch of 128: floor(89.6) = 89 → 90 mixed; at the input no gradient is named
   assert.equal(d({ experiment: 'mixup' }), 'mixup: mixes the input images (α 0.2, mix_rate 0.7, pairs) in one batch of 128 (90 of 128 mixed)');
+  assert.equal(
+    d({ experiment: 'mixup', mixup: { backward: 'reference' } }),
+    'mixup: mixes the input images (mixup.backward reference changes nothing here: no trainable layer lies before the input) (α 0.2, mix_rate 0.7, pairs) in one batch of 128 (90 of 128 mixed)',
+  );
   assert.equal(d({ experiment: 'erm', train: { shards: 2 } }), 'erm: no mixing; 2 shards of 64, each shard with its own BatchNorm statistics');
   assert.equal(
     d({ experiment: 'mixup', mixup: { scheme: 'permutation', alpha: 1, at: 'stage2' }, train: { batchSize: 96, shards: 3 } }),

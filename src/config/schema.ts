@@ -240,6 +240,12 @@ export const configSchema = z
         path: ['train', 'shards'],
         message: `${c.train.shards} does not divide train.batchSize ${c.train.batchSize} into equal shards`,
       });
+    } else if (c.train.batchSize / c.train.shards < 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['train', 'shards'],
+        message: `${c.train.shards} makes shards of one sample of train.batchSize ${c.train.batchSize}: no pair to mix and BatchNorm statistics of a single image; use at most ${Math.floor(c.train.batchSize / 2)}`,
+      });
     }
     const steps = c.train.lrStepEpochs;
     for (let i = 1; i < steps.length; i++) {

@@ -23,7 +23,8 @@ const GRADIENTS: Record<Config['mixup']['backward'], string> = {
  * E.g. `mixup-feature: mixes the feature maps after conv0 with the reference op's gradient (α 0.2,
  * mix_rate 0.7, pairs) in 2 shards of 64 (44 mixed per shard), each shard with its own BatchNorm
  * statistics`; `erm: no mixing; batch of 128 in 1 shard`. The gradient is named only for a mix
- * after a layer (nothing trainable lies before the input).
+ * after a layer; at the input a mixup.backward other than exact is said to change nothing (nothing
+ * trainable lies before the input).
  */
 export function describeExperiment(cfg: Pick<Config, 'experiment' | 'mixup' | 'train'>): string {
   const { batchSize, shards } = cfg.train;
@@ -35,7 +36,7 @@ export function describeExperiment(cfg: Pick<Config, 'experiment' | 'mixup' | 't
   const m = cfg.mixup;
   const mixed = m.scheme === 'permutation' ? shard : mixLength(shard, m.mixRate);
   const count = shards > 1 ? `${mixed} mixed per shard` : `${mixed} of ${batchSize} mixed`;
-  const gradient = at === 'input' ? '' : ` with ${GRADIENTS[m.backward]}`;
+  const gradient = at !== 'input' ? ` with ${GRADIENTS[m.backward]}` : m.backward !== 'exact' ? ` (mixup.backward ${m.backward} changes nothing here: no trainable layer lies before the input)` : '';
   const how = m.kind === 'cutmix' ? `pastes CutMix boxes into ${PLACES[at]}` : `mixes ${PLACES[at]}${gradient}`;
   return `${cfg.experiment}: ${how} (α ${m.alpha}, mix_rate ${m.mixRate}, ${m.scheme}) in ${sharding} (${count})${bnNote}`;
 }
