@@ -119,6 +119,7 @@ test('cross-field rules: mixup.at with erm, depth, lr steps, image larger than p
     /train\.shards: 128 makes shards of one sample of train\.batchSize 128: no pair to mix and BatchNorm statistics of a single image; use at most 64/,
   );
   assert.equal(validateConfig({ train: { batchSize: 128, shards: 64 } }, 'f').train.shards, 64);
+  assert.equal(validateConfig({ train: { batchSize: 1 } }, 'f').train.batchSize, 1, 'a batch of one in one shard stays allowed');
 });
 
 test('the paper augmentation preset needs data.imageShape [3,32,32]: one line naming both keys', () => {

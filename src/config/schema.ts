@@ -240,7 +240,7 @@ export const configSchema = z
         path: ['train', 'shards'],
         message: `${c.train.shards} does not divide train.batchSize ${c.train.batchSize} into equal shards`,
       });
-    } else if (c.train.batchSize / c.train.shards < 2) {
+    } else if (c.train.shards > 1 && c.train.batchSize / c.train.shards < 2) {
       ctx.addIssue({
         code: 'custom',
         path: ['train', 'shards'],
