@@ -21,6 +21,7 @@ import { UserError } from '../errors.js';
 import type { DataPipeline } from '../data/types.js';
 import { forward, type ResNet } from '../model/resnet.js';
 import { perSampleLoss } from './loss.js';
+import { assertNoDeviceError } from '../webgpu.js';
 
 /** Attacks of `mixup test --attack`. */
 export const ATTACKS = ['fgsm', 'ifgsm'] as const;
@@ -189,6 +190,7 @@ export async function evaluateAttack(
       const a = adv;
       preds = tf.tidy(() => tf.stack([tf.argMax(logitsOf(images), 1), tf.argMax(logitsOf(normalise(a, norm)), 1)]));
       const p = (await preds.data()) as Int32Array;
+      assertNoDeviceError();
       for (let i = 0; i < b.size; i++) {
         if (p[i] === b.labels[i]) clean++;
         if (p[b.size + i] === b.labels[i]) attacked++;

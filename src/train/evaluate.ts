@@ -9,8 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DataPipeline } from '../data/types.js';
 import type { ResNet } from '../model/resnet.js';
-import { inferLogits, scoreLogits } from './step.js';
-import { assertNoDeviceError } from '../webgpu.js';
+import { inferLogits, readScores } from './step.js';
 
 /** Result of {@link evaluate}. Accuracies are fractions in [0, 1]. */
 export interface Evaluation {
@@ -30,9 +29,10 @@ export interface Evaluation {
 export interface EvaluateOptions {
   /**
    * Called for every batch, in order, once its logits are read: `probs` `[B*K]` softmax
-   * probabilities (row-major), `labels` `[B]`, `numClasses` K. For calibration and the like.
+   * probabilities (row-major), `labels` `[B]`, `numClasses` K, `predicted` `[B]` the first-max
+   * argmax (step.ts `scoreLogits`). For calibration, memorisation and the like.
    */
-  onBatch?(probs: Float32Array, labels: Int32Array, numClasses: number): void;
+  onBatch?(probs: Float32Array, labels: Int32Array, numClasses: number, predicted: Int32Array): void;
   /** Called after every batch with the samples scored so far and the split's size. */
   onProgress?(samplesDone: number, samplesTotal: number): void;
 }
@@ -49,14 +49,7 @@ export async function evaluate(net: ResNet, data: DataPipeline, o: EvaluateOptio
   let samples = 0;
   let queued: { logits: tf.Tensor2D; labels: Int32Array } | null = null;
   const settle = async (q: { logits: tf.Tensor2D; labels: Int32Array }) => {
-    let values: Float32Array;
-    try {
-      values = (await q.logits.data()) as Float32Array;
-      assertNoDeviceError();
-    } finally {
-      q.logits.dispose();
-    }
-    const r = scoreLogits(values, q.labels, k);
+    const r = await readScores(q.logits, q.labels);
     lossSum += r.lossSum;
     for (let i = 0; i < q.labels.length; i++) {
       const y = q.labels[i]!;
@@ -64,7 +57,7 @@ export async function evaluate(net: ResNet, data: DataPipeline, o: EvaluateOptio
       if (r.predicted[i] === y) hits[y]! += 1;
     }
     samples += q.labels.length;
-    o.onBatch?.(r.probs, q.labels, k);
+    o.onBatch?.(r.probs, q.labels, k, r.predicted);
     o.onProgress?.(samples, data.numSamples);
   };
   try {

@@ -53,22 +53,6 @@ export function memorisationOf(c: MemorisationCounts): Memorisation {
 }
 
 /**
- * The first-max argmax of each row.
- * @param probs `[B*K]` row-major scores.
- * @returns `[B]` int32.
- */
-export function argmaxRows(probs: Float32Array, numClasses: number): Int32Array {
-  const B = probs.length / numClasses;
-  const out = new Int32Array(B);
-  for (let i = 0; i < B; i++) {
-    let best = 0;
-    for (let k = 1; k < numClasses; k++) if (probs[i * numClasses + k]! > probs[i * numClasses + best]!) best = k;
-    out[i] = best;
-  }
-  return out;
-}
-
-/**
  * Classifies every corrupted sample once through {@link evaluate} (inference mode, its
  * asynchronous reads) and counts hits against both labels in its per-batch hook.
  * @param split the training pipeline's `labelNoise`: its `samples` pipeline yields the corrupted
@@ -78,7 +62,7 @@ export async function measureMemorisation(net: ResNet, split: CorruptedSplit): P
   const c: MemorisationCounts = { samples: 0, noisyHits: 0, trueHits: 0 };
   const truth = split.noise.trueLabels;
   await evaluate(net, split.samples, {
-    onBatch: (probs, labels, k) => tallyBatch(c, argmaxRows(probs, k), labels, truth.subarray(c.samples, c.samples + labels.length)),
+    onBatch: (_probs, labels, _k, predicted) => tallyBatch(c, predicted, labels, truth.subarray(c.samples, c.samples + labels.length)),
   });
   return memorisationOf(c);
 }

@@ -222,7 +222,24 @@ export function inferLogits(net: ResNet, images: tf.Tensor4D): tf.Tensor2D {
 }
 
 /**
- * Scores one batch in inference mode: {@link inferLogits}, one asynchronous read, {@link scoreLogits}.
+ * Reads logits from the device (asynchronously), disposes them and scores them with {@link scoreLogits}.
+ * @param logits `[B,K]` on the device, e.g. from {@link inferLogits}; disposed here, also on error.
+ * @param labels `[B]` class indices.
+ * @throws UserError when the webgpu device reported an error (webgpu.ts `assertNoDeviceError`).
+ */
+export async function readScores(logits: tf.Tensor2D, labels: Int32Array): Promise<EvalResult> {
+  let values: Float32Array;
+  try {
+    values = (await logits.data()) as Float32Array;
+  } finally {
+    logits.dispose();
+  }
+  assertNoDeviceError();
+  return scoreLogits(values, labels, logits.shape[1]);
+}
+
+/**
+ * Scores one batch in inference mode: {@link inferLogits}, then {@link readScores}.
  * @param images `[B,H,W,3]` float32, normalised (center crop).
  * @param labels `[B]` class indices.
  * @throws RangeError when `labels` does not have B entries.
@@ -230,12 +247,5 @@ export function inferLogits(net: ResNet, images: tf.Tensor4D): tf.Tensor2D {
 export async function evaluateBatch(net: ResNet, images: tf.Tensor4D, labels: Int32Array): Promise<EvalResult> {
   const B = images.shape[0];
   if (labels.length !== B) throw new RangeError(`evaluateBatch: ${labels.length} labels for ${B} images`);
-  const z = inferLogits(net, images);
-  try {
-    const values = (await z.data()) as Float32Array;
-    assertNoDeviceError();
-    return scoreLogits(values, labels, net.options.numClasses);
-  } finally {
-    z.dispose();
-  }
+  return readScores(inferLogits(net, images), labels);
 }
