@@ -27,11 +27,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
-import { isValidDepth, type MixupPlacement } from '../config/schema.js';
+import type { MixupPlacement } from '../config/schema.js';
 import { applyMix, type MixBackward } from '../mixup/layer.js';
 import type { MixPlan } from '../mixup/plan.js';
 import { batchNormInfer, batchNormTrain, movingUpdate } from './batchnorm.js';
 import { heNormal } from './init.js';
+import { networkSpec, sizeOf, type NetworkSpec, type UnitSpec } from './spec.js';
 
 /** What a network is built from. */
 export interface ResNetOptions {
@@ -64,100 +65,7 @@ export interface ResNet {
   dispose(): void;
 }
 
-/** Stage layout of a depth (symbols/resnet.py, get_symbol, height ≤ 28). */
-export interface ResNetLayout {
-  bottleneck: boolean;
-  /** Units per stage (the same for all three stages). */
-  unitsPerStage: number;
-  /** Output channels of conv0 and of stages 1..3. */
-  filters: [number, number, number, number];
-}
-
-/**
- * The stage layout of a depth.
- * @throws UserError naming `model.depth` when the depth is neither 6n+2 (< 164) nor 9n+2 (≥ 164).
- */
-export function resnetLayout(depth: number): ResNetLayout {
-  if (!isValidDepth(depth)) {
-    throw new UserError(
-      `model.depth: ${depth} is not a valid ResNet depth: expected 6n+2 below 164 (8, 14, 20, ..., 50, ...) or 9n+2 from 164 up (164, 173, ...)`,
-    );
-  }
-  return depth >= 164
-    ? { bottleneck: true, unitsPerStage: (depth - 2) / 9, filters: [16, 64, 128, 256] }
-    : { bottleneck: false, unitsPerStage: (depth - 2) / 6, filters: [16, 16, 32, 64] };
-}
-
-type ParamKind = 'conv' | 'fc_weight' | 'zero' | 'one';
-interface ParamSpec {
-  name: string;
-  shape: number[];
-  kind: ParamKind;
-  fanIn: number;
-}
-
-/** One residual unit of the graph. */
-interface UnitSpec {
-  name: string;
-  inC: number;
-  outC: number;
-  stride: number;
-  dimMatch: boolean;
-}
-
-function unitsOf(layout: ResNetLayout): UnitSpec[][] {
-  const stages: UnitSpec[][] = [];
-  let inC = layout.filters[0];
-  for (let s = 0; s < 3; s++) {
-    const outC = layout.filters[s + 1]!;
-    const units: UnitSpec[] = [];
-    for (let u = 0; u < layout.unitsPerStage; u++) {
-      units.push({ name: `stage${s + 1}_unit${u + 1}`, inC, outC, stride: u === 0 && s > 0 ? 2 : 1, dimMatch: u > 0 });
-      inC = outC;
-    }
-    stages.push(units);
-  }
-  return stages;
-}
-
-/** The parameter and BatchNorm lists in the reference's order (symbol argument order). */
-function specsOf(layout: ResNetLayout, numClasses: number): { params: ParamSpec[]; bns: { name: string; channels: number }[] } {
-  const params: ParamSpec[] = [];
-  const bns: { name: string; channels: number }[] = [];
-  const bn = (name: string, c: number, fixGamma = false) => {
-    if (!fixGamma) params.push({ name: `${name}_gamma`, shape: [c], kind: 'one', fanIn: 0 });
-    params.push({ name: `${name}_beta`, shape: [c], kind: 'zero', fanIn: 0 });
-    bns.push({ name, channels: c });
-  };
-  const conv = (name: string, k: number, inC: number, outC: number) =>
-    params.push({ name: `${name}_weight`, shape: [k, k, inC, outC], kind: 'conv', fanIn: k * k * inC });
-  bn('bn_data', 3, true);
-  conv('conv0', 3, 3, layout.filters[0]);
-  for (const stage of unitsOf(layout)) {
-    for (const u of stage) {
-      if (layout.bottleneck) {
-        const mid = Math.floor(u.outC * 0.25);
-        bn(`${u.name}_bn1`, u.inC);
-        conv(`${u.name}_conv1`, 1, u.inC, mid);
-        bn(`${u.name}_bn2`, mid);
-        conv(`${u.name}_conv2`, 3, mid, mid);
-        bn(`${u.name}_bn3`, mid);
-        conv(`${u.name}_conv3`, 1, mid, u.outC);
-      } else {
-        bn(`${u.name}_bn1`, u.inC);
-        conv(`${u.name}_conv1`, 3, u.inC, u.outC);
-        bn(`${u.name}_bn2`, u.outC);
-        conv(`${u.name}_conv2`, 3, u.outC, u.outC);
-      }
-      if (!u.dimMatch) conv(`${u.name}_sc`, 1, u.inC, u.outC);
-    }
-  }
-  const last = layout.filters[3];
-  bn('bn1', last);
-  params.push({ name: 'fc1_weight', shape: [last, numClasses], kind: 'fc_weight', fanIn: last });
-  params.push({ name: 'fc1_bias', shape: [numClasses], kind: 'zero', fanIn: 0 });
-  return { params, bns };
-}
+export { resnetLayout, type ResNetLayout } from './spec.js';
 
 /** A variable holding `t`'s data; `t` itself is disposed (the variable keeps the data alive). */
 function ownedVariable(t: tf.Tensor, trainable: boolean): tf.Variable {
@@ -169,25 +77,19 @@ function ownedVariable(t: tf.Tensor, trainable: boolean): tf.Variable {
 class ResNetImpl implements ResNet {
   readonly params = new Map<string, tf.Variable>();
   readonly aux = new Map<string, tf.Variable>();
-  readonly layout: ResNetLayout;
-  readonly stages: UnitSpec[][];
+  readonly spec: NetworkSpec;
 
   constructor(readonly options: ResNetOptions) {
-    this.layout = resnetLayout(options.depth);
-    if (!Number.isInteger(options.numClasses) || options.numClasses < 1) {
-      throw new UserError(`model.numClasses: ${options.numClasses} is not a positive integer`);
-    }
-    this.stages = unitsOf(this.layout);
-    const { params, bns } = specsOf(this.layout, options.numClasses);
+    this.spec = networkSpec(options.depth, options.numClasses);
     // Variables get tfjs's automatic unique names: two networks can live in one process.
-    for (const p of params) {
-      const size = p.shape.reduce((a, b) => a * b, 1);
+    for (const p of this.spec.params) {
+      const size = sizeOf(p.shape);
       let values: Float32Array;
       if (p.kind === 'conv' || p.kind === 'fc_weight') values = heNormal(options.seed, p.name, size, p.fanIn);
       else values = new Float32Array(size).fill(p.kind === 'one' ? 1 : 0);
       this.params.set(p.name, ownedVariable(tf.tensor(values, p.shape, 'float32'), true));
     }
-    for (const b of bns) {
+    for (const b of this.spec.bns) {
       this.aux.set(`${b.name}_moving_mean`, ownedVariable(tf.zeros([b.channels]), false));
       this.aux.set(`${b.name}_moving_var`, ownedVariable(tf.ones([b.channels]), false));
     }
@@ -289,18 +191,11 @@ export function forward(net: ResNet, images: tf.Tensor4D, o: ForwardOptions): tf
     return tf.conv2d(padded, w, stride, 'valid');
   };
   const unit = (x: tf.Tensor4D, u: UnitSpec): tf.Tensor4D => {
-    const act1 = tf.relu(bn(x, `${u.name}_bn1`));
-    let body: tf.Tensor4D;
-    if (impl.layout.bottleneck) {
-      const c1 = conv(act1, `${u.name}_conv1`, 1);
-      const c2 = conv(tf.relu(bn(c1, `${u.name}_bn2`)), `${u.name}_conv2`, u.stride);
-      body = conv(tf.relu(bn(c2, `${u.name}_bn3`)), `${u.name}_conv3`, 1);
-    } else {
-      const c1 = conv(act1, `${u.name}_conv1`, u.stride);
-      body = conv(tf.relu(bn(c1, `${u.name}_bn2`)), `${u.name}_conv2`, 1);
-    }
-    const shortcut = u.dimMatch ? x : conv(act1, `${u.name}_sc`, u.stride);
-    return tf.add(body, shortcut);
+    const act1 = tf.relu(bn(x, u.bns[0]!.name));
+    let h = conv(act1, u.convs[0]!.name, u.convs[0]!.stride);
+    for (let i = 1; i < u.convs.length; i++) h = conv(tf.relu(bn(h, u.bns[i]!.name)), u.convs[i]!.name, u.convs[i]!.stride);
+    const shortcut = u.sc ? conv(act1, u.sc.name, u.sc.stride) : x;
+    return tf.add(h, shortcut);
   };
 
   return tf.tidy(() => {
@@ -308,7 +203,7 @@ export function forward(net: ResNet, images: tf.Tensor4D, o: ForwardOptions): tf
     h = bn(h, 'bn_data', true);
     h = conv(h, 'conv0', 1);
     h = mixHere('head', h);
-    impl.stages.forEach((stage, s) => {
+    impl.spec.stages.forEach((stage, s) => {
       for (const u of stage) h = unit(h, u);
       h = mixHere(`stage${s + 1}` as MixupPlacement, h);
     });

@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { auxNames, networkSpec, parameterCount } from '../src/model/spec.js';
+import { createResNet } from '../src/model/resnet.js';
+
+test('networkSpec: ResNet-50 (basic units) has the reference layout and parameter count', () => {
+  const s = networkSpec(50, 10);
+  assert.equal(s.stages.length, 3);
+  assert.deepEqual(s.stages.map((st) => st.length), [8, 8, 8]);
+  // conv0 3·3·3·16, bn_data β 3; per basic unit 2 BN (γ,β) + 2 convs; shortcuts 1×1 in the first units; bn1 and fc1.
+  const conv = (k: number, i: number, o: number) => k * k * i * o;
+  let n = 3 + conv(3, 3, 16);
+  const filters = [16, 16, 32, 64];
+  for (let st = 0; st < 3; st++) {
+    for (let u = 0; u < 8; u++) {
+      const inC = u === 0 ? filters[st]! : filters[st + 1]!;
+      const outC = filters[st + 1]!;
+      n += 2 * inC + conv(3, inC, outC) + 2 * outC + conv(3, outC, outC) + (u === 0 ? conv(1, inC, outC) : 0);
+    }
+  }
+  n += 2 * 64 + 64 * 10 + 10;
+  assert.equal(parameterCount(s), n);
+  assert.deepEqual(s.stages[1]![0]!.convs.map((c) => c.stride), [2, 1]);
+  assert.equal(s.stages[1]![0]!.sc?.stride, 2);
+  assert.equal(s.stages[0]![1]!.sc, null);
+  assert.equal(s.bns.length, 1 + 24 * 2 + 1);
+  assert.equal(auxNames(s)[0], 'bn_data_moving_mean');
+});
+
+test('networkSpec: bottleneck units put the stride on conv2', () => {
+  const u = networkSpec(164, 10).stages[2]![0]!;
+  assert.deepEqual(u.convs.map((c) => [c.k, c.stride, c.inC, c.outC]), [[1, 1, 128, 64], [3, 2, 64, 64], [1, 1, 64, 256]]);
+});
+
+test('networkSpec: the tfjs network holds exactly the spec\'s parameters, in order', () => {
+  for (const depth of [8, 20]) {
+    const s = networkSpec(depth, 10);
+    const net = createResNet({ depth, numClasses: 10, mixAt: null, seed: 1 });
+    try {
+      assert.deepEqual([...net.params.keys()], s.params.map((p) => p.name));
+      assert.deepEqual([...net.params.values()].map((v) => v.shape), s.params.map((p) => p.shape));
+      assert.deepEqual([...net.aux.keys()], auxNames(s));
+      assert.equal(net.parameterCount(), parameterCount(s));
+    } finally {
+      net.dispose();
+    }
+  }
+});
+
+test('networkSpec: invalid depth and class count are one-line errors', () => {
+  assert.throws(() => networkSpec(51, 10), /model\.depth: 51 is not a valid ResNet depth/);
+  assert.throws(() => networkSpec(8, 0), /model\.numClasses: 0/);
+});
