@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     }
     console.log(`\nbackend: ${sel.description}`);
     if (name === 'webgpu' && /software rasteriser/.test(sel.description) && !named) {
-      // lavapipe: a CPU; a depth-50 step takes minutes there. Correctness, not speed (README).
+      // lavapipe: a CPU; a depth-50 step takes minutes there. Correctness, not speed (docs/backends.md).
       console.log('  skipped: a software adapter; name webgpu in --backends to time it anyway');
       releaseBackends();
       continue;

@@ -4,7 +4,7 @@
  * Training step: forward in training mode (BatchNorm batch statistics, the MixUp layer at the
  * network's placement when a plan is given), batch-mean loss on the mixed one-hot labels,
  * gradients of gradScale·loss (train.gradScale: the reference's mixup runs effectively used 1/64,
- * see README), MXNet SGD update (weight decay not rescaled), then the BatchNorm moving statistics.
+ * see docs/configs.md), MXNet SGD update (weight decay not rescaled), then the BatchNorm moving statistics.
  *
  * Nothing here waits for the device: {@link trainStep} queues the whole step and hands back the
  * batch loss and correct count as device scalars ({@link PendingStep}); the caller reads them with
