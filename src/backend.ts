@@ -25,7 +25,8 @@ import { UserError, firstLine } from './errors.js';
 import type { BackendName } from './config/schema.js';
 import { registerWasmTrainingKernels, wantedWasmThreads } from './kernels/index.js';
 import { registerCpuTrainingKernels } from './kernels/cpu.js';
-import { describeAdapter, hardwareGpuPossible, releaseWebgpu, setUpDawn, watchDeviceErrors, WebgpuUnavailable, type AdapterInfo } from './webgpu.js';
+import { describeAdapter, releaseWebgpu, setUpDawn, watchDeviceErrors, WebgpuUnavailable, type AdapterInfo } from './webgpu.js';
+import { hardwareGpuPossible } from './gpu-devices.js';
 
 /** A concrete backend (everything but `auto`). */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
@@ -90,9 +91,8 @@ export interface BackendEnv {
   /** Undoes setUpWebgpu (Dawn would keep the process alive). Optional; default `releaseWebgpu`. */
   releaseWebgpu?(): void;
   /**
-   * Whether a hardware GPU can be present, decided without starting Dawn (./webgpu.ts
-   * `hardwareGpuPossible`: on Linux a GPU device node exists). When false, `auto` does not start
-   * Dawn, which would find only a software adapter that `auto` skips anyway. Optional; absent: true.
+   * Whether a hardware GPU can be present, known without starting Dawn (./gpu-devices.ts); when
+   * false, `auto` passes over webgpu unstarted (only a software adapter). Optional; absent: true.
    */
   hardwareGpu?(): boolean;
 }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { releaseBackends, selectBackend } from '../src/backend.js';
 import { readCurves } from '../src/train/curves.js';
-import { hardwareGpuPossible } from '../src/webgpu.js';
+import { hardwareGpuPossible } from '../src/gpu-devices.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { webgpuSkipReason } from './fixtures/webgpu.js';
 import { tempDir } from './fixtures/tmp.js';
