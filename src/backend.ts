@@ -26,6 +26,7 @@ import type { BackendName } from './config/schema.js';
 import { registerWasmTrainingKernels, wantedWasmThreads } from './kernels/index.js';
 import { registerCpuTrainingKernels } from './kernels/cpu.js';
 import { describeAdapter, releaseWebgpu, setUpDawn, watchDeviceErrors, WebgpuUnavailable, type AdapterInfo } from './webgpu.js';
+import { hardwareGpuPossible } from './gpu-devices.js';
 
 /** A concrete backend (everything but `auto`). */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
@@ -40,7 +41,7 @@ export interface BackendStatus {
   loads: boolean;
   /** Why it does not load, one line (when `loads` is false). */
   reason?: string;
-  /** How to get it, one line (when `loads` is false). */
+  /** How to get it, one line (when `loads` is false; absent when `reason` says it, as for a bad --gpu). */
   hint?: string;
   /** GPU name for tensorflow-gpu, thread count for wasm, etc. */
   detail?: string;
@@ -89,6 +90,11 @@ export interface BackendEnv {
   setUpWebgpu?(gpu?: number): Promise<AdapterInfo>;
   /** Undoes setUpWebgpu (Dawn would keep the process alive). Optional; default `releaseWebgpu`. */
   releaseWebgpu?(): void;
+  /**
+   * Whether a hardware GPU can be present, known without starting Dawn (./gpu-devices.ts); when
+   * false, `auto` passes over webgpu unstarted (only a software adapter). Optional; absent: true.
+   */
+  hardwareGpu?(): boolean;
 }
 
 /** Options of backend selection. */
@@ -210,6 +216,7 @@ export const nodeBackendEnv: BackendEnv = {
   resolve: (id) => require.resolve(id),
   load: (id) => require(id),
   cudaDevice: nvidiaSmiDevice,
+  hardwareGpu: hardwareGpuPossible,
   async activate(tfName) {
     try {
       const ok = await tf.setBackend(tfName);
@@ -275,7 +282,7 @@ export async function tryBackend(name: ConcreteBackend, env: BackendEnv = nodeBa
     try {
       adapter = await (env.setUpWebgpu ?? setUpDawn)(gpu);
     } catch (e) {
-      if (e instanceof WebgpuUnavailable && e.badGpu) throw new UserError(e.message);
+      if (e instanceof WebgpuUnavailable && e.badGpu) throw new UserError(e.hint === undefined ? e.message : `${e.message}; ${e.hint}`);
       const reason = firstLine(e);
       const st = fail(reason, /no adapter/.test(reason) ? 'no adapter' : /libvulkan/.test(reason) ? 'no libvulkan.so.1' : 'Dawn does not load');
       if (e instanceof WebgpuUnavailable && e.hint !== undefined) st.hint = e.hint;
@@ -336,7 +343,8 @@ export interface SelectedBackend {
 /**
  * Makes the requested backend tfjs's current backend. `auto` takes the first of
  * tensorflow-gpu (when a CUDA device is present and TensorFlow really uses it), webgpu (on a
- * hardware adapter), tensorflow, wasm, cpu that loads.
+ * hardware adapter), tensorflow, wasm, cpu that loads. `auto` does not start Dawn where
+ * `env.hardwareGpu` says no hardware GPU can be present (and no GPU is asked for).
  * Also enables tfjs production mode (no debug checks, no "install tfjs-node" banner).
  * @param options `wasmThreads` (config key; `MIXUP_WASM_THREADS` overrides), used when wasm is initialised;
  *   `gpu` (config key / `--gpu`; `MIXUP_GPU` when unset) for webgpu and tensorflow-gpu.
@@ -349,6 +357,10 @@ export async function selectBackend(requested: BackendName, env: BackendEnv = no
   const failures: BackendStatus[] = [];
   const skipped: string[] = [];
   for (const name of candidates) {
+    if (name === 'webgpu' && requested === 'auto' && env.hardwareGpu?.() === false && requestedGpu(options) === undefined) {
+      skipped.push(`${name} (no GPU device (/dev/dri/renderD*, /dev/nvidia*), so only a software adapter; run it with --backend webgpu)`);
+      continue;
+    }
     const st = await tryBackend(name, env, options);
     if (st.loads && st.software && requested === 'auto') {
       (env.releaseWebgpu ?? releaseWebgpu)();
@@ -386,7 +398,7 @@ export async function probeAllBackends(env: BackendEnv = nodeBackendEnv, options
       out.push(await tryBackend(name, env, options));
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
-      out.push({ name, loads: false, reason: e.message, hint: HINTS[name] }); // a bad --gpu
+      out.push({ name, loads: false, reason: e.message }); // a bad --gpu: the message says what to do
     }
     if (name === 'webgpu') (env.releaseWebgpu ?? releaseWebgpu)();
   }

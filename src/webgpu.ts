@@ -16,6 +16,17 @@
  *   library of that soname, so loading the project's copy by absolute path first (RTLD_NODELETE,
  *   through `process.dlopen`) makes Dawn use it.
  * - A live Dawn instance keeps Node's event loop running: {@link releaseWebgpu} ends it.
+ * - Dawn writes `Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from
+ *   1000000 to 16 to fit dynamic offset allocation limit.` (and the same for
+ *   maxDynamicStorageBuffersPerPipelineLayout) to stderr whenever an instance discovers a Vulkan
+ *   adapter whose Vulkan driver reports more dynamic buffers per descriptor set than Dawn's fixed
+ *   16: lavapipe (1000000), AMD's RADV (500000); NVIDIA's driver reports 15 and 16. The source:
+ *   `PhysicalDeviceBase::Initialize` (src/dawn/native/PhysicalDevice.cpp) calls `NormalizeLimits`
+ *   (src/dawn/native/Limits.cpp), which logs through `dawn::WarningLog()`, a bare
+ *   `fprintf(stderr, …)` (src/dawn/common/Log.cpp) with no switch. It happens inside the first
+ *   `requestAdapter` of each instance, synchronously, before any device exists, so the limits a
+ *   device is requested with cannot avoid it. {@link requestAdapterQuietly} captures descriptor 2
+ *   around that call and lets through everything but these two notices.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -23,6 +34,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from './errors.js';
+import { captureNativeStderr } from './native-stderr.js';
 
 /** What Dawn says about an adapter (WebGPU's GPUAdapterInfo), plus whether it is a CPU. */
 export interface AdapterInfo {
@@ -79,11 +91,16 @@ export function parseAdapterList(message: string): ListedAdapter[] {
   return out;
 }
 
+/** How to get a hardware adapter when Dawn lists none (for `--gpu N`). */
+const NO_HARDWARE_HINT =
+  'install the GPU’s Vulkan driver (NVIDIA, AMD, Intel) and libvulkan1; to run on the software adapter (slow, for tests) leave out --gpu and give --backend webgpu';
+
 /**
  * Which adapter `--gpu N` means: the Nth (0-based) hardware adapter of Dawn's list, selected by
  * its name (Dawn's `adapter=` flag matches the first adapter whose name contains it).
  * @returns the `adapter=` name, or null for Dawn's default choice (gpu undefined).
- * @throws WebgpuUnavailable (badGpu) when there is no Nth hardware adapter, or when an earlier
+ * @throws WebgpuUnavailable (badGpu) when there is no Nth hardware adapter (with a hint when there is
+ *   none at all: a driver, not a package, is missing), or when an earlier
  *   adapter's name contains the Nth one's (identical GPUs), which Dawn's name match cannot tell apart.
  */
 export function adapterForGpu(list: readonly ListedAdapter[], gpu: number | undefined): string | null {
@@ -91,6 +108,10 @@ export function adapterForGpu(list: readonly ListedAdapter[], gpu: number | unde
   const hardware = list.filter((a) => !isSoftwareName(a.name));
   const names = list.map((a) => `'${a.name}'`).join(', ') || 'none';
   const want = hardware[gpu];
+  if (want === undefined && hardware.length === 0) {
+    const only = list.length === 0 ? 'Dawn lists no adapter' : `Dawn lists only the software adapter${list.length === 1 ? '' : 's'} ${names}, on the CPU`;
+    throw new WebgpuUnavailable(`--gpu ${gpu}: no hardware adapter found (${only})`, true, NO_HARDWARE_HINT);
+  }
   if (want === undefined) {
     throw new WebgpuUnavailable(`--gpu ${gpu}: Dawn lists ${hardware.length} hardware adapter${hardware.length === 1 ? '' : 's'} (adapters: ${names}); --gpu counts from 0`, true);
   }
@@ -196,6 +217,38 @@ interface AdapterLike {
   info?: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean };
 }
 
+/**
+ * Dawn's notice that it clamps an adapter's dynamic-buffer limits to its own 16 (see the module
+ * comment): one line, without its newline.
+ */
+export const DAWN_LIMIT_NOTICE = /^Warning: maxDynamic(?:Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
+
+/** `text` without the lines that are {@link DAWN_LIMIT_NOTICE}s. */
+export function withoutDawnLimitNotices(text: string): string {
+  return text
+    .split(/(?<=\n)/)
+    .filter((l) => !DAWN_LIMIT_NOTICE.test(l.replace(/\r?\n$/, '')))
+    .join('');
+}
+
+/**
+ * `gpu.requestAdapter(options)` with what Dawn writes to stderr meanwhile captured (it discovers the
+ * adapters inside this call): its limit notices are dropped, anything else is written to stderr.
+ * @returns requestAdapter's promise (a rejection included).
+ */
+function requestAdapterQuietly(gpu: GpuLike, options?: { powerPreference?: string }): Promise<AdapterLike | null> {
+  const { value, text } = captureNativeStderr(() => {
+    try {
+      return gpu.requestAdapter(options);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  });
+  const rest = withoutDawnLimitNotices(text);
+  if (rest !== '') process.stderr.write(rest);
+  return value;
+}
+
 /** Dawn's live instance while webgpu is set up. */
 let active: { gpu: GpuLike; adapter: AdapterInfo; navigatorDefined: boolean } | null = null;
 
@@ -224,7 +277,7 @@ export async function setUpDawn(gpu?: number): Promise<AdapterInfo> {
   // Dawn's list of adapters: a name no adapter has makes requestAdapter reject with it.
   let list: ListedAdapter[] = [];
   try {
-    await dawn.create(['adapter=\u0001mixup: list the adapters']).requestAdapter();
+    await requestAdapterQuietly(dawn.create(['adapter=\u0001mixup: list the adapters']));
   } catch (e) {
     list = parseAdapterList(String((e as Error).message ?? e));
   }
@@ -235,7 +288,7 @@ export async function setUpDawn(gpu?: number): Promise<AdapterInfo> {
   }
   const name = adapterForGpu(list, gpu);
   const instance = dawn.create(name === null ? [] : [`adapter=${name}`]);
-  const adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+  const adapter = await requestAdapterQuietly(instance, { powerPreference: 'high-performance' });
   if (!adapter) throw new WebgpuUnavailable(`Dawn lists adapters (${list.map((a) => a.name).join(', ')}) but returns none`);
   const i = adapter.info ?? {};
   // The JavaScript side sees a sanitised device name ('llvmpipe-llvm-15-0-6-256-bits-'); show the listed one.

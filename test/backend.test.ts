@@ -231,3 +231,43 @@ test('--gpu N reaches Dawn and nvidia-smi, sets CUDA_VISIBLE_DEVICES and is name
     }
   }
 });
+
+test('auto does not start Dawn where no GPU device can exist (it would find only a software adapter); by name, or with --gpu, it does', async () => {
+  const saved = process.env['MIXUP_GPU'];
+  delete process.env['MIXUP_GPU'];
+  try {
+    const env = { ...fakeEnv({ installed: [...ALL.slice(2), ...WEBGPU], adapter: LLVMPIPE }), hardwareGpu: () => false };
+    const sel = await selectBackend('auto', env);
+    assert.equal(sel.name, 'wasm');
+    assert.equal(
+      sel.why,
+      'auto skipped tensorflow-gpu (not installed), webgpu (no GPU device (/dev/dri/renderD*, /dev/nvidia*), so only a software adapter; run it with --backend webgpu), tensorflow (not installed)',
+    );
+    assert.deepEqual(env.webgpuAsked, [], 'Dawn not set up');
+    assert.equal((await selectBackend('webgpu', env)).name, 'webgpu');
+    assert.deepEqual(env.webgpuAsked, [undefined]);
+    // --gpu 0 under auto still asks Dawn: a GPU it lacks is the user's error, not a silent wasm.
+    await selectBackend('auto', env, { gpu: 0 }).catch(() => undefined);
+    assert.deepEqual(env.webgpuAsked, [undefined, 0]);
+    // Where a GPU device exists, auto asks Dawn as before.
+    const gpuBox = { ...fakeEnv({ installed: [...ALL.slice(2), ...WEBGPU], adapter: H200 }), hardwareGpu: () => true };
+    assert.equal((await selectBackend('auto', gpuBox)).name, 'webgpu');
+    assert.deepEqual(gpuBox.webgpuAsked, [undefined]);
+  } finally {
+    if (saved === undefined) delete process.env['MIXUP_GPU'];
+    else process.env['MIXUP_GPU'] = saved;
+  }
+});
+
+test('--gpu N without a hardware adapter: the error says so and what to install, and `backends` adds no npm hint', async () => {
+  const noHardware = new WebgpuUnavailable(
+    "--gpu 0: no hardware adapter found (Dawn lists only the software adapter 'llvmpipe (LLVM 15.0.6, 256 bits)', on the CPU)",
+    true,
+    'install the GPU’s Vulkan driver (NVIDIA, AMD, Intel) and libvulkan1',
+  );
+  const env = { ...fakeEnv({ installed: [...ALL.slice(2), ...WEBGPU] }), setUpWebgpu: async () => Promise.reject(noHardware) };
+  const line = "--gpu 0: no hardware adapter found (Dawn lists only the software adapter 'llvmpipe (LLVM 15.0.6, 256 bits)', on the CPU); install the GPU’s Vulkan driver (NVIDIA, AMD, Intel) and libvulkan1";
+  await assert.rejects(selectBackend('webgpu', env, { gpu: 0 }), (e: unknown) => e instanceof UserError && e.exitCode === 2 && e.message === line);
+  const rows = await probeAllBackends(env, { gpu: 0 });
+  assert.deepEqual(rows[1], { name: 'webgpu', loads: false, reason: line });
+});

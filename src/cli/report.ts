@@ -36,7 +36,7 @@ export function addBackendsCommand(program: Command, io: Io): void {
       const w = Math.max(...rows.map((r) => r.name.length));
       io.out(`${'backend'.padEnd(w)}  loads  details`);
       for (const r of rows) {
-        io.out(`${r.name.padEnd(w)}  ${(r.loads ? 'yes' : 'no').padEnd(5)}  ${r.loads ? r.detail : `${r.reason}; to get it, ${r.hint}`}`);
+        io.out(`${r.name.padEnd(w)}  ${(r.loads ? 'yes' : 'no').padEnd(5)}  ${r.loads ? r.detail : r.hint === undefined ? r.reason : `${r.reason}; to get it, ${r.hint}`}`);
       }
     });
 
