@@ -353,8 +353,10 @@ test('the short trial of the table (1 epoch, ResNet-8, 500 images) is labelled w
   ]);
   const runs = readRuns(dirs);
   assert.deepEqual(runs.map((r) => offRecipeKeys(r)), Array(3).fill(['data.limit', 'model.depth', 'train.epochs']));
-  // the plot legend says the same
+  // the plot legend says the same, in full (no `…`)
   assert.deepEqual(seriesLabels(runs), ['erm-300', 'mixup-300', 'mixup-feature-300'].map((n) => `${n} (data.limit=500, model.depth=8, train.epochs=1)`));
+  const svg = await renderSvg(buildPlotSpec(runs));
+  assert.ok(svg.includes('>mixup-feature-300 (data.limit=500, model.depth=8, train.epochs=1)</text>'), 'legend label truncated');
   // 1 epoch of the shipped recipe and nothing else: only the epochs; 90 epochs of it: none (a published length)
   const recipe = (epochs: number) => ({ ...shippedConfig('erm-300'), train: { ...shippedConfig('erm-300').train, epochs } }) as ConfigInput;
   const one = readRuns([makeRun(root, 'one', { experiment: 'erm', epochs: 1, valAcc: [0.2], configName: 'erm-300', extra: recipe(1) })]);

@@ -132,7 +132,7 @@ export function buildPlotSpec(runs: readonly Run[]): TopLevelSpec {
       ...(values.some((v) => v.valEce !== null) ? [panel('valEce', 'validation ECE (%)')] : []),
     ],
     resolve: { scale: { color: 'shared' } },
-    config: { font: FONT, legend: { labelLimit: 300 } },
+    config: { font: FONT, legend: { labelLimit: 0 } }, // no truncation: labels name the keys off the recipe
   } as TopLevelSpec;
 }
 
