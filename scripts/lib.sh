@@ -17,8 +17,9 @@ else
 fi
 
 # ---------------------------------------------------------------- reproduce_main
-# Trains a list of experiments (one run per experiment and seed, queued over GPUs or job slots,
-# finished runs skipped, started ones resumed) and then runs `mixup report` on them. The calling
+# Trains a list of experiments (one run per experiment and seed, queued over GPUs or job slots; a
+# finished run is skipped and a started one resumed only when its config.json is what this call
+# would train, see --force) and then runs `mixup report` on them. The calling
 # script documents the options in its header comment (printed by --help) and sets, before calling
 # `reproduce_main "$@"`:
 #   REPRO_NAME         its name, for messages (reproduce-table.sh)
@@ -51,6 +52,7 @@ reproduce_main() {
   report_only=0
   task=""
   gpu_one=""
+  force=0
 
   need() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; }
   while [[ $# -gt 0 ]]; do
@@ -76,6 +78,7 @@ reproduce_main() {
       --task) need "$@"; task=$2; shift 2 ;;
       --task=*) task=${1#*=}; shift ;;
       --dry-run) dry_run=1; shift ;;
+      --force) force=1; shift ;;
       --no-report) report=0; shift ;;
       --report-only) report_only=1; shift ;;
       -h | --help) usage; exit 0 ;;
@@ -152,19 +155,58 @@ reproduce_main() {
     fi
   }
 
-  # Fills the array `cmd` with the training command of run i.
+  # Fills the array `cmd` with the command that starts run i afresh (what this call trains).
+  new_cmd() {
+    local i=$1
+    cmd=("${MIXUP[@]}" train --config "$REPRO_CONFIGS/${names[i]}.json" --out "$(run_dir "${names[i]}" "${run_seeds[i]}")" --seed "${run_seeds[i]}")
+    [[ -n $data_dir ]] && cmd+=(--data-dir "$data_dir")
+    cmd+=("${sets[@]}")
+  }
+
+  # Fills the array `cmd` with the training command of run i: resume a started run, start a new
+  # one, or (--force) start again over a run trained with another config.
   build_cmd() {
     local i=$1 dir
     dir=$(run_dir "${names[i]}" "${run_seeds[i]}")
-    if [[ $(state_of "$dir") == resume ]]; then
+    if [[ -z ${redo[$i]:-} && $(state_of "$dir") == resume ]]; then
       cmd=("${MIXUP[@]}" train --resume "$dir")
     else
-      cmd=("${MIXUP[@]}" train --config "$REPRO_CONFIGS/${names[i]}.json" --out "$dir" --seed "${run_seeds[i]}")
-      [[ -n $data_dir ]] && cmd+=(--data-dir "$data_dir")
-      cmd+=("${sets[@]}")
+      new_cmd "$i"
+      [[ -z ${redo[$i]:-} ]] || cmd+=(--overwrite)
     fi
     [[ -z $gpu_one ]] || cmd+=(--gpu "$gpu_one")
   }
+
+  # A finished or started run is reused only when it is what this call would train: `mixup train
+  # --check-run` compares its config.json with the config this call resolves (exit 4 and one line
+  # naming the keys when they differ). Without --force, any difference stops the script before it
+  # trains anything; with --force those runs are trained again from scratch (--overwrite).
+  declare -gA redo=()
+  if ((!report_only)); then
+    differing=()
+    for ((i = 0; i < ${#names[@]}; i++)); do
+      dir=$(run_dir "${names[i]}" "${run_seeds[i]}")
+      [[ $(state_of "$dir") == new || ! -f $dir/config.json ]] && continue
+      new_cmd "$i"
+      rc=0
+      line=$("${cmd[@]}" --check-run) || rc=$?
+      case $rc in
+        0) ;;
+        4)
+          differing+=("$line")
+          redo[$i]=1
+          ;;
+        *) die "cannot compare $dir with this call's config (mixup train --check-run: exit $rc, see above)" ;;
+      esac
+    done
+    if ((${#differing[@]} > 0)); then
+      if ((!force)); then
+        for l in "${differing[@]}"; do echo "$REPRO_NAME: $l" >&2; done
+        die "${#differing[@]} run(s) in $runs were trained with another config than this call would train; train them again from scratch with --force (replaces them), or use another --runs directory"
+      fi
+      for l in "${differing[@]}"; do echo "$REPRO_NAME: $l; --force: training it again from scratch" >&2; done
+    fi
+  fi
 
   quoted() {
     local out
@@ -182,7 +224,7 @@ reproduce_main() {
       k=0
       for ((i = 0; i < ${#names[@]}; i++)); do
         dir=$(run_dir "${names[i]}" "${run_seeds[i]}")
-        if [[ $(state_of "$dir") == skip ]]; then
+        if [[ -z ${redo[$i]:-} && $(state_of "$dir") == skip ]]; then
           echo "# skip $dir: finished"
           continue
         fi
@@ -244,7 +286,7 @@ reproduce_main() {
     for ((i = 0; i < total; i++)); do
       name="${names[i]}-s${run_seeds[i]}"
       dir=$(run_dir "${names[i]}" "${run_seeds[i]}")
-      if [[ $(state_of "$dir") == skip ]]; then
+      if [[ -z ${redo[$i]:-} && $(state_of "$dir") == skip ]]; then
         echo "==> [$((i + 1))/$total] $name: finished, skipped"
         continue
       fi

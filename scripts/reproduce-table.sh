@@ -14,13 +14,16 @@
 #   --jobs N         run N experiments side by side without assigning GPUs (e.g. on a CPU
 #                    machine with several cores: each training uses about one core)
 #   --seeds N        repeat each experiment with seeds 0..N-1 (default 1)
-#   --set key=value  config override passed to every new run (repeatable), e.g. for a short
-#                    trial: --set train.epochs=1 --set data.limit=2000 --set model.depth=8
+#   --set key=value  config override for every run (repeatable), e.g. a short trial in its own
+#                    --runs directory: --runs runs/trial --set train.epochs=1 --set data.limit=2000
+#                    --set model.depth=8
 #   --data-dir DIR   CIFAR-10 directory, passed to every new run
 #   --runs DIR       where the run directories go (default runs): DIR/<experiment>-s<seed>
 #   --only LIST      only these configs, e.g. --only erm-300,mixup-300; the *-90 and *-200
 #                    configs are accepted too (separate runs of exactly that length)
 #   --plot FILE      where the report draws the curves (default DIR/curves.svg; .png works too; redrawn, replacing it, on every call)
+#   --force          train again from scratch (replacing it) every run in DIR whose config.json
+#                    differs from what this call would train; without it such runs stop the script
 #   --dry-run        print the commands instead of running them
 #   --no-report      do not build the table at the end
 #   --report-only    only build the table from the run directories there are
@@ -28,8 +31,11 @@
 #                    seed 0 first); used by scripts/slurm/reproduce-table.sbatch
 #
 # A run whose status.json says "finished" is skipped; a run directory holding a started run
-# (config.json) is resumed with `mixup train --resume`, not restarted. --set applies to new runs
-# only: a run keeps its own config.json, so use another --runs directory for another setup.
+# (config.json) is resumed with `mixup train --resume`, not restarted; both only when the run's
+# config.json is what this call would train (config, --set, --data-dir; `mixup train --check-run`).
+# A run trained with another config (a short trial's --set train.epochs=1, say) stops the script
+# before anything is trained, with one line per run naming the keys that differ: train it again
+# with --force, or give another setup its own --runs directory.
 # With --gpus or --jobs each run's output goes to DIR/logs/<run>.log. Ctrl-C (or SIGTERM) asks the running
 # trainings to checkpoint and stop; run the same command again to continue.
 # MIXUP_CMD replaces the `mixup` command (default: node <repo>/bin/mixup).

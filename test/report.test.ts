@@ -13,6 +13,7 @@ import { parseCurves, readRun, isRun, type Run } from '../src/report/runs.js';
 import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from '../src/report/table.js';
 import { buildPlotSpec, checkPlotFile, renderSvg, svgToPng, seriesLabels } from '../src/report/plot.js';
 import { report } from '../src/report/report.js';
+import { offRecipeKeys } from '../src/report/recipe.js';
 import { tempDir } from './fixtures/tmp.js';
 
 /** The repository root (this file runs from test/ under tsx, from dist/test/ compiled). */
@@ -52,11 +53,13 @@ function makeRun(root: string, name: string, f: Fixture): string {
   const dir = join(root, name);
   mkdirSync(join(dir, 'checkpoints'), { recursive: true });
   const lr = f.experiment === 'erm' ? 0.05 : 0.7;
+  // the reference's recipe of the experiment unless the test says otherwise (the fixture's lr is the recipe's)
+  const extra = f.extra ?? shippedConfig(`${f.experiment}-300`);
   const cfg = configSchema.parse({
-    ...f.extra,
+    ...extra,
     experiment: f.experiment,
     out: dir,
-    train: { epochs: f.epochs, lr, seed: f.seed ?? 0, ...f.extra?.train },
+    train: f.extra ? { epochs: f.epochs, lr, seed: f.seed ?? 0, ...f.extra.train } : { ...extra.train, epochs: f.epochs, lr, seed: f.seed ?? 0 },
   });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
   if (f.configName) {
@@ -186,14 +189,14 @@ test('formatMarkdown: the exact table, notes on the formula', () => {
   const { dirs } = fixtureRuns();
   const md = formatMarkdown(buildTable(readRuns(dirs), { compareReference: true }), { compareReference: true });
   const expected = [
-    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds | reference % | final − reference | status | runs |',
+    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | train.seed | reference % | final − reference | status | runs |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
-    '| erm-3 | erm | 3 | - | - | 91.00 ± 1.00 | 91.67 ± 0.76 | 0.05 | 128 | 0, 1, 2 | - | - | finished | erm-3-s0, erm-3-s1, erm-3-s2 |',
-    '| mixup-3 | mixup | 3 | 0.2 | 0.7 | 87.00 | 87.00 | 0.7 | 128 | 0 | - | - | finished | mixup-3-s0 |',
+    '| erm-3 (train.epochs=3) | erm | 3 | - | - | 91.00 ± 1.00 | 91.67 ± 0.76 | 0.05 | 128 | 0, 1, 2 | - | - | finished | erm-3-s0, erm-3-s1, erm-3-s2 |',
+    '| mixup-3 (train.epochs=3) | mixup | 3 | 0.2 | 0.7 | 87.00 | 87.00 | 0.7 | 128 | 0 | - | - | finished | mixup-3-s0 |',
     '| mixup-feature-90 | mixup-feature | 90 | 0.2 | 0.7 | 45.00 | 45.00 | 0.7 | 128 | 0 | 85.45 | −40.45 | running, epoch 2/90 | feature-90-s0 |',
     '',
     'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
-    'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
+    'train.seed: the seed of each run of the row. Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
     'reference: the MXNet reference implementation (unsky/mixup, forked as hdjsjyl/mixup), one run each; final − reference in percentage points.',
     'Its 90- and 200-epoch figures are checkpoints of its 300-epoch runs: rows "<config> at epoch N" read them from a longer run\'s curves.',
     'Its ERM 200/300-epoch recipe is inferred (its only ERM log is a 90-epoch run), and its 300-epoch ERM figure (89.32) is no better than its 200-epoch one.',
@@ -211,7 +214,7 @@ test('formatMarkdown: the note says how many validation images were evaluated (d
   const all = run('b', null, 0.75);
   const note = (rowsDirs: string[]) => formatMarkdown(buildTable(readRuns(rowsDirs))).split('\n');
   const one = note([v500]);
-  assert.equal(one[0], '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds | runs |');
+  assert.equal(one[0], '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | train.seed | runs |');
   assert.equal(
     one[4],
     'test acc: top-1 % on the validation set (the first 500 CIFAR-10 test images, data.valLimit); final = after the last epoch, best = the best epoch.',
@@ -219,7 +222,7 @@ test('formatMarkdown: the note says how many validation images were evaluated (d
   assert.equal(note([all])[4], 'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch.');
   const mixed = note([v500, all, v1000]);
   assert.deepEqual(mixed.slice(0, 6).map((l) => l.split(' | ').slice(9).join(' | ')), [
-    'val images | seeds | runs |',
+    'val images | train.seed | runs |',
     '---: | ---: | --- |',
     '500 | 0 | a |',
     'all | 0 | b |',
@@ -236,8 +239,17 @@ test('formatMarkdown: the note says how many validation images were evaluated (d
 
 test('report: rows of one config file with different overrides are labelled by the keys that differ; a runs column names the directories', async () => {
   const root = tempDir('mixup-report-');
+  // the recipe (configs/mixup-300.json) with the given data and mixup keys: 1 epoch is off-recipe, so every label names train.epochs
+  const recipe = shippedConfig('mixup-300');
   const run = (name: string, seed: number, acc: number, extra: ConfigInput) =>
-    makeRun(root, name, { experiment: 'mixup', epochs: 1, seed, valAcc: [acc], configName: 'quick', extra });
+    makeRun(root, name, {
+      experiment: 'mixup',
+      epochs: 1,
+      seed,
+      valAcc: [acc],
+      configName: 'quick',
+      extra: { ...recipe, data: { ...recipe.data, ...extra.data }, mixup: { ...recipe.mixup, ...extra.mixup }, train: { ...recipe.train, epochs: 1, seed } },
+    });
   const lim1000 = { data: { limit: 1000 } };
   const dirs = [
     run('lim1000/s0', 0, 0.3, lim1000),
@@ -250,24 +262,24 @@ test('report: rows of one config file with different overrides are labelled by t
   assert.deepEqual(err, []);
   // base names where they are unique (s1, a1), the directory as given where they clash (…/s0)
   assert.deepEqual(out.slice(0, 6), [
-    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | seeds | runs |',
+    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | train.seed | runs |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    `| quick (data.limit=500, mixup.scheme=pairs) | mixup | 1 | 0.2 | 0.7 | 20.00 | 20.00 | 0.7 | 128 | 0 | ${dirs[2]} |`,
-    '| quick (data.limit=1000, mixup.scheme=pairs) | mixup | 1 | 1 | 0.7 | 40.00 | 40.00 | 0.7 | 128 | 0 | a1 |',
-    `| quick (data.limit=1000, mixup.scheme=pairs) | mixup | 1 | 0.2 | 0.7 | 31.00 ± 1.41 | 31.00 ± 1.41 | 0.7 | 128 | 0, 1 | ${dirs[0]}, s1 |`,
-    `| quick (data.limit=1000, mixup.scheme=permutation) | mixup | 1 | 0.2 | 0.7 | 31.00 | 31.00 | 0.7 | 128 | 0 | ${dirs[3]} |`,
+    `| quick (data.limit=500, mixup.scheme=pairs, train.epochs=1) | mixup | 1 | 0.2 | 0.7 | 20.00 | 20.00 | 0.7 | 128 | 0 | ${dirs[2]} |`,
+    '| quick (data.limit=1000, mixup.scheme=pairs, train.epochs=1) | mixup | 1 | 1 | 0.7 | 40.00 | 40.00 | 0.7 | 128 | 0 | a1 |',
+    `| quick (data.limit=1000, mixup.scheme=pairs, train.epochs=1) | mixup | 1 | 0.2 | 0.7 | 31.00 ± 1.41 | 31.00 ± 1.41 | 0.7 | 128 | 0, 1 | ${dirs[0]}, s1 |`,
+    `| quick (data.limit=1000, mixup.scheme=permutation, train.epochs=1) | mixup | 1 | 0.2 | 0.7 | 31.00 | 31.00 | 0.7 | 128 | 0 | ${dirs[3]} |`,
   ]);
   // the plot legend has no α column: its labels name every key that differs; seeds share a label
   assert.deepEqual(seriesLabels(readRuns(dirs)), [
-    'quick (data.limit=1000, mixup.alpha=0.2, mixup.scheme=pairs)',
-    'quick (data.limit=1000, mixup.alpha=0.2, mixup.scheme=pairs)',
-    'quick (data.limit=500, mixup.alpha=0.2, mixup.scheme=pairs)',
-    'quick (data.limit=1000, mixup.alpha=0.2, mixup.scheme=permutation)',
-    'quick (data.limit=1000, mixup.alpha=1, mixup.scheme=pairs)',
+    'quick (data.limit=1000, mixup.alpha=0.2, mixup.scheme=pairs, train.epochs=1)',
+    'quick (data.limit=1000, mixup.alpha=0.2, mixup.scheme=pairs, train.epochs=1)',
+    'quick (data.limit=500, mixup.alpha=0.2, mixup.scheme=pairs, train.epochs=1)',
+    'quick (data.limit=1000, mixup.alpha=0.2, mixup.scheme=permutation, train.epochs=1)',
+    'quick (data.limit=1000, mixup.alpha=1, mixup.scheme=pairs, train.epochs=1)',
   ]);
-  // rows that differ only in the seed keep the plain name; a trailing slash does not change the name
+  // rows that differ only in the seed share the label (the keys off the recipe); a trailing slash does not change the name
   const plain = formatMarkdown(buildTable(readRuns([`${dirs[0]}/`, dirs[1]!])));
-  assert.equal(plain.split('\n')[2], '| quick | mixup | 1 | 0.2 | 0.7 | 31.00 ± 1.41 | 31.00 ± 1.41 | 0.7 | 128 | 0, 1 | s0, s1 |');
+  assert.equal(plain.split('\n')[2], '| quick (data.limit=1000, train.epochs=1) | mixup | 1 | 0.2 | 0.7 | 31.00 ± 1.41 | 31.00 ± 1.41 | 0.7 | 128 | 0, 1 | s0, s1 |');
 });
 
 test('reference comparison at 90/200/300 epochs', () => {
@@ -320,11 +332,77 @@ test('a run that differs from the reference recipe (depth 8 on 256 images) shows
   assert.deepEqual(seriesLabels(runs.slice(1)), ['erm-90 (data.limit=256, model.depth=8)', 'erm-90 (data.limit=256, model.depth=8)']);
 });
 
+test('the short trial of the table (1 epoch, ResNet-8, 500 images) is labelled with its off-recipe keys, whatever its epoch count', async () => {
+  const root = tempDir('mixup-report-');
+  // what `mixup train --config configs/<c>.json --set train.epochs=1 --set model.depth=8 --set data.limit=500` writes
+  const trial: [string, unknown][] = [['train.epochs', 1], ['model.depth', 8], ['data.limit', 500]];
+  const dirs = (['erm', 'mixup', 'mixup-feature'] as const).map((e, i) =>
+    makeRun(root, `${e}-300-s0`, {
+      experiment: e,
+      epochs: 1,
+      valAcc: [0.2 + i / 100],
+      configName: `${e}-300`,
+      extra: loadConfig(join(repoRoot(), 'configs', `${e}-300.json`), { overrides: trial }) as ConfigInput,
+    }),
+  );
+  const { out } = await reportLines(dirs, { compareReference: true });
+  assert.deepEqual(out.slice(2, 5).map((l) => l.split(' | ').slice(0, 3).join(' | ')), [
+    '| erm-300 (data.limit=500, model.depth=8, train.epochs=1) | erm | 1',
+    '| mixup-300 (data.limit=500, model.depth=8, train.epochs=1) | mixup | 1',
+    '| mixup-feature-300 (data.limit=500, model.depth=8, train.epochs=1) | mixup-feature | 1',
+  ]);
+  const runs = readRuns(dirs);
+  assert.deepEqual(runs.map((r) => offRecipeKeys(r)), Array(3).fill(['data.limit', 'model.depth', 'train.epochs']));
+  // the plot legend says the same, in full (no `…`)
+  assert.deepEqual(seriesLabels(runs), ['erm-300', 'mixup-300', 'mixup-feature-300'].map((n) => `${n} (data.limit=500, model.depth=8, train.epochs=1)`));
+  const svg = await renderSvg(buildPlotSpec(runs));
+  assert.ok(svg.includes('>mixup-feature-300 (data.limit=500, model.depth=8, train.epochs=1)</text>'), 'legend label truncated');
+  // 1 epoch of the shipped recipe and nothing else: only the epochs; 90 epochs of it: none (a published length)
+  const recipe = (epochs: number) => ({ ...shippedConfig('erm-300'), train: { ...shippedConfig('erm-300').train, epochs } }) as ConfigInput;
+  const one = readRuns([makeRun(root, 'one', { experiment: 'erm', epochs: 1, valAcc: [0.2], configName: 'erm-300', extra: recipe(1) })]);
+  assert.deepEqual([offRecipeKeys(one[0]!), buildTable(one)[0]!.label], [['train.epochs'], 'erm-300 (train.epochs=1)']);
+  const ninety = readRuns([makeRun(root, 'ninety', { experiment: 'erm', epochs: 90, valAcc: Array(90).fill(0.5), configName: 'erm-300', extra: recipe(90) })]);
+  assert.deepEqual([offRecipeKeys(ninety[0]!), buildTable(ninety)[0]!.label], [[], 'erm-300']);
+});
+
+/** The tick labels of each axis of a rendered figure, by the axis' aria-label (`X-axis titled 'epoch' ...`). */
+function axisLabels(svg: string): { axis: string; labels: string[] }[] {
+  return svg
+    .split('aria-roledescription="axis" aria-label="')
+    .slice(1)
+    .map((part) => ({
+      axis: part.slice(0, part.indexOf(' titled')),
+      labels: [...(/role-axis-label"[^>]*>(.*?)<\/g>/.exec(part)?.[1] ?? '').matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!),
+    }));
+}
+
+test('plot of a one-epoch run: the epoch axis has the one tick 1, the value axes round labels around the point', async () => {
+  const root = tempDir('mixup-report-');
+  const runs = readRuns([makeRun(root, 'erm-1', { experiment: 'erm', epochs: 1, valAcc: [0.232] })]);
+  const spec = buildPlotSpec(runs) as unknown as { hconcat: { encoding: { x: { scale: unknown; axis: unknown }; y: { scale: unknown } } }[] };
+  assert.deepEqual(spec.hconcat.map((p) => p.encoding.x.scale), Array(2).fill({ domain: [0.5, 1.5], nice: false }));
+  assert.deepEqual(spec.hconcat.map((p) => p.encoding.x.axis), Array(2).fill({ tickMinStep: 1, format: 'd', values: [1] }));
+  // one value per panel: ±5 % around it (23.2 % → [22.04, 24.36]; loss 2 → [1.9, 2.1])
+  const ys = spec.hconcat.map((p) => (p.encoding.y.scale as { domain: number[] }).domain.map((x) => Number(x.toFixed(6))));
+  assert.deepEqual(ys, [[22.04, 24.36], [1.9, 2.1]]);
+  const axes = axisLabels(await renderSvg(buildPlotSpec(runs)));
+  assert.deepEqual(axes.filter((a) => a.axis === 'X-axis').map((a) => a.labels), [['1'], ['1']]);
+  const y = axes.filter((a) => a.axis === 'Y-axis').map((a) => a.labels);
+  assert.deepEqual(y[0], ['22.2', '22.4', '22.6', '22.8', '23.0', '23.2', '23.4', '23.6', '23.8', '24.0', '24.2']);
+  for (const labels of y) for (const l of labels) assert.match(l, /^\d+(\.\d{1,2})?$/, `tick label ${l}`);
+  // several epochs: the axis ends at the last one, whole epochs only
+  const three = readRuns([makeRun(root, 'erm-3', { experiment: 'erm', epochs: 3, valAcc: [0.2, 0.3, 0.4] })]);
+  const axes3 = axisLabels(await renderSvg(buildPlotSpec(three)));
+  assert.deepEqual(axes3.filter((a) => a.axis === 'X-axis').map((a) => a.labels), [['1', '2', '3'], ['1', '2', '3']]);
+});
+
 test('plot: the x axis starts at epoch 1', () => {
   const root = tempDir('mixup-report-');
   const runs = readRuns([makeRun(root, 'erm-3', { experiment: 'erm', epochs: 3, valAcc: [0.2, 0.3, 0.4] })]);
   const spec = buildPlotSpec(runs) as unknown as { hconcat: { encoding: { x: { scale: { domain: number[] } } } }[] };
   assert.deepEqual(spec.hconcat.map((p) => p.encoding.x.scale.domain), [[1, 3], [1, 3]]);
+  const two = buildPlotSpec(readRuns([makeRun(root, 'erm-2', { experiment: 'erm', epochs: 2, valAcc: [0.2, 0.3] })])) as unknown as typeof spec;
+  assert.deepEqual(two.hconcat.map((p) => p.encoding.x.scale.domain), [[1, 2], [1, 2]]);
 });
 
 test('runs of different config files stay apart even when a short-run override makes them equal', () => {
@@ -340,7 +418,8 @@ test('runs of different config files stay apart even when a short-run override m
     ['erm-200', 1, [0]],
     ['erm-300', 1, [0]],
   ]);
-  assert.deepEqual(seriesLabels(runs), ['erm-300', 'erm-90', 'erm-200']);
+  // a 1-epoch run of any of them is off the reference's recipe in its epochs, and says so
+  assert.deepEqual(seriesLabels(runs), ['erm-300 (train.epochs=1)', 'erm-90 (train.epochs=1)', 'erm-200 (train.epochs=1)']);
 });
 
 test('formatCsv and formatJson carry the same numbers', () => {
@@ -389,10 +468,10 @@ test('ECE columns: final and at the best-accuracy epoch, mean ± std over seeds;
   assert.ok(Math.abs(rows[1]!.bestEce!.mean - 5) < 1e-9, 'ECE at the first epoch of the best accuracy');
   const md = formatMarkdown(rows).split('\n');
   assert.deepEqual(md.slice(0, 4), [
-    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | ECE % (final) | ECE % (at best acc) | seeds | runs |',
+    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | ECE % (final) | ECE % (at best acc) | train.seed | runs |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    '| erm-3 | erm | 3 | - | - | 70.00 | 70.00 | 0.05 | 128 | - | - | 0 | old |',
-    '| quick | mixup | 3 | 0.2 | 0.7 | 57.50 ± 3.54 | 60.00 ± 0.00 | 0.7 | 128 | 4.00 ± 1.41 | 5.00 ± 1.41 | 0, 1 | s0, s1 |',
+    '| erm-3 (train.epochs=3) | erm | 3 | - | - | 70.00 | 70.00 | 0.05 | 128 | - | - | 0 | old |',
+    '| quick (train.epochs=3) | mixup | 3 | 0.2 | 0.7 | 57.50 ± 3.54 | 60.00 ± 0.00 | 0.7 | 128 | 4.00 ± 1.41 | 5.00 ± 1.41 | 0, 1 | s0, s1 |',
   ]);
   assert.ok(md.some((l) => l.startsWith('ECE: expected calibration error of the validation predictions in %')));
   const csv = formatCsv(rows).split('\n');
@@ -411,11 +490,11 @@ test('ECE columns: final and at the best-accuracy epoch, mean ± std over seeds;
 test('plot: an SVG that parses, with the run legends; PNG with the magic bytes and 2x the size', async () => {
   const { dirs } = fixtureRuns();
   const runs = readRuns(dirs);
-  assert.deepEqual(seriesLabels(runs), ['erm-3', 'erm-3', 'erm-3', 'mixup-3', 'mixup-feature-90']);
+  assert.deepEqual(seriesLabels(runs), ['erm-3 (train.epochs=3)', 'erm-3 (train.epochs=3)', 'erm-3 (train.epochs=3)', 'mixup-3 (train.epochs=3)', 'mixup-feature-90']);
   const svg = await renderSvg(buildPlotSpec(runs));
   assert.ok(svg.startsWith('<svg'), svg.slice(0, 40));
   assert.ok(svg.trimEnd().endsWith('</svg>'));
-  for (const label of ['erm-3', 'mixup-3', 'mixup-feature-90', 'validation accuracy (%)', 'training loss', 'epoch']) {
+  for (const label of ['erm-3 (train.epochs=3)', 'mixup-3 (train.epochs=3)', 'mixup-feature-90', 'validation accuracy (%)', 'training loss', 'epoch']) {
     assert.ok(svg.includes(`>${label}</text>`), `legend/axis text ${label}`);
   }
   const parsed = new Resvg(svg); // an independent SVG parser: throws on malformed XML
@@ -466,7 +545,7 @@ test('report: runs of one config with the same seed are counted once, the first 
   const c = run('c', 1, 0.1);
   const d = run('d', 0, 0.13);
   const two = await reportLines([a, c, d, b]);
-  assert.equal(two.out[2], '| quick | mixup | 1 | 0.2 | 0.7 | 11.30 ± 1.84 | 11.30 ± 1.84 | 0.7 | 128 | 0, 1 | a, c |');
+  assert.equal(two.out[2], '| quick (train.epochs=1) | mixup | 1 | 0.2 | 0.7 | 11.30 ± 1.84 | 11.30 ± 1.84 | 0.7 | 128 | 0, 1 | a, c |');
   assert.deepEqual(two.err, [`mixup: note: ${d}, ${b}: same config (quick) and seed 0 as ${a}; left out, each seed is counted once (the first given)`]);
   // argument order decides which run is kept; unfinished runs and other configs are not repeats
   const e = makeRun(root, 'e', { experiment: 'mixup', epochs: 2, seed: 0, valAcc: [0.2], configName: 'quick' });
@@ -513,7 +592,7 @@ test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing
   const { root, dirs } = fixtureRuns();
   const ok = mixup(['report', dirs[0]!, dirs[1]!, dirs[2]!, '--plot', join(root, 'c.svg')]);
   assert.equal(ok.code, 0, ok.err);
-  assert.match(ok.out, /^\| erm-3 \| erm \| 3 \| - \| - \| 91\.00 ± 1\.00 \| 91\.67 ± 0\.76 \| 0\.05 \| 128 \| 0, 1, 2 \| erm-3-s0, erm-3-s1, erm-3-s2 \|$/m);
+  assert.match(ok.out, /^\| erm-3 \(train\.epochs=3\) \| erm \| 3 \| - \| - \| 91\.00 ± 1\.00 \| 91\.67 ± 0\.76 \| 0\.05 \| 128 \| 0, 1, 2 \| erm-3-s0, erm-3-s1, erm-3-s2 \|$/m);
   assert.ok(readFileSync(join(root, 'c.svg'), 'utf8').startsWith('<svg'));
   // The same again: the plot exists. Refused with exit 2, the file untouched; --force replaces it.
   writeFileSync(join(root, 'c.svg'), 'mine');
@@ -555,7 +634,7 @@ test('report: label-noise runs get a noise-by-method table of best and last test
     makeRun(root, 'erm-50-s0', { experiment: 'erm', epochs: 3, valAcc: [0.5], configName: 'erm-50', extra: { data: { labelNoise: 0.5 } } }),
   ];
   const { out } = await reportLines(dirs);
-  const at = out.indexOf('| label noise | method | epochs | test acc % (best) | test acc % (last) | memorised % | true label % on corrupted | seeds | config |');
+  const at = out.indexOf('| label noise | method | epochs | test acc % (best) | test acc % (last) | memorised % | true label % on corrupted | train.seed | config |');
   assert.ok(at > 0, out.join('\n'));
   assert.deepEqual(out.slice(at + 1, at + 7), [
     '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
@@ -567,10 +646,57 @@ test('report: label-noise runs get a noise-by-method table of best and last test
     '',
   ]);
   assert.match(out[at + 7]!, /^Label noise: data\.labelNoise of the training labels replaced/);
-  // the clean run and the unfinished one are in the main table only; CSV has no noise table
+  // the clean run and the unfinished one are in the main table only
   assert.ok(!out.slice(at).some((l) => l.includes('erm-50') || l.includes('erm-1 ')));
+  // CSV and JSON hold one table: the main one, with a note naming --table noise
   const csv = await reportLines(dirs, { format: 'csv' });
-  assert.ok(!csv.out.some((l) => l.startsWith('| label noise')));
+  assert.ok(csv.out.join('\n').startsWith('config,experiment,epochs,'));
+  assert.ok(!csv.out.some((l) => l.startsWith('| label noise') || l.startsWith('label_noise')));
+  assert.deepEqual(csv.err.filter((l) => l.includes('label-noise')), [
+    'mixup: note: the label-noise table (4 rows) is not in this CSV; print it with --table noise --format csv',
+  ]);
+  // --table noise: the same rows and numbers in CSV and JSON (accuracies in %, label_noise a fraction)
+  const noiseCsv = await reportLines(dirs, { format: 'csv', table: 'noise' });
+  assert.deepEqual(noiseCsv.out.join('\n').split('\n'), [
+    'label_noise,method,epochs,best_acc,best_acc_std,last_acc,last_acc_std,memorised,memorised_std,true_on_corrupted,true_on_corrupted_std,n,seeds,config,runs',
+    `0.2,ERM,3,81,1.4142,72,2.8284,45,7.0711,32.5,3.5355,2,0 1,erm-20,${dirs[1]} ${dirs[2]}`,
+    `0.2,mixup α=8,3,85,,84,,10,,70,,1,0,mixup-a8-20,${dirs[0]}`,
+    `0.8,ERM,3,40,,20,,,,,,1,0,erm-80,${dirs[3]}`,
+    `0.8,"CutMix α=1, ε=0.1",3,50,,45,,5,,40,,1,0,cutmix-80,${dirs[4]}`,
+  ]);
+  assert.deepEqual(noiseCsv.err.filter((l) => l.includes('label-noise')), []);
+  const noiseJson = await reportLines(dirs, { format: 'json', table: 'noise' });
+  const records = JSON.parse(noiseJson.out.join('\n')) as Record<string, unknown>[];
+  assert.deepEqual(records[0], {
+    label_noise: 0.2,
+    method: 'ERM',
+    epochs: 3,
+    best_acc: 81,
+    best_acc_std: 1.4142, // sample std of 80, 82: sqrt(2)
+    last_acc: 72,
+    last_acc_std: 2.8284, // of 70, 74: sqrt(8)
+    memorised: 45,
+    memorised_std: 7.0711, // of 40, 50: sqrt(50)
+    true_on_corrupted: 32.5,
+    true_on_corrupted_std: 3.5355, // of 30, 35: sqrt(12.5)
+    n: 2,
+    seeds: [0, 1],
+    config: 'erm-20',
+    runs: [dirs[1], dirs[2]],
+  });
+  assert.deepEqual(records.map((r) => [r['label_noise'], r['method'], r['memorised']]), [[0.2, 'ERM', 45], [0.2, 'mixup α=8', 10], [0.8, 'ERM', null], [0.8, 'CutMix α=1, ε=0.1', 5]]);
+  // --table noise in Markdown: the noise table alone; --table main: the main table alone
+  const noiseMd = await reportLines(dirs, { table: 'noise' });
+  assert.equal(noiseMd.out.join('\n').split('\n')[0], out[at]);
+  const mainMd = await reportLines(dirs, { table: 'main' });
+  assert.ok(!mainMd.out.join('\n').includes('| label noise'));
+  // no finished label-noise run: --table noise is refused with one line, nothing printed
+  const lines: string[] = [];
+  await assert.rejects(report([dirs[5]!], { table: 'noise' }, { out: (l) => lines.push(l), err: () => {} }), {
+    name: 'UserError',
+    message: 'report --table noise: none of the 1 run is a finished label-noise run (data.labelNoise > 0)',
+  });
+  assert.deepEqual(lines, []);
 });
 
 test('--compare-reference reads the 90- and 200-epoch rows from the curves of 300-epoch runs (as the reference scored its checkpoints)', async () => {

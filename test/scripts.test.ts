@@ -71,19 +71,28 @@ test('--gpus 0,1: CUDA_VISIBLE_DEVICES and --gpu alternate; --seeds 2: six runs,
   assert.deepEqual([one.code, one.out], [0, `${newRun(runs, 'erm-90', 0)} --gpu 2\n`]);
 });
 
+/** What `mixup train ARGS` would write as config.json (the real CLI's --print-config). */
+function printedConfig(args: string[]): string {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'mixup'), 'train', ...args, '--print-config'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
 test('--set passes through to new runs; finished runs are skipped, started ones resumed', () => {
   const runs = tmp();
-  mkdirSync(join(runs, 'erm-300-s0'));
-  writeFileSync(join(runs, 'erm-300-s0', 'config.json'), '{}');
-  writeFileSync(join(runs, 'erm-300-s0', 'status.json'), JSON.stringify({ status: 'finished', epoch: 300, epochs: 300 }, null, 2));
-  mkdirSync(join(runs, 'mixup-300-s0'));
-  writeFileSync(join(runs, 'mixup-300-s0', 'config.json'), '{}');
-  writeFileSync(join(runs, 'mixup-300-s0', 'status.json'), JSON.stringify({ status: 'interrupted', epoch: 17, epochs: 300 }));
+  const sets = ' --data-dir /data/c10 --set train.epochs=1 --set data.limit=2000';
+  // the runs were started by this same command line: their config.json is what it resolves
+  for (const [name, status] of [['erm-300', { status: 'finished', epoch: 1, epochs: 1 }], ['mixup-300', { status: 'interrupted', epoch: 0, epochs: 1 }]] as const) {
+    const dir = join(runs, `${name}-s0`);
+    mkdirSync(dir);
+    const args = `--config ${root}/configs/${name}.json --out ${dir} --seed 0${sets}`.split(' ');
+    writeFileSync(join(dir, 'config.json'), printedConfig(args));
+    writeFileSync(join(dir, 'status.json'), JSON.stringify(status, null, 2));
+  }
   const r = run('reproduce-table.sh', [
     '--dry-run', '--runs', runs, '--gpus', '0,1', '--set', 'train.epochs=1', '--set=data.limit=2000', '--data-dir', '/data/c10',
   ]);
   assert.equal(r.code, 0, r.err);
-  const sets = ' --data-dir /data/c10 --set train.epochs=1 --set data.limit=2000';
   const lines = r.out.trimEnd().split('\n');
   assert.deepEqual(lines.slice(0, 3), [
     `# skip ${runs}/erm-300-s0: finished`,
@@ -126,7 +135,11 @@ test('slurm/reproduce-table.sbatch: array task I trains experiment I mod 3 with 
   assert.match(none.err, /^reproduce-table\.sbatch: error: SLURM_ARRAY_TASK_ID is not set/);
 });
 
-/** A stand-in for `mixup` that logs what it is asked and finishes a run by writing status.json. */
+/**
+ * A stand-in for `mixup` that logs what it is asked and finishes a run by writing status.json (with
+ * FAKE_CONFIG set, also the config.json the real `mixup train` would write); `--check-run` is the
+ * real mixup's.
+ */
 function fakeMixup(dir: string): { cmd: string; log: string } {
   const log = join(dir, 'calls.log');
   const file = join(dir, 'fake-mixup');
@@ -134,6 +147,7 @@ function fakeMixup(dir: string): { cmd: string; log: string } {
     file,
     `#!/usr/bin/env bash
 set -euo pipefail
+if [[ " $* " == *" --check-run "* ]]; then exec node ${join(root, 'bin', 'mixup')} "$@"; fi
 echo "ARGS $*"
 if [[ $1 == train ]]; then
   if [[ $2 == --resume ]]; then out=$3; else out=$(sed -E 's/.* --out ([^ ]+).*/\\1/' <<<"$*"); fi
@@ -141,6 +155,7 @@ if [[ $1 == train ]]; then
   sleep 0.4
   if [[ -n \${FAKE_FAIL:-} && $out == *"$FAKE_FAIL"* ]]; then echo "end \${CUDA_VISIBLE_DEVICES:-none} $out failed" >>"${log}"; exit 3; fi
   mkdir -p "$out"
+  if [[ -n \${FAKE_CONFIG:-} && $2 != --resume ]]; then node ${join(root, 'bin', 'mixup')} "$@" --print-config >"$out/config.json"; fi
   echo '{"status": "finished", "epoch": 1, "epochs": 1}' >"$out/status.json"
   echo "end \${CUDA_VISIBLE_DEVICES:-none} $out" >>"${log}"
 fi
@@ -228,6 +243,49 @@ test('reproduce-table.sh without --gpus runs one after the other; a failed run i
     ],
   );
   assert.match(r.err, /^reproduce-table\.sh: 1 run\(s\) failed: erm-200-s0 \(exit 3\); see their output .* run the same command again to resume$/m);
+});
+
+test('reproduce-table.sh: the runs of a short trial are not taken for the real table; one line per run names the keys, --force trains them again', () => {
+  const dir = tmp();
+  const runs = join(dir, 'runs');
+  const fake = fakeMixup(dir);
+  const env = { MIXUP_CMD: fake.cmd, FAKE_CONFIG: '1' };
+  const trialSets = ['--set', 'train.epochs=1', '--set', 'model.depth=8', '--set', 'data.limit=500'];
+  const trial = run('reproduce-table.sh', ['--runs', runs, ...trialSets, '--no-report'], env);
+  assert.equal(trial.code, 0, trial.err);
+  const trained = () => readFileSync(fake.log, 'utf8').trim().split('\n').filter((l) => l.startsWith('start'));
+  assert.equal(trained().length, 3);
+  // one of them stopped part-way: a started run is checked as well as the finished ones
+  writeFileSync(join(runs, 'mixup-300-s0', 'status.json'), JSON.stringify({ status: 'interrupted', epoch: 0, epochs: 1 }));
+
+  // the real command into the same directory: refused before anything is trained
+  const real = run('reproduce-table.sh', ['--runs', runs, '--no-report'], env);
+  const differs = (e: string) =>
+    `reproduce-table.sh: ${runs}/${e}-s0: config.json differs from this command: data.limit 500 (this command: null), model.depth 8 (this command: 50), train.epochs 1 (this command: 300)`;
+  assert.deepEqual([real.code, real.out, real.err.trimEnd().split('\n')], [
+    2,
+    '',
+    [
+      ...TABLE.map(differs),
+      `reproduce-table.sh: error: 3 run(s) in ${runs} were trained with another config than this call would train; train them again from scratch with --force (replaces them), or use another --runs directory`,
+    ],
+  ]);
+  assert.equal(trained().length, 3);
+
+  // --force: each of them trained again from scratch (--overwrite), said on one line each
+  const forced = run('reproduce-table.sh', ['--runs', runs, '--no-report', '--force'], env);
+  assert.equal(forced.code, 0, forced.err);
+  assert.deepEqual(forced.err.trimEnd().split('\n'), TABLE.map((e) => `${differs(e)}; --force: training it again from scratch`));
+  assert.deepEqual(
+    forced.out.split('\n').filter((l) => l.startsWith('ARGS')),
+    TABLE.map((e) => `ARGS train --config ${root}/configs/${e}.json --out ${runs}/${e}-s0 --seed 0 --overwrite`),
+  );
+  assert.equal(trained().length, 6);
+  // now they are this call's runs: skipped, nothing trained
+  const again = run('reproduce-table.sh', ['--runs', runs, '--no-report'], env);
+  assert.equal(again.code, 0, again.err);
+  assert.equal((again.out.match(/: finished, skipped$/gm) ?? []).length, 3);
+  assert.equal(trained().length, 6);
 });
 
 test('train.sh and test.sh: the reference entry points', () => {

@@ -9,6 +9,7 @@ import { UserError, isUserError, firstLine } from '../errors.js';
 import { prepareResume, runTraining, type TrainIo } from '../train/run.js';
 import { RunLog } from '../train/log.js';
 import { globals, pkg, setUpBackend, type Io } from './common.js';
+import { EXIT_RUN_DIFFERS, checkRun } from './check-run.js';
 
 /** Flags of `mixup train` that override a config key. */
 const TRAIN_OVERRIDES: { flag: string; key: string; description: string }[] = [
@@ -97,9 +98,17 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
   const { data } = loaded;
   if (data.dir === null && data.train === null && data.val === null && existsSync(DEFAULT_DATA_DIR)) {
     loaded.data = { ...data, dir: DEFAULT_DATA_DIR };
-    sink.info(`data: no data.dir given (--data-dir); using ${DEFAULT_DATA_DIR}, where \`mixup data download\` puts it`);
+    if (!opts['checkRun']) sink.info(`data: no data.dir given (--data-dir); using ${DEFAULT_DATA_DIR}, where \`mixup data download\` puts it`);
   }
   const cfg = absoluteDataPaths(loaded);
+  if (opts['checkRun']) {
+    const differs = checkRun(cfg);
+    if (differs !== null) {
+      sink.line(differs);
+      process.exitCode = EXIT_RUN_DIFFERS;
+    }
+    return;
+  }
   if (opts['printConfig']) return printConfig(cfg, sink);
   await setUpBackend(cfg.backend, cfg, g.gpu, lines);
   const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
@@ -121,6 +130,7 @@ export function addTrainCommand(program: Command, io: Io): void {
     .option('--force', 'with --resume: resume even though the config file changed since the run started')
     .option('--overwrite', 'replace an existing run in the --out directory')
     .option('--print-config', 'print the resolved config (file, flags and --set applied) as JSON and exit, training nothing')
+    .option('--check-run', 'train nothing: exit 0 when --out holds no run or one with this config, else print which keys differ and exit 4')
     .addHelpText(
       'after',
       [
@@ -133,7 +143,8 @@ export function addTrainCommand(program: Command, io: Io): void {
         '  mixup train --help-config',
         '',
         'Writes <out>/config.json, curves.csv (one row per epoch), status.json and checkpoints/epoch-NNNN/.',
-        'Exit codes: 0 finished, 2 bad input, 3 loss became NaN, 130/143 stopped by Ctrl-C/SIGTERM (resumable).',
+        'Exit codes: 0 finished, 2 bad input, 3 loss became NaN, 130/143 stopped by Ctrl-C/SIGTERM (resumable);',
+        'with --check-run: 0 same config (or no run in --out), 4 the run there was trained with another config (one line names the keys).',
       ].join('\n'),
     )
     .action(async (opts: Record<string, unknown>, cmd: Command) => {

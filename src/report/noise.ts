@@ -4,6 +4,7 @@
  * best and last test accuracy and how much of the corrupted labels the network memorised by the
  * last epoch (curves.csv `corrupt_noisy_acc`, `corrupt_true_acc`).
  */
+import { createArrayCsvStringifier } from 'csv-writer';
 import { configLabels, type Run } from './runs.js';
 import { meanStd, type MeanStd } from './stats.js';
 
@@ -101,7 +102,7 @@ const fmt = (m: MeanStd | null) => (m === null ? '-' : m.std === null ? m.mean.t
  * @param rows from {@link buildNoiseTable}, at least one.
  */
 export function formatNoiseMarkdown(rows: readonly NoiseRow[]): string {
-  const header = ['label noise', 'method', 'epochs', 'test acc % (best)', 'test acc % (last)', 'memorised %', 'true label % on corrupted', 'seeds', 'config'];
+  const header = ['label noise', 'method', 'epochs', 'test acc % (best)', 'test acc % (last)', 'memorised %', 'true label % on corrupted', 'train.seed', 'config'];
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map((h) => (['method', 'config'].includes(h) ? '---' : '---:')).join(' | ')} |`];
   for (const r of rows) {
     const cells = [`${Number((100 * r.noise).toFixed(2))}%`, r.method, String(r.epochs), fmt(r.best), fmt(r.last), fmt(r.memorised), fmt(r.trueOnCorrupted), r.seeds.join(', '), r.label];
@@ -111,7 +112,69 @@ export function formatNoiseMarkdown(rows: readonly NoiseRow[]): string {
     '',
     'Label noise: data.labelNoise of the training labels replaced by labels drawn uniformly from all classes (the same samples for every method of a seed).',
     'best / last: top-1 % on the validation set at the best and at the last epoch. memorised: share of the corrupted training samples predicted as',
-    'their corrupted label after the last epoch (inference mode); true label: predicted as their true label. Several seeds: mean ± sample std.',
+    'their corrupted label after the last epoch (inference mode); true label: predicted as their true label. train.seed: the seed of each run of the row;',
+    'several seeds: mean ± sample std.',
   );
   return lines.join('\n');
+}
+
+const round = (x: number) => Number(x.toFixed(4));
+const mean = (m: MeanStd | null) => (m === null ? null : round(m.mean));
+const std = (m: MeanStd | null) => (m === null || m.std === null ? null : round(m.std));
+
+/**
+ * One plain object per noise row, the JSON and CSV outputs (as the main table's tableRecords):
+ * `label_noise` a fraction, accuracies and shares in % rounded to 4 decimals with their sample std
+ * (null for one seed, or where a run did not log the column), `n` the number of runs, `seeds` their
+ * train.seed, `config` the row's label.
+ */
+export function noiseRecords(rows: readonly NoiseRow[]): Record<string, unknown>[] {
+  return rows.map((r) => ({
+    label_noise: r.noise,
+    method: r.method,
+    epochs: r.epochs,
+    best_acc: mean(r.best),
+    best_acc_std: std(r.best),
+    last_acc: mean(r.last),
+    last_acc_std: std(r.last),
+    memorised: mean(r.memorised),
+    memorised_std: std(r.memorised),
+    true_on_corrupted: mean(r.trueOnCorrupted),
+    true_on_corrupted_std: std(r.trueOnCorrupted),
+    n: r.runs.length,
+    seeds: r.seeds,
+    config: r.label,
+    runs: r.runs,
+  }));
+}
+
+/** The noise table as JSON: an array of {@link noiseRecords}. */
+export function formatNoiseJson(rows: readonly NoiseRow[]): string {
+  return JSON.stringify(noiseRecords(rows), null, 2);
+}
+
+const NOISE_CSV_COLUMNS = [
+  'label_noise',
+  'method',
+  'epochs',
+  'best_acc',
+  'best_acc_std',
+  'last_acc',
+  'last_acc_std',
+  'memorised',
+  'memorised_std',
+  'true_on_corrupted',
+  'true_on_corrupted_std',
+  'n',
+  'seeds',
+  'config',
+  'runs',
+];
+
+/** The noise table as CSV with a header line; empty cells for nulls, lists joined by spaces (as the main table's). */
+export function formatNoiseCsv(rows: readonly NoiseRow[]): string {
+  const stringifier = createArrayCsvStringifier({ header: NOISE_CSV_COLUMNS });
+  const cell = (v: unknown) => (v === null ? '' : Array.isArray(v) ? v.join(' ') : (v as string | number));
+  const records = noiseRecords(rows);
+  return (stringifier.getHeaderString()! + stringifier.stringifyRecords(records.map((rec) => NOISE_CSV_COLUMNS.map((c) => cell(rec[c]))))).replace(/\n$/, '');
 }

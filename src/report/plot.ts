@@ -60,6 +60,34 @@ export function plotPoints(runs: readonly Run[]): PlotPoint[] {
 }
 
 /**
+ * The x scale and axis of the epoch: epochs are 1-based, so the axis runs from epoch 1 to the last
+ * epoch plotted, with whole-epoch ticks only. A one-epoch figure has the single tick `1` in the
+ * middle (domain [0.5, 1.5]) rather than an axis that runs on to an epoch 2 nobody trained.
+ * @param maxEpoch the last epoch of any run plotted (≥ 1).
+ */
+export function epochAxis(maxEpoch: number): { scale: { domain: number[]; nice: false }; axis: { tickMinStep: number; format: string; values?: number[] } } {
+  if (maxEpoch <= 1) return { scale: { domain: [0.5, 1.5], nice: false }, axis: { tickMinStep: 1, format: 'd', values: [1] } };
+  return { scale: { domain: [1, maxEpoch], nice: false }, axis: { tickMinStep: 1, format: 'd' } };
+}
+
+/**
+ * The y scale of a panel: fitted to the data (not from zero). When every plotted value is the same
+ * (one epoch, or runs that agree), Vega's scale would have no extent and label its single tick with
+ * six decimals (`23.200000`); the domain is then widened to ±5 % of the value (at least ±0.05 around
+ * 0), so the ticks are round numbers around it.
+ * @param ys the panel's values; nulls (gaps) are ignored.
+ */
+export function valueScale(ys: readonly (number | null)[]): { zero: false; domain?: number[] } {
+  const finite = ys.filter((y): y is number => y !== null && Number.isFinite(y));
+  if (finite.length === 0) return { zero: false };
+  const lo = Math.min(...finite);
+  const hi = Math.max(...finite);
+  if (hi > lo) return { zero: false };
+  const pad = Math.max(Math.abs(lo) * 0.05, 0.05);
+  return { zero: false, domain: [lo - pad, lo + pad] };
+}
+
+/**
  * The Vega-Lite spec of the figure: line charts of validation accuracy %, training loss and, when
  * some run logged it, validation ECE % against epoch; colour = legend label, one line per run.
  */
@@ -87,14 +115,8 @@ export function buildPlotSpec(runs: readonly Run[]): TopLevelSpec {
     title,
     mark: { type: 'line' as const, strokeWidth: 1.5, ...points },
     encoding: {
-      x: {
-        field: 'epoch',
-        type: 'quantitative' as const,
-        title: 'epoch',
-        scale: { domain: [1, Math.max(2, maxEpoch)] }, // epochs are 1-based: no empty epoch 0
-        axis: { tickMinStep: 1, format: 'd' },
-      },
-      y: { field, type: 'quantitative' as const, title, scale: { zero: false } },
+      x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', ...epochAxis(maxEpoch) },
+      y: { field, type: 'quantitative' as const, title, scale: valueScale(values.map((v) => v[field])) },
       color,
       detail: { field: 'run', type: 'nominal' as const },
     },
@@ -110,7 +132,7 @@ export function buildPlotSpec(runs: readonly Run[]): TopLevelSpec {
       ...(values.some((v) => v.valEce !== null) ? [panel('valEce', 'validation ECE (%)')] : []),
     ],
     resolve: { scale: { color: 'shared' } },
-    config: { font: FONT, legend: { labelLimit: 300 } },
+    config: { font: FONT, legend: { labelLimit: 0 } }, // no truncation: labels name the keys off the recipe
   } as TopLevelSpec;
 }
 

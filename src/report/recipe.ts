@@ -2,8 +2,8 @@
  * The reference's recipe: the settings its published figures were trained with, as this project's
  * shipped configs reproduce them (`configs/<experiment>-<epochs>.json`: ResNet-50, all 50,000 training
  * images, 28×28 crops, batch 128, ...). A run that differs from it in a key that changes what is
- * learned (a depth-8 smoke test, `data.limit=256`) does not compare with the published figure; the
- * report names those keys in the row label and leaves the reference columns empty.
+ * learned (a depth-8 smoke test, `data.limit=256`, a 1-epoch trial) does not compare with the
+ * published figure; the report names those keys in the row label and leaves the reference columns empty.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/load.js';
 import type { Experiment } from '../config/schema.js';
 import { IGNORED_FOR_GROUPING, flatSettings, type Run } from './runs.js';
+import { REFERENCE_ACCURACY } from './reference.js';
 
 /** The `configs/` directory of this package (found from this file, in src/ or dist/src/). */
 function shippedConfigs(): string | null {
@@ -41,13 +42,25 @@ export function referenceRecipe(experiment: Experiment, epochs: number): Readonl
 }
 
 /**
- * The keys in which a run differs from the reference's recipe for its experiment and epochs (sorted),
- * or null when there is no recipe to compare with. A key the run lacks (an older config.json) is not
- * counted: its default was the recipe's when the run was made.
+ * The keys in which a run differs from the reference's recipe for its experiment (sorted), or null
+ * when the experiment has no recipe to compare with. The recipe is the shipped config of the run's
+ * experiment and number of epochs; a run of another length (a 1-epoch trial of `erm-300`, a
+ * `quick` 10-epoch run) is compared with the reference's full-length run (300 epochs: its 90/200
+ * figures are checkpoints of it) and is off-recipe in `train.epochs` too, whatever else it shares.
+ * A key the run lacks (an older config.json) is not counted: its default was the recipe's when the
+ * run was made.
  */
 export function offRecipeKeys(run: Pick<Run, 'experiment' | 'epochs' | 'settings'>): string[] | null {
-  const recipe = referenceRecipe(run.experiment, run.epochs);
+  const published = referenceRecipe(run.experiment, run.epochs);
+  const recipe = published ?? referenceRecipe(run.experiment, fullLength(run.experiment));
   if (recipe === null) return null;
   const keys = new Set([...Object.keys(recipe), ...Object.keys(run.settings)]);
-  return [...keys].filter((k) => run.settings[k] !== undefined && run.settings[k] !== (recipe[k] ?? '-')).sort();
+  const off = [...keys].filter((k) => run.settings[k] !== undefined && run.settings[k] !== (recipe[k] ?? '-'));
+  if (published === null) off.push('train.epochs');
+  return off.sort();
+}
+
+/** The length of the reference's runs of an experiment: the most epochs it published a figure for (300). */
+function fullLength(experiment: Experiment): number {
+  return Math.max(...Object.keys(REFERENCE_ACCURACY[experiment]).map(Number));
 }

@@ -8,15 +8,24 @@ import { isRun, readRun, type Run } from './runs.js';
 import { referenceEpochRuns } from './checkpoints.js';
 import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from './table.js';
 import { checkPlotFile, writePlot } from './plot.js';
-import { buildNoiseTable, formatNoiseMarkdown } from './noise.js';
+import { buildNoiseTable, formatNoiseCsv, formatNoiseJson, formatNoiseMarkdown } from './noise.js';
 
 /** Output formats of the table. */
 export const REPORT_FORMATS = ['md', 'csv', 'json'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
+/** Which table to print: the main results table, or the label-noise table (noise.ts). */
+export const REPORT_TABLES = ['main', 'noise'] as const;
+export type ReportTable = (typeof REPORT_TABLES)[number];
+
 /** Options of {@link report}. */
 export interface ReportOptions {
   format?: ReportFormat;
+  /**
+   * Print only this table. Unset: the main table, and in Markdown the label-noise table after it
+   * when there is one (CSV and JSON hold one table: a note then names `--table noise`).
+   */
+  table?: ReportTable;
   /** Add the reference's published accuracy and the difference. */
   compareReference?: boolean;
   /** Draw the curves into this `.svg` or `.png` file. */
@@ -33,13 +42,15 @@ export interface ReportIo {
 
 /**
  * Reads `dirs`, prints the table (in Markdown followed by the label-noise table when finished runs
- * have `data.labelNoise` > 0, see noise.ts), and draws the plot when asked.
+ * have `data.labelNoise` > 0, see noise.ts; `opts.table` picks one of them, in any format), and
+ * draws the plot when asked.
  * A directory without config.json or curves.csv (or with a malformed one) is named on one line
  * `mixup: note: <file>: <why>; skipped` on `io.err`; a run with fewer epochs than planned is named
  * `mixup: note: <dir>: in progress ...` and shown as an unfinished row. Finished runs of one config
  * with the same seed are counted once (the first given), the others named on one note line.
  * @returns the runs in the table and the plot.
- * @throws UserError when no directory holds a run with at least one finished epoch, or the plot
+ * @throws UserError when no directory holds a run with at least one finished epoch, `--table noise`
+ *   finds no finished label-noise run, or the plot
  *   file cannot be written; a plot file with the wrong extension, in a missing or read-only
  *   directory, or one that exists (without `force`), is refused before anything is printed.
  */
@@ -80,11 +91,19 @@ export async function report(dirs: readonly string[], opts: ReportOptions, io: R
   const tableRuns = opts.compareReference ? [...counted, ...referenceEpochRuns(counted)] : counted;
   const rows = buildTable(tableRuns, { compareReference: opts.compareReference ?? false });
   const format = opts.format ?? 'md';
-  const text =
-    format === 'csv' ? formatCsv(rows) : format === 'json' ? formatJson(rows) : formatMarkdown(rows, { compareReference: opts.compareReference ?? false });
-  io.out(text);
-  const noise = format === 'md' ? buildNoiseTable(counted) : [];
-  if (noise.length > 0) io.out(`\n${formatNoiseMarkdown(noise)}`);
+  const noise = buildNoiseTable(counted);
+  if (opts.table === 'noise') {
+    if (noise.length === 0) {
+      throw new UserError(`report --table noise: none of the ${counted.length} run${counted.length === 1 ? '' : 's'} is a finished label-noise run (data.labelNoise > 0)`);
+    }
+    io.out(format === 'csv' ? formatNoiseCsv(noise) : format === 'json' ? formatNoiseJson(noise) : formatNoiseMarkdown(noise));
+  } else {
+    io.out(format === 'csv' ? formatCsv(rows) : format === 'json' ? formatJson(rows) : formatMarkdown(rows, { compareReference: opts.compareReference ?? false }));
+    if (noise.length > 0 && opts.table === undefined) {
+      if (format === 'md') io.out(`\n${formatNoiseMarkdown(noise)}`);
+      else io.err(`mixup: note: the label-noise table (${noise.length} row${noise.length === 1 ? '' : 's'}) is not in this ${format.toUpperCase()}; print it with --table noise --format ${format}`);
+    }
+  }
   if (opts.plot !== undefined) {
     await writePlot(opts.plot, counted, opts.force ?? false);
     io.err(`mixup: plot of ${counted.length} run${counted.length === 1 ? '' : 's'} written to ${opts.plot}`);

@@ -169,12 +169,18 @@ export function flatSettings(obj: unknown, ignored: readonly string[], prefix = 
   return into;
 }
 
+/** The value of `key` in a run's label: its setting, the planned epochs for `train.epochs` (not a setting), `-` when absent. */
+function labelValue(r: Run, key: string): string {
+  return key === 'train.epochs' ? String(r.epochs) : (r.settings[key] ?? '-');
+}
+
 /**
  * Label of each run's config for the table and the plot legend: the config name (`erm-90`), and
  * when runs of one name differ in config (overrides such as `--set data.limit=1000`), the keys in
  * which they differ, sorted: `quick (data.limit=1000, mixup.alpha=1)`. A key one run lacks shows `-`.
  * Seeds and the other {@link IGNORED_FOR_GROUPING} keys never make a difference; nor does the number
- * of epochs, which has its own column in the table.
+ * of epochs, which has its own column in the table, unless `always` names `train.epochs` (a run of a
+ * length the reference did not train: `erm-300 (train.epochs=1)`).
  * @param omit keys left out of the labels (the table's own columns, such as `mixup.alpha`).
  * @param always keys a run's label shows even when every run of its name shares them (the keys in
  *   which it differs from the reference's recipe, see recipe.ts's offRecipeKeys).
@@ -190,7 +196,7 @@ export function configLabels(runs: readonly Run[], omit: readonly string[] = [],
   }
   return runs.map((r) => {
     const keys = [...new Set([...differing.get(r.name)!, ...always(r).filter((k) => !omit.includes(k))])].sort();
-    return keys.length === 0 ? r.name : `${r.name} (${keys.map((k) => `${k}=${r.settings[k] ?? '-'}`).join(', ')})`;
+    return keys.length === 0 ? r.name : `${r.name} (${keys.map((k) => `${k}=${labelValue(r, k)}`).join(', ')})`;
   });
 }
 

@@ -246,7 +246,7 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
   if (valPerRow) header.push('val images');
   const anyEce = hasEce(rows);
   if (anyEce) header.push('ECE % (final)', 'ECE % (at best acc)');
-  header.push('seeds');
+  header.push('train.seed');
   if (opts.compareReference) header.push('reference %', 'final − reference');
   if (anyUnfinished) header.push('status');
   header.push('runs');
@@ -275,7 +275,7 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
   lines.push(
     '',
     testAccNote(rows, valPerRow),
-    'Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
+    'train.seed: the seed of each run of the row. Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
   );
   if (anyEce) lines.push(ECE_NOTE);
   if (opts.compareReference) {
