@@ -94,3 +94,16 @@ test("data preview never replaces a user's file: a wrong extension, an existing 
   assert.equal(forced.code, 0, forced.err.join('\n'));
   assert.ok(PNG.sync.read(readFileSync(grid)).width > 0);
 });
+
+test('train checks the data paths before the backend starts: one line naming mixup data download', async () => {
+  const dir = tempDir('mixup-cli-');
+  const missing = join(dir, 'cifar10');
+  const r = await run(['train', '--config', 'configs/quick.json', '--data-dir', missing, '--out', join(dir, 'run')]);
+  // no `backend:` line before it: the backend was never set up
+  assert.deepEqual([r.code, r.out, r.err], [2, [], [`mixup: error: data.dir ${missing}: no such directory (get CIFAR-10 with: mixup data download cifar10 --dir ${missing})`]]);
+  writeBinFile(join(dir, 'data_batch_1.bin'), [syntheticImage(0)], [1]);
+  const val = join(dir, 'val.rec');
+  const r2 = await run(['train', '--config', 'configs/quick.json', '--set', `data.train=${dir}`, '--set', `data.val=${val}`, '--out', join(dir, 'run')]);
+  assert.deepEqual([r2.code, r2.out, r2.err], [2, [], [`mixup: error: data.val ${val}: no such file or directory (get CIFAR-10 with: mixup data download cifar10 --dir data/cifar10)`]]);
+  assert.equal(existsSync(join(dir, 'run')), false);
+});
