@@ -1,5 +1,5 @@
 /** `mixup data inspect | preview | download`. */
-import { Option, type Command } from 'commander';
+import { Help, Option, type Command } from 'commander';
 import { DEFAULT_DATA_DIR } from '../data/paths.js';
 import { loadConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
@@ -13,6 +13,13 @@ export const MAX_PREVIEW_COUNT = 1024;
 export function addDataCommands(program: Command, io: Io): void {
   // ------------------------------------------------------------------ data
   const data = program.command('data').description('inspect, preview and download CIFAR-10 data');
+  // No data command runs a model: their help leaves out --backend and --gpu (subcommands inherit this).
+  data.configureHelp({
+    ...program.configureHelp(),
+    visibleGlobalOptions(cmd: Command) {
+      return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => o.long !== '--backend' && o.long !== '--gpu');
+    },
+  });
   data
     .command('inspect')
     .description('format, record count, image size, label histogram and anything odd in a data file')
