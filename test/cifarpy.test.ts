@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { create as tarCreate } from 'tar';
 import { configSchema } from '../src/config/schema.js';
@@ -191,9 +191,14 @@ test('cifar-10-python.tar.gz: both splits from one pass, the same samples as the
   assert.deepEqual(Buffer.from(a.read(19)), Buffer.from(b.read(19)));
   a.close();
   b.close();
-  // --data-dir naming the folder that holds the archive, as training resolves it; a pipeline's batches
-  const cfg = configSchema.parse({ data: { dir: root, workers: 1 }, train: { batchSize: 8, evalBatchSize: 4 } });
-  assert.deepEqual(resolveDataPaths(cfg.data), { train: tgz, val: tgz });
+  // --data-dir naming the folder that holds the archive and what it unpacks to (as torchvision
+  // leaves it): the unpacked folder; with the archive only: the archive. A pipeline's batches.
+  const both = configSchema.parse({ data: { dir: root } });
+  assert.deepEqual(resolveDataPaths(both.data), { train: dir, val: join(dir, 'test_batch') });
+  const only = tempDir('mixup-py-');
+  writeFileSync(join(only, 'cifar-10-python.tar.gz'), readFileSync(tgz));
+  const cfg = configSchema.parse({ data: { dir: only, workers: 1 }, train: { batchSize: 8, evalBatchSize: 4 } });
+  assert.deepEqual(resolveDataPaths(cfg.data), { train: join(only, 'cifar-10-python.tar.gz'), val: join(only, 'cifar-10-python.tar.gz') });
   const p = await openPipeline(cfg, 'val', undefined, { warn: () => undefined });
   try {
     const labels: number[] = [];

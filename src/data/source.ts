@@ -96,9 +96,9 @@ const REC_NAMES: [string, string][] = [
  * Finds the usual CIFAR file names in `dir`: `cifar10_train.rec` + `cifar10_val.rec`; the binary
  * batches (`data_batch_*.bin` + `test_batch.bin`, or CIFAR-100's `train.bin` + `test.bin`: train is
  * then the directory itself); the python version's batches (`data_batch_*` + `test_batch`, train
- * again the directory); `cifar-10-binary.tar.gz` or `cifar-10-python.tar.gz` (both splits); or a
- * `cifar-10-batches-bin/`, `cifar-10-batches-py/` (or `cifar-100-binary/`) subdirectory holding
- * the batches.
+ * again the directory); a `cifar-10-batches-bin/`, `cifar-10-batches-py/` (or `cifar-100-binary/`)
+ * subdirectory holding the batches; or, when none of these is there, `cifar-10-binary.tar.gz` or
+ * `cifar-10-python.tar.gz` (both splits).
  * @returns null when none is there.
  */
 export function findInDir(dir: string): FoundFiles | null {
@@ -116,14 +116,15 @@ export function findInDir(dir: string): FoundFiles | null {
   if (trainBins.length > 0 && valBin) return { train: dir, val: join(dir, valBin) };
   const trainPy = names.filter((n) => isPySplitFile(n, 'train'));
   if (trainPy.length > 0 && names.includes('test_batch')) return { train: dir, val: join(dir, 'test_batch') };
-  for (const tgz of ['cifar-10-binary.tar.gz', 'cifar-10-python.tar.gz', 'cifar-100-binary.tar.gz']) {
-    if (names.includes(tgz)) return { train: join(dir, tgz), val: join(dir, tgz) };
-  }
+  // An unpacked archive before the archive itself (torchvision keeps both): no gunzip pass.
   for (const sub of ['cifar-10-batches-bin', 'cifar-10-batches-py', 'cifar-100-binary']) {
     if (names.includes(sub)) {
       const found = findInDir(join(dir, sub));
       if (found) return found;
     }
+  }
+  for (const tgz of ['cifar-10-binary.tar.gz', 'cifar-10-python.tar.gz', 'cifar-100-binary.tar.gz']) {
+    if (names.includes(tgz)) return { train: join(dir, tgz), val: join(dir, tgz) };
   }
   return null;
 }
