@@ -23,7 +23,7 @@ export function addDataCommands(program: Command, io: Io): void {
   data
     .command('inspect')
     .description('format, record count, image size, label histogram and anything odd in a data file')
-    .argument('<path>', '.rec, .bin, directory or cifar-10-binary.tar.gz')
+    .argument('<path>', '.rec, .bin, CIFAR-10 python batch (data_batch_1), directory, cifar-10-binary.tar.gz or cifar-10-python.tar.gz')
     .option('--num-classes <n>', 'labels outside [0, n) are reported as odd', '10')
     .option('--label-index <i>', 'which label of multi-label records the histogram counts', '0')
     .addOption(new Option('--label-field <f>', 'CIFAR-100 binary: which label byte').choices(['fine', 'coarse']).default('fine'))
@@ -44,7 +44,7 @@ export function addDataCommands(program: Command, io: Io): void {
   data
     .command('preview')
     .description('a PNG contact sheet of the first samples with their class names (upright? right labels?)')
-    .argument('<path>', '.rec, .bin, directory or cifar-10-binary.tar.gz')
+    .argument('<path>', '.rec, .bin, CIFAR-10 python batch (data_batch_1), directory, cifar-10-binary.tar.gz or cifar-10-python.tar.gz')
     .requiredOption('--out <file>', 'PNG file to write, e.g. grid.png')
     .option('--augment', 'show the training augmentation (crop, HSL jitter, mirror) as the network sees it, before mean subtraction')
     .option('--count <n>', `number of samples (at most ${MAX_PREVIEW_COUNT})`, '64')
