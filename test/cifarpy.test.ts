@@ -131,6 +131,16 @@ test('a damaged pickle is one line naming the file and what was expected', async
   await rejectsUser(openSource(back, 'train', OPTS), `${back}: not a readable pickle: bad length -5 at byte offset 7; ${BATCH}`);
   const noStop = at('nostop', good.subarray(0, good.length - 1));
   await rejectsUser(openSource(noStop, 'train', OPTS), `${noStop}: not a readable pickle: Unexpected end of file (near byte offset 6175); ${BATCH}`);
+  // a list given a dict as its prototype through BUILD {'__proto__': {}}: it passes for a dict in JS
+  // until it is read; that is a one-line error too, and nothing outside the list changed
+  const crafted = at('crafted', Buffer.concat([Buffer.from([0x80, 2, 0x5d, 0x7d, 0x28, 0x55, 9]), Buffer.from('__proto__'), Buffer.from([0x7d, 0x75, 0x62, 0x2e])]));
+  await assert.rejects(openSource(crafted, 'train', OPTS), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.ok(e.message.startsWith(`${crafted}: a malformed pickle (`) && e.message.endsWith(`); ${BATCH}`), e.message); // (V8's TypeError text)
+    return true;
+  });
+  assert.equal(Object.getPrototypeOf({}), Object.prototype);
+  assert.equal(Object.getPrototypeOf([]), Array.prototype);
   // readable pickles that are no CIFAR batch
   const list = at('list', Buffer.from([0x80, 2, 0x5d, 0x2e]));
   await rejectsUser(openSource(list, 'train', OPTS), `${list}: the pickle holds a list of 0, ${BATCH}`);

@@ -69,6 +69,24 @@ const BATCH = 'a CIFAR-10 python batch (a pickled dict with data, uint8 [N,3072]
  *   `labels`, `data` is not uint8 [N,3072] in C order, or the label count differs from N.
  */
 export function decodePyBatch(bytes: Uint8Array, where: string): PyBatch {
+  return structural(where, BATCH, () => decodeBatch(bytes, where));
+}
+
+/**
+ * Runs a structural check of unpickled values; anything but its own UserErrors (a crafted pickle
+ * can give a list the prototype of a dict it built, which then fails as a JS TypeError) becomes
+ * one line naming the file.
+ */
+function structural<T>(where: string, expected: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${where}: a malformed pickle (${(e as Error).message}); expected ${expected}`);
+  }
+}
+
+function decodeBatch(bytes: Uint8Array, where: string): PyBatch {
   const dict = entries(load(bytes, where, BATCH), where, BATCH);
   const data = dict.get('data');
   const labels = dict.get('labels');
@@ -110,9 +128,11 @@ export function readPyBatchFile(path: string): PyBatch {
  */
 export function pyClassNames(bytes: Uint8Array, where: string): string[] {
   const expected = 'the CIFAR-10 python batches.meta (a pickled dict with label_names)';
-  const names = entries(load(bytes, where, expected), where, expected).get('label_names');
-  if (!Array.isArray(names) || !names.every((x) => typeof x === 'string' || x instanceof Uint8Array)) {
-    throw new UserError(`${where}: label_names is ${pyTypeName(names)}, expected a list of strings`);
-  }
-  return names.map((x) => (typeof x === 'string' ? x : Buffer.from(x).toString('latin1')));
+  return structural(where, expected, () => {
+    const names = entries(load(bytes, where, expected), where, expected).get('label_names');
+    if (!Array.isArray(names) || !names.every((x) => typeof x === 'string' || x instanceof Uint8Array)) {
+      throw new UserError(`${where}: label_names is ${pyTypeName(names)}, expected a list of strings`);
+    }
+    return names.map((x) => (typeof x === 'string' ? x : Buffer.from(x).toString('latin1')));
+  });
 }
