@@ -11,7 +11,6 @@ import { UserError } from '../errors.js';
 import { RECORDIO_MAGIC, fileSize, forEachRecord, idxPathFor, readHead, statDataPath } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import {
-  CIFAR10_CLASSES,
   badBinSize,
   binLayout,
   classNamesNear,
@@ -23,7 +22,9 @@ import {
   type BinLayout,
 } from './cifarbin.js';
 import { RAW_CIFAR_BYTES, detectEncoding, type ImageEncoding } from './decode.js';
-import { decodePyBatch, isPySplitFile, pyClassNames } from './cifarpy.js';
+import { isPySplitFile } from './cifarpy.js';
+import { openPy, readMeta } from './pysource.js';
+import { checkLabel, defaultClassNames } from './labels.js';
 import { describeBins, describeRec, missingBatchesNote } from './describe.js';
 
 /** How worker threads read the images of a source. */
@@ -133,13 +134,6 @@ export function findInDir(dir: string): FoundFiles | null {
 export const LOOKED_FOR =
   'cifar10_train.rec + cifar10_val.rec, data_batch_*.bin + test_batch.bin, data_batch_* + test_batch (python version), cifar-10-binary.tar.gz, cifar-10-python.tar.gz, or a cifar-10-batches-bin/ or cifar-10-batches-py/ subdirectory';
 
-function checkLabel(value: number, numClasses: number, where: string): number {
-  if (!Number.isInteger(value) || value < 0 || value >= numClasses) {
-    throw new UserError(`${where}: label ${value} is not an integer in [0, ${numClasses})`);
-  }
-  return value;
-}
-
 /**
  * Opens `path` (a `.rec`, a CIFAR `.bin`, a CIFAR python batch, a directory, or a CIFAR binary or
  * python `.tar.gz`) for `split`. The format is detected from the content, not the name.
@@ -174,11 +168,6 @@ export async function openSource(path: string, split: 'train' | 'val', opts: Sou
   return openBins([path], opts, split, null);
 }
 
-/** `batches.meta` as bytes, or null when there is none. */
-function readMeta(path: string): { bytes: Uint8Array; where: string } | null {
-  return existsSync(path) ? { bytes: readFileSync(path), where: path } : null;
-}
-
 /**
  * The format of a data file, from its content (`data inspect` and training use this one test):
  * `rec` (RecordIO magic in the first word), `tar.gz` (gzip signature), `pickle` (the PROTO opcode
@@ -196,10 +185,6 @@ export function detectFormat(path: string, labelField: 'fine' | 'coarse'): 'rec'
   throw new UserError(
     `${path}: unknown format: not a RecordIO file (first word 0x${size >= 4 ? head.readUInt32LE(0).toString(16).padStart(8, '0') : '?'} at byte offset 0, expected magic 0xced7230a), not gzip, not a Python pickle of protocol 2 or later (0x80 0x02..0x05), and its size ${size} is not a multiple of the CIFAR record size 3073`,
   );
-}
-
-function defaultClassNames(n: number): string[] {
-  return n === 10 ? [...CIFAR10_CLASSES] : Array.from({ length: n }, (_, i) => `class ${i}`);
 }
 
 function openRec(path: string, opts: SourceOptions, split: 'train' | 'val'): OpenedSource {
@@ -350,65 +335,3 @@ export function pixelOffset(recordBytes: number): number {
   return recordBytes - RAW_CIFAR_BYTES;
 }
 
-/** One python-version batch to open: its base name, where it is (for messages) and its bytes. */
-interface PyBatchFile {
-  name: string;
-  where: string;
-  bytes: () => Uint8Array;
-}
-
-/**
- * Opens CIFAR-10 python-version batches (cifarpy.ts): every batch is decoded (for the total
- * count), and the images of the first `data.limit` samples go into one SharedArrayBuffer that the
- * workers read (`mem` spec, 3,072 bytes per image, no label byte).
- * @param where.dir the directory or archive the batches were found in (a training split lacking some
- *   of data_batch_1..5 then gets a note), or null for a file named directly.
- * @param where.prefix what the description puts before the batch names (`/d/`, `/d/x.tar.gz:`).
- * @param where.meta `batches.meta` (class names), when there is one.
- * @throws UserError naming the file for a damaged pickle, one that is no CIFAR batch, or a label
- *   outside [0, numClasses).
- */
-function openPy(
-  files: PyBatchFile[],
-  opts: SourceOptions,
-  split: 'train' | 'val',
-  where: { dir: string | null; prefix: string; meta: () => { bytes: Uint8Array; where: string } | null },
-): OpenedSource {
-  const limit = opts.limit ?? Infinity;
-  const kept: Uint8Array[] = [];
-  const labels: number[] = [];
-  let total = 0;
-  for (const f of files) {
-    const b = decodePyBatch(f.bytes(), f.where);
-    const n = b.labels.length;
-    const take = Math.max(0, Math.min(n, limit - total));
-    for (let i = 0; i < take; i++) labels.push(checkLabel(b.labels[i]!, opts.numClasses, `${f.where}: image ${i}`));
-    if (take > 0) kept.push(b.images.subarray(0, take * RAW_CIFAR_BYTES));
-    total += n;
-  }
-  const records = new Uint8Array(new SharedArrayBuffer(labels.length * RAW_CIFAR_BYTES));
-  let at = 0;
-  for (const k of kept) {
-    records.set(k, at);
-    at += k.length;
-  }
-  const meta = where.meta();
-  const train = split === 'train';
-  const names = files.map((f) => f.name);
-  const notes: string[] = [];
-  if (where.dir !== null && train) {
-    const note = missingBatchesNote(where.dir, names, total, 'python');
-    if (note !== null) notes.push(note);
-  }
-  const archive = where.prefix.endsWith(':');
-  return {
-    format: archive ? 'cifar-python-tar.gz' : 'cifar-python',
-    path: names.length === 1 ? `${where.prefix}${names[0]}` : `${where.prefix}{${names.join(',')}}`,
-    numSamples: labels.length,
-    labels: Int32Array.from(labels),
-    classNames: meta ? pyClassNames(meta.bytes, meta.where) : defaultClassNames(opts.numClasses),
-    notes,
-    description: describeBins('cifar10', where.prefix, names, train, labels.length, total, opts.labelField, 'python'),
-    spec: { kind: 'mem', records: records.buffer as SharedArrayBuffer, recordBytes: RAW_CIFAR_BYTES },
-  };
-}
