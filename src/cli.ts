@@ -88,7 +88,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return 0;
-      if (e.code === 'commander.help') return 0;
+      // help shown because a command group was given no command (`mixup data`): a usage error
+      if (e.code === 'commander.help') return e.exitCode === 0 ? 0 : 2;
       const msg = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
       io.err(`mixup: error: ${msg}`);
       return 2;

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './fixtures/tmp.js';
+import { cifarBinDir } from './fixtures/cifar.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(root, 'bin', 'mixup');
@@ -62,7 +63,9 @@ test('user errors are one line with exit 2; --verbose adds the stack', () => {
 });
 
 test('an unavailable explicit backend exits 2 with why and how', () => {
-  const r = mixup('--backend', 'tensorflow-gpu', 'train', '--config', 'configs/mixup.json');
+  // with data that is there: the data paths are checked first (issue 18 item 13)
+  const data = cifarBinDir(2, 1);
+  const r = mixup('--backend', 'tensorflow-gpu', 'train', '--config', 'configs/mixup.json', '--data-dir', data, '--out', join(data, 'run'));
   assert.equal(r.code, 2);
   assert.match(r.err, /^mixup: error: backend tensorflow-gpu is not available: .*npm install @tensorflow\/tfjs-node-gpu.*\n$/);
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { PNG } from 'pngjs';
 import { main, type Io } from '../src/cli.js';
 import { encodePng, hwcToPlanes, syntheticImage, writeBinFile, writeRecFile } from './fixtures/data.js';
@@ -93,4 +94,68 @@ test("data preview never replaces a user's file: a wrong extension, an existing 
   const forced = await run(['data', 'preview', bin, '--out', grid, '--force']);
   assert.equal(forced.code, 0, forced.err.join('\n'));
   assert.ok(PNG.sync.read(readFileSync(grid)).width > 0);
+});
+
+test('train checks the data paths before the backend starts: one line naming mixup data download', async () => {
+  const dir = tempDir('mixup-cli-');
+  const missing = join(dir, 'cifar10');
+  const r = await run(['train', '--config', 'configs/quick.json', '--data-dir', missing, '--out', join(dir, 'run')]);
+  // no `backend:` line before it: the backend was never set up
+  assert.deepEqual([r.code, r.out, r.err], [2, [], [`mixup: error: data.dir ${missing}: no such directory (get CIFAR-10 with: mixup data download cifar10 --dir ${missing})`]]);
+  writeBinFile(join(dir, 'data_batch_1.bin'), [syntheticImage(0)], [1]);
+  const val = join(dir, 'val.rec');
+  const r2 = await run(['train', '--config', 'configs/quick.json', '--set', `data.train=${dir}`, '--set', `data.val=${val}`, '--out', join(dir, 'run')]);
+  assert.deepEqual([r2.code, r2.out, r2.err], [2, [], [`mixup: error: data.val ${val}: no such file or directory (get CIFAR-10 with: mixup data download cifar10 --dir data/cifar10)`]]);
+  assert.equal(existsSync(join(dir, 'run')), false);
+});
+
+test('data help and exit codes: `mixup data` alone is a usage error; the data commands list no --backend/--gpu', async () => {
+  const alone = await run(['data']);
+  assert.equal(alone.code, 2);
+  assert.deepEqual(alone.out, []);
+  assert.match(alone.err.join('\n'), /^Usage: mixup data \[options\] \[command\]\n[\s\S]*\n {2}inspect \[options\] <path>/);
+  assert.equal((await run(['data', '--help'])).code, 0);
+  for (const sub of ['download', 'inspect', 'preview']) {
+    const h = await run(['data', sub, '--help']);
+    const text = h.out.join('\n');
+    assert.equal(h.code, 0);
+    assert.match(text, /Global Options:\n {2}-V, --version +print the version\n {2}--verbose +print stack traces with errors/, sub);
+    assert.doesNotMatch(text, /--backend|--gpu/, sub);
+  }
+  // the commands that run a model still list them
+  assert.match((await run(['train', '--help'])).out.join('\n'), /--backend <name>[\s\S]*--gpu <n>/);
+});
+
+test('data inspect of a binary folder holding only data_batch_1.bin says what training would lack', async () => {
+  const dir = tempDir('mixup-cli-');
+  writeBinFile(join(dir, 'data_batch_1.bin'), [syntheticImage(0), syntheticImage(1)], [4, 2]);
+  const r = await run(['data', 'inspect', dir]);
+  assert.equal(r.code, 0, r.err.join('\n'));
+  assert.deepEqual(r.out.slice(-3), [
+    `  note:     ${dir}: data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin missing: training on data_batch_1.bin only, 2 samples instead of the usual 50000`,
+    `  note:     ${dir}: no test_batch.bin: no validation split here (training needs one)`,
+    '  odd:      nothing',
+  ]);
+  writeBinFile(join(dir, 'test_batch.bin'), [syntheticImage(2)], [7]);
+  const both = await run(['data', 'inspect', dir]);
+  assert.deepEqual(both.out.filter((l) => l.startsWith('  note:')), [
+    `  note:     ${dir}: data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin missing: training on data_batch_1.bin only, 2 samples instead of the usual 50000`,
+  ]);
+});
+
+test('preview --augment names the epoch as training counts them (from 1)', async () => {
+  const { writePreview } = await import('../src/data/preview.js');
+  const { configSchema } = await import('../src/config/schema.js');
+  const dir = tempDir('mixup-cli-');
+  const bin = join(dir, 'test_batch.bin');
+  writeBinFile(bin, [syntheticImage(0)], [3]);
+  const r = await writePreview(configSchema.parse({}), bin, join(dir, 'g.png'), { count: 1, augment: true, split: 'val' });
+  assert.equal(r.title, `${bin} — first 1, training augmentation (epoch 1)`);
+});
+
+test('.gitignore keeps the default data directory (data/cifar10) out of git, and not src/data/', (t) => {
+  const ignored = (p: string) => spawnSync('git', ['check-ignore', '-q', p]).status;
+  if (ignored('.') === null || spawnSync('git', ['rev-parse']).status !== 0) return t.skip('not in a git checkout');
+  assert.equal(ignored('data/cifar10/cifar10_train.rec'), 0);
+  assert.equal(ignored('src/data/source.ts'), 1);
 });

@@ -606,7 +606,7 @@ test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing
   assert.equal(
     none.err,
     `mixup: note: ${join(dirs[5]!, 'curves.csv')}: missing, no epoch finished yet (status.json: running, epoch 0/90); skipped\n` +
-      'mixup: error: report: none of the 1 directory holds a run with a finished epoch (see the notes above)\n',
+      `mixup: error: report: ${dirs[5]!} holds no run with a finished epoch (see the note above)\n`,
   );
   const bad = mixup(['report', dirs[0]!, '--plot', join(root, 'x.gif')]);
   assert.deepEqual([bad.code, bad.out, bad.err], [2, '', `mixup: error: --plot ${join(root, 'x.gif')}: expected a file name ending in .svg or .png\n`]);

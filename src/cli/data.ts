@@ -1,5 +1,5 @@
 /** `mixup data inspect | preview | download`. */
-import { Option, type Command } from 'commander';
+import { Help, Option, type Command } from 'commander';
 import { DEFAULT_DATA_DIR } from '../data/paths.js';
 import { loadConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
@@ -13,10 +13,17 @@ export const MAX_PREVIEW_COUNT = 1024;
 export function addDataCommands(program: Command, io: Io): void {
   // ------------------------------------------------------------------ data
   const data = program.command('data').description('inspect, preview and download CIFAR-10 data');
+  // No data command runs a model: their help leaves out --backend and --gpu (subcommands inherit this).
+  data.configureHelp({
+    ...program.configureHelp(),
+    visibleGlobalOptions(cmd: Command) {
+      return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => o.long !== '--backend' && o.long !== '--gpu');
+    },
+  });
   data
     .command('inspect')
     .description('format, record count, image size, label histogram and anything odd in a data file')
-    .argument('<path>', '.rec, .bin, directory or cifar-10-binary.tar.gz')
+    .argument('<path>', '.rec, .bin, CIFAR-10 python batch (data_batch_1), directory, cifar-10-binary.tar.gz or cifar-10-python.tar.gz')
     .option('--num-classes <n>', 'labels outside [0, n) are reported as odd', '10')
     .option('--label-index <i>', 'which label of multi-label records the histogram counts', '0')
     .addOption(new Option('--label-field <f>', 'CIFAR-100 binary: which label byte').choices(['fine', 'coarse']).default('fine'))
@@ -37,7 +44,7 @@ export function addDataCommands(program: Command, io: Io): void {
   data
     .command('preview')
     .description('a PNG contact sheet of the first samples with their class names (upright? right labels?)')
-    .argument('<path>', '.rec, .bin, directory or cifar-10-binary.tar.gz')
+    .argument('<path>', '.rec, .bin, CIFAR-10 python batch (data_batch_1), directory, cifar-10-binary.tar.gz or cifar-10-python.tar.gz')
     .requiredOption('--out <file>', 'PNG file to write, e.g. grid.png')
     .option('--augment', 'show the training augmentation (crop, HSL jitter, mirror) as the network sees it, before mean subtraction')
     .option('--count <n>', `number of samples (at most ${MAX_PREVIEW_COUNT})`, '64')

@@ -7,6 +7,7 @@ import { DEFAULT_DATA_DIR } from '../data/paths.js';
 import { absoluteDataPaths, configKeyDocs, loadConfig, parseOverrideValue, parseSetArgs } from '../config/load.js';
 import { UserError, isUserError, firstLine } from '../errors.js';
 import { prepareResume, runTraining, type TrainIo } from '../train/run.js';
+import { checkDataPaths } from '../data/index.js';
 import { RunLog } from '../train/log.js';
 import { globals, pkg, setUpBackend, type Io } from './common.js';
 import { EXIT_RUN_DIFFERS, checkRun } from './check-run.js';
@@ -88,6 +89,7 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
     if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
     const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
     if (opts['printConfig']) return printConfig(cfg, sink);
+    checkDataPaths(cfg.data); // a missing data directory is said at once, before the backend starts
     await setUpBackend(g.backend ?? cfg.backend, cfg, g.gpu, lines);
     process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true, log }, sink);
     return;
@@ -110,6 +112,7 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
     return;
   }
   if (opts['printConfig']) return printConfig(cfg, sink);
+  checkDataPaths(cfg.data); // a missing data directory is said at once, before the backend starts
   await setUpBackend(cfg.backend, cfg, g.gpu, lines);
   const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
   process.exitCode = await runTraining({ cfg, source, resume: false, overwrite: Boolean(opts['overwrite']), handleSignals: true, log }, sink);

@@ -10,6 +10,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } fro
 import { list as tarList, type ReadEntry } from 'tar';
 import { UserError } from '../errors.js';
 import { RAW_CIFAR_BYTES } from './decode.js';
+import { isPySplitFile } from './cifarpy.js';
 
 /** Record layout of a CIFAR binary file. */
 export interface BinLayout {
@@ -110,10 +111,19 @@ export interface TarSplit {
   classNames: string[] | null;
 }
 
-/** What one pass through an archive found: the members of each split, and the class-name files. */
-interface TarContents {
+/**
+ * What one pass through an archive found: the members of each split (binary `data_batch_N.bin`
+ * or python `data_batch_N` names, see cifarpy.ts), and the class-name files (`batches.meta.txt`,
+ * `*names.txt`, the python `batches.meta`), by base name.
+ */
+export interface TarContents {
   files: Record<'train' | 'val', Map<string, Buffer>>;
-  texts: Map<string, string>;
+  meta: Map<string, Buffer>;
+}
+
+/** The class-name files an archive pass keeps. */
+function isMetaFile(name: string): boolean {
+  return name.endsWith('names.txt') || name === 'batches.meta.txt' || name === 'batches.meta';
 }
 
 /**
@@ -129,14 +139,14 @@ export let tarPasses = 0;
 /** Reads every member of both splits (and the class-name files) in one pass; each into a buffer of its exact size. */
 async function readTarContents(path: string): Promise<TarContents> {
   tarPasses++;
-  const contents: TarContents = { files: { train: new Map(), val: new Map() }, texts: new Map() };
+  const contents: TarContents = { files: { train: new Map(), val: new Map() }, meta: new Map() };
   try {
     await tarList({
       file: path,
       onReadEntry: (entry: ReadEntry) => {
         const name = basename(entry.path);
-        const split = isSplitFile(name, 'train') ? 'train' : isSplitFile(name, 'val') ? 'val' : null;
-        const text = name.endsWith('names.txt') || name === 'batches.meta.txt';
+        const split = isSplitFile(name, 'train') || isPySplitFile(name, 'train') ? 'train' : isSplitFile(name, 'val') || isPySplitFile(name, 'val') ? 'val' : null;
+        const text = isMetaFile(name);
         if (entry.type !== 'File' || (split === null && !text)) {
           entry.resume();
           return;
@@ -148,7 +158,7 @@ async function readTarContents(path: string): Promise<TarContents> {
           at += c.length;
         });
         entry.on('end', () => {
-          if (split === null) contents.texts.set(name, data.subarray(0, at).toString('utf8'));
+          if (split === null) contents.meta.set(name, data.subarray(0, at));
           else contents.files[split].set(entry.path, data.subarray(0, at));
         });
       },
@@ -160,12 +170,13 @@ async function readTarContents(path: string): Promise<TarContents> {
 }
 
 /**
- * Reads one split of a CIFAR binary `.tar.gz` through gunzip and tar, without unpacking it to disk.
- * The archive is read once for both splits: the split not asked for is kept until it is (see
- * {@link archives}).
- * @throws UserError when the archive is unreadable or holds no file of the split.
+ * The members of one split of a CIFAR `.tar.gz` (binary or python version) and its class-name
+ * files, read through gunzip and tar without unpacking to disk. The archive is read once for both
+ * splits: the split not asked for is kept until it is (see {@link archives}).
+ * @returns `files`: the split's members (path in the archive → bytes); `meta`: class-name files.
+ * @throws UserError when the archive is unreadable.
  */
-export async function readTarSplit(path: string, split: 'train' | 'val', labelField: 'fine' | 'coarse'): Promise<TarSplit> {
+export async function takeTarSplit(path: string, split: 'train' | 'val'): Promise<{ files: Map<string, Buffer>; meta: Map<string, Buffer> }> {
   const st = statSync(path);
   const key = `${resolve(path)}|${st.size}|${st.mtimeMs}`;
   let entry = archives.get(key);
@@ -184,10 +195,27 @@ export async function readTarSplit(path: string, split: 'train' | 'val', labelFi
   }
   const files = read.files[split];
   read.files[split] = new Map(); // handed out: not held here any more
-  const texts = read.texts;
-  const members = [...files.keys()].sort(naturalCompare);
+  return { files, meta: read.meta };
+}
+
+/**
+ * Reads one split of a CIFAR binary `.tar.gz` (see {@link takeTarSplit}).
+ * @throws UserError when the archive is unreadable or holds no binary file of the split.
+ */
+export async function readTarSplit(path: string, split: 'train' | 'val', labelField: 'fine' | 'coarse'): Promise<TarSplit> {
+  return binTarSplit(path, split, await takeTarSplit(path, split), labelField);
+}
+
+/**
+ * The binary records of one split's archive members (from {@link takeTarSplit}), in one
+ * SharedArrayBuffer.
+ * @throws UserError when there is no binary member of the split, or a member's size fits no layout.
+ */
+export function binTarSplit(path: string, split: 'train' | 'val', taken: { files: Map<string, Buffer>; meta: Map<string, Buffer> }, labelField: 'fine' | 'coarse'): TarSplit {
+  const { files, meta } = taken;
+  const members = [...files.keys()].filter((m) => isSplitFile(m, split)).sort(naturalCompare);
   if (members.length === 0) {
-    const want = split === 'train' ? 'data_batch_*.bin (or train.bin)' : 'test_batch.bin (or test.bin)';
+    const want = split === 'train' ? 'data_batch_*.bin (or train.bin), nor the python version\'s data_batch_*,' : 'test_batch.bin (or test.bin), nor the python version\'s test_batch,';
     throw new UserError(`${path}: the archive holds no ${want} for the ${split} split`);
   }
   let layout: BinLayout | null = null;
@@ -199,7 +227,7 @@ export async function readTarSplit(path: string, split: 'train' | 'val', labelFi
     layout = l;
   }
   const nameFile = layout!.dataset === 'cifar10' ? 'batches.meta.txt' : labelField === 'fine' ? 'fine_label_names.txt' : 'coarse_label_names.txt';
-  const names = texts.get(nameFile);
+  const names = meta.get(nameFile)?.toString('utf8');
   // Straight into shared memory, which the training pipeline's workers read (no second copy there).
   const records = new Uint8Array(new SharedArrayBuffer(members.reduce((n, m) => n + files.get(m)!.length, 0)));
   let at = 0;

@@ -3,7 +3,7 @@
  * batches of a split ({@link openPipeline}). Formats: MXNet RecordIO (`.rec`, optional `.idx`),
  * the CIFAR binary version (`.bin` files, a directory of them, or `cifar-10-binary.tar.gz`).
  */
-import { realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
@@ -15,6 +15,7 @@ import { findInDir, LOOKED_FOR, openSource, type OpenedSource } from './source.j
 import { readHead } from './recordio.js';
 import { isSplitFile } from './cifarbin.js';
 import { corruptLabels } from './noise.js';
+import { DEFAULT_DATA_DIR } from './paths.js';
 
 export type { Batch, DataPipeline } from './types.js';
 export { openSource, findInDir } from './source.js';
@@ -33,7 +34,7 @@ export function resolveDataPaths(data: Config['data']): { train: string; val: st
     try {
       isDir = statSync(data.dir).isDirectory();
     } catch {
-      throw new UserError(`data.dir ${data.dir}: no such directory`);
+      throw new UserError(`data.dir ${data.dir}: no such directory (get CIFAR-10 with: mixup data download cifar10 --dir ${data.dir})`);
     }
     if (!isDir) throw new UserError(`data.dir ${data.dir}: not a directory`);
     found = findInDir(data.dir);
@@ -46,6 +47,26 @@ export function resolveDataPaths(data: Config['data']): { train: string; val: st
     throw new UserError(`no data: set data.dir (--data-dir) to a directory holding ${LOOKED_FOR}, or set ${missing} (get the data with: mixup data download cifar10 --dir data/cifar10)`);
   }
   return { train, val };
+}
+
+/**
+ * Checks that the data a run will read is there, before anything slow starts (the backend, the
+ * model): `data.dir` is a directory holding CIFAR-10 ({@link resolveDataPaths}), and `data.train`
+ * / `data.val` exist. Only names and directory listings are looked at; the files are read (and
+ * checked) when the pipelines open.
+ * @param splits the splits the command reads (`mixup test`: val only).
+ * @param valPath the validation data given instead of the config's (`mixup test --data`).
+ * @throws UserError, one line naming the path and `mixup data download`.
+ */
+export function checkDataPaths(data: Config['data'], splits: readonly ('train' | 'val')[] = ['train', 'val'], valPath?: string): void {
+  const paths = valPath !== undefined && splits.length === 1 && splits[0] === 'val' ? { train: '', val: valPath } : resolveDataPaths(data);
+  if (valPath !== undefined) paths.val = valPath;
+  for (const split of splits) {
+    if (!existsSync(paths[split])) {
+      const key = split === 'val' && valPath !== undefined ? '--data ' : data[split] !== null ? `data.${split} ` : '';
+      throw new UserError(`${key}${paths[split]}: no such file or directory (get CIFAR-10 with: mixup data download cifar10 --dir ${DEFAULT_DATA_DIR})`);
+    }
+  }
 }
 
 /**

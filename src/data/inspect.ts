@@ -1,16 +1,19 @@
 /**
- * `mixup data inspect`: what a data file holds — format, record count, image size and encoding,
+ * `mixup data inspect`: what a data file (RecordIO, CIFAR binary or python version, or a `.tar.gz`
+ * of either) holds — format, record count, image size and encoding,
  * label histogram, id range — and anything odd (several labels per record, non-integer or
  * out-of-range labels, undecodable images, images that are not 32×32). Every image is decoded, so
  * an inspect that finds nothing odd means the file trains.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { UserError, firstLine } from '../errors.js';
 import { fileSize, forEachRecord, idxPathFor, statDataPath } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import { decodeImage, detectEncoding } from './decode.js';
-import { CIFAR10_CLASSES, badBinSize, binLayout, forEachBinChunk, isSplitFile, naturalCompare, readTarSplit, type BinLayout } from './cifarbin.js';
+import { CIFAR10_CLASSES, badBinSize, binLayout, binTarSplit, forEachBinChunk, isSplitFile, naturalCompare, takeTarSplit, type BinLayout } from './cifarbin.js';
+import { decodePyBatch, isPySplitFile } from './cifarpy.js';
+import { missingBatchesNote } from './describe.js';
 import { detectFormat, findInDir } from './source.js';
 
 /** What one file (or one split of an archive) holds. */
@@ -130,20 +133,59 @@ function inspectBin(path: string, numClasses: number, labelField: 'fine' | 'coar
   return r;
 }
 
+/** Labels of a CIFAR python batch into the report (the images are raw planes: nothing to decode). */
+function inspectPyBatch(r: InspectReport, bytes: Uint8Array, where: string, numClasses: number, kinds: Map<string, number>): void {
+  const b = decodePyBatch(bytes, where);
+  b.labels.forEach((label, i) => {
+    bump(r.labels, label);
+    if (!Number.isInteger(label)) oddOne(r, kinds, 'non-integer labels', `${where}: image ${i}: label ${String(label)} is not an integer`);
+    else if (label < 0 || label >= numClasses) oddOne(r, kinds, 'out-of-range labels', `${where}: image ${i}: label ${label} is outside [0, ${numClasses})`);
+  });
+  r.records += b.labels.length;
+  r.labelsPerRecord.set(1, r.records);
+  r.sizes.set('32x32', r.records);
+  r.encodings.set('raw planes (R, G, B)', r.records);
+}
+
+const PY_FORMAT = 'CIFAR-10 python version (pickled dict: numpy uint8 [N,3072] data + labels)';
+
+function inspectPy(path: string, numClasses: number): InspectReport {
+  const r = newReport(path, PY_FORMAT);
+  inspectPyBatch(r, readFileSync(path), path, numClasses, new Map());
+  return r;
+}
+
 async function inspectTar(path: string, numClasses: number, labelField: 'fine' | 'coarse'): Promise<InspectReport[]> {
   const out: InspectReport[] = [];
   for (const split of ['train', 'val'] as const) {
-    const t = await readTarSplit(path, split, labelField);
+    const taken = await takeTarSplit(path, split);
+    const members = [...taken.files.keys()];
+    const py = members.filter((m) => isPySplitFile(m, split)).sort(naturalCompare);
+    if (py.length > 0 && !members.some((m) => isSplitFile(m, split))) {
+      const r = newReport(`${path}:{${py.map((m) => basename(m)).join(',')}}`, `CIFAR-10 python archive (.tar.gz), ${split} split`);
+      const kinds = new Map<string, number>();
+      for (const m of py) inspectPyBatch(r, taken.files.get(m)!, `${path}:${m}`, numClasses, kinds);
+      if (split === 'train') addNote(r, missingBatchesNote(path, py, r.records, 'python'));
+      out.push(r);
+      continue;
+    }
+    const t = binTarSplit(path, split, taken, labelField);
     const r = newReport(`${path}:{${t.members.map((m) => basename(m)).join(',')}}`, `CIFAR binary archive (.tar.gz), ${split} split`);
     inspectBinRecords(r, t.records, t.layout, numClasses, (i) => `record ${i} of the ${split} split`, new Map());
+    if (split === 'train' && t.layout.dataset === 'cifar10') addNote(r, missingBatchesNote(path, t.members, r.records));
     out.push(r);
   }
   return out;
 }
 
+function addNote(r: InspectReport, note: string | null): void {
+  if (note !== null) r.notes.push(note);
+}
+
 /**
- * Inspects a `.rec`, a CIFAR `.bin`, a CIFAR binary `.tar.gz`, or a directory holding them (each
- * file found is reported).
+ * Inspects a `.rec`, a CIFAR `.bin`, a CIFAR python batch, a CIFAR binary or python `.tar.gz`, or
+ * a directory holding them (each file found is reported; a CIFAR-10 batch directory lacking some of
+ * data_batch_1..5 or the test batch gets a note saying so).
  * @throws UserError when the file is missing, empty, of an unknown format or structurally broken
  *   (bad RecordIO framing, truncated record, `.bin` size).
  */
@@ -153,28 +195,51 @@ export async function inspectPath(path: string, opts: { numClasses?: number; lab
   const st = statDataPath(path);
   if (st.isDirectory()) {
     const found = findInDir(path);
-    if (!found) throw new UserError(`${path}: no CIFAR data files found in this directory`);
     const files: string[] = [];
-    for (const p of [found.train, found.val]) {
+    // Without both splits, the batch files that are there (a folder with data_batch_1.bin only).
+    for (const p of found ? [found.train, found.val] : [path]) {
       if (statSync(p).isDirectory()) {
         files.push(...statDir(p));
       } else if (!files.includes(p)) files.push(p);
     }
+    if (files.length === 0) throw new UserError(`${path}: no CIFAR data files found in this directory`);
     const out: InspectReport[] = [];
     for (const f of files) out.push(...(await inspectPath(f, opts)));
+    batchDirNotes(files, out);
     return out;
   }
   const format = detectFormat(path, labelField);
   if (format === 'rec') return [inspectRec(path, numClasses, opts.labelIndex ?? 0)];
   if (format === 'tar.gz') return inspectTar(path, numClasses, labelField);
+  if (format === 'pickle') return [inspectPy(path, numClasses)];
   return [inspectBin(path, numClasses, labelField)];
 }
 
+/** The binary and python-version batch files of a directory. */
 function statDir(dir: string): string[] {
   return readdirSync(dir)
-    .filter((n) => isSplitFile(n, 'train') || isSplitFile(n, 'val'))
+    .filter((n) => isSplitFile(n, 'train') || isSplitFile(n, 'val') || isPySplitFile(n, 'train') || isPySplitFile(n, 'val'))
     .sort(naturalCompare)
     .map((n) => join(dir, n));
+}
+
+/**
+ * What training would say of a CIFAR-10 batch directory, on the report of its first training
+ * file: the training batches missing of data_batch_1..5 (training would use fewer samples than
+ * the usual 50,000), or no test batch (no validation split).
+ */
+function batchDirNotes(files: string[], reports: InspectReport[]): void {
+  for (const version of ['binary', 'python'] as const) {
+    const isTrain = (f: string) => (version === 'binary' ? isSplitFile(f, 'train') && basename(f) !== 'train.bin' : isPySplitFile(f, 'train'));
+    const isVal = (f: string) => (version === 'binary' ? basename(f) === 'test_batch.bin' : isPySplitFile(f, 'val'));
+    const train = files.map((f, k) => ({ f, r: reports[k]! })).filter((x) => isTrain(x.f));
+    if (train.length === 0 || reports.length !== files.length) continue;
+    const first = train[0]!.r;
+    const dir = dirname(train[0]!.f);
+    const records = train.reduce((n, x) => n + x.r.records, 0);
+    addNote(first, missingBatchesNote(dir, train.map((x) => basename(x.f)), records, version));
+    if (!files.some(isVal)) addNote(first, `${dir}: no ${version === 'binary' ? 'test_batch.bin' : 'test_batch'}: no validation split here (training needs one)`);
+  }
 }
 
 /** The report as text lines. */

@@ -116,7 +116,8 @@ class WorkerPool {
     slot.pending = 0;
   }
 
-  run(job: BatchJob): Promise<Float32Array> {
+  /** Builds a batch in a worker; with `decodeOnly` only reads its samples (the answer is empty). */
+  run(job: BatchJob, decodeOnly = false): Promise<Float32Array> {
     if (this.closed) return Promise.reject(new Error('data pipeline is closed'));
     const live = this.slots.filter((s) => !s.exited);
     if (live.length === 0) return Promise.reject(new Error('no data worker is running'));
@@ -125,7 +126,7 @@ class WorkerPool {
     return new Promise<Float32Array>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, slot });
       if (slot.pending++ === 0) slot.worker.ref();
-      const req: WorkerRequest = { id, epoch: job.epoch, train: job.train, samples: Int32Array.from(job.samples) };
+      const req: WorkerRequest = { id, epoch: job.epoch, train: job.train, samples: Int32Array.from(job.samples), ...(decodeOnly ? { decodeOnly } : {}) };
       slot.worker.postMessage(req);
     });
   }
@@ -222,6 +223,38 @@ export class Pipeline implements DataPipeline {
       const labels = new Int32Array(head.samples.length);
       for (let k = 0; k < labels.length; k++) labels[k] = this.source.labels[head.samples[k]!]!;
       yield { images, labels, size: head.samples.length, height: augment.outH, width: augment.outW, index: head.index };
+    }
+  }
+
+  /**
+   * Reads every sample of the split once, in file order, in the worker threads (on this thread with
+   * `data.workers: 0`): images are decoded and checked, and stored in the decoded-image cache when
+   * there is one, so the first evaluation does not decode them again. A damaged record is thus found
+   * before training starts rather than when an epoch reaches it. In-memory sources (`.tar.gz`, the
+   * python version) hold checked raw pixels already and are not read again.
+   * @throws UserError naming the file and record of the first sample (in file order) that cannot be read.
+   */
+  async check(): Promise<void> {
+    if (this.closed) throw new Error('data pipeline is closed');
+    if (this.source.spec.kind === 'mem') return;
+    const order = this.opts.subset ?? epochOrder(this.numSamples, this.opts.seed, 0, false);
+    const per = Math.max(1, this.opts.batchSize);
+    const chunks = Math.ceil(order.length / per);
+    if (!this.pool) {
+      for (let k = 0; k < order.length; k++) this.local!.read(order[k]!);
+      return;
+    }
+    const prefetch = Math.max(2, this.opts.prefetch ?? 2 * this.opts.workers);
+    const inflight: Promise<Float32Array>[] = [];
+    let next = 0;
+    while (next < chunks || inflight.length > 0) {
+      while (next < chunks && inflight.length < prefetch) {
+        const job: BatchJob = { epoch: 0, samples: batchSamples(order, next++, per), train: false };
+        const done = this.pool.run(job, true);
+        done.catch(() => undefined); // one not awaited after an earlier error must not crash the process
+        inflight.push(done);
+      }
+      await inflight.shift()!;
     }
   }
 

@@ -17,7 +17,7 @@ import { IMAGE_SIDE, SampleReader } from './reader.js';
 export interface PreviewOptions {
   /** Samples shown (the first ones, file order). */
   count: number;
-  /** Show the training augmentation (epoch 0 draws) instead of the stored image. */
+  /** Show the training augmentation (the draws of epoch 1, as training numbers epochs) instead of the stored image. */
   augment: boolean;
   /** Split to take from a directory or archive holding both. */
   split: 'train' | 'val';
@@ -37,6 +37,8 @@ export interface PreviewResult {
   /** Each cell's uint8 RGB pixels `[h,w,3]` as drawn (before upscaling). */
   cells: Uint8Array[];
   cellSide: number;
+  /** The heading drawn above the grid, e.g. `/d/test_batch.bin — first 64, training augmentation (epoch 1)`. */
+  title: string;
 }
 
 function escapeXml(s: string): string {
@@ -102,7 +104,8 @@ export async function writePreview(cfg: Config, path: string, out: string, o: Pr
     const y = title + Math.floor(k / cols) * ch + side * scale + 12;
     return `<text x="${x}" y="${y}" text-anchor="middle">${escapeXml(`${l} ${src.classNames[l] ?? ''}`.trim())}</text>`;
   });
-  const heading = `${src.path} — first ${cells.length}${o.augment ? ', training augmentation (epoch 0)' : ''}`;
+  // uniformStream(seed, 'augment', 0, i) above is what training's first epoch, epoch 1, draws
+  const heading = `${src.path} — first ${cells.length}${o.augment ? ', training augmentation (epoch 1)' : ''}`;
   const b64 = PNG.sync.write(png).toString('base64');
   const svg = [
     `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}">`,
@@ -113,5 +116,5 @@ export async function writePreview(cfg: Config, path: string, out: string, o: Pr
   ].join('\n');
   const rendered = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
   writeFileSync(out, rendered);
-  return { width, height, count: cells.length, labels, classNames: src.classNames, cells, cellSide: side };
+  return { width, height, count: cells.length, labels, classNames: src.classNames, cells, cellSide: side, title: heading };
 }

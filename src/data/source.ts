@@ -1,27 +1,31 @@
 /**
  * Opening a data path for one split: finding the files, detecting the format from the content
- * (RecordIO magic, gzip signature, CIFAR binary record size), indexing the records and reading and
+ * (RecordIO magic, gzip signature, pickle protocol header, CIFAR binary record size), indexing the
+ * records (the CIFAR python version's pixels are read into shared memory) and reading and
  * checking every label. The result's {@link SourceSpec} is plain data (typed arrays and shared
  * memory) that worker threads use to read the images themselves (see reader.ts).
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
-import { plural } from '../format.js';
 import { RECORDIO_MAGIC, fileSize, forEachRecord, idxPathFor, readHead, statDataPath } from './recordio.js';
 import { parseImageRecord } from './imagerecord.js';
 import {
-  CIFAR10_CLASSES,
   badBinSize,
   binLayout,
   classNamesNear,
   forEachBinChunk,
   isSplitFile,
   naturalCompare,
-  readTarSplit,
+  binTarSplit,
+  takeTarSplit,
   type BinLayout,
 } from './cifarbin.js';
 import { RAW_CIFAR_BYTES, detectEncoding, type ImageEncoding } from './decode.js';
+import { isPySplitFile } from './cifarpy.js';
+import { openPy, readMeta } from './pysource.js';
+import { checkLabel, defaultClassNames } from './labels.js';
+import { describeBins, describeRec, missingBatchesNote } from './describe.js';
 
 /** How worker threads read the images of a source. */
 export type SourceSpec =
@@ -40,7 +44,10 @@ export type SourceSpec =
     }
   | {
       kind: 'mem';
-      /** CIFAR binary records held in memory (from a .tar.gz), `recordBytes` each. */
+      /**
+       * CIFAR binary records held in memory (from a .tar.gz), `recordBytes` each; the python
+       * version's images have no label byte (`recordBytes` 3,072).
+       */
       records: SharedArrayBuffer;
       recordBytes: number;
     };
@@ -56,7 +63,7 @@ export interface SourceOptions {
 
 /** An opened split. */
 export interface OpenedSource {
-  /** What was read: `recordio`, `cifar-binary` or `cifar-binary-tar.gz`. */
+  /** What was read: `recordio`, `cifar-binary`, `cifar-binary-tar.gz`, `cifar-python` or `cifar-python-tar.gz`. */
   format: string;
   /** The file(s) read, for messages. */
   path: string;
@@ -89,8 +96,10 @@ const REC_NAMES: [string, string][] = [
 /**
  * Finds the usual CIFAR file names in `dir`: `cifar10_train.rec` + `cifar10_val.rec`; the binary
  * batches (`data_batch_*.bin` + `test_batch.bin`, or CIFAR-100's `train.bin` + `test.bin`: train is
- * then the directory itself); `cifar-10-binary.tar.gz` (both splits); or a `cifar-10-batches-bin/`
- * (or `cifar-100-binary/`) subdirectory holding the batches.
+ * then the directory itself); the python version's batches (`data_batch_*` + `test_batch`, train
+ * again the directory); a `cifar-10-batches-bin/`, `cifar-10-batches-py/` (or `cifar-100-binary/`)
+ * subdirectory holding the batches; or, when none of these is there, `cifar-10-binary.tar.gz` or
+ * `cifar-10-python.tar.gz` (both splits).
  * @returns null when none is there.
  */
 export function findInDir(dir: string): FoundFiles | null {
@@ -106,35 +115,32 @@ export function findInDir(dir: string): FoundFiles | null {
   const trainBins = names.filter((n) => isSplitFile(n, 'train'));
   const valBin = names.find((n) => isSplitFile(n, 'val'));
   if (trainBins.length > 0 && valBin) return { train: dir, val: join(dir, valBin) };
-  for (const tgz of ['cifar-10-binary.tar.gz', 'cifar-100-binary.tar.gz']) {
-    if (names.includes(tgz)) return { train: join(dir, tgz), val: join(dir, tgz) };
-  }
-  for (const sub of ['cifar-10-batches-bin', 'cifar-100-binary']) {
+  const trainPy = names.filter((n) => isPySplitFile(n, 'train'));
+  if (trainPy.length > 0 && names.includes('test_batch')) return { train: dir, val: join(dir, 'test_batch') };
+  // An unpacked archive before the archive itself (torchvision keeps both): no gunzip pass.
+  for (const sub of ['cifar-10-batches-bin', 'cifar-10-batches-py', 'cifar-100-binary']) {
     if (names.includes(sub)) {
       const found = findInDir(join(dir, sub));
       if (found) return found;
     }
+  }
+  for (const tgz of ['cifar-10-binary.tar.gz', 'cifar-10-python.tar.gz', 'cifar-100-binary.tar.gz']) {
+    if (names.includes(tgz)) return { train: join(dir, tgz), val: join(dir, tgz) };
   }
   return null;
 }
 
 /** What {@link findInDir} looks for, for error messages. */
 export const LOOKED_FOR =
-  'cifar10_train.rec + cifar10_val.rec, data_batch_*.bin + test_batch.bin, cifar-10-binary.tar.gz, or a cifar-10-batches-bin/ subdirectory';
-
-function checkLabel(value: number, numClasses: number, where: string): number {
-  if (!Number.isInteger(value) || value < 0 || value >= numClasses) {
-    throw new UserError(`${where}: label ${value} is not an integer in [0, ${numClasses})`);
-  }
-  return value;
-}
+  'cifar10_train.rec + cifar10_val.rec, data_batch_*.bin + test_batch.bin, data_batch_* + test_batch (python version), cifar-10-binary.tar.gz, cifar-10-python.tar.gz, or a cifar-10-batches-bin/ or cifar-10-batches-py/ subdirectory';
 
 /**
- * Opens `path` (a `.rec`, a CIFAR `.bin`, a directory, or a CIFAR binary `.tar.gz`) for `split`.
- * The format is detected from the content, not the name.
+ * Opens `path` (a `.rec`, a CIFAR `.bin`, a CIFAR python batch, a directory, or a CIFAR binary or
+ * python `.tar.gz`) for `split`. The format is detected from the content, not the name.
  * @throws UserError (one line naming the file and the byte offset or record) on a missing or
  *   empty file, an unknown format, bad RecordIO framing, a truncated record, a `.bin` whose size
- *   is not a multiple of the record size, or a label that is not an integer in [0, numClasses).
+ *   is not a multiple of the record size, a damaged pickle or one that is no CIFAR batch (see
+ *   cifarpy.ts), or a label that is not an integer in [0, numClasses).
  */
 export async function openSource(path: string, split: 'train' | 'val', opts: SourceOptions): Promise<OpenedSource> {
   const st = statDataPath(path);
@@ -143,6 +149,11 @@ export async function openSource(path: string, split: 'train' | 'val', opts: Sou
     const bins = names.filter((n) => isSplitFile(n, split)).sort(naturalCompare);
     const hasRec = REC_NAMES.some(([t, v]) => names.includes(t) && names.includes(v));
     if (bins.length > 0 && !hasRec) return openBins(bins.map((n) => join(path, n)), opts, split, path);
+    const pys = names.filter((n) => isPySplitFile(n, split)).sort(naturalCompare);
+    if (pys.length > 0 && !hasRec) {
+      const batches = pys.map((n) => ({ name: n, where: join(path, n), bytes: () => readFileSync(join(path, n)) }));
+      return openPy(batches, opts, split, { dir: path, prefix: join(path, '/'), meta: () => readMeta(join(path, 'batches.meta')) });
+    }
     const found = findInDir(path);
     if (!found) throw new UserError(`${path}: no CIFAR data for the ${split} split here; looked for ${LOOKED_FOR}`);
     return openSource(found[split], split, opts);
@@ -150,87 +161,30 @@ export async function openSource(path: string, split: 'train' | 'val', opts: Sou
   const format = detectFormat(path, opts.labelField);
   if (format === 'rec') return openRec(path, opts, split);
   if (format === 'tar.gz') return openTar(path, split, opts);
+  if (format === 'pickle') {
+    const batch = { name: basename(path), where: path, bytes: () => readFileSync(path) };
+    return openPy([batch], opts, split, { dir: null, prefix: join(dirname(path), '/'), meta: () => readMeta(join(dirname(path), 'batches.meta')) });
+  }
   return openBins([path], opts, split, null);
 }
 
 /**
  * The format of a data file, from its content (`data inspect` and training use this one test):
- * `rec` (RecordIO magic in the first word), `tar.gz` (gzip signature), `bin` (a size that is a
- * whole number of CIFAR-10 or CIFAR-100 records, or a `.bin` name; its size is checked when read).
+ * `rec` (RecordIO magic in the first word), `tar.gz` (gzip signature), `pickle` (the PROTO opcode
+ * 0x80 with protocol 2 to 5: the CIFAR python version; not for a `.bin` name), `bin` (a size that
+ * is a whole number of CIFAR-10 or CIFAR-100 records, or a `.bin` name; its size is checked when read).
  * @throws UserError for a missing or empty file, or none of these.
  */
-export function detectFormat(path: string, labelField: 'fine' | 'coarse'): 'rec' | 'tar.gz' | 'bin' {
+export function detectFormat(path: string, labelField: 'fine' | 'coarse'): 'rec' | 'tar.gz' | 'pickle' | 'bin' {
   const size = fileSize(path);
   const head = readHead(path, 4);
   if (size >= 4 && head.readUInt32LE(0) === RECORDIO_MAGIC) return 'rec';
   if (head[0] === 0x1f && head[1] === 0x8b) return 'tar.gz';
+  if (size >= 2 && head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5 && !/\.bin$/i.test(path)) return 'pickle';
   if (binLayout(size, path, labelField) || /\.bin$/i.test(path)) return 'bin';
   throw new UserError(
-    `${path}: unknown format: not a RecordIO file (first word 0x${size >= 4 ? head.readUInt32LE(0).toString(16).padStart(8, '0') : '?'} at byte offset 0, expected magic 0xced7230a), not gzip, and its size ${size} is not a multiple of the CIFAR record size 3073`,
+    `${path}: unknown format: not a RecordIO file (first word 0x${size >= 4 ? head.readUInt32LE(0).toString(16).padStart(8, '0') : '?'} at byte offset 0, expected magic 0xced7230a), not gzip, not a Python pickle of protocol 2 or later (0x80 0x02..0x05), and its size ${size} is not a multiple of the CIFAR record size 3073`,
   );
-}
-
-/** The CIFAR-10 binary training files of the published archive, in order. */
-export const CIFAR10_TRAIN_BATCHES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];
-
-/**
- * The note for a CIFAR-10 binary training directory (or archive) that lacks some of
- * `data_batch_1..5.bin`, e.g. `/d: data_batch_2.bin, data_batch_3.bin, data_batch_4.bin,
- * data_batch_5.bin missing: training on data_batch_1.bin only, 10000 samples instead of the usual 50000`.
- * @param where the directory or archive, for the message.
- * @param names the training files found (base names).
- * @param numSamples the samples taken from them.
- * @returns null when all five are there.
- */
-export function missingBatchesNote(where: string, names: string[], numSamples: number): string | null {
-  const have = new Set(names.map((n) => basename(n)));
-  const missing = CIFAR10_TRAIN_BATCHES.filter((n) => !have.has(n));
-  if (missing.length === 0) return null;
-  const found = [...have].sort(naturalCompare);
-  return `${where}: ${missing.join(', ')} missing: training on ${found.join(', ')} only, ${numSamples} samples instead of the usual 50000`;
-}
-
-/**
- * `data_batch_{1,2,3}.bin` for several files of the `data_batch_N.bin` pattern, else the names
- * joined by `, `; a single name as is.
- */
-function joinBatchNames(names: string[]): string {
-  if (names.length === 1) return names[0]!;
-  const nums = names.map((n) => /^data_batch_(\d+)\.bin$/.exec(n)?.[1]);
-  if (nums.every((x) => x !== undefined)) return `data_batch_{${nums.join(',')}}.bin`;
-  return names.join(', ');
-}
-
-/**
- * The one-line description of a CIFAR binary split (see {@link OpenedSource.description}):
- * `CIFAR-10 binary, <files> (<k> of the usual 5 files | the usual 5 files), <n> samples`, the
- * files as `<dir>/data_batch_{1,2}.bin`; CIFAR-100 says which label field; `<n> of <total>
- * samples (data.limit)` when a limit cut the split.
- * @param where the directory of the files, or `<archive>:` for a .tar.gz.
- */
-export function describeBins(
-  dataset: 'cifar10' | 'cifar100',
-  where: string,
-  names: string[],
-  train: boolean,
-  numSamples: number,
-  total: number,
-  labelField: 'fine' | 'coarse',
-): string {
-  const files = `${where}${joinBatchNames(names)}`;
-  const c10train = dataset === 'cifar10' && train && names.every((n) => /^data_batch_\d+\.bin$/.test(n));
-  const usual = !c10train
-    ? ''
-    : names.length === 5 && CIFAR10_TRAIN_BATCHES.every((n) => names.includes(n))
-      ? ' (the usual 5 files)'
-      : ` (${names.length} of the usual 5 files)`;
-  const label = dataset === 'cifar100' ? ` (${labelField} labels)` : '';
-  const count = numSamples < total ? `${numSamples} of ${plural(total, 'sample')} (${train ? 'data.limit' : 'data.valLimit'})` : plural(numSamples, 'sample');
-  return `${dataset === 'cifar10' ? 'CIFAR-10' : 'CIFAR-100'} binary, ${files}${usual}${label}, ${count}`;
-}
-
-function defaultClassNames(n: number): string[] {
-  return n === 10 ? [...CIFAR10_CLASSES] : Array.from({ length: n }, (_, i) => `class ${i}`);
 }
 
 function openRec(path: string, opts: SourceOptions, split: 'train' | 'val'): OpenedSource {
@@ -271,30 +225,6 @@ function openRec(path: string, opts: SourceOptions, split: 'train' | 'val'): Ope
       spans: Float64Array.from(locs, (l) => l.span),
     },
   };
-}
-
-/** `1 sample`, `2 samples`. */
-const ENCODING_NAMES: Record<ImageEncoding, string> = { jpeg: 'JPEG', png: 'PNG', raw: 'raw 3x32x32', unknown: 'unknown encoding' };
-
-/**
- * The one-line description of a RecordIO split (see {@link OpenedSource.description}):
- * `RecordIO <path> (JPEG, with .idx), <n> records`; `without .idx (scanned)`; `label <i> of <k>`
- * when records carry several; `first <n> records (data.limit)` when the limit stopped the read.
- */
-export function describeRec(
-  path: string,
-  encodings: ImageEncoding[],
-  hasIdx: boolean,
-  labelsPerRecord: number,
-  labelIndex: number,
-  numRecords: number,
-  limit: number | null,
-  train: boolean,
-): string {
-  const enc = encodings.length === 0 ? 'no images' : encodings.map((e) => ENCODING_NAMES[e]).join('+');
-  const label = labelsPerRecord > 1 ? `, label ${labelIndex} of ${labelsPerRecord}` : '';
-  const count = limit !== null && numRecords === limit ? `first ${plural(numRecords, 'record')} (${train ? 'data.limit' : 'data.valLimit'})` : plural(numRecords, 'record');
-  return `RecordIO ${path} (${enc}, ${hasIdx ? 'with .idx' : 'without .idx (scanned)'}${label}), ${count}`;
 }
 
 function binLabels(records: Uint8Array, layout: BinLayout, count: number, file: string, firstIndex: number, opts: SourceOptions, out: number[]): void {
@@ -353,7 +283,17 @@ function openBins(paths: string[], opts: SourceOptions, split: 'train' | 'val', 
 }
 
 async function openTar(path: string, split: 'train' | 'val', opts: SourceOptions): Promise<OpenedSource> {
-  const t = await readTarSplit(path, split, opts.labelField);
+  const taken = await takeTarSplit(path, split);
+  const members = [...taken.files.keys()];
+  if (!members.some((m) => isSplitFile(m, split)) && members.some((m) => isPySplitFile(m, split))) {
+    const batches = members
+      .filter((m) => isPySplitFile(m, split))
+      .sort(naturalCompare)
+      .map((m) => ({ name: basename(m), where: `${path}:${m}`, bytes: () => taken.files.get(m)! }));
+    const meta = [...taken.meta].find(([n]) => n === 'batches.meta');
+    return openPy(batches, opts, split, { dir: path, prefix: `${path}:`, meta: () => (meta ? { bytes: meta[1], where: `${path}:batches.meta` } : null) });
+  }
+  const t = binTarSplit(path, split, taken, opts.labelField);
   const total = t.records.length / t.layout.recordBytes;
   const count = Math.min(total, opts.limit ?? Infinity);
   const labels: number[] = [];
@@ -394,3 +334,4 @@ async function openTar(path: string, split: 'train' | 'val', opts: SourceOptions
 export function pixelOffset(recordBytes: number): number {
   return recordBytes - RAW_CIFAR_BYTES;
 }
+

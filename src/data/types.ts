@@ -54,6 +54,13 @@ export interface DataPipeline {
    * file order, center crop. `fromBatch` skips the first batches (to resume inside an epoch).
    */
   epoch(epoch: number, fromBatch?: number): AsyncIterable<Batch>;
+  /**
+   * Reads every sample once (decoding and caching the images) so that a damaged record is found
+   * now, e.g. the validation split's before the first epoch trains; absent where there is nothing
+   * to read (in-memory test pipelines).
+   * @throws UserError naming the file and record.
+   */
+  check?(): Promise<void>;
   /** Stops worker threads and closes files. */
   close(): Promise<void>;
 }

@@ -24,6 +24,8 @@ export interface WorkerRequest {
   epoch: number;
   train: boolean;
   samples: Int32Array;
+  /** Only read (decode, and cache) the samples; the answer's images are empty (see Pipeline.check). */
+  decodeOnly?: boolean;
 }
 
 /** The built batch, or the error that stopped it. */
@@ -42,7 +44,8 @@ if (parentPort) {
       return;
     }
     try {
-      const images = buildImages(reader, init.augment, init.seed, req);
+      if (req.decodeOnly) for (const i of req.samples) reader.read(i);
+      const images = req.decodeOnly ? new Float32Array(0) : buildImages(reader, init.augment, init.seed, req);
       port.postMessage({ id: req.id, images } satisfies WorkerResponse, [images.buffer as ArrayBuffer]);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);

@@ -78,7 +78,8 @@ export async function report(dirs: readonly string[], opts: ReportOptions, io: R
     runs.push(r);
   }
   if (runs.length === 0) {
-    throw new UserError(`report: none of the ${dirs.length} director${dirs.length === 1 ? 'y' : 'ies'} holds a run with a finished epoch (see the notes above)`);
+    const which = dirs.length === 1 ? `${dirs[0]} holds` : `none of the ${dirs.length} directories holds`;
+    throw new UserError(`report: ${which} no run with a finished epoch (see the note${dirs.length === 1 ? '' : 's'} above)`);
   }
   const { runs: counted, repeats } = dropRepeatedSeeds(runs);
   for (const { kept, dropped } of repeats) {

@@ -158,6 +158,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     const note = (l: string) => io.info(`mixup: note: ${l}`);
     const tr = (train = await openPipeline(cfg, 'train', undefined, { warn: note }));
     const va = (val = await openPipeline(cfg, 'val', undefined, { warn: note }));
+    await va.check?.(); // a damaged validation image is found now, not after epoch 1 has trained
     if (tr.batchesPerEpoch === 0) {
       throw new UserError(`data: ${tr.numSamples} training samples make no full batch of train.batchSize ${cfg.train.batchSize}`);
     }
