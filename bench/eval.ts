@@ -1,5 +1,5 @@
 /**
- * `npm run bench:eval`: inference images per second of `evaluate()` (src/train/evaluate.ts: BatchNorm
+ * `npm run bench:eval`: inference images per second of `evaluate()` (src/evaluate/evaluate.ts: BatchNorm
  * moving statistics, no gradient tape) over the validation split, batches of train.evalBatchSize
  * (default 500), the depth-50 network with freshly initialised weights (a benchmark, not a test).
  *
@@ -14,13 +14,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Command, Option } from 'commander';
-import { releaseBackends, selectBackend, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
+import { releaseBackends, selectBackend, type ConcreteBackend, type SelectedBackend } from '../src/engine/tfjs/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { openPipeline } from '../src/data/index.js';
 import type { DataPipeline } from '../src/data/types.js';
-import { buildNet } from '../src/train/checkpoint.js';
-import { evaluate } from '../src/train/evaluate.js';
-import { inferLogits } from '../src/train/step.js';
+import { buildNet } from '../src/rundir/checkpoint.js';
+import { evaluate } from '../src/evaluate/evaluate.js';
+import { inferLogits } from '../src/engine/tfjs/step.js';
 import { deviceKernelMs, intOption, listDefault, listOption, loadLine, machineLine, repoRoot, syntheticPipeline } from './train.js';
 
 const pos = intOption(1);

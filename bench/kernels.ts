@@ -18,8 +18,8 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
-import { registerWasmTrainingKernels, builtinKernel } from '../src/kernels/index.js';
-import { convMacs } from '../src/kernels/conv_geometry.js';
+import { registerWasmTrainingKernels, builtinKernel } from '../src/engine/tfjs/kernels/index.js';
+import { convMacs } from '../src/engine/tfjs/kernels/conv_geometry.js';
 import { intOption } from './train.js';
 
 const require = createRequire(import.meta.url);

@@ -38,17 +38,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { releaseBackends, selectBackend, AUTO_ORDER, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
-import { builtinKernel, WASM_TRAINING_KERNELS } from '../src/kernels/index.js';
+import { releaseBackends, selectBackend, AUTO_ORDER, type ConcreteBackend, type SelectedBackend } from '../src/engine/tfjs/backend.js';
+import { builtinKernel, WASM_TRAINING_KERNELS } from '../src/engine/tfjs/kernels/index.js';
 import { EXPERIMENTS, mixupPlacement, type Config, type Experiment } from '../src/config/schema.js';
 import { loadConfig } from '../src/config/load.js';
 import { openPipeline } from '../src/data/index.js';
 import type { Batch, DataPipeline } from '../src/data/types.js';
 import { planMixShards } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
-import { buildNet } from '../src/train/checkpoint.js';
-import { SGD } from '../src/train/sgd.js';
-import { settleStep, trainStep, type PendingStep } from '../src/train/step.js';
+import { buildNet } from '../src/rundir/checkpoint.js';
+import { SGD } from '../src/engine/tfjs/sgd.js';
+import { settleStep, trainStep, type PendingStep } from '../src/engine/tfjs/step.js';
 
 /**
  * Commander argument parser for an integer option ≥ `min` (0: non-negative, 1: positive); a bad

@@ -1,11 +1,11 @@
-// FGSM / I-FGSM (src/train/attack.ts) against a two-parameter linear model with a hand-derived
+// FGSM / I-FGSM (src/evaluate/attack.ts) against a two-parameter linear model with a hand-derived
 // gradient sign, and on a tiny ResNet. cpu backend.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createResNet, forward } from '../src/model/resnet.js';
-import { attackPixels, evaluateAttack, normalise, pixelsOf, type Normalisation } from '../src/train/attack.js';
-import { perSampleLoss } from '../src/train/loss.js';
+import { createResNet, forward } from '../src/engine/tfjs/resnet.js';
+import { attackPixels, evaluateAttack, normalise, pixelsOf, type Normalisation } from '../src/evaluate/attack.js';
+import { perSampleLoss } from '../src/engine/tfjs/loss.js';
 import { CIFAR10_MEAN, CIFAR10_STD } from '../src/augment/index.js';
 import type { Batch, DataPipeline } from '../src/data/types.js';
 

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, truncateSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { assignWeights, createResNet, namedWeights } from '../src/model/resnet.js';
+import { assignWeights, createResNet, namedWeights } from '../src/engine/tfjs/resnet.js';
 import { loadTensors, saveTensors } from '../src/model/weights.js';
-import { evaluateBatch } from '../src/train/step.js';
-import { forward } from '../src/model/resnet.js';
+import { evaluateBatch } from '../src/engine/tfjs/step.js';
+import { forward } from '../src/engine/tfjs/resnet.js';
 import { UserError } from '../src/errors.js';
 import { tempDir } from './fixtures/tmp.js';
 

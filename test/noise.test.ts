@@ -1,5 +1,5 @@
 // Label noise (data.labelNoise, src/data/noise.ts), its place in the data pipeline, and the
-// memorisation columns of a tiny training run (src/train/memorise.ts).
+// memorisation columns of a tiny training run (src/evaluate/memorise.ts).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
@@ -8,13 +8,13 @@ import { configSchema, type Config, type ConfigInput } from '../src/config/schem
 import { openPipeline, type Batch, type DataPipeline } from '../src/data/index.js';
 import { corruptLabels, describeLabelNoise } from '../src/data/noise.js';
 import { UserError } from '../src/errors.js';
-import { selectBackend } from '../src/backend.js';
+import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { runTraining } from '../src/train/run.js';
-import { readCurves } from '../src/train/curves.js';
-import { loadCheckpointNet } from '../src/train/checkpoint.js';
-import { listCheckpoints } from '../src/train/rundir.js';
-import { evaluate } from '../src/train/evaluate.js';
-import { memorisationOf, tallyBatch } from '../src/train/memorise.js';
+import { readCurves } from '../src/rundir/curves.js';
+import { loadCheckpointNet } from '../src/rundir/checkpoint.js';
+import { listCheckpoints } from '../src/rundir/rundir.js';
+import { evaluate } from '../src/evaluate/evaluate.js';
+import { memorisationOf, tallyBatch } from '../src/evaluate/memorise.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { Pipeline } from '../src/data/pipeline.js';
 import { augmentSpec } from '../src/augment/index.js';

@@ -9,11 +9,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { selectBackend } from '../src/backend.js';
+import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { runTraining } from '../src/train/run.js';
-import { scoreCheckpoint } from '../src/train/score.js';
-import { readCurves } from '../src/train/curves.js';
+import { scoreCheckpoint } from '../src/evaluate/score.js';
+import { readCurves } from '../src/rundir/curves.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
 

@@ -1,9 +1,9 @@
-// MXNet sgd (src/train/sgd.ts): momentum, weight-decay masking, optimizer state. cpu backend.
+// MXNet sgd (src/engine/tfjs/sgd.ts): momentum, weight-decay masking, optimizer state. cpu backend.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import type { ResNet } from '../src/model/resnet.js';
-import { SGD, momentumKey, wdMult } from '../src/train/sgd.js';
+import type { ResNet } from '../src/engine/tfjs/resnet.js';
+import { SGD, momentumKey, wdMult } from '../src/engine/tfjs/sgd.js';
 import { UserError } from '../src/errors.js';
 
 before(async () => {

@@ -14,8 +14,8 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { readCurves, CURVE_COLUMNS, type CurveRow } from '../src/train/curves.js';
-import { listCheckpoints, readStatus } from '../src/train/rundir.js';
+import { readCurves, CURVE_COLUMNS, type CurveRow } from '../src/rundir/curves.js';
+import { listCheckpoints, readStatus } from '../src/rundir/rundir.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
 

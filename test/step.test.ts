@@ -1,13 +1,13 @@
-// One training step and one evaluation batch (src/train/step.ts) on tiny networks. cpu backend.
+// One training step and one evaluation batch (src/engine/tfjs/step.ts) on tiny networks. cpu backend.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createResNet, forward, type ResNet } from '../src/model/resnet.js';
+import { createResNet, forward, type ResNet } from '../src/engine/tfjs/resnet.js';
 import { mixLabels, planMix } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
-import { meanLoss } from '../src/train/loss.js';
-import { SGD, wdMult } from '../src/train/sgd.js';
-import { evaluateBatch, scoreLogits, settleStep, settleSteps, trainStep } from '../src/train/step.js';
+import { meanLoss } from '../src/engine/tfjs/loss.js';
+import { SGD, wdMult } from '../src/engine/tfjs/sgd.js';
+import { evaluateBatch, scoreLogits, settleStep, settleSteps, trainStep } from '../src/engine/tfjs/step.js';
 
 before(async () => {
   tf.enableProdMode();

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { releaseBackends, selectBackend } from '../src/backend.js';
-import { readCurves } from '../src/train/curves.js';
+import { releaseBackends, selectBackend } from '../src/engine/tfjs/backend.js';
+import { readCurves } from '../src/rundir/curves.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { webgpuSkipReason } from './fixtures/webgpu.js';
 

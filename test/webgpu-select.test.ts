@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adapterForGpu, isSoftwareName, localLavapipe, parseAdapterList, WebgpuUnavailable } from '../src/webgpu.js';
+import { adapterForGpu, isSoftwareName, localLavapipe, parseAdapterList, WebgpuUnavailable } from '../src/engine/dawn.js';
 
 // Dawn 0.6.2's rejection for an adapter name no adapter has (src/dawn/node/binding/GPU.cpp).
 const DAWN_LIST = `no suitable backends found

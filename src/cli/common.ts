@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { BackendName } from '../config/schema.js';
-import { parseGpuIndex, selectBackend, type SelectedBackend } from '../backend.js';
+import { parseGpuIndex, selectBackend, type SelectedBackend } from '../engine/tfjs/backend.js';
 
 /** The project's package.json: three levels up from dist/src/cli/common.js, two from src/cli/common.ts (run through tsx). */
 export const pkg = (() => {

@@ -1,8 +1,8 @@
 /** `mixup test`: score a checkpoint (accuracy, loss, calibration), optionally under attack. */
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
-import { formatScore, scoreCheckpoint, findRunConfig } from '../train/score.js';
-import { DEFAULT_IFGSM_STEPS, parseAttackFlags } from '../train/attack.js';
+import { formatScore, scoreCheckpoint, findRunConfig } from '../evaluate/score.js';
+import { DEFAULT_IFGSM_STEPS, parseAttackFlags } from '../evaluate/attack.js';
 import { globals, setUpBackend, type Io } from './common.js';
 
 /** Options of `mixup test`, as commander gives them. */

@@ -7,7 +7,7 @@ import { DEFAULT_DATA_DIR } from '../data/paths.js';
 import { absoluteDataPaths, configKeyDocs, loadConfig, parseOverrideValue, parseSetArgs } from '../config/load.js';
 import { UserError, isUserError, firstLine } from '../errors.js';
 import { prepareResume, runTraining, type TrainIo } from '../train/run.js';
-import { RunLog } from '../train/log.js';
+import { RunLog } from '../rundir/log.js';
 import { globals, pkg, setUpBackend, type Io } from './common.js';
 
 /** Flags of `mixup train` that override a config key. */

@@ -22,7 +22,7 @@ import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from './errors.js';
+import { UserError } from '../errors.js';
 
 /** What Dawn says about an adapter (WebGPU's GPUAdapterInfo), plus whether it is a CPU. */
 export interface AdapterInfo {

@@ -19,9 +19,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import type { DataPipeline } from '../data/types.js';
-import { forward, type ResNet } from '../model/resnet.js';
-import { perSampleLoss } from './loss.js';
-import { assertNoDeviceError } from '../webgpu.js';
+import { forward, type ResNet } from '../engine/tfjs/resnet.js';
+import { perSampleLoss } from '../engine/tfjs/loss.js';
+import { assertNoDeviceError } from '../engine/dawn.js';
 
 /** Attacks of `mixup test --attack`. */
 export const ATTACKS = ['fgsm', 'ifgsm'] as const;

@@ -8,8 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DataPipeline } from '../data/types.js';
-import type { ResNet } from '../model/resnet.js';
-import { inferLogits, readScores } from './step.js';
+import type { ResNet } from '../engine/tfjs/resnet.js';
+import { inferLogits, readScores } from '../engine/tfjs/step.js';
 
 /** Result of {@link evaluate}. Accuracies are fractions in [0, 1]. */
 export interface Evaluation {

@@ -11,7 +11,7 @@
  * than training), with one host read per evaluation batch.
  */
 import type { CorruptedSplit } from '../data/types.js';
-import type { ResNet } from '../model/resnet.js';
+import type { ResNet } from '../engine/tfjs/resnet.js';
 import { evaluate } from './evaluate.js';
 
 /** Accuracy on the corrupted training samples; fractions in [0, 1]. */

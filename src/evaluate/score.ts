@@ -12,8 +12,8 @@ import { augmentSpec } from '../augment/index.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { CalibrationAccumulator, type Calibration } from './calibration.js';
 import { evaluateAttack, type AttackOptions, type AttackResult } from './attack.js';
-import { loadCheckpointNet } from './checkpoint.js';
-import { findCheckpoint, readJson, type CheckpointPosition } from './rundir.js';
+import { loadCheckpointNet } from '../rundir/checkpoint.js';
+import { findCheckpoint, readJson, type CheckpointPosition } from '../rundir/rundir.js';
 
 /** What `mixup test` reports. */
 export interface Score extends Evaluation {
@@ -51,7 +51,7 @@ export function findRunConfig(path: string, epoch?: number): { dir: string; pos:
  * @param opts.epoch checkpoint at the end of this epoch (1-based).
  * @param opts.data validation data path instead of the run config's.
  * @param opts.full evaluate every validation sample, ignoring the run's `data.valLimit`.
- * @param opts.attack also attack every sample (white-box, src/train/attack.ts) and count attacked top-1.
+ * @param opts.attack also attack every sample (white-box, src/evaluate/attack.ts) and count attacked top-1.
  * @param opts.onAttackProgress called after every attacked batch with (samples done, samples in all).
  * @throws UserError for a missing checkpoint or data.
  */

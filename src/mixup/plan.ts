@@ -1,6 +1,6 @@
 /**
  * MixUp bookkeeping: which samples of a batch are mixed, with whom and with which weight λ.
- * Pure functions over typed arrays (no tfjs); src/mixup/layer.ts applies a plan to a tensor.
+ * Pure functions over typed arrays (no tfjs); src/engine/tfjs/mixlayer.ts applies a plan to a tensor.
  *
  * The reference's layer (unsky/mixup, forked as hdjsjyl/mixup: symbols/mixup.py, class MixUp)
  * does, for a batch of B samples:
@@ -16,7 +16,7 @@
  * where `partner` is a permutation of 0..B−1 (for `pairs` the swap i ↔ h+i, identity on the
  * unmixed rows, where weight = 1). Row h+i of the reference, λ2ᵢ·aᵢ + (1−λ2ᵢ)·bᵢ with
  * bᵢ = x[h+i], therefore has weight 1−λ2ᵢ and partner i. Being a permutation, the plan's
- * gradient is a gather by the inverse permutation (layer.ts).
+ * gradient is a gather by the inverse permutation (engine/tfjs/mixlayer.ts).
  *
  * CutMix (Yun et al. 2019, "CutMix: Regularization Strategy to Train Strong Classifiers with
  * Localizable Features", `mixup.kind: cutmix`) uses the same plan with a box per row: row i keeps
@@ -58,7 +58,7 @@ export function mixLength(batchSize: number, mixRate: number): number {
   return n;
 }
 
-/** One batch's mixing, for {@link applyMix} (layer.ts), {@link mixLabels} and {@link majorityLabels}. */
+/** One batch's mixing, for {@link applyMix} (engine/tfjs/mixlayer.ts), {@link mixLabels} and {@link majorityLabels}. */
 export interface MixPlan {
   /** B, the batch size the plan is for. */
   readonly batchSize: number;

@@ -7,7 +7,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { UserError } from '../errors.js';
-import type { Calibration } from '../train/calibration.js';
+import type { Calibration } from '../evaluate/calibration.js';
 import { checkPlotFile, renderSvg, saveFigure } from './plot.js';
 
 /** The flag that names the file, for messages. */

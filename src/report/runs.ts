@@ -36,8 +36,8 @@ export interface CurveRow {
 }
 
 /** Status values `mixup train` writes into `status.json` (defined with the run directory layout). */
-export { RUN_STATUSES, type RunStatus } from '../train/rundir.js';
-import { RUN_STATUSES, type RunStatus } from '../train/rundir.js';
+export { RUN_STATUSES, type RunStatus } from '../rundir/rundir.js';
+import { RUN_STATUSES, type RunStatus } from '../rundir/rundir.js';
 
 /** A run directory that has at least one finished epoch. */
 export interface Run {

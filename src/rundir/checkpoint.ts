@@ -14,9 +14,9 @@
  */
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { assignWeights, createResNet, namedWeights, type ResNet } from '../model/resnet.js';
+import { assignWeights, createResNet, namedWeights, type ResNet } from '../engine/tfjs/resnet.js';
 import { loadTensors, saveTensors } from '../model/weights.js';
-import type { SGD } from './sgd.js';
+import type { SGD } from '../engine/tfjs/sgd.js';
 import { readJson, writeJsonAtomic, type CheckpointPosition } from './rundir.js';
 import { mixupPlacement } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';

@@ -24,12 +24,12 @@ export interface CurveRow {
   samples_per_sec: number;
   /**
    * data.labelNoise > 0: top-1 on the corrupted training samples against their corrupted labels
-   * (memorisation) and against their true labels, inference mode (src/train/memorise.ts); empty otherwise.
+   * (memorisation) and against their true labels, inference mode (src/evaluate/memorise.ts); empty otherwise.
    */
   corrupt_noisy_acc?: number;
   corrupt_true_acc?: number;
   /**
-   * Calibration of the validation predictions (src/train/calibration.ts), fractions: ECE and MCE over
+   * Calibration of the validation predictions (src/evaluate/calibration.ts), fractions: ECE and MCE over
    * 15 equal-width bins of top-1 confidence, the mean top-1 confidence, and the Brier score
    * (mean over samples of Σₖ (pₖ − yₖ)², in [0, 2]). Always written; absent in rows of older runs.
    */

@@ -2,7 +2,7 @@
  * Signals during `mixup train` (see {@link Interrupts}). The exit codes are the shell's for a
  * process stopped by SIGINT / SIGTERM (128 + signal number).
  */
-import { readStatus, writeStatus } from './rundir.js';
+import { readStatus, writeStatus } from '../rundir/rundir.js';
 import type { TrainIo } from './run.js';
 
 /** Exit code of a run stopped by SIGINT (Ctrl-C), with a checkpoint. */

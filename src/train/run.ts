@@ -16,21 +16,21 @@ import { mixupPlacement, type Config } from '../config/schema.js';
 import { absoluteDataPaths, loadConfig, validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
-import type { ResNet } from '../model/resnet.js';
+import type { ResNet } from '../engine/tfjs/resnet.js';
 import { planMixShards } from '../mixup/plan.js';
 import { uniformStream } from '../random.js';
 import { describeExperiment } from './describe.js';
 import { learningRate } from './schedule.js';
-import { SGD } from './sgd.js';
-import { defaultReadEvery, settleSteps, trainStep, type PendingStep } from './step.js';
-import { evaluate } from './evaluate.js';
-import { measureMemorisation } from './memorise.js';
+import { SGD } from '../engine/tfjs/sgd.js';
+import { defaultReadEvery, settleSteps, trainStep, type PendingStep } from '../engine/tfjs/step.js';
+import { evaluate } from '../evaluate/evaluate.js';
+import { measureMemorisation } from '../evaluate/memorise.js';
 import { describeLabelNoise } from '../data/noise.js';
-import { CalibrationAccumulator } from './calibration.js';
-import { appendCurveRow, truncateCurves } from './curves.js';
+import { CalibrationAccumulator } from '../evaluate/calibration.js';
+import { appendCurveRow, truncateCurves } from '../rundir/curves.js';
 import { EpochProgress, EvalProgress, type ProgressSink } from './progress.js';
 import { RunClock } from './eta.js';
-import type { RunLog } from './log.js';
+import type { RunLog } from '../rundir/log.js';
 import {
   buildNet,
   emptySums,
@@ -39,7 +39,7 @@ import {
   saveCheckpoint,
   type CheckpointState,
   type EpochSums,
-} from './checkpoint.js';
+} from '../rundir/checkpoint.js';
 import {
   assertCanStartNewRun,
   assertNotTraining,
@@ -56,7 +56,7 @@ import {
   writeStatus,
   type CheckpointPosition,
   type RunSource,
-} from './rundir.js';
+} from '../rundir/rundir.js';
 import { EXIT_SIGINT, EXIT_SIGTERM, Interrupts } from './interrupts.js';
 
 /** Exit code of `mixup train` when the loss became NaN or infinite (130/143: interrupts.ts). */

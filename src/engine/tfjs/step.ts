@@ -13,12 +13,12 @@
  * assignment of the step (parameters, momentum, moving statistics) is `where(finite(loss), new, old)`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { majorityLabels, mixLabels, type MixPlan } from '../mixup/plan.js';
-import { applyMovingUpdates, forward, type MovingUpdate, type ResNet } from '../model/resnet.js';
+import { majorityLabels, mixLabels, type MixPlan } from '../../mixup/plan.js';
+import { applyMovingUpdates, forward, type MovingUpdate, type ResNet } from './resnet.js';
 import { meanLoss, type LossName } from './loss.js';
-import { smoothLabels } from './smoothing.js';
+import { smoothLabels } from '../../mixup/targets.js';
 import type { SGD } from './sgd.js';
-import { assertNoDeviceError } from '../webgpu.js';
+import { assertNoDeviceError } from '../dawn.js';
 
 /** Options of one training step. */
 export interface StepOptions {
@@ -130,7 +130,7 @@ export function trainStep(net: ResNet, opt: SGD, images: tf.Tensor4D, labels: In
 /**
  * Reads several dispatched steps in one device read (two, in fact: losses and counts), in order,
  * and disposes their scalars.
- * @throws UserError when the webgpu device reported an error (see webgpu.ts `assertNoDeviceError`).
+ * @throws UserError when the webgpu device reported an error (see engine/dawn.ts `assertNoDeviceError`).
  * @returns one {@link StepResult} per step; `updated` is false exactly where the loss is not finite.
  */
 export async function settleSteps(steps: readonly PendingStep[]): Promise<StepResult[]> {
@@ -225,7 +225,7 @@ export function inferLogits(net: ResNet, images: tf.Tensor4D): tf.Tensor2D {
  * Reads logits from the device (asynchronously), disposes them and scores them with {@link scoreLogits}.
  * @param logits `[B,K]` on the device, e.g. from {@link inferLogits}; disposed here, also on error.
  * @param labels `[B]` class indices.
- * @throws UserError when the webgpu device reported an error (webgpu.ts `assertNoDeviceError`).
+ * @throws UserError when the webgpu device reported an error (engine/dawn.ts `assertNoDeviceError`).
  */
 export async function readScores(logits: tf.Tensor2D, labels: Int32Array): Promise<EvalResult> {
   let values: Float32Array;
