@@ -18,7 +18,8 @@ import { releaseBackends, selectBackend, type ConcreteBackend, type SelectedBack
 import { loadConfig } from '../src/config/load.js';
 import { openPipeline } from '../src/data/index.js';
 import type { DataPipeline } from '../src/data/types.js';
-import { buildNet } from '../src/rundir/checkpoint.js';
+import { TfjsEngine } from '../src/engine/tfjs/engine.js';
+import { engineOptions } from '../src/engine/engine.js';
 import { evaluate } from '../src/evaluate/evaluate.js';
 import { inferLogits } from '../src/engine/tfjs/step.js';
 import { deviceKernelMs, intOption, listDefault, listOption, loadLine, machineLine, repoRoot, syntheticPipeline } from './train.js';
@@ -62,12 +63,13 @@ for (const name of backends) {
   const [, h, w] = cfg.data.imageShape as [number, number, number];
   const n = limit ?? 10_000;
   const data: DataPipeline = dataDir ? await openPipeline(cfg, 'val') : syntheticPipeline(evalBatch, h, w, 10, Math.ceil(n / evalBatch));
-  const net = buildNet(cfg);
+  const engine = new TfjsEngine(engineOptions(cfg));
+  const net = engine.net;
   try {
     const passes: number[] = [];
     for (let r = 0; r <= reps; r++) {
       const t0 = performance.now();
-      const ev = await evaluate(net, data);
+      const ev = await evaluate(engine, data);
       const s = (performance.now() - t0) / 1000;
       const ips = ev.samples / s;
       console.log(`  ${r === 0 ? 'warm-up' : `pass ${r}`}: ${ev.samples} samples in ${s.toFixed(2)} s = ${ips.toFixed(1)} img/s (top-1 ${(100 * ev.accuracy).toFixed(1)}% of untrained weights)`);
@@ -91,7 +93,7 @@ for (const name of backends) {
     }
     if (name === 'webgpu') releaseBackends();
   } finally {
-    net.dispose();
+    engine.dispose();
     await data.close();
   }
 }

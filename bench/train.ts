@@ -46,7 +46,7 @@ import { openPipeline } from '../src/data/index.js';
 import type { Batch, DataPipeline } from '../src/data/types.js';
 import { planMixShards } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
-import { buildNet } from '../src/rundir/checkpoint.js';
+import { buildNet } from '../src/engine/tfjs/engine.js';
 import { SGD } from '../src/engine/tfjs/sgd.js';
 import { settleStep, trainStep, type PendingStep } from '../src/engine/tfjs/step.js';
 

@@ -11,7 +11,7 @@ import { UserError } from '../src/errors.js';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { runTraining } from '../src/train/run.js';
 import { readCurves } from '../src/rundir/curves.js';
-import { loadCheckpointNet } from '../src/rundir/checkpoint.js';
+import { loadCheckpointEngine } from '../src/engine/index.js';
 import { listCheckpoints } from '../src/rundir/rundir.js';
 import { evaluate } from '../src/evaluate/evaluate.js';
 import { memorisationOf, tallyBatch } from '../src/evaluate/memorise.js';
@@ -169,20 +169,20 @@ test('a tiny noisy run logs the memorisation columns (9th and 10th of curves.csv
   assert.ok(lines.some((l) => /^Epoch\[2\/2\] .* corrupt_noisy_acc=\d+\.\d\d% corrupt_true_acc=\d+\.\d\d%$/.test(l)), lines.join('\n'));
   // the columns equal an independent evaluation of the last checkpoint on the corrupted samples
   const ck = listCheckpoints(cfg.out!).pop()!;
-  const { net } = await loadCheckpointNet(ck.dir);
+  const { engine } = await loadCheckpointEngine(ck.dir);
   const noisy = await openPipeline({ ...cfg, data: { ...cfg.data, workers: 1 } }, 'train');
   const truth = await openPipeline({ ...cfg, data: { ...cfg.data, labelNoise: 0 } }, 'train');
   try {
     const n = noisy.labelNoise!;
-    const vsNoisy = await evaluate(net, n.samples);
+    const vsNoisy = await evaluate(engine, n.samples);
     // the same samples from a clean pipeline, in batches of another size: their true labels
     const clean = (truth as Pipeline).subset(n.noise.indices, { train: false, batchSize: 7, augment: augmentSpec(cfg, false) });
-    const vsTrue = await evaluate(net, clean);
+    const vsTrue = await evaluate(engine, clean);
     assert.equal(vsNoisy.samples, 48);
     assert.equal(rows[1]!.corrupt_noisy_acc, Number(vsNoisy.accuracy.toFixed(6)));
     assert.equal(rows[1]!.corrupt_true_acc, Number(vsTrue.accuracy.toFixed(6)));
   } finally {
-    net.dispose();
+    engine.dispose();
     await Promise.all([noisy.close(), truth.close()]);
   }
   // a run without label noise leaves the two cells empty

@@ -19,7 +19,7 @@ import { CalibrationAccumulator } from '../src/evaluate/calibration.js';
 import { main } from '../src/cli.js';
 import { readCurves, type CurveRow } from '../src/rundir/curves.js';
 import { listCheckpoints, readStatus } from '../src/rundir/rundir.js';
-import { buildNet } from '../src/rundir/checkpoint.js';
+import { buildNet } from '../src/engine/tfjs/engine.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
 

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { formatScore, scoreCheckpoint, findRunConfig } from '../evaluate/score.js';
-import { DEFAULT_IFGSM_STEPS, parseAttackFlags } from '../evaluate/attack.js';
+import { DEFAULT_IFGSM_STEPS } from '../engine/attack.js';
+import { parseAttackFlags } from './attack.js';
 import { globals, setUpBackend, type Io } from './common.js';
 
 /** Options of `mixup test`, as commander gives them. */

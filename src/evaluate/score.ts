@@ -12,7 +12,7 @@ import { augmentSpec } from '../augment/index.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { CalibrationAccumulator, type Calibration } from './calibration.js';
 import { evaluateAttack, type AttackOptions, type AttackResult } from './attack.js';
-import { loadCheckpointNet } from '../rundir/checkpoint.js';
+import { loadCheckpointEngine } from '../engine/index.js';
 import { findCheckpoint, readJson, type CheckpointPosition } from '../rundir/rundir.js';
 
 /** What `mixup test` reports. */
@@ -60,14 +60,14 @@ export async function scoreCheckpoint(
   opts: { epoch?: number; data?: string; full?: boolean; attack?: AttackOptions; onAttackProgress?: (done: number, total: number) => void },
 ): Promise<Score> {
   const ck = findCheckpoint(path, opts.epoch);
-  const { net, cfg } = await loadCheckpointNet(ck.dir);
+  const { engine, cfg } = await loadCheckpointEngine(ck.dir);
   let data: DataPipeline | null = null;
   try {
     const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
     const pipe = (data = await openPipeline(evalCfg, 'val', opts.data));
     const calibration = new CalibrationAccumulator();
-    const ev = await evaluate(net, pipe, { onBatch: (p, l, k) => calibration.add(p, l, k) });
-    const attack = opts.attack ? await evaluateAttack(net, pipe, augmentSpec(cfg, false), opts.attack, opts.onAttackProgress) : undefined;
+    const ev = await evaluate(engine, pipe, { onBatch: (p, l, k) => calibration.add(p, l, k) });
+    const attack = opts.attack ? await evaluateAttack(engine, pipe, augmentSpec(cfg, false), opts.attack, opts.onAttackProgress) : undefined;
     const valLimit = evalCfg.data.valLimit !== null && ev.samples === evalCfg.data.valLimit ? evalCfg.data.valLimit : null;
     return {
       ...ev,
@@ -82,7 +82,7 @@ export async function scoreCheckpoint(
     };
   } finally {
     await data?.close();
-    net.dispose();
+    engine.dispose();
   }
 }
 

@@ -9,20 +9,18 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { plural } from '../format.js';
 import { mixupPlacement, type Config } from '../config/schema.js';
 import { absoluteDataPaths, loadConfig, validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
-import type { ResNet } from '../engine/tfjs/resnet.js';
+import type { Engine, QueuedStep } from '../engine/engine.js';
+import { createEngine, loadCheckpointEngine } from '../engine/index.js';
 import { planMixShards } from '../mixup/plan.js';
 import { uniformStream } from '../random.js';
 import { describeExperiment } from './describe.js';
 import { learningRate } from './schedule.js';
-import { SGD } from '../engine/tfjs/sgd.js';
-import { defaultReadEvery, settleSteps, trainStep, type PendingStep } from '../engine/tfjs/step.js';
 import { evaluate } from '../evaluate/evaluate.js';
 import { measureMemorisation } from '../evaluate/memorise.js';
 import { describeLabelNoise } from '../data/noise.js';
@@ -32,9 +30,7 @@ import { EpochProgress, EvalProgress, type ProgressSink } from './progress.js';
 import { RunClock } from './eta.js';
 import type { RunLog } from '../rundir/log.js';
 import {
-  buildNet,
   emptySums,
-  loadCheckpointNet,
   loadOptimizerState,
   saveCheckpoint,
   type CheckpointState,
@@ -57,10 +53,13 @@ import {
   type CheckpointPosition,
   type RunSource,
 } from '../rundir/rundir.js';
-import { EXIT_SIGINT, EXIT_SIGTERM, Interrupts } from './interrupts.js';
+import { Interrupts } from './interrupts.js';
+import { EXIT_NAN, EXIT_SIGINT, EXIT_SIGTERM } from '../exitcodes.js';
 
-/** Exit code of `mixup train` when the loss became NaN or infinite (130/143: interrupts.ts). */
-export const EXIT_NAN = 3;
+export { EXIT_NAN } from '../exitcodes.js';
+
+/** Steps queued between reads on a GPU engine when `train.readEvery` is null (on the CPU: 1, see epochLoop). */
+export const GPU_READ_EVERY = 8;
 
 /** Batches in a row that `nanPolicy: skip-batch` tolerates before stopping. */
 export const MAX_SKIPPED_IN_A_ROW = 10;
@@ -152,8 +151,17 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   else assertCanStartNewRun(out, req.overwrite);
   let train: DataPipeline | null = null;
   let val: DataPipeline | null = null;
-  let model: { net: ResNet; opt: SGD } | null = null;
-  const interrupts = new Interrupts(io, out, req.handleSignals);
+  let model: { engine: Engine } | null = null;
+  const interrupts = new Interrupts(
+    {
+      info: (text) => io.info(text),
+      beforeExit: (sig) => {
+        const st = readStatus(out);
+        if (st) writeStatus(out, { ...st, status: 'interrupted', pid: undefined, message: `second ${sig.toUpperCase()}: stopped without a checkpoint of the epoch in progress` });
+      },
+    },
+    req.handleSignals,
+  );
   try {
     const note = (l: string) => io.info(`mixup: note: ${l}`);
     const tr = (train = await openPipeline(cfg, 'train', undefined, { warn: note }));
@@ -164,7 +172,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     const setup = await setupRun(req, io);
     model = setup;
     req.log?.open(runPaths(out).log);
-    const { net, opt, start, sums } = setup;
+    const { engine, start, sums } = setup;
     const epochs = cfg.train.epochs;
     if (start.epoch >= epochs) {
       io.info(`${out}: already trained ${start.epoch} of ${epochs} epochs; nothing to do (raise the total with --epochs N)`);
@@ -172,14 +180,14 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
       return 0;
     }
     io.info(
-      `model: ResNet-${cfg.model.depth}, ${net.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
+      `model: ResNet-${cfg.model.depth}, ${engine.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
         `experiment ${describeExperiment(cfg)}${cfg.train.labelSmoothing > 0 ? `; label smoothing ε ${cfg.train.labelSmoothing}` : ''}`,
     );
     io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${batchesText(tr.numSamples, tr.batchesPerEpoch, cfg.train.batchSize)})`);
     if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
     io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
     io.info(`run directory: ${resolve(out)}`);
-    return await epochLoop(req, io, interrupts, net, opt, tr, va, start, sums);
+    return await epochLoop(req, io, interrupts, engine, tr, va, start, sums);
   } catch (e) {
     if (!(e instanceof UserError && e.exitCode === EXIT_NAN)) {
       try {
@@ -196,8 +204,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   } finally {
     await train?.close();
     await val?.close();
-    model?.net.dispose();
-    model?.opt.dispose();
+    model?.engine.dispose();
     interrupts.dispose();
   }
 }
@@ -206,17 +213,15 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
  * Prepares the run directory and the model: a new run (config.json, run.json, fresh weights) or a
  * resumed one (newest checkpoint's weights, momentum and position; curves.csv cut back to it).
  */
-async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ net: ResNet; opt: SGD; start: CheckpointPosition; sums: EpochSums }> {
+async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ engine: Engine; start: CheckpointPosition; sums: EpochSums }> {
   const { cfg } = req;
   const out = cfg.out!;
   const paths = runPaths(out);
-  const newOptimizer = (net: ResNet) => new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
   if (!req.resume) {
     prepareNewRun(out, req.overwrite);
     writeJsonAtomic(paths.config, cfg);
     if (req.source) writeJsonAtomic(paths.source, req.source);
-    const net = buildNet(cfg);
-    return { net, opt: newOptimizer(net), start: { epoch: 0, batch: 0 }, sums: emptySums() };
+    return { engine: createEngine(cfg), start: { epoch: 0, batch: 0 }, sums: emptySums() };
   }
   const was = readStatus(out);
   if (was?.status === 'running' && was.pid !== undefined && was.pid !== process.pid) {
@@ -227,32 +232,28 @@ async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ net: ResNet; 
   if (listCheckpoints(out).length === 0) {
     io.info(`resume: ${out} has no checkpoint yet; starting from epoch 1`);
     truncateCurves(paths.curves, 0);
-    const net = buildNet(cfg);
-    return { net, opt: newOptimizer(net), start: { epoch: 0, batch: 0 }, sums: emptySums() };
+    return { engine: createEngine(cfg), start: { epoch: 0, batch: 0 }, sums: emptySums() };
   }
   const ck = findCheckpoint(out);
-  const loaded = await loadCheckpointNet(ck.dir);
-  const opt = newOptimizer(loaded.net);
+  const loaded = await loadCheckpointEngine(ck.dir);
   try {
-    await loadOptimizerState(ck.dir, opt);
+    loaded.engine.writeOptimizerState(await loadOptimizerState(ck.dir));
   } catch (e) {
-    loaded.net.dispose();
-    opt.dispose();
+    loaded.engine.dispose();
     throw e;
   }
   const start = { epoch: loaded.state.epoch, batch: loaded.state.batch };
   io.info(`resume: from ${ck.dir} (${start.batch > 0 ? `epoch ${start.epoch + 1}, after batch ${start.batch}` : `end of epoch ${start.epoch}`})`);
   const kept = truncateCurves(paths.curves, start.epoch);
   if (kept !== start.epoch && existsSync(paths.curves)) io.info(`resume: curves.csv holds ${kept} epochs, checkpoint ${start.epoch}`);
-  return { net: loaded.net, opt, start, sums: loaded.state.sums };
+  return { engine: loaded.engine, start, sums: loaded.state.sums };
 }
 
 async function epochLoop(
   req: TrainRequest,
   io: TrainIo,
   interrupts: Interrupts,
-  net: ResNet,
-  opt: SGD,
+  engine: Engine,
   train: DataPipeline,
   val: DataPipeline,
   start: CheckpointPosition,
@@ -266,7 +267,7 @@ async function epochLoop(
 
   const checkpoint = async (pos: CheckpointPosition, sums: EpochSums, lr: number): Promise<string> => {
     const state: CheckpointState = { ...pos, sums, lr, random: 'derived from (train.seed, stream, epoch, batch); no state saved', created: new Date().toISOString() };
-    const dir = await writeCheckpoint(out, pos, (tmp) => saveCheckpoint(tmp, net, opt, state, cfg));
+    const dir = await writeCheckpoint(out, pos, async (tmp) => saveCheckpoint(tmp, await engine.readWeights(), await engine.readOptimizerState(), state, cfg));
     pruneCheckpoints(out, cfg.train.keepCheckpoints, cfg.train.keepEpochs);
     return dir;
   };
@@ -284,7 +285,7 @@ async function epochLoop(
   writeStatus(out, { status: 'running', epoch: start.epoch, epochs, pid: process.pid, host: hostname() });
   let sums = startSums;
   let skippedInARow = 0;
-  const readEvery = cfg.train.readEvery ?? defaultReadEvery();
+  const readEvery = cfg.train.readEvery ?? (engine.onGpu ? GPU_READ_EVERY : 1);
   const clock = new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples);
   let announce: ((text: string) => void) | null = (text) => io.info(text);
   for (let epoch = start.epoch; epoch < epochs; epoch++) {
@@ -296,11 +297,11 @@ async function epochLoop(
     const t0 = performance.now();
     // Steps are queued without waiting for the device; their figures are read `readEvery` steps at
     // a time (and before any checkpoint), in order, where the NaN policy and the sums see them.
-    let queued: { step: PendingStep; index: number; size: number }[] = [];
+    let queued: { step: QueuedStep; index: number; size: number }[] = [];
     const readQueued = async (): Promise<void> => {
       const batches = queued;
       queued = [];
-      const results = await settleSteps(batches.map((q) => q.step));
+      const results = await engine.settle(batches.map((q) => q.step));
       batches.forEach((q, i) => {
         const r = results[i]!;
         if (!r.updated) {
@@ -326,17 +327,12 @@ async function epochLoop(
     };
     try {
       for await (const b of train.epoch(epoch, fromBatch)) {
-        const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
-        try {
-          // Training batches are always full (the last partial one is dropped): b.size splits into the shards.
-          const { shards } = cfg.train;
-          const image = { height: b.height, width: b.width };
-          const plan = placement ? planMixShards(b.size, shards, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index), image) : null;
-          const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing, shards };
-          queued.push({ step: trainStep(net, opt, images, b.labels, plan, stepOptions), index: b.index, size: b.size });
-        } finally {
-          images.dispose();
-        }
+        // Training batches are always full (the last partial one is dropped): b.size splits into the shards.
+        const { shards } = cfg.train;
+        const image = { height: b.height, width: b.width };
+        const plan = placement ? planMixShards(b.size, shards, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index), image) : null;
+        const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing, shards };
+        queued.push({ step: engine.trainStep(b, plan, stepOptions), index: b.index, size: b.size });
         if (queued.length >= readEvery) await readQueued();
         const hook = req.afterBatch?.(epoch, b.index);
         if (hook) interrupts.request = hook;
@@ -352,17 +348,17 @@ async function epochLoop(
       }
       await readQueued();
     } finally {
-      for (const q of queued) tf.dispose([q.step.loss, q.step.correct]);
+      engine.discard(queued.map((q) => q.step));
     }
     progress.stop();
     sums.seconds += (performance.now() - t0) / 1000;
 
     const calibration = new CalibrationAccumulator();
     const evalProgress = new EvalProgress(io, `epoch ${epoch + 1}/${epochs}`);
-    const ev = await evaluate(net, val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update });
+    const ev = await evaluate(engine, val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update });
     const cal = calibration.result();
     // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
-    const mem = train.labelNoise?.noise.indices.length ? await measureMemorisation(net, train.labelNoise) : null;
+    const mem = train.labelNoise?.noise.indices.length ? await measureMemorisation(engine, train.labelNoise) : null;
     clock.evalDone(evalProgress.stop()); // the memorisation pass counts as evaluation time
     const row = {
       epoch: epoch + 1,

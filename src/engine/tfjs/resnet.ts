@@ -55,6 +55,8 @@ export interface ResNetOptions {
 /** A network: its options and variables. */
 export interface ResNet {
   readonly options: ResNetOptions;
+  /** The network it was built from (model/spec.ts). */
+  readonly spec: NetworkSpec;
   /** Trainable parameters by reference name, in the reference's order (bn_data_beta, conv0_weight, ...). */
   readonly params: Map<string, tf.Variable>;
   /** BatchNorm moving statistics (`<bn>_moving_mean`, `<bn>_moving_var`), not trainable. */
