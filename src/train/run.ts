@@ -11,22 +11,17 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { plural } from '../format.js';
-import { mixupPlacement, type Config } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { absoluteDataPaths, loadConfig, validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
-import type { Engine, QueuedStep } from '../engine/engine.js';
+import type { Engine } from '../engine/engine.js';
 import { createEngine, loadCheckpointEngine } from '../engine/index.js';
-import { planMixShards } from '../mixup/plan.js';
-import { uniformStream } from '../random.js';
 import { describeExperiment } from './describe.js';
 import { learningRate } from './schedule.js';
-import { evaluate } from '../evaluate/evaluate.js';
-import { measureMemorisation } from '../evaluate/memorise.js';
 import { describeLabelNoise } from '../data/noise.js';
-import { CalibrationAccumulator } from '../evaluate/calibration.js';
 import { appendCurveRow, truncateCurves } from '../rundir/curves.js';
-import { EpochProgress, EvalProgress, type ProgressSink } from './progress.js';
+import { checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
 import type { RunLog } from '../rundir/log.js';
 import {
@@ -58,17 +53,10 @@ import { EXIT_NAN, EXIT_SIGINT, EXIT_SIGTERM } from '../exitcodes.js';
 
 export { EXIT_NAN } from '../exitcodes.js';
 
-/** Steps queued between reads on a GPU engine when `train.readEvery` is null (on the CPU: 1, see epochLoop). */
+/** Steps queued between reads on a GPU engine when `train.readEvery` is null (1 on the CPU, see epochLoop). */
 export const GPU_READ_EVERY = 8;
 
-/** Batches in a row that `nanPolicy: skip-batch` tolerates before stopping. */
-export const MAX_SKIPPED_IN_A_ROW = 10;
-
-/** Output channels of a training run. */
-export interface TrainIo extends ProgressSink {
-  /** Diagnostics and summaries (stderr in the CLI). */
-  info(text: string): void;
-}
+export { MAX_SKIPPED_IN_A_ROW, type TrainIo } from './epoch.js';
 
 /** How a run starts. */
 export interface TrainRequest {
@@ -130,10 +118,6 @@ export function batchesText(samples: number, batches: number, batchSize: number)
   const unused = samples - batches * batchSize;
   const each = `${plural(batches, 'batch', 'batches')} of ${batchSize} per epoch`;
   return unused > 0 ? `${each}, the last ${plural(unused, 'sample')} unused each epoch` : each;
-}
-
-function fmtPct(x: number): string {
-  return `${(100 * x).toFixed(2)}%`;
 }
 
 /**
@@ -249,6 +233,11 @@ async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ engine: Engin
   return { engine: loaded.engine, start, sums: loaded.state.sums };
 }
 
+/**
+ * The epochs of a run from `start`: train an epoch, evaluate it, append its curves.csv row and print
+ * its line, checkpoint when due; stops early (with a checkpoint) on an interrupt.
+ * @returns the exit code: 0, or 130/143 after SIGINT/SIGTERM.
+ */
 async function epochLoop(
   req: TrainRequest,
   io: TrainIo,
@@ -263,7 +252,6 @@ async function epochLoop(
   const out = cfg.out!;
   const paths = runPaths(out);
   const epochs = cfg.train.epochs;
-  const placement = mixupPlacement(cfg);
 
   const checkpoint = async (pos: CheckpointPosition, sums: EpochSums, lr: number): Promise<string> => {
     const state: CheckpointState = { ...pos, sums, lr, random: 'derived from (train.seed, stream, epoch, batch); no state saved', created: new Date().toISOString() };
@@ -283,111 +271,37 @@ async function epochLoop(
   };
 
   writeStatus(out, { status: 'running', epoch: start.epoch, epochs, pid: process.pid, host: hostname() });
+  // On a GPU, reading after every step would leave the device idle while JavaScript waits; on the
+  // CPU backends kernels run at dispatch anyway, so reading every step keeps progress current.
+  const ctx: EpochContext = {
+    cfg,
+    io,
+    engine,
+    train,
+    val,
+    interrupts,
+    handleSignals: req.handleSignals,
+    afterBatch: req.afterBatch,
+    readEvery: cfg.train.readEvery ?? (engine.onGpu ? GPU_READ_EVERY : 1),
+    clock: new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples),
+    skippedInARow: 0,
+  };
   let sums = startSums;
-  let skippedInARow = 0;
-  const readEvery = cfg.train.readEvery ?? (engine.onGpu ? GPU_READ_EVERY : 1);
-  const clock = new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples);
   let announce: ((text: string) => void) | null = (text) => io.info(text);
   for (let epoch = start.epoch; epoch < epochs; epoch++) {
     const lr = learningRate(epoch, cfg.train);
     const fromBatch = epoch === start.epoch ? start.batch : 0;
     if (fromBatch === 0) sums = emptySums();
-    const progress = new EpochProgress(io, epoch + 1, epochs, train.batchesPerEpoch - fromBatch, cfg.train.logEvery, fromBatch, clock, announce);
+    const stoppedAfter = await trainEpoch(ctx, epoch, fromBatch, lr, sums, announce);
     announce = null; // the estimate is announced once, within the first epoch this process runs
-    const t0 = performance.now();
-    // Steps are queued without waiting for the device; their figures are read `readEvery` steps at
-    // a time (and before any checkpoint), in order, where the NaN policy and the sums see them.
-    let queued: { step: QueuedStep; index: number; size: number }[] = [];
-    const readQueued = async (): Promise<void> => {
-      const batches = queued;
-      queued = [];
-      const results = await engine.settle(batches.map((q) => q.step));
-      batches.forEach((q, i) => {
-        const r = results[i]!;
-        if (!r.updated) {
-          const where = `epoch ${epoch + 1}, batch ${q.index + 1}`;
-          if (cfg.train.nanPolicy === 'skip-batch' && ++skippedInARow < MAX_SKIPPED_IN_A_ROW) {
-            io.info(`loss is ${r.loss} at ${where}: batch skipped (${skippedInARow} in a row)`);
-          } else {
-            progress.stop();
-            const last = listCheckpoints(out).pop();
-            const keep = last ? `the last good checkpoint is ${last.dir}` : 'no checkpoint was written yet';
-            const msg = `loss is ${r.loss} at ${where}${skippedInARow > 0 ? ` (${skippedInARow} batches in a row)` : ''}; stopped, ${keep}`;
-            writeStatus(out, { status: 'failed', epoch, epochs, message: msg });
-            throw new UserError(msg, EXIT_NAN);
-          }
-        } else {
-          skippedInARow = 0;
-          sums.lossSum += r.loss * q.size;
-          sums.correct += r.correct;
-          sums.samples += q.size;
-        }
-        progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
-      });
-    };
-    try {
-      for await (const b of train.epoch(epoch, fromBatch)) {
-        // Training batches are always full (the last partial one is dropped): b.size splits into the shards.
-        const { shards } = cfg.train;
-        const image = { height: b.height, width: b.width };
-        const plan = placement ? planMixShards(b.size, shards, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index), image) : null;
-        const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing, shards };
-        queued.push({ step: engine.trainStep(b, plan, stepOptions), index: b.index, size: b.size });
-        if (queued.length >= readEvery) await readQueued();
-        const hook = req.afterBatch?.(epoch, b.index);
-        if (hook) interrupts.request = hook;
-        // Batches can follow each other without a turn of the event loop (cached data, no worker threads),
-        // and a signal handler runs only on such a turn: give it one after every batch.
-        if (req.handleSignals) await new Promise<void>((r) => setImmediate(r));
-        if (interrupts.request !== null && b.index + 1 < train.batchesPerEpoch) {
-          await readQueued();
-          progress.stop();
-          sums.seconds += (performance.now() - t0) / 1000;
-          return await interrupted({ epoch, batch: b.index + 1 }, sums, lr, null);
-        }
-      }
-      await readQueued();
-    } finally {
-      engine.discard(queued.map((q) => q.step));
-    }
-    progress.stop();
-    sums.seconds += (performance.now() - t0) / 1000;
+    if (stoppedAfter !== null) return await interrupted({ epoch, batch: stoppedAfter }, sums, lr, null);
 
-    const calibration = new CalibrationAccumulator();
-    const evalProgress = new EvalProgress(io, `epoch ${epoch + 1}/${epochs}`);
-    const ev = await evaluate(engine, val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update });
-    const cal = calibration.result();
-    // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
-    const mem = train.labelNoise?.noise.indices.length ? await measureMemorisation(engine, train.labelNoise) : null;
-    clock.evalDone(evalProgress.stop()); // the memorisation pass counts as evaluation time
-    const row = {
-      epoch: epoch + 1,
-      lr,
-      train_loss: sums.samples > 0 ? sums.lossSum / sums.samples : NaN,
-      train_acc: sums.samples > 0 ? sums.correct / sums.samples : NaN,
-      val_loss: ev.loss,
-      val_acc: ev.accuracy,
-      epoch_seconds: sums.seconds,
-      samples_per_sec: sums.seconds > 0 ? sums.samples / sums.seconds : 0,
-      ...(mem ? { corrupt_noisy_acc: mem.noisyAcc, corrupt_true_acc: mem.trueAcc } : {}),
-      val_ece: cal.ece,
-      val_mce: cal.mce,
-      val_confidence: cal.meanConfidence,
-      val_brier: cal.brier,
-    };
+    const evaluation = await evaluateEpoch(ctx, epoch);
+    const row = curveRow(epoch + 1, lr, sums, evaluation);
     await appendCurveRow(paths.curves, row);
-    io.line(
-      `Epoch[${epoch + 1}/${epochs}] lr=${Number(lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} train_acc=${fmtPct(row.train_acc)} ` +
-        `val_loss=${row.val_loss.toFixed(4)} val_acc=${fmtPct(row.val_acc)} val_ece=${fmtPct(cal.ece)} time=${row.epoch_seconds.toFixed(1)}s ` +
-        `(${row.samples_per_sec.toFixed(1)} samples/s)` +
-        (mem ? ` corrupt_noisy_acc=${fmtPct(mem.noisyAcc)} corrupt_true_acc=${fmtPct(mem.trueAcc)}` : ''),
-    );
-    let written: string | null = null;
-    const kept = cfg.train.keepEpochs.includes(epoch + 1);
-    if ((epoch + 1) % cfg.train.checkpointEvery === 0 || kept || epoch + 1 === epochs || interrupts.request !== null) {
-      written = await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr);
-    }
-    writeStatus(out, { status: epoch + 1 === epochs ? 'finished' : 'running', epoch: epoch + 1, epochs, pid: process.pid, host: hostname() });
+    io.line(epochLine(row, epochs, evaluation));
+    const written = checkpointDue(epoch + 1, epochs, cfg.train, interrupts.request !== null) ? await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr) : null;
+    writeStatus(out, epochStatus(epoch + 1, epochs));
     if (interrupts.request !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);
   }
   io.info(`finished ${plural(epochs, 'epoch')}; curves in ${paths.curves}, checkpoints in ${paths.checkpoints}`);
