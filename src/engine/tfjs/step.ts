@@ -13,10 +13,10 @@
  * assignment of the step (parameters, momentum, moving statistics) is `where(finite(loss), new, old)`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { majorityLabels, mixLabels, type MixPlan } from '../../mixup/plan.js';
+import type { MixPlan } from '../../mixup/plan.js';
 import { applyMovingUpdates, forward, type MovingUpdate, type ResNet } from './resnet.js';
 import { meanLoss } from './loss.js';
-import { smoothLabels } from '../../mixup/targets.js';
+import { majorityLabels, mixLabels, smoothLabels } from '../../mixup/targets.js';
 import type { SGD } from './sgd.js';
 import { assertNoDeviceError } from '../dawn.js';
 import type { StepOptions, StepResult } from '../engine.js';
