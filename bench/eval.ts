@@ -22,7 +22,7 @@ import { TfjsEngine } from '../src/engine/tfjs/engine.js';
 import { engineOptions } from '../src/engine/engine.js';
 import { evaluate } from '../src/evaluate/evaluate.js';
 import { inferLogits } from '../src/engine/tfjs/step.js';
-import { deviceKernelMs, intOption, listDefault, listOption, loadLine, machineLine, repoRoot, syntheticPipeline } from './train.js';
+import { deviceKernelMs, intOption, listDefault, listOption, loadLine, machineLine, repoRoot, syntheticPipeline } from './common.js';
 
 const pos = intOption(1);
 const opts = new Command('bench:eval')

@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
 import { registerWasmTrainingKernels, builtinKernel } from '../src/engine/tfjs/kernels/index.js';
 import { convMacs } from '../src/engine/tfjs/kernels/conv_geometry.js';
-import { intOption } from './train.js';
+import { intOption } from './common.js';
 
 const require = createRequire(import.meta.url);
 

@@ -4,17 +4,16 @@
 // load (never in CI). Tiny run: lavapipe is a CPU.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { releaseBackends, selectBackend } from '../src/engine/tfjs/backend.js';
 import { readCurves } from '../src/rundir/curves.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { webgpuSkipReason } from './fixtures/webgpu.js';
+import { REPO_ROOT, runMixup } from './fixtures/cli.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = REPO_ROOT;
 const skip = (await webgpuSkipReason()) ?? false;
 const tmp: string[] = [];
 after(() => {
@@ -24,8 +23,7 @@ after(() => {
 
 /** Runs mixup; a command that does not exit by itself within the limit fails (status null). */
 function mixup(args: string[], timeout = 300_000) {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'mixup'), ...args], { cwd: root, encoding: 'utf8', timeout, env: { ...process.env, CI: '' } });
-  return { code: r.status, out: r.stdout, err: r.stderr, signal: r.signal };
+  return runMixup(args, { cwd: root, timeout, env: { CI: '' } });
 }
 
 test('mixup backends lists webgpu as loading, names the adapter, marks a software one, and exits', { skip }, () => {
