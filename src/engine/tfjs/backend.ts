@@ -334,15 +334,6 @@ export interface SelectedBackend {
 }
 
 /**
- * Whether tfjs's current backend computes on a GPU: webgpu, or tfjs-node reporting
- * `isUsingGpuDevice` (the tensorflow-gpu package on a machine where TensorFlow found CUDA).
- */
-export function backendOnGpu(): boolean {
-  const name = tf.getBackend();
-  return name === 'webgpu' || (name === 'tensorflow' && (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true);
-}
-
-/**
  * Makes the requested backend tfjs's current backend. `auto` takes the first of
  * tensorflow-gpu (when a CUDA device is present and TensorFlow really uses it), webgpu (on a
  * hardware adapter), tensorflow, wasm, cpu that loads.

@@ -11,7 +11,6 @@ import { engineOptions, type Engine, type EngineOptions, type HostBatch, type Qu
 import type { AttackOptions, Normalisation } from '../attack.js';
 import { assertNoDeviceError } from '../dawn.js';
 import { attackPredictions } from './attack.js';
-import { backendOnGpu } from './backend.js';
 import { assignWeights, createResNet, namedWeights, type ResNet } from './resnet.js';
 import { SGD } from './sgd.js';
 import { inferLogits, settleSteps, trainStep, type PendingStep } from './step.js';
@@ -36,6 +35,15 @@ function toDevice(host: Map<string, HostTensor>): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
   for (const [name, t] of host) out.set(name, tf.tensor(t.values, t.shape, t.values instanceof Int32Array ? 'int32' : 'float32'));
   return out;
+}
+
+/**
+ * Whether tfjs's current backend computes on a GPU: webgpu, or tfjs-node reporting
+ * `isUsingGpuDevice` (the tensorflow-gpu package on a machine where TensorFlow found CUDA).
+ */
+export function backendOnGpu(): boolean {
+  const name = tf.getBackend();
+  return name === 'webgpu' || (name === 'tensorflow' && (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true);
 }
 
 /** A ResNet and its SGD on tfjs's current backend. */
