@@ -1,5 +1,6 @@
 /**
- * One SGD step and one evaluation batch of a {@link ResNet}, dispatched without host reads.
+ * One SGD step and the inference forward of a {@link ResNet}, dispatched without host reads (the
+ * tfjs Engine, engine.ts, queues them; evaluate/scoring.ts scores the logits on the host).
  *
  * Training step: forward in training mode (BatchNorm batch statistics, the MixUp layer at the
  * network's placement when a plan is given), batch-mean loss on the mixed one-hot labels,
