@@ -15,7 +15,7 @@ import { Command, Option } from 'commander';
 import { configSchema } from '../src/config/schema.js';
 import { openPipeline } from '../src/data/index.js';
 import { DEFAULT_DATA_DIR } from '../src/data/paths.js';
-import { intOption, listDefault } from './train.js';
+import { intOption, listDefault } from './common.js';
 
 const opts = new Command('bench:data')
   .description('images per second of the data pipeline (read + decode + augment, then cached) over a .rec and a .bin')

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:eval`: inference images per second of `evaluate()` (src/train/evaluate.ts: BatchNorm
+ * `npm run bench:eval`: inference images per second of `evaluate()` (src/evaluate/evaluate.ts: BatchNorm
  * moving statistics, no gradient tape) over the validation split, batches of train.evalBatchSize
  * (default 500), the depth-50 network with freshly initialised weights (a benchmark, not a test).
  *
@@ -14,14 +14,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Command, Option } from 'commander';
-import { releaseBackends, selectBackend, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
+import { releaseBackends, selectBackend, type ConcreteBackend, type SelectedBackend } from '../src/engine/tfjs/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { openPipeline } from '../src/data/index.js';
 import type { DataPipeline } from '../src/data/types.js';
-import { buildNet } from '../src/train/checkpoint.js';
-import { evaluate } from '../src/train/evaluate.js';
-import { inferLogits } from '../src/train/step.js';
-import { deviceKernelMs, intOption, listDefault, listOption, loadLine, machineLine, repoRoot, syntheticPipeline } from './train.js';
+import { TfjsEngine } from '../src/engine/tfjs/engine.js';
+import { engineOptions } from '../src/engine/engine.js';
+import { evaluate } from '../src/evaluate/evaluate.js';
+import { inferLogits } from '../src/engine/tfjs/step.js';
+import { deviceKernelMs, intOption, listDefault, listOption, loadLine, machineLine, repoRoot, syntheticPipeline } from './common.js';
 
 const pos = intOption(1);
 const opts = new Command('bench:eval')
@@ -62,12 +63,13 @@ for (const name of backends) {
   const [, h, w] = cfg.data.imageShape as [number, number, number];
   const n = limit ?? 10_000;
   const data: DataPipeline = dataDir ? await openPipeline(cfg, 'val') : syntheticPipeline(evalBatch, h, w, 10, Math.ceil(n / evalBatch));
-  const net = buildNet(cfg);
+  const engine = new TfjsEngine(engineOptions(cfg));
+  const net = engine.net;
   try {
     const passes: number[] = [];
     for (let r = 0; r <= reps; r++) {
       const t0 = performance.now();
-      const ev = await evaluate(net, data);
+      const ev = await evaluate(engine, data);
       const s = (performance.now() - t0) / 1000;
       const ips = ev.samples / s;
       console.log(`  ${r === 0 ? 'warm-up' : `pass ${r}`}: ${ev.samples} samples in ${s.toFixed(2)} s = ${ips.toFixed(1)} img/s (top-1 ${(100 * ev.accuracy).toFixed(1)}% of untrained weights)`);
@@ -91,7 +93,7 @@ for (const name of backends) {
     }
     if (name === 'webgpu') releaseBackends();
   } finally {
-    net.dispose();
+    engine.dispose();
     await data.close();
   }
 }

@@ -4,13 +4,13 @@
  *
  * For each conv layer shape it times, on the wasm backend: the forward Conv2D (XNNPACK, the speed
  * the gradients are measured against), wasm's built-in Conv2DBackpropInput (XNNPACK
- * deconvolution), the project's Conv2DBackpropInput and Conv2DBackpropFilter (src/kernels, both
+ * deconvolution), the project's Conv2DBackpropInput and Conv2DBackpropFilter (src/engine/tfjs/kernels, both
  * built on Conv2D). Each kernel does N·OH·OW·KH·KW·Cin·Cout multiply-adds; the table prints the
  * best (minimum) ms of `--reps` runs after one warm-up, the estimator least disturbed by other jobs
  * on the machine, and GMAC/s.
  *
  * Options: `--batch N` (default 128), `--reps N` (default 3), `--quick` (batch 32, 2 reps),
- * `--threads N` (XNNPACK threads, default `MIXUP_WASM_THREADS` or 1; see src/kernels/wasm_threads.ts).
+ * `--threads N` (XNNPACK threads, default `MIXUP_WASM_THREADS` or 1; see src/engine/tfjs/kernels/wasm_threads.ts).
  * `--help` describes each. Timings on a machine shared with other jobs vary by 2× or more: compare columns of one run.
  */
 import os from 'node:os';
@@ -18,9 +18,9 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
-import { registerWasmTrainingKernels, builtinKernel } from '../src/kernels/index.js';
-import { convMacs } from '../src/kernels/conv_geometry.js';
-import { intOption } from './train.js';
+import { registerWasmTrainingKernels, builtinKernel } from '../src/engine/tfjs/kernels/index.js';
+import { convMacs } from '../src/engine/tfjs/kernels/conv_geometry.js';
+import { intOption } from './common.js';
 
 const require = createRequire(import.meta.url);
 

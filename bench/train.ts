@@ -23,7 +23,7 @@
  * of each kernel call, the project's composite wasm kernels counted as one) and the rest of the
  * step (JS, tape bookkeeping) — profiling itself slows the step a little.
  *
- * `--kernels LIST` (wasm only): keep only these of the project's wasm kernels (src/kernels,
+ * `--kernels LIST` (wasm only): keep only these of the project's wasm kernels (src/engine/tfjs/kernels,
  * WASM_TRAINING_KERNELS), restore the built-in ones for the rest — e.g. `--kernels
  * Conv2DBackpropFilter` is the state before issue 6 (only the missing kernel added); `none` is not
  * possible (wasm has no Conv2DBackpropFilter of its own).
@@ -32,42 +32,21 @@
  * overrides). The machine is printed with its load average at start and end: on a shared machine,
  * compare numbers taken at similar load.
  */
-import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { releaseBackends, selectBackend, AUTO_ORDER, type ConcreteBackend, type SelectedBackend } from '../src/backend.js';
-import { builtinKernel, WASM_TRAINING_KERNELS } from '../src/kernels/index.js';
+import { releaseBackends, selectBackend, AUTO_ORDER, type ConcreteBackend, type SelectedBackend } from '../src/engine/tfjs/backend.js';
+import { builtinKernel, WASM_TRAINING_KERNELS } from '../src/engine/tfjs/kernels/index.js';
 import { EXPERIMENTS, mixupPlacement, type Config, type Experiment } from '../src/config/schema.js';
 import { loadConfig } from '../src/config/load.js';
 import { openPipeline } from '../src/data/index.js';
-import type { Batch, DataPipeline } from '../src/data/types.js';
 import { planMixShards } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
-import { buildNet } from '../src/train/checkpoint.js';
-import { SGD } from '../src/train/sgd.js';
-import { settleStep, trainStep, type PendingStep } from '../src/train/step.js';
-
-/**
- * Commander argument parser for an integer option ≥ `min` (0: non-negative, 1: positive); a bad
- * value throws commander's `InvalidArgumentError`, printed as one `error: option ... is invalid` line.
- * Shared with bench/eval.ts, bench/data.ts and bench/kernels.ts (as are listOption, listDefault).
- */
-export function intOption(min: number): (value: string) => number {
-  const what = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer ≥ ${min}`;
-  return (value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected ${what}.`);
-    return n;
-  };
-}
-
-/** Comma-separated list option (`--backends wasm,cpu`). */
-export function listOption(value: string): string[] {
-  return value.split(',');
-}
+import { buildNet } from '../src/engine/tfjs/engine.js';
+import { SGD } from '../src/engine/tfjs/sgd.js';
+import { settleStep, trainStep, type PendingStep } from '../src/engine/tfjs/step.js';
+import { deviceKernelMs, intOption, listDefault, listOption, loadLine, machineLine, repoRoot, syntheticPipeline } from './common.js';
 
 type Options = {
   dataDir?: string;
@@ -82,11 +61,6 @@ type Options = {
   kernels?: string[];
   profile?: boolean;
 };
-
-/** Sets a list option's default, shown in --help as `a,b,c` as it would be typed. */
-export function listDefault<T>(option: Option, value: T[]): Option {
-  return option.default(value, value.join(','));
-}
 
 /** `--experiments` value: each name must be one of EXPERIMENTS. */
 function experimentList(value: string): Experiment[] {
@@ -114,41 +88,6 @@ function parseArgs(argv: string[]): Options {
     .option('--profile', 'then profile one more step and print the time per kernel')
     .parse(argv, { from: 'user' })
     .opts<Options>();
-}
-
-/** Repository root (works from bench/ under tsx and from dist/bench/ compiled). */
-export const repoRoot = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
-
-/** `model name` of /proc/cpuinfo (or os.cpus()), the core count and the load averages. */
-export function machineLine(): string {
-  let model = os.cpus()[0]?.model ?? 'unknown CPU';
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) model = m[1]!.trim();
-  } catch {
-    // not Linux: os.cpus() model
-  }
-  return `machine: ${model}, ${os.cpus().length} cores, Node ${process.version}`;
-}
-export function loadLine(when: string): string {
-  return `load average (${when}): ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
-}
-
-/** Synthetic training batches: one fixed random batch, labels i mod classes, as a pipeline. */
-export function syntheticPipeline(batch: number, h: number, w: number, classes: number, batches: number): DataPipeline {
-  const u = uniformStream(0, 'bench-synthetic');
-  const images = new Float32Array(batch * h * w * 3);
-  for (let i = 0; i < images.length; i++) images[i] = (u() - 0.5) * 4;
-  const labels = Int32Array.from({ length: batch }, (_, i) => i % classes);
-  return {
-    numSamples: batch * batches,
-    batchesPerEpoch: batches,
-    classNames: Array.from({ length: classes }, (_, i) => String(i)),
-    async *epoch(_epoch: number, fromBatch = 0): AsyncIterable<Batch> {
-      for (let index = fromBatch; index < batches; index++) yield { images, labels, size: batch, height: h, width: w, index };
-    },
-    async close() {},
-  };
 }
 
 interface Timing {
@@ -233,18 +172,6 @@ export function splitLine(t: Pick<Timing, 'steps' | 'dispatchSeconds' | 'waitSec
   if (typeof t.deviceKernelMs === 'number') line += `; device kernels ${t.deviceKernelMs.toFixed(1)} ms (timestamp-query, one step)`;
   else if (typeof t.deviceKernelMs === 'string') line += `; device kernel time: ${t.deviceKernelMs}`;
   return line;
-}
-
-/**
- * Device time of the kernels of what `dispatch` queues, from webgpu's timestamp queries (tf.time),
- * or why there is none.
- */
-export async function deviceKernelMs(dispatch: () => void): Promise<number | string> {
-  if (tf.getBackend() !== 'webgpu') return 'n/a (the kernels run on the host)';
-  const b = tf.backend() as unknown as { supportTimestampQuery?: boolean };
-  if (!b.supportTimestampQuery) return "unavailable (the adapter has no 'timestamp-query')";
-  const info = await tf.time(dispatch);
-  return typeof info.kernelMs === 'number' ? info.kernelMs : `unavailable (${info.kernelMs.error})`;
 }
 
 /** Re-registers wasm's built-in kernel for every project kernel not in `keep`; returns the kept list. */

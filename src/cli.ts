@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { BACKEND_NAMES } from './config/schema.js';
-import { releaseBackends } from './backend.js';
+import { releaseBackends } from './engine/tfjs/backend.js';
 import { isUserError, firstLine } from './errors.js';
 import { pkg, processIo, type Io } from './cli/common.js';
 import { addTrainCommand } from './cli/train.js';

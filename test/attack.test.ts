@@ -1,11 +1,13 @@
-// FGSM / I-FGSM (src/train/attack.ts) against a two-parameter linear model with a hand-derived
+// FGSM / I-FGSM (src/evaluate/attack.ts) against a two-parameter linear model with a hand-derived
 // gradient sign, and on a tiny ResNet. cpu backend.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createResNet, forward } from '../src/model/resnet.js';
-import { attackPixels, evaluateAttack, normalise, pixelsOf, type Normalisation } from '../src/train/attack.js';
-import { perSampleLoss } from '../src/train/loss.js';
+import { createResNet, forward } from '../src/engine/tfjs/resnet.js';
+import { attackPixels, normalise, pixelsOf } from '../src/engine/tfjs/attack.js';
+import { TfjsEngine } from '../src/engine/tfjs/engine.js';
+import { evaluateAttack, type Normalisation } from '../src/evaluate/attack.js';
+import { perSampleLoss } from '../src/engine/tfjs/loss.js';
 import { CIFAR10_MEAN, CIFAR10_STD } from '../src/augment/index.js';
 import type { Batch, DataPipeline } from '../src/data/types.js';
 
@@ -139,7 +141,8 @@ test('FGSM on a tiny ResNet: the loss rises, some predictions flip, each unclipp
 });
 
 test('evaluateAttack: clean and attacked top-1 over a pipeline; I-FGSM breaks some', async () => {
-  const net = createResNet({ depth: 8, numClasses: 3, mixAt: null, seed: 2 });
+  const engine = new TfjsEngine({ depth: 8, numClasses: 3, mixAt: null, seed: 2, momentum: 0, wd: 0 });
+  const net = engine.net;
   const H = 4;
   // 5 images in batches of 3 + 2, labelled with the network's clean prediction except the last
   const raw = tf.tidy(() => tf.round(tf.randomUniform([5, H, H, 3], 0, 255, 'float32', 5)) as tf.Tensor4D);
@@ -161,16 +164,16 @@ test('evaluateAttack: clean and attacked top-1 over a pipeline; I-FGSM breaks so
   };
   const progress: number[] = [];
   const before = tf.memory().numTensors;
-  const r = await evaluateAttack(net, data, PAPER, { kind: 'ifgsm', eps: 16, steps: 4 }, (d) => progress.push(d));
+  const r = await evaluateAttack(engine, data, PAPER, { kind: 'ifgsm', eps: 16, steps: 4 }, (d) => progress.push(d));
   assert.equal(tf.memory().numTensors, before);
   assert.deepEqual(progress, [3, 5]);
   assert.equal(r.samples, 5);
   assert.equal(r.cleanAccuracy, 4 / 5);
   assert.ok(r.attackedAccuracy < r.cleanAccuracy, `attacked ${r.attackedAccuracy}`);
   assert.deepEqual([r.kind, r.eps, r.steps], ['ifgsm', 16, 4]);
-  const zero = await evaluateAttack(net, data, PAPER, { kind: 'fgsm', eps: 0, steps: 3 });
+  const zero = await evaluateAttack(engine, data, PAPER, { kind: 'fgsm', eps: 0, steps: 3 });
   assert.equal(zero.attackedAccuracy, 4 / 5, 'eps 0 attacks nothing');
   assert.equal(zero.steps, 1, 'FGSM is one step');
   tf.dispose([raw, x]);
-  net.dispose();
+  engine.dispose();
 });

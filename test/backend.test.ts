@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { probeAllBackends, selectBackend, tryBackend, type BackendEnv } from '../src/backend.js';
+import { probeAllBackends, selectBackend, tryBackend, type BackendEnv } from '../src/engine/tfjs/backend.js';
 import { UserError } from '../src/errors.js';
-import { WebgpuUnavailable, type AdapterInfo } from '../src/webgpu.js';
+import { WebgpuUnavailable, type AdapterInfo } from '../src/engine/dawn.js';
 
 /** A simulated machine: which packages are installed, which load, whether a CUDA device exists and TensorFlow uses it, which WebGPU adapter Dawn finds. */
 function fakeEnv(opts: {

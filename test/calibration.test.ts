@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CALIBRATION_BINS, CalibrationAccumulator } from '../src/train/calibration.js';
+import { CALIBRATION_BINS, CalibrationAccumulator } from '../src/evaluate/calibration.js';
 
 const close = (a: number, b: number, what: string, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 

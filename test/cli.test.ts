@@ -1,22 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tempDir } from './fixtures/tmp.js';
 import { cifarBinDir } from './fixtures/cifar.js';
+import { REPO_ROOT, runMixup } from './fixtures/cli.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = join(root, 'bin', 'mixup');
+const root = REPO_ROOT;
 
 function mixup(...args: string[]) {
   return mixupIn(root, ...args);
 }
 
 function mixupIn(cwd: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  return runMixup(args, { cwd });
 }
 
 test('--help lists the commands', () => {

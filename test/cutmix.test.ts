@@ -1,13 +1,13 @@
-// CutMix (mixup.kind: cutmix) through the plan machinery (src/mixup/plan.ts, layer.ts), cpu backend,
-// and label smoothing of the targets (src/train/smoothing.ts).
+// CutMix (mixup.kind: cutmix) through the plan machinery (src/mixup/plan.ts, src/engine/tfjs/mixlayer.ts), cpu backend,
+// and label smoothing of the targets (src/mixup/targets.ts).
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { applyMix } from '../src/mixup/layer.js';
-import { boxWeights, cutBox, majorityLabels, mixLabels, planMix } from '../src/mixup/plan.js';
+import { applyMix } from '../src/engine/tfjs/mixlayer.js';
+import { boxWeights, cutBox, planMix } from '../src/mixup/plan.js';
+import { majorityLabels, mixLabels, smoothLabels } from '../src/mixup/targets.js';
 import { betaSampler } from '../src/mixup/beta.js';
 import { uniformStream, type Uniform } from '../src/random.js';
-import { smoothLabels } from '../src/train/smoothing.js';
 import { loadConfig } from '../src/config/load.js';
 import { UserError } from '../src/errors.js';
 import { rmSync, writeFileSync } from 'node:fs';

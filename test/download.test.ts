@@ -1,15 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../src/errors.js';
 import { cifar10Files, downloadFile, ensureDir, md5File, CIFAR10_BINARY_MD5, CIFAR10_BINARY_SIZE, type RemoteFile, type ProgressSink } from '../src/data/download.js';
 import { tempDir } from './fixtures/tmp.js';
+import { runMixupAsync } from './fixtures/cli.js';
 
 /** Deterministic bytes that start like a RecordIO file (magic, then a length word), length a multiple of 4. */
 function fixtureBytes(n: number, seed = 1): Buffer {
@@ -272,24 +271,8 @@ test('a .part already complete is verified and renamed without fetching the body
   }
 });
 
-/** The repository root (this file runs from test/ under tsx, from dist/test/ compiled). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
-}
-
 /** Runs the compiled CLI asynchronously (the test server lives in this process). */
-function mixup(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [join(repoRoot(), 'bin', 'mixup'), ...args], { env: { ...process.env, ...env } });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const mixup = (args: string[], env: Record<string, string> = {}) => runMixupAsync(args, { env });
 
 test('mixup data download cifar10 (CLI): the .rec pair from a mirror; again: nothing fetched; bin: size mismatch exits 2', async () => {
   const train = fixtureBytes(64_000, 3);

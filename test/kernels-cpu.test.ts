@@ -1,12 +1,12 @@
 /**
- * The cpu backend's replacement Conv2DBackpropFilter (src/kernels/cpu.ts) against tfjs's built-in
+ * The cpu backend's replacement Conv2DBackpropFilter (src/engine/tfjs/kernels/cpu.ts) against tfjs's built-in
  * one: the same filter gradients (max relative error ≤ 1e-5) for strides 1/2, 'same'/'valid'/explicit
  * padding, 1×1/3×3 filters, odd and even sizes.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { conv2DBackpropFilterCpu, registerCpuTrainingKernels } from '../src/kernels/cpu.js';
+import { conv2DBackpropFilterCpu, registerCpuTrainingKernels } from '../src/engine/tfjs/kernels/cpu.js';
 
 before(async () => {
   tf.enableProdMode();

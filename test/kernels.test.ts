@@ -1,5 +1,5 @@
 /**
- * The wasm training kernels (src/kernels) against the cpu backend: max relative error
+ * The wasm training kernels (src/engine/tfjs/kernels) against the cpu backend: max relative error
  * max|wasm − cpu| / max(max|cpu|, 1e-6) ≤ 1e-4, no leaked tensors (engine count and wasm heap
  * entries equal before and after).
  */
@@ -7,8 +7,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import { registerWasmTrainingKernels, wantedWasmThreads, MAX_WASM_THREADS } from '../src/kernels/index.js';
-import { filterGradAxis, inputGradAxis } from '../src/kernels/conv_geometry.js';
+import { registerWasmTrainingKernels, wantedWasmThreads, MAX_WASM_THREADS } from '../src/engine/tfjs/kernels/index.js';
+import { filterGradAxis, inputGradAxis } from '../src/engine/tfjs/kernels/conv_geometry.js';
 import { uniformStream } from '../src/random.js';
 
 const require = createRequire(import.meta.url);
@@ -270,7 +270,7 @@ test('a 2-thread wasm backend (child process) computes the same conv gradients a
     const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, 'same').square().sum())([x, w]);
     return g.map((t) => Array.from(t.dataSync()));
   });
-  const kernels = new URL('../src/kernels/index.js', import.meta.url).href;
+  const kernels = new URL('../src/engine/tfjs/kernels/index.js', import.meta.url).href;
   const script = `
     import * as tf from '@tensorflow/tfjs';
     import { createRequire } from 'node:module';
@@ -317,7 +317,7 @@ test('per-channel Multiply/Add/Sub on wasm equal cpu and the built-in wasm kerne
     ['Multiply', [3, 4, 4, 8], [8]], // small: built-in
     ['Add', [8, 12, 12, 8], [8, 12, 12, 8]], // same shape: built-in
   ];
-  const { builtinKernel } = await import('../src/kernels/index.js');
+  const { builtinKernel } = await import('../src/engine/tfjs/kernels/index.js');
   for (const [i, [kernel, sa, sb]] of cases.entries()) {
     const inputs = { a: { shape: sa, data: values(size(sa), 'bin', i, 'a') }, b: { shape: sb, data: values(size(sb), 'bin', i, 'b') } };
     const w = await runOn('wasm', kernel, inputs, {});
@@ -367,7 +367,7 @@ test('Identity on wasm shares the buffer (no copy): same values, the clone outli
 });
 
 test('BatchNorm (tf.customGrad, saved tensors cloned by Identity) gradients on wasm equal cpu', async () => {
-  const { batchNormTrain } = await import('../src/model/batchnorm.js');
+  const { batchNormTrain } = await import('../src/engine/tfjs/batchnorm.js');
   const shape: [number, number, number, number] = [4, 6, 5, 8];
   const xv = values(size(shape), 'bn', 'x');
   const gv = values(8, 'bn', 'g').map((v) => 1 + 0.5 * v);

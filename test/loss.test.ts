@@ -1,8 +1,8 @@
-// soft-ce and mixture-nll (src/train/loss.ts) on hand-computed inputs, cpu backend.
+// soft-ce and mixture-nll (src/engine/tfjs/loss.ts) on hand-computed inputs, cpu backend.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { meanLoss, perSampleLoss } from '../src/train/loss.js';
+import { meanLoss, perSampleLoss } from '../src/engine/tfjs/loss.js';
 
 before(async () => {
   tf.enableProdMode();

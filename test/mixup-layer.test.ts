@@ -1,8 +1,8 @@
-// The MixUp layer on tensors (src/mixup/layer.ts), cpu backend.
+// The MixUp layer on tensors (src/engine/tfjs/mixlayer.ts), cpu backend.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { applyMix, permuteRows } from '../src/mixup/layer.js';
+import { applyMix, permuteRows } from '../src/engine/tfjs/mixlayer.js';
 import { pairsPlan, planMix } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
 

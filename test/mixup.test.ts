@@ -1,12 +1,10 @@
-// MixUp bookkeeping (src/mixup/plan.ts, beta.ts): pure functions, no tfjs.
+// MixUp bookkeeping (src/mixup/plan.ts, targets.ts, beta.ts): pure functions, no tfjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { betaSampler } from '../src/mixup/beta.js';
 import {
   combinePlans,
   inversePermutation,
-  majorityLabels,
-  mixLabels,
   mixLength,
   pairsPlan,
   planMix,
@@ -14,6 +12,7 @@ import {
   referenceGradFactor,
   type MixPlan,
 } from '../src/mixup/plan.js';
+import { majorityLabels, mixLabels } from '../src/mixup/targets.js';
 import { UserError } from '../src/errors.js';
 import { uniformStream } from '../src/random.js';
 

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, truncateSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { assignWeights, createResNet, namedWeights } from '../src/model/resnet.js';
+import { assignWeights, createResNet, namedWeights } from '../src/engine/tfjs/resnet.js';
 import { loadTensors, saveTensors } from '../src/model/weights.js';
-import { evaluateBatch } from '../src/train/step.js';
-import { forward } from '../src/model/resnet.js';
+import { scoreLogits } from '../src/evaluate/scoring.js';
+import { forward } from '../src/engine/tfjs/resnet.js';
 import { UserError } from '../src/errors.js';
 import { tempDir } from './fixtures/tmp.js';
 
@@ -40,8 +40,8 @@ test('save → load → assign gives identical predictions (parameters and movin
   const za = tf.tidy(() => forward(a, images, { training: false }));
   const zb = tf.tidy(() => forward(b, images, { training: false }));
   assert.deepEqual([...zb.dataSync()], [...za.dataSync()]);
-  const ea = await evaluateBatch(a, images, labels);
-  const eb = await evaluateBatch(b, images, labels);
+  const ea = scoreLogits(za.dataSync() as Float32Array, labels, 5);
+  const eb = scoreLogits(zb.dataSync() as Float32Array, labels, 5);
   assert.deepEqual(eb, ea);
   tf.dispose([za, zb, images]);
   a.dispose();

@@ -1,10 +1,10 @@
-// The ResNet (src/model/resnet.ts), its BatchNorm (batchnorm.ts) and initialisation (init.ts). cpu backend.
+// The ResNet (src/engine/tfjs/resnet.ts), its BatchNorm (batchnorm.ts) and initialisation (init.ts). cpu backend.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { applyMovingUpdates, createResNet, forward, resnetLayout, type MovingUpdate } from '../src/model/resnet.js';
-import { batchNormInfer, batchNormTrain, movingUpdate } from '../src/model/batchnorm.js';
-import { applyMix } from '../src/mixup/layer.js';
+import { applyMovingUpdates, createResNet, forward, resnetLayout, type MovingUpdate } from '../src/engine/tfjs/resnet.js';
+import { batchNormInfer, batchNormTrain, movingUpdate } from '../src/engine/tfjs/batchnorm.js';
+import { applyMix } from '../src/engine/tfjs/mixlayer.js';
 import { planMix } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
 import { UserError } from '../src/errors.js';

@@ -8,7 +8,7 @@ import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './fixtures/tmp.js';
 
-const moduleUrl = new URL('../src/native-stderr.js', import.meta.url).href;
+const moduleUrl = new URL('../src/engine/native-stderr.js', import.meta.url).href;
 
 /** A child that writes `before`, captures a write of `inside` (or a throw), then writes `after`; stdout: the result as JSON. */
 function child(throws: boolean): string {

@@ -1,5 +1,5 @@
 // Label noise (data.labelNoise, src/data/noise.ts), its place in the data pipeline, and the
-// memorisation columns of a tiny training run (src/train/memorise.ts).
+// memorisation columns of a tiny training run (src/evaluate/memorise.ts).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
@@ -8,13 +8,13 @@ import { configSchema, type Config, type ConfigInput } from '../src/config/schem
 import { openPipeline, type Batch, type DataPipeline } from '../src/data/index.js';
 import { corruptLabels, describeLabelNoise } from '../src/data/noise.js';
 import { UserError } from '../src/errors.js';
-import { selectBackend } from '../src/backend.js';
+import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { runTraining } from '../src/train/run.js';
-import { readCurves } from '../src/train/curves.js';
-import { loadCheckpointNet } from '../src/train/checkpoint.js';
-import { listCheckpoints } from '../src/train/rundir.js';
-import { evaluate } from '../src/train/evaluate.js';
-import { memorisationOf, tallyBatch } from '../src/train/memorise.js';
+import { readCurves } from '../src/rundir/curves.js';
+import { loadCheckpointEngine } from '../src/engine/index.js';
+import { listCheckpoints } from '../src/rundir/rundir.js';
+import { evaluate } from '../src/evaluate/evaluate.js';
+import { memorisationOf, tallyBatch } from '../src/evaluate/memorise.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { Pipeline } from '../src/data/pipeline.js';
 import { augmentSpec } from '../src/augment/index.js';
@@ -169,20 +169,20 @@ test('a tiny noisy run logs the memorisation columns (9th and 10th of curves.csv
   assert.ok(lines.some((l) => /^Epoch\[2\/2\] .* corrupt_noisy_acc=\d+\.\d\d% corrupt_true_acc=\d+\.\d\d%$/.test(l)), lines.join('\n'));
   // the columns equal an independent evaluation of the last checkpoint on the corrupted samples
   const ck = listCheckpoints(cfg.out!).pop()!;
-  const { net } = await loadCheckpointNet(ck.dir);
+  const { engine } = await loadCheckpointEngine(ck.dir);
   const noisy = await openPipeline({ ...cfg, data: { ...cfg.data, workers: 1 } }, 'train');
   const truth = await openPipeline({ ...cfg, data: { ...cfg.data, labelNoise: 0 } }, 'train');
   try {
     const n = noisy.labelNoise!;
-    const vsNoisy = await evaluate(net, n.samples);
+    const vsNoisy = await evaluate(engine, n.samples);
     // the same samples from a clean pipeline, in batches of another size: their true labels
     const clean = (truth as Pipeline).subset(n.noise.indices, { train: false, batchSize: 7, augment: augmentSpec(cfg, false) });
-    const vsTrue = await evaluate(net, clean);
+    const vsTrue = await evaluate(engine, clean);
     assert.equal(vsNoisy.samples, 48);
     assert.equal(rows[1]!.corrupt_noisy_acc, Number(vsNoisy.accuracy.toFixed(6)));
     assert.equal(rows[1]!.corrupt_true_acc, Number(vsTrue.accuracy.toFixed(6)));
   } finally {
-    net.dispose();
+    engine.dispose();
     await Promise.all([noisy.close(), truth.close()]);
   }
   // a run without label noise leaves the two cells empty

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { RunClock, formatDuration, runSecondsLeft } from '../src/train/eta.js';
 import { EpochProgress, EvalProgress } from '../src/train/progress.js';
-import { RunLog, logTimestamp } from '../src/train/log.js';
+import { RunLog, logTimestamp } from '../src/rundir/log.js';
 import { tempDir } from './fixtures/tmp.js';
 
 test('runSecondsLeft: batches left × s/batch + one evaluation per epoch left (hand-computed)', () => {

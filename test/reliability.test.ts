@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
-import { CalibrationAccumulator } from '../src/train/calibration.js';
+import { CalibrationAccumulator } from '../src/evaluate/calibration.js';
 import { buildReliabilitySpec, checkReliabilityFile, reliabilityPoints, reliabilityTitle, writeReliability } from '../src/report/reliability.js';
 import { renderSvg } from '../src/report/plot.js';
 import { tempDir } from './fixtures/tmp.js';

@@ -1,33 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { Resvg } from '@resvg/resvg-js';
 import { configSchema, type ConfigInput } from '../src/config/schema.js';
 import { loadConfig } from '../src/config/load.js';
 import { meanStd } from '../src/report/stats.js';
-import { parseCurves, readRun, isRun, type Run } from '../src/report/runs.js';
+import { readRun, isRun, type Run } from '../src/report/runs.js';
+import { parseCurves } from '../src/rundir/curves.js';
 import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from '../src/report/table.js';
 import { buildPlotSpec, checkPlotFile, renderSvg, svgToPng, seriesLabels } from '../src/report/plot.js';
 import { report } from '../src/report/report.js';
 import { offRecipeKeys } from '../src/report/recipe.js';
 import { tempDir } from './fixtures/tmp.js';
-
-/** The repository root (this file runs from test/ under tsx, from dist/test/ compiled). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
-}
+import { REPO_ROOT, runMixup } from './fixtures/cli.js';
 
 /** Runs the compiled CLI (bin/mixup, needs dist/). */
-function mixup(args: string[]) {
-  const r = spawnSync(process.execPath, [join(repoRoot(), 'bin', 'mixup'), ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const mixup = (args: string[]) => runMixup(args);
+const repoRoot = () => REPO_ROOT;
 
 const HEADER = 'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec';
 

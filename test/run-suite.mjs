@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * Files that may stay: the wasm pthread worker script (src/kernels/wasm_threads.ts) is a cache named
+ * Files that may stay: the wasm pthread worker script (src/engine/tfjs/kernels/wasm_threads.ts) is a cache named
  * by the hash of its content, written once and shared by every run, not a leftover.
  */
 const ALLOWED = [/^mixup-tfjs-wasm-pthread-worker-[0-9a-f]+\.cjs$/];

@@ -17,8 +17,8 @@ import {
   readStatus,
   writeCheckpoint,
   writeStatus,
-} from '../src/train/rundir.js';
-import { appendCurveRow, readCurves, truncateCurves, type CurveRow } from '../src/train/curves.js';
+} from '../src/rundir/rundir.js';
+import { appendCurveRow, readCurves, truncateCurves, type CurveRow } from '../src/rundir/curves.js';
 import { UserError } from '../src/errors.js';
 import { tempDir } from './fixtures/tmp.js';
 

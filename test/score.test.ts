@@ -5,26 +5,23 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { selectBackend } from '../src/backend.js';
+import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { runTraining } from '../src/train/run.js';
-import { scoreCheckpoint } from '../src/train/score.js';
-import { readCurves } from '../src/train/curves.js';
+import { scoreCheckpoint } from '../src/evaluate/score.js';
+import { readCurves } from '../src/rundir/curves.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
+import { REPO_ROOT, runMixup } from './fixtures/cli.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = join(root, 'bin', 'mixup');
+const root = REPO_ROOT;
 const temps: string[] = [];
 let run: string;
 
 function mixup(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  return runMixup(args, { cwd: root });
 }
 
 before(async () => {

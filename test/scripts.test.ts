@@ -3,17 +3,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadConfig } from '../src/config/load.js';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { tempDir } from './fixtures/tmp.js';
+import { REPO_ROOT } from './fixtures/cli.js';
 
-/** The repository root (this file runs from test/ under tsx, from dist/test/ compiled). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
-}
-const root = repoRoot();
+const root = REPO_ROOT;
 const MIXUP = `node ${join(root, 'bin', 'mixup')}`;
 const EXPERIMENTS = ['erm-90', 'erm-200', 'erm-300', 'mixup-90', 'mixup-200', 'mixup-300', 'mixup-feature-90', 'mixup-feature-200', 'mixup-feature-300'];
 /** What reproduce-table.sh trains: one 300-epoch run per experiment (the 90/200 rows are its checkpoints). */

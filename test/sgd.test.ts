@@ -1,9 +1,10 @@
-// MXNet sgd (src/train/sgd.ts): momentum, weight-decay masking, optimizer state. cpu backend.
+// MXNet sgd (src/engine/tfjs/sgd.ts): momentum, weight-decay masking, optimizer state. cpu backend.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import type { ResNet } from '../src/model/resnet.js';
-import { SGD, momentumKey, wdMult } from '../src/train/sgd.js';
+import { networkSpec } from '../src/model/spec.js';
+import type { ResNet } from '../src/engine/tfjs/resnet.js';
+import { SGD, momentumKey, wdMult } from '../src/engine/tfjs/sgd.js';
 import { UserError } from '../src/errors.js';
 
 before(async () => {
@@ -17,6 +18,7 @@ function fakeNet(values: Record<string, number[]>): ResNet {
   for (const [name, v] of Object.entries(values)) params.set(name, tf.variable(tf.tensor1d(v), true));
   return {
     options: { depth: 8, numClasses: 2, mixAt: null, seed: 0 },
+    spec: networkSpec(8, 2),
     params,
     aux: new Map(),
     parameterCount: () => [...params.values()].reduce((n, p) => n + p.size, 0),

@@ -11,21 +11,15 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { readCurves, CURVE_COLUMNS, type CurveRow } from '../src/train/curves.js';
-import { listCheckpoints, readStatus } from '../src/train/rundir.js';
+import { readCurves, CURVE_COLUMNS, type CurveRow } from '../src/rundir/curves.js';
+import { listCheckpoints, readStatus } from '../src/rundir/rundir.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
+import { MIXUP_BIN } from './fixtures/cli.js';
 
-/** Repository root: the first directory above this file with a package.json (test/ or dist/test/). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
-}
-const BIN = join(repoRoot(), 'bin', 'mixup');
+const BIN = MIXUP_BIN;
 
 /** Training samples of the fixture: 20 batches of 16 per epoch, 2 epochs (about 30 ms a batch on wasm). */
 const N_TRAIN = 320;

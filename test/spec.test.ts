@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { auxNames, networkSpec, parameterCount } from '../src/model/spec.js';
-import { createResNet } from '../src/model/resnet.js';
+import { createResNet } from '../src/engine/tfjs/resnet.js';
 
 test('networkSpec: ResNet-50 (basic units) has the reference layout and parameter count', () => {
   const s = networkSpec(50, 10);

@@ -1,13 +1,16 @@
-// One training step and one evaluation batch (src/train/step.ts) on tiny networks. cpu backend.
+// One training step and one evaluation batch (src/engine/tfjs/step.ts) on tiny networks. cpu backend.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createResNet, forward, type ResNet } from '../src/model/resnet.js';
-import { mixLabels, planMix } from '../src/mixup/plan.js';
+import { createResNet, forward, type ResNet } from '../src/engine/tfjs/resnet.js';
+import { planMix } from '../src/mixup/plan.js';
+import { mixLabels } from '../src/mixup/targets.js';
 import { uniformStream } from '../src/random.js';
-import { meanLoss } from '../src/train/loss.js';
-import { SGD, wdMult } from '../src/train/sgd.js';
-import { evaluateBatch, scoreLogits, settleStep, settleSteps, trainStep } from '../src/train/step.js';
+import { meanLoss } from '../src/engine/tfjs/loss.js';
+import { SGD, wdMult } from '../src/engine/tfjs/sgd.js';
+import { settleStep, settleSteps, trainStep } from '../src/engine/tfjs/step.js';
+import { TfjsEngine } from '../src/engine/tfjs/engine.js';
+import { evaluateBatch, scoreLogits } from '../src/evaluate/scoring.js';
 
 before(async () => {
   tf.enableProdMode();
@@ -91,7 +94,8 @@ test('correct counts the label with the larger weight of each mixed sample', asy
 });
 
 test('evaluateBatch: inference-mode loss sum, correct count, predictions and probabilities', async () => {
-  const net = createResNet({ depth: 8, numClasses: 4, mixAt: null, seed: 3 });
+  const engine = new TfjsEngine({ depth: 8, numClasses: 4, mixAt: null, seed: 3, momentum: 0, wd: 0 });
+  const net = engine.net;
   const images = tf.randomNormal([5, 4, 4, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
   const labels = Int32Array.from([0, 1, 2, 3, 0]);
   const z = tf.tidy(() => forward(net, images, { training: false }));
@@ -107,7 +111,7 @@ test('evaluateBatch: inference-mode loss sum, correct count, predictions and pro
     if (p === labels[i]) correct++;
   });
   const before = tf.memory().numTensors;
-  const r = await evaluateBatch(net, images, labels);
+  const r = await evaluateBatch(engine, { images: images.dataSync() as Float32Array, labels, size: 5, height: 4, width: 4 });
   assert.equal(tf.memory().numTensors, before);
   assert.ok(Math.abs(r.lossSum - lossSum) < 1e-4, `${r.lossSum} vs ${lossSum}`);
   assert.equal(r.correct, correct);
@@ -118,7 +122,7 @@ test('evaluateBatch: inference-mode loss sum, correct count, predictions and pro
     e.forEach((v, k) => assert.ok(Math.abs(r.probs[i * 4 + k]! - v / total) < 1e-6, `probs[${i},${k}]`));
   });
   tf.dispose([z, images]);
-  net.dispose();
+  engine.dispose();
 });
 
 test('a depth-8 net overfits 10 samples of 8×8 in 15 steps (loss from ≈ ln 10 to below 0.15), leaking no tensors', async () => {

@@ -13,15 +13,15 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { releaseBackends, selectBackend } from '../src/backend.js';
-import { readCurves } from '../src/train/curves.js';
-import { hardwareGpuPossible } from '../src/gpu-devices.js';
+import { releaseBackends, selectBackend } from '../src/engine/tfjs/backend.js';
+import { readCurves } from '../src/rundir/curves.js';
+import { hardwareGpuPossible } from '../src/engine/gpu-devices.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { webgpuSkipReason } from './fixtures/webgpu.js';
 import { tempDir } from './fixtures/tmp.js';
+import { REPO_ROOT } from './fixtures/cli.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = REPO_ROOT;
 const skip = (await webgpuSkipReason()) ?? false;
 const tmp: string[] = [];
 after(() => {
@@ -34,7 +34,7 @@ let runs = 0;
 
 /**
  * A preload (`node --require`) that records every shared library Node loads (process.dlopen: Dawn's
- * dawn.node, and libvulkan.so.1 that src/webgpu.ts preloads) into the file $MIXUP_TEST_DLOPEN_LOG.
+ * dawn.node, and libvulkan.so.1 that src/engine/dawn.ts preloads) into the file $MIXUP_TEST_DLOPEN_LOG.
  */
 const dlopenHook = join(logs, 'dlopen-hook.cjs');
 writeFileSync(

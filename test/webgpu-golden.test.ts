@@ -3,7 +3,7 @@
 // bounds are those of the cpu and wasm runs (test/fixtures/golden.ts).
 import { after } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { releaseBackends } from '../src/backend.js';
+import { releaseBackends } from '../src/engine/tfjs/backend.js';
 import { defineGoldenTests } from './fixtures/golden.js';
 import { webgpuSkipReason } from './fixtures/webgpu.js';
 

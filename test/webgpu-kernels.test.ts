@@ -4,12 +4,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { releaseBackends } from '../src/backend.js';
-import { createResNet } from '../src/model/resnet.js';
+import { releaseBackends } from '../src/engine/tfjs/backend.js';
+import { createResNet } from '../src/engine/tfjs/resnet.js';
 import { planMix } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
-import { SGD } from '../src/train/sgd.js';
-import { inferLogits, settleStep, settleSteps, trainStep } from '../src/train/step.js';
+import { SGD } from '../src/engine/tfjs/sgd.js';
+import { inferLogits, settleStep, settleSteps, trainStep } from '../src/engine/tfjs/step.js';
 import type { MixupPlacement } from '../src/config/schema.js';
 import { maxRelError, recordKernels, replayKernel, webgpuSkipReason, type KernelCall } from './fixtures/webgpu.js';
 

@@ -8,17 +8,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { releaseBackends, tryBackend } from '../src/backend.js';
+import { releaseBackends, tryBackend } from '../src/engine/tfjs/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import type { MixupPlacement } from '../src/config/schema.js';
-import { createResNet, type ResNet } from '../src/model/resnet.js';
+import { createResNet, type ResNet } from '../src/engine/tfjs/resnet.js';
 import { planMix } from '../src/mixup/plan.js';
 import { uniformStream } from '../src/random.js';
-import { readCurves, type CurveRow } from '../src/train/curves.js';
-import { listCheckpoints } from '../src/train/rundir.js';
+import { readCurves, type CurveRow } from '../src/rundir/curves.js';
+import { listCheckpoints } from '../src/rundir/rundir.js';
 import { prepareResume, runTraining, type TrainIo, type TrainRequest } from '../src/train/run.js';
-import { SGD } from '../src/train/sgd.js';
-import { settleStep, trainStep } from '../src/train/step.js';
+import { SGD } from '../src/engine/tfjs/sgd.js';
+import { settleStep, trainStep } from '../src/engine/tfjs/step.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
 

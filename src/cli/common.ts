@@ -2,22 +2,15 @@
  * What the `mixup` commands share: the printing seam, the package's version, the global options
  * and backend set-up. One module per command lives beside this file; src/cli.ts wires them.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { BackendName } from '../config/schema.js';
-import { parseGpuIndex, selectBackend, type SelectedBackend } from '../backend.js';
+import { packageRoot } from '../root.js';
+import { parseGpuIndex, selectBackend, type SelectedBackend } from '../engine/tfjs/backend.js';
 
-/** The project's package.json: three levels up from dist/src/cli/common.js, two from src/cli/common.ts (run through tsx). */
-export const pkg = (() => {
-  for (const rel of ['../../../package.json', '../../package.json']) {
-    const url = new URL(rel, import.meta.url);
-    if (existsSync(url)) {
-      const json = JSON.parse(readFileSync(url, 'utf8')) as { name?: string; version: string };
-      if (json.name === 'mixup') return json;
-    }
-  }
-  throw new Error('package.json of mixup not found next to the CLI');
-})();
+/** The project's package.json (src/root.ts finds it from src/ under tsx and from dist/src/). */
+export const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { name: string; version: string };
 
 /** Printed lines go through here so tests can capture them. */
 export interface Io {

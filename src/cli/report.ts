@@ -1,6 +1,6 @@
 /** `mixup report` and `mixup backends`. */
 import { Option, type Command } from 'commander';
-import { parseGpuIndex, probeAllBackends } from '../backend.js';
+import { parseGpuIndex, probeAllBackends } from '../engine/tfjs/backend.js';
 import { globals, type Io } from './common.js';
 
 /** Adds `mixup report` to the program. */

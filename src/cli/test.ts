@@ -1,8 +1,10 @@
 /** `mixup test`: score a checkpoint (accuracy, loss, calibration), optionally under attack. */
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
-import { formatScore, scoreCheckpoint, findRunConfig } from '../train/score.js';
-import { DEFAULT_IFGSM_STEPS, parseAttackFlags } from '../train/attack.js';
+import { scoreCheckpoint, findRunConfig } from '../evaluate/score.js';
+import { formatScore } from '../report/score.js';
+import { DEFAULT_IFGSM_STEPS } from '../engine/attack.js';
+import { parseAttackFlags } from './attack.js';
 import { globals, setUpBackend, type Io } from './common.js';
 import { checkDataPaths } from '../data/index.js';
 

@@ -8,7 +8,7 @@ import { absoluteDataPaths, configKeyDocs, loadConfig, parseOverrideValue, parse
 import { UserError, isUserError, firstLine } from '../errors.js';
 import { prepareResume, runTraining, type TrainIo } from '../train/run.js';
 import { checkDataPaths } from '../data/index.js';
-import { RunLog } from '../train/log.js';
+import { RunLog } from '../rundir/log.js';
 import { globals, pkg, setUpBackend, type Io } from './common.js';
 import { EXIT_RUN_DIFFERS, checkRun } from './check-run.js';
 

@@ -11,7 +11,7 @@ import { z } from 'zod';
 const int = () => z.number().int();
 const posInt = () => z.number().int().positive();
 
-/** Names of the backends `--backend` accepts; see src/backend.ts. */
+/** Names of the backends `--backend` accepts; see src/engine/tfjs/backend.ts. */
 export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 

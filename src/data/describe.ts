@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { plural } from '../format.js';
 import { naturalCompare } from './cifarbin.js';
 import type { ImageEncoding } from './decode.js';
-import type { OpenedSource } from './source.js';
+import type { OpenedSource } from './sourcetypes.js';
 
 /** The CIFAR-10 binary training files of the published archive, in order. */
 export const CIFAR10_TRAIN_BATCHES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];

@@ -7,7 +7,7 @@ import { RAW_CIFAR_BYTES } from './decode.js';
 import { decodePyBatch, pyClassNames } from './cifarpy.js';
 import { describeBins, missingBatchesNote } from './describe.js';
 import { checkLabel, defaultClassNames } from './labels.js';
-import type { OpenedSource, SourceOptions } from './source.js';
+import type { OpenedSource, SourceOptions } from './sourcetypes.js';
 
 /** `batches.meta` as bytes, or null when there is none. */
 export function readMeta(path: string): { bytes: Uint8Array; where: string } | null {

@@ -1,6 +1,6 @@
 /**
  * MixUp bookkeeping: which samples of a batch are mixed, with whom and with which weight λ.
- * Pure functions over typed arrays (no tfjs); src/mixup/layer.ts applies a plan to a tensor.
+ * Pure functions over typed arrays (no tfjs); src/engine/tfjs/mixlayer.ts applies a plan to a tensor.
  *
  * The reference's layer (unsky/mixup, forked as hdjsjyl/mixup: symbols/mixup.py, class MixUp)
  * does, for a batch of B samples:
@@ -16,7 +16,7 @@
  * where `partner` is a permutation of 0..B−1 (for `pairs` the swap i ↔ h+i, identity on the
  * unmixed rows, where weight = 1). Row h+i of the reference, λ2ᵢ·aᵢ + (1−λ2ᵢ)·bᵢ with
  * bᵢ = x[h+i], therefore has weight 1−λ2ᵢ and partner i. Being a permutation, the plan's
- * gradient is a gather by the inverse permutation (layer.ts).
+ * gradient is a gather by the inverse permutation (engine/tfjs/mixlayer.ts).
  *
  * CutMix (Yun et al. 2019, "CutMix: Regularization Strategy to Train Strong Classifiers with
  * Localizable Features", `mixup.kind: cutmix`) uses the same plan with a box per row: row i keeps
@@ -32,7 +32,6 @@
  * and {@link combinePlans} joins them into one plan of the whole batch, partner indices offset by
  * the shard's first row, so the mix stays one op over the batch.
  */
-import { UserError } from '../errors.js';
 import { permutation, randomInt, type Uniform } from '../random.js';
 import { betaSampler } from './beta.js';
 
@@ -41,6 +40,20 @@ export type MixScheme = 'pairs' | 'permutation';
 
 /** What is mixed (config `mixup.kind`): whole images blended, or a box pasted (CutMix). */
 export type MixKind = 'mixup' | 'cutmix';
+
+/** How a batch is mixed: config `mixup` (α > 0, mixRate in [0, 1], scheme, kind; default mixup). */
+export interface MixOptions {
+  alpha: number;
+  mixRate: number;
+  scheme: MixScheme;
+  kind?: MixKind;
+}
+
+/** Height and width of a batch's images, in pixels. */
+export interface ImageSize {
+  height: number;
+  width: number;
+}
 
 /**
  * How many of the first samples of a batch the reference's layer mixes: floor(mixRate·B), plus 1
@@ -58,7 +71,7 @@ export function mixLength(batchSize: number, mixRate: number): number {
   return n;
 }
 
-/** One batch's mixing, for {@link applyMix} (layer.ts), {@link mixLabels} and {@link majorityLabels}. */
+/** One batch's mixing, for {@link applyMix} (engine/tfjs/mixlayer.ts), {@link mixLabels} and {@link majorityLabels}. */
 export interface MixPlan {
   /** B, the batch size the plan is for. */
   readonly batchSize: number;
@@ -147,20 +160,19 @@ function withBoxes(plan: MixPlan, height: number, width: number, u: Uniform): Mi
  *   drawn first, then λ2 of all pairs (the reference's order), from one Beta(α, α) sampler fed by `u`.
  * - `permutation` (the paper's form, §2 / Fig. 1a): one λ ~ Beta(α, α), then a random permutation of
  *   the whole batch (Fisher-Yates on `u`); every row i is λ·x[i] + (1−λ)·x[perm[i]]; mixRate is unused.
- * @param batchSize B ≥ 1.
  * - `kind: cutmix`: the same draws, then a box per mixed row ({@link cutBox}; one for the whole
  *   batch with `permutation`), and weights set to the share each row keeps.
  * @param batchSize B ≥ 1.
- * @param m config `mixup`: α > 0, mixRate in [0, 1], scheme, kind (default mixup).
+ * @param m config `mixup` ({@link MixOptions}).
  * @param u seeded uniform stream for this batch, e.g. `uniformStream(seed, 'mixup', epoch, batchIndex)`.
  * @param image `{height, width}` of the batch's images; needed for cutmix.
  * @throws UserError when α ≤ 0; RangeError for cutmix without an image size.
  */
 export function planMix(
   batchSize: number,
-  m: { alpha: number; mixRate: number; scheme: MixScheme; kind?: MixKind },
+  m: MixOptions,
   u: Uniform,
-  image?: { height: number; width: number },
+  image?: ImageSize,
 ): MixPlan {
   return drawPlan(batchSize, m, betaSampler(m.alpha, u), u, image);
 }
@@ -168,10 +180,10 @@ export function planMix(
 /** {@link planMix} with its Beta(α, α) sampler given (shared by the shards of a batch). */
 function drawPlan(
   batchSize: number,
-  m: { mixRate: number; scheme: MixScheme; kind?: MixKind },
+  m: Omit<MixOptions, 'alpha'>,
   draw: () => number,
   u: Uniform,
-  image?: { height: number; width: number },
+  image?: ImageSize,
 ): MixPlan {
   if (m.kind === 'cutmix') {
     if (!image) throw new RangeError('planMix: cutmix needs the image size');
@@ -280,9 +292,9 @@ export function combinePlans(plans: readonly MixPlan[]): MixPlan {
 export function planMixShards(
   batchSize: number,
   shards: number,
-  m: { alpha: number; mixRate: number; scheme: MixScheme; kind?: MixKind },
+  m: MixOptions,
   u: Uniform,
-  image?: { height: number; width: number },
+  image?: ImageSize,
 ): MixPlan {
   if (!Number.isInteger(shards) || shards < 1 || batchSize % shards !== 0) {
     throw new RangeError(`planMixShards: a batch of ${batchSize} does not split into ${shards} equal shards`);
@@ -306,54 +318,6 @@ export function referenceGradFactor(plan: MixPlan): Float64Array {
   const s = new Float64Array(plan.batchSize);
   for (let r = 0; r < plan.batchSize; r++) s[r] = plan.weight[r]! + 1 - plan.weight[plan.partner[r]!]!;
   return s;
-}
-
-function checkLabels(labels: Int32Array, numClasses: number, plan: MixPlan | null): void {
-  if (plan && plan.batchSize !== labels.length) {
-    throw new RangeError(`mix plan is for a batch of ${plan.batchSize} but the batch has ${labels.length} labels`);
-  }
-  for (let i = 0; i < labels.length; i++) {
-    const l = labels[i]!;
-    if (l < 0 || l >= numClasses) {
-      throw new UserError(`label ${l} of sample ${i} of the batch is outside [0, ${numClasses}) (config model.numClasses = ${numClasses})`);
-    }
-  }
-}
-
-/**
- * The (mixed) one-hot labels of a batch: row i = weight[i]·onehot(labels[i]) + (1−weight[i])·onehot(labels[partner[i]]),
- * the reference's `label_1 = λ1·y1 + (1−λ1)·y2` etc.; plain one-hot when `plan` is null.
- * @param labels `[B]` class indices.
- * @returns `[B, numClasses]` row-major float32; each row sums to 1.
- * @throws UserError when a label is outside [0, numClasses).
- */
-export function mixLabels(labels: Int32Array, numClasses: number, plan: MixPlan | null): Float32Array {
-  checkLabels(labels, numClasses, plan);
-  const B = labels.length;
-  const y = new Float32Array(B * numClasses);
-  for (let i = 0; i < B; i++) {
-    if (!plan) {
-      y[i * numClasses + labels[i]!] = 1;
-      continue;
-    }
-    const w = plan.weight[i]!;
-    y[i * numClasses + labels[i]!] += w;
-    y[i * numClasses + labels[plan.partner[i]!]!] += 1 - w;
-  }
-  return y;
-}
-
-/**
- * For training accuracy: the label with the larger weight in each (mixed) sample, the sample's own
- * label on a tie; `labels` itself when `plan` is null.
- * @returns `[B]` int32.
- */
-export function majorityLabels(labels: Int32Array, plan: MixPlan | null): Int32Array {
-  if (!plan) return labels.slice();
-  if (plan.batchSize !== labels.length) throw new RangeError(`mix plan is for a batch of ${plan.batchSize} but the batch has ${labels.length} labels`);
-  const out = new Int32Array(labels.length);
-  for (let i = 0; i < labels.length; i++) out[i] = plan.weight[i]! >= 0.5 ? labels[i]! : labels[plan.partner[i]!]!;
-  return out;
 }
 
 /** The inverse of a permutation: inv[p[i]] = i. */

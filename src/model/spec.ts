@@ -3,7 +3,7 @@
  * CIFAR variant (unsky/mixup symbols/resnet_mixup.py, after MXNet's image-classification
  * symbols/resnet.py; He et al. 2016, "Identity Mappings in Deep Residual Networks"), height ≤ 28.
  *
- * Every executor builds from {@link networkSpec}: the tfjs executor (model/resnet.ts) and the static
+ * Every executor builds from {@link networkSpec}: the tfjs executor (engine/tfjs/resnet.ts) and the static
  * WebGPU engine. Names and order are the reference's symbol argument order (`bn_data_beta`,
  * `conv0_weight`, `stage1_unit1_bn1_gamma`, ...); the weights format (model/weights.ts) is what
  * passes between executors.

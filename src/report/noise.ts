@@ -6,7 +6,7 @@
  */
 import { createArrayCsvStringifier } from 'csv-writer';
 import { configLabels, type Run } from './runs.js';
-import { meanStd, type MeanStd } from './stats.js';
+import { formatMeanStd, meanStd, percent, type MeanStd } from './stats.js';
 
 /** One row: the finished seeds of one config. Accuracies in %. */
 export interface NoiseRow {
@@ -52,13 +52,12 @@ function methodRank(r: Run): [number, number, number] {
   return [kind, kind === 0 ? 0 : r.alpha, Number(setting(r, 'train.labelSmoothing') ?? 0)];
 }
 
-const pct = (x: number) => 100 * x;
 const lastOf = (r: Run) => r.curves[r.curves.length - 1]!;
 
 /** Mean ± std of a column's last value, or null when some run did not log it. */
 function lastColumn(runs: readonly Run[], pick: (r: Run) => number): MeanStd | null {
   const xs = runs.map(pick);
-  return xs.every(Number.isFinite) ? meanStd(xs.map(pct)) : null;
+  return xs.every(Number.isFinite) ? meanStd(xs.map(percent)) : null;
 }
 
 /**
@@ -81,8 +80,8 @@ export function buildNoiseTable(runs: readonly Run[]): NoiseRow[] {
         epochs: r0.epochs,
         method: methodOf(r0),
         label: labels.get(r0)!,
-        best: meanStd(sorted.map((r) => pct(Math.max(...r.curves.map((c) => c.valAcc))))),
-        last: meanStd(sorted.map((r) => pct(lastOf(r).valAcc))),
+        best: meanStd(sorted.map((r) => percent(Math.max(...r.curves.map((c) => c.valAcc))))),
+        last: meanStd(sorted.map((r) => percent(lastOf(r).valAcc))),
         memorised: lastColumn(sorted, (r) => lastOf(r).corruptNoisyAcc),
         trueOnCorrupted: lastColumn(sorted, (r) => lastOf(r).corruptTrueAcc),
         seeds: sorted.map((r) => r.seed),
@@ -95,7 +94,7 @@ export function buildNoiseTable(runs: readonly Run[]): NoiseRow[] {
   return rows.map((x) => x.row);
 }
 
-const fmt = (m: MeanStd | null) => (m === null ? '-' : m.std === null ? m.mean.toFixed(2) : `${m.mean.toFixed(2)} ± ${m.std.toFixed(2)}`);
+const fmt = (m: MeanStd | null) => (m === null ? '-' : formatMeanStd(m));
 
 /**
  * The noise table as Markdown, with a note on what the columns mean.

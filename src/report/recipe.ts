@@ -5,23 +5,18 @@
  * learned (a depth-8 smoke test, `data.limit=256`, a 1-epoch trial) does not compare with the
  * published figure; the report names those keys in the row label and leaves the reference columns empty.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
+import { findPackageRoot } from '../root.js';
 import type { Experiment } from '../config/schema.js';
 import { IGNORED_FOR_GROUPING, flatSettings, type Run } from './runs.js';
 import { REFERENCE_ACCURACY } from './reference.js';
 
 /** The `configs/` directory of this package (found from this file, in src/ or dist/src/). */
 function shippedConfigs(): string | null {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'mixup') return join(dir, 'configs');
-    if (dirname(dir) === dir) return null;
-    dir = dirname(dir);
-  }
+  const root = findPackageRoot();
+  return root === null ? null : join(root, 'configs');
 }
 
 const recipes = new Map<string, Readonly<Record<string, string>> | null>();

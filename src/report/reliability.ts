@@ -7,7 +7,8 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { UserError } from '../errors.js';
-import type { Calibration } from '../train/calibration.js';
+import { pct } from '../format.js';
+import type { Calibration } from '../evaluate/calibration.js';
 import { checkPlotFile, renderSvg, saveFigure } from './plot.js';
 
 /** The flag that names the file, for messages. */
@@ -37,17 +38,17 @@ export function reliabilityPoints(c: Calibration): ReliabilityPoint[] {
     .map((b) => ({ lower: b.lower, upper: b.upper, mid: (b.lower + b.upper) / 2, count: b.count, accuracy: b.accuracy, meanConfidence: b.meanConfidence }));
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+const pctSpaced = (x: number) => pct(x, 2, ' ');
 
 /** The title, with the ECE: `Reliability diagram, ECE 3.21 %`. */
 export function reliabilityTitle(c: Calibration): string {
-  return `Reliability diagram, ECE ${pct(c.ece)}`;
+  return `Reliability diagram, ECE ${pctSpaced(c.ece)}`;
 }
 
 /** The subtitle lines: `top-1 43.36 %, mean confidence 45.10 %, MCE 9.87 %` and `10,000 images, 15 equal-width bins`. */
 export function reliabilitySummary(c: Calibration): string[] {
   return [
-    `top-1 ${pct(c.accuracy)}, mean confidence ${pct(c.meanConfidence)}, MCE ${pct(c.mce)}`,
+    `top-1 ${pctSpaced(c.accuracy)}, mean confidence ${pctSpaced(c.meanConfidence)}, MCE ${pctSpaced(c.mce)}`,
     `${c.samples.toLocaleString('en-US')} images, ${c.bins.length} equal-width bins of top-1 confidence`,
   ];
 }

@@ -7,37 +7,18 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
 import { EXPERIMENTS, type Experiment } from '../config/schema.js';
+import { UserError } from '../errors.js';
+import { parseCurves, type EpochCurve } from '../rundir/curves.js';
+import { readJson as readRunJson } from '../rundir/rundir.js';
 
-/** One row of `curves.csv`: the state after a finished epoch. */
-export interface CurveRow {
-  /** 1-based epoch number. */
-  epoch: number;
-  /** Learning rate used in this epoch (NaN when the column is absent). */
-  lr: number;
-  /** Mean training loss over the epoch (the mixed loss for mixup runs). */
-  trainLoss: number;
-  /** Training top-1 accuracy, fraction in [0, 1] (NaN when absent). */
-  trainAcc: number;
-  /** Validation loss (NaN when absent). */
-  valLoss: number;
-  /** Validation (CIFAR-10 test set) top-1 accuracy, fraction in [0, 1]. */
-  valAcc: number;
-  /**
-   * Label-noise runs: share of the corrupted training samples predicted as their corrupted label
-   * (`corrupt_noisy_acc`) and as their true label (`corrupt_true_acc`); NaN when absent or empty.
-   */
-  corruptNoisyAcc: number;
-  corruptTrueAcc: number;
-  /** Validation expected calibration error, fraction (NaN when absent or empty: runs from before it was logged). */
-  valEce: number;
-}
+/** One row of `curves.csv` as the report reads it (rundir/curves.ts `parseCurves`). */
+export type { EpochCurve as CurveRow } from '../rundir/curves.js';
 
 /** Status values `mixup train` writes into `status.json` (defined with the run directory layout). */
-export { RUN_STATUSES, type RunStatus } from '../train/rundir.js';
-import { RUN_STATUSES, type RunStatus } from '../train/rundir.js';
+export { RUN_STATUSES, type RunStatus } from '../rundir/rundir.js';
+import { RUN_STATUSES, type RunStatus } from '../rundir/rundir.js';
 
 /** A run directory that has at least one finished epoch. */
 export interface Run {
@@ -66,7 +47,7 @@ export interface Run {
   /** True when curves.csv has a row for every planned epoch. */
   complete: boolean;
   /** Rows of curves.csv, epochs strictly increasing. */
-  curves: CurveRow[];
+  curves: EpochCurve[];
   /**
    * The config name, the epochs and the config's {@link settings} as canonical JSON, without the keys that do not change
    * the result (seed, paths, backend, logging, checkpointing; see {@link IGNORED_FOR_GROUPING}):
@@ -134,16 +115,11 @@ const statusFields = z.looseObject({
 class RunProblem extends Error {}
 
 function readJson(file: string): unknown {
-  let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    return readRunJson<unknown>(file, true);
   } catch (e) {
-    throw new RunProblem(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new RunProblem(`${file}: not valid JSON (${(e as Error).message})`);
+    if (e instanceof UserError) throw new RunProblem(e.message);
+    throw e;
   }
 }
 
@@ -200,72 +176,6 @@ export function configLabels(runs: readonly Run[], omit: readonly string[] = [],
   });
 }
 
-const REQUIRED_COLUMNS = ['epoch', 'train_loss', 'val_acc'] as const;
-
-/**
- * Parses the text of a `curves.csv` (header `epoch,lr,train_loss,train_acc,val_loss,val_acc,...`;
- * `lr`, `train_acc`, `val_loss` and `val_ece` may be absent, other columns are ignored).
- * @param file the file name, for messages.
- * @returns the rows, in file order.
- * @throws Error with one line naming `file`, the line and what was expected, when a required
- *   column is missing, a value is not a number, an accuracy is outside [0, 1], or the epochs
- *   are not 1-based and strictly increasing.
- */
-export function parseCurves(text: string, file: string): CurveRow[] {
-  let records: string[][];
-  try {
-    records = parseCsv(text, { skip_empty_lines: true, trim: true, relax_column_count: false }) as string[][];
-  } catch (e) {
-    throw new RunProblem(`${file}: not valid CSV (${(e as Error).message.split('\n')[0]})`);
-  }
-  if (records.length === 0) throw new RunProblem(`${file}: empty, expected a header line starting with "epoch,"`);
-  const header = records[0]!;
-  for (const c of REQUIRED_COLUMNS) {
-    if (!header.includes(c)) throw new RunProblem(`${file}: line 1: no column "${c}" in header "${header.join(',')}"`);
-  }
-  const col = (name: string) => header.indexOf(name);
-  const rows: CurveRow[] = [];
-  for (let i = 1; i < records.length; i++) {
-    const rec = records[i]!;
-    const line = i + 1;
-    const num = (name: string, opts: { fraction?: boolean; finite?: boolean } = {}): number => {
-      const idx = col(name);
-      if (idx < 0) return NaN;
-      const raw = rec[idx] ?? '';
-      const v = raw === '' ? NaN : Number(raw);
-      if (raw === '' || (Number.isNaN(v) && raw !== 'NaN')) {
-        throw new RunProblem(`${file}: line ${line}: ${name} is "${raw}", expected a number`);
-      }
-      if ((opts.finite || opts.fraction) && !Number.isFinite(v)) {
-        throw new RunProblem(`${file}: line ${line}: ${name} is ${raw}, expected a finite number`);
-      }
-      if (opts.fraction && (v < 0 || v > 1)) {
-        throw new RunProblem(`${file}: line ${line}: ${name} is ${raw}, expected a fraction in [0, 1]`);
-      }
-      return v;
-    };
-    const epoch = num('epoch', { finite: true });
-    const prev = rows.length > 0 ? rows[rows.length - 1]!.epoch : 0;
-    if (!Number.isInteger(epoch) || epoch <= prev) {
-      throw new RunProblem(`${file}: line ${line}: epoch is ${epoch}, expected an integer above ${prev} (1-based, increasing)`);
-    }
-    const trainAccIdx = col('train_acc');
-    const optionalFraction = (name: string) => ((rec[col(name)] ?? '') === '' ? NaN : num(name, { fraction: true }));
-    rows.push({
-      epoch,
-      lr: num('lr'),
-      trainLoss: num('train_loss'),
-      trainAcc: trainAccIdx < 0 ? NaN : num('train_acc', { fraction: true }),
-      valLoss: num('val_loss'),
-      valAcc: num('val_acc', { fraction: true }),
-      corruptNoisyAcc: optionalFraction('corrupt_noisy_acc'),
-      corruptTrueAcc: optionalFraction('corrupt_true_acc'),
-      valEce: (rec[col('val_ece')] ?? '') === '' ? NaN : num('val_ece'), // NaN also for a diverged epoch
-    });
-  }
-  return rows;
-}
-
 /**
  * Reads one run directory.
  * @param dir the run directory (as the user wrote it; used in messages).
@@ -305,7 +215,13 @@ export function readRun(dir: string): Run | SkippedRun {
       const st = status ? ` (status.json: ${status.status}, epoch ${status.epoch ?? 0}/${epochs})` : '';
       throw new RunProblem(`${curvesFile}: missing, no epoch finished yet${st}`);
     }
-    const curves = parseCurves(readFileSync(curvesFile, 'utf8'), curvesFile);
+    let curves: EpochCurve[];
+    try {
+      curves = parseCurves(readFileSync(curvesFile, 'utf8'), curvesFile);
+    } catch (e) {
+      if (e instanceof UserError) throw new RunProblem(e.message);
+      throw e;
+    }
     if (curves.length === 0) {
       throw new RunProblem(`${curvesFile}: no epoch finished yet (header only, 0/${epochs} epochs)`);
     }

@@ -25,3 +25,13 @@ export function meanStd(xs: readonly number[]): MeanStd {
   const ss = xs.reduce((a, x) => a + (x - mean) * (x - mean), 0);
   return { mean, std: Math.sqrt(ss / (n - 1)), n };
 }
+
+/** A fraction in percent: 0.9512 → 95.12 (numbers for tables; format.ts `pct` for text). */
+export function percent(x: number): number {
+  return 100 * x;
+}
+
+/** `95.12` for one value, `95.12 ± 0.30` (sample std) for several: a table cell of {@link meanStd}. */
+export function formatMeanStd(m: MeanStd): string {
+  return m.std === null ? m.mean.toFixed(2) : `${m.mean.toFixed(2)} ± ${m.std.toFixed(2)}`;
+}

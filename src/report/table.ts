@@ -9,7 +9,7 @@ import { createArrayCsvStringifier } from 'csv-writer';
 import { EXPERIMENTS, type Experiment } from '../config/schema.js';
 import { basename } from 'node:path';
 import { configLabels, type CurveRow, type Run, type RunStatus } from './runs.js';
-import { meanStd, type MeanStd } from './stats.js';
+import { formatMeanStd, meanStd, percent, type MeanStd } from './stats.js';
 import { referenceAccuracy } from './reference.js';
 import { offRecipeKeys } from './recipe.js';
 
@@ -78,11 +78,10 @@ export interface TableOptions {
 
 function rowOf(runs: Run[], label: string, finished: boolean, opts: TableOptions): TableRow {
   const r0 = runs[0]!;
-  const pct = (x: number) => x * 100;
-  const finalAcc = meanStd(runs.map((r) => pct(r.curves[r.curves.length - 1]!.valAcc)));
-  const bestAcc = meanStd(runs.map((r) => pct(Math.max(...r.curves.map((c) => c.valAcc)))));
+  const finalAcc = meanStd(runs.map((r) => percent(r.curves[r.curves.length - 1]!.valAcc)));
+  const bestAcc = meanStd(runs.map((r) => percent(Math.max(...r.curves.map((c) => c.valAcc)))));
   const ece = (pick: (r: Run) => CurveRow) => {
-    const xs = runs.map((r) => pct(pick(r).valEce));
+    const xs = runs.map((r) => percent(pick(r).valEce));
     return xs.every(Number.isFinite) ? meanStd(xs) : null;
   };
   const bestEpoch = (r: Run) => r.curves.reduce((b, c) => (c.valAcc > b.valAcc ? c : b));
@@ -180,10 +179,6 @@ export function buildTable(runs: readonly Run[], opts: TableOptions = {}): Table
 
 // ---------------------------------------------------------------- formatting
 
-function fmtAcc(m: MeanStd): string {
-  return m.std === null ? m.mean.toFixed(2) : `${m.mean.toFixed(2)} ± ${m.std.toFixed(2)}`;
-}
-
 function fmtDiff(d: number): string {
   return `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)}`;
 }
@@ -259,12 +254,12 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
       String(r.epochs),
       r.alpha === null ? '-' : String(r.alpha),
       r.mixRate === null ? '-' : String(r.mixRate),
-      fmtAcc(r.finalAcc),
-      fmtAcc(r.bestAcc),
+      formatMeanStd(r.finalAcc),
+      formatMeanStd(r.bestAcc),
       String(r.lr),
       String(r.batchSize),
       ...(valPerRow ? [valImagesText(r.valLimit)] : []),
-      ...(anyEce ? [r.finalEce, r.bestEce].map((m) => (m === null ? '-' : fmtAcc(m))) : []),
+      ...(anyEce ? [r.finalEce, r.bestEce].map((m) => (m === null ? '-' : formatMeanStd(m))) : []),
       r.seeds.join(', '),
     ];
     if (opts.compareReference) cells.push(r.reference === null ? '-' : r.reference.toFixed(2), r.diff === null ? '-' : fmtDiff(r.diff));
@@ -315,36 +310,44 @@ const roundStd = (m: MeanStd | null) => (m === null || m.std === null ? null : r
  * (% ECE, null where a run did not log it).
  */
 export function tableRecords(rows: readonly TableRow[]): Record<string, unknown>[] {
-  const anyEce = hasEce(rows);
-  return rows.map((r) => ({
-    config: r.config,
-    experiment: r.experiment,
-    epochs: r.epochs,
-    alpha: r.alpha,
-    mix_rate: r.mixRate,
-    final_acc: round(r.finalAcc.mean),
-    final_acc_std: r.finalAcc.std === null ? null : round(r.finalAcc.std),
-    best_acc: round(r.bestAcc.mean),
-    best_acc_std: r.bestAcc.std === null ? null : round(r.bestAcc.std),
-    lr: r.lr,
-    batch_size: r.batchSize,
-    val_limit: r.valLimit,
-    n: r.finalAcc.n,
-    seeds: r.seeds,
-    status: r.finished ? 'finished' : (r.status ?? 'in progress'),
-    last_epoch: r.lastEpoch,
-    reference_acc: r.reference,
-    diff: r.diff === null ? null : round(r.diff),
-    runs: r.runs,
-    ...(anyEce
-      ? {
-          final_ece: r.finalEce === null ? null : round(r.finalEce.mean),
-          final_ece_std: roundStd(r.finalEce),
-          best_acc_ece: r.bestEce === null ? null : round(r.bestEce.mean),
-          best_acc_ece_std: roundStd(r.bestEce),
-        }
-      : {}),
-  }));
+  const columns = recordColumns(rows);
+  return rows.map((r) => Object.fromEntries(columns.map(([name, value]) => [name, value(r)])));
+}
+
+/** The columns of the JSON and CSV outputs, in order, each with how a row fills it. */
+const RECORD_COLUMNS: readonly (readonly [string, (r: TableRow) => unknown])[] = [
+  ['config', (r) => r.config],
+  ['experiment', (r) => r.experiment],
+  ['epochs', (r) => r.epochs],
+  ['alpha', (r) => r.alpha],
+  ['mix_rate', (r) => r.mixRate],
+  ['final_acc', (r) => round(r.finalAcc.mean)],
+  ['final_acc_std', (r) => (r.finalAcc.std === null ? null : round(r.finalAcc.std))],
+  ['best_acc', (r) => round(r.bestAcc.mean)],
+  ['best_acc_std', (r) => (r.bestAcc.std === null ? null : round(r.bestAcc.std))],
+  ['lr', (r) => r.lr],
+  ['batch_size', (r) => r.batchSize],
+  ['val_limit', (r) => r.valLimit],
+  ['n', (r) => r.finalAcc.n],
+  ['seeds', (r) => r.seeds],
+  ['status', (r) => (r.finished ? 'finished' : (r.status ?? 'in progress'))],
+  ['last_epoch', (r) => r.lastEpoch],
+  ['reference_acc', (r) => r.reference],
+  ['diff', (r) => (r.diff === null ? null : round(r.diff))],
+  ['runs', (r) => r.runs],
+];
+
+/** Columns added at the end when some row has calibration figures. */
+const RECORD_ECE_COLUMNS: readonly (readonly [string, (r: TableRow) => unknown])[] = [
+  ['final_ece', (r) => (r.finalEce === null ? null : round(r.finalEce.mean))],
+  ['final_ece_std', (r) => roundStd(r.finalEce)],
+  ['best_acc_ece', (r) => (r.bestEce === null ? null : round(r.bestEce.mean))],
+  ['best_acc_ece_std', (r) => roundStd(r.bestEce)],
+];
+
+/** The record columns of a table: ECE columns only when some row has calibration figures. */
+function recordColumns(rows: readonly TableRow[]): readonly (readonly [string, (r: TableRow) => unknown])[] {
+  return hasEce(rows) ? [...RECORD_COLUMNS, ...RECORD_ECE_COLUMNS] : RECORD_COLUMNS;
 }
 
 /** The table as JSON: an array of {@link tableRecords}. */
@@ -352,35 +355,10 @@ export function formatJson(rows: readonly TableRow[]): string {
   return JSON.stringify(tableRecords(rows), null, 2);
 }
 
-const CSV_COLUMNS = [
-  'config',
-  'experiment',
-  'epochs',
-  'alpha',
-  'mix_rate',
-  'final_acc',
-  'final_acc_std',
-  'best_acc',
-  'best_acc_std',
-  'lr',
-  'batch_size',
-  'val_limit',
-  'n',
-  'seeds',
-  'status',
-  'last_epoch',
-  'reference_acc',
-  'diff',
-  'runs',
-];
-
-/** Columns added at the end when some row has calibration figures. */
-const CSV_ECE_COLUMNS = ['final_ece', 'final_ece_std', 'best_acc_ece', 'best_acc_ece_std'];
-
 /** The table as CSV with a header line; empty cells for nulls, lists joined by spaces. */
 export function formatCsv(rows: readonly TableRow[]): string {
   const records = tableRecords(rows);
-  const columns = hasEce(rows) ? [...CSV_COLUMNS, ...CSV_ECE_COLUMNS] : CSV_COLUMNS;
+  const columns = recordColumns(rows).map(([name]) => name);
   const stringifier = createArrayCsvStringifier({ header: columns });
   const cell = (v: unknown) => (v === null ? '' : Array.isArray(v) ? v.join(' ') : (v as string | number));
   return (

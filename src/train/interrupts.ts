@@ -1,14 +1,20 @@
 /**
- * Signals during `mixup train` (see {@link Interrupts}). The exit codes are the shell's for a
- * process stopped by SIGINT / SIGTERM (128 + signal number).
+ * Signals during `mixup train` (see {@link Interrupts}); exit codes in src/exitcodes.ts.
  */
-import { readStatus, writeStatus } from './rundir.js';
-import type { TrainIo } from './run.js';
+import { EXIT_SIGINT, EXIT_SIGTERM } from '../exitcodes.js';
 
-/** Exit code of a run stopped by SIGINT (Ctrl-C), with a checkpoint. */
-export const EXIT_SIGINT = 130;
-/** Exit code of a run stopped by SIGTERM, with a checkpoint. */
-export const EXIT_SIGTERM = 143;
+export { EXIT_SIGINT, EXIT_SIGTERM } from '../exitcodes.js';
+
+/** What an {@link Interrupts} tells its run. */
+export interface InterruptHooks {
+  /** Prints a line of diagnostics (stderr in the CLI). */
+  info(text: string): void;
+  /**
+   * Called on a second signal, just before the process exits without a checkpoint: record the
+   * stop (status.json). Must not throw for long; an error here is ignored.
+   */
+  beforeExit(sig: 'sigint' | 'sigterm'): void;
+}
 
 /**
  * A second SIGINT/SIGTERM this soon (ms) after the first is the same interrupt delivered twice
@@ -35,8 +41,7 @@ export class Interrupts {
   private readonly onTerm = () => this.receive('sigterm');
 
   constructor(
-    private readonly io: TrainIo,
-    private readonly out: string,
+    private readonly hooks: InterruptHooks,
     private readonly enabled: boolean,
   ) {
     if (!enabled) return;
@@ -47,10 +52,9 @@ export class Interrupts {
   private receive(sig: 'sigint' | 'sigterm'): void {
     if (this.request !== null && performance.now() - this.firstAt < SAME_INTERRUPT_MS) return;
     if (this.request !== null) {
-      this.io.info(`\nsecond ${sig.toUpperCase()}: exiting now without a checkpoint`);
+      this.hooks.info(`\nsecond ${sig.toUpperCase()}: exiting now without a checkpoint`);
       try {
-        const st = readStatus(this.out);
-        if (st) writeStatus(this.out, { ...st, status: 'interrupted', pid: undefined, message: `second ${sig.toUpperCase()}: stopped without a checkpoint of the epoch in progress` });
+        this.hooks.beforeExit(sig);
       } catch {
         // exiting at once matters more than the status file; --resume copes with a stale one
       }
@@ -58,7 +62,7 @@ export class Interrupts {
     }
     this.request = sig;
     this.firstAt = performance.now();
-    this.io.info(`\n${sig.toUpperCase()}: finishing the current batch and writing a checkpoint (the same signal again, a second or more later, exits at once)`);
+    this.hooks.info(`\n${sig.toUpperCase()}: finishing the current batch and writing a checkpoint (the same signal again, a second or more later, exits at once)`);
   }
 
   /** Removes the handlers. */

@@ -9,37 +9,28 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { plural } from '../format.js';
-import { mixupPlacement, type Config } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { absoluteDataPaths, loadConfig, validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
-import type { ResNet } from '../model/resnet.js';
-import { planMixShards } from '../mixup/plan.js';
-import { uniformStream } from '../random.js';
+import type { Engine } from '../engine/engine.js';
+import { createEngine, loadCheckpointEngine } from '../engine/index.js';
 import { describeExperiment } from './describe.js';
 import { learningRate } from './schedule.js';
-import { SGD } from './sgd.js';
-import { defaultReadEvery, settleSteps, trainStep, type PendingStep } from './step.js';
-import { evaluate } from './evaluate.js';
-import { measureMemorisation } from './memorise.js';
 import { describeLabelNoise } from '../data/noise.js';
-import { CalibrationAccumulator } from './calibration.js';
-import { appendCurveRow, truncateCurves } from './curves.js';
-import { EpochProgress, EvalProgress, type ProgressSink } from './progress.js';
+import { appendCurveRow, truncateCurves } from '../rundir/curves.js';
+import { checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
-import type { RunLog } from './log.js';
+import type { RunLog } from '../rundir/log.js';
 import {
-  buildNet,
   emptySums,
-  loadCheckpointNet,
   loadOptimizerState,
   saveCheckpoint,
   type CheckpointState,
   type EpochSums,
-} from './checkpoint.js';
+} from '../rundir/checkpoint.js';
 import {
   assertCanStartNewRun,
   assertNotTraining,
@@ -56,20 +47,16 @@ import {
   writeStatus,
   type CheckpointPosition,
   type RunSource,
-} from './rundir.js';
-import { EXIT_SIGINT, EXIT_SIGTERM, Interrupts } from './interrupts.js';
+} from '../rundir/rundir.js';
+import { Interrupts } from './interrupts.js';
+import { EXIT_NAN, EXIT_SIGINT, EXIT_SIGTERM } from '../exitcodes.js';
 
-/** Exit code of `mixup train` when the loss became NaN or infinite (130/143: interrupts.ts). */
-export const EXIT_NAN = 3;
+export { EXIT_NAN } from '../exitcodes.js';
 
-/** Batches in a row that `nanPolicy: skip-batch` tolerates before stopping. */
-export const MAX_SKIPPED_IN_A_ROW = 10;
+/** Steps queued between reads on a GPU engine when `train.readEvery` is null (1 on the CPU, see epochLoop). */
+export const GPU_READ_EVERY = 8;
 
-/** Output channels of a training run. */
-export interface TrainIo extends ProgressSink {
-  /** Diagnostics and summaries (stderr in the CLI). */
-  info(text: string): void;
-}
+export { MAX_SKIPPED_IN_A_ROW, type TrainIo } from './epoch.js';
 
 /** How a run starts. */
 export interface TrainRequest {
@@ -133,10 +120,6 @@ export function batchesText(samples: number, batches: number, batchSize: number)
   return unused > 0 ? `${each}, the last ${plural(unused, 'sample')} unused each epoch` : each;
 }
 
-function fmtPct(x: number): string {
-  return `${(100 * x).toFixed(2)}%`;
-}
-
 /**
  * Runs (or resumes) training to `cfg.train.epochs`.
  * @returns the process exit code: 0 finished, 130/143 interrupted by SIGINT/SIGTERM (checkpoint written).
@@ -152,8 +135,17 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   else assertCanStartNewRun(out, req.overwrite);
   let train: DataPipeline | null = null;
   let val: DataPipeline | null = null;
-  let model: { net: ResNet; opt: SGD } | null = null;
-  const interrupts = new Interrupts(io, out, req.handleSignals);
+  let model: { engine: Engine } | null = null;
+  const interrupts = new Interrupts(
+    {
+      info: (text) => io.info(text),
+      beforeExit: (sig) => {
+        const st = readStatus(out);
+        if (st) writeStatus(out, { ...st, status: 'interrupted', pid: undefined, message: `second ${sig.toUpperCase()}: stopped without a checkpoint of the epoch in progress` });
+      },
+    },
+    req.handleSignals,
+  );
   try {
     const note = (l: string) => io.info(`mixup: note: ${l}`);
     const tr = (train = await openPipeline(cfg, 'train', undefined, { warn: note }));
@@ -165,7 +157,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     const setup = await setupRun(req, io);
     model = setup;
     req.log?.open(runPaths(out).log);
-    const { net, opt, start, sums } = setup;
+    const { engine, start, sums } = setup;
     const epochs = cfg.train.epochs;
     if (start.epoch >= epochs) {
       io.info(`${out}: already trained ${start.epoch} of ${epochs} epochs; nothing to do (raise the total with --epochs N)`);
@@ -173,14 +165,14 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
       return 0;
     }
     io.info(
-      `model: ResNet-${cfg.model.depth}, ${net.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
+      `model: ResNet-${cfg.model.depth}, ${engine.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
         `experiment ${describeExperiment(cfg)}${cfg.train.labelSmoothing > 0 ? `; label smoothing ε ${cfg.train.labelSmoothing}` : ''}`,
     );
     io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${batchesText(tr.numSamples, tr.batchesPerEpoch, cfg.train.batchSize)})`);
     if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
     io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
     io.info(`run directory: ${resolve(out)}`);
-    return await epochLoop(req, io, interrupts, net, opt, tr, va, start, sums);
+    return await epochLoop(req, io, interrupts, engine, tr, va, start, sums);
   } catch (e) {
     if (!(e instanceof UserError && e.exitCode === EXIT_NAN)) {
       try {
@@ -197,8 +189,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   } finally {
     await train?.close();
     await val?.close();
-    model?.net.dispose();
-    model?.opt.dispose();
+    model?.engine.dispose();
     interrupts.dispose();
   }
 }
@@ -207,17 +198,15 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
  * Prepares the run directory and the model: a new run (config.json, run.json, fresh weights) or a
  * resumed one (newest checkpoint's weights, momentum and position; curves.csv cut back to it).
  */
-async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ net: ResNet; opt: SGD; start: CheckpointPosition; sums: EpochSums }> {
+async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ engine: Engine; start: CheckpointPosition; sums: EpochSums }> {
   const { cfg } = req;
   const out = cfg.out!;
   const paths = runPaths(out);
-  const newOptimizer = (net: ResNet) => new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
   if (!req.resume) {
     prepareNewRun(out, req.overwrite);
     writeJsonAtomic(paths.config, cfg);
     if (req.source) writeJsonAtomic(paths.source, req.source);
-    const net = buildNet(cfg);
-    return { net, opt: newOptimizer(net), start: { epoch: 0, batch: 0 }, sums: emptySums() };
+    return { engine: createEngine(cfg), start: { epoch: 0, batch: 0 }, sums: emptySums() };
   }
   const was = readStatus(out);
   if (was?.status === 'running' && was.pid !== undefined && was.pid !== process.pid) {
@@ -228,32 +217,33 @@ async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ net: ResNet; 
   if (listCheckpoints(out).length === 0) {
     io.info(`resume: ${out} has no checkpoint yet; starting from epoch 1`);
     truncateCurves(paths.curves, 0);
-    const net = buildNet(cfg);
-    return { net, opt: newOptimizer(net), start: { epoch: 0, batch: 0 }, sums: emptySums() };
+    return { engine: createEngine(cfg), start: { epoch: 0, batch: 0 }, sums: emptySums() };
   }
   const ck = findCheckpoint(out);
-  const loaded = await loadCheckpointNet(ck.dir);
-  const opt = newOptimizer(loaded.net);
+  const loaded = await loadCheckpointEngine(ck.dir);
   try {
-    await loadOptimizerState(ck.dir, opt);
+    loaded.engine.writeOptimizerState(await loadOptimizerState(ck.dir));
   } catch (e) {
-    loaded.net.dispose();
-    opt.dispose();
+    loaded.engine.dispose();
     throw e;
   }
   const start = { epoch: loaded.state.epoch, batch: loaded.state.batch };
   io.info(`resume: from ${ck.dir} (${start.batch > 0 ? `epoch ${start.epoch + 1}, after batch ${start.batch}` : `end of epoch ${start.epoch}`})`);
   const kept = truncateCurves(paths.curves, start.epoch);
   if (kept !== start.epoch && existsSync(paths.curves)) io.info(`resume: curves.csv holds ${kept} epochs, checkpoint ${start.epoch}`);
-  return { net: loaded.net, opt, start, sums: loaded.state.sums };
+  return { engine: loaded.engine, start, sums: loaded.state.sums };
 }
 
+/**
+ * The epochs of a run from `start`: train an epoch, evaluate it, append its curves.csv row and print
+ * its line, checkpoint when due; stops early (with a checkpoint) on an interrupt.
+ * @returns the exit code: 0, or 130/143 after SIGINT/SIGTERM.
+ */
 async function epochLoop(
   req: TrainRequest,
   io: TrainIo,
   interrupts: Interrupts,
-  net: ResNet,
-  opt: SGD,
+  engine: Engine,
   train: DataPipeline,
   val: DataPipeline,
   start: CheckpointPosition,
@@ -263,11 +253,10 @@ async function epochLoop(
   const out = cfg.out!;
   const paths = runPaths(out);
   const epochs = cfg.train.epochs;
-  const placement = mixupPlacement(cfg);
 
   const checkpoint = async (pos: CheckpointPosition, sums: EpochSums, lr: number): Promise<string> => {
     const state: CheckpointState = { ...pos, sums, lr, random: 'derived from (train.seed, stream, epoch, batch); no state saved', created: new Date().toISOString() };
-    const dir = await writeCheckpoint(out, pos, (tmp) => saveCheckpoint(tmp, net, opt, state, cfg));
+    const dir = await writeCheckpoint(out, pos, async (tmp) => saveCheckpoint(tmp, await engine.readWeights(), await engine.readOptimizerState(), state, cfg));
     pruneCheckpoints(out, cfg.train.keepCheckpoints, cfg.train.keepEpochs);
     return dir;
   };
@@ -283,116 +272,37 @@ async function epochLoop(
   };
 
   writeStatus(out, { status: 'running', epoch: start.epoch, epochs, pid: process.pid, host: hostname() });
+  // On a GPU, reading after every step would leave the device idle while JavaScript waits; on the
+  // CPU backends kernels run at dispatch anyway, so reading every step keeps progress current.
+  const ctx: EpochContext = {
+    cfg,
+    io,
+    engine,
+    train,
+    val,
+    interrupts,
+    handleSignals: req.handleSignals,
+    afterBatch: req.afterBatch,
+    readEvery: cfg.train.readEvery ?? (engine.onGpu ? GPU_READ_EVERY : 1),
+    clock: new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples),
+    skippedInARow: 0,
+  };
   let sums = startSums;
-  let skippedInARow = 0;
-  const readEvery = cfg.train.readEvery ?? defaultReadEvery();
-  const clock = new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples);
   let announce: ((text: string) => void) | null = (text) => io.info(text);
   for (let epoch = start.epoch; epoch < epochs; epoch++) {
     const lr = learningRate(epoch, cfg.train);
     const fromBatch = epoch === start.epoch ? start.batch : 0;
     if (fromBatch === 0) sums = emptySums();
-    const progress = new EpochProgress(io, epoch + 1, epochs, train.batchesPerEpoch - fromBatch, cfg.train.logEvery, fromBatch, clock, announce);
+    const stoppedAfter = await trainEpoch(ctx, epoch, fromBatch, lr, sums, announce);
     announce = null; // the estimate is announced once, within the first epoch this process runs
-    const t0 = performance.now();
-    // Steps are queued without waiting for the device; their figures are read `readEvery` steps at
-    // a time (and before any checkpoint), in order, where the NaN policy and the sums see them.
-    let queued: { step: PendingStep; index: number; size: number }[] = [];
-    const readQueued = async (): Promise<void> => {
-      const batches = queued;
-      queued = [];
-      const results = await settleSteps(batches.map((q) => q.step));
-      batches.forEach((q, i) => {
-        const r = results[i]!;
-        if (!r.updated) {
-          const where = `epoch ${epoch + 1}, batch ${q.index + 1}`;
-          if (cfg.train.nanPolicy === 'skip-batch' && ++skippedInARow < MAX_SKIPPED_IN_A_ROW) {
-            io.info(`loss is ${r.loss} at ${where}: batch skipped (${skippedInARow} in a row)`);
-          } else {
-            progress.stop();
-            const last = listCheckpoints(out).pop();
-            const keep = last ? `the last good checkpoint is ${last.dir}` : 'no checkpoint was written yet';
-            const msg = `loss is ${r.loss} at ${where}${skippedInARow > 0 ? ` (${skippedInARow} batches in a row)` : ''}; stopped, ${keep}`;
-            writeStatus(out, { status: 'failed', epoch, epochs, message: msg });
-            throw new UserError(msg, EXIT_NAN);
-          }
-        } else {
-          skippedInARow = 0;
-          sums.lossSum += r.loss * q.size;
-          sums.correct += r.correct;
-          sums.samples += q.size;
-        }
-        progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
-      });
-    };
-    try {
-      for await (const b of train.epoch(epoch, fromBatch)) {
-        const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
-        try {
-          // Training batches are always full (the last partial one is dropped): b.size splits into the shards.
-          const { shards } = cfg.train;
-          const image = { height: b.height, width: b.width };
-          const plan = placement ? planMixShards(b.size, shards, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index), image) : null;
-          const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing, shards };
-          queued.push({ step: trainStep(net, opt, images, b.labels, plan, stepOptions), index: b.index, size: b.size });
-        } finally {
-          images.dispose();
-        }
-        if (queued.length >= readEvery) await readQueued();
-        const hook = req.afterBatch?.(epoch, b.index);
-        if (hook) interrupts.request = hook;
-        // Batches can follow each other without a turn of the event loop (cached data, no worker threads),
-        // and a signal handler runs only on such a turn: give it one after every batch.
-        if (req.handleSignals) await new Promise<void>((r) => setImmediate(r));
-        if (interrupts.request !== null && b.index + 1 < train.batchesPerEpoch) {
-          await readQueued();
-          progress.stop();
-          sums.seconds += (performance.now() - t0) / 1000;
-          return await interrupted({ epoch, batch: b.index + 1 }, sums, lr, null);
-        }
-      }
-      await readQueued();
-    } finally {
-      for (const q of queued) tf.dispose([q.step.loss, q.step.correct]);
-    }
-    progress.stop();
-    sums.seconds += (performance.now() - t0) / 1000;
+    if (stoppedAfter !== null) return await interrupted({ epoch, batch: stoppedAfter }, sums, lr, null);
 
-    const calibration = new CalibrationAccumulator();
-    const evalProgress = new EvalProgress(io, `epoch ${epoch + 1}/${epochs}`);
-    const ev = await evaluate(net, val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update });
-    const cal = calibration.result();
-    // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
-    const mem = train.labelNoise?.noise.indices.length ? await measureMemorisation(net, train.labelNoise) : null;
-    clock.evalDone(evalProgress.stop()); // the memorisation pass counts as evaluation time
-    const row = {
-      epoch: epoch + 1,
-      lr,
-      train_loss: sums.samples > 0 ? sums.lossSum / sums.samples : NaN,
-      train_acc: sums.samples > 0 ? sums.correct / sums.samples : NaN,
-      val_loss: ev.loss,
-      val_acc: ev.accuracy,
-      epoch_seconds: sums.seconds,
-      samples_per_sec: sums.seconds > 0 ? sums.samples / sums.seconds : 0,
-      ...(mem ? { corrupt_noisy_acc: mem.noisyAcc, corrupt_true_acc: mem.trueAcc } : {}),
-      val_ece: cal.ece,
-      val_mce: cal.mce,
-      val_confidence: cal.meanConfidence,
-      val_brier: cal.brier,
-    };
+    const evaluation = await evaluateEpoch(ctx, epoch);
+    const row = curveRow(epoch + 1, lr, sums, evaluation);
     await appendCurveRow(paths.curves, row);
-    io.line(
-      `Epoch[${epoch + 1}/${epochs}] lr=${Number(lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} train_acc=${fmtPct(row.train_acc)} ` +
-        `val_loss=${row.val_loss.toFixed(4)} val_acc=${fmtPct(row.val_acc)} val_ece=${fmtPct(cal.ece)} time=${row.epoch_seconds.toFixed(1)}s ` +
-        `(${row.samples_per_sec.toFixed(1)} samples/s)` +
-        (mem ? ` corrupt_noisy_acc=${fmtPct(mem.noisyAcc)} corrupt_true_acc=${fmtPct(mem.trueAcc)}` : ''),
-    );
-    let written: string | null = null;
-    const kept = cfg.train.keepEpochs.includes(epoch + 1);
-    if ((epoch + 1) % cfg.train.checkpointEvery === 0 || kept || epoch + 1 === epochs || interrupts.request !== null) {
-      written = await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr);
-    }
-    writeStatus(out, { status: epoch + 1 === epochs ? 'finished' : 'running', epoch: epoch + 1, epochs, pid: process.pid, host: hostname() });
+    io.line(epochLine(row, epochs, evaluation));
+    const written = checkpointDue(epoch + 1, epochs, cfg.train, interrupts.request !== null) ? await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr) : null;
+    writeStatus(out, epochStatus(epoch + 1, epochs));
     if (interrupts.request !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);
   }
   io.info(`finished ${plural(epochs, 'epoch')}; curves in ${paths.curves}, checkpoints in ${paths.checkpoints}`);

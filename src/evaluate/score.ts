@@ -3,7 +3,6 @@
  * (center crop, BatchNorm moving statistics), so it prints the accuracy training logged for that epoch.
  */
 import { join } from 'node:path';
-import { plural } from '../format.js';
 import type { Config } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
@@ -12,8 +11,8 @@ import { augmentSpec } from '../augment/index.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { CalibrationAccumulator, type Calibration } from './calibration.js';
 import { evaluateAttack, type AttackOptions, type AttackResult } from './attack.js';
-import { loadCheckpointNet } from './checkpoint.js';
-import { findCheckpoint, readJson, type CheckpointPosition } from './rundir.js';
+import { loadCheckpointEngine } from '../engine/index.js';
+import { findCheckpoint, readJson, type CheckpointPosition } from '../rundir/rundir.js';
 
 /** What `mixup test` reports. */
 export interface Score extends Evaluation {
@@ -51,7 +50,7 @@ export function findRunConfig(path: string, epoch?: number): { dir: string; pos:
  * @param opts.epoch checkpoint at the end of this epoch (1-based).
  * @param opts.data validation data path instead of the run config's.
  * @param opts.full evaluate every validation sample, ignoring the run's `data.valLimit`.
- * @param opts.attack also attack every sample (white-box, src/train/attack.ts) and count attacked top-1.
+ * @param opts.attack also attack every sample (white-box, src/evaluate/attack.ts) and count attacked top-1.
  * @param opts.onAttackProgress called after every attacked batch with (samples done, samples in all).
  * @throws UserError for a missing checkpoint or data.
  */
@@ -60,14 +59,14 @@ export async function scoreCheckpoint(
   opts: { epoch?: number; data?: string; full?: boolean; attack?: AttackOptions; onAttackProgress?: (done: number, total: number) => void },
 ): Promise<Score> {
   const ck = findCheckpoint(path, opts.epoch);
-  const { net, cfg } = await loadCheckpointNet(ck.dir);
+  const { engine, cfg } = await loadCheckpointEngine(ck.dir);
   let data: DataPipeline | null = null;
   try {
     const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
     const pipe = (data = await openPipeline(evalCfg, 'val', opts.data));
     const calibration = new CalibrationAccumulator();
-    const ev = await evaluate(net, pipe, { onBatch: (p, l, k) => calibration.add(p, l, k) });
-    const attack = opts.attack ? await evaluateAttack(net, pipe, augmentSpec(cfg, false), opts.attack, opts.onAttackProgress) : undefined;
+    const ev = await evaluate(engine, pipe, { onBatch: (p, l, k) => calibration.add(p, l, k) });
+    const attack = opts.attack ? await evaluateAttack(engine, pipe, augmentSpec(cfg, false), opts.attack, opts.onAttackProgress) : undefined;
     const valLimit = evalCfg.data.valLimit !== null && ev.samples === evalCfg.data.valLimit ? evalCfg.data.valLimit : null;
     return {
       ...ev,
@@ -82,52 +81,6 @@ export async function scoreCheckpoint(
     };
   } finally {
     await data?.close();
-    net.dispose();
+    engine.dispose();
   }
-}
-
-/** Human-readable lines of a {@link Score}. */
-export function formatScore(s: Score): string[] {
-  const lines = [
-    `checkpoint: ${s.checkpoint} (epoch ${s.epoch}${s.batch > 0 ? ` + ${s.batch} batches` : ''})`,
-    `data: ${s.data}`,
-    s.valLimit === null
-      ? `scored: ${plural(s.samples, 'image')}, all of the data`
-      : `scored: the first ${plural(s.samples, 'image')} (the run's data.valLimit; --full scores all)`,
-    `top-1 accuracy: ${(100 * s.accuracy).toFixed(2)}% (${Math.round(s.accuracy * s.samples)}/${s.samples})`,
-    `mean loss: ${s.loss.toFixed(4)}`,
-    ...calibrationLines(s.calibration),
-    ...(s.attack ? attackLines(s.attack) : []),
-    'per-class accuracy:',
-  ];
-  const w = Math.max(5, ...s.classNames.map((n) => n.length));
-  s.perClass.forEach((a, i) => {
-    const name = s.classNames[i] ?? `class ${i}`;
-    lines.push(`  ${String(i).padStart(2)} ${name.padEnd(w)}  ${Number.isNaN(a) ? '   n/a' : `${(100 * a).toFixed(2).padStart(6)}%`}  (${s.perClassCount[i]} samples)`);
-  });
-  return lines;
-}
-
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-
-/** Lines of a {@link Calibration}: the figures, then the bins that hold samples. */
-export function calibrationLines(c: Calibration): string[] {
-  const lines = [
-    `calibration (${c.bins.length} equal-width bins of top-1 confidence): ECE ${pct(c.ece)}, MCE ${pct(c.mce)}, ` +
-      `mean confidence ${pct(c.meanConfidence)}, Brier score ${c.brier.toFixed(4)} (mean Σₖ (pₖ − yₖ)², 0–2)`,
-  ];
-  for (const b of c.bins) {
-    if (b.count === 0) continue;
-    lines.push(
-      `  confidence ${b.lower.toFixed(3)}–${b.upper.toFixed(3)}: ${String(b.count).padStart(6)} samples, ` +
-        `mean confidence ${pct(b.meanConfidence).padStart(7)}, accuracy ${pct(b.accuracy).padStart(7)}`,
-    );
-  }
-  return lines;
-}
-
-/** The line of an {@link AttackResult}: clean and attacked top-1. */
-export function attackLines(a: AttackResult): string[] {
-  const what = a.kind === 'fgsm' ? `FGSM, ε ${a.eps}/255` : `I-FGSM, ε ${a.eps}/255, ${a.steps} steps of ${Number((a.eps / a.steps).toPrecision(4))}`;
-  return [`attack (${what}, white-box): top-1 ${pct(a.cleanAccuracy)} clean → ${pct(a.attackedAccuracy)} attacked (${a.samples} images)`];
 }

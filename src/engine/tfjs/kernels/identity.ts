@@ -3,7 +3,7 @@
  * buffer and copies the input into it; the cpu backend (and wasm's own Reshape) instead return the
  * input's data id with its reference count raised, which is safe because no kernel writes into an
  * input. Identity runs for every `tf.clone`, and the engine clones every tensor a `tf.customGrad`
- * function saves for its gradient (engine.ts `saveFunc`): the BatchNorm of src/model/batchnorm.ts
+ * function saves for its gradient (engine.ts `saveFunc`): the BatchNorm of src/engine/tfjs/batchnorm.ts
  * saves its centred activation `[N,H,W,C]`, so a depth-50 training step copied ~50 activations
  * (measured: ~2% of a batch-128 step on one thread). String tensors go to the built-in kernel.
  */

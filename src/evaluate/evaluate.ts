@@ -6,10 +6,9 @@
  * The forward of batch i+1 is queued before the logits of batch i are read (asynchronously), so a
  * GPU always has work while JavaScript scores the previous batch on the host.
  */
-import * as tf from '@tensorflow/tfjs';
 import type { DataPipeline } from '../data/types.js';
-import type { ResNet } from '../model/resnet.js';
-import { inferLogits, readScores } from './step.js';
+import type { Engine, QueuedLogits } from '../engine/engine.js';
+import { scoreLogits } from './scoring.js';
 
 /** Result of {@link evaluate}. Accuracies are fractions in [0, 1]. */
 export interface Evaluation {
@@ -30,7 +29,7 @@ export interface EvaluateOptions {
   /**
    * Called for every batch, in order, once its logits are read: `probs` `[B*K]` softmax
    * probabilities (row-major), `labels` `[B]`, `numClasses` K, `predicted` `[B]` the first-max
-   * argmax (step.ts `scoreLogits`). For calibration, memorisation and the like.
+   * argmax (scoring.ts `scoreLogits`). For calibration, memorisation and the like.
    */
   onBatch?(probs: Float32Array, labels: Int32Array, numClasses: number, predicted: Int32Array): void;
   /** Called after every batch with the samples scored so far and the split's size. */
@@ -38,18 +37,20 @@ export interface EvaluateOptions {
 }
 
 /**
- * Evaluates `net` on every sample of `data` once (one epoch of the evaluation pipeline).
- * On one-hot labels both training losses equal the cross-entropy, which is what `loss` reports.
+ * Evaluates the engine's network on every sample of `data` once (one epoch of the evaluation
+ * pipeline). On one-hot labels both training losses equal the cross-entropy, which is what `loss`
+ * reports.
+ * @throws UserError when the device reported an error.
  */
-export async function evaluate(net: ResNet, data: DataPipeline, o: EvaluateOptions = {}): Promise<Evaluation> {
-  const k = net.options.numClasses;
+export async function evaluate(engine: Engine, data: DataPipeline, o: EvaluateOptions = {}): Promise<Evaluation> {
+  const k = engine.options.numClasses;
   const hits = new Array<number>(k).fill(0);
   const counts = new Array<number>(k).fill(0);
   let lossSum = 0;
   let samples = 0;
-  let queued: { logits: tf.Tensor2D; labels: Int32Array } | null = null;
-  const settle = async (q: { logits: tf.Tensor2D; labels: Int32Array }) => {
-    const r = await readScores(q.logits, q.labels);
+  let queued: { logits: QueuedLogits; labels: Int32Array } | null = null;
+  const settle = async (q: { logits: QueuedLogits; labels: Int32Array }) => {
+    const r = scoreLogits(await engine.readLogits(q.logits), q.labels, k);
     lossSum += r.lossSum;
     for (let i = 0; i < q.labels.length; i++) {
       const y = q.labels[i]!;
@@ -62,13 +63,7 @@ export async function evaluate(net: ResNet, data: DataPipeline, o: EvaluateOptio
   };
   try {
     for await (const b of data.epoch(0)) {
-      const images = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
-      let logits: tf.Tensor2D;
-      try {
-        logits = inferLogits(net, images);
-      } finally {
-        images.dispose();
-      }
+      const logits = engine.queueLogits(b);
       const previous = queued;
       queued = { logits, labels: b.labels };
       if (previous) await settle(previous);
@@ -79,7 +74,8 @@ export async function evaluate(net: ResNet, data: DataPipeline, o: EvaluateOptio
       await settle(last);
     }
   } finally {
-    (queued as { logits: tf.Tensor2D } | null)?.logits.dispose();
+    const left = queued as { logits: QueuedLogits } | null;
+    if (left) engine.discardLogits(left.logits);
   }
   const correct = hits.reduce((a, b) => a + b, 0);
   return {

@@ -94,20 +94,22 @@ function errorSummary(e: unknown): string {
 }
 
 /**
- * Reads a JSON file the project wrote.
+ * Reads a JSON file the project wrote (also `mixup report`'s reader of run directories).
+ * @param detailed say why the file cannot be read or parsed (the error code, the parser's message)
+ *   instead of the short `no such file` / `a damaged run directory?`.
  * @throws UserError naming the file when it is missing or not JSON.
  */
-export function readJson<T>(file: string): T {
+export function readJson<T>(file: string, detailed = false): T {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
-  } catch {
-    throw new UserError(`${file}: no such file`);
+  } catch (e) {
+    throw new UserError(detailed ? `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` : `${file}: no such file`);
   }
   try {
     return JSON.parse(text) as T;
-  } catch {
-    throw new UserError(`${file}: not valid JSON (a damaged run directory?)`);
+  } catch (e) {
+    throw new UserError(detailed ? `${file}: not valid JSON (${(e as Error).message})` : `${file}: not valid JSON (a damaged run directory?)`);
   }
 }
 

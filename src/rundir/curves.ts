@@ -1,10 +1,14 @@
 /**
  * `<out>/curves.csv`: one row per finished epoch, written with csv-writer and flushed every epoch,
- * so a spreadsheet or a plotting script can read a run while it trains.
+ * so a spreadsheet or a plotting script can read a run while it trains. The one module that writes
+ * and reads it: {@link appendCurveRow} and {@link truncateCurves} for `mixup train`, {@link readCurves}
+ * (raw columns) for resume checks and tests, {@link parseCurves} (checked, camelCase) for `mixup report`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createObjectCsvWriter } from 'csv-writer';
 import writeFileAtomic from 'write-file-atomic';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { UserError } from '../errors.js';
 
 /** One epoch of training. Accuracies are fractions in [0, 1]; losses are means per sample. */
 export interface CurveRow {
@@ -24,12 +28,12 @@ export interface CurveRow {
   samples_per_sec: number;
   /**
    * data.labelNoise > 0: top-1 on the corrupted training samples against their corrupted labels
-   * (memorisation) and against their true labels, inference mode (src/train/memorise.ts); empty otherwise.
+   * (memorisation) and against their true labels, inference mode (src/evaluate/memorise.ts); empty otherwise.
    */
   corrupt_noisy_acc?: number;
   corrupt_true_acc?: number;
   /**
-   * Calibration of the validation predictions (src/train/calibration.ts), fractions: ECE and MCE over
+   * Calibration of the validation predictions (src/evaluate/calibration.ts), fractions: ECE and MCE over
    * 15 equal-width bins of top-1 confidence, the mean top-1 confidence, and the Brier score
    * (mean over samples of Σₖ (pₖ − yₖ)², in [0, 2]). Always written; absent in rows of older runs.
    */
@@ -123,4 +127,97 @@ export function readCurves(file: string): CurveRow[] {
     });
     return r as unknown as CurveRow;
   });
+}
+
+/**
+ * One row of `curves.csv` read and checked for `mixup report` ({@link parseCurves}): the state after
+ * a finished epoch, in camelCase, NaN for an absent value.
+ */
+export interface EpochCurve {
+  /** 1-based epoch number. */
+  epoch: number;
+  /** Learning rate used in this epoch (NaN when the column is absent). */
+  lr: number;
+  /** Mean training loss over the epoch (the mixed loss for mixup runs). */
+  trainLoss: number;
+  /** Training top-1 accuracy, fraction in [0, 1] (NaN when absent). */
+  trainAcc: number;
+  /** Validation loss (NaN when absent). */
+  valLoss: number;
+  /** Validation (CIFAR-10 test set) top-1 accuracy, fraction in [0, 1]. */
+  valAcc: number;
+  /**
+   * Label-noise runs: share of the corrupted training samples predicted as their corrupted label
+   * (`corrupt_noisy_acc`) and as their true label (`corrupt_true_acc`); NaN when absent or empty.
+   */
+  corruptNoisyAcc: number;
+  corruptTrueAcc: number;
+  /** Validation expected calibration error, fraction (NaN when absent or empty: runs from before it was logged). */
+  valEce: number;
+}
+
+const REQUIRED_COLUMNS = ['epoch', 'train_loss', 'val_acc'] as const;
+
+/**
+ * Parses the text of a `curves.csv` (header `epoch,lr,train_loss,train_acc,val_loss,val_acc,...`;
+ * `lr`, `train_acc`, `val_loss` and `val_ece` may be absent, other columns are ignored).
+ * @param file the file name, for messages.
+ * @returns the rows, in file order.
+ * @throws UserError with one line naming `file`, the line and what was expected, when a required
+ *   column is missing, a value is not a number, an accuracy is outside [0, 1], or the epochs
+ *   are not 1-based and strictly increasing.
+ */
+export function parseCurves(text: string, file: string): EpochCurve[] {
+  let records: string[][];
+  try {
+    records = parseCsv(text, { skip_empty_lines: true, trim: true, relax_column_count: false }) as string[][];
+  } catch (e) {
+    throw new UserError(`${file}: not valid CSV (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (records.length === 0) throw new UserError(`${file}: empty, expected a header line starting with "epoch,"`);
+  const header = records[0]!;
+  for (const c of REQUIRED_COLUMNS) {
+    if (!header.includes(c)) throw new UserError(`${file}: line 1: no column "${c}" in header "${header.join(',')}"`);
+  }
+  const col = (name: string) => header.indexOf(name);
+  const rows: EpochCurve[] = [];
+  for (let i = 1; i < records.length; i++) {
+    const rec = records[i]!;
+    const line = i + 1;
+    const num = (name: string, opts: { fraction?: boolean; finite?: boolean } = {}): number => {
+      const idx = col(name);
+      if (idx < 0) return NaN;
+      const raw = rec[idx] ?? '';
+      const v = raw === '' ? NaN : Number(raw);
+      if (raw === '' || (Number.isNaN(v) && raw !== 'NaN')) {
+        throw new UserError(`${file}: line ${line}: ${name} is "${raw}", expected a number`);
+      }
+      if ((opts.finite || opts.fraction) && !Number.isFinite(v)) {
+        throw new UserError(`${file}: line ${line}: ${name} is ${raw}, expected a finite number`);
+      }
+      if (opts.fraction && (v < 0 || v > 1)) {
+        throw new UserError(`${file}: line ${line}: ${name} is ${raw}, expected a fraction in [0, 1]`);
+      }
+      return v;
+    };
+    const epoch = num('epoch', { finite: true });
+    const prev = rows.length > 0 ? rows[rows.length - 1]!.epoch : 0;
+    if (!Number.isInteger(epoch) || epoch <= prev) {
+      throw new UserError(`${file}: line ${line}: epoch is ${epoch}, expected an integer above ${prev} (1-based, increasing)`);
+    }
+    const trainAccIdx = col('train_acc');
+    const optionalFraction = (name: string) => ((rec[col(name)] ?? '') === '' ? NaN : num(name, { fraction: true }));
+    rows.push({
+      epoch,
+      lr: num('lr'),
+      trainLoss: num('train_loss'),
+      trainAcc: trainAccIdx < 0 ? NaN : num('train_acc', { fraction: true }),
+      valLoss: num('val_loss'),
+      valAcc: num('val_acc', { fraction: true }),
+      corruptNoisyAcc: optionalFraction('corrupt_noisy_acc'),
+      corruptTrueAcc: optionalFraction('corrupt_true_acc'),
+      valEce: (rec[col('val_ece')] ?? '') === '' ? NaN : num('val_ece'), // NaN also for a diverged epoch
+    });
+  }
+  return rows;
 }

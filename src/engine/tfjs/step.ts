@@ -1,5 +1,6 @@
 /**
- * One SGD step and one evaluation batch of a {@link ResNet}, dispatched without host reads.
+ * One SGD step and the inference forward of a {@link ResNet}, dispatched without host reads (the
+ * tfjs Engine, engine.ts, queues them; evaluate/scoring.ts scores the logits on the host).
  *
  * Training step: forward in training mode (BatchNorm batch statistics, the MixUp layer at the
  * network's placement when a plan is given), batch-mean loss on the mixed one-hot labels,
@@ -13,38 +14,15 @@
  * assignment of the step (parameters, momentum, moving statistics) is `where(finite(loss), new, old)`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { majorityLabels, mixLabels, type MixPlan } from '../mixup/plan.js';
-import { applyMovingUpdates, forward, type MovingUpdate, type ResNet } from '../model/resnet.js';
-import { meanLoss, type LossName } from './loss.js';
-import { smoothLabels } from './smoothing.js';
+import type { MixPlan } from '../../mixup/plan.js';
+import { applyMovingUpdates, forward, type MovingUpdate, type ResNet } from './resnet.js';
+import { meanLoss } from './loss.js';
+import { majorityLabels, mixLabels, smoothLabels } from '../../mixup/targets.js';
 import type { SGD } from './sgd.js';
-import { assertNoDeviceError } from '../webgpu.js';
+import { assertNoDeviceError } from '../dawn.js';
+import type { StepOptions, StepResult } from '../engine.js';
 
-/** Options of one training step. */
-export interface StepOptions {
-  /** Learning rate of this step (from learningRate(epoch, ...)). */
-  lr: number;
-  /** Factor on the batch-mean loss gradient before SGD (train.gradScale); weight decay untouched. */
-  gradScale: number;
-  loss: LossName;
-  /** ε of label smoothing on the (mixed) targets (train.labelSmoothing); default 0. */
-  labelSmoothing?: number;
-  /** Equal shards of the batch, each with its own BatchNorm statistics (train.shards; default 1). */
-  shards?: number;
-}
-
-/** What a training step reports once read. */
-export interface StepResult {
-  /** Mean loss of the batch (not multiplied by gradScale), in nats. */
-  loss: number;
-  /** Samples whose argmax prediction is the label with the larger weight (unmixed: the label). */
-  correct: number;
-  /**
-   * False when the loss was NaN or infinite: then nothing was changed (parameters, momentum and
-   * moving statistics are as before the step), so `nanPolicy: skip-batch` really skips the batch.
-   */
-  updated: boolean;
-}
+export type { StepOptions, StepResult } from '../engine.js';
 
 /** A dispatched step whose figures are still on the device. Read it once with {@link settleStep}. */
 export interface PendingStep {
@@ -130,7 +108,7 @@ export function trainStep(net: ResNet, opt: SGD, images: tf.Tensor4D, labels: In
 /**
  * Reads several dispatched steps in one device read (two, in fact: losses and counts), in order,
  * and disposes their scalars.
- * @throws UserError when the webgpu device reported an error (see webgpu.ts `assertNoDeviceError`).
+ * @throws UserError when the webgpu device reported an error (see engine/dawn.ts `assertNoDeviceError`).
  * @returns one {@link StepResult} per step; `updated` is false exactly where the loss is not finite.
  */
 export async function settleSteps(steps: readonly PendingStep[]): Promise<StepResult[]> {
@@ -151,66 +129,6 @@ export async function settleStep(step: PendingStep): Promise<StepResult> {
   return (await settleSteps([step]))[0]!;
 }
 
-/** Steps queued between reads on a GPU backend when `train.readEvery` is null. */
-export const GPU_READ_EVERY = 8;
-
-/**
- * How many steps to queue between two reads when `train.readEvery` is null: {@link GPU_READ_EVERY}
- * on a GPU backend (webgpu, or tfjs-node that reports `isUsingGpuDevice`), where reading after every
- * step would leave the device idle while JavaScript waits; 1 on the CPU backends, whose kernels run
- * at dispatch anyway, so progress stays current.
- */
-export function defaultReadEvery(): number {
-  const name = tf.getBackend();
-  const onGpu = name === 'webgpu' || (name === 'tensorflow' && (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true);
-  return onGpu ? GPU_READ_EVERY : 1;
-}
-
-/** What an evaluation batch reports. */
-export interface EvalResult {
-  /** Sum of the per-sample cross-entropies of the batch (one-hot labels), in nats. */
-  lossSum: number;
-  /** Samples whose argmax prediction equals the label. */
-  correct: number;
-  /** `[B]` argmax predictions (the first of equal maxima). */
-  predicted: Int32Array;
-  /** `[B*K]` softmax probabilities, row-major. */
-  probs: Float32Array;
-}
-
-/**
- * Scores logits read from the device, on the host in float64: per-sample cross-entropy
- * logsumexp(z) − z_label (what both losses of config `loss` reduce to on one-hot labels, see
- * loss.ts), argmax, and softmax probabilities.
- * @param logits `[B*K]` row-major float32 logits.
- * @param labels `[B]` class indices in [0, K).
- * @param K number of classes.
- * @throws RangeError when the sizes do not match or a label is outside [0, K).
- */
-export function scoreLogits(logits: Float32Array, labels: Int32Array, K: number): EvalResult {
-  const B = labels.length;
-  if (logits.length !== B * K) throw new RangeError(`scoreLogits: ${logits.length} logits for ${B} labels of ${K} classes`);
-  const predicted = new Int32Array(B);
-  const probs = new Float32Array(B * K);
-  let lossSum = 0;
-  let correct = 0;
-  for (let i = 0; i < B; i++) {
-    const row = i * K;
-    const label = labels[i]!;
-    if (!(label >= 0 && label < K)) throw new RangeError(`scoreLogits: label ${label} of sample ${i} is outside [0, ${K})`);
-    let best = 0;
-    for (let k = 1; k < K; k++) if (logits[row + k]! > logits[row + best]!) best = k;
-    const max = logits[row + best]!;
-    let sum = 0;
-    for (let k = 0; k < K; k++) sum += Math.exp(logits[row + k]! - max);
-    for (let k = 0; k < K; k++) probs[row + k] = Math.exp(logits[row + k]! - max) / sum;
-    lossSum += max + Math.log(sum) - logits[row + label]!;
-    predicted[i] = best;
-    if (best === label) correct++;
-  }
-  return { lossSum, correct, predicted, probs };
-}
-
 /**
  * Queues the inference-mode forward of one batch (BatchNorm moving statistics, no mixing, no
  * gradients) and returns its logits, still on the device.
@@ -219,33 +137,4 @@ export function scoreLogits(logits: Float32Array, labels: Int32Array, K: number)
  */
 export function inferLogits(net: ResNet, images: tf.Tensor4D): tf.Tensor2D {
   return tf.tidy(() => forward(net, images, { training: false }));
-}
-
-/**
- * Reads logits from the device (asynchronously), disposes them and scores them with {@link scoreLogits}.
- * @param logits `[B,K]` on the device, e.g. from {@link inferLogits}; disposed here, also on error.
- * @param labels `[B]` class indices.
- * @throws UserError when the webgpu device reported an error (webgpu.ts `assertNoDeviceError`).
- */
-export async function readScores(logits: tf.Tensor2D, labels: Int32Array): Promise<EvalResult> {
-  let values: Float32Array;
-  try {
-    values = (await logits.data()) as Float32Array;
-  } finally {
-    logits.dispose();
-  }
-  assertNoDeviceError();
-  return scoreLogits(values, labels, logits.shape[1]);
-}
-
-/**
- * Scores one batch in inference mode: {@link inferLogits}, then {@link readScores}.
- * @param images `[B,H,W,3]` float32, normalised (center crop).
- * @param labels `[B]` class indices.
- * @throws RangeError when `labels` does not have B entries.
- */
-export async function evaluateBatch(net: ResNet, images: tf.Tensor4D, labels: Int32Array): Promise<EvalResult> {
-  const B = images.shape[0];
-  if (labels.length !== B) throw new RangeError(`evaluateBatch: ${labels.length} labels for ${B} images`);
-  return readScores(inferLogits(net, images), labels);
 }

@@ -11,7 +11,7 @@
  * than training), with one host read per evaluation batch.
  */
 import type { CorruptedSplit } from '../data/types.js';
-import type { ResNet } from '../model/resnet.js';
+import type { Engine } from '../engine/engine.js';
 import { evaluate } from './evaluate.js';
 
 /** Accuracy on the corrupted training samples; fractions in [0, 1]. */
@@ -58,10 +58,10 @@ export function memorisationOf(c: MemorisationCounts): Memorisation {
  * @param split the training pipeline's `labelNoise`: its `samples` pipeline yields the corrupted
  *   samples in `noise.indices` order with their corrupted labels.
  */
-export async function measureMemorisation(net: ResNet, split: CorruptedSplit): Promise<Memorisation> {
+export async function measureMemorisation(engine: Engine, split: CorruptedSplit): Promise<Memorisation> {
   const c: MemorisationCounts = { samples: 0, noisyHits: 0, trueHits: 0 };
   const truth = split.noise.trueLabels;
-  await evaluate(net, split.samples, {
+  await evaluate(engine, split.samples, {
     onBatch: (_probs, labels, _k, predicted) => tallyBatch(c, predicted, labels, truth.subarray(c.samples, c.samples + labels.length)),
   });
   return memorisationOf(c);

@@ -9,8 +9,8 @@
  * multiplies the loss by `train.gradScale`); weight decay is never rescaled.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors.js';
-import type { ResNet } from '../model/resnet.js';
+import { UserError } from '../../errors.js';
+import type { ResNet } from './resnet.js';
 
 /** The weight-decay multiplier of a parameter name: 1 for `*_weight` and `*_gamma`, else 0. */
 export function wdMult(name: string): number {

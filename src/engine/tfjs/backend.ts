@@ -15,18 +15,18 @@
  * optionalDependencies): then they are reported as not installed. tfjs-node-gpu 4.22 bundles
  * libtensorflow 2.9.1, which needs CUDA 11.2 and cuDNN 8.1: on a CUDA 12/13 machine it loads and
  * silently computes on the CPU, so after activation its own `isUsingGpuDevice` flag decides.
- * webgpu (Dawn through Vulkan/Metal/D3D12, ./webgpu.ts) is taken by `auto` only on a hardware
+ * webgpu (Dawn through Vulkan/Metal/D3D12, ../dawn.ts) is taken by `auto` only on a hardware
  * adapter; a software rasteriser (lavapipe, SwiftShader) only when asked for by name.
  */
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import { UserError, firstLine } from './errors.js';
-import type { BackendName } from './config/schema.js';
+import { UserError, firstLine } from '../../errors.js';
+import type { BackendName } from '../../config/schema.js';
 import { registerWasmTrainingKernels, wantedWasmThreads } from './kernels/index.js';
 import { registerCpuTrainingKernels } from './kernels/cpu.js';
-import { describeAdapter, releaseWebgpu, setUpDawn, watchDeviceErrors, WebgpuUnavailable, type AdapterInfo } from './webgpu.js';
-import { hardwareGpuPossible } from './gpu-devices.js';
+import { describeAdapter, releaseWebgpu, setUpDawn, watchDeviceErrors, WebgpuUnavailable, type AdapterInfo } from '../dawn.js';
+import { hardwareGpuPossible } from '../gpu-devices.js';
 
 /** A concrete backend (everything but `auto`). */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
@@ -83,7 +83,7 @@ export interface BackendEnv {
    */
   usingGpuDevice?(): boolean;
   /**
-   * Sets up Dawn as `navigator.gpu` on adapter `gpu` (see ./webgpu.ts `setUpDawn`), before
+   * Sets up Dawn as `navigator.gpu` on adapter `gpu` (see ../dawn.ts `setUpDawn`), before
    * tfjs-backend-webgpu is loaded. Optional; default `setUpDawn`.
    * @throws WebgpuUnavailable saying why webgpu cannot run.
    */

@@ -30,10 +30,10 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from './errors.js';
+import { UserError } from '../errors.js';
+import { packageRoot } from '../root.js';
 import { captureNativeStderr } from './native-stderr.js';
 
 /** What Dawn says about an adapter (WebGPU's GPUAdapterInfo), plus whether it is a CPU. */
@@ -125,13 +125,6 @@ export function adapterForGpu(list: readonly ListedAdapter[], gpu: number | unde
   return want.name;
 }
 
-/** The repository root: the nearest directory above this file with a package.json. */
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-}
-
 /** Where scripts/setup-lavapipe.sh puts Mesa's lavapipe. */
 export interface LocalLavapipe {
   /** The ICD manifest (lvp_icd.json) naming the unpacked libvulkan_lvp.so. */
@@ -143,7 +136,7 @@ export interface LocalLavapipe {
 }
 
 /** The project-local lavapipe when scripts/setup-lavapipe.sh completed, else null. */
-export function localLavapipe(root: string = projectRoot()): LocalLavapipe | null {
+export function localLavapipe(root: string = packageRoot()): LocalLavapipe | null {
   const base = join(root, '.lavapipe');
   const stamp = join(base, '.complete');
   const icd = join(base, 'root/usr/share/vulkan/icd.d/lvp_icd.json');

@@ -14,9 +14,7 @@
  */
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { assignWeights, createResNet, namedWeights, type ResNet } from '../model/resnet.js';
-import { loadTensors, saveTensors } from '../model/weights.js';
-import type { SGD } from './sgd.js';
+import { loadHostTensors, saveHostTensors, type HostTensor } from '../model/weights.js';
 import { readJson, writeJsonAtomic, type CheckpointPosition } from './rundir.js';
 import { mixupPlacement } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
@@ -50,56 +48,39 @@ export function emptySums(): EpochSums {
 }
 
 /**
- * A freshly initialised network for a config: depth, classes, MixUp placement and backward mode,
- * weights seeded from train.seed.
- * @throws UserError for an invalid depth.
+ * The `model` field of a checkpoint's model.json metadata: what the network was built from
+ * (depth, classes, MixUp placement and backward mode, initialisation seed).
  */
-export function buildNet(cfg: Config): ResNet {
-  return createResNet({
-    depth: cfg.model.depth,
-    numClasses: cfg.model.numClasses,
-    mixAt: mixupPlacement(cfg),
-    mixBackward: cfg.mixup.backward,
-    seed: cfg.train.seed,
-  });
+export function modelMeta(cfg: Config): object {
+  return { depth: cfg.model.depth, numClasses: cfg.model.numClasses, mixAt: mixupPlacement(cfg), mixBackward: cfg.mixup.backward, seed: cfg.train.seed };
 }
 
 /**
  * Writes a checkpoint into `dir` (an empty directory; the caller renames it into place).
- * @param opt the optimiser, or null to save weights only.
+ * @param weights parameters and moving statistics by reference name (Engine `readWeights`).
+ * @param optimizer momentum buffers (Engine `readOptimizerState`), or null to save weights only.
  */
-export async function saveCheckpoint(dir: string, net: ResNet, opt: SGD | null, state: CheckpointState, cfg: Config): Promise<void> {
-  await saveTensors(dir, namedWeights(net), { format: 'mixup-resnet', model: net.options, epoch: state.epoch, batch: state.batch });
-  if (opt) {
-    await saveTensors(join(dir, 'optimizer'), opt.state(), { format: 'mixup-sgd-momentum' });
+export async function saveCheckpoint(dir: string, weights: Map<string, HostTensor>, optimizer: Map<string, HostTensor> | null, state: CheckpointState, cfg: Config): Promise<void> {
+  await saveHostTensors(dir, weights, { format: 'mixup-resnet', model: modelMeta(cfg), epoch: state.epoch, batch: state.batch });
+  if (optimizer) {
+    await saveHostTensors(join(dir, 'optimizer'), optimizer, { format: 'mixup-sgd-momentum' });
   }
   writeJsonAtomic(join(dir, 'state.json'), state);
   writeJsonAtomic(join(dir, 'config.json'), cfg);
 }
 
 /**
- * Reads a checkpoint's config and builds its network with the saved weights.
- * @throws UserError when files are missing or do not fit the config.
+ * Reads a checkpoint's config, state and weights (for Engine `writeWeights`).
+ * @throws UserError when files are missing or unreadable.
  */
-export async function loadCheckpointNet(dir: string): Promise<{ net: ResNet; cfg: Config; state: CheckpointState }> {
+export async function loadCheckpoint(dir: string): Promise<{ cfg: Config; state: CheckpointState; weights: Map<string, HostTensor> }> {
   const cfg = validateConfig(readJson(join(dir, 'config.json')), join(dir, 'config.json'));
   const state = readJson<CheckpointState>(join(dir, 'state.json'));
-  const { tensors } = await loadTensors(dir);
-  const net = buildNet(cfg);
-  try {
-    assignWeights(net, tensors, dir);
-  } catch (e) {
-    net.dispose();
-    throw e;
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
-  return { net, cfg, state };
+  const { tensors } = await loadHostTensors(dir);
+  return { cfg, state, weights: tensors };
 }
 
-/** Restores momentum buffers from a checkpoint into `opt`. */
-export async function loadOptimizerState(dir: string, opt: SGD): Promise<void> {
-  const { tensors } = await loadTensors(join(dir, 'optimizer'));
-  opt.setState(tensors);
-  for (const t of tensors.values()) t.dispose();
+/** A checkpoint's momentum buffers (for Engine `writeOptimizerState`). @throws UserError when unreadable. */
+export async function loadOptimizerState(dir: string): Promise<Map<string, HostTensor>> {
+  return (await loadHostTensors(join(dir, 'optimizer'))).tensors;
 }

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 
 /** The function type tf.customGrad takes (not exported by @tensorflow/tfjs). */
 type CustomGradFn<T extends tf.Tensor> = Parameters<typeof tf.customGrad<T>>[0];
-import { boxWeights, inversePermutation, referenceGradFactor, type MixPlan } from './plan.js';
+import { boxWeights, inversePermutation, referenceGradFactor, type MixPlan } from '../../mixup/plan.js';
 
 /**
  * What flows back through the mix (config `mixup.backward`):

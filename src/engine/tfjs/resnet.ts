@@ -26,13 +26,13 @@
  * reference's 2 GPUs had (batchnorm.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors.js';
-import type { MixupPlacement } from '../config/schema.js';
-import { applyMix, type MixBackward } from '../mixup/layer.js';
-import type { MixPlan } from '../mixup/plan.js';
+import { UserError } from '../../errors.js';
+import type { MixupPlacement } from '../../config/schema.js';
+import { applyMix, type MixBackward } from './mixlayer.js';
+import type { MixPlan } from '../../mixup/plan.js';
 import { batchNormInfer, batchNormTrain, movingUpdate } from './batchnorm.js';
-import { heNormal } from './init.js';
-import { networkSpec, sizeOf, type NetworkSpec, type UnitSpec } from './spec.js';
+import { heNormal } from '../../model/init.js';
+import { networkSpec, sizeOf, type NetworkSpec, type UnitSpec } from '../../model/spec.js';
 
 /** What a network is built from. */
 export interface ResNetOptions {
@@ -55,6 +55,8 @@ export interface ResNetOptions {
 /** A network: its options and variables. */
 export interface ResNet {
   readonly options: ResNetOptions;
+  /** The network it was built from (model/spec.ts). */
+  readonly spec: NetworkSpec;
   /** Trainable parameters by reference name, in the reference's order (bn_data_beta, conv0_weight, ...). */
   readonly params: Map<string, tf.Variable>;
   /** BatchNorm moving statistics (`<bn>_moving_mean`, `<bn>_moving_var`), not trainable. */
@@ -65,7 +67,7 @@ export interface ResNet {
   dispose(): void;
 }
 
-export { resnetLayout, type ResNetLayout } from './spec.js';
+export { resnetLayout, type ResNetLayout } from '../../model/spec.js';
 
 /** A variable holding `t`'s data; `t` itself is disposed (the variable keeps the data alive). */
 function ownedVariable(t: tf.Tensor, trainable: boolean): tf.Variable {

@@ -1,0 +1,52 @@
+/**
+ * The text `mixup test` prints for a score: the checkpoint, the data, top-1 and loss, calibration
+ * with its bins, the attack, and per-class accuracy.
+ */
+import { pct, plural } from '../format.js';
+import type { Calibration } from '../evaluate/calibration.js';
+import type { AttackResult } from '../evaluate/attack.js';
+import type { Score } from '../evaluate/score.js';
+
+/** Human-readable lines of a {@link Score}. */
+export function formatScore(s: Score): string[] {
+  const lines = [
+    `checkpoint: ${s.checkpoint} (epoch ${s.epoch}${s.batch > 0 ? ` + ${s.batch} batches` : ''})`,
+    `data: ${s.data}`,
+    s.valLimit === null
+      ? `scored: ${plural(s.samples, 'image')}, all of the data`
+      : `scored: the first ${plural(s.samples, 'image')} (the run's data.valLimit; --full scores all)`,
+    `top-1 accuracy: ${pct(s.accuracy)} (${Math.round(s.accuracy * s.samples)}/${s.samples})`,
+    `mean loss: ${s.loss.toFixed(4)}`,
+    ...calibrationLines(s.calibration),
+    ...(s.attack ? attackLines(s.attack) : []),
+    'per-class accuracy:',
+  ];
+  const w = Math.max(5, ...s.classNames.map((n) => n.length));
+  s.perClass.forEach((a, i) => {
+    const name = s.classNames[i] ?? `class ${i}`;
+    lines.push(`  ${String(i).padStart(2)} ${name.padEnd(w)}  ${Number.isNaN(a) ? '   n/a' : pct(a).padStart(7)}  (${s.perClassCount[i]} samples)`);
+  });
+  return lines;
+}
+
+/** Lines of a {@link Calibration}: the figures, then the bins that hold samples. */
+export function calibrationLines(c: Calibration): string[] {
+  const lines = [
+    `calibration (${c.bins.length} equal-width bins of top-1 confidence): ECE ${pct(c.ece)}, MCE ${pct(c.mce)}, ` +
+      `mean confidence ${pct(c.meanConfidence)}, Brier score ${c.brier.toFixed(4)} (mean Σₖ (pₖ − yₖ)², 0–2)`,
+  ];
+  for (const b of c.bins) {
+    if (b.count === 0) continue;
+    lines.push(
+      `  confidence ${b.lower.toFixed(3)}–${b.upper.toFixed(3)}: ${String(b.count).padStart(6)} samples, ` +
+        `mean confidence ${pct(b.meanConfidence).padStart(7)}, accuracy ${pct(b.accuracy).padStart(7)}`,
+    );
+  }
+  return lines;
+}
+
+/** The line of an {@link AttackResult}: clean and attacked top-1. */
+export function attackLines(a: AttackResult): string[] {
+  const what = a.kind === 'fgsm' ? `FGSM, ε ${a.eps}/255` : `I-FGSM, ε ${a.eps}/255, ${a.steps} steps of ${Number((a.eps / a.steps).toPrecision(4))}`;
+  return [`attack (${what}, white-box): top-1 ${pct(a.cleanAccuracy)} clean → ${pct(a.attackedAccuracy)} attacked (${a.samples} images)`];
+}

@@ -1,0 +1,206 @@
+/**
+ * One epoch of `mixup train`, in the three parts the run loop (run.ts `epochLoop`) strings together:
+ * training over the batches ({@link trainEpoch}: queue steps on the engine, read them in groups,
+ * the NaN policy, interrupts), evaluating ({@link evaluateEpoch}: validation top-1, loss and
+ * calibration, memorisation of corrupted labels), and the pure bookkeeping between them (the
+ * curves.csv row, the epoch line, whether a checkpoint is due).
+ */
+import { hostname } from 'node:os';
+import { UserError } from '../errors.js';
+import { EXIT_NAN } from '../exitcodes.js';
+import { pct } from '../format.js';
+import type { Config } from '../config/schema.js';
+import type { DataPipeline } from '../data/types.js';
+import type { Engine, QueuedStep } from '../engine/engine.js';
+import { planMixShards } from '../mixup/plan.js';
+import { mixupPlacement } from '../config/schema.js';
+import { uniformStream } from '../random.js';
+import { evaluate, type Evaluation } from '../evaluate/evaluate.js';
+import { measureMemorisation, type Memorisation } from '../evaluate/memorise.js';
+import { CalibrationAccumulator, type Calibration } from '../evaluate/calibration.js';
+import type { CurveRow } from '../rundir/curves.js';
+import type { EpochSums } from '../rundir/checkpoint.js';
+import { listCheckpoints, writeStatus } from '../rundir/rundir.js';
+import { EpochProgress, EvalProgress, type ProgressSink } from './progress.js';
+import type { RunClock } from './eta.js';
+import type { Interrupts } from './interrupts.js';
+
+/** Batches in a row that `nanPolicy: skip-batch` tolerates before stopping. */
+export const MAX_SKIPPED_IN_A_ROW = 10;
+
+/** Output channels of a training run. */
+export interface TrainIo extends ProgressSink {
+  /** Diagnostics and summaries (stderr in the CLI). */
+  info(text: string): void;
+}
+
+/** What every epoch of one run shares. */
+export interface EpochContext {
+  cfg: Config;
+  io: TrainIo;
+  engine: Engine;
+  train: DataPipeline;
+  val: DataPipeline;
+  interrupts: Interrupts;
+  /** Give signal handlers a turn of the event loop after every batch (the CLI). */
+  handleSignals: boolean;
+  /** Test hook: called after every batch with (epoch 0-based, batch index); may request a stop. */
+  afterBatch?: (epoch: number, batch: number) => void | 'sigint' | 'sigterm';
+  /** Steps queued between two reads of their figures. */
+  readEvery: number;
+  clock: RunClock;
+  /** Non-finite losses skipped in a row so far (`nanPolicy: skip-batch`), across epochs. */
+  skippedInARow: number;
+}
+
+/**
+ * Trains one epoch from batch `fromBatch`: queues every step on the engine without waiting for the
+ * device and reads their figures `ctx.readEvery` steps at a time (and before returning), in order,
+ * where the NaN policy and the sums see them. Adds to `sums` (loss, correct, samples, seconds).
+ * @param announce prints the time estimate once, or null when it was already printed.
+ * @returns null when the epoch ran to its end, or the number of batches done when an interrupt
+ *   (a signal or the test hook) stopped it before its last batch.
+ * @throws UserError (exit code 3) when a loss is not finite and the NaN policy stops the run;
+ *   status.json then says so.
+ */
+export async function trainEpoch(
+  ctx: EpochContext,
+  epoch: number,
+  fromBatch: number,
+  lr: number,
+  sums: EpochSums,
+  announce: ((text: string) => void) | null,
+): Promise<number | null> {
+  const { cfg, io, engine, train } = ctx;
+  const out = cfg.out!;
+  const epochs = cfg.train.epochs;
+  const placement = mixupPlacement(cfg);
+  const progress = new EpochProgress(io, epoch + 1, epochs, train.batchesPerEpoch - fromBatch, cfg.train.logEvery, fromBatch, ctx.clock, announce);
+  const t0 = performance.now();
+  let queued: { step: QueuedStep; index: number; size: number }[] = [];
+  const readQueued = async (): Promise<void> => {
+    const batches = queued;
+    queued = [];
+    const results = await engine.settle(batches.map((q) => q.step));
+    batches.forEach((q, i) => {
+      const r = results[i]!;
+      if (!r.updated) {
+        const where = `epoch ${epoch + 1}, batch ${q.index + 1}`;
+        if (cfg.train.nanPolicy === 'skip-batch' && ++ctx.skippedInARow < MAX_SKIPPED_IN_A_ROW) {
+          io.info(`loss is ${r.loss} at ${where}: batch skipped (${ctx.skippedInARow} in a row)`);
+        } else {
+          progress.stop();
+          const last = listCheckpoints(out).pop();
+          const keep = last ? `the last good checkpoint is ${last.dir}` : 'no checkpoint was written yet';
+          const msg = `loss is ${r.loss} at ${where}${ctx.skippedInARow > 0 ? ` (${ctx.skippedInARow} batches in a row)` : ''}; stopped, ${keep}`;
+          writeStatus(out, { status: 'failed', epoch, epochs, message: msg });
+          throw new UserError(msg, EXIT_NAN);
+        }
+      } else {
+        ctx.skippedInARow = 0;
+        sums.lossSum += r.loss * q.size;
+        sums.correct += r.correct;
+        sums.samples += q.size;
+      }
+      progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
+    });
+  };
+  try {
+    for await (const b of train.epoch(epoch, fromBatch)) {
+      // Training batches are always full (the last partial one is dropped): b.size splits into the shards.
+      const { shards } = cfg.train;
+      const image = { height: b.height, width: b.width };
+      const plan = placement ? planMixShards(b.size, shards, cfg.mixup, uniformStream(cfg.train.seed, 'mixup', epoch, b.index), image) : null;
+      const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing, shards };
+      queued.push({ step: engine.trainStep(b, plan, stepOptions), index: b.index, size: b.size });
+      if (queued.length >= ctx.readEvery) await readQueued();
+      const hook = ctx.afterBatch?.(epoch, b.index);
+      if (hook) ctx.interrupts.request = hook;
+      // Batches can follow each other without a turn of the event loop (cached data, no worker threads),
+      // and a signal handler runs only on such a turn: give it one after every batch.
+      if (ctx.handleSignals) await new Promise<void>((r) => setImmediate(r));
+      if (ctx.interrupts.request !== null && b.index + 1 < train.batchesPerEpoch) {
+        await readQueued();
+        progress.stop();
+        sums.seconds += (performance.now() - t0) / 1000;
+        return b.index + 1;
+      }
+    }
+    await readQueued();
+  } finally {
+    engine.discard(queued.map((q) => q.step));
+  }
+  progress.stop();
+  sums.seconds += (performance.now() - t0) / 1000;
+  return null;
+}
+
+/** What {@link evaluateEpoch} measures. */
+export interface EpochEvaluation {
+  ev: Evaluation;
+  cal: Calibration;
+  /** Memorisation of the corrupted training labels, or null without label noise (or none corrupted). */
+  mem: Memorisation | null;
+}
+
+/**
+ * Evaluates after epoch `epoch` (0-based): the validation split (top-1, loss, calibration) and,
+ * with label noise, the corrupted training samples; the memorisation pass counts as evaluation
+ * time in the run's clock.
+ */
+export async function evaluateEpoch(ctx: EpochContext, epoch: number): Promise<EpochEvaluation> {
+  const calibration = new CalibrationAccumulator();
+  const evalProgress = new EvalProgress(ctx.io, `epoch ${epoch + 1}/${ctx.cfg.train.epochs}`);
+  const ev = await evaluate(ctx.engine, ctx.val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update });
+  const cal = calibration.result();
+  // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
+  const noise = ctx.train.labelNoise;
+  const mem = noise?.noise.indices.length ? await measureMemorisation(ctx.engine, noise) : null;
+  ctx.clock.evalDone(evalProgress.stop());
+  return { ev, cal, mem };
+}
+
+/** The curves.csv row of a finished epoch (`epoch` 1-based). */
+export function curveRow(epoch: number, lr: number, sums: EpochSums, e: EpochEvaluation): CurveRow {
+  const { ev, cal, mem } = e;
+  return {
+    epoch,
+    lr,
+    train_loss: sums.samples > 0 ? sums.lossSum / sums.samples : NaN,
+    train_acc: sums.samples > 0 ? sums.correct / sums.samples : NaN,
+    val_loss: ev.loss,
+    val_acc: ev.accuracy,
+    epoch_seconds: sums.seconds,
+    samples_per_sec: sums.seconds > 0 ? sums.samples / sums.seconds : 0,
+    ...(mem ? { corrupt_noisy_acc: mem.noisyAcc, corrupt_true_acc: mem.trueAcc } : {}),
+    val_ece: cal.ece,
+    val_mce: cal.mce,
+    val_confidence: cal.meanConfidence,
+    val_brier: cal.brier,
+  };
+}
+
+/** The line printed after an epoch: `Epoch[3/200] lr=0.1 train_loss=… val_acc=…% …`. */
+export function epochLine(row: CurveRow, epochs: number, e: EpochEvaluation): string {
+  const { cal, mem } = e;
+  return (
+    `Epoch[${row.epoch}/${epochs}] lr=${Number(row.lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} train_acc=${pct(row.train_acc)} ` +
+    `val_loss=${row.val_loss.toFixed(4)} val_acc=${pct(row.val_acc)} val_ece=${pct(cal.ece)} time=${row.epoch_seconds.toFixed(1)}s ` +
+    `(${row.samples_per_sec.toFixed(1)} samples/s)` +
+    (mem ? ` corrupt_noisy_acc=${pct(mem.noisyAcc)} corrupt_true_acc=${pct(mem.trueAcc)}` : '')
+  );
+}
+
+/**
+ * Whether a checkpoint is written after epoch `done` (1-based) of `epochs`: every
+ * `train.checkpointEvery` epochs, at the epochs `train.keepEpochs` keeps, at the last epoch, and
+ * when an interrupt is pending (the run stops after it).
+ */
+export function checkpointDue(done: number, epochs: number, t: Pick<Config['train'], 'checkpointEvery' | 'keepEpochs'>, interrupted: boolean): boolean {
+  return done % t.checkpointEvery === 0 || t.keepEpochs.includes(done) || done === epochs || interrupted;
+}
+
+/** status.json of a run that goes on (or has just finished) after epoch `done` (1-based). */
+export function epochStatus(done: number, epochs: number): Parameters<typeof writeStatus>[1] {
+  return { status: done === epochs ? 'finished' : 'running', epoch: done, epochs, pid: process.pid, host: hostname() };
+}
