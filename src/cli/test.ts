@@ -4,6 +4,7 @@ import { UserError } from '../errors.js';
 import { formatScore, scoreCheckpoint, findRunConfig } from '../train/score.js';
 import { DEFAULT_IFGSM_STEPS, parseAttackFlags } from '../train/attack.js';
 import { globals, setUpBackend, type Io } from './common.js';
+import { assertMemoryFits } from '../memoryfit.js';
 
 /** Options of `mixup test`, as commander gives them. */
 interface TestFlags {
@@ -51,6 +52,7 @@ export function addTestCommand(program: Command, io: Io): void {
       reliability?.checkReliabilityFile(opts.reliability!, opts.force === true);
       const { cfg } = findRunConfig(path, epoch);
       await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
+      assertMemoryFits(cfg, 'test');
       if (attack) io.err(`attack: ${attack.kind === 'fgsm' ? 'FGSM' : `I-FGSM (${attack.steps} steps)`}, ε ${attack.eps}/255, after the clean evaluation`);
       const score = await scoreCheckpoint(path, { epoch, data: opts.data, full: opts.full, attack });
       if (opts.json) io.out(JSON.stringify(score, null, 2));

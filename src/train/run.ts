@@ -58,6 +58,7 @@ import {
   type RunSource,
 } from './rundir.js';
 import { EXIT_SIGINT, EXIT_SIGTERM, Interrupts } from './interrupts.js';
+import { assertMemoryFits } from '../memoryfit.js';
 
 /** Exit code of `mixup train` when the loss became NaN or infinite (130/143: interrupts.ts). */
 export const EXIT_NAN = 3;
@@ -150,6 +151,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   // to the run directory: a mistake leaves nothing behind that would block the corrected command.
   if (req.resume) assertNotTraining(out);
   else assertCanStartNewRun(out, req.overwrite);
+  assertMemoryFits(cfg, 'train');
   let train: DataPipeline | null = null;
   let val: DataPipeline | null = null;
   let model: { net: ResNet; opt: SGD } | null = null;
