@@ -38,6 +38,7 @@ export function buildProgram(io: Io = processIo): Command {
         /* reported by main() as one line */
       },
     })
+    .addHelpText('after', `\nExit codes: 0 success, 2 bad input or an unavailable backend, ${EXIT_INTERNAL} internal error (a bug in mixup or a backend; please report it); train adds its own (mixup train --help).`)
     .exitOverride();
 
   addTrainCommand(program, io);
@@ -73,9 +74,33 @@ export function fileSystemErrorLine(e: unknown): string | null {
   return `cannot ${op} ${err.path}: ${what} (${err.code})`;
 }
 
+/** Exit code of an internal error: a bug in mixup or a failure inside a backend, not bad input (`mixup --help` lists it). */
+export const EXIT_INTERNAL = 1;
+
+/**
+ * What the CLI prints for an error that is not a {@link UserError} nor a file-system error: a line
+ * that says it is an internal error, with the error's first line, then the stack (`verbose`) or a
+ * line saying what the exit code means. A WebAssembly trap or abort (emscripten's `Aborted()`,
+ * `memory access out of bounds`) also says that the wasm backend failed and what usually causes it.
+ */
+export function internalErrorLines(e: unknown, verbose: boolean): string[] {
+  const lines = [`mixup: internal error: ${firstLine(e)}`];
+  // WebAssembly's types are not in this project's lib (ES2022, no DOM); the class is Node's global.
+  const wasmTrap = (globalThis as unknown as { WebAssembly: { RuntimeError: new () => Error } }).WebAssembly.RuntimeError;
+  if (e instanceof wasmTrap) {
+    lines.push('(the wasm backend failed; usually its heap, at most 4 GiB, ran out: try a smaller train.batchSize or train.evalBatchSize, or a GPU backend)');
+  }
+  lines.push(
+    verbose
+      ? String((e as Error).stack ?? e)
+      : `(exit ${EXIT_INTERNAL}: a bug in mixup or a backend, not a problem with your input; run with --verbose for the stack trace and please report it)`,
+  );
+  return lines;
+}
+
 /**
  * Runs the CLI on `argv` (without the node and script entries).
- * @returns the process exit code: 0 success, 2 user error, 1 internal error (or a UserError's own code).
+ * @returns the process exit code: 0 success, 2 user error, {@link EXIT_INTERNAL} (1) internal error (or a UserError's own code).
  */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const verbose = argv.includes('--verbose');
@@ -105,9 +130,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       if (verbose) io.err(String((e as Error).stack ?? e));
       return 2;
     }
-    io.err(`mixup: error: ${firstLine(e)}`);
-    io.err(verbose ? String((e as Error).stack ?? e) : '(an internal error; run with --verbose for the stack trace)');
-    return 1;
+    for (const l of internalErrorLines(e, verbose)) io.err(l);
+    return EXIT_INTERNAL;
   } finally {
     // Dawn (webgpu) keeps the event loop alive; every command ends by itself.
     releaseBackends();

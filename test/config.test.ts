@@ -87,6 +87,30 @@ test('misspelt key names the key and suggests the valid one', () => {
   assert.equal(msg, `config ${join(dir, 'bad.json')}: mixup.mixrate: unknown key; did you mean mixup.mixRate?`);
 });
 
+test('several unknown keys are all listed, each with its suggestion; one set by a parent file or a flag says where', () => {
+  const dir = tmp({
+    'base.json': { train: { epoch: 3 } },
+    'bad.json': { extends: 'base.json', mixup: { mixrate: 0.5, alfa: 1 }, colour: 'red', model: { depth: 20 } },
+  });
+  const bad = join(dir, 'bad.json');
+  assert.equal(
+    userError(() => loadConfig(bad)),
+    `config ${bad}: 4 unknown keys: mixup.mixrate (did you mean mixup.mixRate?), mixup.alfa (did you mean mixup.alpha?), ` +
+      `train.epoch (in config ${join(dir, 'base.json')}; did you mean train.epochs?), colour (no similar key)`,
+  );
+  // with another kind of problem too, which is counted
+  assert.equal(
+    userError(() => validateConfig({ train: { lr: -1, batchsize: 8 }, mixup: { mixrate: 1 } }, 'f.json')),
+    'config f.json: 2 unknown keys: mixup.mixrate (did you mean mixup.mixRate?), train.batchsize (did you mean train.batchSize?) (+1 more)',
+  );
+  // unknown keys from flags name their flags
+  const good = tmp({ 'c.json': { train: { lr: 0.1 } } });
+  assert.equal(
+    userError(() => loadConfig(join(good, 'c.json'), { overrides: [['train.epoch', 2], ['mixup.mixrate', 1]], overrideOrigins: ['--set train.epoch=2', '--set mixup.mixrate=1'] })),
+    '--set mixup.mixrate=1: 2 unknown keys: mixup.mixrate (did you mean mixup.mixRate?), train.epoch (in --set train.epoch=2; did you mean train.epochs?)',
+  );
+});
+
 test('suggestions across levels and no suggestion when nothing is close', () => {
   assert.equal(suggestKey('mixup.mixrate'), 'mixup.mixRate');
   assert.equal(suggestKey('train.batch_size'), 'train.batchSize');

@@ -7,6 +7,7 @@ import { DEFAULT_IFGSM_STEPS } from '../engine/attack.js';
 import { parseAttackFlags } from './attack.js';
 import { globals, setUpBackend, type Io } from './common.js';
 import { checkDataPaths } from '../data/index.js';
+import { assertMemoryFits } from '../engine/memoryfit.js';
 
 /** Options of `mixup test`, as commander gives them. */
 interface TestFlags {
@@ -55,6 +56,7 @@ export function addTestCommand(program: Command, io: Io): void {
       const { cfg } = findRunConfig(path, epoch);
       checkDataPaths(cfg.data, ['val'], opts.data); // before the backend starts
       await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
+      assertMemoryFits(cfg, 'test');
       if (attack) io.err(`attack: ${attack.kind === 'fgsm' ? 'FGSM' : `I-FGSM (${attack.steps} steps)`}, ε ${attack.eps}/255, after the clean evaluation`);
       const score = await scoreCheckpoint(path, { epoch, data: opts.data, full: opts.full, attack });
       if (opts.json) io.out(JSON.stringify(score, null, 2));

@@ -146,7 +146,8 @@ export function addTrainCommand(program: Command, io: Io): void {
         '  mixup train --help-config',
         '',
         'Writes <out>/config.json, curves.csv (one row per epoch), status.json and checkpoints/epoch-NNNN/.',
-        'Exit codes: 0 finished, 2 bad input, 3 loss became NaN, 130/143 stopped by Ctrl-C/SIGTERM (resumable);',
+        'Exit codes: 0 finished, 1 internal error (a bug; please report it), 2 bad input (a batch too large for the backend too),',
+        '3 loss became NaN, 130/143 stopped by Ctrl-C/SIGTERM (resumable);',
         'with --check-run: 0 same config (or no run in --out), 4 the run there was trained with another config (one line names the keys).',
       ].join('\n'),
     )

@@ -296,8 +296,7 @@ function issueLine(issue: z.core.$ZodIssue, raw: unknown): string {
   if (issue.code === 'unrecognized_keys') {
     const key = [...issue.path.map(String), issue.keys[0]!].join('.');
     const hint = suggestKey(key);
-    const more = issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).join(', ')})` : '';
-    return `${key}: unknown key${more}${hint ? `; did you mean ${hint}?` : ''}`;
+    return `${key}: unknown key${hint ? `; did you mean ${hint}?` : ''}`;
   }
   const key = pathString(issue.path) || '(top level)';
   if (issue.code === 'custom') return `${key}: ${issue.message}`;
@@ -311,16 +310,40 @@ function issueLine(issue: z.core.$ZodIssue, raw: unknown): string {
 }
 
 /**
+ * One line listing several unknown keys, each with its nearest valid key ({@link suggestKey}), e.g.
+ * `config a.json: 3 unknown keys: mixup.mixrate (did you mean mixup.mixRate?), train.epoch (did you
+ * mean train.epochs?), colour (no similar key)`. A key set somewhere other than where the first was
+ * (another file of the `extends` chain, a flag) says where.
+ * @param paths the unknown keys' paths, in the order zod reported them.
+ * @param others how many other problems the config has (appended as `(+N more)`).
+ */
+function unknownKeysLine(paths: PropertyKey[][], others: number, source: string | ((path: PropertyKey[]) => string)): string {
+  const whereOf = (path: PropertyKey[]) => (typeof source === 'string' ? `config ${source}` : source(path));
+  const where = whereOf(paths[0]!);
+  const items = paths.map((path) => {
+    const key = path.map(String).join('.');
+    const hint = suggestKey(key);
+    const own = whereOf(path);
+    const notes = [...(own === where ? [] : [`in ${own}`]), hint ? `did you mean ${hint}?` : 'no similar key'];
+    return `${key} (${notes.join('; ')})`;
+  });
+  return `${where}: ${paths.length} unknown keys: ${items.join(', ')}${others > 0 ? ` (+${others} more)` : ''}`;
+}
+
+/**
  * Validates a raw (merged) config against the schema and fills defaults.
  * @param raw the merged JSON object.
  * @param source where it came from, for the error message (file name), or a function naming where
  *   the value at a key path came from (`config configs/a.json`, `--epochs 0`).
  * @throws UserError with one line naming where the value came from, the first bad key, the value
- *   and what is allowed.
+ *   and what is allowed; when several keys are unknown, the line lists them all, each with its
+ *   nearest valid key.
  */
 export function validateConfig(raw: unknown, source: string | ((path: PropertyKey[]) => string)): Config {
   const r = configSchema.safeParse(raw);
   if (r.success) return r.data;
+  const unknown = r.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((k) => [...i.path, k]) : []));
+  if (unknown.length > 1) throw new UserError(unknownKeysLine(unknown, r.error.issues.filter((i) => i.code !== 'unrecognized_keys').length, source));
   const first = r.error.issues[0]!;
   const more = r.error.issues.length > 1 ? ` (+${r.error.issues.length - 1} more)` : '';
   const path = first.code === 'unrecognized_keys' ? [...first.path, first.keys[0]!] : first.path;

@@ -5,9 +5,9 @@
  * (and tf.io.loadWeights) reads it. Extra information (config, epoch, ...) goes into
  * `userDefinedMetadata`.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import { ensureDirectory } from '../fsutil.js';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError, firstLine } from '../errors.js';
 
@@ -68,13 +68,48 @@ export async function saveHostTensors(dir: string, tensors: Map<string, HostTens
   await writeFile(join(dir, MODEL_JSON), JSON.stringify(modelJson, null, 1) + '\n');
 }
 
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, float16: 2 };
+/** Bytes per value of the dtypes a checkpoint may hold (what the executors exchange: float32 and int32). */
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4 };
 
 /**
- * Reads tensors written by {@link saveTensors} (or any single-file TensorFlow.js weights manifest).
+ * Why `p` is not a plain file name beside model.json, or null when it is: a manifest path may not
+ * be empty, `.` or `..`, hold a `/`, `\\`, `:` or control character, or be absolute.
+ */
+function unsafePathReason(p: unknown): string | null {
+  if (typeof p !== 'string' || p === '') return 'is not a file name';
+  if (p === '.' || p === '..' || /[/\\:]/.test(p) || isAbsolute(p) || /[\u0000-\u001f]/.test(p)) {
+    return 'is not a plain file name in the checkpoint\'s directory (no "/", "\\", ":", ".." or absolute paths)';
+  }
+  return null;
+}
+
+/**
+ * Bytes of one manifest entry, checked: every dimension a non-negative integer and the product a
+ * safe integer; else the reason, to follow the entry's name in a message.
+ */
+function entryBytes(shape: unknown, bytesPerValue: number): number | string {
+  if (!Array.isArray(shape)) return 'has no shape array';
+  let n = bytesPerValue;
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) return `has shape ${JSON.stringify(shape).slice(0, 80)}: a dimension is not a non-negative integer`;
+    n *= d;
+    if (!Number.isSafeInteger(n)) return `has shape ${JSON.stringify(shape).slice(0, 80)}, whose size overflows`;
+  }
+  return n;
+}
+
+/**
+ * Reads tensors written by {@link saveTensors} (or any TensorFlow.js weights manifest of plain
+ * float32/int32 tensors). A checkpoint may come from anyone, so nothing it names is trusted:
+ * every manifest path must be a plain file name in `dir` (a symbolic link must stay inside `dir`
+ * and lead to a regular file), and every entry's shape must be non-negative integers whose total
+ * size, dtype by dtype, fits the bytes of the files; all of this is checked from file sizes before
+ * any file is read or any tensor allocated.
  * @returns the tensors by name (the caller disposes them) and `userDefinedMetadata` ({} when absent).
- * @throws UserError naming the file when model.json or weights.bin is missing, not JSON, lacks a
- *   weights manifest, or the data does not match the manifest's size.
+ * @throws UserError naming `<dir>/model.json` and the bad path or entry, or the weights file, when
+ *   model.json or a weights file is missing, not JSON, lacks a weights manifest, names a path
+ *   outside `dir`, holds an entry with another dtype, quantization, a duplicate name or a bad or
+ *   overflowing shape, or the data does not match the manifest's size.
  */
 export async function loadTensors(dir: string): Promise<{ tensors: Map<string, tf.Tensor>; meta: object }> {
   const { tensors, meta } = await loadHostTensors(dir);
@@ -85,7 +120,7 @@ export async function loadTensors(dir: string): Promise<{ tensors: Map<string, t
 
 /**
  * {@link loadTensors} onto the host: float32 entries as Float32Array, int32 ones as Int32Array.
- * @throws UserError as {@link loadTensors}, and for a float16 or bool entry.
+ * @throws UserError as {@link loadTensors}.
  */
 export async function loadHostTensors(dir: string): Promise<{ tensors: Map<string, HostTensor>; meta: object }> {
   const jsonPath = join(dir, MODEL_JSON);
@@ -111,39 +146,76 @@ export async function loadHostTensors(dir: string): Promise<{ tensors: Map<strin
     if (!Array.isArray(group?.paths) || !Array.isArray(group?.weights)) {
       throw new UserError(`${jsonPath}: a weightsManifest group lacks "paths" or "weights"`);
     }
-    paths.push(...(group.paths as string[]));
+    for (const p of group.paths as unknown[]) {
+      const why = unsafePathReason(p);
+      if (why !== null) throw new UserError(`${jsonPath}: weightsManifest path ${JSON.stringify(p)} ${why}`);
+      paths.push(p as string);
+    }
     specs.push(...(group.weights as tf.io.WeightsManifestEntry[]));
   }
-  let expected = 0;
-  for (const s of specs) {
-    const bytes = DTYPE_BYTES[s.dtype];
-    if (typeof s.name !== 'string' || !Array.isArray(s.shape) || bytes === undefined || s.quantization) {
-      throw new UserError(`${jsonPath}: weight entry ${JSON.stringify(s).slice(0, 120)} is not a plain float32/int32 tensor`);
-    }
-    expected += s.shape.reduce((a, b) => a * b, 1) * bytes;
-  }
-  const chunks: Buffer[] = [];
+  const realDir = await realpath(dir).catch(() => resolve(dir));
+  const files: { path: string; bytes: number }[] = [];
+  let available = 0;
   for (const p of paths) {
     const binPath = join(dir, p);
+    let info;
     try {
-      chunks.push(await readFile(binPath));
+      info = await stat(binPath);
     } catch (e) {
       throw new UserError(`${binPath}: cannot read the checkpoint's weights: ${firstLine(e)}`);
     }
+    const real = await realpath(binPath).catch(() => binPath);
+    if (dirname(real) !== realDir) {
+      throw new UserError(`${jsonPath}: weightsManifest path ${JSON.stringify(p)} is a link to ${real}, outside the checkpoint's directory`);
+    }
+    if (!info.isFile()) throw new UserError(`${binPath}: not a regular file; expected the checkpoint's weights`);
+    files.push({ path: binPath, bytes: info.size });
+    available += info.size;
   }
-  const bin = Buffer.concat(chunks);
-  if (bin.byteLength !== expected) {
-    throw new UserError(`${join(dir, paths.join('+'))}: ${bin.byteLength} bytes, the manifest in ${MODEL_JSON} describes ${expected}; the checkpoint is truncated or corrupt`);
+  const binName = paths.join('+');
+  const names = new Set<string>();
+  let expected = 0;
+  for (const s of specs) {
+    const label = `weight ${JSON.stringify(typeof s?.name === 'string' ? s.name : s).slice(0, 120)}`;
+    if (typeof s?.name !== 'string' || s.name === '') throw new UserError(`${jsonPath}: ${label} has no name`);
+    if (names.has(s.name)) throw new UserError(`${jsonPath}: ${label} appears twice in the manifest`);
+    names.add(s.name);
+    const bytes = DTYPE_BYTES[s.dtype];
+    if (bytes === undefined || s.quantization) {
+      throw new UserError(
+        `${jsonPath}: ${label} has dtype ${JSON.stringify(s.dtype)}${s.quantization ? ' with quantization' : ''}; expected a plain float32 or int32 tensor`,
+      );
+    }
+    const size = entryBytes(s.shape, bytes);
+    if (typeof size === 'string') throw new UserError(`${jsonPath}: ${label} ${size}`);
+    if (expected + size > available) {
+      throw new UserError(
+        `${jsonPath}: ${label} with shape [${s.shape.join(',')}] ${s.dtype} needs ${size} bytes from offset ${expected}, but ${binName} holds ${available}; the checkpoint is truncated or corrupt`,
+      );
+    }
+    expected += size;
   }
-  const buffer = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer;
+  if (available !== expected) {
+    throw new UserError(`${join(dir, binName)}: ${available} bytes, the manifest in ${MODEL_JSON} describes ${expected}; the checkpoint is corrupt`);
+  }
+  const bin = new Uint8Array(expected);
+  let offset = 0;
+  for (const f of files) {
+    let chunk: Buffer;
+    try {
+      chunk = await readFile(f.path);
+    } catch (e) {
+      throw new UserError(`${f.path}: cannot read the checkpoint's weights: ${firstLine(e)}`);
+    }
+    if (chunk.byteLength !== f.bytes) throw new UserError(`${f.path}: changed size while being read (${f.bytes} → ${chunk.byteLength} bytes)`);
+    bin.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
   const tensors = new Map<string, HostTensor>();
   let at = 0;
   for (const s of specs) {
     const size = s.shape.reduce((a, b) => a * b, 1);
-    if (s.dtype !== 'float32' && s.dtype !== 'int32') {
-      throw new UserError(`${jsonPath}: weight ${s.name} is ${s.dtype}; expected float32 or int32`);
-    }
-    const values = s.dtype === 'int32' ? new Int32Array(buffer, at, size) : new Float32Array(buffer, at, size);
+    const values = s.dtype === 'int32' ? new Int32Array(bin.buffer, at, size) : new Float32Array(bin.buffer, at, size);
     tensors.set(s.name, { shape: [...s.shape], values });
     at += size * 4;
   }

@@ -50,6 +50,7 @@ import {
 } from '../rundir/rundir.js';
 import { Interrupts } from './interrupts.js';
 import { EXIT_NAN, EXIT_SIGINT, EXIT_SIGTERM } from '../exitcodes.js';
+import { assertMemoryFits } from '../engine/memoryfit.js';
 
 export { EXIT_NAN } from '../exitcodes.js';
 
@@ -133,6 +134,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   // to the run directory: a mistake leaves nothing behind that would block the corrected command.
   if (req.resume) assertNotTraining(out);
   else assertCanStartNewRun(out, req.overwrite);
+  assertMemoryFits(cfg, 'train');
   let train: DataPipeline | null = null;
   let val: DataPipeline | null = null;
   let model: { engine: Engine } | null = null;

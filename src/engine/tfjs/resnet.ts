@@ -234,14 +234,32 @@ export function namedWeights(net: ResNet): Map<string, tf.Tensor> {
   return new Map<string, tf.Tensor>([...net.params, ...net.aux]);
 }
 
+/** How many unexpected tensor names {@link assignWeights} lists before counting the rest. */
+export const EXTRA_NAMES_SHOWN = 3;
+
 /**
  * Copies loaded tensors into the network's variables (parameters and moving statistics).
- * @param tensors by reference name, e.g. from loadTensors (weights.ts); extra names are ignored.
+ * @param tensors by reference name, e.g. from loadTensors (weights.ts); exactly the network's
+ *   parameters and moving statistics, plus optionally the fixed γ of `bn_data` (`bn_data_gamma`,
+ *   which MXNet checkpoints hold although fix_gamma=True ignores it), ignored.
  * @param source file or directory they came from, for the error message.
- * @throws UserError naming `source` and the tensor when one is missing or has another shape.
+ * @throws UserError naming `source` and the tensor when one is missing or has another shape, or
+ *   naming the first {@link EXTRA_NAMES_SHOWN} tensors the network does not have (and how many
+ *   more), e.g. depth-50 weights given to a depth-8 network.
  */
 export function assignWeights(net: ResNet, tensors: Map<string, tf.Tensor>, source: string): void {
   const targets = [...net.params, ...net.aux];
+  // The fixed γ of bn_data is not a parameter here, but MXNet's checkpoints (fix_gamma=True) store it.
+  const fixedGammas = networkSpec(net.options.depth, net.options.numClasses).bns.filter((b) => b.fixGamma).map((b) => `${b.name}_gamma`);
+  const known = new Set([...targets.map(([name]) => name), ...fixedGammas]);
+  const extra = [...tensors.keys()].filter((name) => !known.has(name));
+  if (extra.length > 0) {
+    const shown = extra.slice(0, EXTRA_NAMES_SHOWN).join(', ');
+    const more = extra.length > EXTRA_NAMES_SHOWN ? ` and ${extra.length - EXTRA_NAMES_SHOWN} more` : '';
+    throw new UserError(
+      `${source}: ${extra.length} tensor${extra.length === 1 ? '' : 's'} the network does not have: ${shown}${more} (the checkpoint is not of a depth-${net.options.depth} ResNet with ${net.options.numClasses} classes?)`,
+    );
+  }
   for (const [name, v] of targets) {
     const t = tensors.get(name);
     if (!t) {
