@@ -15,6 +15,7 @@ import type { HostTensor } from '../src/model/weights.js';
 import { loadConfig } from '../src/config/load.js';
 import { UserError } from '../src/errors.js';
 import { tempDir } from './fixtures/tmp.js';
+import { cifarBinDir } from './fixtures/cifar.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -164,7 +165,8 @@ test('weights of a deeper network (depth 50 into depth 8) are refused, naming th
 async function depth8Checkpoint(): Promise<{ top: string; dir: string }> {
   const top = tempDir('mixup-trust-cli-');
   const dir = join(top, 'run', 'checkpoints', 'epoch-0001');
-  const cfg = loadConfig(join(root, 'configs', 'quick.json'));
+  // the run's data exists (mixup test checks the data paths before it reads the checkpoint)
+  const cfg = loadConfig(join(root, 'configs', 'quick.json'), { overrides: [['data.dir', cifarBinDir(4, 4)]] });
   const net = createResNet({ depth: 8, numClasses: 10, mixAt: 'input', seed: 0 });
   const host = new Map<string, HostTensor>();
   for (const [name, t] of namedWeights(net)) host.set(name, { shape: [...t.shape], values: (await t.data()) as Float32Array });

@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config/load.js';
 import { UserError } from '../src/errors.js';
 import { EXIT_INTERNAL, internalErrorLines } from '../src/cli.js';
 import { tempDir } from './fixtures/tmp.js';
+import { cifarBinDir } from './fixtures/cifar.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const MiB = 2 ** 20;
@@ -117,7 +118,7 @@ test('a batch too large for wasm is refused in one line with the largest that fi
 
 test('mixup train --batch-size 512 on wasm exits 2 before anything is written, naming the batch that fits', () => {
   const out = join(tempDir('mixup-memory-'), 'run');
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'mixup'), '--backend', 'wasm', 'train', '--config', 'configs/mixup.json', '--batch-size', '512', '--out', out], {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'mixup'), '--backend', 'wasm', 'train', '--config', 'configs/mixup.json', '--batch-size', '512', '--data-dir', cifarBinDir(4, 4), '--out', out], {
     cwd: root,
     encoding: 'utf8',
   });

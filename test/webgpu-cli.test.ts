@@ -117,7 +117,7 @@ test('commands that need no GPU do not load Dawn: data inspect, and an error und
   writeFileSync(join(dir, 'exp.json'), JSON.stringify({ experiment: 'erm', model: { depth: 8 }, data: { dir: missing }, train: { epochs: 1 } }));
   const bad = mixup(['train', '--config', join(dir, 'exp.json'), '--out', join(dir, 'run')], 120_000);
   assert.equal(bad.code, 2, bad.err);
-  assert.ok(bad.err.split('\n').includes(`mixup: error: data.dir ${missing}: no such directory`), bad.err);
+  assert.ok(bad.err.split('\n').includes(`mixup: error: data.dir ${missing}: no such directory (get CIFAR-10 with: mixup data download cifar10 --dir ${missing})`), bad.err);
   assert.doesNotMatch(bad.err, WARNING);
   if (!hardwareGpuPossible()) {
     assert.deepEqual(bad.loaded.filter((l) => DAWN.test(l)), [], 'auto does not start Dawn without a GPU device');
