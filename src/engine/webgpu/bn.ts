@@ -133,7 +133,8 @@ function foldStats(backward: boolean): string {
 const ELEMS = 8;
 
 /**
- * Training-mode forward: y = (x − μ)·(γ·rstd) + β per shard, then ReLU when `relu`. Each workgroup
+ * Training-mode forward: y = (x − μ)·(γ·rstd) + β per shard, then ReLU when `relu` (written as
+ * `select(v, 0, v < 0)`, which keeps a NaN as tf.relu does, so the NaN guard sees it; `max` need not). Each workgroup
  * folds the statistics (see {@link foldStats}), then each invocation writes 8 elements
  * (i = (wg·8 + e)·256 + lid). Workgroup 0 also writes the shards' average mean and biased
  * variance to `batch` ([mean C | var C], for the moving update).
@@ -166,7 +167,7 @@ ${foldStats(false)}
     if (i >= N) { break; }
     let c = i % C; let sc = (i / C / M) * C + c;
     let val = (x[i] - mu[sc]) * (${o.fixGamma ? '' : 'gamma[c] * '}rstd[sc]) + beta[c];
-    y[i] = ${o.relu ? 'max(val, 0.0)' : 'val'};
+    y[i] = ${o.relu ? 'select(val, 0.0, val < 0.0)' : 'val'};
   }
 }
 `;
@@ -251,7 +252,7 @@ export function bnInferKernel(n: number, channels: number, o: { fixGamma: boolea
     `  let c = i % ${channels}u;
   let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(BN_EPS)});
   let val = x[i] * scale + (beta[c] - moving[c] * scale);
-  y[i] = ${o.relu ? 'max(val, 0.0)' : 'val'};`,
+  y[i] = ${o.relu ? 'select(val, 0.0, val < 0.0)' : 'val'};`,
   );
   return { label: `bn_infer n${n} C${channels}${o.relu ? ' relu' : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
 }
