@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { releaseBackends } from '../src/backend.js';
+import { releaseBackends } from '../src/engine/tfjs/backend.js';
 import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convFlops, convOutSize, filterSplit, gemmTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
 import { MAX_WORKGROUPS_PER_DIMENSION } from '../src/engine/webgpu/kernel.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';

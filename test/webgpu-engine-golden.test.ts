@@ -12,10 +12,11 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import type { MixupPlacement } from '../src/config/schema.js';
 import { StaticResNet } from '../src/engine/webgpu/engine.js';
-import type { MixBackward } from '../src/mixup/layer.js';
-import { combinePlans, mixLabels, majorityLabels, mixLength, pairsPlan, type MixPlan } from '../src/mixup/plan.js';
+import type { MixBackward } from '../src/mixup/plan.js';
+import { combinePlans, mixLength, pairsPlan, type MixPlan } from '../src/mixup/plan.js';
+import { mixLabels, majorityLabels } from '../src/mixup/targets.js';
 import { loadTensors } from '../src/model/weights.js';
-import type { LossName } from '../src/train/loss.js';
+import type { LossName } from '../src/engine/tfjs/loss.js';
 import { engineDevice } from './fixtures/engine.js';
 
 const GOLDEN = process.env['MIXUP_GOLDEN_DIR'] ?? fileURLToPath(new URL('../../../shared/golden', import.meta.url));

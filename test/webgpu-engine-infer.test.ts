@@ -6,10 +6,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { StaticResNet } from '../src/engine/webgpu/engine.js';
-import { createResNet, forward } from '../src/model/resnet.js';
-import { perSampleLoss } from '../src/train/loss.js';
-import { SGD } from '../src/train/sgd.js';
-import { inferLogits, settleStep, trainStep } from '../src/train/step.js';
+import { createResNet, forward } from '../src/engine/tfjs/resnet.js';
+import { perSampleLoss } from '../src/engine/tfjs/loss.js';
+import { SGD } from '../src/engine/tfjs/sgd.js';
+import { inferLogits, settleStep, trainStep } from '../src/engine/tfjs/step.js';
 import { engineDevice, normals, tfWeights } from './fixtures/engine.js';
 import { maxRelError } from './fixtures/webgpu.js';
 

@@ -8,7 +8,7 @@
  * Also {@link countingDevice}: a wrapper that counts the device's `create*` calls, for the test
  * that nothing is created after the first training step.
  */
-import { useLocalLavapipe } from '../../webgpu.js';
+import { useLocalLavapipe } from '../dawn.js';
 
 /** WebGPU's GPUBufferUsage flags (numeric, so no Dawn globals are needed). */
 export const BufferUsage = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;

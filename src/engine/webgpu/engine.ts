@@ -9,12 +9,12 @@
  * in spec order (model/spec.ts names; momentum as `<param>_momentum`, train/sgd.ts momentumKey).
  */
 import type { MixupPlacement } from '../../config/schema.js';
-import type { MixBackward } from '../../mixup/layer.js';
+import type { MixBackward } from '../../mixup/plan.js';
 import type { MixPlan } from '../../mixup/plan.js';
 import { heNormal } from '../../model/init.js';
 import { networkSpec, sizeOf, type NetworkSpec } from '../../model/spec.js';
-import type { LossName } from '../../train/loss.js';
-import { momentumKey } from '../../train/sgd.js';
+import type { LossName } from '../engine.js';
+import { momentumKey } from '../../model/spec.js';
 import { MAP_READ } from './device.js';
 import { compileInference, type InferProgram } from './infer_program.js';
 import { EngineBuffers } from './layout.js';

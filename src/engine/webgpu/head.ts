@@ -3,7 +3,7 @@
  * pool, fc1, the batch-mean loss with its gradient and the correct count, and their backward.
  * NHWC float32; `fc1_weight` `[C, K]`, `fc1_bias` `[K]`.
  */
-import type { LossName } from '../../train/loss.js';
+import type { LossName } from '../engine.js';
 import type { Kernel } from './kernel.js';
 import { elementwiseMain, f32, storage, WG } from './wgsl.js';
 

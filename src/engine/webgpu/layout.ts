@@ -8,7 +8,7 @@
  * bound alone, and the update kernel tells weight decay by index (i < wdEnd).
  */
 import { auxNames, sizeOf, type NetworkSpec } from '../../model/spec.js';
-import { wdMult } from '../../train/sgd.js';
+import { wdMult } from '../../model/spec.js';
 import { PLAN_STRIDE } from './mix.js';
 import { Arena, FlatLayout, type Slice } from './program.js';
 

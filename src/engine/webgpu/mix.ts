@@ -10,7 +10,7 @@
  */
 import type { MixPlan } from '../../mixup/plan.js';
 import { referenceGradFactor } from '../../mixup/plan.js';
-import type { MixBackward } from '../../mixup/layer.js';
+import type { MixBackward } from '../../mixup/plan.js';
 import type { Kernel } from './kernel.js';
 import { elementwiseMain, storage } from './wgsl.js';
 

@@ -11,9 +11,9 @@
  * in four scratch buffers of the largest activation's size (two for G, dA, dC).
  */
 import type { MixupPlacement } from '../../config/schema.js';
-import type { MixBackward } from '../../mixup/layer.js';
+import type { MixBackward } from '../../mixup/plan.js';
 import type { BatchNormSpec, ConvSpec } from '../../model/spec.js';
-import type { LossName } from '../../train/loss.js';
+import type { LossName } from '../engine.js';
 import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnShape } from './bn.js';
 import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape } from './convs.js';
 import { fcBackwardKernel, lossKernel, poolBackwardKernel, poolKernel } from './head.js';
