@@ -17,6 +17,9 @@ import type { NetworkSpec } from '../model/spec.js';
 import type { HostTensor } from '../model/weights.js';
 import type { AttackOptions, Normalisation } from './attack.js';
 
+/** Names of the losses (config `loss`): `soft-ce` and `mixture-nll` (see engine/tfjs/loss.ts for both formulas). */
+export type LossName = Config['loss'];
+
 /** One batch on the host. */
 export interface HostBatch {
   /** `[B,H,W,3]` float32, normalised, NHWC. */

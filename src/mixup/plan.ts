@@ -326,3 +326,13 @@ export function inversePermutation(p: Int32Array): Int32Array {
   for (let i = 0; i < p.length; i++) inv[p[i]!] = i;
   return inv;
 }
+
+/**
+ * What flows back through the mix (config `mixup.backward`):
+ * - `exact`: the true gradient (this project's default);
+ * - `reference`: the reference MixUp op's backward, dx[r] = s[r]·dy[r] with
+ *   s[r] = weight[r] + 1 − weight[partner[r]] (λ1ᵢ + λ2ᵢ, 2 − λ1ᵢ − λ2ᵢ, 1 on unmixed rows);
+ * - `zero`: no gradient at all (the op's zero-writing backward of the repository's first upload),
+ *   so the layers before a feature-map mix learn only from weight decay.
+ */
+export type MixBackward = 'exact' | 'reference' | 'zero';

@@ -205,3 +205,16 @@ export function parameterCount(spec: NetworkSpec): number {
 export function auxNames(spec: NetworkSpec): string[] {
   return spec.bns.flatMap((b) => [`${b.name}_moving_mean`, `${b.name}_moving_var`]);
 }
+
+/**
+ * The weight-decay multiplier of a parameter name, as MXNet's SGD applies `wd` (common/fit.py with
+ * the symbol's default `wd_mult`): 1 for `*_weight` and `*_gamma`, 0 for biases and β.
+ */
+export function wdMult(name: string): number {
+  return name.endsWith('_weight') || name.endsWith('_gamma') ? 1 : 0;
+}
+
+/** Name of a parameter's momentum buffer in a checkpoint's optimizer state, e.g. `conv0_weight_momentum`. */
+export function momentumKey(param: string): string {
+  return `${param}_momentum`;
+}

@@ -11,8 +11,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** Names of the losses (config `loss`). */
-export type LossName = 'soft-ce' | 'mixture-nll';
+import type { LossName } from '../engine.js';
+
+export type { LossName };
 
 /** Stands for log 0 in mixture-nll: finite in float32, and exp(−1e30 − max) is exactly 0. */
 const LOG_ZERO = -1e30;

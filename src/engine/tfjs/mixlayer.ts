@@ -13,17 +13,10 @@ import * as tf from '@tensorflow/tfjs';
 
 /** The function type tf.customGrad takes (not exported by @tensorflow/tfjs). */
 type CustomGradFn<T extends tf.Tensor> = Parameters<typeof tf.customGrad<T>>[0];
-import { boxWeights, inversePermutation, referenceGradFactor, type MixPlan } from '../../mixup/plan.js';
+import { boxWeights, inversePermutation, referenceGradFactor, type MixBackward, type MixPlan } from '../../mixup/plan.js';
 
-/**
- * What flows back through the mix (config `mixup.backward`):
- * - `exact`: the true gradient (this project's default);
- * - `reference`: the reference MixUp op's backward, dx[r] = s[r]·dy[r] with
- *   s[r] = weight[r] + 1 − weight[partner[r]] (λ1ᵢ + λ2ᵢ, 2 − λ1ᵢ − λ2ᵢ, 1 on unmixed rows);
- * - `zero`: no gradient at all (the op's zero-writing backward of the repository's first upload),
- *   so the layers before a feature-map mix learn only from weight decay.
- */
-export type MixBackward = 'exact' | 'reference' | 'zero';
+export type { MixBackward };
+
 
 /**
  * Rows of `x` reordered by a permutation: out[i] = x[perm[i]], with gradient dx = dy[perm⁻¹].

@@ -28,7 +28,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
 import type { MixupPlacement } from '../../config/schema.js';
-import { applyMix, type MixBackward } from './mixlayer.js';
+import { applyMix } from './mixlayer.js';
+import type { MixBackward } from '../../mixup/plan.js';
 import type { MixPlan } from '../../mixup/plan.js';
 import { batchNormInfer, batchNormTrain, movingUpdate } from './batchnorm.js';
 import { heNormal } from '../../model/init.js';

@@ -12,15 +12,9 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
 import type { ResNet } from './resnet.js';
 
-/** The weight-decay multiplier of a parameter name: 1 for `*_weight` and `*_gamma`, else 0. */
-export function wdMult(name: string): number {
-  return name.endsWith('_weight') || name.endsWith('_gamma') ? 1 : 0;
-}
+import { momentumKey, wdMult } from '../../model/spec.js';
 
-/** Key of a parameter's momentum buffer in {@link SGD.state}. */
-export function momentumKey(param: string): string {
-  return `${param}_momentum`;
-}
+export { momentumKey, wdMult };
 
 /** SGD with momentum over a network's trainable parameters. */
 export class SGD {

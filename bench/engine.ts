@@ -1,0 +1,177 @@
+/**
+ * `npm run bench:engine`: the static WebGPU engine's training step (src/engine/webgpu) at depth 50,
+ * 28×28 crops, a benchmark, not a test.
+ *
+ *   npm run bench:engine -- [--device null|gpu] [--batch N] [--depth N] [--steps N] [--warmup N]
+ *                           [--experiments erm,mixup,mixup-feature] [--toggles none,skip_validation,...]
+ *                           [--read-every N]
+ *
+ * Prints per configuration: dispatches per step, distinct pipelines, device memory, the FLOPs of a
+ * step (convolutions forward, backward-data and backward-filter, 2 FLOPs per multiply-add; fc1
+ * too), the wall time per step and from it img/s and TFLOPS.
+ * - `--device null` (Dawn's null backend: accepts every command, runs nothing, 512 MB cap): the
+ *   wall time is pure host cost (JavaScript, Dawn's validation and encoding); the batch defaults to
+ *   the largest of 128, 96, 64, 48, 32, 16, 8 that fits (the host cost of a static engine does not
+ *   depend on the batch), and the ceiling at batch 128 is 128 / (host time per step).
+ * - `--device gpu` (default): Dawn's default adapter (a GPU, else lavapipe), batch 128 by default;
+ *   the wall time includes the device's work (settled every `--read-every` steps, default 8).
+ * `--toggles` runs each configuration once per Dawn toggle set (`none`, `skip_validation`,
+ * `disable_robustness`, `skip_validation+disable_robustness`; a fresh Dawn instance each).
+ * Images, targets and plans are synthetic and made before timing; a step's time is
+ * StaticResNet.trainStep (plan packing, two writeBuffers, encoding one compute pass, submit).
+ */
+import os from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
+import { openDevice, type OpenDevice } from '../src/engine/webgpu/device.js';
+import { StaticResNet } from '../src/engine/webgpu/engine.js';
+import { planMix, type MixPlan } from '../src/mixup/plan.js';
+import { majorityLabels, mixLabels } from '../src/mixup/targets.js';
+import { convOutSize } from '../src/engine/webgpu/convs.js';
+import type { NetworkSpec } from '../src/model/spec.js';
+import { uniformStream } from '../src/random.js';
+import type { MixupPlacement } from '../src/config/schema.js';
+
+const EXPERIMENTS: Record<string, MixupPlacement | null> = { erm: null, mixup: 'input', 'mixup-feature': 'head' };
+
+function int(min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
+    return n;
+  };
+}
+
+/**
+ * FLOPs of one training step of a batch (2 per multiply-add): every convolution forward, its
+ * backward-data (conv0's too: bn_data's β needs it) and backward-filter, and fc1 three times.
+ */
+export function stepFlops(spec: NetworkSpec, batch: number, height: number, width: number): number {
+  let f = 0;
+  let h = height;
+  let w = width;
+  const conv = (k: number, stride: number, inC: number, outC: number) => {
+    const o = convOutSize({ batch, inH: h, inW: w, inC, outC, k: k as 1 | 3, stride: stride as 1 | 2 });
+    f += 3 * 2 * batch * o.outH * o.outW * k * k * inC * outC;
+    return o;
+  };
+  conv(3, 1, 3, spec.conv0.outC);
+  for (const st of spec.stages) {
+    for (const u of st) {
+      const o = conv(u.convs[0]!.k, u.stride, u.inC, u.outC);
+      if (u.sc) conv(1, u.stride, u.inC, u.outC);
+      h = o.outH;
+      w = o.outW;
+      conv(3, 1, u.outC, u.outC);
+    }
+  }
+  return f + 3 * 2 * batch * spec.fcIn * spec.numClasses;
+}
+
+interface Run {
+  experiment: string;
+  toggles: string[];
+  batch: number;
+  dispatches: number;
+  pipelines: number;
+  mb: number;
+  msPerStep: number;
+  flops: number;
+}
+
+async function tryBuild(dev: OpenDevice, o: ConstructorParameters<typeof StaticResNet>[1]): Promise<StaticResNet | null> {
+  dev.device.pushErrorScope('out-of-memory');
+  dev.device.pushErrorScope('validation');
+  let e: StaticResNet | null = null;
+  try {
+    e = new StaticResNet(dev.device, o);
+  } catch {
+    e = null;
+  }
+  const validation = await dev.device.popErrorScope();
+  const oom = await dev.device.popErrorScope();
+  if (validation || oom) {
+    e?.dispose();
+    return null;
+  }
+  return e;
+}
+
+async function bench(opts: { device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number }, experiment: string, toggles: string[]): Promise<Run> {
+  const dev = await openDevice({ backend: opts.device === 'null' ? 'null' : undefined, toggles });
+  try {
+    const mixAt = EXPERIMENTS[experiment]!;
+    const H = 28;
+    const K = 10;
+    const batches = opts.batch ? [opts.batch] : opts.device === 'null' ? [128, 96, 64, 48, 32, 16, 8] : [128];
+    let engine: StaticResNet | null = null;
+    let B = 0;
+    for (const b of batches) {
+      engine = await tryBuild(dev, {
+        depth: opts.depth, numClasses: K, height: H, width: H, batch: b, shards: 1, mixAt, mixBackward: 'exact',
+        loss: mixAt ? 'mixture-nll' : 'soft-ce', gradScale: mixAt ? 1 / 64 : 1, momentum: 0.9, wd: 1e-4, evalBatch: 0, capacity: Math.max(64, opts.readEvery),
+      });
+      if (engine) {
+        B = b;
+        break;
+      }
+    }
+    if (!engine) throw new Error(`no batch of ${batches.join('/')} fits on ${dev.adapter}`);
+    const images = Float32Array.from({ length: B * H * H * 3 }, (_, i) => Math.sin(i));
+    const labels = Int32Array.from({ length: B }, (_, i) => i % K);
+    const plans: (MixPlan | null)[] = [];
+    for (let s = 0; s < 4; s++) plans.push(mixAt ? planMix(B, { alpha: 1, mixRate: 0.7, scheme: 'pairs' }, uniformStream(1, 'mixup', 0, s)) : null);
+    const targets = plans.map((p) => mixLabels(labels, K, p));
+    const majority = plans.map((p) => majorityLabels(labels, p));
+    const step = async (s: number) => {
+      engine!.trainStep(images, targets[s % 4]!, majority[s % 4]!, plans[s % 4]!, 0.1);
+      if (engine!.pending >= opts.readEvery) await engine!.settle();
+    };
+    for (let s = 0; s < opts.warmup; s++) await step(s);
+    await engine.settle();
+    const t0 = performance.now();
+    for (let s = 0; s < opts.steps; s++) await step(s);
+    await engine.settle();
+    const ms = (performance.now() - t0) / opts.steps;
+    const run: Run = {
+      experiment, toggles, batch: B, dispatches: engine.dispatchesPerStep, pipelines: engine.pipelineCount,
+      mb: engine.bytes / 2 ** 20, msPerStep: ms, flops: stepFlops(engine.spec, B, H, H),
+    };
+    engine.dispose();
+    return run;
+  } finally {
+    dev.close();
+  }
+}
+
+const program = new Command('bench:engine')
+  .description('the static WebGPU engine: dispatches, host/device time per step, img/s, TFLOPS')
+  .option('--device <kind>', 'null (host cost only) or gpu (Dawn default adapter)', 'gpu')
+  .option('--batch <n>', 'training batch (null: largest that fits; gpu: 128)', int(1))
+  .option('--depth <n>', 'ResNet depth (6n+2 below 164)', int(8), 50)
+  .option('--steps <n>', 'timed steps', int(1), 100)
+  .option('--warmup <n>', 'untimed steps first', int(0), 3)
+  .option('--read-every <n>', 'settle every N steps', int(1), 8)
+  .option('--experiments <list>', 'erm, mixup (input), mixup-feature (head)', 'erm,mixup,mixup-feature')
+  .option('--toggles <list>', 'Dawn toggle sets, comma-separated; + joins toggles of one set', 'none')
+  .parse();
+const o = program.opts<{ device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number; experiments: string; toggles: string }>();
+if (o.device !== 'null' && o.device !== 'gpu') program.error(`error: option '--device <kind>' must be null or gpu, got ${o.device}`);
+const experiments = o.experiments.split(',');
+for (const e of experiments) if (!(e in EXPERIMENTS)) program.error(`error: option '--experiments': unknown experiment ${e} (erm, mixup, mixup-feature)`);
+const toggleSets = o.toggles.split(',').map((t) => (t === 'none' ? [] : t.split('+')));
+console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; node ${process.version}`);
+for (const toggles of toggleSets) {
+  for (const e of experiments) {
+    const r = await bench({ ...o }, e, toggles);
+    const perImage = r.flops / r.batch;
+    const speed =
+      o.device === 'null'
+        ? `host ceiling at batch 128: ${Math.round((128 * 1000) / r.msPerStep)} img/s`
+        : `${Math.round((r.batch * 1000) / r.msPerStep)} img/s, ${((r.flops / r.msPerStep) * 1e-9).toFixed(2)} TFLOPS`;
+    console.log(
+      `${e.padEnd(13)} toggles ${(toggles.join('+') || 'none').padEnd(36)} depth ${o.depth} batch ${r.batch}: ${r.dispatches} dispatches/step, ${r.pipelines} pipelines, ${r.mb.toFixed(0)} MB; ` +
+        `${(perImage / 1e9).toFixed(3)} GFLOP/image, ${(r.flops / 1e9).toFixed(1)} GFLOP/step; ${r.msPerStep.toFixed(3)} ms/step (${o.device === 'null' ? 'host only' : 'host + device'}), ${speed}`,
+    );
+  }
+}
+console.log(`load at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);

@@ -1,0 +1,280 @@
+/**
+ * BatchNorm kernels of the static engine (training mode per shard, inference mode), NHWC float32.
+ * Formulas and conventions as model/batchnorm.ts (MXNet's BatchNorm; eps 2e-5): training mode
+ * normalises every shard with its own mean and biased variance over its N/S·H·W rows; the moving
+ * statistics get the shards' average (moving = 0.9·moving + 0.1·batch, applied by the update kernel).
+ *
+ * A tensor is seen as `[S, M, C]`: S shards of M = N/S·H·W rows of C channels.
+ *
+ * Statistics are reduced in two stages without a separate dispatch for the second: a partials
+ * kernel writes, per shard s and partial p, shifted sums over a strided subset of the shard's rows,
+ * and every consumer kernel first folds the P partials of each (shard, channel) in workgroup memory.
+ * The shift K(s,c) = x[first row of shard s, c] (a sample of the channel) keeps the one-pass variance
+ * E[(x−K)²] − E[x−K]² accurate.
+ *
+ * Per-BatchNorm state buffer, floats: forward partials `[S,P,C,2]` (Σ(x−K), Σ(x−K)²) at 0, backward
+ * partials `[S,P,C,2]` (Σg, Σg·(x−K)) at S·P·C·2; g = dy·[a > 0] (the ReLU mask, where fused).
+ */
+import type { BindingKind, Kernel } from './kernel.js';
+import { entry, f32, grid, storage, WG, elementwiseMain } from './wgsl.js';
+
+/** BatchNorm eps of the reference (symbols/resnet.py). */
+export const BN_EPS = 2e-5;
+
+/** Geometry of one BatchNorm's input. */
+export interface BnShape {
+  /** Shards S (own statistics each). */
+  shards: number;
+  /** Rows per shard, M = N/S·H·W. */
+  rows: number;
+  channels: number;
+}
+
+/** Partials per shard and invocation groups of the partials kernel for a shape. */
+export function bnPartials(s: BnShape): { P: number; R: number } {
+  const R = Math.floor(WG / s.channels);
+  const P = Math.max(1, Math.min(32, Math.ceil(s.rows / (R * 64))));
+  return { P, R };
+}
+
+/** Floats of a BatchNorm's state buffer (forward and backward partials). */
+export function bnStateFloats(s: BnShape): number {
+  return 4 * s.shards * bnPartials(s).P * s.channels;
+}
+
+function header(s: BnShape): string {
+  const { P, R } = bnPartials(s);
+  if (s.channels > WG) throw new Error(`BatchNorm: ${s.channels} channels, at most ${WG}`);
+  return `const S = ${s.shards}u; const M = ${s.rows}u; const C = ${s.channels}u; const P = ${P}u; const R = ${R}u;
+const N = ${s.shards * s.rows * s.channels}u; const EPS = ${f32(BN_EPS)};`;
+}
+
+/**
+ * Partials of the forward (Σ(x−K), Σ(x−K)²) or backward (Σg, Σg·(x−K)) statistics. Dispatch
+ * `[P, S, 1]` workgroups of 256: invocation (r, c) = (lid / C, lid % C), r < R = ⌊256/C⌋, sums rows
+ * m ≡ p·R + r (mod P·R) of shard s at channel c; then the R sums per channel are added in
+ * workgroup memory and written to the state at partial (s, p).
+ * Bindings forward: x, state. Backward: dy, [a (ReLU output: the mask),] x, state.
+ */
+export function bnStatsKernel(s: BnShape, o: { backward: boolean; relu?: boolean }): Kernel {
+  const { P } = bnPartials(s);
+  const bwd = o.backward;
+  const mask = bwd && o.relu === true;
+  const decl: string[] = [];
+  const bindings: BindingKind[] = [];
+  const add = (name: string, access: 'read' | 'read_write') => {
+    decl.push(storage(bindings.length, name, access));
+    bindings.push(access);
+  };
+  if (bwd) add('dy', 'read');
+  if (mask) add('a', 'read');
+  add('x', 'read');
+  add('state', 'read_write');
+  const value = bwd ? `let g = ${mask ? 'select(0.0, dy[j], a[j] > 0.0)' : 'dy[j]'}; acc += vec2f(g, g * v);` : 'acc += vec2f(v, v * v);';
+  const code = `${header(s)}
+${decl.join('\n')}
+var<workgroup> part: array<vec2f, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let p = wid.x; let s = wid.y;
+  let c = lid % C; let r = lid / C;
+  var acc = vec2f(0.0);
+  if (r < R) {
+    let base = s * M;
+    let k = x[base * C + c];
+    for (var m = p * R + r; m < M; m += P * R) {
+      let j = (base + m) * C + c;
+      let v = x[j] - k;
+      ${value}
+    }
+  }
+  part[lid] = acc;
+  workgroupBarrier();
+  if (lid < C) {
+    var t = vec2f(0.0);
+    for (var q = 0u; q < R; q++) { t += part[q * C + lid]; }
+    let o = ${bwd ? 'S * P * C * 2u + ' : ''}((s * P + p) * C + lid) * 2u;
+    state[o] = t.x;
+    state[o + 1u] = t.y;
+  }
+}
+`;
+  return { label: `bn_${bwd ? 'bwd' : 'fwd'}_stats S${s.shards} M${s.rows} C${s.channels}${mask ? ' relu' : ''}`, code, bindings, workgroups: [P, s.shards, 1] };
+}
+
+/**
+ * WGSL that folds the forward partials into `mu[s·C+c]`, `rstd[s·C+c]` = 1/√(var + eps) and `vr`
+ * (biased variance) in workgroup memory, and with `backward` the backward partials into
+ * `gs` = Σg and `gxm` = Σg·(x − μ) per (s, c). Ends with a barrier; call it in uniform control flow.
+ */
+function foldStats(backward: boolean): string {
+  return `  for (var j0 = 0u; j0 < S * C; j0 += ${WG}u) {
+    let j = j0 + lid;
+    if (j < S * C) {
+      let s = j / C; let c = j % C;
+      var t = vec2f(0.0);
+      var u = vec2f(0.0);
+      for (var p = 0u; p < P; p++) {
+        let o = ((s * P + p) * C + c) * 2u;
+        t += vec2f(state[o], state[o + 1u]);
+        ${backward ? 'u += vec2f(state[S * P * C * 2u + o], state[S * P * C * 2u + o + 1u]);' : ''}
+      }
+      let d = t.x / f32(M);
+      let v = max(t.y / f32(M) - d * d, 0.0);
+      mu[j] = x[s * M * C + c] + d;
+      vr[j] = v;
+      rstd[j] = inverseSqrt(v + EPS);
+      ${backward ? 'gs[j] = u.x; gxm[j] = u.y - d * u.x;' : ''}
+    }
+  }
+  workgroupBarrier();`;
+}
+
+const ELEMS = 8;
+
+/**
+ * Training-mode forward: y = (x − μ)·(γ·rstd) + β per shard, then ReLU when `relu` (written as
+ * `select(v, 0, v < 0)`, which keeps a NaN as tf.relu does, so the NaN guard sees it; `max` need not). Each workgroup
+ * folds the statistics (see {@link foldStats}), then each invocation writes 8 elements
+ * (i = (wg·8 + e)·256 + lid). Workgroup 0 also writes the shards' average mean and biased
+ * variance to `batch` ([mean C | var C], for the moving update).
+ * Bindings: x, state, [γ,] β, y, batch.
+ */
+export function bnForwardKernel(s: BnShape, o: { fixGamma: boolean; relu: boolean }): Kernel {
+  const n = s.shards * s.rows * s.channels;
+  const workgroups = grid(Math.ceil(n / (WG * ELEMS)));
+  const decl = [storage(0, 'x', 'read'), storage(1, 'state', 'read')];
+  const bindings: BindingKind[] = ['read', 'read'];
+  if (!o.fixGamma) (decl.push(storage(2, 'gamma', 'read')), bindings.push('read'));
+  const b = bindings.length;
+  decl.push(storage(b, 'beta', 'read'), storage(b + 1, 'y', 'read_write'), storage(b + 2, 'batch', 'read_write'));
+  bindings.push('read', 'read_write', 'read_write');
+  const code = `${header(s)}
+${decl.join('\n')}
+var<workgroup> mu: array<f32, ${s.shards * s.channels}>;
+var<workgroup> vr: array<f32, ${s.shards * s.channels}>;
+var<workgroup> rstd: array<f32, ${s.shards * s.channels}>;
+${entry(workgroups[0])}
+${foldStats(false)}
+  if (wg == 0u && lid < C) {
+    var m = 0.0; var v = 0.0;
+    for (var s = 0u; s < S; s++) { m += mu[s * C + lid]; v += vr[s * C + lid]; }
+    batch[lid] = m / f32(S);
+    batch[C + lid] = v / f32(S);
+  }
+  for (var e = 0u; e < ${ELEMS}u; e++) {
+    let i = (wg * ${ELEMS}u + e) * ${WG}u + lid;
+    if (i >= N) { break; }
+    let c = i % C; let sc = (i / C / M) * C + c;
+    let val = (x[i] - mu[sc]) * (${o.fixGamma ? '' : 'gamma[c] * '}rstd[sc]) + beta[c];
+    y[i] = ${o.relu ? 'select(val, 0.0, val < 0.0)' : 'val'};
+  }
+}
+`;
+  return { label: `bn_fwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''}`, code, bindings, workgroups };
+}
+
+/**
+ * Training-mode backward (model/batchnorm.ts): with g = dy·[a > 0] (ReLU mask when `relu`),
+ *   dx = γ·rstd·(g − Σg/M − (x − μ)·rstd²·Σg(x−μ)/M)   per shard,
+ *   dγ = Σ_s rstd_s·Σg(x−μ)_s,  dβ = Σ_s Σg_s  (written by workgroup 0).
+ * `dx`: `write` (dx = …), `add` (dx += …, e.g. onto the residual gradient), or `none` (grads only,
+ * one workgroup). Each workgroup folds the statistics, then each invocation handles 8 elements.
+ * Bindings: [dy, [a,] x,] state, [γ,] [dγ,] dβ, [dx].
+ */
+export function bnBackwardKernel(s: BnShape, o: { fixGamma: boolean; relu: boolean; dx: 'write' | 'add' | 'none' }): Kernel {
+  const n = s.shards * s.rows * s.channels;
+  const withDx = o.dx !== 'none';
+  const workgroups = withDx ? grid(Math.ceil(n / (WG * ELEMS))) : ([1, 1, 1] as [number, number, number]);
+  const decl: string[] = [];
+  const bindings: BindingKind[] = [];
+  const add = (name: string, access: 'read' | 'read_write') => (decl.push(storage(bindings.length, name, access)), bindings.push(access));
+  if (withDx) {
+    add('dy', 'read');
+    if (o.relu) add('a', 'read');
+  }
+  add('x', 'read');
+  add('state', 'read');
+  if (!o.fixGamma) {
+    if (withDx) add('gamma', 'read');
+    add('dgamma', 'read_write');
+  }
+  add('dbeta', 'read_write');
+  if (withDx) add('dx', 'read_write');
+  const SC = s.shards * s.channels;
+  const code = `${header(s)}
+${decl.join('\n')}
+var<workgroup> mu: array<f32, ${SC}>;
+var<workgroup> vr: array<f32, ${SC}>;
+var<workgroup> rstd: array<f32, ${SC}>;
+var<workgroup> gs: array<f32, ${SC}>;
+var<workgroup> gxm: array<f32, ${SC}>;
+${entry(workgroups[0])}
+${foldStats(true)}
+  if (wg == 0u && lid < C) {
+    var db = 0.0; var dg = 0.0;
+    for (var s = 0u; s < S; s++) { db += gs[s * C + lid]; dg += gxm[s * C + lid] * rstd[s * C + lid]; }
+    dbeta[lid] = db;
+    ${o.fixGamma ? '' : 'dgamma[lid] = dg;'}
+  }
+  ${
+    withDx
+      ? `for (var e = 0u; e < ${ELEMS}u; e++) {
+    let i = (wg * ${ELEMS}u + e) * ${WG}u + lid;
+    if (i >= N) { break; }
+    let c = i % C; let sc = (i / C / M) * C + c;
+    let g = ${o.relu ? 'select(0.0, dy[i], a[i] > 0.0)' : 'dy[i]'};
+    let r = rstd[sc];
+    let v = ${o.fixGamma ? '' : 'gamma[c] * '}r * (g - gs[sc] / f32(M) - (x[i] - mu[sc]) * (r * r * gxm[sc] / f32(M)));
+    dx[i] = ${o.dx === 'add' ? 'dx[i] + ' : ''}v;
+  }`
+      : ''
+  }
+}
+`;
+  return { label: `bn_bwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''} dx:${o.dx}`, code, bindings, workgroups };
+}
+
+/**
+ * Inference mode with the moving statistics: y = x·scale + (β − μ·scale), scale = γ/√(var + eps),
+ * then ReLU when `relu` (model/batchnorm.ts batchNormInfer). One invocation per element.
+ * Bindings: x, [γ,] β, moving ([mean C | var C]), y.
+ */
+export function bnInferKernel(n: number, channels: number, o: { fixGamma: boolean; relu: boolean }): Kernel {
+  const decl = [storage(0, 'x', 'read')];
+  const bindings: BindingKind[] = ['read'];
+  if (!o.fixGamma) (decl.push(storage(1, 'gamma', 'read')), bindings.push('read'));
+  const b = bindings.length;
+  decl.push(storage(b, 'beta', 'read'), storage(b + 1, 'moving', 'read'), storage(b + 2, 'y', 'read_write'));
+  bindings.push('read', 'read', 'read_write');
+  const main = elementwiseMain(
+    n,
+    `  let c = i % ${channels}u;
+  let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(BN_EPS)});
+  let val = x[i] * scale + (beta[c] - moving[c] * scale);
+  y[i] = ${o.relu ? 'select(val, 0.0, val < 0.0)' : 'val'};`,
+  );
+  return { label: `bn_infer n${n} C${channels}${o.relu ? ' relu' : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
+}
+
+/**
+ * Inference-mode backward to the input (for input gradients): dx = dy·[a > 0]·γ/√(var + eps)
+ * (`add`: dx += …). One invocation per element. Bindings: dy, [a,] [γ,] moving, dx.
+ */
+export function bnInferBackwardKernel(n: number, channels: number, o: { fixGamma: boolean; relu: boolean; add: boolean }): Kernel {
+  const decl = [storage(0, 'dy', 'read')];
+  const bindings: BindingKind[] = ['read'];
+  const add = (name: string, access: 'read' | 'read_write') => (decl.push(storage(bindings.length, name, access)), bindings.push(access));
+  if (o.relu) add('a', 'read');
+  if (!o.fixGamma) add('gamma', 'read');
+  add('moving', 'read');
+  add('dx', 'read_write');
+  const main = elementwiseMain(
+    n,
+    `  let c = i % ${channels}u;
+  let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(BN_EPS)});
+  let g = ${o.relu ? 'select(0.0, dy[i], a[i] > 0.0)' : 'dy[i]'};
+  dx[i] = ${o.add ? 'dx[i] + ' : ''}g * scale;`,
+  );
+  return { label: `bn_infer_bwd n${n} C${channels}${o.relu ? ' relu' : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
+}

@@ -1,0 +1,327 @@
+/**
+ * Convolution kernels of the static WebGPU engine (issue 17): forward, backward-data and
+ * backward-filter of the reference network's convolutions (3×3 pad 1 and 1×1 pad 0, stride 1 or 2,
+ * no bias; MXNet `Convolution`), each an implicit GEMM generated from static shapes.
+ *
+ * Layouts: activations NHWC `[B,H,W,C]` float32; weights `[k,k,Cin,Cout]` (model/spec.ts), which
+ * read as a row-major `[k·k·Cin, Cout]` matrix with row index `(kh·k + kw)·Cin + ci`.
+ *
+ * All three kernels are instances of one tiled GEMM, `C[rows, cols] = Σ_red A(row, red)·B(red, col)`,
+ * whose operands are gathered from the tensors as they are loaded (nothing is unfolded in memory):
+ *
+ * | kernel          | rows            | cols | red              | A(row, red)          | B(red, col)            |
+ * | --------------- | --------------- | ---- | ---------------- | -------------------- | ---------------------- |
+ * | forward         | B·OH·OW (b,oh,ow) | Cout | k·k·Cin (kh,kw,ci) | x at (oh·s−p+kh, ow·s−p+kw, ci), 0 in the padding | w[kh,kw,ci,co] |
+ * | backward-data   | B·H·W (b,h,w)   | Cin  | k·k·Cout (kh,kw,co) | dy at ((h+p−kh)/s, (w+p−kw)/s, co) where that divides and lies inside, else 0 | w[kh,kw,ci,co] |
+ * | backward-filter | k·k·Cin (kh,kw,ci) | Cout | B·OH·OW, split in chunks | x as in forward (transposed) | dy[b,oh,ow,co] |
+ *
+ * Backward-data is the transposed convolution: the gather form above indexes the kernel taps
+ * directly, so no flipped copy of the weights is needed, and stride 2 keeps only the taps whose
+ * `h + p − kh` is even (the others load 0: a quarter of that GEMM's products are useful, acceptable
+ * for the network's two stride-2 units). Backward-filter splits its long reduction (every output
+ * position) into chunks, one per `workgroup_id.z`, writes one partial `[k·k·Cin, Cout]` per chunk to a
+ * scratch buffer and sums them in a second pass (split-K), because its output is small (2,304 floats at
+ * 16→16) and would otherwise occupy only a few workgroups.
+ *
+ * Tiling: conv_gemm.ts (4×4 outputs per invocation, workgroup tiles up to 256×16 / 64×64 staged in
+ * workgroup memory).
+ */
+import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
+import { ceilDiv, declare, gemmKernel, gemmTiles, roundUp, type GemmTiles } from './conv_gemm.js';
+
+export { gemmTiles, type GemmTiles } from './conv_gemm.js';
+
+/** A convolution of the network (no bias; pad = (k−1)/2, MXNet's `pad=(1,1)` for 3×3 and 0 for 1×1). */
+export interface ConvShape {
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outC: number;
+  k: 1 | 3;
+  stride: 1 | 2;
+}
+
+/**
+ * The output size of a convolution: `floor((in + 2·pad − k) / stride) + 1` per side, pad = (k−1)/2
+ * (MXNet's `Convolution` output size).
+ * @throws Error when a size is not a positive integer or k/stride are not 1|3 and 1|2.
+ */
+export function convOutSize(s: ConvShape): { outH: number; outW: number } {
+  for (const key of ['batch', 'inH', 'inW', 'inC', 'outC'] as const) {
+    if (!Number.isInteger(s[key]) || s[key] < 1) throw new Error(`conv shape: ${key} must be a positive integer, got ${s[key]}`);
+  }
+  if (s.k !== 1 && s.k !== 3) throw new Error(`conv shape: k must be 1 or 3, got ${s.k}`);
+  if (s.stride !== 1 && s.stride !== 2) throw new Error(`conv shape: stride must be 1 or 2, got ${s.stride}`);
+  const pad = (s.k - 1) / 2;
+  const out = (n: number) => Math.floor((n + 2 * pad - s.k) / s.stride) + 1;
+  return { outH: out(s.inH), outW: out(s.inW) };
+}
+
+/**
+ * Multiply-adds ×2 of one convolution pass: `2·B·OH·OW·Cout·k·k·Cin` floating-point operations. The
+ * same count holds for the forward, backward-data and backward-filter passes (each is the same GEMM
+ * transposed), counting products with padding as the forward does not; the kernels' wasted work on
+ * tile edges, padding and stride-2 holes is not counted.
+ */
+export function convFlops(s: ConvShape): number {
+  const { outH, outW } = convOutSize(s);
+  return 2 * s.batch * outH * outW * s.outC * s.k * s.k * s.inC;
+}
+
+/** WGSL constants of a convolution's shape. */
+function shapeConsts(s: ConvShape): string {
+  const { outH, outW } = convOutSize(s);
+  return [
+    `const H = ${s.inH}u;`,
+    `const W = ${s.inW}u;`,
+    `const CIN = ${s.inC}u;`,
+    `const OH = ${outH}u;`,
+    `const OW = ${outW}u;`,
+    `const COUT = ${s.outC}u;`,
+    `const KS = ${s.k}u;`,
+    `const S = ${s.stride}u;`,
+    `const PAD = ${(s.k - 1) / 2}u;`,
+  ].join('\n');
+}
+
+/**
+ * `fn loadX(m: u32, kk: u32) -> f32`: the implicit im2col of x, element (output position m =
+ * (b·OH + oh)·OW + ow, tap kk = (kh·k + kw)·Cin + ci): x[b, oh·s − p + kh, ow·s − p + kw, ci], 0 in
+ * the padding. Unsigned arithmetic: `oh·s + kh − p` wraps past H when it would be negative.
+ * With `bnRelu` the element inside the image is `max(x·scale[ci] + shift[ci], 0)` (the padding stays 0).
+ */
+function im2colFn(s: ConvShape, bnRelu: boolean): string {
+  const act = bnRelu
+    ? `fn act(v: f32, ci: u32) -> f32 { return max(fma(v, scale[ci], shift[ci]), 0.0); }\n`
+    : `fn act(v: f32, ci: u32) -> f32 { return v; }\n`;
+  return act + im2colBody(s);
+}
+
+function im2colBody(s: ConvShape): string {
+  if (s.k === 1) {
+    return `fn loadX(m: u32, kk: u32) -> f32 {
+  let ow = m % OW;
+  let t = m / OW;
+  let oh = t % OH;
+  let b = t / OH;
+  return act(x[((b * H + oh * S) * W + ow * S) * CIN + kk], kk);
+}`;
+  }
+  return `fn loadX(m: u32, kk: u32) -> f32 {
+  let ow = m % OW;
+  let t = m / OW;
+  let oh = t % OH;
+  let b = t / OH;
+  let tap = kk / CIN;
+  let ci = kk % CIN;
+  let ih = oh * S + tap / KS - PAD;
+  let iw = ow * S + tap % KS - PAD;
+  if (ih >= H || iw >= W) { return 0.0; }
+  return act(x[((b * H + ih) * W + iw) * CIN + ci], ci);
+}`;
+}
+
+const shapeLabel = (s: ConvShape) => `${s.k}x${s.k}/s${s.stride} ${s.inC}->${s.outC} ${s.inH}x${s.inW} B${s.batch}`;
+
+/** Options of the kernels that read x (forward, backward-filter). */
+export interface ConvInputOptions {
+  /**
+   * Fused pre-activation prologue: x is the BatchNorm input, and the kernel convolves
+   * `ReLU(x·scale[ci] + shift[ci])` (scale, shift: `[Cin]` float32, BatchNorm folded per channel:
+   * `scale = γ/√(σ²+ε)`, `shift = β − μ·scale`), applying it as x is loaded (padding stays 0), so
+   * that the activation need not be written. Adds the bindings `scale read, shift read` after the
+   * second one.
+   */
+  bnRelu?: boolean;
+}
+
+/**
+ * The forward convolution `y[B,OH,OW,Cout] = conv(x[B,H,W,Cin], w[k,k,Cin,Cout])`, plus
+ * `r[B,OH,OW,Cout]` when `residual` (the unit's residual add folded into conv2's epilogue).
+ * Implicit GEMM: rows B·OH·OW, cols Cout, reduction k·k·Cin (module comment); y is overwritten.
+ * Bindings: x read, w read, [scale read, shift read (bnRelu),] [r read (residual),] y read_write.
+ * FLOPs: {@link convFlops}.
+ */
+export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInputOptions = {}): Kernel {
+  const { outH, outW } = convOutSize(s);
+  const rows = s.batch * outH * outW;
+  const red = s.k * s.k * s.inC;
+  const tiles = gemmTiles(rows, s.outC, red);
+  const names = ['x', 'w', ...(o.bnRelu ? ['scale', 'shift'] : []), ...(o.residual ? ['r'] : []), 'y'];
+  const bindings: BindingKind[] = names.map((n) => (n === 'y' ? 'read_write' : 'read'));
+  return gemmKernel({
+    label: `conv2d_fwd${o.bnRelu ? '+bnrelu' : ''}${o.residual ? '+res' : ''} ${shapeLabel(s)}`,
+    rows,
+    cols: s.outC,
+    red,
+    tiles,
+    chunk: roundUp(red, tiles.BK),
+    aFast: 'red',
+    bFast: 'col',
+    bindings,
+    decls: `${declare(names, bindings)}
+${shapeConsts(s)}
+${im2colFn(s, o.bnRelu === true)}
+fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }
+fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
+    store: o.residual ? 'y[row * COUT + col] = v + r[row * COUT + col];' : 'y[row * COUT + col] = v;',
+  });
+}
+
+/**
+ * The input gradient `dx[B,H,W,Cin]` of a convolution from `dy[B,OH,OW,Cout]` and `w[k,k,Cin,Cout]`
+ * (the transposed convolution): `dx[b,h,w,ci] = Σ_{kh,kw,co} dy[b,(h+p−kh)/s,(w+p−kw)/s,co]·w[kh,kw,ci,co]`
+ * over the taps where the division is exact and the position lies inside dy. Implicit GEMM: rows
+ * B·H·W, cols Cin, reduction k·k·Cout. dx is overwritten, or added to when `accumulate` (a unit's act1
+ * takes gradient from conv1 and from the shortcut).
+ * Bindings: dy read, w read, dx read_write. FLOPs: {@link convFlops} (the stride-2 GEMM runs 4× that).
+ */
+export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {}): Kernel {
+  const rows = s.batch * s.inH * s.inW;
+  const red = s.k * s.k * s.outC;
+  const tiles = gemmTiles(rows, s.inC, red);
+  const bindings: BindingKind[] = ['read', 'read', 'read_write'];
+  // dy at the tap: oh·s = h + p − kh; unsigned wrap-around makes a negative one fail `< OH`.
+  const ohOf = (v: string, kv: string) => (s.stride === 1 ? `${v} + PAD - ${kv}` : `(${v} + PAD - ${kv}) / S`);
+  const loadA =
+    s.k === 1 && s.stride === 1
+      ? `fn loadA(row: u32, red: u32) -> f32 { return dy[row * COUT + red]; }`
+      : `fn loadA(row: u32, red: u32) -> f32 {
+  let iw = row % W;
+  let t = row / W;
+  let ih = t % H;
+  let b = t / H;
+  let tap = red / COUT;
+  let co = red % COUT;
+  let kh = tap / KS;
+  let kw = tap % KS;
+  let oh = ${ohOf('ih', 'kh')};
+  let ow = ${ohOf('iw', 'kw')};
+  ${s.stride === 2 ? 'if (((ih + PAD - kh) & 1u) != 0u || ((iw + PAD - kw) & 1u) != 0u) { return 0.0; }\n  ' : ''}if (oh >= OH || ow >= OW) { return 0.0; }
+  return dy[((b * OH + oh) * OW + ow) * COUT + co];
+}`;
+  return gemmKernel({
+    label: `conv2d_bwd_data${o.accumulate ? '+acc' : ''} ${shapeLabel(s)}`,
+    rows,
+    cols: s.inC,
+    red,
+    tiles,
+    chunk: roundUp(red, tiles.BK),
+    aFast: 'red',
+    bFast: 'red',
+    bindings,
+    decls: `${declare(['dy', 'w', 'dx'], bindings)}
+${shapeConsts(s)}
+${loadA}
+fn loadB(red: u32, col: u32) -> f32 { return w[((red / COUT) * CIN + col) * COUT + red % COUT]; }`,
+    store: o.accumulate ? 'dx[row * CIN + col] = dx[row * CIN + col] + v;' : 'dx[row * CIN + col] = v;',
+  });
+}
+
+/** Workgroups a split backward-filter aims at in its first pass (enough to occupy a large GPU). */
+const FILTER_TARGET_WORKGROUPS = 512;
+/** Shortest reduction chunk of a split backward-filter (output positions per partial sum). */
+const FILTER_MIN_CHUNK = 256;
+/** The reduce pass: invocations per workgroup along the outputs and along the chunks. */
+const REDUCE_COLS = 32;
+const REDUCE_LANES = 8;
+
+/**
+ * How backward-filter splits its reduction over the B·OH·OW output positions: chunks of `chunk`
+ * positions (a multiple of BK, at least {@link FILTER_MIN_CHUNK}) so that tiles × chunks reaches about
+ * {@link FILTER_TARGET_WORKGROUPS} workgroups; one chunk means one pass without scratch.
+ */
+export function filterSplit(s: ConvShape): { tiles: GemmTiles; chunk: number; chunks: number } {
+  const { outH, outW } = convOutSize(s);
+  const positions = s.batch * outH * outW;
+  const rows = s.k * s.k * s.inC;
+  // Tiles are picked for a chunk of the minimum length; BK then fits any longer chunk equally well.
+  const tiles = gemmTiles(rows, s.outC, Math.min(positions, FILTER_MIN_CHUNK));
+  const tileCount = ceilDiv(rows, tiles.BM) * ceilDiv(s.outC, tiles.BN);
+  const want = Math.max(FILTER_MIN_CHUNK, ceilDiv(positions * tileCount, FILTER_TARGET_WORKGROUPS));
+  const chunk = want >= positions ? roundUp(positions, tiles.BK) : roundUp(want, tiles.BK);
+  return { tiles, chunk, chunks: ceilDiv(positions, chunk) };
+}
+
+/**
+ * The filter gradient `dw[k,k,Cin,Cout] = Σ_{b,oh,ow} x[b, oh·s−p+kh, ow·s−p+kw, ci]·dy[b,oh,ow,co]`
+ * (=, or += when `accumulate`). Implicit GEMM: rows k·k·Cin, cols Cout, reduction B·OH·OW split into
+ * chunks ({@link filterSplit}). Pass 0 writes each chunk's partial sums to `scratch`
+ * (`[chunks][k·k·Cin·Cout]`, `scratchFloats` floats); pass 1 adds them up into dw, each workgroup
+ * summing 32 consecutive outputs with 8 invocations per output over the chunks, then a tree in
+ * workgroup memory. With a single chunk there is one pass and `scratchFloats` is 0.
+ * Bindings: pass 0 dy read, x read, [scale read, shift read (bnRelu),] scratch|dw read_write; pass 1
+ * scratch read, dw read_write.
+ * FLOPs: {@link convFlops} (plus the reduce's `chunks·k·k·Cin·Cout` additions).
+ */
+export function conv2dBackwardFilter(s: ConvShape, o: { accumulate?: boolean } & ConvInputOptions = {}): { passes: Kernel[]; scratchFloats: number } {
+  const { outH, outW } = convOutSize(s);
+  const positions = s.batch * outH * outW;
+  const rows = s.k * s.k * s.inC;
+  const total = rows * s.outC;
+  const { tiles, chunk, chunks } = filterSplit(s);
+  const split = chunks > 1;
+  const out = split ? 'scratch' : 'dw';
+  const names = ['dy', 'x', ...(o.bnRelu ? ['scale', 'shift'] : []), out];
+  const bindings: BindingKind[] = names.map((n) => (n === out ? 'read_write' : 'read'));
+  const label = `conv2d_bwd_filter${o.bnRelu ? '+bnrelu' : ''}${o.accumulate ? '+acc' : ''} ${shapeLabel(s)}`;
+  const store = split
+    ? 'scratch[wid.z * (ROWS * COLS) + row * COLS + col] = v;'
+    : o.accumulate
+      ? 'dw[row * COLS + col] = dw[row * COLS + col] + v;'
+      : 'dw[row * COLS + col] = v;';
+  const first = gemmKernel({
+    label: split ? `${label} partial ${chunks}x${chunk}` : label,
+    rows,
+    cols: s.outC,
+    red: positions,
+    tiles,
+    chunk,
+    aFast: 'row',
+    bFast: 'col',
+    bindings,
+    decls: `${declare(names, bindings)}
+${shapeConsts(s)}
+${im2colFn(s, o.bnRelu === true)}
+fn loadA(row: u32, red: u32) -> f32 { return loadX(red, row); }
+fn loadB(red: u32, col: u32) -> f32 { return dy[red * COUT + col]; }`,
+    store,
+  });
+  if (!split) return { passes: [first], scratchFloats: 0 };
+  const groups = ceilDiv(total, REDUCE_COLS);
+  if (groups > MAX_WORKGROUPS_PER_DIMENSION) throw new Error(`${label}: ${groups} reduce workgroups exceed ${MAX_WORKGROUPS_PER_DIMENSION}`);
+  const reduce: Kernel = {
+    label: `${label} reduce ${chunks}`,
+    bindings: ['read', 'read_write'],
+    workgroups: [groups, 1, 1],
+    code: `// ${label}: sums the ${chunks} partial filter gradients in scratch[${chunks}][${total}] into dw[${total}]${o.accumulate ? ' (adding to dw)' : ''}.
+// Workgroup ${REDUCE_COLS * REDUCE_LANES} = ${REDUCE_COLS} outputs x ${REDUCE_LANES} lanes: invocation (c, l) = (lid % ${REDUCE_COLS}, lid / ${REDUCE_COLS})
+// sums chunks l, l+${REDUCE_LANES}, ... of output wid.x*${REDUCE_COLS} + c (coalesced along c); the lanes are then added in workgroup memory.
+@group(0) @binding(0) var<storage, read> scratch: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dw: array<f32>;
+const TOTAL = ${total}u;
+const CHUNKS = ${chunks}u;
+var<workgroup> part: array<f32, ${REDUCE_COLS * REDUCE_LANES}>;
+
+@compute @workgroup_size(${REDUCE_COLS * REDUCE_LANES})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let c = lid % ${REDUCE_COLS}u;
+  let l = lid / ${REDUCE_COLS}u;
+  let i = wid.x * ${REDUCE_COLS}u + c;
+  var sum = 0.0;
+  if (i < TOTAL) {
+    for (var z = l; z < CHUNKS; z += ${REDUCE_LANES}u) { sum += scratch[z * TOTAL + i]; }
+  }
+  part[lid] = sum;
+  workgroupBarrier();
+  for (var hw = ${REDUCE_LANES / 2}u; hw > 0u; hw = hw / 2u) {
+    if (l < hw) { part[lid] = part[lid] + part[lid + hw * ${REDUCE_COLS}u]; }
+    workgroupBarrier();
+  }
+  if (l == 0u && i < TOTAL) { dw[i] = ${o.accumulate ? 'dw[i] + ' : ''}part[lid]; }
+}
+`,
+  };
+  return { passes: [first, reduce], scratchFloats: chunks * total };
+}

@@ -1,0 +1,203 @@
+/**
+ * The tiled GEMM behind the convolution kernels (conv.ts): `C[rows, cols] = Σ_red A(row, red)·B(red, col)`
+ * in WGSL, with A and B gathered from tensors by WGSL functions the caller supplies (`loadA`, `loadB`),
+ * so that a convolution is an implicit GEMM (nothing unfolded in memory).
+ *
+ * Tiling (see {@link gemmTiles}): a workgroup computes a `BM×BN` tile of C; each invocation a `TM×TN`
+ * (4×4) block of it in registers. Per step of the reduction the workgroup stages a `BM×BK` tile of A
+ * and a `BK×BN` tile of B in workgroup memory (as vec4 along rows/cols, reduction-major), each
+ * invocation loading whole vec4s with the lanes of a warp along the tensor's contiguous dimension,
+ * then accumulates `BK` rank-1 updates from vec4 reads. `workgroup_id.z` selects a chunk of the
+ * reduction (split-K; the caller's store writes that chunk's partial sums). Bounds checks are emitted
+ * only where the static shapes need them.
+ */
+import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
+
+/** The tiling of one GEMM: workgroup tile `BM×BN`, reduction step `BK`, per-invocation block `TM×TN`. */
+export interface GemmTiles {
+  BM: number;
+  BN: number;
+  BK: number;
+  TM: number;
+  TN: number;
+}
+
+/** Most invocations in a workgroup (WebGPU's default limit). */
+const MAX_INVOCATIONS = 256;
+/** Bytes of workgroup memory a kernel may use (WebGPU's default limit). */
+const MAX_WORKGROUP_BYTES = 16384;
+/** Tallest row tile: 256 rows, so that narrow GEMMs (3 or 8 columns) keep a reduction step of at least 8. */
+const MAX_TILE_ROWS = 256;
+
+const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+export const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+export const roundUp = (a: number, b: number) => ceilDiv(a, b) * b;
+
+/**
+ * The tiles of `C[rows, cols] = Σ A·B` over a reduction of `red` terms per workgroup: 4×4 outputs per
+ * invocation; `BN` the columns rounded up to a power of two within 4..64 (the network's 16/32/64
+ * channels fill it exactly, 256 takes four column tiles); up to 256 invocations and 256 rows, with `BM` no taller
+ * than the rows need (rounded so that a workgroup fills whole 32-lane warps); `BK` from 32/16/8/4,
+ * the cheapest for the reduction (tiles × (BK + 8), 8 standing for a step's barriers and loads) among
+ * those whose two tiles fit 16 KiB of workgroup memory.
+ */
+export function gemmTiles(rows: number, cols: number, red: number): GemmTiles {
+  const TM = 4;
+  const TN = 4;
+  const BN = Math.min(64, Math.max(4, nextPow2(cols)));
+  const tn = BN / TN;
+  const rowThreads = Math.min(MAX_INVOCATIONS / tn, MAX_TILE_ROWS / TM, roundUp(ceilDiv(rows, TM), Math.max(1, 32 / tn)));
+  const BM = rowThreads * TM;
+  let best = { BK: 0, cost: Infinity };
+  for (const BK of [32, 16, 8, 4]) {
+    if ((BM + BN) * BK * 4 > MAX_WORKGROUP_BYTES) continue;
+    const cost = ceilDiv(red, BK) * (BK + 8);
+    if (cost < best.cost) best = { BK, cost };
+  }
+  if (best.BK === 0) throw new Error(`gemmTiles: no reduction step fits ${BM}x${BN} tiles in ${MAX_WORKGROUP_BYTES} bytes`);
+  return { BM, BN, BK: best.BK, TM, TN };
+}
+
+/** One GEMM to generate (see the module comment). */
+export interface GemmSpec {
+  label: string;
+  rows: number;
+  cols: number;
+  /** Length of the whole reduction. */
+  red: number;
+  tiles: GemmTiles;
+  /** Reduction terms per `workgroup_id.z` (a multiple of BK), `red` rounded up when not split. */
+  chunk: number;
+  /** Along which index consecutive addresses of A and B lie (which way the warp's lanes go when loading). */
+  aFast: 'row' | 'red';
+  bFast: 'red' | 'col';
+  bindings: BindingKind[];
+  /** Binding declarations, constants and `fn loadA(row: u32, red: u32) -> f32`, `fn loadB(red: u32, col: u32) -> f32` (inside bounds). */
+  decls: string;
+  /** WGSL statements storing `v` (f32) at `row`, `col` (both in bounds). */
+  store: string;
+}
+
+/** `@group(0) @binding(i)` declarations for the given names and kinds. */
+export function declare(names: string[], kinds: BindingKind[]): string {
+  return names
+    .map((n, i) => `@group(0) @binding(${i}) var<storage, ${kinds[i] === 'read' ? 'read' : 'read_write'}> ${n}: array<f32>;`)
+    .join('\n');
+}
+
+/**
+ * The WGSL of one tiled GEMM (module comment) and its dispatch `[col tiles, row tiles, chunks]`.
+ * @throws Error when a dispatch dimension exceeds 65,535 workgroups.
+ */
+export function gemmKernel(g: GemmSpec): Kernel {
+  const { BM, BN, BK, TM, TN } = g.tiles;
+  const tn = BN / TN;
+  const tm = BM / TM;
+  const wg = tm * tn;
+  const splits = ceilDiv(g.red, g.chunk);
+  const workgroups: [number, number, number] = [ceilDiv(g.cols, BN), ceilDiv(g.rows, BM), splits];
+  if (workgroups.some((n) => n > MAX_WORKGROUPS_PER_DIMENSION)) throw new Error(`${g.label}: ${workgroups.join('×')} workgroups exceed ${MAX_WORKGROUPS_PER_DIMENSION} per dimension`);
+  const rowMask = g.rows % BM !== 0;
+  const colMask = g.cols % BN !== 0;
+  const redMask = g.red % BK !== 0;
+  const cond = (parts: [boolean, string][]) => parts.filter(([need]) => need).map(([, c]) => c).join(' && ');
+
+  // One operand tile: `X` is its non-reduction extent (BM or BN), stored as `[BK][X/4]` vec4.
+  // The loads are WGSL loops (constant trip counts: a GPU compiler unrolls them) rather than
+  // unrolled here, which keeps the shader small for software rasterisers (lavapipe JIT-compiles it).
+  const tileLoad = (name: 'As' | 'Bs', X: number, fast: 'x' | 'red', elem: (x: string, r: string) => string) => {
+    const vecs = (BK * X) / 4;
+    const slots = ceilDiv(vecs, wg);
+    const decode = fast === 'red' ? [`let k = e % ${BK}u;`, `let g = e / ${BK}u;`] : [`let k = e / ${X / 4}u;`, `let g = e % ${X / 4}u;`];
+    const body = [
+      ...decode,
+      'var v: vec4<f32>;',
+      `for (var c = 0u; c < 4u; c++) { v[c] = ${elem(`${name === 'As' ? 'row0' : 'col0'} + g * 4u + c`, 'r0 + k')}; }`,
+      `${name}[k * ${X / 4}u + g] = v;`,
+    ];
+    const inner = vecs % wg !== 0 ? [`if (e < ${vecs}u) {`, ...body.map((l) => `  ${l}`), '}'] : body;
+    const lines =
+      slots === 1 ? ['{', '  let e = lid;', ...inner.map((l) => `  ${l}`), '}'] : [`for (var sl = 0u; sl < ${slots}u; sl++) {`, `  let e = lid + sl * ${wg}u;`, ...inner.map((l) => `  ${l}`), '}'];
+    return lines.join('\n    ');
+  };
+  // Elements outside the GEMM (tile edges, a reduction that is not a multiple of BK) are 0; the
+  // guard is a branch rather than select(), which would evaluate (and read) both sides.
+  const aElem = (x: string, r: string) => `tileA(${x}, ${r})`;
+  const bElem = (r: string, x: string) => `tileB(${r}, ${x})`;
+  const guardFn = (name: string, sig: string, args: string, c: string, inner: string) =>
+    c === '' ? `fn ${name}(${sig}) -> f32 { return ${inner}(${args}); }` : `fn ${name}(${sig}) -> f32 {\n  if (!(${c})) { return 0.0; }\n  return ${inner}(${args});\n}`;
+  const tileFns = [
+    guardFn('tileA', 'row: u32, red: u32', 'row, red', cond([[rowMask, 'row < ROWS'], [redMask, 'red < RED']]), 'loadA'),
+    guardFn('tileB', 'red: u32, col: u32', 'red, col', cond([[colMask, 'col < COLS'], [redMask, 'red < RED']]), 'loadB'),
+  ].join('\n');
+
+  const accs: string[] = [];
+  const fmas: string[] = [];
+  const reads: string[] = [];
+  for (let i = 0; i < TM / 4; i++) reads.push(`let a${i} = As[k * ${BM / 4}u + ty * ${TM / 4}u + ${i}u];`);
+  for (let j = 0; j < TN / 4; j++) reads.push(`let b${j} = Bs[k * ${BN / 4}u + tx * ${TN / 4}u + ${j}u];`);
+  const comp = ['x', 'y', 'z', 'w'];
+  for (let r = 0; r < TM; r++) {
+    for (let j = 0; j < TN / 4; j++) {
+      accs.push(`var acc${r}_${j} = vec4<f32>(0.0);`);
+      fmas.push(`acc${r}_${j} = fma(vec4<f32>(a${Math.floor(r / 4)}.${comp[r % 4]}), b${j}, acc${r}_${j});`);
+    }
+  }
+  const stores: string[] = [];
+  for (let r = 0; r < TM; r++) {
+    const inner: string[] = [];
+    for (let j = 0; j < TN / 4; j++) {
+      for (let c = 0; c < 4; c++) {
+        const st = `{ let col = colT + ${j * 4 + c}u; let v = acc${r}_${j}.${comp[c]}; ${g.store} }`;
+        inner.push(colMask ? `if (colT + ${j * 4 + c}u < COLS) ${st}` : st);
+      }
+    }
+    const block = `{ let row = rowT + ${r}u;\n      ${inner.join('\n      ')}\n    }`;
+    stores.push(rowMask ? `if (rowT + ${r}u < ROWS) ${block}` : block);
+  }
+
+  const code = `// ${g.label}
+// GEMM C[ROWS, COLS] = sum over RED of A(row, red) * B(red, col), operands gathered by loadA/loadB.
+// Workgroup: ${wg} invocations = ${tm} (rows) x ${tn} (cols); tile ${BM}x${BN} of C, reduction step ${BK};
+// invocation (tx, ty) = (lid % ${tn}, lid / ${tn}) accumulates rows ty*${TM}.., cols tx*${TN}.. (a ${TM}x${TN} block).
+// workgroup_id = (col tile, row tile, reduction chunk of ${g.chunk} terms).
+const ROWS = ${g.rows}u;
+const COLS = ${g.cols}u;
+const RED = ${g.red}u;
+const CHUNK = ${g.chunk}u;
+${g.decls}
+${tileFns}
+
+var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>; // [BK][BM/4]: A tile, reduction-major
+var<workgroup> Bs: array<vec4<f32>, ${(BK * BN) / 4}>; // [BK][BN/4]: B tile, reduction-major
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let tx = lid % ${tn}u;
+  let ty = lid / ${tn}u;
+  let col0 = wid.x * ${BN}u;
+  let row0 = wid.y * ${BM}u;
+  let redStart = wid.z * CHUNK;
+  let redEnd = min(redStart + CHUNK, RED);
+  ${accs.join('\n  ')}
+  for (var r0 = redStart; r0 < redEnd; r0 += ${BK}u) {
+    ${tileLoad('As', BM, g.aFast === 'red' ? 'red' : 'x', aElem)}
+    ${tileLoad('Bs', BN, g.bFast === 'red' ? 'red' : 'x', (x, r) => bElem(r, x))}
+    workgroupBarrier();
+    // The last tile of a reduction that is not a multiple of ${BK} stops early. (A bound the compiler
+    // cannot see also stops LLVM on lavapipe from unrolling the loop, which made the shader take
+    // seconds to JIT-compile; a GPU compiler still unrolls it partially.)
+    let kEnd = min(${BK}u, redEnd - r0);
+    for (var k = 0u; k < kEnd; k++) {
+      ${reads.join('\n      ')}
+      ${fmas.join('\n      ')}
+    }
+    workgroupBarrier();
+  }
+  let rowT = row0 + ty * ${TM}u;
+  let colT = col0 + tx * ${TN}u;
+  ${stores.join('\n  ')}
+}
+`;
+  return { label: g.label, code, bindings: g.bindings, workgroups };
+}

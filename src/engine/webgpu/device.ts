@@ -1,0 +1,120 @@
+/// <reference types="@webgpu/types" />
+/**
+ * A WebGPU device for the static engine, straight from Dawn (the `webgpu` npm package's
+ * `dawn.node`), independent of tfjs: on a real adapter, on the project-local lavapipe
+ * (scripts/setup-lavapipe.sh) or on Dawn's null backend (`backend=null`: accepts every command,
+ * runs nothing, caps memory at 512 MB; what the host-time benchmark runs on).
+ *
+ * Also {@link countingDevice}: a wrapper that counts the device's `create*` calls, for the test
+ * that nothing is created after the first training step.
+ */
+import { useLocalLavapipe } from '../dawn.js';
+
+/** WebGPU's GPUBufferUsage flags (numeric, so no Dawn globals are needed). */
+export const BufferUsage = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+/** WebGPU's GPUMapMode.READ. */
+export const MAP_READ = 0x1;
+
+/**
+ * Dawn instances of open devices. An instance that JavaScript no longer references is collected,
+ * and Dawn (on lavapipe at least) then crashes the process in its worker threads while the device
+ * lives; so every instance stays referenced here until its device is closed.
+ */
+const liveInstances = new Set<GPU>();
+
+/** What {@link openDevice} opens. */
+export interface DeviceOptions {
+  /** `null`: Dawn's null backend; undefined: Dawn's default adapter (high performance first). */
+  backend?: 'null';
+  /**
+   * Dawn toggles to enable (`enable-dawn-features=`), e.g. `skip_validation`, `disable_robustness`
+   * (Dawn's src/dawn/native/Toggles.cpp).
+   */
+  toggles?: string[];
+}
+
+/** An open device and how to let it go. */
+export interface OpenDevice {
+  device: GPUDevice;
+  /** Adapter as Dawn describes it, e.g. `llvmpipe (...)`, `null-backend`. */
+  adapter: string;
+  /** Destroys the device (Dawn then no longer keeps the process alive). */
+  close(): void;
+}
+
+/**
+ * Opens a device with the adapter's own limits for buffer sizes and storage buffers per stage.
+ * @throws Error with one line when the `webgpu` package does not load or no adapter is found.
+ */
+export async function openDevice(o: DeviceOptions = {}): Promise<OpenDevice> {
+  if (o.backend !== 'null') useLocalLavapipe();
+  let dawn: { create(flags: string[]): GPU };
+  try {
+    dawn = (await import('webgpu')) as unknown as typeof dawn;
+  } catch (e) {
+    throw new Error(`the webgpu package (Dawn) failed to load: ${String((e as Error).message).split('\n')[0]}`);
+  }
+  const flags: string[] = [];
+  if (o.backend === 'null') flags.push('backend=null');
+  if (o.toggles && o.toggles.length > 0) flags.push(`enable-dawn-features=${o.toggles.join(',')}`);
+  const gpu = dawn.create(flags);
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error(`Dawn found no adapter (flags: ${flags.join(' ') || 'none'})`);
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredLimits: {
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    },
+  });
+  const info = adapter.info;
+  liveInstances.add(gpu);
+  return {
+    device,
+    adapter: info.device || info.description || info.vendor || 'unknown adapter',
+    close: () => {
+      device.destroy();
+      liveInstances.delete(gpu);
+    },
+  };
+}
+
+/** `create*` calls a {@link countingDevice} saw. */
+export interface CreateCounts {
+  buffers: number;
+  bindGroups: number;
+  pipelines: number;
+  /** createCommandEncoder: one per submitted step, by WebGPU's design (command buffers are single-use). */
+  commandEncoders: number;
+  other: number;
+}
+
+/**
+ * A device whose createBuffer, createBindGroup, create(Compute)Pipeline and every other `create*`
+ * call is counted (and forwarded); everything else is the device itself.
+ * @returns the proxy and the live counts.
+ */
+export function countingDevice(device: GPUDevice): { device: GPUDevice; counts: CreateCounts } {
+  const counts: CreateCounts = { buffers: 0, bindGroups: 0, pipelines: 0, commandEncoders: 0, other: 0 };
+  const proxy = new Proxy(device, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (typeof v !== 'function') return v;
+      const fn = v as (...a: unknown[]) => unknown;
+      if (typeof prop === 'string' && prop.startsWith('create')) {
+        return (...args: unknown[]) => {
+          if (prop === 'createBuffer') counts.buffers++;
+          else if (prop === 'createBindGroup') counts.bindGroups++;
+          else if (/^create(Compute|Render)Pipeline/.test(prop)) counts.pipelines++;
+          else if (prop === 'createCommandEncoder') counts.commandEncoders++;
+          else counts.other++;
+          return fn.apply(target, args);
+        };
+      }
+      return fn.bind(target);
+    },
+  });
+  return { device: proxy, counts };
+}

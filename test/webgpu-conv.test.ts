@@ -1,0 +1,199 @@
+// The static engine's convolution kernels (src/engine/webgpu/conv.ts): forward, backward-data and
+// backward-filter against tfjs's cpu backend (MXNet padding), on lavapipe through Dawn; skipped with
+// a one-line reason where webgpu does not load (never in CI). Own process: Dawn stays out of the others.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { releaseBackends } from '../src/engine/tfjs/backend.js';
+import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convFlops, convOutSize, filterSplit, gemmTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
+import { MAX_WORKGROUPS_PER_DIMENSION } from '../src/engine/webgpu/kernel.js';
+import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
+import { runSteps, testDevice, type Step } from './fixtures/wgsl.js';
+
+const skip = (await webgpuSkipReason()) ?? false;
+const device = skip ? null : await testDevice();
+after(() => {
+  device?.destroy();
+  releaseBackends();
+});
+
+const shape = (batch: number, inH: number, inW: number, inC: number, outC: number, k: 1 | 3, stride: 1 | 2): ConvShape => ({ batch, inH, inW, inC, outC, k, stride });
+
+test('convOutSize: floor((in + 2·pad − k)/stride) + 1 with pad 1 for 3×3 and 0 for 1×1', () => {
+  assert.deepEqual(convOutSize(shape(1, 28, 28, 3, 16, 3, 1)), { outH: 28, outW: 28 });
+  assert.deepEqual(convOutSize(shape(1, 28, 28, 16, 32, 3, 2)), { outH: 14, outW: 14 });
+  assert.deepEqual(convOutSize(shape(1, 7, 5, 16, 32, 3, 2)), { outH: 4, outW: 3 });
+  assert.deepEqual(convOutSize(shape(1, 7, 8, 16, 32, 1, 2)), { outH: 4, outW: 4 });
+  assert.deepEqual(convOutSize(shape(1, 32, 32, 16, 32, 1, 2)), { outH: 16, outW: 16 });
+  assert.deepEqual(convOutSize(shape(1, 1, 1, 16, 32, 3, 2)), { outH: 1, outW: 1 });
+  assert.throws(() => convOutSize({ ...shape(1, 8, 8, 3, 16, 3, 1), k: 5 as 3 }), /k must be 1 or 3/);
+  assert.throws(() => convOutSize(shape(0, 8, 8, 3, 16, 3, 1)), /batch must be a positive integer/);
+  // 2·B·OH·OW·Cout·k²·Cin: conv0 at 28×28, batch 1 = 2·784·16·27.
+  assert.equal(convFlops(shape(1, 28, 28, 3, 16, 3, 1)), 677376);
+});
+
+test('tiling of the depth-50 shapes at batch 128 (one shard): workgroups and scratch are deterministic', () => {
+  const s1 = shape(128, 28, 28, 16, 16, 3, 1);
+  // rows 128·784 = 100352, cols 16: 4 invocations across 16 columns, 64 down → 256×16 tiles; BK 8
+  // (the largest whose tiles fit 16 KiB: (256+16)·8·4 B).
+  assert.deepEqual(gemmTiles(100352, 16, 144), { BM: 256, BN: 16, BK: 8, TM: 4, TN: 4 });
+  assert.deepEqual(conv2dForward(s1).workgroups, [1, 392, 1]);
+  assert.deepEqual(conv2dBackwardData(s1).workgroups, [1, 392, 1]);
+  // Filter: rows 144 → 40 invocations down (whole warps), BM 160; chunks of 256 positions: 392 partial sums.
+  const f1 = conv2dBackwardFilter(s1);
+  assert.deepEqual(filterSplit(s1), { tiles: { BM: 160, BN: 16, BK: 16, TM: 4, TN: 4 }, chunk: 256, chunks: 392 });
+  assert.deepEqual(f1.passes.map((p) => p.workgroups), [[1, 1, 392], [72, 1, 1]]);
+  assert.equal(f1.scratchFloats, 392 * 144 * 16);
+  // Stage 3: 7×7, 64→64: 64×64 tiles (16×16 invocations), 98 row tiles; filter rows 576 = 9 tiles.
+  const s3 = shape(128, 7, 7, 64, 64, 3, 1);
+  assert.deepEqual(conv2dForward(s3).workgroups, [1, 98, 1]);
+  const f3 = conv2dBackwardFilter(s3);
+  assert.deepEqual(f3.passes.map((p) => p.workgroups), [[1, 9, 25], [1152, 1, 1]]);
+  assert.equal(f3.scratchFloats, 25 * 576 * 64);
+  // conv0 (3 → 16) and a bottleneck's 1×1 64 → 256 (4 column tiles).
+  assert.deepEqual(conv2dForward(shape(128, 28, 28, 3, 16, 3, 1)).workgroups, [1, 392, 1]);
+  assert.deepEqual(conv2dForward(shape(128, 7, 7, 64, 256, 1, 1)).workgroups, [4, 98, 1]);
+  // A small filter gradient is one pass without scratch.
+  const small = conv2dBackwardFilter(shape(2, 8, 8, 16, 16, 3, 1));
+  assert.equal(small.passes.length, 1);
+  assert.equal(small.scratchFloats, 0);
+  assert.deepEqual(small.passes[0]!.bindings, ['read', 'read', 'read_write']);
+});
+
+test('every kernel stays within WebGPU default limits and binds what its signature says', () => {
+  for (const s of [shape(128, 28, 28, 3, 16, 3, 1), shape(64, 28, 28, 16, 32, 3, 2), shape(64, 7, 7, 64, 256, 1, 1), shape(64, 14, 14, 256, 64, 1, 2), shape(3, 7, 7, 5, 7, 3, 2)]) {
+    const kernels = [conv2dForward(s), conv2dForward(s, { residual: true }), conv2dForward(s, { residual: true, bnRelu: true }), ...conv2dBackwardFilter(s, { bnRelu: true, accumulate: true }).passes, conv2dBackwardData(s), conv2dBackwardData(s, { accumulate: true }), ...conv2dBackwardFilter(s).passes];
+    for (const k of kernels) {
+      const wg = /@workgroup_size\((\d+)\)/.exec(k.code);
+      assert.ok(wg && Number(wg[1]) <= 256, `${k.label}: workgroup size`);
+      let bytes = 0;
+      for (const m of k.code.matchAll(/var<workgroup> \w+: array<(vec4<f32>|f32), (\d+)>/g)) bytes += Number(m[2]) * (m[1] === 'f32' ? 4 : 16);
+      assert.ok(bytes <= 16384, `${k.label}: ${bytes} bytes of workgroup memory`);
+      assert.ok(k.workgroups.every((n) => n >= 1 && n <= MAX_WORKGROUPS_PER_DIMENSION), `${k.label}: ${k.workgroups}`);
+      assert.equal((k.code.match(/@group\(0\) @binding/g) ?? []).length, k.bindings.length, k.label);
+    }
+    assert.deepEqual(conv2dForward(s, { residual: true }).bindings, ['read', 'read', 'read', 'read_write']);
+    assert.deepEqual(conv2dBackwardData(s).bindings, ['read', 'read', 'read_write']);
+    assert.deepEqual(conv2dForward(s, { residual: true, bnRelu: true }).bindings, ['read', 'read', 'read', 'read', 'read', 'read_write']);
+    assert.deepEqual(conv2dBackwardFilter(s, { bnRelu: true }).passes[0]!.bindings, ['read', 'read', 'read', 'read', 'read_write']);
+  }
+});
+
+/** Uniform values in [−1, 1) from a fixed LCG (independent of tfjs). */
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let st = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    st = (Math.imul(st, 1664525) + 1013904223) >>> 0;
+    out[i] = st / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** y, dx, dw of the convolution by tfjs on cpu: explicit MXNet padding, then a 'valid' conv2d and its gradients. */
+function reference(s: ConvShape, x: Float32Array, w: Float32Array, dy: Float32Array): { y: Float32Array; dx: Float32Array; dw: Float32Array } {
+  const { outH, outW } = convOutSize(s);
+  const p = (s.k - 1) / 2;
+  return tf.tidy(() => {
+    const xt = tf.tensor4d(x, [s.batch, s.inH, s.inW, s.inC]);
+    const wt = tf.tensor4d(w, [s.k, s.k, s.inC, s.outC]);
+    const dyt = tf.tensor4d(dy, [s.batch, outH, outW, s.outC]);
+    const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(tf.pad(a, [[0, 0], [p, p], [p, p], [0, 0]]), b, s.stride, 'valid');
+    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D), dyt)))([xt, wt]);
+    return { y: f(xt, wt).dataSync() as Float32Array, dx: dx!.dataSync() as Float32Array, dw: dw!.dataSync() as Float32Array };
+  });
+}
+
+/**
+ * Runs the three kernels of `s` in one pass on the GPU and checks each against {@link reference}:
+ * y (+ r when residual); dx and dw written, or added to prefilled values when accumulate. With
+ * bnRelu, forward and filter read x through ReLU(x·scale + shift), computed here for the reference.
+ */
+async function checkConv(s: ConvShape, o: { residual?: boolean; accumulate?: boolean; bnRelu?: boolean } = {}, seed = 1): Promise<void> {
+  const { outH, outW } = convOutSize(s);
+  const nx = s.batch * s.inH * s.inW * s.inC;
+  const nw = s.k * s.k * s.inC * s.outC;
+  const ny = s.batch * outH * outW * s.outC;
+  const x = values(nx, seed);
+  const w = values(nw, seed + 1);
+  const dy = values(ny, seed + 2);
+  const r = values(ny, seed + 3);
+  const dx0 = values(nx, seed + 4);
+  const dw0 = values(nw, seed + 5);
+  const scale = values(s.inC, seed + 6).map((v) => 2 * v);
+  const shift = values(s.inC, seed + 7).map((v) => 0.5 * v);
+  const act = o.bnRelu ? x.map((v, i) => Math.max(Math.fround(v * scale[i % s.inC]! + shift[i % s.inC]!), 0)) : x;
+  if (o.bnRelu) assert.ok(act.some((v) => v === 0) && act.some((v) => v > 0), 'the ReLU cuts some values and keeps others');
+  await tf.setBackend('cpu');
+  const want = reference(s, act, w, dy);
+  if (o.residual) want.y = want.y.map((v, i) => v + r[i]!);
+  if (o.accumulate) {
+    want.dx = want.dx.map((v, i) => v + dx0[i]!);
+    want.dw = want.dw.map((v, i) => v + dw0[i]!);
+  }
+  const filter = conv2dBackwardFilter(s, { accumulate: o.accumulate, bnRelu: o.bnRelu });
+  const bn = o.bnRelu ? ['scale', 'shift'] : [];
+  const steps: Step[] = [
+    { kernel: conv2dForward(s, { residual: o.residual, bnRelu: o.bnRelu }), buffers: ['x', 'w', ...bn, ...(o.residual ? ['r'] : []), 'y'] },
+    { kernel: conv2dBackwardData(s, { accumulate: o.accumulate }), buffers: ['dy', 'w', 'dx'] },
+    ...(filter.passes.length === 1
+      ? [{ kernel: filter.passes[0]!, buffers: ['dy', 'x', ...bn, 'dw'] }]
+      : [
+          { kernel: filter.passes[0]!, buffers: ['dy', 'x', ...bn, 'scratch'] },
+          { kernel: filter.passes[1]!, buffers: ['scratch', 'dw'] },
+        ]),
+  ];
+  // Outputs start as garbage (NaN) unless accumulated into, so that an unwritten element fails.
+  const garbage = (n: number) => new Float32Array(n).fill(NaN);
+  const got = await runSteps(
+    device!,
+    steps,
+    { x, w, dy, r, scale, shift, y: garbage(ny), dx: o.accumulate ? dx0 : garbage(nx), dw: o.accumulate ? dw0 : garbage(nw), scratch: Math.max(1, filter.scratchFloats) },
+    ['y', 'dx', 'dw'],
+  );
+  for (const k of ['y', 'dx', 'dw'] as const) {
+    assert.ok(want[k].some((v) => v !== 0), `${k}: the reference is not all zero`);
+    const err = maxRelError(got[k]!, want[k]);
+    assert.ok(err <= 1e-4, `${steps[0]!.kernel.label}: ${k} off by ${err} of its scale`);
+  }
+}
+
+test('3×3 stride 1, 16 → 16 at 28×28, batch 8 (a depth-50 stage-1 conv; split filter gradient)', { skip }, async () => {
+  const s = shape(8, 28, 28, 16, 16, 3, 1);
+  assert.ok(conv2dBackwardFilter(s).passes.length === 2);
+  await checkConv(s);
+});
+
+test('3×3 stride 2, 16 → 32 (a stage transition), with the residual add and accumulated gradients', { skip }, async () => {
+  await checkConv(shape(2, 8, 8, 16, 32, 3, 2));
+  await checkConv(shape(2, 8, 8, 16, 32, 3, 2), { residual: true, accumulate: true }, 7);
+});
+
+test('1×1 stride 1 (bottleneck 16 → 64 and 64 → 16) and 1×1 stride 2 (the shortcut 16 → 32)', { skip }, async () => {
+  await checkConv(shape(2, 6, 6, 16, 64, 1, 1));
+  await checkConv(shape(2, 6, 6, 64, 16, 1, 1), { accumulate: true });
+  await checkConv(shape(2, 8, 8, 16, 32, 1, 2), { accumulate: true });
+});
+
+test('conv0: 3 input channels (the reduction 27 is not a multiple of the tile)', { skip }, async () => {
+  await checkConv(shape(2, 8, 8, 3, 16, 3, 1));
+});
+
+test('odd shapes on every tile edge: batch 3, 7×7, 5 → 7 channels, 3×3 and 1×1, strides 1 and 2', { skip }, async () => {
+  await checkConv(shape(3, 7, 7, 5, 7, 3, 1), { residual: true });
+  await checkConv(shape(3, 7, 7, 5, 7, 3, 2), { accumulate: true });
+  await checkConv(shape(3, 7, 7, 5, 7, 1, 2));
+  await checkConv(shape(1, 5, 3, 7, 3, 1, 1));
+});
+
+test('split filter gradient with a short last chunk (675 positions in chunks of 256)', { skip }, async () => {
+  const s = shape(3, 15, 15, 8, 12, 3, 1);
+  assert.deepEqual([filterSplit(s).chunk, filterSplit(s).chunks], [256, 3]);
+  await checkConv(s, { accumulate: true });
+});
+
+test('fused BatchNorm+ReLU prologue (x read as ReLU(x·scale + shift), padding 0) in forward and filter gradient', { skip }, async () => {
+  await checkConv(shape(3, 7, 7, 5, 7, 3, 2), { bnRelu: true, residual: true });
+  await checkConv(shape(2, 6, 6, 16, 8, 1, 1), { bnRelu: true, accumulate: true });
+  await checkConv(shape(2, 17, 17, 8, 8, 3, 1), { bnRelu: true });
+});
