@@ -10,13 +10,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import type { MixupPlacement } from '../src/config/schema.js';
 import { StaticResNet } from '../src/engine/webgpu/engine.js';
-import type { MixBackward } from '../src/mixup/plan.js';
 import { combinePlans, mixLength, pairsPlan, type MixPlan } from '../src/mixup/plan.js';
 import { mixLabels, majorityLabels } from '../src/mixup/targets.js';
 import { loadTensors } from '../src/model/weights.js';
-import type { LossName } from '../src/engine/tfjs/loss.js';
+import type { EvalCase, StepCase } from './fixtures/golden.js';
 import { engineDevice } from './fixtures/engine.js';
 
 const GOLDEN = process.env['MIXUP_GOLDEN_DIR'] ?? fileURLToPath(new URL('../../../shared/golden', import.meta.url));
@@ -27,27 +25,8 @@ after(() => {
   if (!('skip' in opened)) opened.dev.close();
 });
 
-interface Case {
-  depth: number;
-  batch: number;
-  mixAt: 'none' | MixupPlacement;
-  loss: LossName;
-  backward?: MixBackward;
-  shards: number;
-  lr: number;
-  momentum: number;
-  wd: number;
-  gradScale: number;
-  steps: number;
-  imagesNHWC: number[];
-  shape: [number, number, number, number];
-  labels: number[];
-  partner?: number[];
-  lambda1?: number[];
-  lambda2?: number[];
-  losses: number[];
-  logits?: number[][];
-}
+/** A golden case, training or inference (test/fixtures/golden.ts describes both). */
+type Case = StepCase & Partial<EvalCase>;
 
 const readCase = (name: string): Case => JSON.parse(readFileSync(join(GOLDEN, name, 'case.json'), 'utf8')) as Case;
 

@@ -1,5 +1,6 @@
 /**
- * The convolution kernels the static engine uses: the one place that chooses between the direct
- * stand-in (conv_naive.ts) and the implicit-GEMM kernels (conv.ts). Both have the same API.
+ * The convolution kernels the static engine uses (the implicit-GEMM kernels of conv.ts): the one
+ * import the network compiler goes through, so that another convolution implementation with the
+ * same API is a one-line change.
  */
 export { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape } from './conv.js';
