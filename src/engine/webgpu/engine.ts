@@ -61,6 +61,9 @@ export interface EngineStepResult {
   updated: boolean;
 }
 
+/** Inference batches that may be queued ({@link StaticResNet.queueInfer}) before one is read. */
+export const LOGIT_SLOTS = 4;
+
 /** The static WebGPU engine of one network configuration. */
 export class StaticResNet {
   readonly spec: NetworkSpec;
@@ -75,6 +78,9 @@ export class StaticResNet {
   private queued = 0;
   private slot = 0;
   private reading: Promise<unknown> = Promise.resolve();
+  /** Readback buffers of queued inference logits ({@link queueInfer}), and which are in use. */
+  private readonly logitSlots: GPUBuffer[] = [];
+  private readonly slotBusy: boolean[] = [];
 
   /**
    * Builds every buffer, pipeline and bind group, and writes the initial weights (He normal from
@@ -104,6 +110,10 @@ export class StaticResNet {
     const eb = o.evalBatch;
     const readFloats = Math.max(this.bufs.paramLayout.floats, this.bufs.movingLayout.floats, 2 * this.capacity, eb * o.numClasses, eb * o.height * o.width * 3);
     this.readback = this.arena.readback('readback', readFloats * 4);
+    for (let i = 0; i < (eb > 0 ? LOGIT_SLOTS : 0); i++) {
+      this.logitSlots.push(this.arena.readback(`logits${i}`, eb * o.numClasses * 4));
+      this.slotBusy.push(false);
+    }
     this.writeWeights(this.initialWeights(o.seed ?? 0));
   }
 
@@ -245,6 +255,57 @@ export class StaticResNet {
     submit(this.device, p.forward);
     const K = this.options.numClasses;
     return (await this.read(p.logits, p.batch * K)).slice(0, n * K);
+  }
+
+  /**
+   * Queues the inference forward of up to evalBatch images (padded as {@link infer}) and the copy of
+   * its logits into a readback slot of their own, in one submit; nothing is read yet, so the next
+   * batch can be queued while this one runs.
+   * @param images `[n,H,W,3]` float32, normalised, n ≤ evalBatch.
+   * @returns the slot, for {@link readInfer} or {@link releaseInfer}.
+   * @throws RangeError without an inference program, for too many images, or when all
+   *   {@link LOGIT_SLOTS} slots are queued and unread.
+   */
+  queueInfer(images: Float32Array): number {
+    const p = this.inference;
+    if (!p) throw new RangeError('StaticResNet.queueInfer: built without an evaluation batch');
+    const n = this.imageCount(images, p.batch);
+    const slot = this.slotBusy.indexOf(false);
+    if (slot < 0) throw new RangeError(`StaticResNet.queueInfer: ${LOGIT_SLOTS} inference batches queued and unread`);
+    this.slotBusy[slot] = true;
+    this.device.queue.writeBuffer(p.images, 0, images.buffer, images.byteOffset, images.byteLength);
+    if (n < p.batch) this.zeroTail(p.images, images.byteLength, p.batch);
+    const bytes = p.batch * this.options.numClasses * 4;
+    submit(this.device, p.forward, [[p.logits, 0, this.logitSlots[slot]!, 0, bytes]]);
+    return slot;
+  }
+
+  /**
+   * Reads the logits of a {@link queueInfer} slot and frees the slot.
+   * @param n images that were queued.
+   * @returns `[n, K]` float32 logits.
+   */
+  async readInfer(slot: number, n: number): Promise<Float32Array> {
+    const buf = this.logitSlots[slot];
+    if (!buf || !this.slotBusy[slot]) throw new RangeError(`StaticResNet.readInfer: slot ${slot} is not queued`);
+    const bytes = n * this.options.numClasses * 4;
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      await buf.mapAsync(MAP_READ, 0, bytes);
+    } finally {
+      clearInterval(keepAlive);
+    }
+    try {
+      return new Float32Array(buf.getMappedRange(0, bytes).slice(0));
+    } finally {
+      buf.unmap();
+      this.slotBusy[slot] = false;
+    }
+  }
+
+  /** Frees a {@link queueInfer} slot without reading it. */
+  releaseInfer(slot: number): void {
+    this.slotBusy[slot] = false;
   }
 
   /**
