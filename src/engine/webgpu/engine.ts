@@ -45,6 +45,11 @@ export interface StaticResNetOptions {
   evalBatch: number;
   /** Build the input-gradient program (attacks) at evalBatch. */
   inputGradient?: boolean;
+  /**
+   * Compile the training program at the first trainStep (or the first look at it) instead of in the
+   * constructor: an engine that only evaluates (`mixup test`) then never allocates it.
+   */
+  lazyTraining?: boolean;
   /** Steps that may be queued between two settles (default 64). */
   capacity?: number;
   /** Seed of the He-normal initialisation (model/init.ts), as createResNet. */
@@ -70,10 +75,10 @@ export class StaticResNet {
   private readonly arena: Arena;
   private readonly pipelines: Pipelines;
   private readonly bufs: EngineBuffers;
-  private readonly train: TrainProgram | null;
+  private train: TrainProgram | null = null;
   private readonly inference: InferProgram | null;
   private readonly readback: GPUBuffer;
-  private readonly stepHost: Float32Array | null;
+  private stepHost: Float32Array | null = null;
   private readonly capacity: number;
   private queued = 0;
   private slot = 0;
@@ -98,15 +103,8 @@ export class StaticResNet {
     this.bufs = new EngineBuffers(this.arena, this.spec);
     this.capacity = options.capacity ?? 64;
     const o = options;
-    this.train =
-      o.batch > 0
-        ? compileTraining(this.bufs, this.pipelines, {
-            batch: o.batch, shards: o.shards, height: o.height, width: o.width, mixAt: o.mixAt, mixBackward: o.mixBackward,
-            loss: o.loss, gradScale: o.gradScale, momentum: o.momentum, capacity: this.capacity,
-          })
-        : null;
+    if (!o.lazyTraining) this.training();
     this.inference = o.evalBatch > 0 ? compileInference(this.bufs, this.pipelines, o.evalBatch, o.height, o.width, o.inputGradient === true) : null;
-    this.stepHost = this.train ? new Float32Array(this.train.stepLayout.floats) : null;
     const eb = o.evalBatch;
     const readFloats = Math.max(this.bufs.paramLayout.floats, this.bufs.movingLayout.floats, 2 * this.capacity, eb * o.numClasses, eb * o.height * o.width * 3);
     this.readback = this.arena.readback('readback', readFloats * 4);
@@ -117,14 +115,30 @@ export class StaticResNet {
     this.writeWeights(this.initialWeights(o.seed ?? 0));
   }
 
+  /**
+   * The training program: compiled here at the first need when `lazyTraining`, else by the constructor.
+   * @throws RangeError for a bottleneck depth or a batch that does not split into the shards.
+   */
+  private training(): TrainProgram | null {
+    const o = this.options;
+    if (!this.train && o.batch > 0) {
+      this.train = compileTraining(this.bufs, this.pipelines, {
+        batch: o.batch, shards: o.shards, height: o.height, width: o.width, mixAt: o.mixAt, mixBackward: o.mixBackward,
+        loss: o.loss, gradScale: o.gradScale, momentum: o.momentum, capacity: this.capacity,
+      });
+      this.stepHost = new Float32Array(this.train.stepLayout.floats);
+    }
+    return this.train;
+  }
+
   /** Dispatches of one training step (0 without a training program). */
   get dispatchesPerStep(): number {
-    return this.train?.program.dispatches ?? 0;
+    return this.training()?.program.dispatches ?? 0;
   }
 
   /** The training program's dispatch labels, in order. */
   stepLabels(): string[] {
-    return this.train?.program.labels() ?? [];
+    return this.training()?.program.labels() ?? [];
   }
 
   /** Bytes of device memory allocated. */
@@ -161,7 +175,7 @@ export class StaticResNet {
    * @throws RangeError for wrong sizes, no training program, or more than `capacity` steps queued.
    */
   trainStep(images: Float32Array, targets: Float32Array, majority: Int32Array, plan: MixPlan | null, lr: number): void {
-    const t = this.train;
+    const t = this.training();
     const host = this.stepHost;
     if (!t || !host) throw new RangeError('StaticResNet.trainStep: built without a training batch');
     const o = this.options;
@@ -415,7 +429,7 @@ export class StaticResNet {
 
   /** The training program (for benchmarks that encode it themselves). */
   get trainProgram(): Program | null {
-    return this.train?.program ?? null;
+    return this.training()?.program ?? null;
   }
 
   /** Destroys every buffer of the engine (the device stays the caller's). */

@@ -5,8 +5,9 @@
  *
  * - Training: one StaticResNet at the config's training batch B×H×W, its shards, loss and gradScale
  *   (all fixed at build; a step asking for others is refused), and its evaluation batch
- *   (train.evalBatchSize). Everything is made at construction, so nothing is created after it:
- *   device memory is flat over epochs by construction. The targets (mixed, then smoothed) and the
+ *   (train.evalBatchSize). The training program is compiled at the first step (an engine that only
+ *   evaluates, `mixup test`, never makes it), everything else at construction; nothing is created
+ *   after the first step, so device memory is flat over epochs. The targets (mixed, then smoothed) and the
  *   majority labels are computed on the host (mixup/targets.ts) and written with the batch; the
  *   learning rate is a per-step scalar.
  * - Steps are numbered; {@link StaticEngine.settle} reads every step queued on the device in one read
@@ -93,8 +94,9 @@ export class StaticEngine implements Engine {
    * Builds the network's buffers, pipelines and programs and writes the initial weights (He normal
    * from `options.seed`, as the tfjs engine).
    * @param adapter the adapter's name, for {@link name}.
-   * @throws RangeError for a bottleneck depth (≥ 164) or a batch that does not split into the shards;
-   *   UserError for an invalid depth or class count.
+   * @throws UserError for an invalid depth or class count. (A bottleneck depth, ≥ 164, or a batch
+   *   that does not split into the shards throws RangeError at the first step: createEngine never
+   *   builds this engine for a bottleneck depth, and the config refuses such a batch.)
    */
   constructor(
     readonly device: GPUDevice,
@@ -113,7 +115,7 @@ export class StaticEngine implements Engine {
     return {
       depth: o.depth, numClasses: o.numClasses, height: s.height, width: s.width, batch, shards: s.shards, mixAt: o.mixAt,
       mixBackward: o.mixBackward ?? 'exact', loss: s.loss, gradScale: s.gradScale, momentum: o.momentum, wd: o.wd,
-      evalBatch: s.evalBatch, inputGradient, capacity: s.capacity, seed: o.seed,
+      evalBatch: s.evalBatch, inputGradient, capacity: s.capacity, seed: o.seed, lazyTraining: true,
     };
   }
 
