@@ -47,7 +47,7 @@ function config(backend: string, extra: { train?: object; data?: object; experim
     out: join(dir, 'run'),
     model: { depth: 8, numClasses: 10 },
     data: { dir: dataDir, imageShape: [3, 8, 8], padSize: 2, workers: 0, augment: { maxRandomH: 0, maxRandomS: 0, maxRandomL: 0 }, ...extra.data },
-    train: { epochs: 1, batchSize: 16, lr: 0.2, lrStepEpochs: [1], evalBatchSize: 16, seed: 3, logEvery: 2, ...extra.train },
+    train: { epochs: 1, batchSize: 16, lr: 0.05, lrStepEpochs: [1], evalBatchSize: 16, seed: 3, logEvery: 2, ...extra.train },
   };
   writeFileSync(join(dir, 'exp.json'), JSON.stringify(cfg));
   return loadConfig(join(dir, 'exp.json'));
@@ -123,7 +123,7 @@ test('label noise, label smoothing, 2 shards, keepEpochs, calibration, FGSM and 
   const cfg = config('webgpu', {
     experiment: 'mixup-feature',
     data: { labelNoise: 0.25 },
-    train: { epochs: 2, lr: 0.05, shards: 2, labelSmoothing: 0.1, keepCheckpoints: 1, keepEpochs: [1] },
+    train: { epochs: 2, shards: 2, labelSmoothing: 0.1, keepCheckpoints: 1, keepEpochs: [1] },
   });
   assert.ok((await train(cfg, 'webgpu')) > 0);
   assert.deepEqual(listCheckpoints(cfg.out!).map((c) => c.name), ['epoch-0001', 'epoch-0002']);
