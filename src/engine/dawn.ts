@@ -2,7 +2,8 @@
 /**
  * The webgpu backend's machinery: Dawn (the `webgpu` npm package, a prebuilt `dawn.node`) as
  * `navigator.gpu` for `@tensorflow/tfjs-backend-webgpu`, the choice of adapter (`--gpu N`), the
- * project-local lavapipe of scripts/setup-lavapipe.sh, and releasing Dawn when a command ends.
+ * static engine's own device on that adapter ({@link engineDevice}), the project-local lavapipe of
+ * scripts/setup-lavapipe.sh, device errors, and releasing Dawn when a command ends.
  *
  * Facts this module is built on (webgpu 0.6.2, tfjs-backend-webgpu 4.22, Dawn on Vulkan):
  * - tfjs-backend-webgpu registers its backend at import time only when `navigator.gpu` exists, so
