@@ -8,7 +8,8 @@
  *
  * Prints per configuration: dispatches per step, distinct pipelines, device memory, the FLOPs of a
  * step (convolutions forward, backward-data and backward-filter, 2 FLOPs per multiply-add; fc1
- * too), the wall time per step and from it img/s and TFLOPS.
+ * too), the wall time per step and from it img/s and TFLOPS, and (on a GPU) the host time per step
+ * spent inside trainStep (the rest of the wall time is the device's, or waiting for it).
  * - `--device null` (Dawn's null backend: accepts every command, runs nothing, 512 MB cap): the
  *   wall time is pure host cost (JavaScript, Dawn's validation and encoding); the batch defaults to
  *   the largest of 128, 96, 64, 48, 32, 16, 8 that fits (the host cost of a static engine does not
@@ -75,6 +76,8 @@ interface Run {
   pipelines: number;
   mb: number;
   msPerStep: number;
+  /** Host time per step inside trainStep (packing, writeBuffers, encoding, submit), without settles. */
+  hostMsPerStep: number;
   flops: number;
 }
 
@@ -122,19 +125,23 @@ async function bench(opts: { device: string; batch?: number; depth: number; step
     for (let s = 0; s < 4; s++) plans.push(mixAt ? planMix(B, { alpha: 1, mixRate: 0.7, scheme: 'pairs' }, uniformStream(1, 'mixup', 0, s)) : null);
     const targets = plans.map((p) => mixLabels(labels, K, p));
     const majority = plans.map((p) => majorityLabels(labels, p));
+    let hostMs = 0;
     const step = async (s: number) => {
+      const h0 = performance.now();
       engine!.trainStep(images, targets[s % 4]!, majority[s % 4]!, plans[s % 4]!, 0.1);
+      hostMs += performance.now() - h0;
       if (engine!.pending >= opts.readEvery) await engine!.settle();
     };
     for (let s = 0; s < opts.warmup; s++) await step(s);
     await engine.settle();
+    hostMs = 0;
     const t0 = performance.now();
     for (let s = 0; s < opts.steps; s++) await step(s);
     await engine.settle();
     const ms = (performance.now() - t0) / opts.steps;
     const run: Run = {
       experiment, toggles, batch: B, dispatches: engine.dispatchesPerStep, pipelines: engine.pipelineCount,
-      mb: engine.bytes / 2 ** 20, msPerStep: ms, flops: stepFlops(engine.spec, B, H, H),
+      mb: engine.bytes / 2 ** 20, msPerStep: ms, hostMsPerStep: hostMs / opts.steps, flops: stepFlops(engine.spec, B, H, H),
     };
     engine.dispose();
     return run;
@@ -167,7 +174,7 @@ for (const toggles of toggleSets) {
     const speed =
       o.device === 'null'
         ? `host ceiling at batch 128: ${Math.round((128 * 1000) / r.msPerStep)} img/s`
-        : `${Math.round((r.batch * 1000) / r.msPerStep)} img/s, ${((r.flops / r.msPerStep) * 1e-9).toFixed(2)} TFLOPS`;
+        : `${Math.round((r.batch * 1000) / r.msPerStep)} img/s, ${((r.flops / r.msPerStep) * 1e-9).toFixed(2)} TFLOPS; host ${r.hostMsPerStep.toFixed(3)} ms/step in trainStep`;
     console.log(
       `${e.padEnd(13)} toggles ${(toggles.join('+') || 'none').padEnd(36)} depth ${o.depth} batch ${r.batch}: ${r.dispatches} dispatches/step, ${r.pipelines} pipelines, ${r.mb.toFixed(0)} MB; ` +
         `${(perImage / 1e9).toFixed(3)} GFLOP/image, ${(r.flops / 1e9).toFixed(1)} GFLOP/step; ${r.msPerStep.toFixed(3)} ms/step (${o.device === 'null' ? 'host only' : 'host + device'}), ${speed}`,

@@ -343,3 +343,11 @@ test('the noise configs: ERM and mixup α 1/8/32 at 20/50/80 % label noise, one 
     );
   }
 });
+
+test('gpu-check.sh: --help describes it; a bad option or data dir is one line, exit 2, before any work', () => {
+  assert.match(run('gpu-check.sh', ['--help']).out, /^The prepared check for a machine with a GPU and no network/);
+  const missing = run('gpu-check.sh', ['--quick', '--data-dir', '/nonexistent/cifar']);
+  assert.deepEqual([missing.code, missing.err, missing.out], [2, 'gpu-check.sh: --data-dir /nonexistent/cifar: no such directory\n', '']);
+  const bad = run('gpu-check.sh', ['--fast']);
+  assert.deepEqual([bad.code, bad.err], [2, 'gpu-check.sh: unknown option --fast (see --help)\n']);
+});

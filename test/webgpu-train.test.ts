@@ -1,4 +1,5 @@
-// Training on webgpu against wasm: one depth-8 step per experiment, a resumed 2-epoch run, memory.
+// Training on webgpu against wasm: one depth-8 tfjs-webgpu step per experiment (the fallback of bottleneck
+// depths), a resumed 2-epoch run and flat device memory (both through the static engine).
 // Runs on lavapipe (scripts/setup-lavapipe.sh) on a machine without a GPU; skipped with a
 // one-line reason where webgpu does not load (never in CI). Own process: Dawn stays out of the others.
 // Tiny on purpose (8×8 crops, batches of 16): lavapipe is a CPU, every new kernel shape compiles a shader.
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { releaseBackends, tryBackend } from '../src/engine/tfjs/backend.js';
+import { engineDevice } from '../src/engine/dawn.js';
 import { loadConfig } from '../src/config/load.js';
 import type { MixupPlacement } from '../src/config/schema.js';
 import { createResNet, type ResNet } from '../src/engine/tfjs/resnet.js';
@@ -124,11 +126,23 @@ test('a 2-epoch run on webgpu stopped after batch 2 and resumed ends identical t
   assert.deepEqual(lastCheckpoint(mid.out!), lastCheckpoint(straight.out!));
 });
 
-test('memory on webgpu is flat: the same number of tensors at the start of every epoch', { skip }, async () => {
+test('memory on webgpu is flat: the static engine creates no buffer, bind group or pipeline after it is built', { skip }, async () => {
   await tf.setBackend('webgpu');
-  const counts: number[] = [];
-  const cfg = config({ epochs: 3 });
-  assert.equal(await runTraining(request(cfg, { afterBatch: (_e, b) => void (b === 0 && counts.push(tf.memory().numTensors)) }), io()), 0);
+  const device = engineDevice()!;
+  const made = { buffers: 0, bindGroups: 0, pipelines: 0 };
+  const originals = { createBuffer: device.createBuffer, createBindGroup: device.createBindGroup, createComputePipeline: device.createComputePipeline };
+  const count = <F extends (...a: never[]) => unknown>(f: F, key: keyof typeof made) => ((...a: Parameters<F>) => (made[key]++, f.apply(device, a))) as unknown as F;
+  device.createBuffer = count(originals.createBuffer, 'buffers');
+  device.createBindGroup = count(originals.createBindGroup, 'bindGroups');
+  device.createComputePipeline = count(originals.createComputePipeline, 'pipelines');
+  const counts: string[] = [];
+  try {
+    const cfg = config({ epochs: 3 });
+    assert.equal(await runTraining(request(cfg, { afterBatch: (_e, b) => void (b === 0 && counts.push(JSON.stringify(made))) }), io()), 0);
+  } finally {
+    Object.assign(device, originals);
+  }
   assert.equal(counts.length, 3);
+  assert.ok(made.buffers > 0 && made.bindGroups > 0 && made.pipelines > 0, `the static engine was built on the engine device: ${JSON.stringify(made)}`);
   assert.deepEqual(counts, [counts[0], counts[0], counts[0]]);
 });

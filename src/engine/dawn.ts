@@ -1,7 +1,9 @@
+/// <reference types="@webgpu/types" />
 /**
  * The webgpu backend's machinery: Dawn (the `webgpu` npm package, a prebuilt `dawn.node`) as
  * `navigator.gpu` for `@tensorflow/tfjs-backend-webgpu`, the choice of adapter (`--gpu N`), the
- * project-local lavapipe of scripts/setup-lavapipe.sh, and releasing Dawn when a command ends.
+ * static engine's own device on that adapter ({@link engineDevice}), the project-local lavapipe of
+ * scripts/setup-lavapipe.sh, device errors, and releasing Dawn when a command ends.
  *
  * Facts this module is built on (webgpu 0.6.2, tfjs-backend-webgpu 4.22, Dawn on Vulkan):
  * - tfjs-backend-webgpu registers its backend at import time only when `navigator.gpu` exists, so
@@ -207,6 +209,8 @@ interface GpuLike {
   requestAdapter(options?: { powerPreference?: string }): Promise<AdapterLike | null>;
 }
 interface AdapterLike {
+  limits?: GPUSupportedLimits;
+  requestDevice?(descriptor?: GPUDeviceDescriptor): Promise<GPUDevice>;
   info?: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean };
 }
 
@@ -243,7 +247,7 @@ function requestAdapterQuietly(gpu: GpuLike, options?: { powerPreference?: strin
 }
 
 /** Dawn's live instance while webgpu is set up. */
-let active: { gpu: GpuLike; adapter: AdapterInfo; navigatorDefined: boolean } | null = null;
+let active: { gpu: GpuLike; adapter: AdapterInfo; navigatorDefined: boolean; device: GPUDevice | null } | null = null;
 
 const NO_ADAPTER_HINT =
   'install a GPU driver with Vulkan (NVIDIA, AMD, Intel) and libvulkan1, or, without a GPU, run scripts/setup-lavapipe.sh for lavapipe on the CPU (Debian 12’s own Mesa 22 lavapipe is refused by Dawn)';
@@ -300,12 +304,54 @@ export async function setUpDawn(gpu?: number): Promise<AdapterInfo> {
   } else {
     Object.defineProperty(g.navigator, 'gpu', { value: instance, configurable: true, writable: true });
   }
-  active = { gpu: instance, adapter: info, navigatorDefined };
+  active = { gpu: instance, adapter: info, navigatorDefined, device: await engineDeviceOf(adapter) };
   return info;
 }
 
 /** The first error the webgpu device reported since {@link watchDeviceErrors}, or null. */
 let deviceError: string | null = null;
+
+/** Records the first error `e` of a device in {@link deviceError}. */
+function recordDeviceError(e: { error?: { message?: string } }): void {
+  deviceError ??= (e.error?.message ?? 'unknown error').split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown error';
+}
+
+/**
+ * The static engine's own device on the adapter Dawn was set up on (the same one tfjs-webgpu
+ * uses), with the adapter's limits for buffer sizes, workgroup memory and up to 10 storage buffers
+ * per stage (the static kernels bind more than WebGPU's default 8; tfjs-webgpu asks for the
+ * default). Its errors go to {@link assertNoDeviceError}. Null when the adapter gives no device.
+ */
+async function engineDeviceOf(adapter: AdapterLike): Promise<GPUDevice | null> {
+  const l = adapter.limits;
+  if (!adapter.requestDevice || !l) return null;
+  try {
+    const requiredLimits = {
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    };
+    // Dawn repeats its limit notices here (see the module comment): caught as around requestAdapter.
+    const { value, text } = captureNativeStderr(() => adapter.requestDevice!({ requiredLimits }));
+    const rest = withoutDawnLimitNotices(text);
+    if (rest !== '') process.stderr.write(rest);
+    const device = await value;
+    device.onuncapturederror = recordDeviceError as unknown as GPUDevice['onuncapturederror'];
+    return device;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The device the static WebGPU engine (engine/webgpu/) runs on while Dawn is set up
+ * ({@link setUpDawn} requests it from the chosen adapter, so `--gpu` applies), or null.
+ * It lives until {@link releaseWebgpu}; the caller must not destroy it.
+ */
+export function engineDevice(): GPUDevice | null {
+  return active?.device ?? null;
+}
 
 /**
  * Once the webgpu backend is active: records the first error its device reports. tfjs-backend-webgpu
@@ -318,9 +364,7 @@ export function watchDeviceErrors(): void {
   const registry = (tf.engine() as unknown as { registry: Record<string, { device?: { onuncapturederror: unknown } }> }).registry;
   const device = registry['webgpu']?.device;
   if (!device) return;
-  device.onuncapturederror = (e: { error?: { message?: string } }) => {
-    deviceError ??= (e.error?.message ?? 'unknown error').split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown error';
-  };
+  device.onuncapturederror = recordDeviceError;
 }
 
 /**
@@ -371,6 +415,7 @@ export function releaseWebgpu(): void {
     /* never registered */
   }
   if (!active) return;
+  active.device?.destroy();
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (active.navigatorDefined) delete (globalThis as Record<string, unknown>)['navigator'];
   else if (g.navigator) delete g.navigator.gpu;

@@ -45,6 +45,11 @@ export interface StaticResNetOptions {
   evalBatch: number;
   /** Build the input-gradient program (attacks) at evalBatch. */
   inputGradient?: boolean;
+  /**
+   * Compile the training program at the first trainStep (or the first look at it) instead of in the
+   * constructor: an engine that only evaluates (`mixup test`) then never allocates it.
+   */
+  lazyTraining?: boolean;
   /** Steps that may be queued between two settles (default 64). */
   capacity?: number;
   /** Seed of the He-normal initialisation (model/init.ts), as createResNet. */
@@ -61,20 +66,26 @@ export interface EngineStepResult {
   updated: boolean;
 }
 
+/** Inference batches that may be queued ({@link StaticResNet.queueInfer}) before one is read. */
+export const LOGIT_SLOTS = 4;
+
 /** The static WebGPU engine of one network configuration. */
 export class StaticResNet {
   readonly spec: NetworkSpec;
   private readonly arena: Arena;
   private readonly pipelines: Pipelines;
   private readonly bufs: EngineBuffers;
-  private readonly train: TrainProgram | null;
+  private train: TrainProgram | null = null;
   private readonly inference: InferProgram | null;
   private readonly readback: GPUBuffer;
-  private readonly stepHost: Float32Array | null;
+  private stepHost: Float32Array | null = null;
   private readonly capacity: number;
   private queued = 0;
   private slot = 0;
   private reading: Promise<unknown> = Promise.resolve();
+  /** Readback buffers of queued inference logits ({@link queueInfer}), and which are in use. */
+  private readonly logitSlots: GPUBuffer[] = [];
+  private readonly slotBusy: boolean[] = [];
 
   /**
    * Builds every buffer, pipeline and bind group, and writes the initial weights (He normal from
@@ -92,29 +103,42 @@ export class StaticResNet {
     this.bufs = new EngineBuffers(this.arena, this.spec);
     this.capacity = options.capacity ?? 64;
     const o = options;
-    this.train =
-      o.batch > 0
-        ? compileTraining(this.bufs, this.pipelines, {
-            batch: o.batch, shards: o.shards, height: o.height, width: o.width, mixAt: o.mixAt, mixBackward: o.mixBackward,
-            loss: o.loss, gradScale: o.gradScale, momentum: o.momentum, capacity: this.capacity,
-          })
-        : null;
+    if (!o.lazyTraining) this.training();
     this.inference = o.evalBatch > 0 ? compileInference(this.bufs, this.pipelines, o.evalBatch, o.height, o.width, o.inputGradient === true) : null;
-    this.stepHost = this.train ? new Float32Array(this.train.stepLayout.floats) : null;
     const eb = o.evalBatch;
     const readFloats = Math.max(this.bufs.paramLayout.floats, this.bufs.movingLayout.floats, 2 * this.capacity, eb * o.numClasses, eb * o.height * o.width * 3);
     this.readback = this.arena.readback('readback', readFloats * 4);
+    for (let i = 0; i < (eb > 0 ? LOGIT_SLOTS : 0); i++) {
+      this.logitSlots.push(this.arena.readback(`logits${i}`, eb * o.numClasses * 4));
+      this.slotBusy.push(false);
+    }
     this.writeWeights(this.initialWeights(o.seed ?? 0));
+  }
+
+  /**
+   * The training program: compiled here at the first need when `lazyTraining`, else by the constructor.
+   * @throws RangeError for a bottleneck depth or a batch that does not split into the shards.
+   */
+  private training(): TrainProgram | null {
+    const o = this.options;
+    if (!this.train && o.batch > 0) {
+      this.train = compileTraining(this.bufs, this.pipelines, {
+        batch: o.batch, shards: o.shards, height: o.height, width: o.width, mixAt: o.mixAt, mixBackward: o.mixBackward,
+        loss: o.loss, gradScale: o.gradScale, momentum: o.momentum, capacity: this.capacity,
+      });
+      this.stepHost = new Float32Array(this.train.stepLayout.floats);
+    }
+    return this.train;
   }
 
   /** Dispatches of one training step (0 without a training program). */
   get dispatchesPerStep(): number {
-    return this.train?.program.dispatches ?? 0;
+    return this.training()?.program.dispatches ?? 0;
   }
 
   /** The training program's dispatch labels, in order. */
   stepLabels(): string[] {
-    return this.train?.program.labels() ?? [];
+    return this.training()?.program.labels() ?? [];
   }
 
   /** Bytes of device memory allocated. */
@@ -151,7 +175,7 @@ export class StaticResNet {
    * @throws RangeError for wrong sizes, no training program, or more than `capacity` steps queued.
    */
   trainStep(images: Float32Array, targets: Float32Array, majority: Int32Array, plan: MixPlan | null, lr: number): void {
-    const t = this.train;
+    const t = this.training();
     const host = this.stepHost;
     if (!t || !host) throw new RangeError('StaticResNet.trainStep: built without a training batch');
     const o = this.options;
@@ -245,6 +269,57 @@ export class StaticResNet {
     submit(this.device, p.forward);
     const K = this.options.numClasses;
     return (await this.read(p.logits, p.batch * K)).slice(0, n * K);
+  }
+
+  /**
+   * Queues the inference forward of up to evalBatch images (padded as {@link infer}) and the copy of
+   * its logits into a readback slot of their own, in one submit; nothing is read yet, so the next
+   * batch can be queued while this one runs.
+   * @param images `[n,H,W,3]` float32, normalised, n ≤ evalBatch.
+   * @returns the slot, for {@link readInfer} or {@link releaseInfer}.
+   * @throws RangeError without an inference program, for too many images, or when all
+   *   {@link LOGIT_SLOTS} slots are queued and unread.
+   */
+  queueInfer(images: Float32Array): number {
+    const p = this.inference;
+    if (!p) throw new RangeError('StaticResNet.queueInfer: built without an evaluation batch');
+    const n = this.imageCount(images, p.batch);
+    const slot = this.slotBusy.indexOf(false);
+    if (slot < 0) throw new RangeError(`StaticResNet.queueInfer: ${LOGIT_SLOTS} inference batches queued and unread`);
+    this.slotBusy[slot] = true;
+    this.device.queue.writeBuffer(p.images, 0, images.buffer, images.byteOffset, images.byteLength);
+    if (n < p.batch) this.zeroTail(p.images, images.byteLength, p.batch);
+    const bytes = p.batch * this.options.numClasses * 4;
+    submit(this.device, p.forward, [[p.logits, 0, this.logitSlots[slot]!, 0, bytes]]);
+    return slot;
+  }
+
+  /**
+   * Reads the logits of a {@link queueInfer} slot and frees the slot.
+   * @param n images that were queued.
+   * @returns `[n, K]` float32 logits.
+   */
+  async readInfer(slot: number, n: number): Promise<Float32Array> {
+    const buf = this.logitSlots[slot];
+    if (!buf || !this.slotBusy[slot]) throw new RangeError(`StaticResNet.readInfer: slot ${slot} is not queued`);
+    const bytes = n * this.options.numClasses * 4;
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      await buf.mapAsync(MAP_READ, 0, bytes);
+    } finally {
+      clearInterval(keepAlive);
+    }
+    try {
+      return new Float32Array(buf.getMappedRange(0, bytes).slice(0));
+    } finally {
+      buf.unmap();
+      this.slotBusy[slot] = false;
+    }
+  }
+
+  /** Frees a {@link queueInfer} slot without reading it. */
+  releaseInfer(slot: number): void {
+    this.slotBusy[slot] = false;
   }
 
   /**
@@ -354,7 +429,7 @@ export class StaticResNet {
 
   /** The training program (for benchmarks that encode it themselves). */
   get trainProgram(): Program | null {
-    return this.train?.program ?? null;
+    return this.training()?.program ?? null;
   }
 
   /** Destroys every buffer of the engine (the device stays the caller's). */
