@@ -9,18 +9,16 @@
  * in spec order (model/spec.ts names; momentum as `<param>_momentum`, train/sgd.ts momentumKey).
  */
 import type { MixupPlacement } from '../../config/schema.js';
-import type { MixBackward } from '../../mixup/plan.js';
-import type { MixPlan } from '../../mixup/plan.js';
+import type { MixBackward, MixPlan } from '../../mixup/plan.js';
 import { heNormal } from '../../model/init.js';
-import { networkSpec, sizeOf, type NetworkSpec } from '../../model/spec.js';
+import { momentumKey, networkSpec, sizeOf, type NetworkSpec } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
-import { momentumKey } from '../../model/spec.js';
-import { MAP_READ } from './device.js';
 import { compileInference, type InferProgram } from './infer_program.js';
 import { EngineBuffers } from './layout.js';
 import { packPlan } from './mix.js';
 import { Arena, Pipelines, submit, type Program } from './program.js';
 import { compileTraining, type TrainProgram } from './train_program.js';
+import { LogitSlots, mapRead } from './readback.js';
 
 /** What a StaticResNet is built for. */
 export interface StaticResNetOptions {
@@ -83,9 +81,8 @@ export class StaticResNet {
   private queued = 0;
   private slot = 0;
   private reading: Promise<unknown> = Promise.resolve();
-  /** Readback buffers of queued inference logits ({@link queueInfer}), and which are in use. */
-  private readonly logitSlots: GPUBuffer[] = [];
-  private readonly slotBusy: boolean[] = [];
+  /** Readback buffers of queued inference logits ({@link queueInfer}). */
+  private readonly logitSlots: LogitSlots;
 
   /**
    * Builds every buffer, pipeline and bind group, and writes the initial weights (He normal from
@@ -108,10 +105,7 @@ export class StaticResNet {
     const eb = o.evalBatch;
     const readFloats = Math.max(this.bufs.paramLayout.floats, this.bufs.movingLayout.floats, 2 * this.capacity, eb * o.numClasses, eb * o.height * o.width * 3);
     this.readback = this.arena.readback('readback', readFloats * 4);
-    for (let i = 0; i < (eb > 0 ? LOGIT_SLOTS : 0); i++) {
-      this.logitSlots.push(this.arena.readback(`logits${i}`, eb * o.numClasses * 4));
-      this.slotBusy.push(false);
-    }
+    this.logitSlots = new LogitSlots(this.arena, eb > 0 ? LOGIT_SLOTS : 0, eb * o.numClasses * 4);
     this.writeWeights(this.initialWeights(o.seed ?? 0));
   }
 
@@ -235,18 +229,7 @@ export class StaticResNet {
       const enc = this.device.createCommandEncoder();
       enc.copyBufferToBuffer(src, 0, this.readback, 0, floats * 4);
       this.device.queue.submit([enc.finish()]);
-      // dawn.node's pending map does not keep Node's event loop alive: a timer does, until it resolves.
-      const keepAlive = setInterval(() => undefined, 1000);
-      try {
-        await this.readback.mapAsync(MAP_READ, 0, floats * 4);
-      } finally {
-        clearInterval(keepAlive);
-      }
-      try {
-        return new Float32Array(this.readback.getMappedRange(0, floats * 4).slice(0));
-      } finally {
-        this.readback.unmap();
-      }
+      return mapRead(this.readback, floats * 4);
     };
     const p = this.reading.then(run, run);
     this.reading = p.catch(() => undefined);
@@ -284,13 +267,11 @@ export class StaticResNet {
     const p = this.inference;
     if (!p) throw new RangeError('StaticResNet.queueInfer: built without an evaluation batch');
     const n = this.imageCount(images, p.batch);
-    const slot = this.slotBusy.indexOf(false);
-    if (slot < 0) throw new RangeError(`StaticResNet.queueInfer: ${LOGIT_SLOTS} inference batches queued and unread`);
-    this.slotBusy[slot] = true;
+    const { slot, buffer } = this.logitSlots.take();
     this.device.queue.writeBuffer(p.images, 0, images.buffer, images.byteOffset, images.byteLength);
     if (n < p.batch) this.zeroTail(p.images, images.byteLength, p.batch);
     const bytes = p.batch * this.options.numClasses * 4;
-    submit(this.device, p.forward, [[p.logits, 0, this.logitSlots[slot]!, 0, bytes]]);
+    submit(this.device, p.forward, [[p.logits, 0, buffer, 0, bytes]]);
     return slot;
   }
 
@@ -300,26 +281,12 @@ export class StaticResNet {
    * @returns `[n, K]` float32 logits.
    */
   async readInfer(slot: number, n: number): Promise<Float32Array> {
-    const buf = this.logitSlots[slot];
-    if (!buf || !this.slotBusy[slot]) throw new RangeError(`StaticResNet.readInfer: slot ${slot} is not queued`);
-    const bytes = n * this.options.numClasses * 4;
-    const keepAlive = setInterval(() => undefined, 1000);
-    try {
-      await buf.mapAsync(MAP_READ, 0, bytes);
-    } finally {
-      clearInterval(keepAlive);
-    }
-    try {
-      return new Float32Array(buf.getMappedRange(0, bytes).slice(0));
-    } finally {
-      buf.unmap();
-      this.slotBusy[slot] = false;
-    }
+    return this.logitSlots.read(slot, n * this.options.numClasses * 4);
   }
 
   /** Frees a {@link queueInfer} slot without reading it. */
   releaseInfer(slot: number): void {
-    this.slotBusy[slot] = false;
+    this.logitSlots.release(slot);
   }
 
   /**
