@@ -1,0 +1,210 @@
+// The static engine's BatchNorm kernels (src/engine/webgpu/bn.ts), each run on its own through the
+// test-only runner (test/fixtures/wgsl.ts) on lavapipe, against tfjs on the cpu backend (training
+// BatchNorm per shard through tf.moments and its autodiff; inference BatchNorm and its input
+// gradient) and, for the partial sums, a float64 sum in plain JS. Every output starts as NaN.
+// Skipped with a one-line reason where webgpu does not load (never in CI). Own process.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { releaseBackends } from '../src/engine/tfjs/backend.js';
+import { BN_EPS, bnBackwardKernel, bnForwardKernel, bnInferBackwardKernel, bnInferKernel, bnPartials, bnStateFloats, bnStatsKernel, type BnShape } from '../src/engine/webgpu/bn.js';
+import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
+import { runSteps, testDevice, type Step } from './fixtures/wgsl.js';
+import { garbage, lcgValues } from './fixtures/values.js';
+
+const skip = (await webgpuSkipReason()) ?? false;
+const device = skip ? null : await testDevice();
+after(() => {
+  device?.destroy();
+  releaseBackends();
+});
+
+/** Asserts got ≈ want within 1e-4 of want's scale, that want is not all zero, and returns the error. */
+function close(label: string, got: Float32Array | undefined, want: ArrayLike<number>): number {
+  assert.ok(got, `${label}: not read back`);
+  assert.ok(Array.from(want).some((v) => v !== 0), `${label}: the reference is not all zero`);
+  const err = maxRelError(got, want);
+  assert.ok(err <= 1e-4, `${label}: off by ${err} of its scale`);
+  return err;
+}
+
+interface TrainOptions {
+  fixGamma: boolean;
+  relu: boolean;
+  dx: 'write' | 'add';
+}
+
+/**
+ * Training-mode BatchNorm of `[S, M, C]` by tfjs on cpu: per shard mean and biased variance
+ * (tf.moments), y = (x − μ)/√(var + eps)·γ + β, ReLU; dx, dγ, dβ as the gradients of Σ y·dy;
+ * batch = [shards' mean of μ | of var].
+ */
+function trainReference(s: BnShape, x: Float32Array, gamma: Float32Array, beta: Float32Array, dy: Float32Array, relu: boolean) {
+  return tf.tidy(() => {
+    const xt = tf.tensor3d(x, [s.shards, s.rows, s.channels]);
+    const dyt = tf.tensor3d(dy, [s.shards, s.rows, s.channels]);
+    const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(a, 1, true);
+      const y = tf.add(tf.mul(tf.mul(tf.sub(a, mean), tf.rsqrt(tf.add(variance, BN_EPS))), g), b);
+      return relu ? tf.relu(y) : y;
+    };
+    const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, g, b), dyt)))([xt, tf.tensor1d(gamma), tf.tensor1d(beta)]);
+    const { mean, variance } = tf.moments(xt, 1);
+    const batch = tf.concat([tf.mean(mean, 0), tf.mean(variance, 0)]);
+    const y = f(xt, tf.tensor1d(gamma), tf.tensor1d(beta));
+    return { y: y.dataSync() as Float32Array, dx: dx!.dataSync() as Float32Array, dgamma: dg!.dataSync() as Float32Array, dbeta: db!.dataSync() as Float32Array, batch: batch.dataSync() as Float32Array };
+  });
+}
+
+/** Σ(v − K) and Σ(v − K)² (or Σg and Σg·(x − K)) per (shard, channel) in float64, K = x[first row of the shard]. */
+function shiftedSums(s: BnShape, x: Float32Array, g: Float32Array | null): Float64Array {
+  const out = new Float64Array(s.shards * s.channels * 2);
+  for (let sh = 0; sh < s.shards; sh++) {
+    for (let m = 0; m < s.rows; m++) {
+      for (let c = 0; c < s.channels; c++) {
+        const k = x[sh * s.rows * s.channels + c]!;
+        const j = (sh * s.rows + m) * s.channels + c;
+        const v = x[j]! - k;
+        const o = (sh * s.channels + c) * 2;
+        const w = g ? g[j]! : v;
+        out[o] += w;
+        out[o + 1] += w * v;
+      }
+    }
+  }
+  return out;
+}
+
+/** The state's P partials of (shard, channel) added up: `[S, C, 2]` of the forward (or backward) half. */
+function foldState(s: BnShape, state: Float32Array, backward: boolean): Float64Array {
+  const { P } = bnPartials(s);
+  const base = backward ? s.shards * P * s.channels * 2 : 0;
+  const out = new Float64Array(s.shards * s.channels * 2);
+  for (let sh = 0; sh < s.shards; sh++)
+    for (let p = 0; p < P; p++)
+      for (let c = 0; c < s.channels; c++)
+        for (let t = 0; t < 2; t++) out[(sh * s.channels + c) * 2 + t] += state[base + ((sh * P + p) * s.channels + c) * 2 + t]!;
+  return out;
+}
+
+/**
+ * Runs the training chain of one BatchNorm in one pass — forward partials, forward (+ReLU, batch
+ * statistics), backward partials (masked by the forward's output), backward with dx written or
+ * added, and the grads-only backward — and checks every output against the references.
+ * @returns the worst error of each output.
+ */
+async function checkTraining(s: BnShape, o: TrainOptions, seed: number): Promise<Record<string, number>> {
+  const n = s.shards * s.rows * s.channels;
+  const C = s.channels;
+  // Channel means far from 0 (2 + c) and shards with different spreads: the shift K matters.
+  const x = lcgValues(n, seed).map((v, i) => (2 + (i % C)) + v * (1 + Math.floor(i / (s.rows * C))));
+  const dy = lcgValues(n, seed + 1);
+  const gamma = o.fixGamma ? new Float32Array(C).fill(1) : lcgValues(C, seed + 2).map((v) => 1 + 0.5 * v);
+  const beta = lcgValues(C, seed + 3);
+  const dx0 = lcgValues(n, seed + 4);
+  const want = trainReference(s, x, gamma, beta, dy, o.relu);
+  if (o.dx === 'add') want.dx = want.dx.map((v, i) => v + dx0[i]!);
+
+  const g = o.fixGamma ? [] : ['gamma'];
+  const dg = o.fixGamma ? [] : ['dgamma'];
+  const dg2 = o.fixGamma ? [] : ['dgamma2'];
+  const a = o.relu ? ['y'] : [];
+  const steps: Step[] = [
+    { kernel: bnStatsKernel(s, { backward: false }), buffers: ['x', 'state'] },
+    { kernel: bnForwardKernel(s, o), buffers: ['x', 'state', ...g, 'beta', 'y', 'batch'] },
+    { kernel: bnStatsKernel(s, { backward: true, relu: o.relu }), buffers: ['dy', ...a, 'x', 'state'] },
+    { kernel: bnBackwardKernel(s, o), buffers: ['dy', ...a, 'x', 'state', ...g, ...dg, 'dbeta', 'dx'] },
+    { kernel: bnBackwardKernel(s, { ...o, dx: 'none' }), buffers: ['x', 'state', ...dg2, 'dbeta2'] },
+  ];
+  const got = await runSteps(
+    device!,
+    steps,
+    {
+      x, dy, gamma, beta,
+      state: garbage(bnStateFloats(s)),
+      y: garbage(n), batch: garbage(2 * C),
+      dgamma: garbage(C), dbeta: garbage(C), dgamma2: garbage(C), dbeta2: garbage(C),
+      dx: o.dx === 'add' ? dx0 : garbage(n),
+    },
+    ['state', 'y', 'batch', 'dgamma', 'dbeta', 'dgamma2', 'dbeta2', 'dx'],
+  );
+  const label = steps[1]!.kernel.label;
+  const errs: Record<string, number> = {};
+  errs['fwd partials'] = close(`${label}: forward partials`, Float32Array.from(foldState(s, got['state']!, false)), shiftedSums(s, x, null));
+  const mask = got['y']!.map((v) => (o.relu && !(v > 0) ? 0 : 1));
+  errs['bwd partials'] = close(`${label}: backward partials`, Float32Array.from(foldState(s, got['state']!, true)), shiftedSums(s, x, dy.map((v, i) => v * mask[i]!)));
+  errs['y'] = close(`${label}: y`, got['y'], want.y);
+  if (o.relu) assert.ok(want.y.some((v) => v === 0) && want.y.some((v) => v > 0), 'the ReLU cuts some values and keeps others');
+  errs['batch'] = close(`${label}: batch statistics`, got['batch'], want.batch);
+  errs['dx'] = close(`${label}: dx (${o.dx})`, got['dx'], want.dx);
+  errs['dbeta'] = Math.max(close(`${label}: dβ`, got['dbeta'], want.dbeta), close(`${label}: dβ (grads only)`, got['dbeta2'], want.dbeta));
+  if (!o.fixGamma) errs['dgamma'] = Math.max(close(`${label}: dγ`, got['dgamma'], want.dgamma), close(`${label}: dγ (grads only)`, got['dgamma2'], want.dgamma));
+  else assert.ok(got['dgamma']!.every(Number.isNaN), 'fix_gamma: no dγ is written');
+  return errs;
+}
+
+const worst: Record<string, number> = {};
+function note(kernel: string, errs: Record<string, number>): void {
+  for (const [k, v] of Object.entries(errs)) worst[`${kernel} ${k}`] = Math.max(worst[`${kernel} ${k}`] ?? 0, v);
+}
+after(() => {
+  if (Object.keys(worst).length > 0) console.log(`# worst error of each BatchNorm output (of its scale): ${Object.entries(worst).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ')}`);
+});
+
+test('partials geometry: one partial per shard for small shards, up to 32 for large ones', () => {
+  assert.deepEqual(bnPartials({ shards: 2, rows: 75, channels: 3 }), { P: 1, R: 85 });
+  assert.deepEqual(bnPartials({ shards: 1, rows: 6000, channels: 3 }), { P: 2, R: 85 });
+  assert.deepEqual(bnPartials({ shards: 3, rows: 260, channels: 64 }), { P: 2, R: 4 });
+  assert.deepEqual(bnPartials({ shards: 2, rows: 130, channels: 256 }), { P: 3, R: 1 });
+  assert.deepEqual(bnPartials({ shards: 1, rows: 128 * 784, channels: 16 }), { P: 32, R: 16 });
+  assert.equal(bnStateFloats({ shards: 2, rows: 130, channels: 256 }), 4 * 2 * 3 * 256);
+});
+
+test('training BatchNorm, 2 shards of batch 3 at 5×5, 3 channels: partials, forward+ReLU, backward (dx written), moving statistics', { skip }, async () => {
+  note('train', await checkTraining({ shards: 2, rows: 3 * 25, channels: 3 }, { fixGamma: false, relu: true, dx: 'write' }, 11));
+});
+
+test('training BatchNorm with fix_gamma (bn_data), no ReLU, dx added onto a residual gradient', { skip }, async () => {
+  note('train', await checkTraining({ shards: 2, rows: 3 * 25, channels: 3 }, { fixGamma: true, relu: false, dx: 'add' }, 21));
+});
+
+test('training BatchNorm with several partials per shard (P 2, 2 and 3) and wide channels (64, 256)', { skip }, async () => {
+  note('train', await checkTraining({ shards: 1, rows: 6000, channels: 3 }, { fixGamma: false, relu: true, dx: 'add' }, 31));
+  note('train', await checkTraining({ shards: 3, rows: 260, channels: 64 }, { fixGamma: false, relu: false, dx: 'write' }, 41));
+  note('train', await checkTraining({ shards: 2, rows: 130, channels: 256 }, { fixGamma: false, relu: true, dx: 'write' }, 51));
+});
+
+/** Inference BatchNorm (+ReLU) and its input gradient by tfjs on cpu, with the moving statistics as constants. */
+async function checkInference(n: number, C: number, o: { fixGamma: boolean; relu: boolean; add: boolean }, seed: number): Promise<Record<string, number>> {
+  const x = lcgValues(n, seed).map((v, i) => 2 * v + (i % C));
+  const dy = lcgValues(n, seed + 1);
+  const gamma = o.fixGamma ? new Float32Array(C).fill(1) : lcgValues(C, seed + 2).map((v) => 1 + 0.5 * v);
+  const beta = lcgValues(C, seed + 3);
+  const mean = lcgValues(C, seed + 4).map((v, c) => c + 0.5 * v);
+  const variance = lcgValues(C, seed + 5).map((v) => 1.5 + v);
+  const dx0 = lcgValues(n, seed + 6);
+  const want = tf.tidy(() => {
+    const f = (a: tf.Tensor) => {
+      const y = tf.batchNorm(a, tf.tensor1d(mean), tf.tensor1d(variance), tf.tensor1d(beta), tf.tensor1d(gamma), BN_EPS);
+      return o.relu ? tf.relu(y) : y;
+    };
+    const xt = tf.tensor2d(x, [n / C, C]);
+    const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(a), tf.tensor2d(dy, [n / C, C]))))(xt);
+    return { y: f(xt).dataSync() as Float32Array, dx: (dx.dataSync() as Float32Array).map((v, i) => v + (o.add ? dx0[i]! : 0)) };
+  });
+  const g = o.fixGamma ? [] : ['gamma'];
+  const steps: Step[] = [
+    { kernel: bnInferKernel(n, C, o), buffers: ['x', ...g, 'beta', 'moving', 'y'] },
+    { kernel: bnInferBackwardKernel(n, C, o), buffers: ['dy', ...(o.relu ? ['y'] : []), ...g, 'moving', 'dx'] },
+  ];
+  const moving = new Float32Array([...mean, ...variance]);
+  const got = await runSteps(device!, steps, { x, dy, gamma, beta, moving, y: garbage(n), dx: o.add ? dx0 : garbage(n) }, ['y', 'dx']);
+  if (o.relu) assert.ok(want.y.some((v) => v === 0) && want.y.some((v) => v > 0), 'the ReLU cuts some values and keeps others');
+  return { y: close(`${steps[0]!.kernel.label}: y`, got['y'], want.y), dx: close(`${steps[1]!.kernel.label}: dx`, got['dx'], want.dx) };
+}
+
+test('inference BatchNorm (+ReLU) and its input gradient (written, added), 3 and 7 channels over workgroup edges', { skip }, async () => {
+  note('infer', await checkInference(3 * 25 * 3, 3, { fixGamma: false, relu: true, add: false }, 61));
+  note('infer', await checkInference(3 * 25 * 3, 3, { fixGamma: true, relu: false, add: true }, 71));
+  note('infer', await checkInference(3 * 7 * 7 * 7, 7, { fixGamma: false, relu: true, add: true }, 81));
+});
