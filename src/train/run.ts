@@ -14,6 +14,7 @@ import { plural } from '../format.js';
 import type { Config } from '../config/schema.js';
 import { absoluteDataPaths, loadConfig, validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
+import { DEFAULT_DATA_DIR } from '../data/paths.js';
 import type { DataPipeline } from '../data/types.js';
 import type { Engine } from '../engine/engine.js';
 import { createEngine, loadCheckpointEngine } from '../engine/index.js';
@@ -94,6 +95,10 @@ export function prepareResume(out: string, epochs: number | undefined, force: bo
     const src = readJson<RunSource>(p.source);
     if (existsSync(src.configFile)) {
       const now = absoluteDataPaths(loadConfig(src.configFile, { overrides: src.overrides }), src.cwd);
+      // A run started without data paths got the default data directory (cli/train.ts), which its
+      // config.json holds but the file and overrides do not: compare like with like.
+      const { dir, train, val } = now.data;
+      if (dir === null && train === null && val === null && cfg.data.dir === resolve(src.cwd ?? process.cwd(), DEFAULT_DATA_DIR)) now.data = { ...now.data, dir: cfg.data.dir };
       now.out = cfg.out;
       now.train.epochs = cfg.train.epochs;
       if (JSON.stringify(now) !== JSON.stringify(cfg)) {
