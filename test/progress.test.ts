@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { RunClock, formatDuration, runSecondsLeft } from '../src/train/eta.js';
-import { EpochProgress, EvalProgress } from '../src/train/progress.js';
+import { EpochProgress, EvalProgress, barOnTerminal } from '../src/train/progress.js';
 import { RunLog, logTimestamp } from '../src/rundir/log.js';
 import { tempDir } from './fixtures/tmp.js';
 
@@ -101,14 +101,18 @@ test('evaluation progress: images scored and an ETA on a terminal, nothing elsew
   const stream = fakeTerminal();
   const e = new EvalProgress({ line: () => {}, isTTY: true, stream }, 'epoch 3/300');
   t.after(() => e.stop());
+  assert.equal(barOnTerminal(), false); // drawn from the first update on
   e.update(500, 2000);
+  assert.equal(barOnTerminal(), true); // a line printed now (SIGINT: ...) must start with \n
   e.update(1000, 2000);
   assert.ok(e.stop() >= 0);
+  assert.equal(barOnTerminal(), false);
   assert.match(stream.text(), /epoch 3\/300 evaluating .* 0\/2000 images \| ETA -/);
   assert.match(stream.text(), /epoch 3\/300 evaluating .* 1000\/2000 images \| ETA \d+ s/);
   const lines: string[] = [];
   const quiet = new EvalProgress({ line: (l) => lines.push(l), isTTY: false }, 'epoch 1/1');
   quiet.update(1, 2);
+  assert.equal(barOnTerminal(), false);
   quiet.stop();
   assert.deepEqual(lines, []);
 });

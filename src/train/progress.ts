@@ -8,6 +8,17 @@
 import cliProgress from 'cli-progress';
 import { TIMED_BATCHES_FOR_ESTIMATE, formatDuration, type RunClock } from './eta.js';
 
+/** Bars of this module drawn on the terminal now (started, not yet stopped). */
+let barsDrawn = 0;
+
+/**
+ * Whether a progress bar of this module is on the terminal line now: a line printed then must
+ * start with `\n` so that it does not continue the bar's line (and only then, or it leaves a blank line).
+ */
+export function barOnTerminal(): boolean {
+  return barsDrawn > 0;
+}
+
 /** Where progress goes. */
 export interface ProgressSink {
   /** A whole line (epoch summaries, Speedometer lines). */
@@ -57,6 +68,7 @@ export class EpochProgress {
         cliProgress.Presets.shades_classic,
       );
       this.bar.start(startBatch + totalBatches, startBatch, { speed: '-', loss: '-', epoch_eta: '-', run_eta: '-' });
+      barsDrawn++;
     }
   }
 
@@ -95,7 +107,10 @@ export class EpochProgress {
 
   /** Removes the bar (the caller prints the epoch summary). */
   stop(): void {
-    this.bar?.stop();
+    if (this.bar) {
+      this.bar.stop();
+      barsDrawn--;
+    }
     this.bar = null;
   }
 }
@@ -122,7 +137,10 @@ export class EvalProgress {
   /** `evaluate`'s onProgress: `done` of `total` samples scored. */
   readonly update = (done: number, total: number): void => {
     if (!this.bar) return;
-    if (!this.started) this.bar.start(total, 0, { left: '-' });
+    if (!this.started) {
+      this.bar.start(total, 0, { left: '-' });
+      barsDrawn++;
+    }
     this.started = true;
     const seconds = (performance.now() - this.t0) / 1000;
     this.bar.update(done, { left: done > 0 ? formatDuration(((total - done) * seconds) / done) : '-' });
@@ -130,7 +148,10 @@ export class EvalProgress {
 
   /** Removes the bar; returns the seconds since the evaluation started. */
   stop(): number {
-    this.bar?.stop();
+    if (this.bar && this.started) {
+      this.bar.stop();
+      barsDrawn--;
+    }
     this.bar = null;
     return (performance.now() - this.t0) / 1000;
   }
