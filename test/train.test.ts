@@ -81,7 +81,7 @@ test('train 2 epochs: curves.csv, checkpoints, status; mixup test prints the log
   }
   assert.deepEqual(listCheckpoints(cfg.out!).map((c) => c.name), ['epoch-0001', 'epoch-0002']);
   assert.equal(readStatus(cfg.out!)!.status, 'finished');
-  assert.ok(io.lines.some((l) => /^Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples\/sec\tloss=[\d.]+(\tETA run .+)?$/.test(l)), io.lines.join('\n'));
+  assert.ok(io.lines.some((l) => /^Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples\/sec\tloss=[\d.]+(\trun left .+)?$/.test(l)), io.lines.join('\n'));
   const score = await scoreCheckpoint(cfg.out!, {});
   assert.equal(score.samples, 40);
   assert.equal(Number(score.accuracy.toFixed(6)), rows[1]!.val_acc);

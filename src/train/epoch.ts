@@ -152,7 +152,7 @@ export interface EpochEvaluation {
  */
 export async function evaluateEpoch(ctx: EpochContext, epoch: number): Promise<EpochEvaluation | null> {
   const calibration = new CalibrationAccumulator();
-  const evalProgress = new EvalProgress(ctx.io, `epoch ${epoch + 1}/${ctx.cfg.train.epochs}`);
+  const evalProgress = new EvalProgress(ctx.io, `epoch ${epoch + 1}/${ctx.cfg.train.epochs}`, 'evaluating', ctx.clock);
   const shouldStop = () => ctx.interrupts.request !== null;
   try {
     const ev = await evaluate(ctx.engine, ctx.val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update, shouldStop });
