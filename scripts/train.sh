@@ -6,7 +6,9 @@
 #   scripts/train.sh --data-dir data/cifar10
 #   scripts/train.sh --data-dir data/cifar10 --out runs/mixup-s1 --seed 1
 #   scripts/train.sh --config configs/quick.json --data-dir data/cifar10   (another config)
-# A run directory that already holds a started run is resumed (mixup train --resume) instead.
+# A run directory that already holds a started run of the same config (config file, options; see
+# `mixup train --check-run`) is resumed (mixup train --resume) instead; one of another config is
+# refused (exit 2) with the keys that differ. --overwrite starts afresh regardless.
 # MIXUP_CMD replaces the `mixup` command (default: node <repo>/bin/mixup).
 set -euo pipefail
 
@@ -26,8 +28,20 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-if [[ -f $out/config.json ]]; then
-  echo "train.sh: $out holds a started run: resuming it (another run: --out DIR)" >&2
-  exec "${MIXUP[@]}" train --resume "$out"
+if [[ -f $out/config.json && " ${args[*]} " != *" --overwrite "* ]]; then
+  rc=0
+  line=$("${MIXUP[@]}" train --config "$config" --out "$out" "${args[@]}" --check-run) || rc=$?
+  case $rc in
+    0)
+      echo "train.sh: $out holds a started run of this config: resuming it (another run: --out DIR)" >&2
+      exec "${MIXUP[@]}" train --resume "$out"
+      ;;
+    4)
+      echo "train.sh: $line" >&2
+      echo "train.sh: error: $out holds a run of another config; resume that run with: mixup train --resume $out; or train this one into another --out DIR (or replace it: --overwrite)" >&2
+      exit 2
+      ;;
+    *) exit "$rc" ;;
+  esac
 fi
 exec "${MIXUP[@]}" train --config "$config" --out "$out" "${args[@]}"

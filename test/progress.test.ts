@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { RunClock, formatDuration, runSecondsLeft } from '../src/train/eta.js';
-import { EpochProgress, EvalProgress } from '../src/train/progress.js';
+import { EpochProgress, EvalProgress, barOnTerminal } from '../src/train/progress.js';
 import { RunLog, logTimestamp } from '../src/rundir/log.js';
 import { tempDir } from './fixtures/tmp.js';
 
@@ -41,19 +41,38 @@ test('RunClock: the first batch of an epoch only starts the clock; figures read 
   c.batchDone(112, 7); // 3 batches in 6 s
   assert.equal(c.secondsPerBatch(), 12 / 4);
   // evaluation not timed: 1000 samples × (3 s / 128 samples) / 3 = 7.8125 s
-  assert.deepEqual(c.evalSeconds(), { seconds: 1000 * (3 / 128) / 3, measured: false });
-  // 3 batches left + 2 epochs of 10, at 3 s; 3 evaluations
+  assert.deepEqual(c.evalSeconds(), { seconds: 1000 * (3 / 128) / 3, from: 'guess' });
+  // 3 batches left + 2 epochs of 10, at 3 s; 3 evaluations: 69 + 23.4375 = 92.4375 s
   assert.equal(c.secondsLeft(0, 7), (3 + 20) * 3 + 3 * 7.8125);
   assert.equal(
     c.describe(0, 7),
-    'estimate for the remaining 3 epochs: 1 min 32 s (30 s of training per epoch at 3.00 s a batch, + about 8 s of evaluation, estimated until the first one is timed)',
+    'time left for the remaining 3 epochs (training and evaluation): about 1 min 32 s; training 30 s per epoch (3.00 s a batch), evaluation about 8 s per epoch (a guess from the training speed until an evaluation is timed)',
   );
-  c.evalDone(20);
+  // The first evaluation (1000 samples in batches of 250): its first batch (warm-up, 9 s) only starts
+  // the clock; then 250 samples in 4 s and 250 in 6 s: 10 s / 500 samples = 0.02 s a sample, 20 s for 1000.
+  c.startEval();
+  c.evalBatchDone(120, 250);
+  assert.equal(c.secondsPerEvalSample(), null);
+  assert.equal(c.evalSeconds()!.from, 'guess');
+  c.evalBatchDone(124, 500);
+  c.evalBatchDone(130, 750);
+  assert.equal(c.secondsPerEvalSample(), 10 / 500);
+  assert.deepEqual(c.evalSeconds(), { seconds: 20, from: 'speed' });
+  assert.equal(c.secondsLeft(0, 10), 20 * 3 + 3 * 20);
+  assert.equal(
+    c.describe(0, 10),
+    'time left for the remaining 3 epochs (training and evaluation): about 2 min; training 30 s per epoch (3.00 s a batch), evaluation about 20 s per epoch (from its speed so far)',
+  );
+  c.evalDone(25); // the whole evaluation, warm-up included, took 25 s
   c.startEpoch();
   c.batchDone(200, 1); // the gap across the evaluation is not a batch
   assert.equal(c.secondsPerBatch(), 3);
-  assert.equal(c.secondsLeft(1, 1), (9 + 10) * 3 + 2 * 20);
-  assert.equal(c.describe(2, 10), 'estimate for the remaining epoch: 20 s (30 s of training per epoch at 3.00 s a batch, + 20 s of evaluation)');
+  assert.deepEqual(c.evalSeconds(), { seconds: 25, from: 'timed' });
+  assert.equal(c.secondsLeft(1, 1), (9 + 10) * 3 + 2 * 25);
+  assert.equal(
+    c.describe(2, 10),
+    'time left for the last epoch (training and evaluation): about 25 s; training 30 s per epoch (3.00 s a batch), evaluation 25 s per epoch (as timed)',
+  );
 });
 
 /** A stream that looks like a terminal to cli-progress; collects what is drawn. */
@@ -72,7 +91,7 @@ test('the bar: no ETA before batches are timed (not "0s"), then the epoch ETA an
   const announced: string[] = [];
   const p = new EpochProgress({ line: () => {}, isTTY: true, stream }, 1, 2, 4, 1, 0, clock, (text) => announced.push(text));
   t.after(() => p.stop()); // a bar left running keeps the process alive
-  assert.match(stream.text(), /0\/4 batches \| - samples\/s \| loss - \| ETA epoch -, run -/);
+  assert.match(stream.text(), /0\/4 batches \| - samples\/s \| loss - \| left: this epoch's training -, whole run -/);
   assert.doesNotMatch(stream.text(), /ETA 0s/);
   p.update(0, 16, 2.5);
   await new Promise((r) => setTimeout(r, 20));
@@ -80,10 +99,10 @@ test('the bar: no ETA before batches are timed (not "0s"), then the epoch ETA an
   p.update(2, 16, 2.3);
   p.update(3, 16, 2.2);
   p.stop();
-  assert.match(stream.text(), /ETA epoch \d+ s, run \d+ s/);
+  assert.match(stream.text(), /left: this epoch's training \d+ s, whole run \d+ s/);
   // The first epoch ended before 5 batches were timed: announced at its end, once.
   assert.equal(announced.length, 1);
-  assert.match(announced[0]!, /^estimate for the remaining 2 epochs: \d+ s \(\d+ s of training per epoch at 0\.\d{3} s a batch, \+ about \d+ s of evaluation, estimated until the first one is timed\)$/);
+  assert.match(announced[0]!, /^time left for the remaining 2 epochs \(training and evaluation\): about \d+ s; training \d+ s per epoch \(0\.\d{3} s a batch\), evaluation about \d+ s per epoch \(a guess from the training speed until an evaluation is timed\)$/);
 });
 
 test('Speedometer lines (not a terminal) carry the run ETA once batches are timed', async () => {
@@ -94,21 +113,25 @@ test('Speedometer lines (not a terminal) carry the run ETA once batches are time
   await new Promise((r) => setTimeout(r, 20));
   p.update(1, 16, 2.25);
   assert.match(lines[0]!, /^Epoch\[1\] Batch \[1\]\tSpeed: [\d.]+ samples\/sec\tloss=2\.500000$/);
-  assert.match(lines[1]!, /^Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples\/sec\tloss=2\.250000\tETA run \d+ s$/);
+  assert.match(lines[1]!, /^Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples\/sec\tloss=2\.250000\trun left \d+ s$/);
 });
 
 test('evaluation progress: images scored and an ETA on a terminal, nothing elsewhere', (t) => {
   const stream = fakeTerminal();
   const e = new EvalProgress({ line: () => {}, isTTY: true, stream }, 'epoch 3/300');
   t.after(() => e.stop());
+  assert.equal(barOnTerminal(), false); // drawn from the first update on
   e.update(500, 2000);
+  assert.equal(barOnTerminal(), true); // a line printed now (SIGINT: ...) must start with \n
   e.update(1000, 2000);
   assert.ok(e.stop() >= 0);
-  assert.match(stream.text(), /epoch 3\/300 evaluating .* 0\/2000 images \| ETA -/);
-  assert.match(stream.text(), /epoch 3\/300 evaluating .* 1000\/2000 images \| ETA \d+ s/);
+  assert.equal(barOnTerminal(), false);
+  assert.match(stream.text(), /epoch 3\/300 evaluating .* 0\/2000 images \| - left/);
+  assert.match(stream.text(), /epoch 3\/300 evaluating .* 1000\/2000 images \| \d+ s left/);
   const lines: string[] = [];
   const quiet = new EvalProgress({ line: (l) => lines.push(l), isTTY: false }, 'epoch 1/1');
   quiet.update(1, 2);
+  assert.equal(barOnTerminal(), false);
   quiet.stop();
   assert.deepEqual(lines, []);
 });

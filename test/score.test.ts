@@ -11,6 +11,7 @@ import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { runTraining } from '../src/train/run.js';
 import { scoreCheckpoint } from '../src/evaluate/score.js';
+import { formatScore, scoreHeaderLines } from '../src/report/score.js';
 import { readCurves } from '../src/rundir/curves.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
@@ -70,6 +71,22 @@ test('curves.csv has the calibration columns after the label-noise ones, and mix
   assert.equal(s.calibration.accuracy, s.accuracy);
   assert.equal(s.calibration.bins.reduce((n, b) => n + b.count, 0), 30);
   assert.ok(row!.val_ece! > 0 && row!.val_ece! <= 1 && row!.val_brier! > 0 && row!.val_brier! < 2);
+});
+
+test('scoreCheckpoint says which checkpoint and data before any image is scored, then the progress of the clean pass and of the attack', async () => {
+  const events: string[] = [];
+  const s = await scoreCheckpoint(run, {
+    attack: { kind: 'fgsm', eps: 2, steps: 1 },
+    onStart: (h) => events.push(`start ${JSON.stringify(h)}`),
+    onProgress: (done, total) => events.push(`clean ${done}/${total}`),
+    onAttackProgress: (done, total) => events.push(`attack ${done}/${total}`),
+  });
+  const header = { checkpoint: join(run, 'checkpoints', 'epoch-0001'), epoch: 1, batch: 0, data: s.data };
+  assert.match(s.data, /test_batch\.bin/);
+  // 30 validation images in batches of 16 (train.evalBatchSize): 16, then 30
+  assert.deepEqual(events, [`start ${JSON.stringify(header)}`, 'clean 16/30', 'clean 30/30', 'attack 16/30', 'attack 30/30']);
+  assert.deepEqual(formatScore(s).slice(0, 2), scoreHeaderLines(header));
+  assert.deepEqual(formatScore(s, false), formatScore(s).slice(2));
 });
 
 test('mixup test --attack fgsm --eps --reliability --json: clean and attacked top-1, the per-bin table, a PNG', () => {

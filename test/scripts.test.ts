@@ -294,10 +294,25 @@ test('train.sh and test.sh: the reference entry points', () => {
   const tr = spawnSync('bash', [join(root, 'scripts', 'train.sh'), '--data-dir', 'data/c', '--out', out], { encoding: 'utf8', env: { ...process.env, ...env } });
   assert.equal(tr.status, 0, tr.stderr);
   assert.equal(tr.stdout, `ARGS train --config ${root}/configs/mixup.json --out ${out} --data-dir data/c\n`);
-  writeFileSync(join(out, 'config.json'), '{}');
-  const again = spawnSync('bash', [join(root, 'scripts', 'train.sh'), '--out', out], { encoding: 'utf8', env: { ...process.env, ...env } });
-  assert.match(again.stdout, new RegExp(`^ARGS train --resume ${out}\\n`));
-  assert.equal(again.stderr, `train.sh: ${out} holds a started run: resuming it (another run: --out DIR)\n`);
+  // a started run of the same config (what --print-config gives) is resumed; one of another config is refused
+  const mine = spawnSync(process.execPath, [join(root, 'bin', 'mixup'), 'train', '--config', join(root, 'configs', 'mixup.json'), '--out', out, '--print-config'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(mine.status, 0, mine.stderr);
+  writeFileSync(join(out, 'config.json'), mine.stdout);
+  const trainSh = (args: string[]) => spawnSync('bash', [join(root, 'scripts', 'train.sh'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env } });
+  const again = trainSh(['--out', out]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(again.stdout, `ARGS train --resume ${out}\n`);
+  assert.equal(again.stderr, `train.sh: ${out} holds a started run of this config: resuming it (another run: --out DIR)\n`);
+  const other = trainSh(['--out', out, '--seed', '3']);
+  assert.equal(other.status, 2, other.stderr);
+  assert.equal(other.stdout, '');
+  assert.equal(
+    other.stderr,
+    `train.sh: ${out}: config.json differs from this command: train.seed 0 (this command: 3)\n` +
+      `train.sh: error: ${out} holds a run of another config; resume that run with: mixup train --resume ${out}; or train this one into another --out DIR (or replace it: --overwrite)\n`,
+  );
+  const replace = trainSh(['--out', out, '--seed', '3', '--overwrite']);
+  assert.equal(replace.stdout, `ARGS train --config ${root}/configs/mixup.json --out ${out} --seed 3 --overwrite\n`);
 });
 
 const NOISE = [20, 50, 80].flatMap((p) => ['erm', 'mixup-a1', 'mixup-a8', 'mixup-a32'].map((m) => `${m}-${p}`));

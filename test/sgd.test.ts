@@ -76,6 +76,18 @@ test('state() / setState() carry the momentum buffers; bad state is a user error
   assert.deepEqual([...net.params.get('a_weight')!.dataSync()], [1.45, 0.55].map(Math.fround));
   assert.throws(() => opt.setState(new Map()), UserError);
   assert.throws(() => opt.setState(new Map([['a_weight_momentum', tf.tensor1d([1])]])), /shape \[1\], expected \[2\]/);
+  const good = tf.tensor1d([0, 0]);
+  const extra = (names: string[]) => new Map<string, tf.Tensor>([['a_weight_momentum', good], ...names.map((n): [string, tf.Tensor] => [n, good])]);
+  assert.throws(() => opt.setState(extra(['b_weight_momentum'])), {
+    name: 'UserError',
+    message: 'optimizer state: 1 momentum buffer the network has no parameter for: b_weight_momentum (the checkpoint is not of this network?)',
+  });
+  assert.throws(() => opt.setState(extra(['b_momentum', 'c_momentum', 'd_momentum', 'e_momentum', 'f_momentum'])), {
+    message: 'optimizer state: 5 momentum buffers the network has no parameter for: b_momentum, c_momentum, d_momentum and 2 more (the checkpoint is not of this network?)',
+  });
+  // a refused state leaves the buffers as they were: 0.9·[0.5, -0.5] − 1·0 after the step above
+  assert.deepEqual([...opt.state().get('a_weight_momentum')!.dataSync()], [0.45, -0.45].map(Math.fround));
+  good.dispose();
   opt.dispose();
   net.dispose();
 });

@@ -179,6 +179,8 @@ test('SIGINT after the first batch: partial-epoch checkpoint, exit 130, how to r
   assert.ok(done >= 1 && done < BATCHES, c.stderr);
   assert.equal(m[2], join(out, 'checkpoints', `epoch-0000+batch-${String(done).padStart(6, '0')}`));
   assert.match(c.stderr, new RegExp(`resume with: npx mixup train --resume ${out}\\n`));
+  // No progress bar on this line (stderr is a pipe): the message starts a line of its own, not after a blank one.
+  assert.match(c.stderr, /(^|[^\n]\n)SIGINT: finishing the current batch and writing a checkpoint \(the same signal again exits at once, without one\)\n/);
   // The batch in progress was finished, none after it was started.
   assert.equal(c.stdout.filter((l) => l.startsWith('Epoch[1] Batch [')).length, done);
   const st = readStatus(out)!;
@@ -217,13 +219,13 @@ test('SIGTERM (with a data worker thread): exit 143, checkpoint, status interrup
 
 test('ResNet-50, one SIGINT during the first batch delivered as `timeout` does (to the pid, then to its process group): a checkpoint, not "second SIGINT"', async () => {
   // GNU timeout sends the signal to its child and then to its own process group, which holds the
-  // child: one interrupt, two deliveries. Under strace, a depth-50 run took them on two threads, so
-  // the kernel did not merge them; the 50 ms gap here makes sure they are taken one by one.
+  // child: one interrupt, two deliveries microseconds apart. Under strace, a depth-50 run took them
+  // on two threads, so the kernel did not merge them; the child takes them in the same turn of its
+  // event loop (or within SAME_INTERRUPT_MS), which makes them one interrupt.
   const { file, out } = configFile({ imageShape: [3, 8, 8] }, { batchSize: 8, epochs: 1 }, { depth: 50 });
   const c = train(['--config', file], {}, true);
   await c.waitFor(/^run directory: /m, 'stderr'); // the next thing the child does is the first batch
   process.kill(c.proc.pid!, 'SIGINT');
-  await new Promise((r) => setTimeout(r, 50));
   process.kill(-c.proc.pid!, 'SIGINT');
   assert.equal(await c.exit, 130, c.stderr);
   assert.doesNotMatch(c.stderr, /second SIGINT/);
@@ -233,23 +235,23 @@ test('ResNet-50, one SIGINT during the first batch delivered as `timeout` does (
   assert.deepEqual(listCheckpoints(out).map((k) => k.name), ['epoch-0000+batch-000001']);
 });
 
-test('a repeat of SIGINT within a second of the first is the same interrupt: one checkpoint, exit 130', async () => {
+test('a repeat of SIGINT 0 s after the first (sent back to back) is the same interrupt: one checkpoint, exit 130', async () => {
   const { file, out } = configFile();
   const c = train(['--config', file]);
   await c.waitFor(/^Epoch\[1\] Batch \[1\]\t/);
   c.proc.kill('SIGINT');
-  await c.waitFor(/SIGINT: finishing the current batch/, 'stderr');
   c.proc.kill('SIGINT');
   assert.equal(await c.exit, 130, c.stderr);
   assert.doesNotMatch(c.stderr, /second SIGINT/);
+  assert.equal(c.stderr.match(/SIGINT: finishing the current batch/g)?.length, 1, c.stderr);
   assert.match(c.stderr, /interrupted: checkpoint of the partial epoch 1 \(\d+ batch(?:es)? done\)/);
   assert.equal(listCheckpoints(out).length, 1);
 });
 
-test('two SIGINTs more than a second apart: exit 130 at once, without a checkpoint', async () => {
+test('a second SIGINT a second after the first, during its batch: exit 130 at once, without a checkpoint', async () => {
   // Bigger batches (64 crops of 16×16). The child is frozen (SIGSTOP) for 1.2 s right after the first
-  // Ctrl-C was seen, so that the second lands while the first one's batch still runs, after the
-  // one-second window in which a repeat counts as the same interrupt.
+  // Ctrl-C was seen, so that the second lands while the first one's batch still runs; it is handled
+  // in a later turn of the event loop than the first, so it is a second Ctrl-C.
   const { file, out } = configFile({ imageShape: [3, 16, 16] }, { batchSize: 64 });
   const c = train(['--config', file]);
   await c.waitFor(/^Epoch\[1\] Batch \[1\]\t/);
@@ -267,6 +269,42 @@ test('two SIGINTs more than a second apart: exit 130 at once, without a checkpoi
   assert.doesNotMatch(c.stderr, /interrupted: checkpoint/);
   assert.equal(listCheckpoints(out).length, 0);
   assertReadable(out);
+});
+
+test('SIGINT during the evaluation: stopped within an evaluation batch, checkpoint of the trained epoch, exit 130 (a second SIGINT a second later finds it gone); --resume evaluates that epoch and ends as an uninterrupted run', async () => {
+  // 4000 validation images in batches of 10: 400 evaluation batches, the evaluation lasts well over
+  // the time from the epoch's last batch line to the signal.
+  const data = { dir: cifarBinDir(N_TRAIN, 4000) };
+  const straight = configFile(data, { evalBatchSize: 10 });
+  const r = await trainToEnd(['--config', straight.file]);
+  assert.equal(r.code, 0, r.stderr);
+  const want = curveValues(readCurves(join(straight.out, 'curves.csv')));
+
+  const { file, out } = configFile(data, { evalBatchSize: 10 });
+  const c = train(['--config', file]);
+  await c.waitFor(new RegExp(`^Epoch\\[1\\] Batch \\[${BATCHES}\\]\\t`)); // the last training batch: the evaluation follows
+  c.proc.kill('SIGINT');
+  let exitedBeforeSecond = true;
+  const second = setTimeout(() => {
+    exitedBeforeSecond = false;
+    c.proc.kill('SIGINT');
+  }, 1000);
+  const code = await c.exit;
+  clearTimeout(second);
+  assert.equal(code, 130, c.stderr);
+  assert.ok(exitedBeforeSecond, `still running a second after SIGINT:\n${c.stderr}`);
+  assert.ok(!c.stdout.some((l) => l.startsWith('Epoch[1/2]')), 'the evaluation of epoch 1 ran to its end before the signal was seen');
+  const ck = join(out, 'checkpoints', `epoch-0000+batch-${String(BATCHES).padStart(6, '0')}`);
+  assert.match(c.stderr, new RegExp(`\\ninterrupted: checkpoint of epoch 1 as trained \\(its evaluation was cut short; --resume redoes it\\) in ${ck.replace(/[+]/g, '\\+')}\\n`));
+  assert.deepEqual(listCheckpoints(out).map((k) => k.dir), [ck]);
+  assert.deepEqual([readStatus(out)!.status, readStatus(out)!.message], ['interrupted', 'SIGINT during the evaluation of epoch 1']);
+  assert.deepEqual(assertReadable(out), []);
+
+  const resumed = await trainToEnd(['--resume', out]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, new RegExp(`resume: from \\S+epoch-0000\\+batch-0+${BATCHES} \\(epoch 1 trained, not evaluated: evaluating it first\\)\\n`));
+  assert.deepEqual(curveValues(readCurves(join(out, 'curves.csv'))), want);
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')).sort(), ['epoch-0001', 'epoch-0002']);
 });
 
 test('kill -9 at several moments, and a second trainer while one is alive: each --resume goes on from the last complete checkpoint', async () => {

@@ -18,7 +18,7 @@ import { scoreCheckpoint } from '../src/evaluate/score.js';
 import { formatScore } from '../src/report/score.js';
 import { CalibrationAccumulator } from '../src/evaluate/calibration.js';
 import { main } from '../src/cli.js';
-import { readCurves, type CurveRow } from '../src/rundir/curves.js';
+import { CURVE_COLUMNS, readCurves, type CurveRow } from '../src/rundir/curves.js';
 import { listCheckpoints, readStatus } from '../src/rundir/rundir.js';
 import { buildNet } from '../src/engine/tfjs/engine.js';
 import { cifarBinDir } from './fixtures/cifar.js';
@@ -81,7 +81,7 @@ test('train 2 epochs: curves.csv, checkpoints, status; mixup test prints the log
   }
   assert.deepEqual(listCheckpoints(cfg.out!).map((c) => c.name), ['epoch-0001', 'epoch-0002']);
   assert.equal(readStatus(cfg.out!)!.status, 'finished');
-  assert.ok(io.lines.some((l) => /^Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples\/sec\tloss=[\d.]+(\tETA run .+)?$/.test(l)), io.lines.join('\n'));
+  assert.ok(io.lines.some((l) => /^Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples\/sec\tloss=[\d.]+(\trun left .+)?$/.test(l)), io.lines.join('\n'));
   const score = await scoreCheckpoint(cfg.out!, {});
   assert.equal(score.samples, 40);
   assert.equal(Number(score.accuracy.toFixed(6)), rows[1]!.val_acc);
@@ -160,14 +160,24 @@ test('resume: 1 epoch + stop + resume equals 2 epochs straight (mid-epoch and at
   assert.equal(await runTraining(request(prepareResume(mid.out!, undefined, false), { resume: true }), quietIo()), 0);
   assert.deepEqual(curveValues(readCurves(join(mid.out!, 'curves.csv'))), want);
 
-  // Stopped at the end of epoch 1 by SIGTERM, with a stale CSV row of epoch 2 written after the checkpoint.
+  // Stopped by SIGTERM in the last batch of epoch 1: the epoch's training is kept, its evaluation not
+  // started (a checkpoint at batch 6 of 6, no curves row); resume evaluates it. A stale CSV row of
+  // epoch 1 written after the checkpoint (as a crash could leave) is dropped.
   const edge = loadConfig(configFile());
   const perEpoch = 96 / 16;
-  assert.equal(await runTraining(request(edge, { afterBatch: (e, b) => (e === 0 && b === perEpoch - 1 ? 'sigterm' : undefined) }), quietIo()), 143);
-  assert.deepEqual(listCheckpoints(edge.out!).map((c) => c.name), ['epoch-0001']);
+  const lines: string[] = [];
+  const io: TrainIo = { ...quietIo(), info: (l) => lines.push(l) };
+  assert.equal(await runTraining(request(edge, { afterBatch: (e, b) => (e === 0 && b === perEpoch - 1 ? 'sigterm' : undefined) }), io), 143);
+  assert.deepEqual(listCheckpoints(edge.out!).map((c) => c.name), ['epoch-0000+batch-000006']);
+  const ck = join(edge.out!, 'checkpoints', 'epoch-0000+batch-000006');
+  assert.equal(lines.find((l) => l.startsWith('interrupted: ')), `interrupted: checkpoint of epoch 1 as trained (its evaluation was cut short; --resume redoes it) in ${ck}`);
+  assert.equal(readStatus(edge.out!)!.message, 'SIGTERM during the evaluation of epoch 1');
   const csv = join(edge.out!, 'curves.csv');
-  writeFileSync(csv, readFileSync(csv, 'utf8') + '2,0.02,9,0,9,0,1,1\n');
-  assert.equal(await runTraining(request(prepareResume(edge.out!, undefined, false), { resume: true }), quietIo()), 0);
+  assert.equal(existsSync(csv), false);
+  writeFileSync(csv, `${CURVE_COLUMNS.join(',')}\n1,0.2,9,0,9,0,1,1\n`);
+  lines.length = 0;
+  assert.equal(await runTraining(request(prepareResume(edge.out!, undefined, false), { resume: true }), io), 0);
+  assert.ok(lines.includes(`resume: from ${ck} (epoch 1 trained, not evaluated: evaluating it first)`), lines.join('\n'));
   assert.deepEqual(curveValues(readCurves(csv)), want);
 });
 

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { scoreCheckpoint, findRunConfig } from '../evaluate/score.js';
-import { formatScore } from '../report/score.js';
+import { formatScore, scoreHeaderLines } from '../report/score.js';
+import { EvalProgress } from '../train/progress.js';
 import { DEFAULT_IFGSM_STEPS } from '../engine/attack.js';
 import { parseAttackFlags } from './attack.js';
 import { globals, setUpBackend, type Io } from './common.js';
@@ -58,9 +59,29 @@ export function addTestCommand(program: Command, io: Io): void {
       await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
       assertMemoryFits(cfg, 'test');
       if (attack) io.err(`attack: ${attack.kind === 'fgsm' ? 'FGSM' : `I-FGSM (${attack.steps} steps)`}, ε ${attack.eps}/255, after the clean evaluation`);
-      const score = await scoreCheckpoint(path, { epoch, data: opts.data, full: opts.full, attack });
+      // Bars on a terminal (stderr), as training draws them; nothing on anything else.
+      const sink = { line: io.err, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr };
+      let bar: EvalProgress | null = null;
+      const progress = (label: string, verb?: string) => (done: number, total: number) => {
+        bar ??= new EvalProgress(sink, label, verb);
+        bar.update(done, total);
+        if (done >= total) bar = (bar.stop(), null);
+      };
+      const scoring = scoreCheckpoint(path, {
+        epoch,
+        data: opts.data,
+        full: opts.full,
+        attack,
+        // the checkpoint and data lines come first, before the minutes of scoring
+        onStart: (s) => {
+          if (!opts.json) for (const l of scoreHeaderLines(s)) io.out(l);
+        },
+        onProgress: progress('test:', 'evaluating'),
+        onAttackProgress: attack ? progress('test:', `attacking (${attack.kind === 'fgsm' ? 'FGSM' : 'I-FGSM'})`) : undefined,
+      });
+      const score = await scoring.finally(() => (bar as EvalProgress | null)?.stop());
       if (opts.json) io.out(JSON.stringify(score, null, 2));
-      else for (const l of formatScore(score)) io.out(l);
+      else for (const l of formatScore(score, false)) io.out(l);
       if (reliability) {
         await reliability.writeReliability(opts.reliability!, score.calibration, opts.force === true, { subtitle: `checkpoint ${score.checkpoint} (epoch ${score.epoch})` });
         io.err(`reliability diagram written to ${opts.reliability}`);

@@ -34,13 +34,28 @@ export interface EvaluateOptions {
   onBatch?(probs: Float32Array, labels: Int32Array, numClasses: number, predicted: Int32Array): void;
   /** Called after every batch with the samples scored so far and the split's size. */
   onProgress?(samplesDone: number, samplesTotal: number): void;
+  /**
+   * Asked before the first batch and after every batch (after a turn of the event loop, in which
+   * signal handlers run): true stops the evaluation with {@link EvaluationStopped}. `mixup train`
+   * passes "an interrupt is pending".
+   */
+  shouldStop?(): boolean;
+}
+
+/** Thrown by {@link evaluate} when its `shouldStop` said so; nothing is left queued on the engine. */
+export class EvaluationStopped extends Error {
+  constructor(readonly samplesDone: number) {
+    super(`evaluation stopped after ${samplesDone} samples`);
+    this.name = 'EvaluationStopped';
+  }
 }
 
 /**
  * Evaluates the engine's network on every sample of `data` once (one epoch of the evaluation
  * pipeline). On one-hot labels both training losses equal the cross-entropy, which is what `loss`
  * reports.
- * @throws UserError when the device reported an error.
+ * @throws UserError when the device reported an error; {@link EvaluationStopped} when `o.shouldStop`
+ *   returned true (checked before the first batch and after each one).
  */
 export async function evaluate(engine: Engine, data: DataPipeline, o: EvaluateOptions = {}): Promise<Evaluation> {
   const k = engine.options.numClasses;
@@ -61,12 +76,21 @@ export async function evaluate(engine: Engine, data: DataPipeline, o: EvaluateOp
     o.onBatch?.(r.probs, q.labels, k, r.predicted);
     o.onProgress?.(samples, data.numSamples);
   };
+  const stopIfAsked = async () => {
+    if (!o.shouldStop) return;
+    // Batches can follow each other without a turn of the event loop (cached data, no worker
+    // threads), and a signal handler runs only on such a turn: give it one after every batch.
+    await new Promise<void>((r) => setImmediate(r));
+    if (o.shouldStop()) throw new EvaluationStopped(samples);
+  };
   try {
+    await stopIfAsked();
     for await (const b of data.epoch(0)) {
       const logits = engine.queueLogits(b);
       const previous = queued;
       queued = { logits, labels: b.labels };
       if (previous) await settle(previous);
+      await stopIfAsked();
     }
     if (queued) {
       const last = queued;

@@ -12,7 +12,7 @@
  */
 import type { CorruptedSplit } from '../data/types.js';
 import type { Engine } from '../engine/engine.js';
-import { evaluate } from './evaluate.js';
+import { evaluate, type EvaluateOptions } from './evaluate.js';
 
 /** Accuracy on the corrupted training samples; fractions in [0, 1]. */
 export interface Memorisation {
@@ -57,11 +57,13 @@ export function memorisationOf(c: MemorisationCounts): Memorisation {
  * asynchronous reads) and counts hits against both labels in its per-batch hook.
  * @param split the training pipeline's `labelNoise`: its `samples` pipeline yields the corrupted
  *   samples in `noise.indices` order with their corrupted labels.
+ * @param o `shouldStop`, as for evaluate (throws EvaluationStopped).
  */
-export async function measureMemorisation(engine: Engine, split: CorruptedSplit): Promise<Memorisation> {
+export async function measureMemorisation(engine: Engine, split: CorruptedSplit, o: Pick<EvaluateOptions, 'shouldStop'> = {}): Promise<Memorisation> {
   const c: MemorisationCounts = { samples: 0, noisyHits: 0, trueHits: 0 };
   const truth = split.noise.trueLabels;
   await evaluate(engine, split.samples, {
+    ...o,
     onBatch: (_probs, labels, _k, predicted) => tallyBatch(c, predicted, labels, truth.subarray(c.samples, c.samples + labels.length)),
   });
   return memorisationOf(c);

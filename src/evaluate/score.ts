@@ -52,11 +52,22 @@ export function findRunConfig(path: string, epoch?: number): { dir: string; pos:
  * @param opts.full evaluate every validation sample, ignoring the run's `data.valLimit`.
  * @param opts.attack also attack every sample (white-box, src/evaluate/attack.ts) and count attacked top-1.
  * @param opts.onAttackProgress called after every attacked batch with (samples done, samples in all).
+ * @param opts.onProgress the same for the clean evaluation.
+ * @param opts.onStart called once the checkpoint is loaded and the data opened, before any image is
+ *   scored, with what the Score will say of them (so that they can be printed first).
  * @throws UserError for a missing checkpoint or data.
  */
 export async function scoreCheckpoint(
   path: string,
-  opts: { epoch?: number; data?: string; full?: boolean; attack?: AttackOptions; onAttackProgress?: (done: number, total: number) => void },
+  opts: {
+    epoch?: number;
+    data?: string;
+    full?: boolean;
+    attack?: AttackOptions;
+    onAttackProgress?: (done: number, total: number) => void;
+    onProgress?: (done: number, total: number) => void;
+    onStart?: (s: Pick<Score, 'checkpoint' | 'epoch' | 'batch' | 'data'>) => void;
+  },
 ): Promise<Score> {
   const ck = findCheckpoint(path, opts.epoch);
   const { engine, cfg } = await loadCheckpointEngine(ck.dir);
@@ -64,17 +75,16 @@ export async function scoreCheckpoint(
   try {
     const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
     const pipe = (data = await openPipeline(evalCfg, 'val', opts.data));
+    const described = { checkpoint: ck.dir, epoch: ck.pos.epoch, batch: ck.pos.batch, data: pipe.description ?? `${pipe.numSamples} samples` };
+    opts.onStart?.(described);
     const calibration = new CalibrationAccumulator();
-    const ev = await evaluate(engine, pipe, { onBatch: (p, l, k) => calibration.add(p, l, k) });
+    const ev = await evaluate(engine, pipe, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: opts.onProgress });
     const attack = opts.attack ? await evaluateAttack(engine, pipe, augmentSpec(cfg, false), opts.attack, opts.onAttackProgress) : undefined;
     const valLimit = evalCfg.data.valLimit !== null && ev.samples === evalCfg.data.valLimit ? evalCfg.data.valLimit : null;
     return {
       ...ev,
-      checkpoint: ck.dir,
-      epoch: ck.pos.epoch,
-      batch: ck.pos.batch,
+      ...described,
       classNames: pipe.classNames,
-      data: pipe.description ?? `${pipe.numSamples} samples`,
       valLimit,
       calibration: calibration.result(),
       ...(attack ? { attack } : {}),

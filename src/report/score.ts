@@ -7,11 +7,18 @@ import type { Calibration } from '../evaluate/calibration.js';
 import type { AttackResult } from '../evaluate/attack.js';
 import type { Score } from '../evaluate/score.js';
 
-/** Human-readable lines of a {@link Score}. */
-export function formatScore(s: Score): string[] {
+/** The first lines of a {@link Score}: which checkpoint and which data (known before scoring). */
+export function scoreHeaderLines(s: Pick<Score, 'checkpoint' | 'epoch' | 'batch' | 'data'>): string[] {
+  return [`checkpoint: ${s.checkpoint} (epoch ${s.epoch}${s.batch > 0 ? ` + ${s.batch} batches` : ''})`, `data: ${s.data}`];
+}
+
+/**
+ * Human-readable lines of a {@link Score}.
+ * @param header with the {@link scoreHeaderLines} first (false: the caller printed them already).
+ */
+export function formatScore(s: Score, header = true): string[] {
   const lines = [
-    `checkpoint: ${s.checkpoint} (epoch ${s.epoch}${s.batch > 0 ? ` + ${s.batch} batches` : ''})`,
-    `data: ${s.data}`,
+    ...(header ? scoreHeaderLines(s) : []),
     s.valLimit === null
       ? `scored: ${plural(s.samples, 'image')}, all of the data`
       : `scored: the first ${plural(s.samples, 'image')} (the run's data.valLimit; --full scores all)`,

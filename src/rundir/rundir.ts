@@ -55,7 +55,11 @@ export interface RunSource {
   cwd?: string;
 }
 
-/** Where a checkpoint sits in training: `epoch` finished epochs plus `batch` batches of the next. */
+/**
+ * Where a checkpoint sits in training: `epoch` finished (trained and evaluated) epochs plus `batch`
+ * batches of the next. `batch` equal to the batches per epoch means that epoch is trained but not
+ * evaluated (an interrupt during its evaluation): resuming evaluates it first.
+ */
 export interface CheckpointPosition {
   epoch: number;
   batch: number;

@@ -15,7 +15,7 @@ import type { Engine, QueuedStep } from '../engine/engine.js';
 import { planMixShards } from '../mixup/plan.js';
 import { mixupPlacement } from '../config/schema.js';
 import { uniformStream } from '../random.js';
-import { evaluate, type Evaluation } from '../evaluate/evaluate.js';
+import { EvaluationStopped, evaluate, type Evaluation } from '../evaluate/evaluate.js';
 import { measureMemorisation, type Memorisation } from '../evaluate/memorise.js';
 import { CalibrationAccumulator, type Calibration } from '../evaluate/calibration.js';
 import type { CurveRow } from '../rundir/curves.js';
@@ -146,18 +146,27 @@ export interface EpochEvaluation {
 /**
  * Evaluates after epoch `epoch` (0-based): the validation split (top-1, loss, calibration) and,
  * with label noise, the corrupted training samples; the memorisation pass counts as evaluation
- * time in the run's clock.
+ * time in the run's clock. Yields to the event loop after every batch, so that signals are seen.
+ * @returns null when an interrupt was pending before a batch or arrived during one (the
+ *   evaluation stops after that batch; nothing is left queued).
  */
-export async function evaluateEpoch(ctx: EpochContext, epoch: number): Promise<EpochEvaluation> {
+export async function evaluateEpoch(ctx: EpochContext, epoch: number): Promise<EpochEvaluation | null> {
   const calibration = new CalibrationAccumulator();
-  const evalProgress = new EvalProgress(ctx.io, `epoch ${epoch + 1}/${ctx.cfg.train.epochs}`);
-  const ev = await evaluate(ctx.engine, ctx.val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update });
-  const cal = calibration.result();
-  // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
-  const noise = ctx.train.labelNoise;
-  const mem = noise?.noise.indices.length ? await measureMemorisation(ctx.engine, noise) : null;
-  ctx.clock.evalDone(evalProgress.stop());
-  return { ev, cal, mem };
+  const evalProgress = new EvalProgress(ctx.io, `epoch ${epoch + 1}/${ctx.cfg.train.epochs}`, 'evaluating', ctx.clock);
+  const shouldStop = () => ctx.interrupts.request !== null;
+  try {
+    const ev = await evaluate(ctx.engine, ctx.val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update, shouldStop });
+    const cal = calibration.result();
+    // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
+    const noise = ctx.train.labelNoise;
+    const mem = noise?.noise.indices.length ? await measureMemorisation(ctx.engine, noise, { shouldStop }) : null;
+    ctx.clock.evalDone(evalProgress.stop());
+    return { ev, cal, mem };
+  } catch (e) {
+    evalProgress.stop();
+    if (e instanceof EvaluationStopped) return null;
+    throw e;
+  }
 }
 
 /** The curves.csv row of a finished epoch (`epoch` 1-based). */

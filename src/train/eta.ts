@@ -59,6 +59,9 @@ export class RunClock {
   private trainBatches = 0;
   private ref: { t: number; done: number } | null = null;
   private evalTimes: number[] = [];
+  private evalRef: { t: number; done: number } | null = null;
+  private evalSecondsTimed = 0;
+  private evalSamplesTimed = 0;
 
   /**
    * @param epochs total epochs of the run.
@@ -109,14 +112,40 @@ export class RunClock {
     this.evalTimes.push(seconds);
   }
 
+  /** An evaluation starts: the next {@link evalBatchDone} only sets the reference point. */
+  startEval(): void {
+    this.evalRef = null;
+  }
+
   /**
-   * Seconds of one evaluation: the last one timed, or, before any, the share of training time it
-   * is expected to take ({@link EVAL_COST_PER_TRAIN_SAMPLE}); null before any batch was timed.
+   * Records that `samplesDone` samples of the evaluation in progress are scored by time `t`. As
+   * for training, the first batch only starts the clock (it carries the warm-up).
    */
-  evalSeconds(): { seconds: number; measured: boolean } | null {
-    if (this.evalTimes.length > 0) return { seconds: this.evalTimes[this.evalTimes.length - 1]!, measured: true };
+  evalBatchDone(t: number, samplesDone: number): void {
+    if (this.evalRef !== null && samplesDone > this.evalRef.done) {
+      this.evalSecondsTimed += t - this.evalRef.t;
+      this.evalSamplesTimed += samplesDone - this.evalRef.done;
+    }
+    this.evalRef = { t, done: samplesDone };
+  }
+
+  /** Mean seconds per evaluated sample over the evaluation batches timed so far, or null before any. */
+  secondsPerEvalSample(): number | null {
+    return this.evalSamplesTimed > 0 ? this.evalSecondsTimed / this.evalSamplesTimed : null;
+  }
+
+  /**
+   * Seconds of one evaluation: the last one timed (`timed`); before any, the validation samples
+   * times the evaluation's own speed once its batches are timed (`speed`); before that, the share of
+   * training time it is expected to take ({@link EVAL_COST_PER_TRAIN_SAMPLE}, `guess`). Null before
+   * any training batch was timed and without evaluation batches timed.
+   */
+  evalSeconds(): { seconds: number; from: 'timed' | 'speed' | 'guess' } | null {
+    if (this.evalTimes.length > 0) return { seconds: this.evalTimes[this.evalTimes.length - 1]!, from: 'timed' };
+    const spes = this.secondsPerEvalSample();
+    if (spes !== null) return { seconds: this.valSamples * spes, from: 'speed' };
     const spb = this.secondsPerBatch();
-    return spb === null ? null : { seconds: (this.valSamples * spb * EVAL_COST_PER_TRAIN_SAMPLE) / this.batchSize, measured: false };
+    return spb === null ? null : { seconds: (this.valSamples * spb * EVAL_COST_PER_TRAIN_SAMPLE) / this.batchSize, from: 'guess' };
   }
 
   /**
@@ -137,9 +166,10 @@ export class RunClock {
   }
 
   /**
-   * The one-line estimate announced once the first batches are timed, e.g. `estimate for the
-   * remaining 300 epochs: 2 d 16 h (12 min 23 s of training per epoch at 1.91 s a batch, + about
-   * 1 min 2 s of evaluation, estimated until the first one is timed)`.
+   * The one-line estimate announced once the first batches are timed, e.g. `time left for the
+   * remaining 300 epochs (training and evaluation): about 2 d 16 h; training 12 min 23 s per epoch (1.91 s a
+   * batch), evaluation about 1 min 2 s per epoch (a guess from the training speed until an evaluation
+   * is timed)`.
    */
   describe(epoch: number, batchesDone: number): string | null {
     const left = this.secondsLeft(epoch, batchesDone);
@@ -147,10 +177,14 @@ export class RunClock {
     const ev = this.evalSeconds();
     if (left === null || spb === null || ev === null) return null;
     const epochsLeft = this.epochs - epoch;
-    const evalText = ev.measured ? `${formatDuration(ev.seconds)} of evaluation` : `about ${formatDuration(ev.seconds)} of evaluation, estimated until the first one is timed`;
+    const evalText = {
+      timed: `evaluation ${formatDuration(ev.seconds)} per epoch (as timed)`,
+      speed: `evaluation about ${formatDuration(ev.seconds)} per epoch (from its speed so far)`,
+      guess: `evaluation about ${formatDuration(ev.seconds)} per epoch (a guess from the training speed until an evaluation is timed)`,
+    }[ev.from];
     return (
-      `estimate for the remaining ${epochsLeft === 1 ? 'epoch' : `${epochsLeft} epochs`}: ${formatDuration(left)} ` +
-      `(${formatDuration(spb * this.batchesPerEpoch)} of training per epoch at ${spb.toFixed(spb < 1 ? 3 : 2)} s a batch, + ${evalText})`
+      `time left for the ${epochsLeft === 1 ? 'last epoch' : `remaining ${epochsLeft} epochs`} (training and evaluation): about ${formatDuration(left)}; ` +
+      `training ${formatDuration(spb * this.batchesPerEpoch)} per epoch (${spb.toFixed(spb < 1 ? 3 : 2)} s a batch), ${evalText}`
     );
   }
 }

@@ -12,7 +12,6 @@ import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { plural } from '../format.js';
 import type { Config } from '../config/schema.js';
-import { absoluteDataPaths, loadConfig, validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
 import type { Engine } from '../engine/engine.js';
@@ -23,6 +22,7 @@ import { describeLabelNoise } from '../data/noise.js';
 import { appendCurveRow, truncateCurves } from '../rundir/curves.js';
 import { checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
+import { barOnTerminal } from './progress.js';
 import type { RunLog } from '../rundir/log.js';
 import {
   emptySums,
@@ -39,7 +39,6 @@ import {
   listCheckpoints,
   prepareNewRun,
   pruneCheckpoints,
-  readJson,
   readStatus,
   runPaths,
   writeCheckpoint,
@@ -79,36 +78,7 @@ export interface TrainRequest {
   afterBatch?: (epoch: number, batch: number) => void | 'sigint' | 'sigterm';
 }
 
-/**
- * Loads the config of a run to resume and checks that its config file has not changed since.
- * @param out the run directory.
- * @param epochs a new total number of epochs (--epochs), or undefined to keep it.
- * @param force resume even when the config file changed.
- * @throws UserError when the run cannot be resumed (no run, finished and not extended, config changed).
- */
-export function prepareResume(out: string, epochs: number | undefined, force: boolean): Config {
-  const p = runPaths(out);
-  if (!existsSync(p.config)) throw new UserError(`--resume ${out}: no run there (no ${p.config})`);
-  let cfg = validateConfig(readJson(p.config), p.config);
-  if (existsSync(p.source) && !force) {
-    const src = readJson<RunSource>(p.source);
-    if (existsSync(src.configFile)) {
-      const now = absoluteDataPaths(loadConfig(src.configFile, { overrides: src.overrides }), src.cwd);
-      now.out = cfg.out;
-      now.train.epochs = cfg.train.epochs;
-      if (JSON.stringify(now) !== JSON.stringify(cfg)) {
-        throw new UserError(`--resume ${out}: ${src.configFile} (or a file it extends) changed since the run started; resume anyway with --force (the run keeps its own config.json)`);
-      }
-    }
-  }
-  const done = readStatus(out)?.epoch ?? 0;
-  if (epochs !== undefined && epochs < done) {
-    throw new UserError(`--resume ${out} --epochs ${epochs}: the run has already trained ${done} epochs; --epochs sets the new total and must be at least ${done}`);
-  }
-  if (epochs !== undefined) cfg = { ...cfg, train: { ...cfg.train, epochs } };
-  cfg.out = out;
-  return cfg;
-}
+export { prepareResume } from './resume.js';
 
 /**
  * The batches of an epoch, said once at the start: `390 batches of 128 per epoch, the last 80 samples
@@ -140,7 +110,8 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   let model: { engine: Engine } | null = null;
   const interrupts = new Interrupts(
     {
-      info: (text) => io.info(text),
+      // The message must not continue a progress bar's line, and must not follow a blank one either.
+      info: (text) => io.info(barOnTerminal() ? `\n${text}` : text),
       beforeExit: (sig) => {
         const st = readStatus(out);
         if (st) writeStatus(out, { ...st, status: 'interrupted', pid: undefined, message: `second ${sig.toUpperCase()}: stopped without a checkpoint of the epoch in progress` });
@@ -156,7 +127,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     if (tr.batchesPerEpoch === 0) {
       throw new UserError(`data: ${tr.numSamples} training samples make no full batch of train.batchSize ${cfg.train.batchSize}`);
     }
-    const setup = await setupRun(req, io);
+    const setup = await setupRun(req, io, tr.batchesPerEpoch);
     model = setup;
     req.log?.open(runPaths(out).log);
     const { engine, start, sums } = setup;
@@ -200,7 +171,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
  * Prepares the run directory and the model: a new run (config.json, run.json, fresh weights) or a
  * resumed one (newest checkpoint's weights, momentum and position; curves.csv cut back to it).
  */
-async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ engine: Engine; start: CheckpointPosition; sums: EpochSums }> {
+async function setupRun(req: TrainRequest, io: TrainIo, batchesPerEpoch: number): Promise<{ engine: Engine; start: CheckpointPosition; sums: EpochSums }> {
   const { cfg } = req;
   const out = cfg.out!;
   const paths = runPaths(out);
@@ -230,10 +201,22 @@ async function setupRun(req: TrainRequest, io: TrainIo): Promise<{ engine: Engin
     throw e;
   }
   const start = { epoch: loaded.state.epoch, batch: loaded.state.batch };
-  io.info(`resume: from ${ck.dir} (${start.batch > 0 ? `epoch ${start.epoch + 1}, after batch ${start.batch}` : `end of epoch ${start.epoch}`})`);
+  io.info(`resume: from ${ck.dir} (${positionText(start, batchesPerEpoch, 'resume')})`);
   const kept = truncateCurves(paths.curves, start.epoch);
   if (kept !== start.epoch && existsSync(paths.curves)) io.info(`resume: curves.csv holds ${kept} epochs, checkpoint ${start.epoch}`);
   return { engine: loaded.engine, start, sums: loaded.state.sums };
+}
+
+/**
+ * Where a checkpoint stands, for the lines that name it: `end of epoch 3`, `partial epoch 4 (120
+ * batches done)` / `epoch 4, after batch 120`, or, for an epoch trained but not evaluated (an
+ * interrupt during its evaluation; position batch = batches per epoch), `epoch 4 as trained (its
+ * evaluation was cut short; --resume redoes it)` / `epoch 4 trained, not evaluated: evaluating it first`.
+ */
+export function positionText(pos: CheckpointPosition, batchesPerEpoch: number, use: 'checkpoint' | 'resume'): string {
+  if (pos.batch === 0) return `end of epoch ${pos.epoch}`;
+  if (pos.batch >= batchesPerEpoch) return use === 'checkpoint' ? `epoch ${pos.epoch + 1} as trained (its evaluation was cut short; --resume redoes it)` : `epoch ${pos.epoch + 1} trained, not evaluated: evaluating it first`;
+  return use === 'checkpoint' ? `partial epoch ${pos.epoch + 1} (${plural(pos.batch, 'batch', 'batches')} done)` : `epoch ${pos.epoch + 1}, after batch ${pos.batch}`;
 }
 
 /**
@@ -266,9 +249,11 @@ async function epochLoop(
   const interrupted = async (pos: CheckpointPosition, sums: EpochSums, lr: number, haveCheckpoint: string | null): Promise<number> => {
     const sig = interrupts.request!;
     const dir = haveCheckpoint ?? (await checkpoint(pos, sums, lr));
-    const what = pos.batch > 0 ? `partial epoch ${pos.epoch + 1} (${plural(pos.batch, 'batch', 'batches')} done)` : `end of epoch ${pos.epoch}`;
-    writeStatus(out, { status: 'interrupted', epoch: pos.epoch, epochs, message: `${sig.toUpperCase()} at ${what}` });
-    io.info(`interrupted: checkpoint of the ${what} in ${dir}`);
+    const what = positionText(pos, train.batchesPerEpoch, 'checkpoint');
+    const trained = pos.batch >= train.batchesPerEpoch;
+    const when = trained ? `during the evaluation of epoch ${pos.epoch + 1}` : `at ${what}`;
+    writeStatus(out, { status: 'interrupted', epoch: pos.epoch, epochs, message: `${sig.toUpperCase()} ${when}` });
+    io.info(`interrupted: checkpoint of ${trained ? '' : 'the '}${what} in ${dir}`);
     io.info(`resume with: npx mixup train --resume ${out}`);
     return sig === 'sigint' ? EXIT_SIGINT : EXIT_SIGTERM;
   };
@@ -296,10 +281,14 @@ async function epochLoop(
     const fromBatch = epoch === start.epoch ? start.batch : 0;
     if (fromBatch === 0) sums = emptySums();
     const stoppedAfter = await trainEpoch(ctx, epoch, fromBatch, lr, sums, announce);
-    announce = null; // the estimate is announced once, within the first epoch this process runs
+    // the estimate is announced once, within the first epoch this process trains batches of
+    if (fromBatch < train.batchesPerEpoch) announce = null;
     if (stoppedAfter !== null) return await interrupted({ epoch, batch: stoppedAfter }, sums, lr, null);
 
     const evaluation = await evaluateEpoch(ctx, epoch);
+    // An interrupt during the evaluation: the epoch's training is kept (a checkpoint at its last
+    // batch, sums and all), and --resume evaluates it again.
+    if (evaluation === null) return await interrupted({ epoch, batch: train.batchesPerEpoch }, sums, lr, null);
     const row = curveRow(epoch + 1, lr, sums, evaluation);
     await appendCurveRow(paths.curves, row);
     io.line(epochLine(row, epochs, evaluation));

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
-import type { ResNet } from './resnet.js';
+import { EXTRA_NAMES_SHOWN, type ResNet } from './resnet.js';
 
 import { momentumKey, wdMult } from '../../model/spec.js';
 
@@ -75,9 +75,20 @@ export class SGD {
 
   /**
    * Restores momentum buffers saved by {@link state} (copies the values; `s` stays the caller's).
-   * @throws UserError when a buffer is missing or has another shape.
+   * @throws UserError when a buffer is missing or has another shape, or naming the first
+   *   EXTRA_NAMES_SHOWN (resnet.ts) buffers the network has no parameter for (and how many more),
+   *   e.g. the momentum of depth-50 weights given to a depth-8 network.
    */
   setState(s: Map<string, tf.Tensor>): void {
+    const known = new Set([...this.mom.keys()].map(momentumKey));
+    const extra = [...s.keys()].filter((name) => !known.has(name));
+    if (extra.length > 0) {
+      const shown = extra.slice(0, EXTRA_NAMES_SHOWN).join(', ');
+      const more = extra.length > EXTRA_NAMES_SHOWN ? ` and ${extra.length - EXTRA_NAMES_SHOWN} more` : '';
+      throw new UserError(
+        `optimizer state: ${extra.length} momentum buffer${extra.length === 1 ? '' : 's'} the network has no parameter for: ${shown}${more} (the checkpoint is not of this network?)`,
+      );
+    }
     for (const [name, m] of this.mom) {
       const t = s.get(momentumKey(name));
       if (!t) throw new UserError(`optimizer state: momentum buffer ${momentumKey(name)} is missing`);

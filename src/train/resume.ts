@@ -1,0 +1,46 @@
+/**
+ * `mixup train --resume`: the config of a run to resume, and whether it may be resumed. Apart from
+ * the run loop (run.ts) so that the CLI can check a resume before TensorFlow.js loads.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UserError } from '../errors.js';
+import type { Config } from '../config/schema.js';
+import { absoluteDataPaths, loadConfig, validateConfig } from '../config/load.js';
+import { DEFAULT_DATA_DIR } from '../data/paths.js';
+import { readJson, readStatus, runPaths, type RunSource } from '../rundir/rundir.js';
+
+/**
+ * Loads the config of a run to resume and checks that its config file has not changed since.
+ * @param out the run directory.
+ * @param epochs a new total number of epochs (--epochs), or undefined to keep it.
+ * @param force resume even when the config file changed.
+ * @throws UserError when the run cannot be resumed (no run, finished and not extended, config changed).
+ */
+export function prepareResume(out: string, epochs: number | undefined, force: boolean): Config {
+  const p = runPaths(out);
+  if (!existsSync(p.config)) throw new UserError(`--resume ${out}: no run there (no ${p.config})`);
+  let cfg = validateConfig(readJson(p.config), p.config);
+  if (existsSync(p.source) && !force) {
+    const src = readJson<RunSource>(p.source);
+    if (existsSync(src.configFile)) {
+      const now = absoluteDataPaths(loadConfig(src.configFile, { overrides: src.overrides }), src.cwd);
+      // A run started without data paths got the default data directory (cli/train.ts), which its
+      // config.json holds but the file and overrides do not: compare like with like.
+      const { dir, train, val } = now.data;
+      if (dir === null && train === null && val === null && cfg.data.dir === resolve(src.cwd ?? process.cwd(), DEFAULT_DATA_DIR)) now.data = { ...now.data, dir: cfg.data.dir };
+      now.out = cfg.out;
+      now.train.epochs = cfg.train.epochs;
+      if (JSON.stringify(now) !== JSON.stringify(cfg)) {
+        throw new UserError(`--resume ${out}: ${src.configFile} (or a file it extends) changed since the run started; resume anyway with --force (the run keeps its own config.json)`);
+      }
+    }
+  }
+  const done = readStatus(out)?.epoch ?? 0;
+  if (epochs !== undefined && epochs < done) {
+    throw new UserError(`--resume ${out} --epochs ${epochs}: the run has already trained ${done} epochs; --epochs sets the new total and must be at least ${done}`);
+  }
+  if (epochs !== undefined) cfg = { ...cfg, train: { ...cfg.train, epochs } };
+  cfg.out = out;
+  return cfg;
+}
