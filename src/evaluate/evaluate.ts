@@ -9,6 +9,7 @@
 import type { DataPipeline } from '../data/types.js';
 import type { Engine, QueuedLogits } from '../engine/engine.js';
 import { scoreLogits } from './scoring.js';
+import { signalTurn } from '../turn.js';
 
 /** Result of {@link evaluate}. Accuracies are fractions in [0, 1]. */
 export interface Evaluation {
@@ -80,7 +81,7 @@ export async function evaluate(engine: Engine, data: DataPipeline, o: EvaluateOp
     if (!o.shouldStop) return;
     // Batches can follow each other without a turn of the event loop (cached data, no worker
     // threads), and a signal handler runs only on such a turn: give it one after every batch.
-    await new Promise<void>((r) => setImmediate(r));
+    await signalTurn();
     if (o.shouldStop()) throw new EvaluationStopped(samples);
   };
   try {

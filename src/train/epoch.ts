@@ -15,6 +15,7 @@ import type { Engine, QueuedStep } from '../engine/engine.js';
 import { planMixShards } from '../mixup/plan.js';
 import { mixupPlacement } from '../config/schema.js';
 import { uniformStream } from '../random.js';
+import { signalTurn } from '../turn.js';
 import { EvaluationStopped, evaluate, type Evaluation } from '../evaluate/evaluate.js';
 import { measureMemorisation, type Memorisation } from '../evaluate/memorise.js';
 import { CalibrationAccumulator, type Calibration } from '../evaluate/calibration.js';
@@ -118,7 +119,7 @@ export async function trainEpoch(
       if (hook) ctx.interrupts.request = hook;
       // Batches can follow each other without a turn of the event loop (cached data, no worker threads),
       // and a signal handler runs only on such a turn: give it one after every batch.
-      if (ctx.handleSignals) await new Promise<void>((r) => setImmediate(r));
+      if (ctx.handleSignals) await signalTurn();
       if (ctx.interrupts.request !== null && b.index + 1 < train.batchesPerEpoch) {
         await readQueued();
         progress.stop();
