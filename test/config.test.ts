@@ -3,15 +3,14 @@ import assert from 'node:assert/strict';
 import { writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  configKeyDocs,
   loadConfig,
   mergeConfig,
   parseOverrideValue,
   parseSetArgs,
   readConfigFile,
-  suggestKey,
   validateConfig,
 } from '../src/config/load.js';
+import { configKeyDocs, suggestKey } from '../src/config/keys.js';
 import { isValidDepth, mixupPlacement } from '../src/config/schema.js';
 import { UserError } from '../src/errors.js';
 import { tempDir } from './fixtures/tmp.js';

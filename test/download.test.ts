@@ -6,7 +6,8 @@ import { existsSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../src/errors.js';
-import { cifar10Files, downloadFile, ensureDir, md5File, CIFAR10_BINARY_MD5, CIFAR10_BINARY_SIZE, type RemoteFile, type ProgressSink } from '../src/data/download.js';
+import { downloadFile, ensureDir, md5File, type ProgressSink } from '../src/data/download.js';
+import { cifar10Files, CIFAR10_BINARY_MD5, CIFAR10_BINARY_SIZE, type RemoteFile } from '../src/data/published.js';
 import { tempDir } from './fixtures/tmp.js';
 import { runMixupAsync } from './fixtures/cli.js';
 

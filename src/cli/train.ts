@@ -4,9 +4,11 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { BackendName, Config } from '../config/schema.js';
 import { DEFAULT_DATA_DIR } from '../data/paths.js';
-import { absoluteDataPaths, configKeyDocs, loadConfig, parseOverrideValue, parseSetArgs } from '../config/load.js';
+import { absoluteDataPaths, loadConfig, parseOverrideValue, parseSetArgs } from '../config/load.js';
+import { configKeyDocs } from '../config/keys.js';
 import { UserError, isUserError, firstLine } from '../errors.js';
-import { prepareResume, runTraining, type TrainIo } from '../train/run.js';
+import { prepareResume } from '../train/resume.js';
+import type { TrainIo } from '../train/run.js';
 import { checkDataPaths } from '../data/index.js';
 import { RunLog } from '../rundir/log.js';
 import { globals, pkg, setUpBackend, type Io } from './common.js';
@@ -91,6 +93,7 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
     if (opts['printConfig']) return printConfig(cfg, sink);
     checkDataPaths(cfg.data); // a missing data directory is said at once, before the backend starts
     await setUpBackend(g.backend ?? cfg.backend, cfg, g.gpu, lines);
+    const { runTraining } = await import('../train/run.js'); // the run loop and TensorFlow.js load only now
     process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true, log }, sink);
     return;
   }
@@ -115,6 +118,7 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
   checkDataPaths(cfg.data); // a missing data directory is said at once, before the backend starts
   await setUpBackend(cfg.backend, cfg, g.gpu, lines);
   const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
+  const { runTraining } = await import('../train/run.js');
   process.exitCode = await runTraining({ cfg, source, resume: false, overwrite: Boolean(opts['overwrite']), handleSignals: true, log }, sink);
 }
 

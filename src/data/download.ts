@@ -6,15 +6,7 @@
  * checksum is published, its MD5) matched. An existing `<name>` is checked, never overwritten:
  * a good one is not downloaded again, a bad one is an error. A `.part` left by a cut-off
  * transfer is continued from its length, by the next try of the same command or a later run.
- *
- * Sources:
- * - binary version: https://www.cs.toronto.edu/~kriz/cifar.html lists `cifar-10-binary.tar.gz`,
- *   md5 c32a1d4ab5d03f1284b67883e8d87530 ("162 MB"; 170,052,171 bytes as downloaded).
- * - MXNet RecordIO pair: `cifar10_train.rec` / `cifar10_val.rec` at data.mxnet.io/data/cifar10/,
- *   as MXNet's example/image-classification/train_cifar10.py downloads them (the reference's data).
- *   No size or checksum was published for them: the size is checked against the server's
- *   Content-Length, and the file must start with the RecordIO magic and be a multiple of 4 bytes
- *   long (dmlc's reader requires both).
+ * What is fetched, from where, with which size and checksum: data/published.ts.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, openSync, writeSync, closeSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -25,52 +17,10 @@ import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
 import { ensureDirectory } from '../fsutil.js';
 import { readHead } from './recordio.js';
-
-/** One published file. */
-export interface RemoteFile {
-  /** File name in the target directory. */
-  name: string;
-  url: string;
-  /** Published size in bytes, or null when none was published (then the server's Content-Length is checked). */
-  size: number | null;
-  /** Published MD5 (lowercase hex), or null. */
-  md5: string | null;
-  /** Structural check of the content: `recordio` = starts with the dmlc magic, length a multiple of 4. */
-  check: 'recordio' | null;
-}
-
-/** Formats `mixup data download cifar10` offers. */
-export const CIFAR10_FORMATS = ['rec', 'bin'] as const;
-export type Cifar10Format = (typeof CIFAR10_FORMATS)[number];
-
-/** Where each format is published (the directory part of the URLs). */
-export const DEFAULT_BASE_URLS: Readonly<Record<Cifar10Format, string>> = {
-  rec: 'http://data.mxnet.io/data/cifar10/',
-  bin: 'https://www.cs.toronto.edu/~kriz/',
-};
-
-/** Environment variable that replaces the base URL (a mirror, or a test server). */
-export const BASE_URL_ENV = 'MIXUP_DATA_BASE_URL';
-
-/** MD5 of cifar-10-binary.tar.gz as https://www.cs.toronto.edu/~kriz/cifar.html publishes it. */
-export const CIFAR10_BINARY_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530';
-/** Size of cifar-10-binary.tar.gz in bytes (the page says "162 MB"). */
-export const CIFAR10_BINARY_SIZE = 170_052_171;
+import { BASE_URL_ENV, cifar10Files, type Cifar10Format, type RemoteFile } from './published.js';
 
 /** dmlc RecordIO magic 0xced7230a as it starts a file (little-endian). */
 const RECORDIO_MAGIC_LE = Buffer.from([0x0a, 0x23, 0xd7, 0xce]);
-
-/**
- * The files of CIFAR-10 in `format`.
- * @param baseUrl directory URL to fetch from instead of the published one (a trailing `/` is added).
- */
-export function cifar10Files(format: Cifar10Format, baseUrl?: string): RemoteFile[] {
-  const base = (baseUrl ?? DEFAULT_BASE_URLS[format]).replace(/\/*$/, '/');
-  if (format === 'bin') {
-    return [{ name: 'cifar-10-binary.tar.gz', url: base + 'cifar-10-binary.tar.gz', size: CIFAR10_BINARY_SIZE, md5: CIFAR10_BINARY_MD5, check: null }];
-  }
-  return ['cifar10_train.rec', 'cifar10_val.rec'].map((name) => ({ name, url: base + name, size: null, md5: null, check: 'recordio' as const }));
-}
 
 /** Receives the progress of one transfer (the CLI draws a cli-progress bar). */
 export interface ProgressSink {
