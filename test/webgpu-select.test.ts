@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adapterForGpu, isSoftwareName, localLavapipe, parseAdapterList, WebgpuUnavailable, withoutDawnLimitNotices } from '../src/engine/dawn.js';
+import { adapterForGpu, isSoftwareName, parseAdapterList, WebgpuUnavailable, withoutDawnLimitNotices } from '../src/engine/dawn.js';
+import { localLavapipe } from '../src/engine/vulkan.js';
 import { gpuDeviceNodes } from '../src/engine/gpu-devices.js';
 
 // Dawn 0.6.2's rejection for an adapter name no adapter has (src/dawn/node/binding/GPU.cpp).

@@ -2,8 +2,8 @@
 /**
  * The webgpu backend's machinery: Dawn (the `webgpu` npm package, a prebuilt `dawn.node`) as
  * `navigator.gpu` for `@tensorflow/tfjs-backend-webgpu`, the choice of adapter (`--gpu N`), the
- * static engine's own device on that adapter ({@link engineDevice}), the project-local lavapipe of
- * scripts/setup-lavapipe.sh, device errors, and releasing Dawn when a command ends.
+ * static engine's own device on that adapter ({@link engineDevice}), device errors, and releasing
+ * Dawn when a command ends.
  *
  * Facts this module is built on (webgpu 0.6.2, tfjs-backend-webgpu 4.22, Dawn on Vulkan):
  * - tfjs-backend-webgpu registers its backend at import time only when `navigator.gpu` exists, so
@@ -12,11 +12,7 @@
  * - Dawn's `create(['adapter=NAME'])` picks the first adapter whose device name contains NAME; when
  *   none does, `requestAdapter` rejects with the list of adapters. That list is how adapters are
  *   enumerated here.
- * - The Vulkan loader reads `VK_ICD_FILENAMES` / `VK_ADD_DRIVER_FILES` when Dawn creates its
- *   instance, so setting them in `process.env` works; `LD_LIBRARY_PATH` is read only at process
- *   start. Dawn dlopens "libvulkan.so.1" by name, and the dynamic linker returns an already loaded
- *   library of that soname, so loading the project's copy by absolute path first (RTLD_NODELETE,
- *   through `process.dlopen`) makes Dawn use it.
+ * - The Vulkan side (the project-local lavapipe, the loader, the drivers) is engine/vulkan.ts.
  * - A live Dawn instance keeps Node's event loop running: {@link releaseWebgpu} ends it.
  * - Dawn writes `Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from
  *   1000000 to 16 to fit dynamic offset allocation limit.` (and the same for
@@ -30,13 +26,11 @@
  *   device is requested with cannot avoid it. {@link requestAdapterQuietly} captures descriptor 2
  *   around that call and lets through everything but these two notices.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { constants } from 'node:os';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
-import { packageRoot } from '../root.js';
 import { captureNativeStderr } from './native-stderr.js';
+import { createDawnInstance } from './dawn-instance.js';
+import { hasVulkanLoader, useLocalLavapipe, vulkanDrivers } from './vulkan.js';
 
 /** What Dawn says about an adapter (WebGPU's GPUAdapterInfo), plus whether it is a CPU. */
 export interface AdapterInfo {
@@ -127,83 +121,6 @@ export function adapterForGpu(list: readonly ListedAdapter[], gpu: number | unde
   return want.name;
 }
 
-/** Where scripts/setup-lavapipe.sh puts Mesa's lavapipe. */
-export interface LocalLavapipe {
-  /** The ICD manifest (lvp_icd.json) naming the unpacked libvulkan_lvp.so. */
-  icd: string;
-  /** The directory with libvulkan.so.1, libvulkan_lvp.so and libdrm. */
-  lib: string;
-  /** e.g. `Mesa 25.0.7-2~bpo12+1`. */
-  version: string;
-}
-
-/** The project-local lavapipe when scripts/setup-lavapipe.sh completed, else null. */
-export function localLavapipe(root: string = packageRoot()): LocalLavapipe | null {
-  const base = join(root, '.lavapipe');
-  const stamp = join(base, '.complete');
-  const icd = join(base, 'root/usr/share/vulkan/icd.d/lvp_icd.json');
-  const lib = join(base, 'root/usr/lib/x86_64-linux-gnu');
-  if (!existsSync(stamp) || !existsSync(icd) || !existsSync(join(lib, 'libvulkan.so.1'))) return null;
-  return { icd, lib, version: readFileSync(stamp, 'utf8').trim() };
-}
-
-const DRIVER_VARS = ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES'] as const;
-
-/** Loads a shared library by path or soname and keeps it loaded; false when it cannot be opened. */
-function preload(lib: string): boolean {
-  const c = constants.dlopen as Record<string, number>;
-  const RTLD_NODELETE = c['RTLD_NODELETE'] ?? 0x1000; // glibc's value; Node does not export it
-  try {
-    process.dlopen({ exports: {} }, lib, (c['RTLD_NOW'] ?? 2) | (c['RTLD_GLOBAL'] ?? 0x100) | RTLD_NODELETE);
-  } catch (e) {
-    // Opened (and kept: RTLD_NODELETE) but not a Node addon: what we want.
-    return /did not self-register|Module did not/i.test(String((e as Error).message));
-  }
-  return true;
-}
-
-let lavapipeUsed: LocalLavapipe | null = null;
-
-/**
- * Points the Vulkan loader at the project-local lavapipe when .lavapipe/ exists and no driver
- * variable (VK_ICD_FILENAMES, VK_DRIVER_FILES, VK_ADD_DRIVER_FILES) names anything else: adds it
- * with VK_ADD_DRIVER_FILES (other drivers, a real GPU's included, stay visible; child processes
- * inherit it) and preloads its libdrm. Its libvulkan.so.1 is preloaded whenever the system has
- * none. Must run before Dawn creates an instance.
- * @returns the lavapipe added, or null.
- */
-export function useLocalLavapipe(environ: NodeJS.ProcessEnv = process.env, root?: string): LocalLavapipe | null {
-  if (lavapipeUsed) return lavapipeUsed;
-  if (process.platform !== 'linux') return null;
-  const lp = localLavapipe(root);
-  if (!lp) return null;
-  if (!preload('libvulkan.so.1')) preload(join(lp.lib, 'libvulkan.so.1'));
-  if (DRIVER_VARS.some((v) => (environ[v] ?? '') !== '' && environ[v] !== lp.icd)) return null;
-  for (const l of ['libdrm.so.2', 'libdrm_amdgpu.so.1']) preload(join(lp.lib, l));
-  environ['VK_ADD_DRIVER_FILES'] = lp.icd;
-  lavapipeUsed = lp;
-  return lp;
-}
-
-/** Vulkan driver manifests the loader would read (for "no adapter" reports): file names. */
-function vulkanDrivers(environ: NodeJS.ProcessEnv = process.env): string[] {
-  const files: string[] = [];
-  for (const v of DRIVER_VARS) for (const f of (environ[v] ?? '').split(':')) if (f) files.push(f);
-  for (const d of ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d']) {
-    try {
-      for (const f of readdirSync(d)) if (f.endsWith('.json')) files.push(join(d, f));
-    } catch {
-      /* no such directory */
-    }
-  }
-  return [...new Set(files)];
-}
-
-/** Whether the dynamic linker can open libvulkan.so.1 (after {@link useLocalLavapipe}). */
-function hasVulkanLoader(): boolean {
-  return process.platform !== 'linux' || preload('libvulkan.so.1');
-}
-
 type DawnModule = { create(flags: string[]): GpuLike; globals: Record<string, unknown> };
 interface GpuLike {
   requestAdapter(options?: { powerPreference?: string }): Promise<AdapterLike | null>;
@@ -274,7 +191,7 @@ export async function setUpDawn(gpu?: number): Promise<AdapterInfo> {
   // Dawn's list of adapters: a name no adapter has makes requestAdapter reject with it.
   let list: ListedAdapter[] = [];
   try {
-    await requestAdapterQuietly(dawn.create(['adapter=\u0001mixup: list the adapters']));
+    await requestAdapterQuietly(createDawnInstance(dawn, ['adapter=\u0001mixup: list the adapters']));
   } catch (e) {
     list = parseAdapterList(String((e as Error).message ?? e));
   }
@@ -284,7 +201,7 @@ export async function setUpDawn(gpu?: number): Promise<AdapterInfo> {
     throw new WebgpuUnavailable(`Dawn finds no adapter (${found})`, false, NO_ADAPTER_HINT);
   }
   const name = adapterForGpu(list, gpu);
-  const instance = dawn.create(name === null ? [] : [`adapter=${name}`]);
+  const instance = createDawnInstance(dawn, name === null ? [] : [`adapter=${name}`]);
   const adapter = await requestAdapterQuietly(instance, { powerPreference: 'high-performance' });
   if (!adapter) throw new WebgpuUnavailable(`Dawn lists adapters (${list.map((a) => a.name).join(', ')}) but returns none`);
   const i = adapter.info ?? {};

@@ -8,19 +8,13 @@
  * Also {@link countingDevice}: a wrapper that counts the device's `create*` calls, for the test
  * that nothing is created after the first training step.
  */
-import { useLocalLavapipe } from '../dawn.js';
+import { useLocalLavapipe } from '../vulkan.js';
+import { createDawnInstance } from '../dawn-instance.js';
 
 /** WebGPU's GPUBufferUsage flags (numeric, so no Dawn globals are needed). */
 export const BufferUsage = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 /** WebGPU's GPUMapMode.READ. */
 export const MAP_READ = 0x1;
-
-/**
- * Dawn instances of open devices. An instance that JavaScript no longer references is collected,
- * and Dawn (on lavapipe at least) then crashes the process in its worker threads while the device
- * lives; so every instance stays referenced here until its device is closed.
- */
-const liveInstances = new Set<GPU>();
 
 /** What {@link openDevice} opens. */
 export interface DeviceOptions {
@@ -57,7 +51,7 @@ export async function openDevice(o: DeviceOptions = {}): Promise<OpenDevice> {
   const flags: string[] = [];
   if (o.backend === 'null') flags.push('backend=null');
   if (o.toggles && o.toggles.length > 0) flags.push(`enable-dawn-features=${o.toggles.join(',')}`);
-  const gpu = dawn.create(flags);
+  const gpu = createDawnInstance(dawn, flags); // kept: a collected instance can crash Dawn (dawn-instance.ts)
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error(`Dawn found no adapter (flags: ${flags.join(' ') || 'none'})`);
   const l = adapter.limits;
@@ -70,13 +64,11 @@ export async function openDevice(o: DeviceOptions = {}): Promise<OpenDevice> {
     },
   });
   const info = adapter.info;
-  liveInstances.add(gpu);
   return {
     device,
     adapter: info.device || info.description || info.vendor || 'unknown adapter',
     close: () => {
       device.destroy();
-      liveInstances.delete(gpu);
     },
   };
 }
