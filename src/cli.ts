@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { BACKEND_NAMES } from './config/schema.js';
-import { releaseBackends } from './engine/tfjs/backend.js';
+import { releaseAll } from './engine/release.js';
 import { isUserError, firstLine } from './errors.js';
 import { pkg, processIo, type Io } from './cli/common.js';
 import { addTrainCommand } from './cli/train.js';
@@ -133,7 +133,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     for (const l of internalErrorLines(e, verbose)) io.err(l);
     return EXIT_INTERNAL;
   } finally {
-    // Dawn (webgpu) keeps the event loop alive; every command ends by itself.
-    releaseBackends();
+    // Dawn (webgpu) keeps the event loop alive; every command ends by itself (the backend module, when
+    // a command loaded it, registered its release).
+    releaseAll();
   }
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { BackendName } from '../config/schema.js';
 import { packageRoot } from '../root.js';
-import { parseGpuIndex, selectBackend, type SelectedBackend } from '../engine/tfjs/backend.js';
+import type { SelectedBackend } from '../engine/tfjs/backend.js';
 
 /** The project's package.json (src/root.ts finds it from src/ under tsx and from dist/src/). */
 export const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { name: string; version: string };
@@ -33,6 +33,9 @@ export function globals(cmd: Command): { backend?: BackendName; gpu?: string; ve
  * `auto` chose it. GPU: `--gpu`, else `MIXUP_GPU`, else the config's `gpu`.
  */
 export async function setUpBackend(requested: BackendName, cfg: { wasmThreads: number; gpu: number | null }, gpuFlag: string | undefined, io: Io): Promise<SelectedBackend> {
+  // TensorFlow.js and Dawn load here, not when the CLI starts: a command that stops on bad input first
+  // (a config key, a missing data directory) or needs no backend answers without them.
+  const { parseGpuIndex, selectBackend } = await import('../engine/tfjs/backend.js');
   const envGpu = (process.env['MIXUP_GPU'] ?? '') !== '';
   const gpu = (gpuFlag === undefined ? undefined : parseGpuIndex(gpuFlag, '--gpu')) ?? (envGpu ? undefined : cfg.gpu ?? undefined);
   const backend = await selectBackend(requested, undefined, { wasmThreads: cfg.wasmThreads, gpu });

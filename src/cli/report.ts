@@ -1,6 +1,5 @@
 /** `mixup report` and `mixup backends`. */
 import { Option, type Command } from 'commander';
-import { parseGpuIndex, probeAllBackends } from '../engine/tfjs/backend.js';
 import { globals, type Io } from './common.js';
 
 /** Adds `mixup report` to the program. */
@@ -33,6 +32,7 @@ export function addBackendsCommand(program: Command, io: Io): void {
     .command('backends')
     .description('which TensorFlow.js backends load on this machine, and why not')
     .action(async (_opts: unknown, cmd: Command) => {
+      const { parseGpuIndex, probeAllBackends } = await import('../engine/tfjs/backend.js');
       const rows = await probeAllBackends(undefined, { gpu: globals(cmd).gpu === undefined ? undefined : parseGpuIndex(globals(cmd).gpu!, '--gpu') });
       const w = Math.max(...rows.map((r) => r.name.length));
       io.out(`${'backend'.padEnd(w)}  loads  details`);

@@ -1,14 +1,13 @@
 /** `mixup test`: score a checkpoint (accuracy, loss, calibration), optionally under attack. */
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
-import { scoreCheckpoint, findRunConfig } from '../evaluate/score.js';
+import { findRunConfig } from '../rundir/rundir.js';
 import { formatScore, scoreHeaderLines } from '../report/score.js';
 import { EvalProgress } from '../train/progress.js';
 import { DEFAULT_IFGSM_STEPS } from '../engine/attack.js';
 import { parseAttackFlags } from './attack.js';
 import { globals, setUpBackend, type Io } from './common.js';
 import { checkDataPaths } from '../data/index.js';
-import { assertMemoryFits } from '../engine/memoryfit.js';
 
 /** Options of `mixup test`, as commander gives them. */
 interface TestFlags {
@@ -57,6 +56,9 @@ export function addTestCommand(program: Command, io: Io): void {
       const { cfg } = findRunConfig(path, epoch);
       checkDataPaths(cfg.data, ['val'], opts.data); // before the backend starts
       await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
+      // the backends (and TensorFlow.js) load only now that the input is known to be good
+      const { assertMemoryFits } = await import('../engine/memoryfit.js');
+      const { scoreCheckpoint } = await import('../evaluate/score.js');
       assertMemoryFits(cfg, 'test');
       if (attack) io.err(`attack: ${attack.kind === 'fgsm' ? 'FGSM' : `I-FGSM (${attack.steps} steps)`}, ε ${attack.eps}/255, after the clean evaluation`);
       // Bars on a terminal (stderr), as training draws them; nothing on anything else.

@@ -2,9 +2,6 @@
  * `mixup test`: scores a checkpoint on validation data with the same evaluation as training
  * (center crop, BatchNorm moving statistics), so it prints the accuracy training logged for that epoch.
  */
-import { join } from 'node:path';
-import type { Config } from '../config/schema.js';
-import { validateConfig } from '../config/load.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
 import { augmentSpec } from '../augment/index.js';
@@ -12,7 +9,7 @@ import { evaluate, type Evaluation } from './evaluate.js';
 import { CalibrationAccumulator, type Calibration } from './calibration.js';
 import { evaluateAttack, type AttackOptions, type AttackResult } from './attack.js';
 import { loadCheckpointEngine } from '../engine/index.js';
-import { findCheckpoint, readJson, type CheckpointPosition } from '../rundir/rundir.js';
+import { findCheckpoint } from '../rundir/rundir.js';
 
 /** What `mixup test` reports. */
 export interface Score extends Evaluation {
@@ -31,17 +28,6 @@ export interface Score extends Evaluation {
   data: string;
   /** The run's `data.valLimit` when it cut the data (the first N samples), else null (all were scored). */
   valLimit: number | null;
-}
-
-/**
- * The checkpoint `mixup test` would score and its config, without loading weights (the backend is
- * chosen from the config before any tensor exists).
- * @throws UserError for a missing checkpoint or a damaged config.json.
- */
-export function findRunConfig(path: string, epoch?: number): { dir: string; pos: CheckpointPosition; cfg: Config } {
-  const ck = findCheckpoint(path, epoch);
-  const file = join(ck.dir, 'config.json');
-  return { ...ck, cfg: validateConfig(readJson(file), file) };
 }
 
 /**

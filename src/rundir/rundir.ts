@@ -20,6 +20,8 @@ import { basename, dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { ensureDirectory } from '../fsutil.js';
 import { UserError } from '../errors.js';
+import type { Config } from '../config/schema.js';
+import { validateConfig } from '../config/load.js';
 
 /** Life cycle of a run, as recorded in status.json. */
 export const RUN_STATUSES = ['running', 'finished', 'interrupted', 'failed'] as const;
@@ -333,4 +335,15 @@ export function findCheckpoint(path: string, epoch?: number): { dir: string; pos
     throw new UserError(`${path}: no checkpoint of epoch ${epoch}; epochs with a checkpoint: ${have.join(', ') || 'none'}`);
   }
   return hit;
+}
+
+/**
+ * The checkpoint `mixup test` would score and its config, without loading weights (the backend is
+ * chosen from the config before any tensor exists).
+ * @throws UserError for a missing checkpoint or a damaged config.json.
+ */
+export function findRunConfig(path: string, epoch?: number): { dir: string; pos: CheckpointPosition; cfg: Config } {
+  const ck = findCheckpoint(path, epoch);
+  const file = join(ck.dir, 'config.json');
+  return { ...ck, cfg: validateConfig(readJson(file), file) };
 }

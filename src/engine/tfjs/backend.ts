@@ -27,6 +27,7 @@ import { registerWasmTrainingKernels, wantedWasmThreads } from './kernels/index.
 import { registerCpuTrainingKernels } from './kernels/cpu.js';
 import { describeAdapter, releaseWebgpu, setUpDawn, watchDeviceErrors, WebgpuUnavailable, type AdapterInfo } from '../dawn.js';
 import { hardwareGpuPossible } from '../gpu-devices.js';
+import { registerRelease } from '../release.js';
 
 /** A concrete backend (everything but `auto`). */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
@@ -409,3 +410,6 @@ export async function probeAllBackends(env: BackendEnv = nodeBackendEnv, options
 export function releaseBackends(): void {
   releaseWebgpu();
 }
+
+// Loaded lazily by the CLI: whoever loads this module, the end of the command releases it (engine/release.ts).
+registerRelease(releaseBackends);
