@@ -7,6 +7,7 @@ import { PNG } from 'pngjs';
 import { main, type Io } from '../src/cli.js';
 import { encodePng, hwcToPlanes, syntheticImage, writeBinFile, writeRecFile } from './fixtures/data.js';
 import { tempDir } from './fixtures/tmp.js';
+import { runMixup } from './fixtures/cli.js';
 
 async function run(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
@@ -107,6 +108,22 @@ test('train checks the data paths before the backend starts: one line naming mix
   const r2 = await run(['train', '--config', 'configs/quick.json', '--set', `data.train=${dir}`, '--set', `data.val=${val}`, '--out', join(dir, 'run')]);
   assert.deepEqual([r2.code, r2.out, r2.err], [2, [], [`mixup: error: data.val ${val}: no such file or directory (get CIFAR-10 with: mixup data download cifar10 --dir data/cifar10)`]]);
   assert.equal(existsSync(join(dir, 'run')), false);
+});
+
+test('a missing data directory is reported without loading TensorFlow.js (the CLI loads it only after the data check)', () => {
+  const dir = tempDir('mixup-cli-');
+  // tfjs-core puts its engine on globalThis._tfengine when it is imported: the child says at exit whether it
+  // exists (no space, `?` or `#` in the module's URL: NODE_OPTIONS splits at spaces, a URL at `?` and `#`).
+  const hook = "process.on('exit',()=>process.stderr.write(['[no-tfjs]','[tfjs-loaded]'][Number(!!globalThis._tfengine)]))";
+  const env = { NODE_OPTIONS: `--import=data:text/javascript,${hook}` };
+  const missing = join(dir, 'cifar10');
+  const r = runMixup(['train', '--config', 'configs/quick.json', '--data-dir', missing], { env, timeout: 60_000 });
+  assert.deepEqual([r.code, r.out, r.err], [2, '', `mixup: error: data.dir ${missing}: no such directory (get CIFAR-10 with: mixup data download cifar10 --dir ${missing})\n[no-tfjs]`]);
+  const t = runMixup(['test', join(dir, 'no-run')], { env, timeout: 60_000 });
+  assert.deepEqual([t.code, t.err], [2, `mixup: error: ${join(dir, 'no-run')}: no such run or checkpoint directory\n[no-tfjs]`]);
+  // the hook does see tfjs where a command loads it
+  const b = runMixup(['backends'], { env, timeout: 120_000 });
+  assert.match(b.err, /\[tfjs-loaded\]$/);
 });
 
 test('data help and exit codes: `mixup data` alone is a usage error; the data commands list no --backend/--gpu', async () => {
