@@ -9,6 +9,7 @@ import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convFlops, con
 import { MAX_WORKGROUPS_PER_DIMENSION } from '../src/engine/webgpu/kernel.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
 import { runSteps, testDevice, type Step } from './fixtures/wgsl.js';
+import { lcgValues as values } from './fixtures/values.js';
 
 const skip = (await webgpuSkipReason()) ?? false;
 const device = skip ? null : await testDevice();
@@ -78,17 +79,6 @@ test('every kernel stays within WebGPU default limits and binds what its signatu
     assert.deepEqual(conv2dBackwardFilter(s, { bnRelu: true }).passes[0]!.bindings, ['read', 'read', 'read', 'read', 'read_write']);
   }
 });
-
-/** Uniform values in [−1, 1) from a fixed LCG (independent of tfjs). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let st = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    st = (Math.imul(st, 1664525) + 1013904223) >>> 0;
-    out[i] = st / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** y, dx, dw of the convolution by tfjs on cpu: explicit MXNet padding, then a 'valid' conv2d and its gradients. */
 function reference(s: ConvShape, x: Float32Array, w: Float32Array, dy: Float32Array): { y: Float32Array; dx: Float32Array; dw: Float32Array } {
