@@ -172,6 +172,10 @@ const trainSchema = z
       .default(null)
       .describe('training steps queued between two reads of their loss and accuracy from the device (null = 1 on CPU backends, 8 on GPU backends, so a GPU runs ahead of JavaScript)'),
     evalBatchSize: posInt().default(500).describe('samples per evaluation batch'),
+    tensorboard: z
+      .boolean()
+      .default(true)
+      .describe('write TensorBoard event files to <out>/tb/ (loss and lr every logEvery batches, every curves.csv figure every epoch)'),
   })
   .prefault({})
   .describe('the training recipe');

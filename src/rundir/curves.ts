@@ -56,8 +56,8 @@ const DIGITS: Record<keyof CurveRow, number> = {
   val_ece: 6, val_mce: 6, val_confidence: 6, val_brier: 6,
 };
 
-/** Values rounded to their digits; an absent optional column is an empty cell. */
-function rounded(row: CurveRow): Record<string, number | string> {
+/** Values rounded to their digits, as curves.csv holds them; an absent optional column is an empty cell. */
+export function rounded(row: CurveRow): Record<string, number | string> {
   const out: Record<string, number | string> = {};
   for (const k of CURVE_COLUMNS) out[k] = row[k] === undefined ? '' : Number(row[k].toFixed(DIGITS[k]));
   return out;

@@ -24,6 +24,7 @@ import type { EpochSums } from '../rundir/checkpoint.js';
 import { listCheckpoints, writeStatus } from '../rundir/rundir.js';
 import { EpochProgress, EvalProgress, type ProgressSink } from './progress.js';
 import type { RunClock } from './eta.js';
+import type { RunEvents } from './events.js';
 import type { Interrupts } from './interrupts.js';
 
 /** Batches in a row that `nanPolicy: skip-batch` tolerates before stopping. */
@@ -47,6 +48,8 @@ export interface EpochContext {
   handleSignals: boolean;
   /** Test hook: called after every batch with (epoch 0-based, batch index); may request a stop. */
   afterBatch?: (epoch: number, batch: number) => void | 'sigint' | 'sigterm';
+  /** TensorBoard events of the run (`train.tensorboard`), or null. */
+  events?: RunEvents | null;
   /** Steps queued between two reads of their figures. */
   readEvery: number;
   clock: RunClock;
@@ -102,6 +105,7 @@ export async function trainEpoch(
         sums.lossSum += r.loss * q.size;
         sums.correct += r.correct;
         sums.samples += q.size;
+        ctx.events?.batch(epoch, q.index, r.loss, q.size, lr);
       }
       progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
     });
