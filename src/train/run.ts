@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { plural } from '../format.js';
-import type { Config } from '../config/schema.js';
+import { mixupPlacement, type Config } from '../config/schema.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
 import type { Engine } from '../engine/engine.js';
@@ -299,7 +299,7 @@ async function epochLoop(
     const row = curveRow(epoch + 1, lr, sums, evaluation);
     await appendCurveRow(paths.curves, row);
     events?.epoch(row);
-    io.line(epochLine(row, epochs, evaluation));
+    io.line(epochLine(row, epochs, evaluation, mixupPlacement(cfg) !== null));
     const written = checkpointDue(epoch + 1, epochs, cfg.train, interrupts.request !== null) ? await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr) : null;
     writeStatus(out, epochStatus(epoch + 1, epochs));
     if (interrupts.request !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);
