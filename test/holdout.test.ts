@@ -7,7 +7,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { validateConfig } from '../src/config/load.js';
@@ -20,6 +20,7 @@ import { readCurves } from '../src/rundir/curves.js';
 import { main } from '../src/cli.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
+import { tinyRunConfig } from './fixtures/runconfig.js';
 
 // ------------------------------------------------------------------ which images
 
@@ -214,22 +215,7 @@ before(async () => {
 });
 
 function runConfig(data: Record<string, unknown>, train: Record<string, unknown> = {}): { file: string; out: string } {
-  const dir = tempDir('mixup-holdout-');
-  const out = join(dir, 'run');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'exp.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      experiment: 'mixup',
-      backend: 'wasm',
-      out,
-      model: { depth: 8, numClasses: 10 },
-      data: { dir: dataDir, imageShape: [3, 8, 8], padSize: 2, workers: 0, ...data },
-      train: { epochs: 2, batchSize: 16, lr: 0.2, lrStepEpochs: [1], evalBatchSize: 20, seed: 2, logEvery: 100, ...train },
-    }),
-  );
-  return { file, out };
+  return tinyRunConfig(dataDir, { data, train: { seed: 2, logEvery: 100, ...train } });
 }
 
 test('a run with data.holdout: holdout columns, mixup test --temperature agrees with them, report picks on the holdout', async () => {

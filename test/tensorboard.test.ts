@@ -12,7 +12,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readCurves, type CurveRow } from '../src/rundir/curves.js';
@@ -21,6 +21,7 @@ import { trimEventFiles, EventFileWriter } from '../src/rundir/tfevents.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
 import { MIXUP_BIN } from './fixtures/cli.js';
+import { tinyRunConfig } from './fixtures/runconfig.js';
 
 // ------------------------------------------------------------------ the independent reader
 
@@ -164,20 +165,7 @@ before(() => {
 });
 
 function configFile(train: Record<string, unknown> = {}): { file: string; out: string } {
-  const dir = tempDir('mixup-tb-');
-  const out = join(dir, 'run');
-  const cfg = {
-    experiment: 'mixup',
-    loss: 'mixture-nll',
-    backend: 'wasm',
-    out,
-    model: { depth: 8, numClasses: 10 },
-    data: { dir: dataDir, imageShape: [3, 8, 8], padSize: 2, workers: 0 },
-    train: { epochs: 2, batchSize: 16, lr: 0.2, lrStepEpochs: [1], evalBatchSize: 20, seed: 4, logEvery: 2, ...train },
-  };
-  const file = join(dir, 'exp.json');
-  writeFileSync(file, JSON.stringify(cfg));
-  return { file, out };
+  return tinyRunConfig(dataDir, { train });
 }
 
 test('the reader\'s CRC32C and mask: known answers', () => {
