@@ -66,12 +66,12 @@ export function attackLines(a: AttackResult): string[] {
  */
 export function temperatureLines(s: TemperatureScore): string[] {
   const row = (name: string, f: CalibrationFigures) =>
-    `  ${name.padEnd(26)} ${f.nll.toFixed(4).padStart(7)} ${f.brier.toFixed(4).padStart(7)} ${pct(f.ece).padStart(7)} ${pct(f.eceEqualMass).padStart(18)} ${pct(f.accuracy).padStart(8)}`;
+    `  ${name.padEnd(30)} ${f.nll.toFixed(4).padStart(7)} ${f.brier.toFixed(4).padStart(7)} ${pct(f.ece).padStart(7)} ${pct(f.eceEqualMass).padStart(18)} ${pct(f.accuracy).padStart(8)}`;
   const t = Number(s.temperature.toPrecision(6));
   return [
     ...scoreHeaderLines({ checkpoint: s.checkpoint, epoch: s.epoch, batch: s.batch, data: s.test.data }),
     `temperature: T = ${t}, fitted by minimising NLL on ${s.fittedOn === 'holdout' ? 'the holdout' : 'the --fit-on data'}: ${s.fit.data}`,
-    `  ${''.padEnd(26)} ${'NLL'.padStart(7)} ${'Brier'.padStart(7)} ${'ECE'.padStart(7)} ${'ECE (equal-mass)'.padStart(18)} ${'top-1'.padStart(8)}`,
+    `  ${''.padEnd(30)} ${'NLL'.padStart(7)} ${'Brier'.padStart(7)} ${'ECE'.padStart(7)} ${'ECE (equal-mass)'.padStart(18)} ${'top-1'.padStart(8)}`,
     row('test, before (T = 1)', s.test.before),
     row(`test, after (T = ${t})`, s.test.after),
     row(`${s.fittedOn === 'holdout' ? 'holdout' : 'fit data'}, before (T = 1)`, s.fit.before),
