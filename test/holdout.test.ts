@@ -7,10 +7,11 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { validateConfig } from '../src/config/load.js';
+import { configSchema } from '../src/config/schema.js';
 import { openPipeline } from '../src/data/index.js';
 import type { DataPipeline } from '../src/data/types.js';
 import { cleanTrainSamples, splitHoldout } from '../src/data/holdout.js';
@@ -279,4 +280,50 @@ test('mixup test --temperature without a holdout refuses in one line: no fitting
   rep.length = 0;
   assert.equal(await main(['report', out], { out: (l) => rep.push(l), err: () => undefined }), 0);
   assert.match(rep[0]!, /\| test acc % \(final\) \| test acc % \(best, picked on test: optimistic\) \|/);
+});
+
+/** A finished run directory with the given curves.csv (columns → per-epoch values). */
+function fakeRun(root: string, name: string, cfg: Record<string, unknown>, cols: Record<string, number[]>): string {
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  const epochs = Object.values(cols)[0]!.length;
+  const full = configSchema.parse({ ...cfg, out: dir, train: { ...(cfg['train'] as object), epochs } });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(full));
+  const names = ['epoch', 'lr', 'train_loss', ...Object.keys(cols)];
+  const rows = Array.from({ length: epochs }, (_, i) => [i + 1, 0.1, 2, ...Object.values(cols).map((v) => v[i])].join(','));
+  writeFileSync(join(dir, 'curves.csv'), [names.join(','), ...rows].join('\n') + '\n');
+  writeFileSync(join(dir, 'status.json'), JSON.stringify({ status: 'finished', epoch: epochs, epochs, updated: '2026-12-01T00:00:00.000Z' }));
+  return dir;
+}
+
+test('report: best on the holdout (mean over seeds of test acc at each run\'s best holdout epoch, ECE after T there), mixed with a run picked on test', async () => {
+  const root = tempDir('mixup-holdout-report-');
+  const held = { experiment: 'erm', data: { holdout: 5000 } };
+  const a = fakeRun(root, 'h-s0', { ...held, train: { seed: 0 } }, {
+    val_acc: [0.5, 0.9, 0.8], holdout_acc: [0.4, 0.6, 0.7], val_ece: [0.1, 0.2, 0.3], val_ece_scaled: [0.05, 0.04, 0.03],
+  });
+  const b = fakeRun(root, 'h-s1', { ...held, train: { seed: 1 } }, {
+    val_acc: [0.6, 0.7, 0.95], holdout_acc: [0.65, 0.5, 0.6], val_ece: [0.1, 0.2, 0.3], val_ece_scaled: [0.07, 0.02, 0.01],
+  });
+  const c = fakeRun(root, 'plain', { experiment: 'erm', train: { seed: 0 } }, { val_acc: [0.5, 0.9, 0.8], val_ece: [0.1, 0.2, 0.3] });
+  const out: string[] = [];
+  assert.equal(await main(['report', a, b, c], { out: (l) => out.push(l), err: () => undefined }), 0);
+  const md = out.join('\n').split('\n');
+  const header = md[0]!.split(' | ');
+  assert.ok(header.includes('test acc % (best: holdout or test)') && header.includes('best on') && header.includes('ECE % after T (at best)'), md[0]);
+  const cell = (row: string, name: string) => row.split(' | ')[header.indexOf(name)];
+  const heldRow = md.find((l) => l.includes('h-s0'))!;
+  const plainRow = md.find((l) => l.includes('plain'))!;
+  // seed 0: holdout best at epoch 3 → test 80; seed 1: epoch 1 → test 60; mean 70, sample std 14.14
+  assert.equal(cell(heldRow, 'test acc % (best: holdout or test)'), '70.00 ± 14.14');
+  assert.equal(cell(heldRow, 'best on'), 'holdout');
+  assert.equal(cell(heldRow, 'ECE % (at best acc)'), '20.00 ± 14.14'); // 30 and 10
+  assert.equal(cell(heldRow, 'ECE % after T (at best)'), '5.00 ± 2.83'); // 3 and 7
+  assert.equal(cell(plainRow, 'test acc % (best: holdout or test)'), '90.00');
+  assert.equal(cell(plainRow, 'best on'), 'test');
+  assert.equal(cell(plainRow, 'ECE % after T (at best)'), '-');
+  out.length = 0;
+  assert.equal(await main(['report', a, b, c, '--format', 'json'], { out: (l) => out.push(l), err: () => undefined }), 0);
+  const json = JSON.parse(out.join('\n')) as Record<string, unknown>[];
+  assert.deepEqual(json.map((r) => [r['best_on'], r['best_acc'], r['best_ece_scaled']]).sort(), [['holdout', 70, 5], ['test', 90, null]]);
 });
