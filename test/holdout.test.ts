@@ -272,6 +272,15 @@ test('mixup test --temperature without a holdout refuses in one line: no fitting
   err.length = 0;
   assert.equal(await main(['test', out, '--temperature', '--fit-on', join(dataDir, 'test_batch.bin')], { out: () => undefined, err: (l) => err.push(l) }), 2);
   assert.match(err[0]!, /is the validation \(test\) data this command scores; fitting T on the test set is not allowed$/);
+  for (const [args, msg] of [
+    [['--fit-on', join(dataDir, 'data_batch_1.bin')], 'mixup: error: --fit-on goes with --temperature'],
+    [['--temperature', '--attack', 'fgsm', '--eps', '2'], 'mixup: error: --temperature: give it without --attack and --reliability (one report at a time)'],
+    [['--temperature', '--fit-on', join(dataDir, 'nothing.bin')], `mixup: error: --fit-on ${join(dataDir, 'nothing.bin')}: no such file or directory`],
+  ] as const) {
+    err.length = 0;
+    assert.equal(await main(['test', out, ...args], { out: () => undefined, err: (l) => err.push(l) }), 2);
+    assert.deepEqual(err, [msg]);
+  }
   // other data is fine
   const rep: string[] = [];
   assert.equal(await main(['test', out, '--temperature', '--fit-on', join(dataDir, 'data_batch_1.bin'), '--json'], { out: (l) => rep.push(l), err: () => undefined }), 0);
