@@ -15,7 +15,7 @@ import { configSchema } from '../src/config/schema.js';
 import { openPipeline } from '../src/data/index.js';
 import type { DataPipeline } from '../src/data/types.js';
 import { cleanTrainSamples, splitHoldout } from '../src/data/holdout.js';
-import { selectBestEpoch } from '../src/report/select.js';
+import { selectableRow, selectBestEpoch } from '../src/report/select.js';
 import { calibrationFigures, equalMassEce, fitTemperature, TEMPERATURE_RANGE } from '../src/evaluate/temperature.js';
 import { readCurves } from '../src/rundir/curves.js';
 import { main } from '../src/cli.js';
@@ -120,6 +120,9 @@ test('selectBestEpoch: on the holdout when there is one, else on the test set (o
   assert.deepEqual(selectBestEpoch(noHoldout), { epoch: 2, index: 1, on: 'test', optimistic: true });
   assert.deepEqual(selectBestEpoch([{ epoch: 1, valAcc: NaN, holdoutAcc: NaN }, { epoch: 2, valAcc: 0.1, holdoutAcc: NaN }]).epoch, 2);
   assert.throws(() => selectBestEpoch([]), RangeError);
+  // rows as mixup train writes them (curves.csv names)
+  assert.deepEqual(selectBestEpoch([{ epoch: 1, val_acc: 0.9 }, { epoch: 2, val_acc: 0.95 }].map(selectableRow)).epoch, 2);
+  assert.deepEqual(selectBestEpoch([{ epoch: 1, val_acc: 0.9, holdout_acc: 0.8 }, { epoch: 2, val_acc: 0.95, holdout_acc: 0.7 }].map(selectableRow)), { epoch: 1, index: 0, on: 'holdout', optimistic: false });
 });
 
 // ------------------------------------------------------------------ the figures

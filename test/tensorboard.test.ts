@@ -227,7 +227,11 @@ test('kill -9 in epoch 2 (and a torn record), then --resume: every step once, va
   const first = readdirSync(tb)[0]!;
   appendFileSync(join(tb, first), Buffer.from([40, 0, 0, 0, 0, 0, 0, 0, 1, 2]));
   await new Promise((r) => setTimeout(r, 1100)); // the resumed run's file gets a later second in its name
-  assert.equal(await main(['train', '--resume', out], { out: () => undefined, err: () => undefined }), 0);
+  const err: string[] = [];
+  assert.equal(await main(['train', '--resume', out], { out: () => undefined, err: (l) => err.push(l) }), 0);
+  // 2 scalars (loss, lr) per batch of epoch 2 written before the kill
+  const removed = before.get('batch/train_loss')!.filter(([k]) => k > 6).length * 2;
+  assert.ok(err.includes(`resume: ${removed} TensorBoard points logged after the checkpoint removed from ${join(out, 'tb')}`), err.join('\n'));
   const { files, events } = readRunEvents(out);
   assert.equal(files.length, 2);
   const s = series(events);

@@ -46,3 +46,11 @@ export function selectBestEpoch(rows: readonly SelectableEpoch[]): Selection {
   }
   return { epoch: rows[index]!.epoch, index, on: onHoldout ? 'holdout' : 'test', optimistic: !onHoldout };
 }
+
+/**
+ * The figures {@link selectBestEpoch} reads, from a row as `mixup train` writes it (rundir/curves.ts
+ * `CurveRow`, snake_case): for choosing during training (e.g. which checkpoint to keep).
+ */
+export function selectableRow(r: { epoch: number; val_acc: number; holdout_acc?: number }): SelectableEpoch {
+  return { epoch: r.epoch, valAcc: r.val_acc, holdoutAcc: r.holdout_acc ?? NaN };
+}

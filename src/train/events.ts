@@ -27,6 +27,8 @@ export function epochScalars(row: CurveRow): Scalar[] {
 /** Writes a run's TensorBoard events as it trains. */
 export class RunEvents {
   private readonly writer: EventFileWriter;
+  /** Scalars removed from the old files on resume (logged after the checkpoint). */
+  readonly removed: number = 0;
   private lossSum = 0;
   private samples = 0;
 
@@ -47,7 +49,7 @@ export class RunEvents {
     if (start !== null) {
       const lastEpochStep = start.epoch * batchesPerEpoch;
       const lastBatchStep = lastEpochStep + start.batch;
-      trimEventFiles(dir, (tag, step) => step <= (tag.startsWith('epoch/') ? lastEpochStep : lastBatchStep));
+      this.removed = trimEventFiles(dir, (tag, step) => step <= (tag.startsWith('epoch/') ? lastEpochStep : lastBatchStep));
     }
     this.writer = new EventFileWriter(dir, now);
   }

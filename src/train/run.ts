@@ -135,6 +135,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     const { engine, start, sums } = setup;
     if (!req.resume) rmSync(tensorboardDir(out), { recursive: true, force: true }); // --overwrite: the old run's events go too
     if (cfg.train.tensorboard) events = new RunEvents(out, tr.batchesPerEpoch, cfg.train.logEvery, req.resume ? start : null);
+    if (events && events.removed > 0) io.info(`resume: ${plural(events.removed, 'TensorBoard point')} logged after the checkpoint removed from ${tensorboardDir(out)}`);
     const epochs = cfg.train.epochs;
     if (start.epoch >= epochs) {
       io.info(`${out}: already trained ${start.epoch} of ${epochs} epochs; nothing to do (raise the total with --epochs N)`);
