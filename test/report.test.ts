@@ -108,7 +108,7 @@ test('meanStd: mean and sample standard deviation (n − 1)', () => {
 test('parseCurves: numbers, 1-based increasing epochs, one-line errors naming file and line', () => {
   const rows = parseCurves(`${HEADER}\n1,0.1,2.3,0.1,2.2,0.25,10,500\n2,0.1,NaN,0.2,2.0,0.5,10,500\n`, 'c.csv');
   assert.equal(rows.length, 2);
-  assert.deepEqual(rows[0], { epoch: 1, lr: 0.1, trainLoss: 2.3, trainAcc: 0.1, valLoss: 2.2, valAcc: 0.25, corruptNoisyAcc: NaN, corruptTrueAcc: NaN, valEce: NaN });
+  assert.deepEqual(rows[0], { epoch: 1, lr: 0.1, trainLoss: 2.3, trainAcc: 0.1, valLoss: 2.2, valAcc: 0.25, corruptNoisyAcc: NaN, corruptTrueAcc: NaN, valEce: NaN, holdoutAcc: NaN, valEceScaled: NaN, trainCleanAcc: NaN });
   // the label-noise columns: fractions, an empty cell is NaN
   const noisy = parseCurves(`${HEADER},corrupt_noisy_acc,corrupt_true_acc\n1,0.1,2.3,0.1,2.2,0.25,10,500,0.125,0.5\n2,0.1,2.3,0.1,2.2,0.25,10,500,,\n`, 'c.csv');
   assert.deepEqual(noisy.map((r) => [r.corruptNoisyAcc, r.corruptTrueAcc]), [[0.125, 0.5], [NaN, NaN]]);
@@ -180,13 +180,13 @@ test('formatMarkdown: the exact table, notes on the formula', () => {
   const { dirs } = fixtureRuns();
   const md = formatMarkdown(buildTable(readRuns(dirs), { compareReference: true }), { compareReference: true });
   const expected = [
-    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | train.seed | reference % | final − reference | status | runs |',
+    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best, picked on test: optimistic) | initial learning rate | batch size | train.seed | reference % | final − reference | status | runs |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
     '| erm-3 (train.epochs=3) | erm | 3 | - | - | 91.00 ± 1.00 | 91.67 ± 0.76 | 0.05 | 128 | 0, 1, 2 | - | - | finished | erm-3-s0, erm-3-s1, erm-3-s2 |',
     '| mixup-3 (train.epochs=3) | mixup | 3 | 0.2 | 0.7 | 87.00 | 87.00 | 0.7 | 128 | 0 | - | - | finished | mixup-3-s0 |',
     '| mixup-feature-90 | mixup-feature | 90 | 0.2 | 0.7 | 45.00 | 45.00 | 0.7 | 128 | 0 | 85.45 | −40.45 | running, epoch 2/90 | feature-90-s0 |',
     '',
-    'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch.',
+    'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch, picked on the test set itself (optimistic; with data.holdout N it is picked on held-out training images).',
     'train.seed: the seed of each run of the row. Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
     'reference: the MXNet reference implementation (unsky/mixup, forked as hdjsjyl/mixup), one run each; final − reference in percentage points.',
     'Its 90- and 200-epoch figures are checkpoints of its 300-epoch runs: rows "<config> at epoch N" read them from a longer run\'s curves.',
@@ -205,12 +205,12 @@ test('formatMarkdown: the note says how many validation images were evaluated (d
   const all = run('b', null, 0.75);
   const note = (rowsDirs: string[]) => formatMarkdown(buildTable(readRuns(rowsDirs))).split('\n');
   const one = note([v500]);
-  assert.equal(one[0], '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | train.seed | runs |');
+  assert.equal(one[0], '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best, picked on test: optimistic) | initial learning rate | batch size | train.seed | runs |');
   assert.equal(
     one[4],
-    'test acc: top-1 % on the validation set (the first 500 CIFAR-10 test images, data.valLimit); final = after the last epoch, best = the best epoch.',
+    'test acc: top-1 % on the validation set (the first 500 CIFAR-10 test images, data.valLimit); final = after the last epoch, best = the best epoch, picked on the test set itself (optimistic; with data.holdout N it is picked on held-out training images).',
   );
-  assert.equal(note([all])[4], 'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch.');
+  assert.equal(note([all])[4], 'test acc: top-1 % on the validation set (all CIFAR-10 test images); final = after the last epoch, best = the best epoch, picked on the test set itself (optimistic; with data.holdout N it is picked on held-out training images).');
   const mixed = note([v500, all, v1000]);
   assert.deepEqual(mixed.slice(0, 6).map((l) => l.split(' | ').slice(9).join(' | ')), [
     'val images | train.seed | runs |',
@@ -223,7 +223,7 @@ test('formatMarkdown: the note says how many validation images were evaluated (d
   assert.deepEqual(mixed.slice(2, 5).map((l) => l.split(' | ')[5]), ['25.00', '75.00', '50.00']);
   assert.equal(
     mixed[6],
-    'test acc: top-1 % on the validation set (the CIFAR-10 test images; column val images: all, or the first N (data.valLimit)); final = after the last epoch, best = the best epoch.',
+    'test acc: top-1 % on the validation set (the CIFAR-10 test images; column val images: all, or the first N (data.valLimit)); final = after the last epoch, best = the best epoch, picked on the test set itself (optimistic; with data.holdout N it is picked on held-out training images).',
   );
   assert.deepEqual(JSON.parse(formatJson(buildTable(readRuns([v500, all])))).map((r: { val_limit: unknown }) => r.val_limit), [500, null]);
 });
@@ -253,7 +253,7 @@ test('report: rows of one config file with different overrides are labelled by t
   assert.deepEqual(err, []);
   // base names where they are unique (s1, a1), the directory as given where they clash (…/s0)
   assert.deepEqual(out.slice(0, 6), [
-    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | train.seed | runs |',
+    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best, picked on test: optimistic) | initial learning rate | batch size | train.seed | runs |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     `| quick (data.limit=500, mixup.scheme=pairs, train.epochs=1) | mixup | 1 | 0.2 | 0.7 | 20.00 | 20.00 | 0.7 | 128 | 0 | ${dirs[2]} |`,
     '| quick (data.limit=1000, mixup.scheme=pairs, train.epochs=1) | mixup | 1 | 1 | 0.7 | 40.00 | 40.00 | 0.7 | 128 | 0 | a1 |',
@@ -459,7 +459,7 @@ test('ECE columns: final and at the best-accuracy epoch, mean ± std over seeds;
   assert.ok(Math.abs(rows[1]!.bestEce!.mean - 5) < 1e-9, 'ECE at the first epoch of the best accuracy');
   const md = formatMarkdown(rows).split('\n');
   assert.deepEqual(md.slice(0, 4), [
-    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best) | initial learning rate | batch size | ECE % (final) | ECE % (at best acc) | train.seed | runs |',
+    '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best, picked on test: optimistic) | initial learning rate | batch size | ECE % (final) | ECE % (at best acc) | train.seed | runs |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     '| erm-3 (train.epochs=3) | erm | 3 | - | - | 70.00 | 70.00 | 0.05 | 128 | - | - | 0 | old |',
     '| quick (train.epochs=3) | mixup | 3 | 0.2 | 0.7 | 57.50 ± 3.54 | 60.00 ± 0.00 | 0.7 | 128 | 4.00 ± 1.41 | 5.00 ± 1.41 | 0, 1 | s0, s1 |',

@@ -113,9 +113,9 @@ test('curves.csv: header once, rows appended, truncation drops rows after the ch
   await appendCurveRow(file, row(2));
   await appendCurveRow(file, row(2));
   await appendCurveRow(file, row(3));
-  assert.equal(readFileSync(file, 'utf8').split('\n')[0], 'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec,corrupt_noisy_acc,corrupt_true_acc,val_ece,val_mce,val_confidence,val_brier');
+  assert.equal(readFileSync(file, 'utf8').split('\n')[0], 'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec,corrupt_noisy_acc,corrupt_true_acc,val_ece,val_mce,val_confidence,val_brier,holdout_loss,holdout_acc,holdout_ece,temperature,val_ece_scaled,train_clean_acc');
   // without label noise the memorisation columns are empty cells; the calibration columns follow them
-  assert.equal(readFileSync(file, 'utf8').split('\n')[1], '1,0.7,2.123457,0.25,1.5,0.456789,12.346,810.12,,,0.031235,0.25,0.5,NaN');
+  assert.equal(readFileSync(file, 'utf8').split('\n')[1], '1,0.7,2.123457,0.25,1.5,0.456789,12.346,810.12,,,0.031235,0.25,0.5,NaN,,,,,,');
   assert.equal(truncateCurves(file, 2), 2);
   assert.deepEqual(readCurves(file).map((r) => r.epoch), [1, 2]);
   assert.equal(readCurves(file)[1]!.val_acc, 0.456789);
@@ -123,7 +123,7 @@ test('curves.csv: header once, rows appended, truncation drops rows after the ch
   assert.equal(existsSync(join(dir, 'none.csv')), false);
   // a label-noise row fills them
   await appendCurveRow(file, { ...row(3), corrupt_noisy_acc: 0.1234567, corrupt_true_acc: 0.5 });
-  assert.equal(readFileSync(file, 'utf8').trim().split('\n')[3], '3,0.7,2.123457,0.25,1.5,0.456789,12.346,810.12,0.123457,0.5,0.031235,0.25,0.5,NaN');
+  assert.equal(readFileSync(file, 'utf8').trim().split('\n')[3], '3,0.7,2.123457,0.25,1.5,0.456789,12.346,810.12,0.123457,0.5,0.031235,0.25,0.5,NaN,,,,,,');
 });
 
 test('curves.csv of a run started before the memorisation or calibration columns: widened on the next append, rows aligned', async () => {
@@ -133,18 +133,18 @@ test('curves.csv of a run started before the memorisation or calibration columns
   writeFileSync(file, 'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec\n1,0.7,2.1,0.25,1.5,0.45,12.3,810.12\n');
   await appendCurveRow(file, { epoch: 2, lr: 0.7, train_loss: 2, train_acc: 0.3, val_loss: 1.4, val_acc: 0.5, epoch_seconds: 12, samples_per_sec: 800 });
   assert.deepEqual(readFileSync(file, 'utf8').split('\n'), [
-    'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec,corrupt_noisy_acc,corrupt_true_acc,val_ece,val_mce,val_confidence,val_brier',
-    '1,0.7,2.1,0.25,1.5,0.45,12.3,810.12,,,,,,',
-    '2,0.7,2,0.3,1.4,0.5,12,800,,,,,,',
+    'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec,corrupt_noisy_acc,corrupt_true_acc,val_ece,val_mce,val_confidence,val_brier,holdout_loss,holdout_acc,holdout_ece,temperature,val_ece_scaled,train_clean_acc',
+    '1,0.7,2.1,0.25,1.5,0.45,12.3,810.12,,,,,,,,,,,,',
+    '2,0.7,2,0.3,1.4,0.5,12,800,,,,,,,,,,,,',
     '',
   ]);
   // a file with the memorisation columns but none of calibration's (ECE etc. are new on this row)
   writeFileSync(file, 'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec,corrupt_noisy_acc,corrupt_true_acc\n1,0.7,2.1,0.25,1.5,0.45,12.3,810.12,0.5,0.25\n');
   await appendCurveRow(file, { epoch: 2, lr: 0.7, train_loss: 2, train_acc: 0.3, val_loss: 1.4, val_acc: 0.5, epoch_seconds: 12, samples_per_sec: 800, val_ece: 0.05, val_mce: 0.2, val_confidence: 0.55, val_brier: 0.6 });
   assert.deepEqual(readFileSync(file, 'utf8').split('\n'), [
-    'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec,corrupt_noisy_acc,corrupt_true_acc,val_ece,val_mce,val_confidence,val_brier',
-    '1,0.7,2.1,0.25,1.5,0.45,12.3,810.12,0.5,0.25,,,,',
-    '2,0.7,2,0.3,1.4,0.5,12,800,,,0.05,0.2,0.55,0.6',
+    'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec,corrupt_noisy_acc,corrupt_true_acc,val_ece,val_mce,val_confidence,val_brier,holdout_loss,holdout_acc,holdout_ece,temperature,val_ece_scaled,train_clean_acc',
+    '1,0.7,2.1,0.25,1.5,0.45,12.3,810.12,0.5,0.25,,,,,,,,,,',
+    '2,0.7,2,0.3,1.4,0.5,12,800,,,0.05,0.2,0.55,0.6,,,,,,',
     '',
   ]);
   assert.equal(readCurves(file)[0]!.val_ece, undefined, 'an empty cell reads as absent');

@@ -57,9 +57,9 @@ after(() => {
   for (const d of temps) rmSync(d, { recursive: true, force: true });
 });
 
-test('curves.csv has the calibration columns after the label-noise ones, and mixup test reports the same calibration', async () => {
+test('curves.csv has the calibration columns after the label-noise ones (then the holdout and clean-training ones), and mixup test reports the same calibration', async () => {
   const header = readFileSync(join(run, 'curves.csv'), 'utf8').split('\n')[0];
-  assert.equal(header, 'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec,corrupt_noisy_acc,corrupt_true_acc,val_ece,val_mce,val_confidence,val_brier');
+  assert.equal(header, 'epoch,lr,train_loss,train_acc,val_loss,val_acc,epoch_seconds,samples_per_sec,corrupt_noisy_acc,corrupt_true_acc,val_ece,val_mce,val_confidence,val_brier,holdout_loss,holdout_acc,holdout_ece,temperature,val_ece_scaled,train_clean_acc');
   const [row] = readCurves(join(run, 'curves.csv'));
   const s = await scoreCheckpoint(run, {});
   assert.equal(s.calibration.samples, 30);

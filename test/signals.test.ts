@@ -123,10 +123,10 @@ function assertReadable(out: string): number[] {
   if (existsSync(csv)) {
     const [header, ...rows] = readFileSync(csv, 'utf8').split('\n').filter((l) => l !== '');
     assert.equal(header, CURVE_COLUMNS.join(','));
-    // every cell a number; the label-noise columns are empty in these runs, all others filled
+    // every cell a number; the label-noise, holdout and clean-training columns are empty in these runs, all others filled
     for (const r of rows) {
       const cells = r.split(',');
-      const empty = (i: number) => CURVE_COLUMNS[i]!.startsWith('corrupt_');
+      const empty = (i: number) => /^(corrupt_|holdout_)|^(temperature|val_ece_scaled|train_clean_acc)$/.test(CURVE_COLUMNS[i]!);
       assert.ok(cells.length === CURVE_COLUMNS.length && cells.every((v, i) => Number.isFinite(Number(v)) && (v !== '') === !empty(i)), `bad row ${r}`);
     }
     epochs = rows.map((r) => Number(r.split(',')[0]));

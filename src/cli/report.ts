@@ -14,11 +14,21 @@ export function addReportCommand(program: Command, io: Io): void {
     .option('--compare-reference', "add the reference's published test accuracy (90/200/300 epochs) and the difference")
     .option('--plot <file>', 'draw validation accuracy, training loss (and validation ECE when logged) against epoch into FILE (.svg or .png)')
     .option('--force', 'replace the --plot file when it exists')
+    .option('--tensorboard', 'instead of the table: write TensorBoard event files (<run>/tb/) from curves.csv for runs that have none (runs from before they were written)')
     .addHelpText(
       'after',
-      '\nRuns that share a config apart from the seed make one row: mean ± sample std (n − 1);\na seed run twice counts once (the first given). Rows of one config file that differ in\noverrides name the keys that differ; the runs column names the directories.\nA directory without curves.csv is named and skipped; an unfinished run is shown as such.\nFinished label-noise runs (data.labelNoise > 0) also get a table by noise level and method:\nbest and last test accuracy and the memorised share of the corrupted labels (after the main\ntable in Markdown; with --table noise alone, in any format). Column train.seed lists the\nseeds of the runs of a row (CSV/JSON: seeds, and n their number).\nRows that differ from the reference recipe (configs/<experiment>-300.json; depth, data.limit,\nepochs, ...) name those keys in their label.\n\nExamples:\n  mixup report runs/* --compare-reference\n  mixup report runs/* --format csv > table.csv\n  mixup report runs/noise/* --table noise --format csv > noise.csv\n  mixup report runs/mixup-200-s0 runs/erm-200-s0 --plot curves.png',
+      '\nRuns that share a config apart from the seed make one row: mean ± sample std (n − 1);\na seed run twice counts once (the first given). Rows of one config file that differ in\noverrides name the keys that differ; the runs column names the directories.\nA directory without curves.csv is named and skipped; an unfinished run is shown as such.\nFinished label-noise runs (data.labelNoise > 0) also get a table by noise level and method:\nbest and last test accuracy and the memorised share of the corrupted labels (after the main\ntable in Markdown; with --table noise alone, in any format). Column train.seed lists the\nseeds of the runs of a row (CSV/JSON: seeds, and n their number).\nRows that differ from the reference recipe (configs/<experiment>-300.json; depth, data.limit,\nepochs, ...) name those keys in their label.\n\nExamples:\n  mixup report runs/* --compare-reference\n  mixup report runs/* --format csv > table.csv\n  mixup report runs/noise/* --table noise --format csv > noise.csv\n  mixup report runs/mixup-200-s0 runs/erm-200-s0 --plot curves.png\n  mixup report --tensorboard runs/*     (then: tensorboard --logdir runs)',
     )
-    .action(async (dirs: string[], opts: { format: 'md' | 'csv' | 'json'; table?: 'main' | 'noise'; compareReference?: boolean; plot?: string; force?: boolean }) => {
+    .action(async (dirs: string[], opts: { format: 'md' | 'csv' | 'json'; table?: 'main' | 'noise'; compareReference?: boolean; plot?: string; force?: boolean; tensorboard?: boolean }) => {
+      if (opts.tensorboard) {
+        const { writeRunEvents } = await import('../report/tensorboard.js');
+        for (const d of dirs) {
+          const r = writeRunEvents(d);
+          if ('skipped' in r) io.err(`mixup: note: ${r.skipped}`);
+          else io.out(`${d}: wrote ${r.epochs} epoch${r.epochs === 1 ? '' : 's'} to ${r.file} (${r.batchesPerEpoch === null ? 'steps are epochs' : `steps in batches, ${r.batchesPerEpoch} per epoch`})`);
+        }
+        return;
+      }
       const { report } = await import('../report/report.js');
       await report(dirs, { format: opts.format, table: opts.table, compareReference: opts.compareReference ?? false, plot: opts.plot, force: opts.force === true }, io);
     });

@@ -21,6 +21,8 @@ interface TestFlags {
   attack?: string;
   eps?: string;
   steps?: string;
+  temperature?: boolean;
+  fitOn?: string;
 }
 
 /** Adds `mixup test` to the program. */
@@ -40,7 +42,9 @@ export function addTestCommand(program: Command, io: Io): void {
     .option('--attack <kind>', 'also attack every image, white-box: fgsm or ifgsm; prints clean and attacked top-1')
     .option('--eps <levels>', 'attack budget ε in pixel levels (0-255) of the image before mean subtraction')
     .option('--steps <n>', `I-FGSM: steps of ε/n (default ${DEFAULT_IFGSM_STEPS})`)
-    .addHelpText('after', '\nExamples:\n  mixup test runs/quick\n  mixup test runs/quick --epoch 3 --full\n  mixup test --checkpoint runs/quick/checkpoints/epoch-0010 --json')
+    .option('--temperature', "instead: fit one temperature T by minimising NLL on the run's held-out images (data.holdout) and print NLL, Brier, ECE and equal-mass ECE before and after; never fitted on the test set")
+    .option('--fit-on <file>', 'with --temperature: fit T on this data file instead of the holdout (not the validation data)')
+    .addHelpText('after', '\nExamples:\n  mixup test runs/quick\n  mixup test runs/holdout-run --temperature\n  mixup test runs/quick --epoch 3 --full\n  mixup test --checkpoint runs/quick/checkpoints/epoch-0010 --json')
     .action(async (runDir: string | undefined, opts: TestFlags, cmd: Command) => {
       if (runDir !== undefined && opts.checkpoint !== undefined && runDir !== opts.checkpoint) {
         throw new UserError(`test: give the run directory once, as RUN_DIR or as --checkpoint (got ${runDir} and --checkpoint ${opts.checkpoint})`);
@@ -55,11 +59,36 @@ export function addTestCommand(program: Command, io: Io): void {
       reliability?.checkReliabilityFile(opts.reliability!, opts.force === true);
       const { cfg } = findRunConfig(path, epoch);
       checkDataPaths(cfg.data, ['val'], opts.data); // before the backend starts
+      if (opts.fitOn !== undefined && !opts.temperature) throw new UserError('--fit-on goes with --temperature');
+      if (opts.temperature) {
+        if (attack || reliability) throw new UserError('--temperature: give it without --attack and --reliability (one report at a time)');
+        const { checkTemperatureFit } = await import('../evaluate/scale.js');
+        checkTemperatureFit(cfg, opts.fitOn, opts.data);
+        if (opts.fitOn === undefined) checkDataPaths(cfg.data, ['train']);
+      }
       await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
       // the backends (and TensorFlow.js) load only now that the input is known to be good
       const { assertMemoryFits } = await import('../engine/memoryfit.js');
       const { scoreCheckpoint } = await import('../evaluate/score.js');
       assertMemoryFits(cfg, 'test');
+      if (opts.temperature) {
+        const { scoreTemperature } = await import('../evaluate/scale.js');
+        const { temperatureLines } = await import('../report/score.js');
+        const sink = { line: io.err, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr };
+        const s = await scoreTemperature(path, {
+          epoch,
+          data: opts.data,
+          full: opts.full,
+          fitOn: opts.fitOn,
+          onProgress: (verb) => {
+            const bar = new EvalProgress(sink, 'test:', verb);
+            return (done, total) => (done >= total ? bar.stop() : bar.update(done, total));
+          },
+        });
+        if (opts.json) io.out(JSON.stringify(s, null, 2));
+        else for (const l of temperatureLines(s)) io.out(l);
+        return;
+      }
       if (attack) io.err(`attack: ${attack.kind === 'fgsm' ? 'FGSM' : `I-FGSM (${attack.steps} steps)`}, ε ${attack.eps}/255, after the clean evaluation`);
       // Bars on a terminal (stderr), as training draws them; nothing on anything else.
       const sink = { line: io.err, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr };

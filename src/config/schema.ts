@@ -120,6 +120,12 @@ const dataSchema = z
       .describe(
         'share p of training samples (round(p·N), chosen by train.seed) whose label is replaced by one drawn uniformly from all classes (paper §3.4); validation untouched',
       ),
+    holdout: int()
+      .min(0)
+      .default(0)
+      .describe(
+        'training images (chosen by train.seed, the same on resume) set aside and never trained on; evaluated every epoch (holdout_* columns) for model selection and temperature scaling; 0 = none, as the reference',
+      ),
     labelIndex: int().min(0).default(0).describe('which label to use when a RecordIO record carries several'),
     labelField: z.enum(['fine', 'coarse']).default('fine').describe('CIFAR-100 binary files: which of the two label bytes to use'),
     cache: z.boolean().default(true).describe('keep decoded images in memory as uint8 after the first pass'),
@@ -172,6 +178,14 @@ const trainSchema = z
       .default(null)
       .describe('training steps queued between two reads of their loss and accuracy from the device (null = 1 on CPU backends, 8 on GPU backends, so a GPU runs ahead of JavaScript)'),
     evalBatchSize: posInt().default(500).describe('samples per evaluation batch'),
+    cleanTrainEval: int()
+      .min(0)
+      .default(0)
+      .describe('training images (chosen by train.seed) evaluated unmixed, in inference mode, each epoch: the train_clean_acc column; 0 = off'),
+    tensorboard: z
+      .boolean()
+      .default(true)
+      .describe('write TensorBoard event files to <out>/tb/ (loss and lr every logEvery batches, every curves.csv figure every epoch)'),
   })
   .prefault({})
   .describe('the training recipe');

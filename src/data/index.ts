@@ -14,7 +14,8 @@ import { allocCache } from './reader.js';
 import { findInDir, LOOKED_FOR, openSource, type OpenedSource } from './source.js';
 import { readHead } from './recordio.js';
 import { isSplitFile } from './cifarbin.js';
-import { corruptLabels } from './noise.js';
+import { corruptLabels, type LabelNoise } from './noise.js';
+import { cleanTrainSamples, splitHoldout, type HoldoutSplit } from './holdout.js';
 import { DEFAULT_DATA_DIR } from './paths.js';
 
 export type { Batch, DataPipeline } from './types.js';
@@ -139,9 +140,12 @@ export async function openPipeline(cfg: Config, split: 'train' | 'val', path?: s
     if (same !== null) warn(same);
   }
   const batchSize = train ? cfg.train.batchSize : cfg.train.evalBatchSize;
-  if (train && source.numSamples < batchSize) {
+  const held: HoldoutSplit | null = train && cfg.data.holdout > 0 ? splitHoldout(source.numSamples, cfg.data.holdout, cfg.train.seed) : null;
+  const trainedCount = held ? held.train.length : source.numSamples;
+  if (train && trainedCount < batchSize) {
     const limited = cfg.data.limit !== null && source.numSamples === cfg.data.limit ? ` (the first ${cfg.data.limit}, data.limit)` : '';
-    throw new UserError(`${source.path}: ${source.numSamples} training samples${limited}, fewer than train.batchSize ${batchSize}: an epoch would have no batch`);
+    const heldText = held ? ` less ${held.holdout.length} held out (data.holdout)` : '';
+    throw new UserError(`${source.path}: ${source.numSamples} training samples${limited}${heldText}, fewer than train.batchSize ${batchSize}: an epoch would have no batch`);
   }
   const cache = cfg.data.cache && source.spec.kind !== 'mem' ? allocCache(source.numSamples) : null;
   const opts = {
@@ -153,12 +157,30 @@ export async function openPipeline(cfg: Config, split: 'train' | 'val', path?: s
     cache,
     ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
   };
-  if (!train || cfg.data.labelNoise === 0) return new Pipeline(source, opts);
+  if (!train) return new Pipeline(source, opts);
+  const trained = held ? held.train : null;
   // Labels are read on this thread only (pipeline.ts), so replacing them here covers worker
-  // threads and the image cache alike; data.limit has already cut the split to N samples.
-  const { labels, noise } = corruptLabels(source.labels, cfg.data.labelNoise, cfg.model.numClasses, cfg.train.seed);
-  const pipeline = new Pipeline({ ...source, labels }, opts);
-  const samples = pipeline.subset(noise.indices, { train: false, batchSize: cfg.train.evalBatchSize, augment: augmentSpec(cfg, false) });
-  pipeline.labelNoise = { noise, samples };
+  // threads and the image cache alike; data.limit has already cut the split to N samples. With a
+  // holdout only the images trained on are corrupted: held-out labels stay true.
+  let labels = source.labels;
+  let noise: LabelNoise | null = null;
+  if (cfg.data.labelNoise > 0) {
+    const own = trained ? Int32Array.from(trained, (i) => source.labels[i]!) : source.labels;
+    const c = corruptLabels(own, cfg.data.labelNoise, cfg.model.numClasses, cfg.train.seed);
+    if (trained) {
+      labels = source.labels.slice();
+      trained.forEach((i, k) => (labels[i] = c.labels[k]!));
+      noise = { ...c.noise, indices: Int32Array.from(c.noise.indices, (k) => trained[k]!) };
+    } else ({ labels, noise } = c);
+  }
+  const description = held ? `${source.description}; ${held.holdout.length} held out (data.holdout), ${held.train.length} trained on` : source.description;
+  const pipeline = new Pipeline({ ...source, labels, description }, trained ? { ...opts, subset: trained } : opts);
+  const evaluation = { train: false, batchSize: cfg.train.evalBatchSize, augment: augmentSpec(cfg, false) };
+  if (noise) pipeline.labelNoise = { noise, samples: pipeline.subset(noise.indices, evaluation) };
+  if (held) pipeline.holdout = pipeline.subset(held.holdout, evaluation);
+  if (cfg.train.cleanTrainEval > 0) {
+    const all = trained ?? Int32Array.from({ length: source.numSamples }, (_, i) => i);
+    pipeline.cleanTrain = pipeline.subset(cleanTrainSamples(all, cfg.train.cleanTrainEval, cfg.train.seed), evaluation);
+  }
   return pipeline;
 }

@@ -156,6 +156,8 @@ export class Pipeline implements DataPipeline {
   readonly classNames: string[];
   readonly description: string;
   labelNoise?: CorruptedSplit;
+  holdout?: DataPipeline;
+  cleanTrain?: DataPipeline;
   private pool: WorkerPool | null = null;
   private local: SampleReader | null = null;
   private closed = false;

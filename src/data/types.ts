@@ -48,6 +48,17 @@ export interface DataPipeline {
   /** Training split with `data.labelNoise` > 0: the corruption and its samples; absent otherwise. */
   labelNoise?: CorruptedSplit;
   /**
+   * Training split with `data.holdout` N > 0: the N held-out images (never trained on, true labels)
+   * in evaluation mode (center crop, `train.evalBatchSize`, ascending sample order); closed with
+   * the training pipeline. Absent otherwise.
+   */
+  holdout?: DataPipeline;
+  /**
+   * Training split with `train.cleanTrainEval` N > 0: N of the images trained on (their training
+   * labels) in evaluation mode, for the unmixed training accuracy; closed with the training pipeline.
+   */
+  cleanTrain?: DataPipeline;
+  /**
    * The batches of one epoch. Training: order shuffled by a stream seeded from (train.seed, 'shuffle',
    * epoch) and augmentation drawn per sample from (train.seed, 'augment', epoch, sample index), so
    * an epoch's batches depend only on the seed and the epoch number. Evaluation: every sample once, in

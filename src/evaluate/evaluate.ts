@@ -30,9 +30,10 @@ export interface EvaluateOptions {
   /**
    * Called for every batch, in order, once its logits are read: `probs` `[B*K]` softmax
    * probabilities (row-major), `labels` `[B]`, `numClasses` K, `predicted` `[B]` the first-max
-   * argmax (scoring.ts `scoreLogits`). For calibration, memorisation and the like.
+   * argmax (scoring.ts `scoreLogits`), `logits` `[B*K]` as read from the device. For calibration,
+   * temperature scaling, memorisation and the like.
    */
-  onBatch?(probs: Float32Array, labels: Int32Array, numClasses: number, predicted: Int32Array): void;
+  onBatch?(probs: Float32Array, labels: Int32Array, numClasses: number, predicted: Int32Array, logits: Float32Array): void;
   /** Called after every batch with the samples scored so far and the split's size. */
   onProgress?(samplesDone: number, samplesTotal: number): void;
   /**
@@ -66,7 +67,8 @@ export async function evaluate(engine: Engine, data: DataPipeline, o: EvaluateOp
   let samples = 0;
   let queued: { logits: QueuedLogits; labels: Int32Array } | null = null;
   const settle = async (q: { logits: QueuedLogits; labels: Int32Array }) => {
-    const r = scoreLogits(await engine.readLogits(q.logits), q.labels, k);
+    const logits = await engine.readLogits(q.logits);
+    const r = scoreLogits(logits, q.labels, k);
     lossSum += r.lossSum;
     for (let i = 0; i < q.labels.length; i++) {
       const y = q.labels[i]!;
@@ -74,7 +76,7 @@ export async function evaluate(engine: Engine, data: DataPipeline, o: EvaluateOp
       if (r.predicted[i] === y) hits[y]! += 1;
     }
     samples += q.labels.length;
-    o.onBatch?.(r.probs, q.labels, k, r.predicted);
+    o.onBatch?.(r.probs, q.labels, k, r.predicted, logits);
     o.onProgress?.(samples, data.numSamples);
   };
   const stopIfAsked = async () => {

@@ -4,6 +4,7 @@
  * best and last test accuracy and how much of the corrupted labels the network memorised by the
  * last epoch (curves.csv `corrupt_noisy_acc`, `corrupt_true_acc`).
  */
+import { selectBestEpoch } from './select.js';
 import { createArrayCsvStringifier } from 'csv-writer';
 import { configLabels, type Run } from './runs.js';
 import { formatMeanStd, meanStd, percent, type MeanStd } from './stats.js';
@@ -80,7 +81,7 @@ export function buildNoiseTable(runs: readonly Run[]): NoiseRow[] {
         epochs: r0.epochs,
         method: methodOf(r0),
         label: labels.get(r0)!,
-        best: meanStd(sorted.map((r) => percent(Math.max(...r.curves.map((c) => c.valAcc))))),
+        best: meanStd(sorted.map((r) => percent(r.curves[selectBestEpoch(r.curves).index]!.valAcc))),
         last: meanStd(sorted.map((r) => percent(lastOf(r).valAcc))),
         memorised: lastColumn(sorted, (r) => lastOf(r).corruptNoisyAcc),
         trueOnCorrupted: lastColumn(sorted, (r) => lastOf(r).corruptTrueAcc),
@@ -110,7 +111,7 @@ export function formatNoiseMarkdown(rows: readonly NoiseRow[]): string {
   lines.push(
     '',
     'Label noise: data.labelNoise of the training labels replaced by labels drawn uniformly from all classes (the same samples for every method of a seed).',
-    'best / last: top-1 % on the validation set at the best and at the last epoch. memorised: share of the corrupted training samples predicted as',
+    'best / last: top-1 % on the validation set at the best and at the last epoch (best: picked on the held-out images with data.holdout, else on the test set itself, optimistic). memorised: share of the corrupted training samples predicted as',
     'their corrupted label after the last epoch (inference mode); true label: predicted as their true label. train.seed: the seed of each run of the row;',
     'several seeds: mean ± sample std.',
   );

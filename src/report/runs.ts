@@ -89,6 +89,8 @@ export const IGNORED_FOR_GROUPING = [
   'data.cache',
   'wasmThreads',
   'train.readEvery',
+  'train.tensorboard',
+  'train.cleanTrainEval',
 ] as const;
 
 /** The part of config.json the report needs; other keys are kept for grouping but not checked. */

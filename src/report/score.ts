@@ -3,7 +3,9 @@
  * with its bins, the attack, and per-class accuracy.
  */
 import { pct, plural } from '../format.js';
-import type { Calibration } from '../evaluate/calibration.js';
+import { CALIBRATION_BINS, type Calibration } from '../evaluate/calibration.js';
+import type { CalibrationFigures } from '../evaluate/temperature.js';
+import type { TemperatureScore } from '../evaluate/scale.js';
 import type { AttackResult } from '../evaluate/attack.js';
 import type { Score } from '../evaluate/score.js';
 
@@ -56,4 +58,24 @@ export function calibrationLines(c: Calibration): string[] {
 export function attackLines(a: AttackResult): string[] {
   const what = a.kind === 'fgsm' ? `FGSM, ε ${a.eps}/255` : `I-FGSM, ε ${a.eps}/255, ${a.steps} steps of ${Number((a.eps / a.steps).toPrecision(4))}`;
   return [`attack (${what}, white-box): top-1 ${pct(a.cleanAccuracy)} clean → ${pct(a.attackedAccuracy)} attacked (${a.samples} images)`];
+}
+
+/**
+ * Lines of a {@link TemperatureScore}: T and where it was fitted, then NLL, Brier, ECE (15
+ * equal-width bins) and equal-mass ECE of the fitting split and the test split, at T = 1 and at T.
+ */
+export function temperatureLines(s: TemperatureScore): string[] {
+  const row = (name: string, f: CalibrationFigures) =>
+    `  ${name.padEnd(30)} ${f.nll.toFixed(4).padStart(7)} ${f.brier.toFixed(4).padStart(7)} ${pct(f.ece).padStart(7)} ${pct(f.eceEqualMass).padStart(18)} ${pct(f.accuracy).padStart(8)}`;
+  const t = Number(s.temperature.toPrecision(6));
+  return [
+    ...scoreHeaderLines({ checkpoint: s.checkpoint, epoch: s.epoch, batch: s.batch, data: s.test.data }),
+    `temperature: T = ${t}, fitted by minimising NLL on ${s.fittedOn === 'holdout' ? 'the holdout' : 'the --fit-on data'}: ${s.fit.data}`,
+    `  ${''.padEnd(30)} ${'NLL'.padStart(7)} ${'Brier'.padStart(7)} ${'ECE'.padStart(7)} ${'ECE (equal-mass)'.padStart(18)} ${'top-1'.padStart(8)}`,
+    row('test, before (T = 1)', s.test.before),
+    row(`test, after (T = ${t})`, s.test.after),
+    row(`${s.fittedOn === 'holdout' ? 'holdout' : 'fit data'}, before (T = 1)`, s.fit.before),
+    row(`${s.fittedOn === 'holdout' ? 'holdout' : 'fit data'}, after (T = ${t})`, s.fit.after),
+    `ECE: ${CALIBRATION_BINS} equal-width bins of top-1 confidence; equal-mass: ${CALIBRATION_BINS} bins of equal sample count. Brier: mean Σₖ (pₖ − yₖ)², 0–2. NLL in nats.`,
+  ];
 }

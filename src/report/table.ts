@@ -12,6 +12,7 @@ import { configLabels, type CurveRow, type Run, type RunStatus } from './runs.js
 import { formatMeanStd, meanStd, percent, type MeanStd } from './stats.js';
 import { referenceAccuracy } from './reference.js';
 import { offRecipeKeys } from './recipe.js';
+import { selectBestEpoch } from './select.js';
 
 /** One row of the table: the finished seeds of one config, or one run still in progress. */
 export interface TableRow {
@@ -40,11 +41,15 @@ export interface TableRow {
   seeds: number[];
   /** % test accuracy after the last epoch (for a run in progress: the last finished one). */
   finalAcc: MeanStd;
-  /** % test accuracy of the best epoch. */
+  /** % test accuracy at each run's best epoch ({@link selectBestEpoch}: on the holdout when the runs have one). */
   bestAcc: MeanStd;
+  /** On what the best epoch was picked: `holdout` (data.holdout) or `test` (optimistic). */
+  bestOn: 'holdout' | 'test';
+  /** % validation ECE after temperature scaling (T fitted on the holdout) at the best epoch; null without a holdout. */
+  bestEceScaled: MeanStd | null;
   /** % validation ECE after the last epoch; null when a run of the row did not log it (older runs). */
   finalEce: MeanStd | null;
-  /** % validation ECE at the epoch of each run's best test accuracy (the first of equals); null as finalEce. */
+  /** % validation ECE at each run's best epoch (as bestAcc); null as finalEce. */
   bestEce: MeanStd | null;
   /** True when every run of the row finished all its epochs. */
   finished: boolean;
@@ -79,12 +84,13 @@ export interface TableOptions {
 function rowOf(runs: Run[], label: string, finished: boolean, opts: TableOptions): TableRow {
   const r0 = runs[0]!;
   const finalAcc = meanStd(runs.map((r) => percent(r.curves[r.curves.length - 1]!.valAcc)));
-  const bestAcc = meanStd(runs.map((r) => percent(Math.max(...r.curves.map((c) => c.valAcc)))));
-  const ece = (pick: (r: Run) => CurveRow) => {
-    const xs = runs.map((r) => percent(pick(r).valEce));
+  const bestEpoch = (r: Run) => r.curves[selectBestEpoch(r.curves).index]!;
+  const bestAcc = meanStd(runs.map((r) => percent(bestEpoch(r).valAcc)));
+  const bestOn = runs.every((r) => selectBestEpoch(r.curves).on === 'holdout') ? 'holdout' : 'test';
+  const ece = (pick: (r: Run) => CurveRow, field: 'valEce' | 'valEceScaled' = 'valEce') => {
+    const xs = runs.map((r) => percent(pick(r)[field]));
     return xs.every(Number.isFinite) ? meanStd(xs) : null;
   };
-  const bestEpoch = (r: Run) => r.curves.reduce((b, c) => (c.valAcc > b.valAcc ? c : b));
   const offRecipe = offRecipeKeys(r0) ?? [];
   const reference = opts.compareReference && offRecipe.length === 0 ? referenceAccuracy(r0.experiment, r0.epochs) : null;
   const mixes = r0.experiment !== 'erm';
@@ -102,6 +108,8 @@ function rowOf(runs: Run[], label: string, finished: boolean, opts: TableOptions
     seeds: runs.map((r) => r.seed),
     finalAcc,
     bestAcc,
+    bestOn,
+    bestEceScaled: bestOn === 'holdout' ? ece(bestEpoch, 'valEceScaled') : null,
     finalEce: ece((r) => r.curves[r.curves.length - 1]!),
     bestEce: ece(bestEpoch),
     finished,
@@ -214,7 +222,22 @@ function testAccNote(rows: readonly TableRow[], perRow: boolean): string {
     : rows[0]!.valLimit === null
       ? 'all CIFAR-10 test images'
       : `the first ${valImagesText(rows[0]!.valLimit)} CIFAR-10 test images, data.valLimit`;
-  return `test acc: top-1 % on the validation set (${which}); final = after the last epoch, best = the best epoch.`;
+  const best = bestText(rows);
+  return `test acc: top-1 % on the validation set (${which}); final = after the last epoch, best = ${best.note}.`;
+}
+
+/** How the "best" column is named and explained: picked on the holdout, on the test set, or a mix of both. */
+function bestText(rows: readonly TableRow[]): { header: string; note: string } {
+  const on = new Set(rows.map((r) => r.bestOn));
+  if (on.size === 1 && on.has('holdout')) {
+    return { header: 'test acc % (best on holdout)', note: 'at the epoch of the best accuracy on the held-out training images (data.holdout)' };
+  }
+  const optimistic = 'the best epoch, picked on the test set itself (optimistic; with data.holdout N it is picked on held-out training images)';
+  if (on.size === 1) return { header: 'test acc % (best, picked on test: optimistic)', note: optimistic };
+  return {
+    header: 'test acc % (best: holdout or test)',
+    note: `for rows with a holdout (data.holdout) at the epoch of the best holdout accuracy, for the others ${optimistic}; column best on`,
+  };
 }
 
 /**
@@ -234,13 +257,17 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
     'alpha',
     'mix_rate',
     'test acc % (final)',
-    'test acc % (best)',
+    bestText(rows).header,
     'initial learning rate',
     'batch size',
   ];
+  const mixedBest = new Set(rows.map((r) => r.bestOn)).size > 1;
+  if (mixedBest) header.splice(header.indexOf('initial learning rate'), 0, 'best on');
   if (valPerRow) header.push('val images');
   const anyEce = hasEce(rows);
   if (anyEce) header.push('ECE % (final)', 'ECE % (at best acc)');
+  const anyScaled = rows.some((r) => r.bestEceScaled !== null);
+  if (anyScaled) header.push('ECE % after T (at best)');
   header.push('train.seed');
   if (opts.compareReference) header.push('reference %', 'final − reference');
   if (anyUnfinished) header.push('status');
@@ -256,10 +283,12 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
       r.mixRate === null ? '-' : String(r.mixRate),
       formatMeanStd(r.finalAcc),
       formatMeanStd(r.bestAcc),
+      ...(mixedBest ? [r.bestOn] : []),
       String(r.lr),
       String(r.batchSize),
       ...(valPerRow ? [valImagesText(r.valLimit)] : []),
       ...(anyEce ? [r.finalEce, r.bestEce].map((m) => (m === null ? '-' : formatMeanStd(m))) : []),
+      ...(anyScaled ? [r.bestEceScaled === null ? '-' : formatMeanStd(r.bestEceScaled)] : []),
       r.seeds.join(', '),
     ];
     if (opts.compareReference) cells.push(r.reference === null ? '-' : r.reference.toFixed(2), r.diff === null ? '-' : fmtDiff(r.diff));
@@ -273,6 +302,7 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
     'train.seed: the seed of each run of the row. Several seeds of one config: mean ± sample standard deviation, s = sqrt(Σ(x − mean)² / (n − 1)).',
   );
   if (anyEce) lines.push(ECE_NOTE);
+  if (anyScaled) lines.push(SCALED_NOTE);
   if (opts.compareReference) {
     lines.push(
       'reference: the MXNet reference implementation (unsky/mixup, forked as hdjsjyl/mixup), one run each; final − reference in percentage points.',
@@ -298,7 +328,10 @@ function hasEce(rows: readonly TableRow[]): boolean {
 
 const ECE_NOTE =
   'ECE: expected calibration error of the validation predictions in % (15 equal-width bins of top-1 confidence, Guo et al. 2017); ' +
-  'final = after the last epoch, at best acc = at the epoch of the best test accuracy; - for runs that did not log it.';
+  'final = after the last epoch, at best acc = at the best epoch (as test acc best); - for runs that did not log it.';
+
+const SCALED_NOTE =
+  'ECE after T: the validation ECE after temperature scaling (softmax(z/T), one T per epoch fitted by NLL on the held-out images, Guo et al. 2017) at the best epoch; - for rows without a holdout.';
 
 const round = (x: number, digits = 4) => Number(x.toFixed(digits));
 const roundStd = (m: MeanStd | null) => (m === null || m.std === null ? null : round(m.std));
@@ -345,9 +378,19 @@ const RECORD_ECE_COLUMNS: readonly (readonly [string, (r: TableRow) => unknown])
   ['best_acc_ece_std', (r) => roundStd(r.bestEce)],
 ];
 
-/** The record columns of a table: ECE columns only when some row has calibration figures. */
+/** Columns added at the end when some row picked its best epoch on a holdout. */
+const RECORD_HOLDOUT_COLUMNS: readonly (readonly [string, (r: TableRow) => unknown])[] = [
+  ['best_on', (r) => r.bestOn],
+  ['best_ece_scaled', (r) => (r.bestEceScaled === null ? null : round(r.bestEceScaled.mean))],
+  ['best_ece_scaled_std', (r) => roundStd(r.bestEceScaled)],
+];
+
+/**
+ * The record columns of a table: ECE columns only when some row has calibration figures, and
+ * `best_on` (holdout or test) with the ECE after temperature scaling only when some row has a holdout.
+ */
 function recordColumns(rows: readonly TableRow[]): readonly (readonly [string, (r: TableRow) => unknown])[] {
-  return hasEce(rows) ? [...RECORD_COLUMNS, ...RECORD_ECE_COLUMNS] : RECORD_COLUMNS;
+  return [...RECORD_COLUMNS, ...(hasEce(rows) ? RECORD_ECE_COLUMNS : []), ...(rows.some((r) => r.bestOn === 'holdout') ? RECORD_HOLDOUT_COLUMNS : [])];
 }
 
 /** The table as JSON: an array of {@link tableRecords}. */

@@ -17,7 +17,11 @@ export interface CurveRow {
   /** Learning rate used during the epoch. */
   lr: number;
   train_loss: number;
-  /** Top-1 on the (mixed) training batches: a prediction counts when it is the label with the larger weight. */
+  /**
+   * Top-1 on the training batches as trained (augmented, BatchNorm in training mode). Under mixup a
+   * mixed sample counts as correct when the prediction is its majority label, the one with the
+   * larger weight λ; so it is not the accuracy on the training images (see train_clean_acc).
+   */
   train_acc: number;
   val_loss: number;
   /** Top-1 accuracy on the validation set (BatchNorm in inference mode, center crop). */
@@ -41,6 +45,18 @@ export interface CurveRow {
   val_mce?: number;
   val_confidence?: number;
   val_brier?: number;
+  /**
+   * data.holdout > 0: loss, top-1 and ECE (15 bins) on the held-out training images, evaluated like
+   * the validation set; the temperature T fitted on them (NLL, src/evaluate/temperature.ts), and the
+   * validation ECE of softmax(z / T). Empty otherwise.
+   */
+  holdout_loss?: number;
+  holdout_acc?: number;
+  holdout_ece?: number;
+  temperature?: number;
+  val_ece_scaled?: number;
+  /** train.cleanTrainEval > 0: top-1 on that many training images, unmixed, center crop, inference mode. */
+  train_clean_acc?: number;
 }
 
 /** Column order of curves.csv. */
@@ -48,16 +64,18 @@ export const CURVE_COLUMNS: (keyof CurveRow)[] = [
   'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'epoch_seconds', 'samples_per_sec',
   'corrupt_noisy_acc', 'corrupt_true_acc',
   'val_ece', 'val_mce', 'val_confidence', 'val_brier',
+  'holdout_loss', 'holdout_acc', 'holdout_ece', 'temperature', 'val_ece_scaled', 'train_clean_acc',
 ];
 
 const DIGITS: Record<keyof CurveRow, number> = {
   epoch: 0, lr: 10, train_loss: 6, train_acc: 6, val_loss: 6, val_acc: 6, epoch_seconds: 3, samples_per_sec: 2,
   corrupt_noisy_acc: 6, corrupt_true_acc: 6,
   val_ece: 6, val_mce: 6, val_confidence: 6, val_brier: 6,
+  holdout_loss: 6, holdout_acc: 6, holdout_ece: 6, temperature: 6, val_ece_scaled: 6, train_clean_acc: 6,
 };
 
-/** Values rounded to their digits; an absent optional column is an empty cell. */
-function rounded(row: CurveRow): Record<string, number | string> {
+/** Values rounded to their digits, as curves.csv holds them; an absent optional column is an empty cell. */
+export function rounded(row: CurveRow): Record<string, number | string> {
   const out: Record<string, number | string> = {};
   for (const k of CURVE_COLUMNS) out[k] = row[k] === undefined ? '' : Number(row[k].toFixed(DIGITS[k]));
   return out;
@@ -154,6 +172,12 @@ export interface EpochCurve {
   corruptTrueAcc: number;
   /** Validation expected calibration error, fraction (NaN when absent or empty: runs from before it was logged). */
   valEce: number;
+  /** Top-1 on the held-out training images (`data.holdout`), fraction; NaN when absent or empty. */
+  holdoutAcc: number;
+  /** Validation ECE after temperature scaling with the T fitted on the holdout, fraction; NaN when absent or empty. */
+  valEceScaled: number;
+  /** Unmixed top-1 on `train.cleanTrainEval` training images, fraction; NaN when absent or empty. */
+  trainCleanAcc: number;
 }
 
 const REQUIRED_COLUMNS = ['epoch', 'train_loss', 'val_acc'] as const;
@@ -217,6 +241,9 @@ export function parseCurves(text: string, file: string): EpochCurve[] {
       corruptNoisyAcc: optionalFraction('corrupt_noisy_acc'),
       corruptTrueAcc: optionalFraction('corrupt_true_acc'),
       valEce: (rec[col('val_ece')] ?? '') === '' ? NaN : num('val_ece'), // NaN also for a diverged epoch
+      holdoutAcc: optionalFraction('holdout_acc'),
+      valEceScaled: (rec[col('val_ece_scaled')] ?? '') === '' ? NaN : num('val_ece_scaled'),
+      trainCleanAcc: optionalFraction('train_clean_acc'),
     });
   }
   return rows;

@@ -19,11 +19,13 @@ import { signalTurn } from '../turn.js';
 import { EvaluationStopped, evaluate, type Evaluation } from '../evaluate/evaluate.js';
 import { measureMemorisation, type Memorisation } from '../evaluate/memorise.js';
 import { CalibrationAccumulator, type Calibration } from '../evaluate/calibration.js';
+import { calibrationFigures, fitTemperature, LogitSet } from '../evaluate/temperature.js';
 import type { CurveRow } from '../rundir/curves.js';
 import type { EpochSums } from '../rundir/checkpoint.js';
 import { listCheckpoints, writeStatus } from '../rundir/rundir.js';
 import { EpochProgress, EvalProgress, type ProgressSink } from './progress.js';
 import type { RunClock } from './eta.js';
+import type { RunEvents } from './events.js';
 import type { Interrupts } from './interrupts.js';
 
 /** Batches in a row that `nanPolicy: skip-batch` tolerates before stopping. */
@@ -47,6 +49,8 @@ export interface EpochContext {
   handleSignals: boolean;
   /** Test hook: called after every batch with (epoch 0-based, batch index); may request a stop. */
   afterBatch?: (epoch: number, batch: number) => void | 'sigint' | 'sigterm';
+  /** TensorBoard events of the run (`train.tensorboard`), or null. */
+  events?: RunEvents | null;
   /** Steps queued between two reads of their figures. */
   readEvery: number;
   clock: RunClock;
@@ -102,6 +106,7 @@ export async function trainEpoch(
         sums.lossSum += r.loss * q.size;
         sums.correct += r.correct;
         sums.samples += q.size;
+        ctx.events?.batch(epoch, q.index, r.loss, q.size, lr);
       }
       progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
     });
@@ -142,6 +147,13 @@ export interface EpochEvaluation {
   cal: Calibration;
   /** Memorisation of the corrupted training labels, or null without label noise (or none corrupted). */
   mem: Memorisation | null;
+  /**
+   * `data.holdout`: the held-out images' evaluation and calibration, the temperature fitted on them
+   * and the validation ECE at that temperature; null without a holdout.
+   */
+  holdout: { ev: Evaluation; cal: Calibration; temperature: number; valEceScaled: number } | null;
+  /** `train.cleanTrainEval`: the unmixed evaluation of those training images; null when off. */
+  clean: Evaluation | null;
 }
 
 /**
@@ -155,14 +167,33 @@ export async function evaluateEpoch(ctx: EpochContext, epoch: number): Promise<E
   const calibration = new CalibrationAccumulator();
   const evalProgress = new EvalProgress(ctx.io, `epoch ${epoch + 1}/${ctx.cfg.train.epochs}`, 'evaluating', ctx.clock);
   const shouldStop = () => ctx.interrupts.request !== null;
+  const k = ctx.engine.options.numClasses;
+  const held = ctx.train.holdout;
+  const valLogits = held ? new LogitSet(k) : null;
   try {
-    const ev = await evaluate(ctx.engine, ctx.val, { onBatch: (p, l, k) => calibration.add(p, l, k), onProgress: evalProgress.update, shouldStop });
+    const ev = await evaluate(ctx.engine, ctx.val, {
+      onBatch: (p, l, k, _pred, z) => (calibration.add(p, l, k), valLogits?.add(z, l)),
+      onProgress: evalProgress.update,
+      shouldStop,
+    });
     const cal = calibration.result();
+    let holdout: EpochEvaluation['holdout'] = null;
+    if (held) {
+      const heldCal = new CalibrationAccumulator();
+      const heldLogits = new LogitSet(k);
+      const hev = await evaluate(ctx.engine, held, { onBatch: (p, l, k, _pred, z) => (heldCal.add(p, l, k), heldLogits.add(z, l)), shouldStop });
+      const h = heldLogits.get();
+      const temperature = h.labels.length > 0 && Number.isFinite(hev.loss) ? fitTemperature(h.logits, h.labels, k) : NaN;
+      const v = valLogits!.get();
+      const valEceScaled = Number.isFinite(temperature) ? calibrationFigures(v.logits, v.labels, k, temperature).ece : NaN;
+      holdout = { ev: hev, cal: heldCal.result(), temperature, valEceScaled };
+    }
+    const clean = ctx.train.cleanTrain ? await evaluate(ctx.engine, ctx.train.cleanTrain, { shouldStop }) : null;
     // round(p·N) can be 0 on a tiny split: then there is nothing to measure and the cells stay empty
     const noise = ctx.train.labelNoise;
     const mem = noise?.noise.indices.length ? await measureMemorisation(ctx.engine, noise, { shouldStop }) : null;
     ctx.clock.evalDone(evalProgress.stop());
-    return { ev, cal, mem };
+    return { ev, cal, mem, holdout, clean };
   } catch (e) {
     evalProgress.stop();
     if (e instanceof EvaluationStopped) return null;
@@ -172,7 +203,7 @@ export async function evaluateEpoch(ctx: EpochContext, epoch: number): Promise<E
 
 /** The curves.csv row of a finished epoch (`epoch` 1-based). */
 export function curveRow(epoch: number, lr: number, sums: EpochSums, e: EpochEvaluation): CurveRow {
-  const { ev, cal, mem } = e;
+  const { ev, cal, mem, holdout, clean } = e;
   return {
     epoch,
     lr,
@@ -187,16 +218,27 @@ export function curveRow(epoch: number, lr: number, sums: EpochSums, e: EpochEva
     val_mce: cal.mce,
     val_confidence: cal.meanConfidence,
     val_brier: cal.brier,
+    ...(holdout
+      ? { holdout_loss: holdout.ev.loss, holdout_acc: holdout.ev.accuracy, holdout_ece: holdout.cal.ece, temperature: holdout.temperature, val_ece_scaled: holdout.valEceScaled }
+      : {}),
+    ...(clean ? { train_clean_acc: clean.accuracy } : {}),
   };
 }
 
-/** The line printed after an epoch: `Epoch[3/200] lr=0.1 train_loss=… val_acc=…% …`. */
-export function epochLine(row: CurveRow, epochs: number, e: EpochEvaluation): string {
-  const { cal, mem } = e;
+/**
+ * The line printed after an epoch: `Epoch[3/200] lr=0.1 train_loss=… train_acc=…% val_acc=…% …`.
+ * In a run that mixes, the training accuracy is named `train_acc_majority` (a mixed sample counts
+ * when the prediction is its majority label); `train_clean_acc` and the holdout's figures follow
+ * when measured.
+ */
+export function epochLine(row: CurveRow, epochs: number, e: EpochEvaluation, mixes = false): string {
+  const { cal, mem, holdout, clean } = e;
   return (
-    `Epoch[${row.epoch}/${epochs}] lr=${Number(row.lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} train_acc=${pct(row.train_acc)} ` +
-    `val_loss=${row.val_loss.toFixed(4)} val_acc=${pct(row.val_acc)} val_ece=${pct(cal.ece)} time=${row.epoch_seconds.toFixed(1)}s ` +
-    `(${row.samples_per_sec.toFixed(1)} samples/s)` +
+    `Epoch[${row.epoch}/${epochs}] lr=${Number(row.lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} ${mixes ? 'train_acc_majority' : 'train_acc'}=${pct(row.train_acc)} ` +
+    (clean ? `train_clean_acc=${pct(clean.accuracy)} ` : '') +
+    `val_loss=${row.val_loss.toFixed(4)} val_acc=${pct(row.val_acc)} val_ece=${pct(cal.ece)} ` +
+    (holdout ? `holdout_acc=${pct(holdout.ev.accuracy)} T=${holdout.temperature.toFixed(3)} val_ece_scaled=${pct(holdout.valEceScaled)} ` : '') +
+    `time=${row.epoch_seconds.toFixed(1)}s (${row.samples_per_sec.toFixed(1)} samples/s)` +
     (mem ? ` corrupt_noisy_acc=${pct(mem.noisyAcc)} corrupt_true_acc=${pct(mem.trueAcc)}` : '')
   );
 }

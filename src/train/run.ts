@@ -6,12 +6,12 @@
  * step learning-rate schedule, one evaluation on the validation set per epoch, BatchNorm in
  * inference mode for evaluation.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { plural } from '../format.js';
-import type { Config } from '../config/schema.js';
+import { mixupPlacement, type Config } from '../config/schema.js';
 import { openPipeline } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
 import type { Engine } from '../engine/engine.js';
@@ -22,6 +22,7 @@ import { describeLabelNoise } from '../data/noise.js';
 import { appendCurveRow, truncateCurves } from '../rundir/curves.js';
 import { checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
+import { RunEvents, tensorboardDir } from './events.js';
 import { barOnTerminal } from './progress.js';
 import type { RunLog } from '../rundir/log.js';
 import {
@@ -108,6 +109,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   let train: DataPipeline | null = null;
   let val: DataPipeline | null = null;
   let model: { engine: Engine } | null = null;
+  let events: RunEvents | null = null;
   const interrupts = new Interrupts(
     {
       // The message must not continue a progress bar's line, and must not follow a blank one either.
@@ -131,6 +133,9 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     model = setup;
     req.log?.open(runPaths(out).log);
     const { engine, start, sums } = setup;
+    if (!req.resume) rmSync(tensorboardDir(out), { recursive: true, force: true }); // --overwrite: the old run's events go too
+    if (cfg.train.tensorboard) events = new RunEvents(out, tr.batchesPerEpoch, cfg.train.logEvery, req.resume ? start : null);
+    if (events && events.removed > 0) io.info(`resume: ${plural(events.removed, 'TensorBoard point')} logged after the checkpoint removed from ${tensorboardDir(out)}`);
     const epochs = cfg.train.epochs;
     if (start.epoch >= epochs) {
       io.info(`${out}: already trained ${start.epoch} of ${epochs} epochs; nothing to do (raise the total with --epochs N)`);
@@ -145,7 +150,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
     io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
     io.info(`run directory: ${resolve(out)}`);
-    return await epochLoop(req, io, interrupts, engine, tr, va, start, sums);
+    return await epochLoop(req, io, interrupts, engine, tr, va, start, sums, events);
   } catch (e) {
     if (!(e instanceof UserError && e.exitCode === EXIT_NAN)) {
       try {
@@ -163,6 +168,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     await train?.close();
     await val?.close();
     model?.engine.dispose();
+    events?.close();
     interrupts.dispose();
   }
 }
@@ -233,6 +239,7 @@ async function epochLoop(
   val: DataPipeline,
   start: CheckpointPosition,
   startSums: EpochSums,
+  events: RunEvents | null,
 ): Promise<number> {
   const { cfg } = req;
   const out = cfg.out!;
@@ -270,6 +277,7 @@ async function epochLoop(
     interrupts,
     handleSignals: req.handleSignals,
     afterBatch: req.afterBatch,
+    events,
     readEvery: cfg.train.readEvery ?? (engine.onGpu ? GPU_READ_EVERY : 1),
     clock: new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples),
     skippedInARow: 0,
@@ -291,7 +299,8 @@ async function epochLoop(
     if (evaluation === null) return await interrupted({ epoch, batch: train.batchesPerEpoch }, sums, lr, null);
     const row = curveRow(epoch + 1, lr, sums, evaluation);
     await appendCurveRow(paths.curves, row);
-    io.line(epochLine(row, epochs, evaluation));
+    events?.epoch(row);
+    io.line(epochLine(row, epochs, evaluation, mixupPlacement(cfg) !== null));
     const written = checkpointDue(epoch + 1, epochs, cfg.train, interrupts.request !== null) ? await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr) : null;
     writeStatus(out, epochStatus(epoch + 1, epochs));
     if (interrupts.request !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);

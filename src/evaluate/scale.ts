@@ -1,0 +1,123 @@
+/**
+ * `mixup test --temperature`: fits one temperature T to a checkpoint on held-out data (the run's
+ * `data.holdout` images, or a named data file), never on the test set, and scores calibration
+ * before and after on both (temperature.ts: NLL, Brier, ECE over 15 bins, equal-mass ECE).
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { UserError } from '../errors.js';
+import { openPipeline, resolveDataPaths } from '../data/index.js';
+import type { DataPipeline } from '../data/types.js';
+import type { Engine } from '../engine/engine.js';
+import { loadCheckpointEngine } from '../engine/index.js';
+import { findCheckpoint } from '../rundir/rundir.js';
+import { evaluate } from './evaluate.js';
+import { calibrationFigures, fitTemperature, LogitSet, type CalibrationFigures } from './temperature.js';
+
+/** Figures of one split at T = 1 and at the fitted T. */
+export interface ScaledSplit {
+  /** One line saying what was scored. */
+  data: string;
+  before: CalibrationFigures;
+  after: CalibrationFigures;
+}
+
+/** What `mixup test --temperature` reports. */
+export interface TemperatureScore {
+  checkpoint: string;
+  epoch: number;
+  batch: number;
+  /** The fitted temperature. */
+  temperature: number;
+  /** The split T was fitted on: `holdout` (data.holdout) or `file`. */
+  fittedOn: 'holdout' | 'file';
+  fit: ScaledSplit;
+  test: ScaledSplit;
+}
+
+/**
+ * Checks that T can be fitted without the test set, before anything loads: the run has a holdout,
+ * or `fitOn` names a file that exists and is not the validation data.
+ * @param valPath the validation data `mixup test` scores (`--data`), default the config's.
+ * @throws UserError, one line: fitting on the test set is not allowed.
+ */
+export function checkTemperatureFit(cfg: Config, fitOn: string | undefined, valPath?: string): void {
+  if (fitOn === undefined) {
+    if (cfg.data.holdout > 0) return;
+    throw new UserError(
+      '--temperature: the run has no held-out images (data.holdout 0), and fitting T on the test set is not allowed; train with data.holdout N (e.g. 5000), or name other data with --fit-on FILE',
+    );
+  }
+  if (!existsSync(fitOn)) throw new UserError(`--fit-on ${fitOn}: no such file or directory`);
+  let val: string | null = null;
+  try {
+    val = realpathSync(valPath ?? resolveDataPaths(cfg.data).val);
+  } catch {
+    // the validation data is reported missing when it is opened
+  }
+  if (val !== null && realpathSync(fitOn) === val) {
+    throw new UserError(`--fit-on ${fitOn}: is the validation (test) data this command scores; fitting T on the test set is not allowed`);
+  }
+}
+
+/** Logits and labels of a whole split. */
+async function gather(engine: Engine, data: DataPipeline, onProgress?: (done: number, total: number) => void): Promise<{ logits: Float32Array; labels: Int32Array }> {
+  const set = new LogitSet(engine.options.numClasses);
+  await evaluate(engine, data, { onBatch: (_p, l, _k, _pred, z) => set.add(z, l), onProgress });
+  return set.get();
+}
+
+/**
+ * Fits T on the fitting split and scores both splits before and after.
+ * @param path a run directory (newest checkpoint, or `epoch`) or a checkpoint directory.
+ * @param opts.fitOn a data file to fit on instead of the run's holdout.
+ * @param opts.data validation data instead of the run config's; `opts.full` ignores `data.valLimit`.
+ * @throws UserError as {@link checkTemperatureFit}, for a missing checkpoint or data.
+ */
+export async function scoreTemperature(
+  path: string,
+  opts: { epoch?: number; data?: string; full?: boolean; fitOn?: string; onProgress?: (what: string) => (done: number, total: number) => void },
+): Promise<TemperatureScore> {
+  const ck = findCheckpoint(path, opts.epoch);
+  const { engine, cfg } = await loadCheckpointEngine(ck.dir);
+  const open: DataPipeline[] = [];
+  try {
+    checkTemperatureFit(cfg, opts.fitOn, opts.data);
+    const k = engine.options.numClasses;
+    let fitData: DataPipeline;
+    let fitText: string;
+    if (opts.fitOn !== undefined) {
+      fitData = await openPipeline({ ...cfg, data: { ...cfg.data, valLimit: null } }, 'val', opts.fitOn);
+      open.push(fitData);
+      fitText = fitData.description ?? `${fitData.numSamples} samples`;
+    } else {
+      const train = await openPipeline({ ...cfg, train: { ...cfg.train, cleanTrainEval: 0 }, data: { ...cfg.data, labelNoise: 0 } }, 'train');
+      open.push(train);
+      fitData = train.holdout!;
+      fitText = `${fitData.numSamples} held-out training images (data.holdout, chosen by train.seed ${cfg.train.seed})`;
+    }
+    const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
+    const test = await openPipeline(evalCfg, 'val', opts.data);
+    open.push(test);
+    const f = await gather(engine, fitData, opts.onProgress?.('fitting T: evaluating'));
+    const v = await gather(engine, test, opts.onProgress?.('test: evaluating'));
+    const T = fitTemperature(f.logits, f.labels, k);
+    const scaled = (x: { logits: Float32Array; labels: Int32Array }, data: string): ScaledSplit => ({
+      data,
+      before: calibrationFigures(x.logits, x.labels, k, 1),
+      after: calibrationFigures(x.logits, x.labels, k, T),
+    });
+    return {
+      checkpoint: ck.dir,
+      epoch: ck.pos.epoch,
+      batch: ck.pos.batch,
+      temperature: T,
+      fittedOn: opts.fitOn === undefined ? 'holdout' : 'file',
+      fit: scaled(f, fitText),
+      test: scaled(v, test.description ?? `${test.numSamples} samples`),
+    };
+  } finally {
+    for (const p of open) await p.close();
+    engine.dispose();
+  }
+}
