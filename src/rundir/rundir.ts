@@ -315,13 +315,27 @@ export function pruneCheckpoints(out: string, keep: number | null, keepEpochs: r
 }
 
 /**
+ * Moves a checkpoint that does not load out of the way, never deleting it: to `<name>.damaged` (or
+ * `<name>.damaged-2`, ...) beside it, a name that {@link listCheckpoints}, pruning and a new
+ * checkpoint of the same position all leave alone.
+ * @returns the new path.
+ */
+export function setAsideCheckpoint(dir: string): string {
+  let to = `${dir}.damaged`;
+  for (let k = 2; existsSync(to); k++) to = `${dir}.damaged-${k}`;
+  renameSync(dir, to);
+  return to;
+}
+
+/**
  * Finds a checkpoint of a run: the newest, or the one at the end of epoch `epoch`.
  * Accepts a run directory or a checkpoint directory itself.
  * @throws UserError when there is none (naming what exists).
  */
 export function findCheckpoint(path: string, epoch?: number): { dir: string; pos: CheckpointPosition } {
   const self = parseCheckpointName(path.replace(/\/+$/, '').split('/').pop() ?? '');
-  if (self && existsSync(join(path, 'model.json'))) {
+  // a checkpoint directory itself (also one that lost its model.json: loading it says so)
+  if (self && existsSync(path) && statSync(path).isDirectory() && !existsSync(join(path, 'checkpoints'))) {
     if (epoch !== undefined) throw new UserError(`${path} is a single checkpoint; --epoch needs a run directory`);
     return { dir: path, pos: self };
   }
@@ -339,11 +353,24 @@ export function findCheckpoint(path: string, epoch?: number): { dir: string; pos
 
 /**
  * The checkpoint `mixup test` would score and its config, without loading weights (the backend is
- * chosen from the config before any tensor exists).
+ * chosen from the config before any tensor exists). For a run directory without `epoch`, the config
+ * is that of the newest checkpoint whose config.json reads (the newest may be damaged).
  * @throws UserError for a missing checkpoint or a damaged config.json.
  */
 export function findRunConfig(path: string, epoch?: number): { dir: string; pos: CheckpointPosition; cfg: Config } {
   const ck = findCheckpoint(path, epoch);
-  const file = join(ck.dir, 'config.json');
-  return { ...ck, cfg: validateConfig(readJson(file), file) };
+  const configOf = (dir: string) => validateConfig(readJson(join(dir, 'config.json')), join(dir, 'config.json'));
+  if (epoch !== undefined || ck.dir === path) return { ...ck, cfg: configOf(ck.dir) };
+  // The newest checkpoint is the one scored unless it does not load (then an older one is, and
+  // mixup test says why): its config only picks the backend, so the newest readable one will do.
+  let first: unknown = null;
+  for (const c of listCheckpoints(path).reverse()) {
+    try {
+      return { ...ck, cfg: configOf(c.dir) };
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      first ??= e;
+    }
+  }
+  throw first;
 }

@@ -26,6 +26,7 @@ import { barOnTerminal } from './progress.js';
 import type { RunLog } from '../rundir/log.js';
 import {
   emptySums,
+  loadNewestCheckpoint,
   loadOptimizerState,
   saveCheckpoint,
   type CheckpointState,
@@ -35,12 +36,12 @@ import {
   assertCanStartNewRun,
   assertNotTraining,
   cleanCheckpoints,
-  findCheckpoint,
   listCheckpoints,
   prepareNewRun,
   pruneCheckpoints,
   readStatus,
   runPaths,
+  setAsideCheckpoint,
   writeCheckpoint,
   writeJsonAtomic,
   writeStatus,
@@ -192,14 +193,22 @@ async function setupRun(req: TrainRequest, io: TrainIo, batchesPerEpoch: number)
     truncateCurves(paths.curves, 0);
     return { engine: createEngine(cfg), start: { epoch: 0, batch: 0 }, sums: emptySums() };
   }
-  const ck = findCheckpoint(out);
-  const loaded = await loadCheckpointEngine(ck.dir);
-  try {
-    loaded.engine.writeOptimizerState(await loadOptimizerState(ck.dir));
-  } catch (e) {
-    loaded.engine.dispose();
-    throw e;
-  }
+  // The newest checkpoint that loads; a damaged one is set aside (never deleted), so that neither
+  // pruning nor the next checkpoint of its position replaces it.
+  const { ck, value: loaded } = await loadNewestCheckpoint(
+    out,
+    async (dir) => {
+      const l = await loadCheckpointEngine(dir);
+      try {
+        l.engine.writeOptimizerState(await loadOptimizerState(dir));
+      } catch (e) {
+        l.engine.dispose();
+        throw e;
+      }
+      return l;
+    },
+    (bad, reason) => io.info(`resume: skipped ${bad.name} (${reason}); set aside as ${setAsideCheckpoint(bad.dir)}, not deleted`),
+  );
   const start = { epoch: loaded.state.epoch, batch: loaded.state.batch };
   io.info(`resume: from ${ck.dir} (${positionText(start, batchesPerEpoch, 'resume')})`);
   const kept = truncateCurves(paths.curves, start.epoch);
