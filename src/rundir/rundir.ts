@@ -292,18 +292,20 @@ export async function writeCheckpoint(out: string, pos: CheckpointPosition, writ
 }
 
 /**
- * Removes older checkpoints so that at most `keep` remain besides those of `keepEpochs`, and every
- * partial (mid-epoch) checkpoint older than the newest checkpoint.
+ * Removes older checkpoints so that at most `keep` remain besides those of `keepEpochs` and the
+ * best epoch's, and every partial (mid-epoch) checkpoint older than the newest checkpoint.
  * @param keep number of newest checkpoints to keep; null keeps all (partials are still pruned).
  * @param keepEpochs epochs whose end-of-epoch checkpoints are never removed (`train.keepEpochs`).
+ * @param best the best epoch (best.ts `bestEpoch`), whose end-of-epoch checkpoint is kept too; null: none.
  */
-export function pruneCheckpoints(out: string, keep: number | null, keepEpochs: readonly number[] = []): void {
+export function pruneCheckpoints(out: string, keep: number | null, keepEpochs: readonly number[] = [], best: number | null = null): void {
   const isKept = (c: { pos: CheckpointPosition }) => c.pos.batch === 0 && keepEpochs.includes(c.pos.epoch);
+  const isBest = (c: { pos: CheckpointPosition }) => c.pos.batch === 0 && c.pos.epoch === best;
   const all = listCheckpoints(out);
   const newest = all[all.length - 1];
   const others = all.filter((c) => !isKept(c));
   others.forEach((c, i) => {
-    const tooOld = keep !== null && i < others.length - keep;
+    const tooOld = keep !== null && i < others.length - keep && !isBest(c);
     const stalePartial = c.pos.batch > 0 && c !== newest;
     if (tooOld || stalePartial) {
       // Renamed first, so that a crash while deleting never leaves half a directory named epoch-*.

@@ -19,7 +19,9 @@ import { createEngine, loadCheckpointEngine } from '../engine/index.js';
 import { describeExperiment } from './describe.js';
 import { learningRate } from './schedule.js';
 import { describeLabelNoise } from '../data/noise.js';
-import { appendCurveRow, truncateCurves } from '../rundir/curves.js';
+import { appendCurveRow, readCurves, truncateCurves } from '../rundir/curves.js';
+import { bestEpoch } from '../rundir/best.js';
+import { checkpointBytes, diskUseLine } from './diskuse.js';
 import { checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
 import { barOnTerminal } from './progress.js';
@@ -145,6 +147,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${batchesText(tr.numSamples, tr.batchesPerEpoch, cfg.train.batchSize)})`);
     if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
     io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
+    io.info(diskUseLine(cfg, checkpointBytes(await engine.readWeights(), await engine.readOptimizerState()), runPaths(out).checkpoints));
     io.info(`run directory: ${resolve(out)}`);
     return await epochLoop(req, io, interrupts, engine, tr, va, start, sums);
   } catch (e) {
@@ -217,6 +220,20 @@ async function setupRun(req: TrainRequest, io: TrainIo, batchesPerEpoch: number)
 }
 
 /**
+ * The best epoch (rundir/best.ts) among those of run `out` with an end-of-epoch checkpoint, whose
+ * checkpoint pruning keeps; one pruned as not best never becomes best again. Null when curves.csv
+ * has no such row (or cannot be read: pruning then keeps what keepCheckpoints and keepEpochs say).
+ */
+function bestSaved(out: string): number | null {
+  const saved = new Set(listCheckpoints(out).filter((c) => c.pos.batch === 0).map((c) => c.pos.epoch));
+  try {
+    return bestEpoch(readCurves(runPaths(out).curves).filter((r) => saved.has(r.epoch)));
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Where a checkpoint stands, for the lines that name it: `end of epoch 3`, `partial epoch 4 (120
  * batches done)` / `epoch 4, after batch 120`, or, for an epoch trained but not evaluated (an
  * interrupt during its evaluation; position batch = batches per epoch), `epoch 4 as trained (its
@@ -251,7 +268,7 @@ async function epochLoop(
   const checkpoint = async (pos: CheckpointPosition, sums: EpochSums, lr: number): Promise<string> => {
     const state: CheckpointState = { ...pos, sums, lr, random: 'derived from (train.seed, stream, epoch, batch); no state saved', created: new Date().toISOString() };
     const dir = await writeCheckpoint(out, pos, async (tmp) => saveCheckpoint(tmp, await engine.readWeights(), await engine.readOptimizerState(), state, cfg));
-    pruneCheckpoints(out, cfg.train.keepCheckpoints, cfg.train.keepEpochs);
+    pruneCheckpoints(out, cfg.train.keepCheckpoints, cfg.train.keepEpochs, bestSaved(out));
     return dir;
   };
 
