@@ -34,6 +34,8 @@ export interface EpochSums {
   samples: number;
   /** Seconds spent training. */
   seconds: number;
+  /** Unreadable training records skipped (`data.skipUndecodable`); absent = 0 (and in older checkpoints). */
+  skipped?: number;
 }
 
 /** `state.json` of a checkpoint. */

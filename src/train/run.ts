@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { plural } from '../format.js';
 import type { Config } from '../config/schema.js';
@@ -22,7 +22,7 @@ import { describeLabelNoise } from '../data/noise.js';
 import { appendCurveRow, readCurves, truncateCurves } from '../rundir/curves.js';
 import { bestEpoch } from '../rundir/best.js';
 import { checkpointBytes, diskUseLine } from './diskuse.js';
-import { checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
+import { TrainDataStopped, checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
 import { barOnTerminal } from './progress.js';
 import type { RunLog } from '../rundir/log.js';
@@ -37,6 +37,7 @@ import {
 import {
   assertCanStartNewRun,
   assertNotTraining,
+  checkpointName,
   cleanCheckpoints,
   listCheckpoints,
   prepareNewRun,
@@ -126,7 +127,10 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     const note = (l: string) => io.info(`mixup: note: ${l}`);
     const tr = (train = await openPipeline(cfg, 'train', undefined, { warn: note }));
     const va = (val = await openPipeline(cfg, 'val', undefined, { warn: note }));
-    await va.check?.(); // a damaged validation image is found now, not after epoch 1 has trained
+    // A damaged image is found now, not when an epoch reaches it (the decoded images fill the cache
+    // that the first epoch would fill anyway); with data.skipUndecodable a bad training one is said now.
+    const unreadable = (await tr.check?.()) ?? [];
+    await va.check?.();
     if (tr.batchesPerEpoch === 0) {
       throw new UserError(`data: ${tr.numSamples} training samples make no full batch of train.batchSize ${cfg.train.batchSize}`);
     }
@@ -146,10 +150,11 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     );
     io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${batchesText(tr.numSamples, tr.batchesPerEpoch, cfg.train.batchSize)})`);
     if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
+    for (const u of unreadable) io.info(`data: ${u.reason}: skipped in every epoch (data.skipUndecodable: another sample of its batch takes its place)`);
     io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
     io.info(diskUseLine(cfg, checkpointBytes(await engine.readWeights(), await engine.readOptimizerState()), runPaths(out).checkpoints));
     io.info(`run directory: ${resolve(out)}`);
-    return await epochLoop(req, io, interrupts, engine, tr, va, start, sums);
+    return await epochLoop(req, io, interrupts, engine, tr, va, start, sums, new Set(unreadable.map((u) => u.sample)));
   } catch (e) {
     if (!(e instanceof UserError && e.exitCode === EXIT_NAN)) {
       try {
@@ -219,6 +224,11 @@ async function setupRun(req: TrainRequest, io: TrainIo, batchesPerEpoch: number)
   return { engine: loaded.engine, start, sums: loaded.state.sums };
 }
 
+/** The command that resumes run `out`, for the lines that say how to go on. */
+function resumeCommand(out: string): string {
+  return `npx mixup train --resume ${out}`;
+}
+
 /**
  * The best epoch (rundir/best.ts) among those of run `out` with an end-of-epoch checkpoint, whose
  * checkpoint pruning keeps; one pruned as not best never becomes best again. Null when curves.csv
@@ -259,6 +269,7 @@ async function epochLoop(
   val: DataPipeline,
   start: CheckpointPosition,
   startSums: EpochSums,
+  reportedSkips: Set<number>,
 ): Promise<number> {
   const { cfg } = req;
   const out = cfg.out!;
@@ -280,7 +291,7 @@ async function epochLoop(
     const when = trained ? `during the evaluation of epoch ${pos.epoch + 1}` : `at ${what}`;
     writeStatus(out, { status: 'interrupted', epoch: pos.epoch, epochs, message: `${sig.toUpperCase()} ${when}` });
     io.info(`interrupted: checkpoint of ${trained ? '' : 'the '}${what} in ${dir}`);
-    io.info(`resume with: npx mixup train --resume ${out}`);
+    io.info(`resume with: ${resumeCommand(out)}`);
     return sig === 'sigint' ? EXIT_SIGINT : EXIT_SIGTERM;
   };
 
@@ -299,6 +310,7 @@ async function epochLoop(
     readEvery: cfg.train.readEvery ?? (engine.onGpu ? GPU_READ_EVERY : 1),
     clock: new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples),
     skippedInARow: 0,
+    reportedSkips,
   };
   let sums = startSums;
   let announce: ((text: string) => void) | null = (text) => io.info(text);
@@ -306,7 +318,21 @@ async function epochLoop(
     const lr = learningRate(epoch, cfg.train);
     const fromBatch = epoch === start.epoch ? start.batch : 0;
     if (fromBatch === 0) sums = emptySums();
-    const stoppedAfter = await trainEpoch(ctx, epoch, fromBatch, lr, sums, announce);
+    let stoppedAfter: number | null;
+    try {
+      stoppedAfter = await trainEpoch(ctx, epoch, fromBatch, lr, sums, announce);
+    } catch (e) {
+      if (!(e instanceof TrainDataStopped)) throw e;
+      // An unreadable record: keep the batches trained so far (a checkpoint as Ctrl-C writes), say
+      // how to go on, and stop with the data's error (exit 2).
+      const pos = { epoch, batch: e.batchesDone };
+      const dir = e.batchesDone === fromBatch && epoch === start.epoch && listCheckpoints(out).some((c) => c.pos.epoch === pos.epoch && c.pos.batch === pos.batch)
+        ? join(paths.checkpoints, checkpointName(pos))
+        : await checkpoint(pos, sums, lr);
+      io.info(`stopped by unreadable training data at epoch ${epoch + 1}, batch ${e.batchesDone + 1}: checkpoint of the ${positionText(pos, train.batchesPerEpoch, 'checkpoint')} in ${dir}`);
+      io.info(`resume with: ${resumeCommand(out)} (once the file is repaired; or let it skip unreadable records: ${resumeCommand(out)} --set data.skipUndecodable=true)`);
+      throw e.dataError;
+    }
     // the estimate is announced once, within the first epoch this process trains batches of
     if (fromBatch < train.batchesPerEpoch) announce = null;
     if (stoppedAfter !== null) return await interrupted({ epoch, batch: stoppedAfter }, sums, lr, null);
@@ -317,7 +343,7 @@ async function epochLoop(
     if (evaluation === null) return await interrupted({ epoch, batch: train.batchesPerEpoch }, sums, lr, null);
     const row = curveRow(epoch + 1, lr, sums, evaluation);
     await appendCurveRow(paths.curves, row);
-    io.line(epochLine(row, epochs, evaluation));
+    io.line(epochLine(row, epochs, evaluation, sums.skipped));
     const written = checkpointDue(epoch + 1, epochs, cfg.train, interrupts.request !== null) ? await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr) : null;
     writeStatus(out, epochStatus(epoch + 1, epochs));
     if (interrupts.request !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);
