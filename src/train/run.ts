@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { UserError } from '../errors.js';
+import { UserError, firstLine } from '../errors.js';
 import { plural } from '../format.js';
 import type { Config } from '../config/schema.js';
 import { openPipeline } from '../data/index.js';
@@ -215,7 +215,15 @@ async function setupRun(req: TrainRequest, io: TrainIo, batchesPerEpoch: number)
       }
       return l;
     },
-    (bad, reason) => io.info(`resume: skipped ${bad.name} (${reason}); set aside as ${setAsideCheckpoint(bad.dir)}, not deleted`),
+    (bad, reason) => {
+      let aside: string;
+      try {
+        aside = `set aside as ${setAsideCheckpoint(bad.dir)}, not deleted`;
+      } catch (e) {
+        aside = `left where it is (it cannot be renamed: ${(e as NodeJS.ErrnoException).code ?? firstLine(e)})`;
+      }
+      io.info(`resume: skipped ${bad.name} (${reason}); ${aside}`);
+    },
   );
   const start = { epoch: loaded.state.epoch, batch: loaded.state.batch };
   io.info(`resume: from ${ck.dir} (${positionText(start, batchesPerEpoch, 'resume')})`);
