@@ -334,9 +334,10 @@ async function epochLoop(
       // An unreadable record: keep the batches trained so far (a checkpoint as Ctrl-C writes), say
       // how to go on, and stop with the data's error (exit 2).
       const pos = { epoch, batch: e.batchesDone };
-      const dir = e.batchesDone === fromBatch && epoch === start.epoch && listCheckpoints(out).some((c) => c.pos.epoch === pos.epoch && c.pos.batch === pos.batch)
-        ? join(paths.checkpoints, checkpointName(pos))
-        : await checkpoint(pos, sums, lr);
+      // nothing trained since the checkpoint of this position (resumed there, or the epoch's first
+      // batch failed): that one stands
+      const have = e.batchesDone === fromBatch && listCheckpoints(out).some((c) => c.pos.epoch === pos.epoch && c.pos.batch === pos.batch);
+      const dir = have ? join(paths.checkpoints, checkpointName(pos)) : await checkpoint(pos, sums, lr);
       io.info(`stopped by unreadable training data at epoch ${epoch + 1}, batch ${e.batchesDone + 1}: checkpoint of the ${positionText(pos, train.batchesPerEpoch, 'checkpoint')} in ${dir}`);
       io.info(`resume with: ${resumeCommand(out)} (once the file is repaired; or let it skip unreadable records: ${resumeCommand(out)} --set data.skipUndecodable=true)`);
       throw e.dataError;
