@@ -9,19 +9,22 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { prepareResume, runTraining, type TrainIo } from '../src/train/run.js';
 import { scoreCheckpoint } from '../src/evaluate/score.js';
 import { readCurves } from '../src/rundir/curves.js';
 import { listCheckpoints } from '../src/rundir/rundir.js';
-import { sha256Hex } from '../src/model/weights.js';
 import { UserError } from '../src/errors.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { runMixupAsync } from './fixtures/cli.js';
 import { tempDir } from './fixtures/tmp.js';
 
 let base: string;
+
+/** SHA-256 as lower-case hex, computed here (node:crypto) rather than by the code under test. */
+const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 function quietIo(): TrainIo & { lines: string[] } {
   const lines: string[] = [];
