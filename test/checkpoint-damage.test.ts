@@ -192,7 +192,7 @@ test('mixup test of a run whose newest checkpoint is damaged scores the newest g
   skipped.length = 0;
   await assert.rejects(scoreCheckpoint(out, { onSkip: (l) => skipped.push(l) }), (e: unknown) => {
     assert.ok(e instanceof UserError);
-    assert.equal(e.message, `${out}: none of its 3 checkpoints loads (each is named above with the reason); nothing was deleted`);
+    assert.equal(e.message, `${out}: none of its 3 checkpoints loads (named above with the reason); no checkpoint was moved or deleted`);
     return true;
   });
   assert.deepEqual(skipped.map((l) => l.split(' ')[1]), ['epoch-0003', 'epoch-0002', 'epoch-0001']);
@@ -212,4 +212,27 @@ test('mixup test RUN (CLI) with the newest checkpoint lacking model.json, then a
   assert.equal(again.code, 0, again.err);
   assert.match(again.err, new RegExp(`^test: skipped epoch-0003 \\(${join(ck, 'config.json')}: not valid JSON \\(a damaged run directory\\?\\)\\)$`, 'm'));
   assert.equal(again.out, r.out);
+});
+
+test('resume of a run none of whose checkpoints loads: one line each, refused, nothing set aside, and the same again next time', async () => {
+  const { out, ck } = copyRun();
+  for (const c of ['epoch-0001', 'epoch-0002', 'epoch-0003']) truncateSync(join(out, 'checkpoints', c, 'weights.bin'), 1000);
+  const before = snapshot(out);
+  for (let k = 0; k < 2; k++) {
+    const io = quietIo();
+    await assert.rejects(runTraining({ cfg: prepareResume(out, 4, false), source: null, resume: true, overwrite: false, handleSignals: false }, io), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.equal(e.message, `${out}: none of its 3 checkpoints loads (named above with the reason); no checkpoint was moved or deleted`);
+      return true;
+    });
+    assert.deepEqual(
+      io.lines.filter((l) => l.startsWith('resume: ')).map((l) => l.replace(/ \(.*$/, '')),
+      ['resume: epoch-0003 does not load', 'resume: epoch-0002 does not load', 'resume: epoch-0001 does not load'],
+    );
+    assert.deepEqual(listCheckpoints(out).map((c) => c.name), ['epoch-0001', 'epoch-0002', 'epoch-0003']);
+    assert.ok(existsSync(ck));
+  }
+  // the checkpoints and curves.csv are as they were (status.json and config.json record the attempts)
+  const after = snapshot(out);
+  for (const [f, b] of before) if (f.startsWith('/checkpoints/') || f === '/curves.csv') assert.deepEqual(after.get(f), b, f);
 });

@@ -162,5 +162,6 @@ export async function loadNewestCheckpoint<T>(
       onSkip(ck, e.message.split('\n')[0]!);
     }
   }
-  throw new UserError(`${out}: none of its ${all.length === 1 ? 'one checkpoint loads' : `${all.length} checkpoints loads`} (each is named above with the reason); nothing was deleted`);
+  const what = all.length === 1 ? 'its only checkpoint does not load' : `none of its ${all.length} checkpoints loads`;
+  throw new UserError(`${out}: ${what} (named above with the reason); no checkpoint was moved or deleted`);
 }

@@ -201,30 +201,40 @@ async function setupRun(req: TrainRequest, io: TrainIo, batchesPerEpoch: number)
     truncateCurves(paths.curves, 0);
     return { engine: createEngine(cfg), start: { epoch: 0, batch: 0 }, sums: emptySums() };
   }
-  // The newest checkpoint that loads; a damaged one is set aside (never deleted), so that neither
-  // pruning nor the next checkpoint of its position replaces it.
-  const { ck, value: loaded } = await loadNewestCheckpoint(
-    out,
-    async (dir) => {
-      const l = await loadCheckpointEngine(dir);
-      try {
-        l.engine.writeOptimizerState(await loadOptimizerState(dir));
-      } catch (e) {
-        l.engine.dispose();
-        throw e;
-      }
-      return l;
-    },
-    (bad, reason) => {
-      let aside: string;
-      try {
-        aside = `set aside as ${setAsideCheckpoint(bad.dir)}, not deleted`;
-      } catch (e) {
-        aside = `left where it is (it cannot be renamed: ${(e as NodeJS.ErrnoException).code ?? firstLine(e)})`;
-      }
-      io.info(`resume: skipped ${bad.name} (${reason}); ${aside}`);
-    },
-  );
+  // The newest checkpoint that loads. The damaged ones newer than it are then set aside (never
+  // deleted), so that neither pruning nor the next checkpoint of their position replaces them;
+  // when none loads, all stay where they are and the resume is refused (again next time).
+  const skipped: { name: string; dir: string; reason: string }[] = [];
+  let found;
+  try {
+    found = await loadNewestCheckpoint(
+      out,
+      async (dir) => {
+        const l = await loadCheckpointEngine(dir);
+        try {
+          l.engine.writeOptimizerState(await loadOptimizerState(dir));
+        } catch (e) {
+          l.engine.dispose();
+          throw e;
+        }
+        return l;
+      },
+      (bad, reason) => skipped.push({ name: bad.name, dir: bad.dir, reason }),
+    );
+  } catch (e) {
+    for (const s of skipped) io.info(`resume: ${s.name} does not load (${s.reason})`);
+    throw e;
+  }
+  for (const s of skipped) {
+    let aside: string;
+    try {
+      aside = `set aside as ${setAsideCheckpoint(s.dir)}, not deleted`;
+    } catch (e) {
+      aside = `left where it is (it cannot be renamed: ${(e as NodeJS.ErrnoException).code ?? firstLine(e)})`;
+    }
+    io.info(`resume: skipped ${s.name} (${s.reason}); ${aside}`);
+  }
+  const { ck, value: loaded } = found;
   const start = { epoch: loaded.state.epoch, batch: loaded.state.batch };
   io.info(`resume: from ${ck.dir} (${positionText(start, batchesPerEpoch, 'resume')})`);
   const kept = truncateCurves(paths.curves, start.epoch);
