@@ -9,6 +9,7 @@
  * <out>/train.log                      every line the run printed, with its time (appended on resume)
  * <out>/checkpoints/epoch-NNNN/        state after NNNN finished epochs
  * <out>/checkpoints/epoch-NNNN+batch-BBBBBB/   ... plus BBBBBB batches of the next epoch (Ctrl-C)
+ * <out>/checkpoints/epoch-NNNN.damaged/        one that did not load, set aside by --resume (never deleted)
  * ```
  *
  * A checkpoint is written into `checkpoints/.tmp-<name>-<pid>` and renamed into place, so a directory
