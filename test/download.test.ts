@@ -382,3 +382,36 @@ test('mixup data download cifar10 --dir under a regular file (CLI): exit 2 with 
   assert.equal(r.code, 2);
   assert.equal(r.err, `mixup: error: ${join(file, 'd')}: cannot create the download directory: ${file} is not a directory (ENOTDIR)\n`);
 });
+
+test('a host name that does not resolve (ENOTFOUND/EAI_AGAIN): one line at once, no retries, also after a redirect', async () => {
+  // `.invalid` never resolves (RFC 2606); without a network the resolver says EAI_AGAIN instead
+  const dir = tmp();
+  const logs: string[] = [];
+  const f: RemoteFile = { name: 'x.rec', url: 'http://cifar.invalid/x.rec', size: null, md5: null, check: 'recordio' };
+  const t0 = Date.now();
+  await assert.rejects(downloadFile(f, dir, { retries: 3, retryDelayMs: 2000, log: (l) => logs.push(l) }), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.exitCode, 2);
+    assert.match(e.message, /^cannot resolve cifar\.invalid \((ENOTFOUND|EAI_AGAIN)\): no network or no DNS here, or a wrong address \(fetching http:\/\/cifar\.invalid\/x\.rec\)$/);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 1900, `took ${Date.now() - t0} ms: a retry waited`);
+  assert.deepEqual(logs, []);
+  // a mirror that redirects to a name that does not resolve: the name in the message is that one
+  const srv = createServer((_req, res) => res.writeHead(302, { Location: 'http://mirror.invalid/x.rec' }).end());
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/`;
+    await assert.rejects(downloadFile({ ...f, url: base + 'x.rec' }, dir, { retries: 3, retryDelayMs: 2000 }), /^UserError: cannot resolve mirror\.invalid \((ENOTFOUND|EAI_AGAIN)\)/);
+  } finally {
+    srv.closeAllConnections();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+});
+
+test('mixup data download with a base URL that does not resolve (CLI): exit 2, one line (no "trying again" lines)', async () => {
+  const dir = join(tmp(), 'd');
+  const r = await mixup(['data', 'download', 'cifar10', '--dir', dir, '--base-url', 'http://cifar.invalid/']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^mixup: error: cannot resolve cifar\.invalid \((ENOTFOUND|EAI_AGAIN)\): no network or no DNS here, or a wrong address \(fetching http:\/\/cifar\.invalid\/cifar10_train\.rec\)\n$/);
+});

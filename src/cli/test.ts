@@ -107,6 +107,7 @@ export function addTestCommand(program: Command, io: Io): void {
         onStart: (s) => {
           if (!opts.json) for (const l of scoreHeaderLines(s)) io.out(l);
         },
+        onSkip: (line) => io.err(`test: ${line}`),
         onProgress: progress('test:', 'evaluating'),
         onAttackProgress: attack ? progress('test:', `attacking (${attack.kind === 'fgsm' ? 'FGSM' : 'I-FGSM'})`) : undefined,
       });

@@ -7,7 +7,7 @@ import { DEFAULT_DATA_DIR } from '../data/paths.js';
 import { absoluteDataPaths, loadConfig, parseOverrideValue, parseSetArgs } from '../config/load.js';
 import { configKeyDocs } from '../config/keys.js';
 import { UserError, isUserError, firstLine } from '../errors.js';
-import { prepareResume } from '../train/resume.js';
+import { RESUME_KEYS, prepareResume } from '../train/resume.js';
 import type { TrainIo } from '../train/run.js';
 import { checkDataPaths } from '../data/index.js';
 import { RunLog } from '../rundir/log.js';
@@ -84,12 +84,12 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
   const lines: Io = { out: sink.line, err: sink.info };
   if (typeof opts['resume'] === 'string') {
     const extra = Object.keys(opts).filter((k) => !['resume', 'epochs', 'force', 'set', 'printConfig'].includes(k));
-    if (extra.length > 0 || opts['set'] !== undefined) {
-      throw new UserError(`train --resume: only --epochs, --force and --print-config go with --resume (the run keeps its config.json); got --${extra[0] ?? 'set'}`);
+    if (extra.length > 0) {
+      throw new UserError(`train --resume: only --epochs, --force, --print-config and --set ${RESUME_KEYS.join(', ')} go with --resume (the run keeps its config.json); got --${extra[0]}`);
     }
     const epochs = opts['epochs'] === undefined ? undefined : Number(opts['epochs']);
     if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
-    const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
+    const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']), parseSetArgs((opts['set'] as string[] | undefined) ?? []));
     if (opts['printConfig']) return printConfig(cfg, sink);
     checkDataPaths(cfg.data); // a missing data directory is said at once, before the backend starts
     await setUpBackend(g.backend ?? cfg.backend, cfg, g.gpu, lines);

@@ -130,6 +130,10 @@ const dataSchema = z
     labelField: z.enum(['fine', 'coarse']).default('fine').describe('CIFAR-100 binary files: which of the two label bytes to use'),
     cache: z.boolean().default(true).describe('keep decoded images in memory as uint8 after the first pass'),
     workers: int().min(0).default(1).describe('worker threads for decoding and augmentation (0 = on the main thread)'),
+    skipUndecodable: z
+      .boolean()
+      .default(false)
+      .describe('training split: skip records whose image cannot be decoded (another sample of the batch takes the place), counted in the epoch line and train.log; false = such a record stops the run, resumably'),
     augment: augmentSchema,
   })
   .prefault({})

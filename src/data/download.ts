@@ -147,6 +147,12 @@ export function ensureDir(dir: string): void {
   ensureDirectory(dir, 'download directory');
 }
 
+/**
+ * Name-resolution failures: a host name that does not resolve (no network, no DNS, a typo in the
+ * address) does not start resolving a few seconds later, so these are reported at once, never retried.
+ */
+const DNS_ERRORS = new Set(['ENOTFOUND', 'EAI_AGAIN']);
+
 /** Errors of a connection that never got an answer (as opposed to one cut off mid-transfer). */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EHOSTDOWN']);
 
@@ -158,7 +164,8 @@ const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOST
  * @throws UserError (exit 2) when an existing `<name>` fails its check (it is left alone), the
  *   server answers with an error status or announces a size other than the published one, or the
  *   downloaded file fails its check (the `.part` is deleted), `dir` cannot be created or a file in
- *   it cannot be written (see {@link ensureDir}), or no try ever reached the server
+ *   it cannot be written (see {@link ensureDir}), the server's name does not resolve (ENOTFOUND,
+ *   EAI_AGAIN: at once, without retrying), or no try ever reached the server
  *   (`could not connect to <host>: ECONNREFUSED ...`); UserError (exit 1) when the transfer
  *   is still cut off after all tries (the `.part` is kept for the next run to resume).
  */
@@ -203,6 +210,11 @@ export async function downloadFile(f: RemoteFile, dir: string, opts: DownloadOpt
     } catch (e) {
       lastError = reasonOf(e);
       const code = (e as NodeJS.ErrnoException).code;
+      if (code !== undefined && DNS_ERRORS.has(code)) {
+        const host = (e as { hostname?: string }).hostname ?? new URL(f.url).hostname;
+        const kept = existsSync(part) ? `; ${part} is kept for the next try` : '';
+        throw new UserError(`cannot resolve ${host} (${code}): no network or no DNS here, or a wrong address (fetching ${f.url})${kept}`);
+      }
       connectError = !answered && code !== undefined && CONNECT_ERRORS.has(code) ? code : null;
       log(`${f.url}: ${lastError}${attempt < retries ? `; trying again (${attempt + 1}/${retries})` : ''}`);
       continue;

@@ -155,6 +155,7 @@ export async function openPipeline(cfg: Config, split: 'train' | 'val', path?: s
     augment: augmentSpec(cfg, train),
     workers: cfg.data.workers,
     cache,
+    skipUndecodable: train && cfg.data.skipUndecodable,
     ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
   };
   if (!train) return new Pipeline(source, opts);

@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.js';
 import type { AugmentSpec } from '../augment/index.js';
 import type { Batch, CorruptedSplit, DataPipeline } from './types.js';
-import { batchSamples, batchesPerEpoch, buildImages, epochOrder, type BatchJob } from './batch.js';
+import { batchSamples, batchesPerEpoch, buildImages, epochOrder, readAll, type BatchJob, type SkippedSample } from './batch.js';
 import { SampleReader, type CacheBuffers } from './reader.js';
 import type { OpenedSource } from './source.js';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './worker.js';
@@ -29,6 +29,8 @@ export interface PipelineOptions {
   cache: CacheBuffers | null;
   /** Batches in flight (default 2 per worker, at least 2). */
   prefetch?: number;
+  /** Skip samples that cannot be read (`data.skipUndecodable`; see batch.ts buildImages). */
+  skipUndecodable?: boolean;
   /**
    * Only these sample indices of the source, in this order (the epoch's order is then a
    * permutation of them for training, this order for evaluation); default all samples.
@@ -58,8 +60,14 @@ function startWorker(url: URL, workerData: WorkerInit): Worker {
   return new Worker(url, { workerData });
 }
 
+/** A batch's images as built, with the samples skipped in it. */
+interface Built {
+  images: Float32Array;
+  skipped: SkippedSample[];
+}
+
 interface Pending {
-  resolve: (v: Float32Array) => void;
+  resolve: (v: Built) => void;
   reject: (e: Error) => void;
   slot: Slot;
 }
@@ -98,7 +106,7 @@ class WorkerPool {
     if (!p) return;
     this.waiting.delete(r.id);
     if (--p.slot.pending === 0) p.slot.worker.unref();
-    if ('images' in r) p.resolve(r.images);
+    if ('images' in r) p.resolve({ images: r.images, skipped: r.skipped ?? [] });
     else {
       const e = r.userError ? new UserError(r.error) : new Error(r.error);
       if (r.stack && !r.userError) e.stack = r.stack;
@@ -116,17 +124,17 @@ class WorkerPool {
     slot.pending = 0;
   }
 
-  /** Builds a batch in a worker; with `decodeOnly` only reads its samples (the answer is empty). */
-  run(job: BatchJob, decodeOnly = false): Promise<Float32Array> {
+  /** Builds a batch in a worker; with `decodeOnly` only reads its samples (the answer is empty); `skip`: see buildImages. */
+  run(job: BatchJob, decodeOnly = false, skip = false): Promise<Built> {
     if (this.closed) return Promise.reject(new Error('data pipeline is closed'));
     const live = this.slots.filter((s) => !s.exited);
     if (live.length === 0) return Promise.reject(new Error('no data worker is running'));
     const slot = live.reduce((a, b) => (b.pending < a.pending ? b : a));
     const id = this.nextId++;
-    return new Promise<Float32Array>((resolve, reject) => {
+    return new Promise<Built>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, slot });
       if (slot.pending++ === 0) slot.worker.ref();
-      const req: WorkerRequest = { id, epoch: job.epoch, train: job.train, samples: Int32Array.from(job.samples), ...(decodeOnly ? { decodeOnly } : {}) };
+      const req: WorkerRequest = { id, epoch: job.epoch, train: job.train, samples: Int32Array.from(job.samples), ...(decodeOnly ? { decodeOnly } : {}), ...(skip ? { skip } : {}) };
       slot.worker.postMessage(req);
     });
   }
@@ -192,9 +200,11 @@ export class Pipeline implements DataPipeline {
     return p;
   }
 
-  private buildLocal(job: BatchJob): Promise<Float32Array> {
+  private buildLocal(job: BatchJob): Promise<Built> {
     try {
-      return Promise.resolve(buildImages(this.local!, this.opts.augment, this.opts.seed, job));
+      const skipped: SkippedSample[] = [];
+      const images = buildImages(this.local!, this.opts.augment, this.opts.seed, job, this.opts.skipUndecodable ? skipped : undefined);
+      return Promise.resolve({ images, skipped });
     } catch (e) {
       return Promise.reject(e as Error);
     }
@@ -208,12 +218,12 @@ export class Pipeline implements DataPipeline {
     const order = subset ? positions.map((k) => subset[k]!) : positions;
     const total = this.batchesPerEpoch;
     const prefetch = this.pool ? Math.max(2, this.opts.prefetch ?? 2 * this.opts.workers) : 1;
-    const inflight: { index: number; samples: Int32Array; images: Promise<Float32Array> }[] = [];
+    const inflight: { index: number; samples: Int32Array; images: Promise<Built> }[] = [];
     let next = Math.max(0, fromBatch);
     const submit = () => {
       const samples = batchSamples(order, next, batchSize);
       const job: BatchJob = { epoch, samples, train };
-      const images = this.pool ? this.pool.run(job) : this.buildLocal(job);
+      const images = this.pool ? this.pool.run(job, false, this.opts.skipUndecodable) : this.buildLocal(job);
       images.catch(() => undefined); // a prefetched batch the consumer never asks for must not crash the process
       inflight.push({ index: next, samples, images });
       next++;
@@ -221,10 +231,11 @@ export class Pipeline implements DataPipeline {
     while (next < total || inflight.length > 0) {
       while (next < total && inflight.length < prefetch) submit();
       const head = inflight.shift()!;
-      const images = await head.images;
+      const { images, skipped } = await head.images;
       const labels = new Int32Array(head.samples.length);
       for (let k = 0; k < labels.length; k++) labels[k] = this.source.labels[head.samples[k]!]!;
-      yield { images, labels, size: head.samples.length, height: augment.outH, width: augment.outW, index: head.index };
+      for (const s of skipped) labels[s.slot] = labels[s.from]!; // the image that took its place, with its label
+      yield { images, labels, size: head.samples.length, height: augment.outH, width: augment.outW, index: head.index, ...(skipped.length > 0 ? { skipped } : {}) };
     }
   }
 
@@ -234,30 +245,36 @@ export class Pipeline implements DataPipeline {
    * there is one, so the first evaluation does not decode them again. A damaged record is thus found
    * before training starts rather than when an epoch reaches it. In-memory sources (`.tar.gz`, the
    * python version) hold checked raw pixels already and are not read again.
-   * @throws UserError naming the file and record of the first sample (in file order) that cannot be read.
+   * With `skipUndecodable`, such samples are listed instead (in file order; `slot` and `from` mean nothing here).
+   * @returns the samples that cannot be read ([] without `skipUndecodable`).
+   * @throws UserError naming the file and record of the first sample (in file order) that cannot be
+   *   read, without `skipUndecodable`.
    */
-  async check(): Promise<void> {
+  async check(): Promise<SkippedSample[]> {
     if (this.closed) throw new Error('data pipeline is closed');
-    if (this.source.spec.kind === 'mem') return;
+    if (this.source.spec.kind === 'mem') return [];
+    const skip = this.opts.skipUndecodable === true;
     const order = this.opts.subset ?? epochOrder(this.numSamples, this.opts.seed, 0, false);
     const per = Math.max(1, this.opts.batchSize);
     const chunks = Math.ceil(order.length / per);
+    const skipped: SkippedSample[] = [];
     if (!this.pool) {
-      for (let k = 0; k < order.length; k++) this.local!.read(order[k]!);
-      return;
+      readAll(this.local!, order, skip ? skipped : undefined);
+      return skipped;
     }
     const prefetch = Math.max(2, this.opts.prefetch ?? 2 * this.opts.workers);
-    const inflight: Promise<Float32Array>[] = [];
+    const inflight: Promise<Built>[] = [];
     let next = 0;
     while (next < chunks || inflight.length > 0) {
       while (next < chunks && inflight.length < prefetch) {
         const job: BatchJob = { epoch: 0, samples: batchSamples(order, next++, per), train: false };
-        const done = this.pool.run(job, true);
+        const done = this.pool.run(job, true, skip);
         done.catch(() => undefined); // one not awaited after an earlier error must not crash the process
         inflight.push(done);
       }
-      await inflight.shift()!;
+      skipped.push(...(await inflight.shift()!).skipped);
     }
+    return skipped;
   }
 
   async close(): Promise<void> {

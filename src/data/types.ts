@@ -3,6 +3,7 @@
  * can be built in worker threads and moved to the main thread without copies.
  */
 import type { LabelNoise } from './noise.js';
+import type { SkippedSample } from './batch.js';
 
 /** One batch of images and labels. */
 export interface Batch {
@@ -17,6 +18,11 @@ export interface Batch {
   width: number;
   /** Index of this batch within its epoch, from 0. */
   index: number;
+  /**
+   * Samples of the batch that could not be read and were skipped (`data.skipUndecodable`), each
+   * replaced by a copy of another sample of the batch (image and label); absent when none.
+   */
+  skipped?: SkippedSample[];
 }
 
 /** A training split whose labels were partly replaced (config `data.labelNoise` > 0). */
@@ -69,9 +75,11 @@ export interface DataPipeline {
    * Reads every sample once (decoding and caching the images) so that a damaged record is found
    * now, e.g. the validation split's before the first epoch trains; absent where there is nothing
    * to read (in-memory test pipelines).
+   * With `data.skipUndecodable` (training split) a sample that cannot be read is listed instead.
+   * @returns the samples that cannot be read (always [] without skipping).
    * @throws UserError naming the file and record.
    */
-  check?(): Promise<void>;
+  check?(): Promise<SkippedSample[]>;
   /** Stops worker threads and closes files. */
   close(): Promise<void>;
 }

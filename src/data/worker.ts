@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isUserError } from '../errors.js';
 import type { AugmentSpec } from '../augment/index.js';
-import { buildImages } from './batch.js';
+import { buildImages, readAll, type SkippedSample } from './batch.js';
 import { SampleReader, type CacheBuffers } from './reader.js';
 import type { SourceSpec } from './source.js';
 
@@ -26,11 +26,13 @@ export interface WorkerRequest {
   samples: Int32Array;
   /** Only read (decode, and cache) the samples; the answer's images are empty (see Pipeline.check). */
   decodeOnly?: boolean;
+  /** Skip samples that cannot be read, listing them in the answer (`data.skipUndecodable`, see buildImages). */
+  skip?: boolean;
 }
 
 /** The built batch, or the error that stopped it. */
 export type WorkerResponse =
-  | { id: number; images: Float32Array }
+  | { id: number; images: Float32Array; skipped?: SkippedSample[] }
   | { id: number; error: string; userError: boolean; stack?: string };
 
 if (parentPort) {
@@ -44,9 +46,10 @@ if (parentPort) {
       return;
     }
     try {
-      if (req.decodeOnly) for (const i of req.samples) reader.read(i);
-      const images = req.decodeOnly ? new Float32Array(0) : buildImages(reader, init.augment, init.seed, req);
-      port.postMessage({ id: req.id, images } satisfies WorkerResponse, [images.buffer as ArrayBuffer]);
+      const skipped: SkippedSample[] | undefined = req.skip ? [] : undefined;
+      if (req.decodeOnly) readAll(reader, req.samples, skipped);
+      const images = req.decodeOnly ? new Float32Array(0) : buildImages(reader, init.augment, init.seed, req, skipped);
+      port.postMessage({ id: req.id, images, ...(skipped?.length ? { skipped } : {}) } satisfies WorkerResponse, [images.buffer as ArrayBuffer]);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       port.postMessage({ id: req.id, error: msg, userError: isUserError(e), stack: (e as Error).stack } satisfies WorkerResponse);

@@ -10,6 +10,7 @@ import { CalibrationAccumulator, type Calibration } from './calibration.js';
 import { evaluateAttack, type AttackOptions, type AttackResult } from './attack.js';
 import { loadCheckpointEngine } from '../engine/index.js';
 import { findCheckpoint } from '../rundir/rundir.js';
+import { loadNewestCheckpoint } from '../rundir/checkpoint.js';
 
 /** What `mixup test` reports. */
 export interface Score extends Evaluation {
@@ -41,7 +42,9 @@ export interface Score extends Evaluation {
  * @param opts.onProgress the same for the clean evaluation.
  * @param opts.onStart called once the checkpoint is loaded and the data opened, before any image is
  *   scored, with what the Score will say of them (so that they can be printed first).
- * @throws UserError for a missing checkpoint or data.
+ * @param opts.onSkip told, one line each, of newer checkpoints of the run that were skipped because
+ *   they do not load (truncated, corrupt, non-finite; see rundir/checkpoint.ts); they are left as they are.
+ * @throws UserError for a missing checkpoint or data, or a run none of whose checkpoints loads.
  */
 export async function scoreCheckpoint(
   path: string,
@@ -53,10 +56,17 @@ export async function scoreCheckpoint(
     onAttackProgress?: (done: number, total: number) => void;
     onProgress?: (done: number, total: number) => void;
     onStart?: (s: Pick<Score, 'checkpoint' | 'epoch' | 'batch' | 'data'>) => void;
+    onSkip?: (line: string) => void;
   },
 ): Promise<Score> {
-  const ck = findCheckpoint(path, opts.epoch);
-  const { engine, cfg } = await loadCheckpointEngine(ck.dir);
+  const named = findCheckpoint(path, opts.epoch);
+  // A run's newest checkpoint that does not load gives way to the next older one (opts.onSkip says
+  // why); a checkpoint asked for by name or --epoch is loaded or refused as it is.
+  const { ck, value: loaded } =
+    named.dir === path || opts.epoch !== undefined
+      ? { ck: named, value: await loadCheckpointEngine(named.dir) }
+      : await loadNewestCheckpoint(path, loadCheckpointEngine, (bad, reason) => opts.onSkip?.(`skipped ${bad.name} (${reason})`));
+  const { engine, cfg } = loaded;
   let data: DataPipeline | null = null;
   try {
     const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;

@@ -3,8 +3,9 @@
  * `weightsManifest` (one group, path `weights.bin`, entries from tf.io.encodeWeights) and
  * `weights.bin` holding the little-endian tensor data back to back. Any TensorFlow.js backend
  * (and tf.io.loadWeights) reads it. Extra information (config, epoch, ...) goes into
- * `userDefinedMetadata`.
+ * `userDefinedMetadata`; the SHA-256 of weights.bin into `sha256`.
  */
+import { createHash } from 'node:crypto';
 import { readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import { ensureDirectory } from '../fsutil.js';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -16,6 +17,28 @@ export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 /** `format` field of the model.json this module writes. */
 export const WEIGHTS_FORMAT = 'mixup-weights';
+
+/**
+ * `sha256` field of the model.json this module writes: weights file name → SHA-256 of its bytes
+ * (lower-case hex), checked by {@link loadHostTensors}. TensorFlow.js ignores the field; files
+ * written before it existed have none, and load unchecked.
+ */
+export const SHA256_FIELD = 'sha256';
+
+/** SHA-256 of `bytes`, lower-case hex (node:crypto). */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * One line on a file-system error without Node's raw text: `no such file` for ENOENT, else the
+ * error code (`EACCES`, `EISDIR`, ...).
+ */
+function fsReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  return code ?? firstLine(e);
+}
 
 /** A tensor on the host: its shape and its values, row-major. What passes between executors. */
 export interface HostTensor {
@@ -61,6 +84,7 @@ export async function saveHostTensors(dir: string, tensors: Map<string, HostTens
     generatedBy: `TensorFlow.js tfjs-core v${tf.version_core}`,
     convertedBy: null,
     weightsManifest: [{ paths: [WEIGHTS_BIN], weights: specs }],
+    [SHA256_FIELD]: { [WEIGHTS_BIN]: sha256Hex(buffer) },
     userDefinedMetadata: meta,
   };
   ensureDirectory(dir, 'weights directory');
@@ -104,12 +128,15 @@ function entryBytes(shape: unknown, bytesPerValue: number): number | string {
  * every manifest path must be a plain file name in `dir` (a symbolic link must stay inside `dir`
  * and lead to a regular file), and every entry's shape must be non-negative integers whose total
  * size, dtype by dtype, fits the bytes of the files; all of this is checked from file sizes before
- * any file is read or any tensor allocated.
+ * any file is read or any tensor allocated. When model.json carries SHA-256 digests of its files
+ * ({@link SHA256_FIELD}; every file this module wrote since they were added), each file's digest
+ * is checked; a model.json without them (older checkpoints, other tools) loads unchecked.
  * @returns the tensors by name (the caller disposes them) and `userDefinedMetadata` ({} when absent).
  * @throws UserError naming `<dir>/model.json` and the bad path or entry, or the weights file, when
  *   model.json or a weights file is missing, not JSON, lacks a weights manifest, names a path
  *   outside `dir`, holds an entry with another dtype, quantization, a duplicate name or a bad or
- *   overflowing shape, or the data does not match the manifest's size.
+ *   overflowing shape, the data does not match the manifest's size, or a file's SHA-256 differs
+ *   from the recorded one.
  */
 export async function loadTensors(dir: string): Promise<{ tensors: Map<string, tf.Tensor>; meta: object }> {
   const { tensors, meta } = await loadHostTensors(dir);
@@ -128,7 +155,7 @@ export async function loadHostTensors(dir: string): Promise<{ tensors: Map<strin
   try {
     text = await readFile(jsonPath, 'utf8');
   } catch (e) {
-    throw new UserError(`${jsonPath}: cannot read the checkpoint's weights manifest: ${firstLine(e)}`);
+    throw new UserError(`${jsonPath}: cannot read the weights manifest (${fsReason(e)})`);
   }
   let parsed: unknown;
   try {
@@ -154,7 +181,7 @@ export async function loadHostTensors(dir: string): Promise<{ tensors: Map<strin
     specs.push(...(group.weights as tf.io.WeightsManifestEntry[]));
   }
   const realDir = await realpath(dir).catch(() => resolve(dir));
-  const files: { path: string; bytes: number }[] = [];
+  const files: { name: string; path: string; bytes: number }[] = [];
   let available = 0;
   for (const p of paths) {
     const binPath = join(dir, p);
@@ -162,14 +189,14 @@ export async function loadHostTensors(dir: string): Promise<{ tensors: Map<strin
     try {
       info = await stat(binPath);
     } catch (e) {
-      throw new UserError(`${binPath}: cannot read the checkpoint's weights: ${firstLine(e)}`);
+      throw new UserError(`${binPath}: cannot read the weights (${fsReason(e)})`);
     }
     const real = await realpath(binPath).catch(() => binPath);
     if (dirname(real) !== realDir) {
       throw new UserError(`${jsonPath}: weightsManifest path ${JSON.stringify(p)} is a link to ${real}, outside the checkpoint's directory`);
     }
     if (!info.isFile()) throw new UserError(`${binPath}: not a regular file; expected the checkpoint's weights`);
-    files.push({ path: binPath, bytes: info.size });
+    files.push({ name: p, path: binPath, bytes: info.size });
     available += info.size;
   }
   const binName = paths.join('+');
@@ -198,6 +225,11 @@ export async function loadHostTensors(dir: string): Promise<{ tensors: Map<strin
   if (available !== expected) {
     throw new UserError(`${join(dir, binName)}: ${available} bytes, the manifest in ${MODEL_JSON} describes ${expected}; the checkpoint is corrupt`);
   }
+  const rawSums = (parsed as Record<string, unknown>)[SHA256_FIELD];
+  if (rawSums !== undefined && (rawSums === null || typeof rawSums !== 'object' || Array.isArray(rawSums))) {
+    throw new UserError(`${jsonPath}: "${SHA256_FIELD}" is not an object of file name → hex digest; the checkpoint is corrupt`);
+  }
+  const sums = (rawSums ?? null) as Record<string, unknown> | null;
   const bin = new Uint8Array(expected);
   let offset = 0;
   for (const f of files) {
@@ -205,9 +237,17 @@ export async function loadHostTensors(dir: string): Promise<{ tensors: Map<strin
     try {
       chunk = await readFile(f.path);
     } catch (e) {
-      throw new UserError(`${f.path}: cannot read the checkpoint's weights: ${firstLine(e)}`);
+      throw new UserError(`${f.path}: cannot read the weights (${fsReason(e)})`);
     }
     if (chunk.byteLength !== f.bytes) throw new UserError(`${f.path}: changed size while being read (${f.bytes} → ${chunk.byteLength} bytes)`);
+    if (sums !== null) {
+      const want = sums[f.name];
+      if (typeof want !== 'string') throw new UserError(`${jsonPath}: its "${SHA256_FIELD}" holds no digest of ${f.name}; the checkpoint is corrupt`);
+      const got = sha256Hex(chunk);
+      if (got !== want.toLowerCase()) {
+        throw new UserError(`${f.path}: SHA-256 ${got.slice(0, 12)}… differs from the ${want.slice(0, 12)}… saved with it in ${MODEL_JSON}; the file was damaged or changed after it was written`);
+      }
+    }
     bin.set(chunk, offset);
     offset += chunk.byteLength;
   }

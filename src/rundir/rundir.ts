@@ -9,6 +9,7 @@
  * <out>/train.log                      every line the run printed, with its time (appended on resume)
  * <out>/checkpoints/epoch-NNNN/        state after NNNN finished epochs
  * <out>/checkpoints/epoch-NNNN+batch-BBBBBB/   ... plus BBBBBB batches of the next epoch (Ctrl-C)
+ * <out>/checkpoints/epoch-NNNN.damaged/        one that did not load, set aside by --resume (never deleted)
  * ```
  *
  * A checkpoint is written into `checkpoints/.tmp-<name>-<pid>` and renamed into place, so a directory
@@ -292,18 +293,20 @@ export async function writeCheckpoint(out: string, pos: CheckpointPosition, writ
 }
 
 /**
- * Removes older checkpoints so that at most `keep` remain besides those of `keepEpochs`, and every
- * partial (mid-epoch) checkpoint older than the newest checkpoint.
+ * Removes older checkpoints so that at most `keep` remain besides those of `keepEpochs` and the
+ * best epoch's, and every partial (mid-epoch) checkpoint older than the newest checkpoint.
  * @param keep number of newest checkpoints to keep; null keeps all (partials are still pruned).
  * @param keepEpochs epochs whose end-of-epoch checkpoints are never removed (`train.keepEpochs`).
+ * @param best the best epoch (best.ts `bestEpoch`), whose end-of-epoch checkpoint is kept too; null: none.
  */
-export function pruneCheckpoints(out: string, keep: number | null, keepEpochs: readonly number[] = []): void {
+export function pruneCheckpoints(out: string, keep: number | null, keepEpochs: readonly number[] = [], best: number | null = null): void {
   const isKept = (c: { pos: CheckpointPosition }) => c.pos.batch === 0 && keepEpochs.includes(c.pos.epoch);
+  const isBest = (c: { pos: CheckpointPosition }) => c.pos.batch === 0 && c.pos.epoch === best;
   const all = listCheckpoints(out);
   const newest = all[all.length - 1];
   const others = all.filter((c) => !isKept(c));
   others.forEach((c, i) => {
-    const tooOld = keep !== null && i < others.length - keep;
+    const tooOld = keep !== null && i < others.length - keep && !isBest(c);
     const stalePartial = c.pos.batch > 0 && c !== newest;
     if (tooOld || stalePartial) {
       // Renamed first, so that a crash while deleting never leaves half a directory named epoch-*.
@@ -315,13 +318,27 @@ export function pruneCheckpoints(out: string, keep: number | null, keepEpochs: r
 }
 
 /**
+ * Moves a checkpoint that does not load out of the way, never deleting it: to `<name>.damaged` (or
+ * `<name>.damaged-2`, ...) beside it, a name that {@link listCheckpoints}, pruning and a new
+ * checkpoint of the same position all leave alone.
+ * @returns the new path.
+ */
+export function setAsideCheckpoint(dir: string): string {
+  let to = `${dir}.damaged`;
+  for (let k = 2; existsSync(to); k++) to = `${dir}.damaged-${k}`;
+  renameSync(dir, to);
+  return to;
+}
+
+/**
  * Finds a checkpoint of a run: the newest, or the one at the end of epoch `epoch`.
  * Accepts a run directory or a checkpoint directory itself.
  * @throws UserError when there is none (naming what exists).
  */
 export function findCheckpoint(path: string, epoch?: number): { dir: string; pos: CheckpointPosition } {
   const self = parseCheckpointName(path.replace(/\/+$/, '').split('/').pop() ?? '');
-  if (self && existsSync(join(path, 'model.json'))) {
+  // a checkpoint directory itself (also one that lost its model.json: loading it says so)
+  if (self && existsSync(path) && statSync(path).isDirectory() && !existsSync(join(path, 'checkpoints'))) {
     if (epoch !== undefined) throw new UserError(`${path} is a single checkpoint; --epoch needs a run directory`);
     return { dir: path, pos: self };
   }
@@ -339,11 +356,24 @@ export function findCheckpoint(path: string, epoch?: number): { dir: string; pos
 
 /**
  * The checkpoint `mixup test` would score and its config, without loading weights (the backend is
- * chosen from the config before any tensor exists).
+ * chosen from the config before any tensor exists). For a run directory without `epoch`, the config
+ * is that of the newest checkpoint whose config.json reads (the newest may be damaged).
  * @throws UserError for a missing checkpoint or a damaged config.json.
  */
 export function findRunConfig(path: string, epoch?: number): { dir: string; pos: CheckpointPosition; cfg: Config } {
   const ck = findCheckpoint(path, epoch);
-  const file = join(ck.dir, 'config.json');
-  return { ...ck, cfg: validateConfig(readJson(file), file) };
+  const configOf = (dir: string) => validateConfig(readJson(join(dir, 'config.json')), join(dir, 'config.json'));
+  if (epoch !== undefined || ck.dir === path) return { ...ck, cfg: configOf(ck.dir) };
+  // The newest checkpoint is the one scored unless it does not load (then an older one is, and
+  // mixup test says why): its config only picks the backend, so the newest readable one will do.
+  let first: unknown = null;
+  for (const c of listCheckpoints(path).reverse()) {
+    try {
+      return { ...ck, cfg: configOf(c.dir) };
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      first ??= e;
+    }
+  }
+  throw first;
 }

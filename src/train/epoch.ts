@@ -10,7 +10,7 @@ import { UserError } from '../errors.js';
 import { EXIT_NAN } from '../exitcodes.js';
 import { pct } from '../format.js';
 import type { Config } from '../config/schema.js';
-import type { DataPipeline } from '../data/types.js';
+import type { Batch, DataPipeline } from '../data/types.js';
 import type { Engine, QueuedStep } from '../engine/engine.js';
 import { planMixShards } from '../mixup/plan.js';
 import { mixupPlacement } from '../config/schema.js';
@@ -56,6 +56,23 @@ export interface EpochContext {
   clock: RunClock;
   /** Non-finite losses skipped in a row so far (`nanPolicy: skip-batch`), across epochs. */
   skippedInARow: number;
+  /** Training samples already said to be skipped as unreadable (`data.skipUndecodable`): each is said once. */
+  reportedSkips: Set<number>;
+}
+
+/**
+ * A training batch could not be read (an undecodable record, without `data.skipUndecodable`): the
+ * epoch stopped after `batchesDone` batches, all settled and in the sums, so the run can checkpoint
+ * the partial epoch as an interrupt does. `dataError` is the data's UserError, naming file and record.
+ */
+export class TrainDataStopped extends Error {
+  constructor(
+    readonly batchesDone: number,
+    readonly dataError: UserError,
+  ) {
+    super(dataError.message);
+    this.name = 'TrainDataStopped';
+  }
 }
 
 /**
@@ -66,7 +83,7 @@ export interface EpochContext {
  * @returns null when the epoch ran to its end, or the number of batches done when an interrupt
  *   (a signal or the test hook) stopped it before its last batch.
  * @throws UserError (exit code 3) when a loss is not finite and the NaN policy stops the run;
- *   status.json then says so.
+ *   status.json then says so. {@link TrainDataStopped} when a batch cannot be read.
  */
 export async function trainEpoch(
   ctx: EpochContext,
@@ -111,8 +128,30 @@ export async function trainEpoch(
       progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
     });
   };
+  const batches = train.epoch(epoch, fromBatch)[Symbol.asyncIterator]();
+  let done = fromBatch;
   try {
-    for await (const b of train.epoch(epoch, fromBatch)) {
+    for (;;) {
+      let next: IteratorResult<Batch>;
+      try {
+        next = await batches.next();
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        // the steps queued so far are good: settle them into the sums, then stop with what was done
+        await readQueued();
+        progress.stop();
+        sums.seconds += (performance.now() - t0) / 1000;
+        throw new TrainDataStopped(done, e);
+      }
+      if (next.done) break;
+      const b = next.value;
+      for (const s of b.skipped ?? []) {
+        sums.skipped = (sums.skipped ?? 0) + 1;
+        if (!ctx.reportedSkips.has(s.sample)) {
+          ctx.reportedSkips.add(s.sample);
+          io.info(`data: skipped ${s.reason} (epoch ${epoch + 1}, batch ${b.index + 1}; data.skipUndecodable: another sample of the batch took its place)`);
+        }
+      }
       // Training batches are always full (the last partial one is dropped): b.size splits into the shards.
       const { shards } = cfg.train;
       const image = { height: b.height, width: b.width };
@@ -120,6 +159,7 @@ export async function trainEpoch(
       const stepOptions = { lr, gradScale: cfg.train.gradScale, loss: cfg.loss, labelSmoothing: cfg.train.labelSmoothing, shards };
       queued.push({ step: engine.trainStep(b, plan, stepOptions), index: b.index, size: b.size });
       if (queued.length >= ctx.readEvery) await readQueued();
+      done = b.index + 1;
       const hook = ctx.afterBatch?.(epoch, b.index);
       if (hook) ctx.interrupts.request = hook;
       // Batches can follow each other without a turn of the event loop (cached data, no worker threads),
@@ -135,6 +175,7 @@ export async function trainEpoch(
     await readQueued();
   } finally {
     engine.discard(queued.map((q) => q.step));
+    await batches.return?.(undefined);
   }
   progress.stop();
   sums.seconds += (performance.now() - t0) / 1000;
@@ -229,9 +270,10 @@ export function curveRow(epoch: number, lr: number, sums: EpochSums, e: EpochEva
  * The line printed after an epoch: `Epoch[3/200] lr=0.1 train_loss=… train_acc=…% val_acc=…% …`.
  * In a run that mixes, the training accuracy is named `train_acc_majority` (a mixed sample counts
  * when the prediction is its majority label); `train_clean_acc` and the holdout's figures follow
- * when measured.
+ * when measured; the line ends in ` skipped_records=N` when N unreadable training records were
+ * skipped in the epoch (`data.skipUndecodable`).
  */
-export function epochLine(row: CurveRow, epochs: number, e: EpochEvaluation, mixes = false): string {
+export function epochLine(row: CurveRow, epochs: number, e: EpochEvaluation, mixes = false, skipped = 0): string {
   const { cal, mem, holdout, clean } = e;
   return (
     `Epoch[${row.epoch}/${epochs}] lr=${Number(row.lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} ${mixes ? 'train_acc_majority' : 'train_acc'}=${pct(row.train_acc)} ` +
@@ -239,7 +281,8 @@ export function epochLine(row: CurveRow, epochs: number, e: EpochEvaluation, mix
     `val_loss=${row.val_loss.toFixed(4)} val_acc=${pct(row.val_acc)} val_ece=${pct(cal.ece)} ` +
     (holdout ? `holdout_acc=${pct(holdout.ev.accuracy)} T=${holdout.temperature.toFixed(3)} val_ece_scaled=${pct(holdout.valEceScaled)} ` : '') +
     `time=${row.epoch_seconds.toFixed(1)}s (${row.samples_per_sec.toFixed(1)} samples/s)` +
-    (mem ? ` corrupt_noisy_acc=${pct(mem.noisyAcc)} corrupt_true_acc=${pct(mem.trueAcc)}` : '')
+    (mem ? ` corrupt_noisy_acc=${pct(mem.noisyAcc)} corrupt_true_acc=${pct(mem.trueAcc)}` : '') +
+    (skipped > 0 ? ` skipped_records=${skipped}` : '')
   );
 }
 

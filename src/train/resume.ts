@@ -11,16 +11,30 @@ import { DEFAULT_DATA_DIR } from '../data/paths.js';
 import { readJson, readStatus, runPaths, type RunSource } from '../rundir/rundir.js';
 
 /**
+ * Config keys that `--resume` may change with `--set`: how the run copes with damage, not what it
+ * trains (so the run stays the same experiment).
+ */
+export const RESUME_KEYS = ['data.skipUndecodable'] as const;
+
+/**
  * Loads the config of a run to resume and checks that its config file has not changed since.
  * @param out the run directory.
  * @param epochs a new total number of epochs (--epochs), or undefined to keep it.
  * @param force resume even when the config file changed.
- * @throws UserError when the run cannot be resumed (no run, finished and not extended, config changed).
+ * @param overrides `--set` pairs, only of {@link RESUME_KEYS}.
+ * @throws UserError when the run cannot be resumed (no run, finished and not extended, config
+ *   changed), or an override is of another key or an invalid value.
  */
-export function prepareResume(out: string, epochs: number | undefined, force: boolean): Config {
+export function prepareResume(out: string, epochs: number | undefined, force: boolean, overrides: [string, unknown][] = []): Config {
   const p = runPaths(out);
   if (!existsSync(p.config)) throw new UserError(`--resume ${out}: no run there (no ${p.config})`);
   let cfg = validateConfig(readJson(p.config), p.config);
+  for (const [key, value] of overrides) {
+    if (!(RESUME_KEYS as readonly string[]).includes(key)) {
+      throw new UserError(`train --resume: --set ${key} would change the run's recipe; with --resume only --set ${RESUME_KEYS.join(', ')} (the run keeps its config.json)`);
+    }
+    cfg = validateConfig({ ...cfg, data: { ...cfg.data, skipUndecodable: value } }, `--set ${key}`);
+  }
   if (existsSync(p.source) && !force) {
     const src = readJson<RunSource>(p.source);
     if (existsSync(src.configFile)) {
@@ -31,6 +45,7 @@ export function prepareResume(out: string, epochs: number | undefined, force: bo
       if (dir === null && train === null && val === null && cfg.data.dir === resolve(src.cwd ?? process.cwd(), DEFAULT_DATA_DIR)) now.data = { ...now.data, dir: cfg.data.dir };
       now.out = cfg.out;
       now.train.epochs = cfg.train.epochs;
+      now.data.skipUndecodable = cfg.data.skipUndecodable; // RESUME_KEYS: not part of what the run trains
       if (JSON.stringify(now) !== JSON.stringify(cfg)) {
         throw new UserError(`--resume ${out}: ${src.configFile} (or a file it extends) changed since the run started; resume anyway with --force (the run keeps its own config.json)`);
       }

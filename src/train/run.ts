@@ -8,8 +8,8 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
-import { UserError } from '../errors.js';
+import { join, resolve } from 'node:path';
+import { UserError, firstLine } from '../errors.js';
 import { plural } from '../format.js';
 import { mixupPlacement, type Config } from '../config/schema.js';
 import { openPipeline } from '../data/index.js';
@@ -19,14 +19,17 @@ import { createEngine, loadCheckpointEngine } from '../engine/index.js';
 import { describeExperiment } from './describe.js';
 import { learningRate } from './schedule.js';
 import { describeLabelNoise } from '../data/noise.js';
-import { appendCurveRow, truncateCurves } from '../rundir/curves.js';
-import { checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
+import { appendCurveRow, readCurves, truncateCurves } from '../rundir/curves.js';
+import { bestEpoch } from '../rundir/best.js';
+import { checkpointBytes, diskUseLine } from './diskuse.js';
+import { TrainDataStopped, checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
 import { RunEvents, tensorboardDir } from './events.js';
 import { barOnTerminal } from './progress.js';
 import type { RunLog } from '../rundir/log.js';
 import {
   emptySums,
+  loadNewestCheckpoint,
   loadOptimizerState,
   saveCheckpoint,
   type CheckpointState,
@@ -35,13 +38,14 @@ import {
 import {
   assertCanStartNewRun,
   assertNotTraining,
+  checkpointName,
   cleanCheckpoints,
-  findCheckpoint,
   listCheckpoints,
   prepareNewRun,
   pruneCheckpoints,
   readStatus,
   runPaths,
+  setAsideCheckpoint,
   writeCheckpoint,
   writeJsonAtomic,
   writeStatus,
@@ -125,7 +129,10 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     const note = (l: string) => io.info(`mixup: note: ${l}`);
     const tr = (train = await openPipeline(cfg, 'train', undefined, { warn: note }));
     const va = (val = await openPipeline(cfg, 'val', undefined, { warn: note }));
-    await va.check?.(); // a damaged validation image is found now, not after epoch 1 has trained
+    // A damaged image is found now, not when an epoch reaches it (the decoded images fill the cache
+    // that the first epoch would fill anyway); with data.skipUndecodable a bad training one is said now.
+    const unreadable = (await tr.check?.()) ?? [];
+    await va.check?.();
     if (tr.batchesPerEpoch === 0) {
       throw new UserError(`data: ${tr.numSamples} training samples make no full batch of train.batchSize ${cfg.train.batchSize}`);
     }
@@ -148,9 +155,11 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     );
     io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${batchesText(tr.numSamples, tr.batchesPerEpoch, cfg.train.batchSize)})`);
     if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
+    for (const u of unreadable) io.info(`data: ${u.reason}: skipped in every epoch (data.skipUndecodable: another sample of its batch takes its place)`);
     io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
+    io.info(diskUseLine(cfg, checkpointBytes(await engine.readWeights(), await engine.readOptimizerState()), runPaths(out).checkpoints));
     io.info(`run directory: ${resolve(out)}`);
-    return await epochLoop(req, io, interrupts, engine, tr, va, start, sums, events);
+    return await epochLoop(req, io, interrupts, engine, tr, va, start, sums, events, new Set(unreadable.map((u) => u.sample)));
   } catch (e) {
     if (!(e instanceof UserError && e.exitCode === EXIT_NAN)) {
       try {
@@ -198,19 +207,64 @@ async function setupRun(req: TrainRequest, io: TrainIo, batchesPerEpoch: number)
     truncateCurves(paths.curves, 0);
     return { engine: createEngine(cfg), start: { epoch: 0, batch: 0 }, sums: emptySums() };
   }
-  const ck = findCheckpoint(out);
-  const loaded = await loadCheckpointEngine(ck.dir);
+  // The newest checkpoint that loads. The damaged ones newer than it are then set aside (never
+  // deleted), so that neither pruning nor the next checkpoint of their position replaces them;
+  // when none loads, all stay where they are and the resume is refused (again next time).
+  const skipped: { name: string; dir: string; reason: string }[] = [];
+  let found;
   try {
-    loaded.engine.writeOptimizerState(await loadOptimizerState(ck.dir));
+    found = await loadNewestCheckpoint(
+      out,
+      async (dir) => {
+        const l = await loadCheckpointEngine(dir);
+        try {
+          l.engine.writeOptimizerState(await loadOptimizerState(dir));
+        } catch (e) {
+          l.engine.dispose();
+          throw e;
+        }
+        return l;
+      },
+      (bad, reason) => skipped.push({ name: bad.name, dir: bad.dir, reason }),
+    );
   } catch (e) {
-    loaded.engine.dispose();
+    for (const s of skipped) io.info(`resume: ${s.name} does not load (${s.reason})`);
     throw e;
   }
+  for (const s of skipped) {
+    let aside: string;
+    try {
+      aside = `set aside as ${setAsideCheckpoint(s.dir)}, not deleted`;
+    } catch (e) {
+      aside = `left where it is (it cannot be renamed: ${(e as NodeJS.ErrnoException).code ?? firstLine(e)})`;
+    }
+    io.info(`resume: skipped ${s.name} (${s.reason}); ${aside}`);
+  }
+  const { ck, value: loaded } = found;
   const start = { epoch: loaded.state.epoch, batch: loaded.state.batch };
   io.info(`resume: from ${ck.dir} (${positionText(start, batchesPerEpoch, 'resume')})`);
   const kept = truncateCurves(paths.curves, start.epoch);
   if (kept !== start.epoch && existsSync(paths.curves)) io.info(`resume: curves.csv holds ${kept} epochs, checkpoint ${start.epoch}`);
   return { engine: loaded.engine, start, sums: loaded.state.sums };
+}
+
+/** The command that resumes run `out`, for the lines that say how to go on. */
+function resumeCommand(out: string): string {
+  return `npx mixup train --resume ${out}`;
+}
+
+/**
+ * The best epoch (rundir/best.ts) among those of run `out` with an end-of-epoch checkpoint, whose
+ * checkpoint pruning keeps; one pruned as not best never becomes best again. Null when curves.csv
+ * has no such row (or cannot be read: pruning then keeps what keepCheckpoints and keepEpochs say).
+ */
+function bestSaved(out: string): number | null {
+  const saved = new Set(listCheckpoints(out).filter((c) => c.pos.batch === 0).map((c) => c.pos.epoch));
+  try {
+    return bestEpoch(readCurves(runPaths(out).curves).filter((r) => saved.has(r.epoch)));
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -240,6 +294,7 @@ async function epochLoop(
   start: CheckpointPosition,
   startSums: EpochSums,
   events: RunEvents | null,
+  reportedSkips: Set<number>,
 ): Promise<number> {
   const { cfg } = req;
   const out = cfg.out!;
@@ -249,7 +304,7 @@ async function epochLoop(
   const checkpoint = async (pos: CheckpointPosition, sums: EpochSums, lr: number): Promise<string> => {
     const state: CheckpointState = { ...pos, sums, lr, random: 'derived from (train.seed, stream, epoch, batch); no state saved', created: new Date().toISOString() };
     const dir = await writeCheckpoint(out, pos, async (tmp) => saveCheckpoint(tmp, await engine.readWeights(), await engine.readOptimizerState(), state, cfg));
-    pruneCheckpoints(out, cfg.train.keepCheckpoints, cfg.train.keepEpochs);
+    pruneCheckpoints(out, cfg.train.keepCheckpoints, cfg.train.keepEpochs, bestSaved(out));
     return dir;
   };
 
@@ -261,7 +316,7 @@ async function epochLoop(
     const when = trained ? `during the evaluation of epoch ${pos.epoch + 1}` : `at ${what}`;
     writeStatus(out, { status: 'interrupted', epoch: pos.epoch, epochs, message: `${sig.toUpperCase()} ${when}` });
     io.info(`interrupted: checkpoint of ${trained ? '' : 'the '}${what} in ${dir}`);
-    io.info(`resume with: npx mixup train --resume ${out}`);
+    io.info(`resume with: ${resumeCommand(out)}`);
     return sig === 'sigint' ? EXIT_SIGINT : EXIT_SIGTERM;
   };
 
@@ -281,6 +336,7 @@ async function epochLoop(
     readEvery: cfg.train.readEvery ?? (engine.onGpu ? GPU_READ_EVERY : 1),
     clock: new RunClock(epochs, train.batchesPerEpoch, cfg.train.batchSize, val.numSamples),
     skippedInARow: 0,
+    reportedSkips,
   };
   let sums = startSums;
   let announce: ((text: string) => void) | null = (text) => io.info(text);
@@ -288,7 +344,22 @@ async function epochLoop(
     const lr = learningRate(epoch, cfg.train);
     const fromBatch = epoch === start.epoch ? start.batch : 0;
     if (fromBatch === 0) sums = emptySums();
-    const stoppedAfter = await trainEpoch(ctx, epoch, fromBatch, lr, sums, announce);
+    let stoppedAfter: number | null;
+    try {
+      stoppedAfter = await trainEpoch(ctx, epoch, fromBatch, lr, sums, announce);
+    } catch (e) {
+      if (!(e instanceof TrainDataStopped)) throw e;
+      // An unreadable record: keep the batches trained so far (a checkpoint as Ctrl-C writes), say
+      // how to go on, and stop with the data's error (exit 2).
+      const pos = { epoch, batch: e.batchesDone };
+      // nothing trained since the checkpoint of this position (resumed there, or the epoch's first
+      // batch failed): that one stands
+      const have = e.batchesDone === fromBatch && listCheckpoints(out).some((c) => c.pos.epoch === pos.epoch && c.pos.batch === pos.batch);
+      const dir = have ? join(paths.checkpoints, checkpointName(pos)) : await checkpoint(pos, sums, lr);
+      io.info(`stopped by unreadable training data at epoch ${epoch + 1}, batch ${e.batchesDone + 1}: checkpoint of the ${positionText(pos, train.batchesPerEpoch, 'checkpoint')} in ${dir}`);
+      io.info(`resume with: ${resumeCommand(out)} (once the file is repaired; or let it skip unreadable records: ${resumeCommand(out)} --set data.skipUndecodable=true)`);
+      throw e.dataError;
+    }
     // the estimate is announced once, within the first epoch this process trains batches of
     if (fromBatch < train.batchesPerEpoch) announce = null;
     if (stoppedAfter !== null) return await interrupted({ epoch, batch: stoppedAfter }, sums, lr, null);
@@ -300,7 +371,7 @@ async function epochLoop(
     const row = curveRow(epoch + 1, lr, sums, evaluation);
     await appendCurveRow(paths.curves, row);
     events?.epoch(row);
-    io.line(epochLine(row, epochs, evaluation, mixupPlacement(cfg) !== null));
+    io.line(epochLine(row, epochs, evaluation, mixupPlacement(cfg) !== null, sums.skipped));
     const written = checkpointDue(epoch + 1, epochs, cfg.train, interrupts.request !== null) ? await checkpoint({ epoch: epoch + 1, batch: 0 }, emptySums(), lr) : null;
     writeStatus(out, epochStatus(epoch + 1, epochs));
     if (interrupts.request !== null && epoch + 1 < epochs) return await interrupted({ epoch: epoch + 1, batch: 0 }, emptySums(), lr, written);
