@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { RunClock, formatDuration, runSecondsLeft } from '../src/train/eta.js';
-import { EpochProgress, EvalProgress, barOnTerminal } from '../src/train/progress.js';
+import { EpochProgress, EvalProgress, barOnTerminal, barRow } from '../src/train/progress.js';
 import { RunLog, logTimestamp } from '../src/rundir/log.js';
 import { tempDir } from './fixtures/tmp.js';
 
@@ -91,7 +91,7 @@ test('the bar: no ETA before batches are timed (not "0s"), then the epoch ETA an
   const announced: string[] = [];
   const p = new EpochProgress({ line: () => {}, isTTY: true, stream }, 1, 2, 4, 1, 0, clock, (text) => announced.push(text));
   t.after(() => p.stop()); // a bar left running keeps the process alive
-  assert.match(stream.text(), /0\/4 batches \| - samples\/s \| loss - \| left: this epoch's training -, whole run -/);
+  assert.match(stream.text(), /0\/4 batches \| - samples\/s \| loss - \| left: epoch -, run -/);
   assert.doesNotMatch(stream.text(), /ETA 0s/);
   p.update(0, 16, 2.5);
   await new Promise((r) => setTimeout(r, 20));
@@ -99,7 +99,7 @@ test('the bar: no ETA before batches are timed (not "0s"), then the epoch ETA an
   p.update(2, 16, 2.3);
   p.update(3, 16, 2.2);
   p.stop();
-  assert.match(stream.text(), /left: this epoch's training \d+ s, whole run \d+ s/);
+  assert.match(stream.text(), /left: epoch \d+ s, run \d+ s/);
   // The first epoch ended before 5 batches were timed: announced at its end, once.
   assert.equal(announced.length, 1);
   assert.match(announced[0]!, /^time left for the remaining 2 epochs \(training and evaluation\): about \d+ s; training \d+ s per epoch \(0\.\d{3} s a batch\), evaluation about \d+ s per epoch \(a guess from the training speed until an evaluation is timed\)$/);
@@ -122,7 +122,7 @@ test('evaluation progress: images scored and an ETA on a terminal, nothing elsew
   t.after(() => e.stop());
   assert.equal(barOnTerminal(), false); // drawn from the first update on
   e.update(500, 2000);
-  assert.equal(barOnTerminal(), true); // a line printed now (SIGINT: ...) must start with \n
+  assert.equal(barOnTerminal(), true); // a line printed now (SIGINT: ...) clears its row first (aboveBars)
   e.update(1000, 2000);
   assert.ok(e.stop() >= 0);
   assert.equal(barOnTerminal(), false);
@@ -134,6 +134,17 @@ test('evaluation progress: images scored and an ETA on a terminal, nothing elsew
   assert.equal(barOnTerminal(), false);
   quiet.stop();
   assert.deepEqual(lines, []);
+});
+
+test('barRow: never wider than the terminal less one column; on 80 columns the speed and loss are left out, the time left kept', () => {
+  const parts = ['31/390 batches', '128.6 samples/s', 'loss 2.3026', 'left: epoch 2 min 5 s, run 3 h 5 min'];
+  const wide = barRow('epoch 1/200', 0.5, parts, [1, 2], 200);
+  assert.equal(wide, `epoch 1/200 ${'\u2588'.repeat(20)}${'\u2591'.repeat(20)} ${parts.join(' | ')}`);
+  const narrow = barRow('epoch 1/200', 0.5, parts, [1, 2], 80);
+  assert.equal(narrow, `epoch 1/200 ${'\u2588'.repeat(7)}${'\u2591'.repeat(6)} 31/390 batches | left: epoch 2 min 5 s, run 3 h 5 min`);
+  assert.equal(Array.from(narrow).length, 79); // 12 + 13-column bar + 1 + 53
+  // far too narrow: cut, never wrapped
+  assert.equal(Array.from(barRow('epoch 1/200', 1, parts, [1, 2], 30)).length, 29);
 });
 
 test('RunLog: lines from before the file is named are written when it is, each with a timestamp; appended, empty lines dropped', () => {

@@ -11,6 +11,7 @@ import { prepareResume } from '../train/resume.js';
 import type { TrainIo } from '../train/run.js';
 import { checkDataPaths } from '../data/index.js';
 import { RunLog } from '../rundir/log.js';
+import { aboveBars } from '../train/progress.js';
 import { globals, pkg, setUpBackend, type Io } from './common.js';
 import { EXIT_RUN_DIFFERS, checkRun } from './check-run.js';
 
@@ -162,8 +163,9 @@ export function addTrainCommand(program: Command, io: Io): void {
       }
       // Every line also goes to <out>/train.log (opened by runTraining once the run directory is ready).
       const log = new RunLog();
-      const out = (l: string) => (io.out(l), log.write(l));
-      const err = (l: string) => (io.err(l), log.write(l));
+      // A line printed while a progress bar is drawn clears the bar's row first (progress.ts).
+      const out = aboveBars((l: string) => (io.out(l), log.write(l)));
+      const err = aboveBars((l: string) => (io.err(l), log.write(l)));
       const sink = { line: out, info: err, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr };
       try {
         await trainAction(opts, globals(cmd), sink, log);

@@ -8,15 +8,106 @@
 import cliProgress from 'cli-progress';
 import { RunClock, TIMED_BATCHES_FOR_ESTIMATE, formatDuration } from './eta.js';
 
-/** Bars of this module drawn on the terminal now (started, not yet stopped). */
-let barsDrawn = 0;
+/**
+ * The terminal cli-progress draws on (its `terminal` option): cli-progress's own saves the cursor
+ * when a bar starts and restores it when the bar stops, and turns autowrap off meanwhile, so a line
+ * printed while a bar is drawn (SIGINT: ..., the time estimate) was overwritten by the next ones
+ * (`runs/Bckpoint ...`) and cut at the terminal's width. This one draws the bar on the cursor's row
+ * only, never wider than the terminal less one column (so the row never wraps), and leaves every
+ * other setting alone.
+ */
+class BarTerminal {
+  constructor(private readonly stream: NodeJS.WriteStream) {}
+  isTTY(): boolean {
+    return this.stream.isTTY === true;
+  }
+  /** Columns of the terminal (80 when it does not say). */
+  getWidth(): number {
+    return this.stream.columns || 80;
+  }
+  cursorSave(): void {}
+  cursorRestore(): void {}
+  lineWrapping(): void {}
+  cursorRelative(): void {}
+  cursorRelativeReset(): void {}
+  cursor(show: boolean): void {
+    this.stream.write(show ? '\x1b[?25h' : '\x1b[?25l');
+  }
+  cursorTo(x: number | null): void {
+    if (x !== null) this.stream.write('\r');
+  }
+  clearRight(): void {
+    this.stream.write('\x1b[K');
+  }
+  clearLine(): void {
+    this.stream.write('\r\x1b[2K');
+  }
+  clearBottom(): void {
+    this.stream.write('\x1b[J');
+  }
+  newline(): void {
+    this.stream.write('\n');
+  }
+  write(s: string): void {
+    this.stream.write(Array.from(s).slice(0, Math.max(1, this.getWidth() - 1)).join(''));
+  }
+}
+
+/** The bars of this module drawn on the terminal now (started, not yet stopped), with their streams. */
+const drawn = new Map<cliProgress.SingleBar, NodeJS.WriteStream>();
+
+/** Whether a progress bar of this module is on the terminal now. */
+export function barOnTerminal(): boolean {
+  return drawn.size > 0;
+}
 
 /**
- * Whether a progress bar of this module is on the terminal line now: a line printed then must
- * start with `\n` so that it does not continue the bar's line (and only then, or it leaves a blank line).
+ * Wraps a line printer (stdout or stderr, the same terminal as the bars) so that a line printed
+ * while a bar is drawn first clears the bar's row, and the bar is drawn again below the line.
+ * Without a bar on the terminal, the line is printed as it is.
  */
-export function barOnTerminal(): boolean {
-  return barsDrawn > 0;
+export function aboveBars(print: (line: string) => void): (line: string) => void {
+  return (line) => {
+    if (drawn.size === 0) return print(line);
+    for (const stream of drawn.values()) stream.write('\r\x1b[2K');
+    print(line);
+    for (const bar of drawn.keys()) bar.render();
+  };
+}
+
+/**
+ * A bar's row: `label [bar] parts[0] | parts[1] | ...`, at most `width - 1` columns. Where the row
+ * would leave the bar fewer than 10 columns, parts are left out in `dropOrder` (indices into
+ * `parts`); the bar is 10 to 40 columns wide.
+ * @param progress share done, 0 to 1.
+ */
+export function barRow(label: string, progress: number, parts: string[], dropOrder: number[], width: number): string {
+  const keep = parts.map(() => true);
+  const row = (barWidth: number) => {
+    const done = Math.round(Math.min(1, Math.max(0, progress)) * barWidth);
+    const text = parts.filter((_, i) => keep[i]).join(' | ');
+    return `${label} ${'\u2588'.repeat(done)}${'\u2591'.repeat(barWidth - done)} ${text}`;
+  };
+  const room = () => width - 1 - Array.from(row(0)).length;
+  for (const i of dropOrder) {
+    if (room() >= 10) break;
+    keep[i] = false;
+  }
+  return Array.from(row(Math.max(0, Math.min(40, room())))).slice(0, Math.max(1, width - 1)).join('');
+}
+
+/** A cli-progress bar drawn on `stream` by {@link BarTerminal}, its row made by `format`. */
+function newBar(stream: NodeJS.WriteStream, format: (progress: number, value: number, total: number, payload: Record<string, string>, width: number) => string): cliProgress.SingleBar {
+  const options = {
+    format: (_o: cliProgress.Options, p: cliProgress.Params, payload: Record<string, string>) => format(p.progress, p.value, p.total, payload, stream.columns || 80),
+    stream,
+    hideCursor: true,
+    clearOnComplete: true,
+    linewrap: true,
+    forceRedraw: true,
+    terminal: new BarTerminal(stream),
+  };
+  return new cliProgress.SingleBar(options as cliProgress.Options);
 }
 
 /** Where progress goes. */
@@ -57,18 +148,14 @@ export class EpochProgress {
   ) {
     clock?.startEpoch();
     if (sink.isTTY && sink.stream) {
-      this.bar = new cliProgress.SingleBar(
-        {
-          // {epoch_eta}/{run_eta}: ours, '-' until batches are timed (cli-progress's own {eta} shows "0s" at batch 0)
-          format: `epoch ${epoch}/${epochs} {bar} {value}/{total} batches | {speed} samples/s | loss {loss} | left: this epoch's training {epoch_eta}, whole run {run_eta}`,
-          stream: sink.stream,
-          hideCursor: true,
-          clearOnComplete: true,
-        },
-        cliProgress.Presets.shades_classic,
+      // epoch_eta/run_eta: ours, '-' until batches are timed (cli-progress's own {eta} shows "0s" at batch 0);
+      // on a narrow terminal the speed goes first, then the loss
+      const label = `epoch ${epoch}/${epochs}`;
+      this.bar = newBar(sink.stream, (progress, value, total, p, width) =>
+        barRow(label, progress, [`${value}/${total} batches`, `${p['speed']} samples/s`, `loss ${p['loss']}`, `left: epoch ${p['epoch_eta']}, run ${p['run_eta']}`], [1, 2], width),
       );
       this.bar.start(startBatch + totalBatches, startBatch, { speed: '-', loss: '-', epoch_eta: '-', run_eta: '-' });
-      barsDrawn++;
+      drawn.set(this.bar, sink.stream);
     }
   }
 
@@ -109,7 +196,7 @@ export class EpochProgress {
   stop(): void {
     if (this.bar) {
       this.bar.stop();
-      barsDrawn--;
+      drawn.delete(this.bar);
     }
     this.bar = null;
   }
@@ -127,6 +214,7 @@ export class EvalProgress {
   private started = false;
   private readonly t0 = performance.now();
   private readonly own: RunClock;
+  private stream: NodeJS.WriteStream | null = null;
 
   /**
    * @param label what is evaluated, e.g. `epoch 3/300`.
@@ -142,10 +230,8 @@ export class EvalProgress {
     clock?.startEval();
     this.own = new RunClock(1, 1, 1, 0);
     if (sink.isTTY && sink.stream) {
-      this.bar = new cliProgress.SingleBar(
-        { format: `${label} ${verb} {bar} {value}/{total} images | {left} left`, stream: sink.stream, hideCursor: true, clearOnComplete: true },
-        cliProgress.Presets.shades_classic,
-      );
+      this.bar = newBar(sink.stream, (progress, value, total, p, width) => barRow(`${label} ${verb}`, progress, [`${value}/${total} images`, `${p['left']} left`], [], width));
+      this.stream = sink.stream;
     }
   }
 
@@ -157,7 +243,7 @@ export class EvalProgress {
     if (!this.bar) return;
     if (!this.started) {
       this.bar.start(total, 0, { left: '-' });
-      barsDrawn++;
+      drawn.set(this.bar, this.stream!);
     }
     this.started = true;
     const spes = this.own.secondsPerEvalSample();
@@ -168,7 +254,7 @@ export class EvalProgress {
   stop(): number {
     if (this.bar && this.started) {
       this.bar.stop();
-      barsDrawn--;
+      drawn.delete(this.bar);
     }
     this.bar = null;
     return (performance.now() - this.t0) / 1000;

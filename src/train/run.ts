@@ -22,7 +22,6 @@ import { describeLabelNoise } from '../data/noise.js';
 import { appendCurveRow, truncateCurves } from '../rundir/curves.js';
 import { checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
-import { barOnTerminal } from './progress.js';
 import type { RunLog } from '../rundir/log.js';
 import {
   emptySums,
@@ -110,8 +109,8 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   let model: { engine: Engine } | null = null;
   const interrupts = new Interrupts(
     {
-      // The message must not continue a progress bar's line, and must not follow a blank one either.
-      info: (text) => io.info(barOnTerminal() ? `\n${text}` : text),
+      // io.info clears a progress bar's row before the line (the CLI's sink, progress.ts aboveBars)
+      info: (text) => io.info(text),
       beforeExit: (sig) => {
         const st = readStatus(out);
         if (st) writeStatus(out, { ...st, status: 'interrupted', pid: undefined, message: `second ${sig.toUpperCase()}: stopped without a checkpoint of the epoch in progress` });
