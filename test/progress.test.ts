@@ -116,6 +116,19 @@ test('Speedometer lines (not a terminal) carry the run ETA once batches are time
   assert.match(lines[1]!, /^Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples\/sec\tloss=2\.250000\trun left \d+ s$/);
 });
 
+test('Speedometer speeds are measured between reads of the device: batches settled together (webgpu, readEvery 4) are not infinitely fast', () => {
+  const lines: string[] = [];
+  const p = new EpochProgress({ line: (l) => lines.push(l), isTTY: false }, 1, 1, 8, 1, 0, null, null);
+  const t = performance.now();
+  // two reads of 4 batches of 16: 64 samples 1 s after the start, 64 more 2 s later
+  const first = { at: t + 1000, samples: 64 };
+  const second = { at: t + 3000, samples: 64 };
+  for (let i = 0; i < 8; i++) p.update(i, 16, 2, i < 4 ? first : second);
+  const speeds = lines.map((l) => Number(/Speed: ([\d.]+) samples\/sec/.exec(l)![1]));
+  assert.equal(speeds.length, 8);
+  speeds.forEach((v, i) => assert.ok(Math.abs(v - (i < 4 ? 64 : 32)) < 0.5, `batch ${i + 1}: ${v} samples/s (${lines[i]})`));
+});
+
 test('evaluation progress: images scored and an ETA on a terminal, nothing elsewhere', (t) => {
   const stream = fakeTerminal();
   const e = new EvalProgress({ line: () => {}, isTTY: true, stream }, 'epoch 3/300');

@@ -83,6 +83,7 @@ export async function trainEpoch(
     const batches = queued;
     queued = [];
     const results = await engine.settle(batches.map((q) => q.step));
+    const read = { at: performance.now(), samples: batches.reduce((n, q) => n + q.size, 0) };
     batches.forEach((q, i) => {
       const r = results[i]!;
       if (!r.updated) {
@@ -103,7 +104,7 @@ export async function trainEpoch(
         sums.correct += r.correct;
         sums.samples += q.size;
       }
-      progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
+      progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN, read);
     });
   };
   try {

@@ -120,13 +120,24 @@ export interface ProgressSink {
   stream?: NodeJS.WriteStream;
 }
 
+/** One read of training figures from the device: when it returned (performance.now() ms) and the samples of its batches. */
+export interface SettledRead {
+  at: number;
+  samples: number;
+}
+
 /** Tracks one epoch: call {@link EpochProgress.update} after every batch and {@link EpochProgress.stop} at the end. */
 export class EpochProgress {
   private bar: cliProgress.SingleBar | null = null;
-  private readonly t0 = Date.now();
+  private readonly t0 = performance.now();
   private samples = 0;
-  private lastLogSamples = 0;
-  private lastLogTime = this.t0;
+  /** The latest read, the time of the one before it, and the samples of all reads before it. */
+  private read: SettledRead = { at: this.t0, samples: 0 };
+  private previousReadAt = this.t0;
+  private samplesBeforeRead = 0;
+  /** The read of the latest Speedometer line, and the samples through its end. */
+  private lastLogRead: SettledRead = this.read;
+  private lastLogReadEnd = 0;
 
   /**
    * @param epoch 1-based epoch number (for the label).
@@ -164,10 +175,20 @@ export class EpochProgress {
    * @param batchIndex 0-based index of the batch within the epoch.
    * @param batchSize samples in it.
    * @param runningLoss mean loss over the epoch so far.
+   * @param read the read of the device the batch's figures came in (`at`: performance.now() ms when
+   *   it returned, `samples`: all its batches'), the same object for every batch of one read; omitted:
+   *   a read of this batch alone, now. Speeds are measured between reads only: batches whose figures
+   *   arrive together (webgpu settles every train.readEvery steps) did not run in no time.
    */
-  update(batchIndex: number, batchSize: number, runningLoss: number): void {
+  update(batchIndex: number, batchSize: number, runningLoss: number, read?: SettledRead): void {
+    const now = performance.now();
+    const r = read ?? { at: now, samples: batchSize };
+    if (r !== this.read) {
+      this.previousReadAt = this.read.at;
+      this.samplesBeforeRead = this.samplesBeforeRead + this.read.samples;
+      this.read = r;
+    }
     this.samples += batchSize;
-    const now = Date.now();
     const done = batchIndex + 1;
     this.clock?.batchDone(performance.now() / 1000, done);
     const runLeft = this.clock?.secondsLeft(this.epoch - 1, done) ?? null;
@@ -179,16 +200,22 @@ export class EpochProgress {
         this.announce = null;
       }
     }
-    const speed = this.samples / Math.max(1e-3, (now - this.t0) / 1000);
+    const readEnd = this.samplesBeforeRead + r.samples;
     if (this.bar) {
+      const speed = readEnd / Math.max(1e-3, (r.at - this.t0) / 1000);
       const eta = spb === null ? '-' : formatDuration((this.bar.getTotal() - done) * spb);
       this.bar.update(done, { speed: speed.toFixed(1), loss: runningLoss.toFixed(4), epoch_eta: eta, run_eta: runLeft === null ? '-' : formatDuration(runLeft) });
     } else if (done % this.logEvery === 0) {
-      const recent = (this.samples - this.lastLogSamples) / Math.max(1e-3, (now - this.lastLogTime) / 1000);
+      // samples settled since the read of the previous line, over the time between the two reads; a
+      // second line from the same read gets that read's own speed
+      const recent =
+        r === this.lastLogRead
+          ? r.samples / Math.max(1e-3, (r.at - this.previousReadAt) / 1000)
+          : (readEnd - this.lastLogReadEnd) / Math.max(1e-3, (r.at - this.lastLogRead.at) / 1000);
       const run = runLeft === null ? '' : `\trun left ${formatDuration(runLeft)}`;
       this.sink.line(`Epoch[${this.epoch}] Batch [${done}]\tSpeed: ${recent.toFixed(2)} samples/sec\tloss=${runningLoss.toFixed(6)}${run}`);
-      this.lastLogSamples = this.samples;
-      this.lastLogTime = now;
+      this.lastLogRead = r;
+      this.lastLogReadEnd = readEnd;
     }
   }
 
