@@ -178,7 +178,7 @@ test('SIGINT after the first batch: partial-epoch checkpoint, exit 130, how to r
   t.diagnostic(`stopped after batch ${done} of ${BATCHES}`);
   assert.ok(done >= 1 && done < BATCHES, c.stderr);
   assert.equal(m[2], join(out, 'checkpoints', `epoch-0000+batch-${String(done).padStart(6, '0')}`));
-  assert.match(c.stderr, new RegExp(`resume with: npx mixup train --resume ${out}\\n`));
+  assert.match(c.stderr, new RegExp(`resume with: ${BIN} train --resume ${out}\\n`));
   // No progress bar on this line (stderr is a pipe): the message starts a line of its own, not after a blank one.
   assert.match(c.stderr, /(^|[^\n]\n)SIGINT: finishing the current batch and writing a checkpoint \(the same signal again exits at once, without one\)\n/);
   // The batch in progress was finished, none after it was started.
@@ -194,7 +194,7 @@ test('SIGINT after the first batch: partial-epoch checkpoint, exit 130, how to r
   const printed = [...c.stderr.split('\n'), ...c.stdout].filter((l) => l.trim() !== '');
   assert.deepEqual(new Set(first.map((l) => l.replace(stamp, ''))), new Set(printed));
   assert.match(first[0]!, /Z backend: wasm/);
-  assert.match(first[first.length - 1]!, new RegExp(`Z resume with: npx mixup train --resume ${out}$`));
+  assert.match(first[first.length - 1]!, new RegExp(`Z resume with: ${BIN} train --resume ${out}$`));
   await resumeAndCompare(out, new RegExp(`resume: from \\S+epoch-0000\\+batch-0+${done} \\(epoch 1, after batch ${done}\\)`));
   // The resumed run appends to it.
   const both = logged();
@@ -231,7 +231,7 @@ test('ResNet-50, one SIGINT during the first batch delivered as `timeout` does (
   assert.doesNotMatch(c.stderr, /second SIGINT/);
   assert.equal(c.stderr.match(/SIGINT: finishing the current batch/g)?.length, 1, c.stderr);
   assert.match(c.stderr, /interrupted: checkpoint of the partial epoch 1 \(1 batch done\) in \S+epoch-0000\+batch-000001\n/);
-  assert.match(c.stderr, new RegExp(`resume with: npx mixup train --resume ${out}\\n`));
+  assert.match(c.stderr, new RegExp(`resume with: ${BIN} train --resume ${out}\\n`));
   assert.deepEqual(listCheckpoints(out).map((k) => k.name), ['epoch-0000+batch-000001']);
 });
 

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import { mixupCommand, shellWord } from '../invocation.js';
 import { plural } from '../format.js';
 import type { Config } from '../config/schema.js';
 import { openPipeline } from '../data/index.js';
@@ -253,7 +254,7 @@ async function epochLoop(
     const when = trained ? `during the evaluation of epoch ${pos.epoch + 1}` : `at ${what}`;
     writeStatus(out, { status: 'interrupted', epoch: pos.epoch, epochs, message: `${sig.toUpperCase()} ${when}` });
     io.info(`interrupted: checkpoint of ${trained ? '' : 'the '}${what} in ${dir}`);
-    io.info(`resume with: npx mixup train --resume ${out}`);
+    io.info(`resume with: ${mixupCommand()} train --resume ${shellWord(resolve(out))}`);
     return sig === 'sigint' ? EXIT_SIGINT : EXIT_SIGTERM;
   };
 
