@@ -42,7 +42,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
 export function formatConfigHelp(): string {
   const docs = configKeyDocs();
   const width = Math.max(...docs.map((d) => d.key.length));
-  const lines = ['Config keys (JSON files under configs/; "extends": "base.json" inherits from another file):', ''];
+  const lines = ['Config keys (JSON or YAML files, e.g. under configs/; "extends": "base.json" inherits from another file):', ''];
   for (const d of docs) {
     lines.push(`  ${d.key.padEnd(width)}  ${d.type}, default ${JSON.stringify(d.default)}`);
     lines.push(`  ${''.padEnd(width)}  ${d.description}`);
@@ -129,7 +129,7 @@ export function addTrainCommand(program: Command, io: Io): void {
   const train = program
     .command('train')
     .description('train a ResNet on CIFAR-10 with ERM, input mixup or feature-map mixup')
-    .option('-c, --config <file>', 'experiment config (JSON), e.g. configs/mixup.json')
+    .option('-c, --config <file>', 'experiment config (JSON, or YAML as .yaml/.yml), e.g. configs/mixup.json')
     .option('--help-config', 'list every config key with its default and description');
   for (const o of TRAIN_OVERRIDES) train.option(o.flag, `${o.description} (config ${o.key})`);
   train
@@ -170,7 +170,7 @@ export function addTrainCommand(program: Command, io: Io): void {
       try {
         await trainAction(opts, globals(cmd), sink, log);
       } catch (e) {
-        log.write(`mixup: error: ${isUserError(e) ? e.message : firstLine(e)}`);
+        for (const line of (isUserError(e) ? e.message : firstLine(e)).split('\n')) log.write(`mixup: error: ${line}`);
         throw e;
       } finally {
         log.close();
