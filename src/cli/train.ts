@@ -72,7 +72,27 @@ function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendNam
   const sets = (opts['set'] as string[] | undefined) ?? [];
   overrides.push(...parseSetArgs(sets));
   origins.push(...sets.map((x) => `--set ${x}`));
+  refuseContradictions(overrides, origins);
   return { overrides, origins };
+}
+
+/**
+ * Refuses two flags that set one key (or a key and an object holding it) to different values
+ * (`--epochs 3 --set train.epochs=5`, `--backend cpu --set backend=wasm`): which should win is not
+ * something to guess, in either order. The same value twice is no contradiction.
+ * @throws UserError naming both flags.
+ */
+function refuseContradictions(overrides: [string, unknown][], origins: string[]): void {
+  for (let i = 0; i < overrides.length; i++) {
+    for (let j = i + 1; j < overrides.length; j++) {
+      const [a, va] = overrides[i]!;
+      const [b, vb] = overrides[j]!;
+      const overlap = a === b || b.startsWith(`${a}.`) || a.startsWith(`${b}.`);
+      if (overlap && (a !== b || JSON.stringify(va) !== JSON.stringify(vb))) {
+        throw new UserError(`${origins[i]} and ${origins[j]} both set ${a.length <= b.length ? a : b}: give it once`);
+      }
+    }
+  }
 }
 
 /** `train --print-config`: the config a run would get (its config.json), on stdout. */
@@ -99,6 +119,7 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
     return;
   }
   if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
+  if (opts['checkRun'] && opts['printConfig']) throw new UserError('train: --check-run and --print-config do not go together (one compares the run in --out with this command, the other prints the config); give one');
   const { overrides, origins } = trainOverrides(opts, g.backend);
   const loaded = loadConfig(opts['config'], { overrides, overrideOrigins: origins });
   const { data } = loaded;
@@ -138,7 +159,7 @@ export function addTrainCommand(program: Command, io: Io): void {
     .option('--force', 'with --resume: resume even though the config file changed since the run started')
     .option('--overwrite', 'replace an existing run in the --out directory')
     .option('--print-config', 'print the resolved config (file, flags and --set applied) as JSON and exit, training nothing')
-    .option('--check-run', 'train nothing: exit 0 when --out holds no run or one with this config, else print which keys differ and exit 4')
+    .option('--check-run', 'train nothing: exit 0 when --out holds no run or one with this config (the backend aside), else print which keys differ and exit 4')
     .addHelpText(
       'after',
       [
@@ -150,6 +171,8 @@ export function addTrainCommand(program: Command, io: Io): void {
         '  mixup train --resume runs/mixup            # continue after a crash or Ctrl-C',
         '  mixup train --help-config',
         '',
+        'Flags and --set override the config file; two flags that set one key to different values',
+        '(--epochs 3 --set train.epochs=5, --backend cpu --set backend=wasm) are refused.',
         'Writes <out>/config.json, curves.csv (one row per epoch), status.json and checkpoints/epoch-NNNN/.',
         'Exit codes: 0 finished, 1 internal error (a bug; please report it), 2 bad input (a batch too large for the backend too),',
         '3 loss became NaN, 130/143 stopped by Ctrl-C/SIGTERM (resumable);',
