@@ -7,7 +7,8 @@ import { DEFAULT_DATA_DIR } from '../data/paths.js';
 import { absoluteDataPaths, loadConfig, parseOverrideValue, parseSetArgs } from '../config/load.js';
 import { configKeyDocs } from '../config/keys.js';
 import { UserError, isUserError, firstLine } from '../errors.js';
-import { prepareResume } from '../train/resume.js';
+import { finishedRunLine, prepareResume } from '../train/resume.js';
+import { assertCanStartNewRun, assertNotTraining } from '../rundir/rundir.js';
 import type { TrainIo } from '../train/run.js';
 import { checkDataPaths } from '../data/index.js';
 import { RunLog } from '../rundir/log.js';
@@ -112,7 +113,11 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
     if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
     const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']));
     if (opts['printConfig']) return printConfig(cfg, sink);
-    checkDataPaths(cfg.data); // a missing data directory is said at once, before the backend starts
+    // the run directory and the data are checked before the backend starts: a refusal comes at once
+    assertNotTraining(cfg.out!);
+    const finished = finishedRunLine(cfg);
+    if (finished !== null) return sink.info(finished);
+    checkDataPaths(cfg.data);
     await setUpBackend(g.backend ?? cfg.backend, cfg, g.gpu, lines);
     const { runTraining } = await import('../train/run.js'); // the run loop and TensorFlow.js load only now
     process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true, log }, sink);
@@ -137,7 +142,9 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
     return;
   }
   if (opts['printConfig']) return printConfig(cfg, sink);
-  checkDataPaths(cfg.data); // a missing data directory is said at once, before the backend starts
+  // the run directory and the data are checked before the backend starts: a refusal comes at once
+  assertCanStartNewRun(cfg.out!, Boolean(opts['overwrite']));
+  checkDataPaths(cfg.data);
   await setUpBackend(cfg.backend, cfg, g.gpu, lines);
   const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
   const { runTraining } = await import('../train/run.js');
@@ -157,7 +164,7 @@ export function addTrainCommand(program: Command, io: Io): void {
     .option('--set <key=value>', 'override any config key, e.g. --set mixup.at=head (repeatable)', collect)
     .option('--resume <dir>', 'continue the run in <dir> from its newest checkpoint (with --epochs N: extend it)')
     .option('--force', 'with --resume: resume even though the config file changed since the run started')
-    .option('--overwrite', 'replace an existing run in the --out directory')
+    .option('--overwrite', 'replace an existing run in the --out directory (or write into a folder holding other files; they are kept)')
     .option('--print-config', 'print the resolved config (file, flags and --set applied) as JSON and exit, training nothing')
     .option('--check-run', 'train nothing: exit 0 when --out holds no run or one with this config (the backend aside), else print which keys differ and exit 4')
     .addHelpText(

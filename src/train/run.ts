@@ -79,6 +79,7 @@ export interface TrainRequest {
 }
 
 export { prepareResume } from './resume.js';
+import { nothingToDo } from './resume.js';
 
 /**
  * The batches of an epoch, said once at the start: `390 batches of 128 per epoch, the last 80 samples
@@ -133,7 +134,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     const { engine, start, sums } = setup;
     const epochs = cfg.train.epochs;
     if (start.epoch >= epochs) {
-      io.info(`${out}: already trained ${start.epoch} of ${epochs} epochs; nothing to do (raise the total with --epochs N)`);
+      io.info(nothingToDo(out, start.epoch, epochs));
       writeStatus(out, { status: 'finished', epoch: start.epoch, epochs, host: hostname() });
       return 0;
     }
