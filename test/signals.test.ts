@@ -10,14 +10,14 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readCurves, CURVE_COLUMNS, type CurveRow } from '../src/rundir/curves.js';
 import { listCheckpoints, readStatus } from '../src/rundir/rundir.js';
 import { cifarBinDir } from './fixtures/cifar.js';
-import { tempDir } from './fixtures/tmp.js';
 import { MIXUP_BIN } from './fixtures/cli.js';
+import { tinyRunConfig } from './fixtures/tiny-run.js';
 
 const BIN = MIXUP_BIN;
 
@@ -29,20 +29,7 @@ let reference: Omit<CurveRow, 'epoch_seconds' | 'samples_per_sec'>[];
 
 /** A config file (ResNet-8 on 8×8 crops, wasm, a progress line per batch) in a fresh directory. */
 function configFile(data: Record<string, unknown> = {}, trainOver: Record<string, unknown> = {}, model: Record<string, unknown> = {}): { file: string; out: string } {
-  const dir = tempDir('mixup-signals-');
-  const out = join(dir, 'run');
-  const cfg = {
-    experiment: 'mixup',
-    loss: 'mixture-nll',
-    backend: 'wasm',
-    out,
-    model: { depth: 8, numClasses: 10, ...model },
-    data: { dir: dataDir, imageShape: [3, 8, 8], padSize: 2, workers: 0, ...data },
-    train: { epochs: 2, batchSize: 16, lr: 0.2, lrStepEpochs: [1], evalBatchSize: 20, seed: 5, logEvery: 1, ...trainOver },
-  };
-  const file = join(dir, 'exp.json');
-  writeFileSync(file, JSON.stringify(cfg));
-  return { file, out };
+  return tinyRunConfig('mixup-signals-', dataDir, { data, train: trainOver, model });
 }
 
 interface Child {

@@ -11,10 +11,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cifarBinDir } from './fixtures/cifar.js';
-import { tempDir } from './fixtures/tmp.js';
+import { tinyRunConfig } from './fixtures/tiny-run.js';
 import { MIXUP_BIN } from './fixtures/cli.js';
 import { haveScript, renderScreen, shQuote, wrapRows } from './fixtures/screen.js';
 
@@ -23,19 +23,7 @@ const ROWS = 60;
 
 /** Runs `mixup train --config FILE` in a pseudo-terminal `cols` wide; SIGINT once epoch 1 is in curves.csv and epoch 2 has trained a little. */
 async function trainInterrupted(cols: number): Promise<{ code: number | null; raw: string; out: string }> {
-  const dir = tempDir('mixup-terminal-');
-  const out = join(dir, 'run');
-  const cfg = {
-    experiment: 'mixup',
-    loss: 'mixture-nll',
-    backend: 'wasm',
-    out,
-    model: { depth: 8, numClasses: 10 },
-    data: { dir: cifarBinDir(640, 40), imageShape: [3, 8, 8], padSize: 2, workers: 0 },
-    train: { epochs: 3, batchSize: 16, lr: 0.2, lrStepEpochs: [2], evalBatchSize: 20, seed: 5 },
-  };
-  const file = join(dir, 'exp.json');
-  writeFileSync(file, JSON.stringify(cfg));
+  const { file, out } = tinyRunConfig('mixup-terminal-', cifarBinDir(640, 40), { train: { epochs: 3, lrStepEpochs: [2] } });
   const cmd = `stty cols ${cols} rows ${ROWS}; exec ${shQuote(process.execPath)} ${shQuote(MIXUP_BIN)} train --config ${shQuote(file)}`;
   const proc = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let raw = '';

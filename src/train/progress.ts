@@ -30,8 +30,12 @@ class BarTerminal {
   lineWrapping(): void {}
   cursorRelative(): void {}
   cursorRelativeReset(): void {}
+  /** Shows the cursor again if the process exits while a bar hides it (a second Ctrl-C exits at once). */
+  private readonly showOnExit = () => this.stream.write('\x1b[?25h');
   cursor(show: boolean): void {
     this.stream.write(show ? '\x1b[?25h' : '\x1b[?25l');
+    if (show) process.off('exit', this.showOnExit);
+    else process.once('exit', this.showOnExit);
   }
   cursorTo(x: number | null): void {
     if (x !== null) this.stream.write('\r');
