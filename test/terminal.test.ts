@@ -21,8 +21,11 @@ import { haveScript, renderScreen, shQuote, wrapRows } from './fixtures/screen.j
 const SCRIPT = haveScript();
 const ROWS = 60;
 
-/** Runs `mixup train --config FILE` in a pseudo-terminal `cols` wide; SIGINT once epoch 1 is in curves.csv and epoch 2 has trained a little. */
-async function trainInterrupted(cols: number): Promise<{ code: number | null; raw: string; out: string }> {
+/**
+ * Runs `mixup train --config FILE` in a pseudo-terminal `cols` wide; with `interrupt`, SIGINT once
+ * epoch 1 is in curves.csv and epoch 2 has trained a little, else to its end.
+ */
+async function trainInTerminal(cols: number, interrupt = true): Promise<{ code: number | null; raw: string; out: string }> {
   const { file, out } = tinyRunConfig('mixup-terminal-', cifarBinDir(640, 40), { train: { epochs: 3, lrStepEpochs: [2] } });
   const cmd = `stty cols ${cols} rows ${ROWS}; exec ${shQuote(process.execPath)} ${shQuote(MIXUP_BIN)} train --config ${shQuote(file)}`;
   const proc = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -32,6 +35,7 @@ async function trainInterrupted(cols: number): Promise<{ code: number | null; ra
   const killer = setTimeout(() => proc.kill('SIGKILL'), 120_000);
   try {
     // The trainer's pid is in status.json; interrupt it 20 batches into epoch 2 (the bar is drawn then).
+    if (!interrupt) return { code: await exit, raw, out };
     const csv = join(out, 'curves.csv');
     while (!(existsSync(csv) && readFileSync(csv, 'utf8').trim().split('\n').length >= 2)) {
       if (proc.exitCode !== null) break;
@@ -48,7 +52,7 @@ async function trainInterrupted(cols: number): Promise<{ code: number | null; ra
 
 for (const cols of [80, 120]) {
   test(`a ${cols}-column terminal shows every message whole, with no progress-bar leftovers, after Ctrl-C`, { skip: SCRIPT ? false : 'script (util-linux) is not installed: the pseudo-terminal test is skipped' }, async () => {
-    const { code, raw, out } = await trainInterrupted(cols);
+    const { code, raw, out } = await trainInTerminal(cols);
     assert.equal(code, 130, raw);
     // The bar was drawn (the test would prove nothing otherwise) and never wider than the terminal.
     assert.match(raw, /epoch 2\/3 .*batches/);
@@ -62,3 +66,14 @@ for (const cols of [80, 120]) {
     assert.deepEqual(screen, logged.flatMap((l) => wrapRows(l, cols)));
   });
 }
+
+test('an 80-column terminal after a run that ends by itself: the epoch lines and the closing line whole, no bar left', { skip: SCRIPT ? false : 'script (util-linux) is not installed: the pseudo-terminal test is skipped' }, async () => {
+  const { code, raw, out } = await trainInTerminal(80, false);
+  assert.equal(code, 0, raw);
+  const logged = readFileSync(join(out, 'train.log'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.replace(/^\S+ /, ''));
+  assert.match(logged[logged.length - 1]!, /^finished 3 epochs; curves in /);
+  assert.deepEqual(renderScreen(raw, 80, ROWS), logged.flatMap((l) => wrapRows(l, 80)));
+});
