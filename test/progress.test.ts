@@ -177,3 +177,42 @@ test('RunLog: lines from before the file is named are written when it is, each w
   assert.deepEqual(lines.map((l) => l.replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /, 'T ')), ['T backend: wasm', 'T SIGINT: finishing the current batch', 'T resume: from x']);
   assert.equal(logTimestamp(new Date(Date.UTC(2026, 11, 1, 5, 30, 12, 345))), '2026-12-01T05:30:12Z');
 });
+
+test('an error in the middle of an epoch removes the bar first (its timer would redraw it over the error and keep the process alive)', async () => {
+  const { trainEpoch } = await import('../src/train/epoch.js');
+  const { Interrupts } = await import('../src/train/interrupts.js');
+  const { validateConfig } = await import('../src/config/load.js');
+  const stream = fakeTerminal();
+  const cfg = validateConfig({ experiment: 'erm', loss: 'soft-ce', out: tempDir('mixup-progress-'), train: { epochs: 1, batchSize: 2 } }, 'test');
+  const train = {
+    numSamples: 8,
+    batchesPerEpoch: 4,
+    classNames: [],
+    async *epoch() {
+      yield { index: 0, size: 2, height: 1, width: 1 };
+      throw new Error('record 3: undecodable JPEG image');
+    },
+  };
+  const engine = {
+    onGpu: false,
+    trainStep: () => ({}),
+    settle: async (steps: unknown[]) => steps.map(() => ({ updated: true, loss: 1, correct: 1 })),
+    discard: () => {},
+  };
+  const ctx = {
+    cfg,
+    io: { line: () => {}, info: () => {}, isTTY: true, stream },
+    engine,
+    train,
+    val: train,
+    interrupts: new Interrupts({ info: () => {}, beforeExit: () => {} }, false),
+    handleSignals: false,
+    readEvery: 1,
+    clock: new RunClock(1, 4, 2, 8),
+    skippedInARow: 0,
+  } as unknown as Parameters<typeof trainEpoch>[0];
+  const sums = { lossSum: 0, correct: 0, samples: 0, seconds: 0 };
+  await assert.rejects(trainEpoch(ctx, 0, 0, 0.1, sums, null), /undecodable JPEG/);
+  assert.equal(barOnTerminal(), false);
+  assert.match(stream.text(), /epoch 1\/1 .*1\/4 batches/); // it was drawn, and updated once
+});

@@ -131,6 +131,9 @@ export async function trainEpoch(
     await readQueued();
   } finally {
     engine.discard(queued.map((q) => q.step));
+    // an error (a damaged record, a device loss) must not leave the bar drawn: its timer would keep
+    // redrawing it over the error line and keep the process alive
+    progress.stop();
   }
   progress.stop();
   sums.seconds += (performance.now() - t0) / 1000;
