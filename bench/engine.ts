@@ -100,7 +100,11 @@ async function tryBuild(dev: OpenDevice, o: ConstructorParameters<typeof StaticR
 }
 
 async function bench(opts: { device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number }, experiment: string, toggles: string[]): Promise<Run> {
-  const dev = await openDevice({ backend: opts.device === 'null' ? 'null' : undefined, toggles });
+  // no adapter (no libvulkan, no Vulkan driver): the one line that says what is missing, exit 2, no stack trace
+  const dev = await openDevice({ backend: opts.device === 'null' ? 'null' : undefined, toggles }).catch((e: Error) => {
+    console.error(`bench:engine: ${e.message}`);
+    return process.exit(2);
+  });
   try {
     const mixAt = EXPERIMENTS[experiment]!;
     const H = 28;

@@ -76,7 +76,9 @@ if [[ -n $data ]]; then
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/mixup-gpu-check.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   start=$(date +%s.%N)
+  # stdout and stderr through one pipe, so their lines keep the order mixup wrote them in
   "${MIXUP[@]}" "${gpu[@]}" train --config configs/mixup.json --backend webgpu --data-dir "$data" --epochs 1 \
-    --set train.keepEpochs='[]' "${epoch[@]}" --out "$tmp/run" | grep -E '^(backend|model|train data|Epoch)'
+    --set train.keepEpochs='[]' "${epoch[@]}" --out "$tmp/run" 2>&1 |
+    grep --line-buffered -E '^(backend|model|train data|Epoch|finished|mixup: )'
   echo "wall time of the command (start-up, data loading, the epoch and its evaluation): $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $start }") s"
 fi

@@ -120,7 +120,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return 2;
     }
     if (isUserError(e)) {
-      io.err(`mixup: error: ${e.message}`);
+      for (const line of e.message.split('\n')) io.err(`mixup: error: ${line}`);
       if (verbose && e.stack) io.err(e.stack);
       return e.exitCode;
     }

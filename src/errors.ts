@@ -7,7 +7,8 @@ export class UserError extends Error {
   readonly exitCode: number;
 
   /**
-   * @param message one line naming the file / key / offset and what was expected.
+   * @param message one line naming the file / key / offset and what was expected (several problems
+   *   found at once: one line each, joined by `\n`; each is printed as a line of its own).
    * @param exitCode process exit code, default 2.
    */
   constructor(message: string, exitCode = 2, options?: { cause?: unknown }) {

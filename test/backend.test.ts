@@ -249,6 +249,15 @@ test('auto does not start Dawn where no GPU device can exist (it would find only
     // --gpu 0 under auto still asks Dawn: a GPU it lacks is the user's error, not a silent wasm.
     await selectBackend('auto', env, { gpu: 0 }).catch(() => undefined);
     assert.deepEqual(env.webgpuAsked, [undefined, 0]);
+    // No Vulkan loader or driver either (issue 22 item 14): --backend webgpu would fail, so it is not suggested
+    const bare = { ...fakeEnv({ installed: [...ALL.slice(2), ...WEBGPU], adapter: LLVMPIPE }), hardwareGpu: () => false, softwareWebgpu: () => false };
+    assert.equal(
+      (await selectBackend('auto', bare)).why,
+      'auto skipped tensorflow-gpu (not installed), webgpu (no GPU device (/dev/dri/renderD*, /dev/nvidia*)), tensorflow (not installed)',
+    );
+    // nor without the webgpu package
+    const noPkg = { ...fakeEnv({ installed: ALL.slice(2), adapter: LLVMPIPE }), hardwareGpu: () => false, softwareWebgpu: () => true };
+    assert.doesNotMatch((await selectBackend('auto', noPkg)).why!, /--backend webgpu/);
     // Where a GPU device exists, auto asks Dawn as before.
     const gpuBox = { ...fakeEnv({ installed: [...ALL.slice(2), ...WEBGPU], adapter: H200 }), hardwareGpu: () => true };
     assert.equal((await selectBackend('auto', gpuBox)).name, 'webgpu');

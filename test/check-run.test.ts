@@ -77,3 +77,30 @@ test('mixup train --check-run: exit 0 without a run or with the same config, 4 a
   assert.match(broken.err, /^mixup: error: .*config\.json: not valid JSON/);
   assert.equal(existsSync(join(out, 'status.json')), false);
 });
+
+test('contradicting flags are refused in either order with one line; --check-run ignores the backend; --check-run with --print-config is refused (issue 22 item 10)', () => {
+  const cwd = tempDir('mixup-flags-');
+  const cfg = ['train', '--config', join(root, 'configs', 'quick.json'), '--out', join(cwd, 'run')];
+  const refused = (args: string[], line: string) => assert.deepEqual(mixup([...cfg, ...args], cwd), { code: 2, out: '', err: `mixup: error: ${line}\n` });
+  refused(['--epochs', '3', '--set', 'train.epochs=5', '--print-config'], '--epochs 3 and --set train.epochs=5 both set train.epochs: give it once');
+  refused(['--set', 'train.epochs=5', '--epochs', '3', '--print-config'], '--epochs 3 and --set train.epochs=5 both set train.epochs: give it once');
+  assert.deepEqual(mixup(['--backend', 'cpu', ...cfg, '--set', 'backend=wasm', '--print-config'], cwd), {
+    code: 2,
+    out: '',
+    err: 'mixup: error: --backend cpu and --set backend=wasm both set backend: give it once\n',
+  });
+  refused(['--set', 'train.epochs=5', '--set', 'train={"epochs":6}', '--print-config'], '--set train.epochs=5 and --set train={"epochs":6} both set train: give it once');
+  refused(['--check-run', '--print-config'], 'train: --check-run and --print-config do not go together (one compares the run in --out with this command, the other prints the config); give one');
+  // the same value twice is no contradiction
+  const same = mixup([...cfg, '--epochs', '3', '--set', 'train.epochs=3', '--print-config'], cwd);
+  assert.equal(same.code, 0, same.err);
+  assert.equal((JSON.parse(same.out) as { train: { epochs: number } }).train.epochs, 3);
+  // a run trained on wasm is the same run for a command that says auto (or webgpu, or another GPU)
+  const printed = mixup([...cfg, '--set', 'backend=wasm', '--set', 'wasmThreads=2', '--print-config'], cwd);
+  assert.equal(printed.code, 0, printed.err);
+  mkdirSync(join(cwd, 'run'));
+  writeFileSync(join(cwd, 'run', 'config.json'), printed.out);
+  assert.deepEqual(mixup([...cfg, '--check-run'], cwd), { code: 0, out: '', err: '' });
+  assert.deepEqual(mixup(['--backend', 'webgpu', '--gpu', '1', ...cfg, '--check-run'], cwd), { code: 0, out: '', err: '' });
+  assert.equal(mixup([...cfg, '--seed', '9', '--check-run'], cwd).code, 4);
+});

@@ -23,16 +23,22 @@ function tmp(files: Record<string, unknown>): string {
   return dir;
 }
 
-function userError(fn: () => unknown): string {
+function userErrors(fn: () => unknown): string[] {
   try {
     fn();
   } catch (e) {
     assert.ok(e instanceof UserError, `expected UserError, got ${String(e)}`);
     assert.equal(e.exitCode, 2);
-    assert.ok(!e.message.includes('\n'), `message must be one line: ${e.message}`);
-    return e.message;
+    return e.message.split('\n');
   }
   assert.fail('expected a UserError');
+}
+
+/** The message of a UserError that reports one problem, in one line. */
+function userError(fn: () => unknown): string {
+  const lines = userErrors(fn);
+  assert.equal(lines.length, 1, `message must be one line: ${lines.join('\n')}`);
+  return lines[0]!;
 }
 
 test('defaults fill every key', () => {
@@ -97,11 +103,11 @@ test('several unknown keys are all listed, each with its suggestion; one set by 
     `config ${bad}: 4 unknown keys: mixup.mixrate (did you mean mixup.mixRate?), mixup.alfa (did you mean mixup.alpha?), ` +
       `train.epoch (in config ${join(dir, 'base.json')}; did you mean train.epochs?), colour (no similar key)`,
   );
-  // with another kind of problem too, which is counted
-  assert.equal(
-    userError(() => validateConfig({ train: { lr: -1, batchsize: 8 }, mixup: { mixrate: 1 } }, 'f.json')),
-    'config f.json: 2 unknown keys: mixup.mixrate (did you mean mixup.mixRate?), train.batchsize (did you mean train.batchSize?) (+1 more)',
-  );
+  // with another kind of problem too, which gets a line of its own
+  assert.deepEqual(userErrors(() => validateConfig({ train: { lr: -1, batchsize: 8 }, mixup: { mixrate: 1 } }, 'f.json')), [
+    'config f.json: 2 unknown keys: mixup.mixrate (did you mean mixup.mixRate?), train.batchsize (did you mean train.batchSize?)',
+    'config f.json: train.lr: got -1; too small: expected number to be >0',
+  ]);
   // unknown keys from flags name their flags
   const good = tmp({ 'c.json': { train: { lr: 0.1 } } });
   assert.equal(
@@ -201,10 +207,10 @@ test('a bad value names where it came from: the file of the extends chain that s
   });
   const child = join(dir, 'child.json');
   // train.lr is set by child.json itself (the depth rule runs only once every value has its type and range).
-  assert.equal(
-    userError(() => loadConfig(child, { overrides: [['train.lr', 0.2], ['model.depth', 20]], overrideOrigins: ['--lr 0.2', '--set model.depth=20'] })),
-    `config ${child}: train.lr: got -1; too small: expected number to be >0 (+1 more)`,
-  );
+  assert.deepEqual(userErrors(() => loadConfig(child, { overrides: [['train.lr', 0.2], ['model.depth', 20]], overrideOrigins: ['--lr 0.2', '--set model.depth=20'] })), [
+    `config ${child}: train.lr: got -1; too small: expected number to be >0`,
+    `config ${join(dir, 'base.json')}: model.depth: 21 is not a valid ResNet depth: expected 6n+2 below 164 (8, 14, 20, ..., 50, ...) or 9n+2 from 164 up (164, 173, ...)`,
+  ]);
   const only = tmp({ 'base.json': { model: { depth: 21 } }, 'child.json': { extends: 'base.json', train: { lr: 0.2 } } });
   assert.equal(
     userError(() => loadConfig(join(only, 'child.json'), { overrides: [['model.depth', 20]] })),
@@ -219,7 +225,54 @@ test('bad files: missing, not JSON (with line and column), not an object', () =>
   const dir = tmp({ 'broken.json': '{\n  "a": 1,\n}', 'arr.json': '[1]' });
   assert.match(userError(() => loadConfig(join(dir, 'none.json'))), /none\.json: no such file$/);
   assert.match(userError(() => loadConfig(join(dir, 'broken.json'))), /broken\.json: not valid JSON at line 3, column 1/);
-  assert.match(userError(() => loadConfig(join(dir, 'arr.json'))), /expected a JSON object/);
+  assert.match(userError(() => loadConfig(join(dir, 'arr.json'))), /arr\.json: expected an object \(key: value pairs\) at the top level, got a list$/);
+});
+
+test('every problem of a config is listed, one line each (issue 22 item 8)', () => {
+  assert.deepEqual(userErrors(() => validateConfig({ train: { epochs: 'ten' }, mixup: { alpha: -1 } }, 'f.json')), [
+    'config f.json: mixup.alpha: got -1; too small: expected number to be >0',
+    'config f.json: train.epochs: got "ten"; expected number, received string',
+  ]);
+});
+
+test('JSON syntax errors: one line with line and column, never the quoted file (Node 20 names no position)', () => {
+  const dir = tmp({ 'a.json': '{\n  "train": {"epochs": ten}\n}', 'b.json': '{\n  "a": 1', 'c.json': 'train:\n  epochs: 5\n' });
+  assert.equal(userError(() => loadConfig(join(dir, 'a.json'))), `${join(dir, 'a.json')}: not valid JSON at line 2, column 23: unexpected "t"`);
+  assert.equal(userError(() => loadConfig(join(dir, 'b.json'))), `${join(dir, 'b.json')}: not valid JSON at line 2, column 9: the text ends too early`);
+  assert.equal(userError(() => loadConfig(join(dir, 'c.json'))), `${join(dir, 'c.json')}: not valid JSON at line 1, column 1: unexpected "t" (it reads as YAML: name the file .yaml or .yml)`);
+});
+
+test('YAML configs (.yaml, .yml): the same schema, extends across formats, errors with line numbers (issue 22 item 9)', () => {
+  const dir = tmp({
+    'base.json': { model: { depth: 20 }, train: { lr: 0.5, lrStepEpochs: [1, 2] } },
+    'exp.yaml': '# a YAML experiment\nextends: base.json\nexperiment: erm\ntrain:\n  epochs: 3\n  lrStepEpochs: [2]\n',
+    'child.yml': 'extends: exp.yaml\nmixup:\n  alpha: 0.4\n',
+    'bad.yaml': 'train:\n  epochs: 3\n   lr: 0.1\n',
+    'dup.yaml': 'train:\n  epochs: 3\n  epochs: 4\n',
+    'wrong.yaml': 'train:\n  epochs: ten\nmixup:\n  alpha: -1\n',
+    'list.yaml': '- 1\n- 2\n',
+    'exp.conf': 'train:\n  epochs: 7\n',
+  });
+  const c = loadConfig(join(dir, 'child.yml'));
+  assert.deepEqual([c.experiment, c.model.depth, c.train.lr, c.train.epochs, c.train.lrStepEpochs, c.mixup.alpha, c.out], ['erm', 20, 0.5, 3, [2], 0.4, 'runs/child']);
+  assert.equal(loadConfig(join(dir, 'exp.conf')).train.epochs, 7); // another extension: JSON, else YAML
+  assert.match(userError(() => loadConfig(join(dir, 'bad.yaml'))), new RegExp(`^${join(dir, 'bad.yaml')}: not valid YAML at line 2, column 11: Nested mappings are not allowed in compact mappings$`));
+  assert.match(userError(() => loadConfig(join(dir, 'dup.yaml'))), new RegExp(`^${join(dir, 'dup.yaml')}: not valid YAML at line 3, column 3: Map keys must be unique`));
+  assert.deepEqual(userErrors(() => loadConfig(join(dir, 'wrong.yaml'))), [
+    `config ${join(dir, 'wrong.yaml')}: mixup.alpha: got -1; too small: expected number to be >0`,
+    `config ${join(dir, 'wrong.yaml')}: train.epochs: got "ten"; expected number, received string`,
+  ]);
+  assert.match(userError(() => loadConfig(join(dir, 'list.yaml'))), /list\.yaml: expected an object \(key: value pairs\) at the top level, got a list$/);
+});
+
+test("another framework's name for a key suggests this schema's key", () => {
+  assert.equal(suggestKey('train.learningRate'), 'train.lr');
+  assert.equal(suggestKey('lr_schedule'), 'train.lrStepEpochs');
+  assert.equal(suggestKey('weight_decay'), 'train.wd');
+  assert.equal(suggestKey('train.weight_decay'), 'train.wd');
+  assert.equal(suggestKey('batch_size'), 'train.batchSize');
+  assert.equal(suggestKey('num_epochs'), 'train.epochs');
+  assert.equal(userError(() => validateConfig({ train: { learningRate: 0.1 } }, 'f.json')), 'config f.json: train.learningRate: unknown key; did you mean train.lr?');
 });
 
 test('mergeConfig does not modify its arguments', () => {

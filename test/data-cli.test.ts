@@ -126,7 +126,7 @@ test('a missing data directory is reported without loading TensorFlow.js (the CL
   assert.match(b.err, /\[tfjs-loaded\]$/);
 });
 
-test('data help and exit codes: `mixup data` alone is a usage error; the data commands list no --backend/--gpu', async () => {
+test('data help and exit codes: `mixup data` alone is a usage error; the data commands and report list no --backend/--gpu', async () => {
   const alone = await run(['data']);
   assert.equal(alone.code, 2);
   assert.deepEqual(alone.out, []);
@@ -139,6 +139,10 @@ test('data help and exit codes: `mixup data` alone is a usage error; the data co
     assert.match(text, /Global Options:\n {2}-V, --version +print the version\n {2}--verbose +print stack traces with errors/, sub);
     assert.doesNotMatch(text, /--backend|--gpu/, sub);
   }
+  // nor does report, which reads run directories (issue 22 item 16)
+  const report = (await run(['report', '--help'])).out.join('\n');
+  assert.match(report, /Global Options:\n {2}-V, --version +print the version\n {2}--verbose +print stack traces with errors/);
+  assert.doesNotMatch(report, /--backend|--gpu/);
   // the commands that run a model still list them
   assert.match((await run(['train', '--help'])).out.join('\n'), /--backend <name>[\s\S]*--gpu <n>/);
 });

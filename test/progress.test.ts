@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { RunClock, formatDuration, runSecondsLeft } from '../src/train/eta.js';
-import { EpochProgress, EvalProgress, barOnTerminal } from '../src/train/progress.js';
+import { EpochProgress, EvalProgress, barOnTerminal, barRow } from '../src/train/progress.js';
 import { RunLog, logTimestamp } from '../src/rundir/log.js';
 import { tempDir } from './fixtures/tmp.js';
 
@@ -91,7 +91,7 @@ test('the bar: no ETA before batches are timed (not "0s"), then the epoch ETA an
   const announced: string[] = [];
   const p = new EpochProgress({ line: () => {}, isTTY: true, stream }, 1, 2, 4, 1, 0, clock, (text) => announced.push(text));
   t.after(() => p.stop()); // a bar left running keeps the process alive
-  assert.match(stream.text(), /0\/4 batches \| - samples\/s \| loss - \| left: this epoch's training -, whole run -/);
+  assert.match(stream.text(), /0\/4 batches \| - samples\/s \| loss - \| left: epoch -, run -/);
   assert.doesNotMatch(stream.text(), /ETA 0s/);
   p.update(0, 16, 2.5);
   await new Promise((r) => setTimeout(r, 20));
@@ -99,7 +99,7 @@ test('the bar: no ETA before batches are timed (not "0s"), then the epoch ETA an
   p.update(2, 16, 2.3);
   p.update(3, 16, 2.2);
   p.stop();
-  assert.match(stream.text(), /left: this epoch's training \d+ s, whole run \d+ s/);
+  assert.match(stream.text(), /left: epoch \d+ s, run \d+ s/);
   // The first epoch ended before 5 batches were timed: announced at its end, once.
   assert.equal(announced.length, 1);
   assert.match(announced[0]!, /^time left for the remaining 2 epochs \(training and evaluation\): about \d+ s; training \d+ s per epoch \(0\.\d{3} s a batch\), evaluation about \d+ s per epoch \(a guess from the training speed until an evaluation is timed\)$/);
@@ -116,13 +116,26 @@ test('Speedometer lines (not a terminal) carry the run ETA once batches are time
   assert.match(lines[1]!, /^Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples\/sec\tloss=2\.250000\trun left \d+ s$/);
 });
 
+test('Speedometer speeds are measured between reads of the device: batches settled together (webgpu, readEvery 4) are not infinitely fast', () => {
+  const lines: string[] = [];
+  const p = new EpochProgress({ line: (l) => lines.push(l), isTTY: false }, 1, 1, 8, 1, 0, null, null);
+  const t = performance.now();
+  // two reads of 4 batches of 16: 64 samples 1 s after the start, 64 more 2 s later
+  const first = { at: t + 1000, samples: 64 };
+  const second = { at: t + 3000, samples: 64 };
+  for (let i = 0; i < 8; i++) p.update(i, 16, 2, i < 4 ? first : second);
+  const speeds = lines.map((l) => Number(/Speed: ([\d.]+) samples\/sec/.exec(l)![1]));
+  assert.equal(speeds.length, 8);
+  speeds.forEach((v, i) => assert.ok(Math.abs(v - (i < 4 ? 64 : 32)) < 0.5, `batch ${i + 1}: ${v} samples/s (${lines[i]})`));
+});
+
 test('evaluation progress: images scored and an ETA on a terminal, nothing elsewhere', (t) => {
   const stream = fakeTerminal();
   const e = new EvalProgress({ line: () => {}, isTTY: true, stream }, 'epoch 3/300');
   t.after(() => e.stop());
   assert.equal(barOnTerminal(), false); // drawn from the first update on
   e.update(500, 2000);
-  assert.equal(barOnTerminal(), true); // a line printed now (SIGINT: ...) must start with \n
+  assert.equal(barOnTerminal(), true); // a line printed now (SIGINT: ...) clears its row first (aboveBars)
   e.update(1000, 2000);
   assert.ok(e.stop() >= 0);
   assert.equal(barOnTerminal(), false);
@@ -134,6 +147,17 @@ test('evaluation progress: images scored and an ETA on a terminal, nothing elsew
   assert.equal(barOnTerminal(), false);
   quiet.stop();
   assert.deepEqual(lines, []);
+});
+
+test('barRow: never wider than the terminal less one column; on 80 columns the speed and loss are left out, the time left kept', () => {
+  const parts = ['31/390 batches', '128.6 samples/s', 'loss 2.3026', 'left: epoch 2 min 5 s, run 3 h 5 min'];
+  const wide = barRow('epoch 1/200', 0.5, parts, [1, 2], 200);
+  assert.equal(wide, `epoch 1/200 ${'\u2588'.repeat(20)}${'\u2591'.repeat(20)} ${parts.join(' | ')}`);
+  const narrow = barRow('epoch 1/200', 0.5, parts, [1, 2], 80);
+  assert.equal(narrow, `epoch 1/200 ${'\u2588'.repeat(7)}${'\u2591'.repeat(6)} 31/390 batches | left: epoch 2 min 5 s, run 3 h 5 min`);
+  assert.equal(Array.from(narrow).length, 79); // 12 + 13-column bar + 1 + 53
+  // far too narrow: cut, never wrapped
+  assert.equal(Array.from(barRow('epoch 1/200', 1, parts, [1, 2], 30)).length, 29);
 });
 
 test('RunLog: lines from before the file is named are written when it is, each with a timestamp; appended, empty lines dropped', () => {
@@ -152,4 +176,43 @@ test('RunLog: lines from before the file is named are written when it is, each w
   assert.equal(lines.pop(), '');
   assert.deepEqual(lines.map((l) => l.replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /, 'T ')), ['T backend: wasm', 'T SIGINT: finishing the current batch', 'T resume: from x']);
   assert.equal(logTimestamp(new Date(Date.UTC(2026, 11, 1, 5, 30, 12, 345))), '2026-12-01T05:30:12Z');
+});
+
+test('an error in the middle of an epoch removes the bar first (its timer would redraw it over the error and keep the process alive)', async () => {
+  const { trainEpoch } = await import('../src/train/epoch.js');
+  const { Interrupts } = await import('../src/train/interrupts.js');
+  const { validateConfig } = await import('../src/config/load.js');
+  const stream = fakeTerminal();
+  const cfg = validateConfig({ experiment: 'erm', loss: 'soft-ce', out: tempDir('mixup-progress-'), train: { epochs: 1, batchSize: 2 } }, 'test');
+  const train = {
+    numSamples: 8,
+    batchesPerEpoch: 4,
+    classNames: [],
+    async *epoch() {
+      yield { index: 0, size: 2, height: 1, width: 1 };
+      throw new Error('record 3: undecodable JPEG image');
+    },
+  };
+  const engine = {
+    onGpu: false,
+    trainStep: () => ({}),
+    settle: async (steps: unknown[]) => steps.map(() => ({ updated: true, loss: 1, correct: 1 })),
+    discard: () => {},
+  };
+  const ctx = {
+    cfg,
+    io: { line: () => {}, info: () => {}, isTTY: true, stream },
+    engine,
+    train,
+    val: train,
+    interrupts: new Interrupts({ info: () => {}, beforeExit: () => {} }, false),
+    handleSignals: false,
+    readEvery: 1,
+    clock: new RunClock(1, 4, 2, 8),
+    skippedInARow: 0,
+  } as unknown as Parameters<typeof trainEpoch>[0];
+  const sums = { lossSum: 0, correct: 0, samples: 0, seconds: 0 };
+  await assert.rejects(trainEpoch(ctx, 0, 0, 0.1, sums, null), /undecodable JPEG/);
+  assert.equal(barOnTerminal(), false);
+  assert.match(stream.text(), /epoch 1\/1 .*1\/4 batches/); // it was drawn, and updated once
 });

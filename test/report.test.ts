@@ -191,6 +191,8 @@ test('formatMarkdown: the exact table, notes on the formula', () => {
     'reference: the MXNet reference implementation (unsky/mixup, forked as hdjsjyl/mixup), one run each; final − reference in percentage points.',
     'Its 90- and 200-epoch figures are checkpoints of its 300-epoch runs: rows "<config> at epoch N" read them from a longer run\'s curves.',
     'Its ERM 200/300-epoch recipe is inferred (its only ERM log is a 90-epoch run), and its 300-epoch ERM figure (89.32) is no better than its 200-epoch one.',
+    // 3 epochs: no published figure to compare with, and the note says so (issue 22 item 15)
+    "reference left empty for erm-3 (train.epochs=3) (train.epochs); mixup-3 (train.epochs=3) (train.epochs): trained with other settings than the reference's recipe (configs/<experiment>-<epochs>.json, or -300 for a length it did not publish), so its figure does not compare.",
     'Unfinished runs show the last finished epoch and are in no mean.',
   ].join('\n');
   assert.equal(md, expected);
@@ -216,11 +218,15 @@ test('formatMarkdown: the note says how many validation images were evaluated (d
     'val images | train.seed | runs |',
     '---: | ---: | --- |',
     '500 | 0 | a |',
-    'all | 0 | b |',
     '1,000 | 0 | c |',
+    'all | 0 | b |',
     '',
   ]);
-  assert.deepEqual(mixed.slice(2, 5).map((l) => l.split(' | ')[5]), ['25.00', '75.00', '50.00']);
+  // every key off the recipe is in the label, data.valLimit too, so rows sort by it
+  // (this fixture's config is not the recipe's in loss, gradScale, lrStepEpochs and shards either)
+  const off = 'loss=soft-ce, train.epochs=1, train.gradScale=1, train.lrStepEpochs=[200,250], train.shards=1';
+  assert.deepEqual(mixed.slice(2, 5).map((l) => l.split(' | ')[0]), [`| quick (data.valLimit=500, ${off})`, `| quick (data.valLimit=1000, ${off})`, `| quick (${off})`]);
+  assert.deepEqual(mixed.slice(2, 5).map((l) => l.split(' | ')[5]), ['25.00', '50.00', '75.00']);
   assert.equal(
     mixed[6],
     'test acc: top-1 % on the validation set (the CIFAR-10 test images; column val images: all, or the first N (data.valLimit)); final = after the last epoch, best = the best epoch, picked on the test set itself (optimistic; with data.holdout N it is picked on held-out training images).',
@@ -256,7 +262,7 @@ test('report: rows of one config file with different overrides are labelled by t
     '| config | experiment | epochs | alpha | mix_rate | test acc % (final) | test acc % (best, picked on test: optimistic) | initial learning rate | batch size | train.seed | runs |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     `| quick (data.limit=500, mixup.scheme=pairs, train.epochs=1) | mixup | 1 | 0.2 | 0.7 | 20.00 | 20.00 | 0.7 | 128 | 0 | ${dirs[2]} |`,
-    '| quick (data.limit=1000, mixup.scheme=pairs, train.epochs=1) | mixup | 1 | 1 | 0.7 | 40.00 | 40.00 | 0.7 | 128 | 0 | a1 |',
+    '| quick (data.limit=1000, mixup.alpha=1, mixup.scheme=pairs, train.epochs=1) | mixup | 1 | 1 | 0.7 | 40.00 | 40.00 | 0.7 | 128 | 0 | a1 |',
     `| quick (data.limit=1000, mixup.scheme=pairs, train.epochs=1) | mixup | 1 | 0.2 | 0.7 | 31.00 ± 1.41 | 31.00 ± 1.41 | 0.7 | 128 | 0, 1 | ${dirs[0]}, s1 |`,
     `| quick (data.limit=1000, mixup.scheme=permutation, train.epochs=1) | mixup | 1 | 0.2 | 0.7 | 31.00 | 31.00 | 0.7 | 128 | 0 | ${dirs[3]} |`,
   ]);
@@ -316,11 +322,15 @@ test('a run that differs from the reference recipe (depth 8 on 256 images) shows
   assert.match(md, /^\| erm-90 \(data\.limit=256, model\.depth=8\) \| erm \| 90 \| - \| - \| 30\.00 ± 0\.71 \| 30\.00 ± 0\.71 \| 0\.05 \| 128 \| 0, 1 \| - \| - \| erm90-tiny, erm90-tiny-s1 \|$/m);
   assert.match(
     md,
-    /^reference left empty for erm-90 \(data\.limit=256, model\.depth=8\) \(data\.limit, model\.depth\): trained with other settings than the reference's recipe \(configs\/<experiment>-<epochs>\.json\), so its figure does not compare\.$/m,
+    /^reference left empty for erm-90 \(data\.limit=256, model\.depth=8\) \(data\.limit, model\.depth\): trained with other settings than the reference's recipe \(configs\/<experiment>-<epochs>\.json, or -300 for a length it did not publish\), so its figure does not compare\.$/m,
   );
   // Without the full run beside it the tiny runs still show the keys (nothing in the table differs).
   assert.deepEqual(buildTable(runs.slice(1)).map((r) => r.label), ['erm-90 (data.limit=256, model.depth=8)']);
   assert.deepEqual(seriesLabels(runs.slice(1)), ['erm-90 (data.limit=256, model.depth=8)', 'erm-90 (data.limit=256, model.depth=8)']);
+  // A key with a column of its own is named too when it is off the recipe (issue 22 item 15): batch 32
+  const b32 = makeRun(root, 'erm90-b32', { experiment: 'erm', epochs: 90, valAcc: acc(0.85, 90), extra: { ...erm90, train: { ...erm90.train, batchSize: 32 } } as ConfigInput, configName: 'erm-90' });
+  const alone = buildTable(readRuns([b32]), { compareReference: true });
+  assert.deepEqual(alone.map((r) => [r.label, r.batchSize, r.reference]), [['erm-90 (train.batchSize=32)', 32, null]]);
 });
 
 test('the short trial of the table (1 epoch, ResNet-8, 500 images) is labelled with its off-recipe keys, whatever its epoch count', async () => {

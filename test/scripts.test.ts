@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadConfig } from '../src/config/load.js';
 import { join } from 'node:path';
 import { tempDir } from './fixtures/tmp.js';
@@ -365,4 +365,36 @@ test('gpu-check.sh: --help describes it; a bad option or data dir is one line, e
   assert.deepEqual([missing.code, missing.err, missing.out], [2, 'gpu-check.sh: --data-dir /nonexistent/cifar: no such directory\n', '']);
   const bad = run('gpu-check.sh', ['--fast']);
   assert.deepEqual([bad.code, bad.err], [2, 'gpu-check.sh: unknown option --fast (see --help)\n']);
+});
+
+test('gpu-check.sh where Dawn finds no adapter (no Vulkan driver): one line saying what is missing and how to get it, exit 2, no stack trace (issue 22 item 13)', () => {
+  // A driver list naming nothing usable hides the project's lavapipe too (vulkan.ts adds it only when no driver variable is set).
+  const r = run('gpu-check.sh', ['--quick'], { VK_ICD_FILENAMES: '/nonexistent/icd.json' });
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.out, /^== adapters\n/);
+  const ours = r.err.split('\n').filter((l) => l.startsWith('bench:engine: '));
+  assert.equal(ours.length, 1, r.err);
+  assert.match(ours[0]!, /^bench:engine: Dawn found no adapter: (no libvulkan\.so\.1, .*apt-get install libvulkan1|the Vulkan drivers \/nonexistent\/icd\.json give none; .*VK_DRIVER_FILES)/);
+  assert.doesNotMatch(r.err, /^\s+at .*\.(js|ts):\d+/m); // no JavaScript stack trace
+  assert.doesNotMatch(r.out, /== host time alone/); // it stopped there
+});
+
+test("gpu-check.sh's epoch section shows mixup's stdout and stderr lines in the order mixup wrote them (issue 22 item 20)", () => {
+  // Stand-ins: a `mixup` that writes the epoch line (stdout) before `finished` (stderr), as train does,
+  // and a `node` that answers the bench sections at once (the real node runs everything else).
+  const dir = tmp();
+  const fake = join(dir, 'mixup');
+  writeFileSync(fake, '#!/bin/sh\nif [ "$1" = backends ]; then echo "backend  loads"; exit 0; fi\necho "backend: webgpu (fake)" >&2\nsleep 0.2\necho "Epoch[1/1] lr=0.7 val_acc=10.00%"\necho "finished 1 epoch; curves in x" >&2\n');
+  chmodSync(fake, 0o755);
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'node'), `#!/bin/sh\nif [ "$1" = dist/bench/engine.js ]; then echo bench; exit 0; fi\nexec ${process.execPath} "$@"\n`);
+  chmodSync(join(bin, 'node'), 0o755);
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  const r = run('gpu-check.sh', ['--quick', '--data-dir', data], { MIXUP_CMD: fake, PATH: `${bin}:${process.env['PATH']}` });
+  assert.equal(r.code, 0, r.err);
+  const section = r.out.slice(r.out.indexOf('== one real-data epoch')).split('\n').slice(1, 4);
+  assert.deepEqual(section, ['backend: webgpu (fake)', 'Epoch[1/1] lr=0.7 val_acc=10.00%', 'finished 1 epoch; curves in x']);
+  assert.equal(r.err, '');
 });

@@ -10,14 +10,14 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readCurves, CURVE_COLUMNS, type CurveRow } from '../src/rundir/curves.js';
 import { listCheckpoints, readStatus } from '../src/rundir/rundir.js';
 import { cifarBinDir } from './fixtures/cifar.js';
-import { tempDir } from './fixtures/tmp.js';
 import { MIXUP_BIN } from './fixtures/cli.js';
+import { tinyRunConfig } from './fixtures/tiny-run.js';
 
 const BIN = MIXUP_BIN;
 
@@ -29,20 +29,7 @@ let reference: Omit<CurveRow, 'epoch_seconds' | 'samples_per_sec'>[];
 
 /** A config file (ResNet-8 on 8×8 crops, wasm, a progress line per batch) in a fresh directory. */
 function configFile(data: Record<string, unknown> = {}, trainOver: Record<string, unknown> = {}, model: Record<string, unknown> = {}): { file: string; out: string } {
-  const dir = tempDir('mixup-signals-');
-  const out = join(dir, 'run');
-  const cfg = {
-    experiment: 'mixup',
-    loss: 'mixture-nll',
-    backend: 'wasm',
-    out,
-    model: { depth: 8, numClasses: 10, ...model },
-    data: { dir: dataDir, imageShape: [3, 8, 8], padSize: 2, workers: 0, ...data },
-    train: { epochs: 2, batchSize: 16, lr: 0.2, lrStepEpochs: [1], evalBatchSize: 20, seed: 5, logEvery: 1, ...trainOver },
-  };
-  const file = join(dir, 'exp.json');
-  writeFileSync(file, JSON.stringify(cfg));
-  return { file, out };
+  return tinyRunConfig('mixup-signals-', dataDir, { data, train: trainOver, model });
 }
 
 interface Child {
@@ -178,7 +165,7 @@ test('SIGINT after the first batch: partial-epoch checkpoint, exit 130, how to r
   t.diagnostic(`stopped after batch ${done} of ${BATCHES}`);
   assert.ok(done >= 1 && done < BATCHES, c.stderr);
   assert.equal(m[2], join(out, 'checkpoints', `epoch-0000+batch-${String(done).padStart(6, '0')}`));
-  assert.match(c.stderr, new RegExp(`resume with: npx mixup train --resume ${out}\\n`));
+  assert.match(c.stderr, new RegExp(`resume with: ${BIN} train --resume ${out}\\n`));
   // No progress bar on this line (stderr is a pipe): the message starts a line of its own, not after a blank one.
   assert.match(c.stderr, /(^|[^\n]\n)SIGINT: finishing the current batch and writing a checkpoint \(the same signal again exits at once, without one\)\n/);
   // The batch in progress was finished, none after it was started.
@@ -194,7 +181,7 @@ test('SIGINT after the first batch: partial-epoch checkpoint, exit 130, how to r
   const printed = [...c.stderr.split('\n'), ...c.stdout].filter((l) => l.trim() !== '');
   assert.deepEqual(new Set(first.map((l) => l.replace(stamp, ''))), new Set(printed));
   assert.match(first[0]!, /Z backend: wasm/);
-  assert.match(first[first.length - 1]!, new RegExp(`Z resume with: npx mixup train --resume ${out}$`));
+  assert.match(first[first.length - 1]!, new RegExp(`Z resume with: ${BIN} train --resume ${out}$`));
   await resumeAndCompare(out, new RegExp(`resume: from \\S+epoch-0000\\+batch-0+${done} \\(epoch 1, after batch ${done}\\)`));
   // The resumed run appends to it.
   const both = logged();
@@ -231,7 +218,7 @@ test('ResNet-50, one SIGINT during the first batch delivered as `timeout` does (
   assert.doesNotMatch(c.stderr, /second SIGINT/);
   assert.equal(c.stderr.match(/SIGINT: finishing the current batch/g)?.length, 1, c.stderr);
   assert.match(c.stderr, /interrupted: checkpoint of the partial epoch 1 \(1 batch done\) in \S+epoch-0000\+batch-000001\n/);
-  assert.match(c.stderr, new RegExp(`resume with: npx mixup train --resume ${out}\\n`));
+  assert.match(c.stderr, new RegExp(`resume with: ${BIN} train --resume ${out}\\n`));
   assert.deepEqual(listCheckpoints(out).map((k) => k.name), ['epoch-0000+batch-000001']);
 });
 

@@ -14,13 +14,13 @@ import { StaticResNet } from '../src/engine/webgpu/engine.js';
 import { combinePlans, mixLength, pairsPlan, type MixPlan } from '../src/mixup/plan.js';
 import { mixLabels, majorityLabels } from '../src/mixup/targets.js';
 import { loadTensors } from '../src/model/weights.js';
-import type { EvalCase, StepCase } from './fixtures/golden.js';
+import { goldenAbsent, type EvalCase, type StepCase } from './fixtures/golden.js';
 import { engineDevice } from './fixtures/engine.js';
 
 const GOLDEN = process.env['MIXUP_GOLDEN_DIR'] ?? fileURLToPath(new URL('../../../shared/golden', import.meta.url));
 await tf.setBackend('cpu');
 const opened = await engineDevice();
-const skip = 'skip' in opened ? opened.skip : !existsSync(GOLDEN) ? `no golden data at ${GOLDEN}` : false;
+const skip = 'skip' in opened ? opened.skip : !existsSync(GOLDEN) ? goldenAbsent(GOLDEN) : false;
 after(() => {
   if (!('skip' in opened)) opened.dev.close();
 });

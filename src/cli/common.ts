@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Help, type Command } from 'commander';
 import type { BackendName } from '../config/schema.js';
 import { packageRoot } from '../root.js';
 import type { SelectedBackend } from '../engine/tfjs/backend.js';
@@ -26,6 +26,19 @@ export const processIo: Io = {
 /** The global options (`--backend`, `--gpu`, `--verbose`) as a command's action sees them. */
 export function globals(cmd: Command): { backend?: BackendName; gpu?: string; verbose?: boolean } {
   return cmd.optsWithGlobals() as { backend?: BackendName; gpu?: string; verbose?: boolean };
+}
+
+/**
+ * Help settings for a command that runs no model (`data ...`, `report`): the global options it
+ * lists leave out `--backend` and `--gpu`, which it does not use (its subcommands inherit this).
+ */
+export function helpWithoutModelOptions(program: Command): Partial<Help> {
+  return {
+    ...program.configureHelp(),
+    visibleGlobalOptions(cmd: Command) {
+      return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => o.long !== '--backend' && o.long !== '--gpu');
+    },
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 /** `mixup report` and `mixup backends`. */
 import { Option, type Command } from 'commander';
-import { globals, type Io } from './common.js';
+import { globals, helpWithoutModelOptions, type Io } from './common.js';
 
 /** Adds `mixup report` to the program. */
 export function addReportCommand(program: Command, io: Io): void {
@@ -15,6 +15,8 @@ export function addReportCommand(program: Command, io: Io): void {
     .option('--plot <file>', 'draw validation accuracy, training loss (and validation ECE when logged) against epoch into FILE (.svg or .png)')
     .option('--force', 'replace the --plot file when it exists')
     .option('--tensorboard', 'instead of the table: write TensorBoard event files (<run>/tb/) from curves.csv for runs that have none (runs from before they were written)')
+    // it reads files and runs no model: --backend and --gpu are not its options
+    .configureHelp(helpWithoutModelOptions(program))
     .addHelpText(
       'after',
       '\nRuns that share a config apart from the seed make one row: mean ± sample std (n − 1);\na seed run twice counts once (the first given). Rows of one config file that differ in\noverrides name the keys that differ; the runs column names the directories.\nA directory without curves.csv is named and skipped; an unfinished run is shown as such.\nFinished label-noise runs (data.labelNoise > 0) also get a table by noise level and method:\nbest and last test accuracy and the memorised share of the corrupted labels (after the main\ntable in Markdown; with --table noise alone, in any format). Column train.seed lists the\nseeds of the runs of a row (CSV/JSON: seeds, and n their number).\nRows that differ from the reference recipe (configs/<experiment>-300.json; depth, data.limit,\nepochs, ...) name those keys in their label.\n\nExamples:\n  mixup report runs/* --compare-reference\n  mixup report runs/* --format csv > table.csv\n  mixup report runs/noise/* --table noise --format csv > noise.csv\n  mixup report runs/mixup-200-s0 runs/erm-200-s0 --plot curves.png\n  mixup report --tensorboard runs/*     (then: tensorboard --logdir runs)',

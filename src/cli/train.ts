@@ -7,10 +7,12 @@ import { DEFAULT_DATA_DIR } from '../data/paths.js';
 import { absoluteDataPaths, loadConfig, parseOverrideValue, parseSetArgs } from '../config/load.js';
 import { configKeyDocs } from '../config/keys.js';
 import { UserError, isUserError, firstLine } from '../errors.js';
-import { RESUME_KEYS, prepareResume } from '../train/resume.js';
+import { RESUME_KEYS, finishedRunLine, prepareResume } from '../train/resume.js';
+import { assertCanStartNewRun, assertNotTraining } from '../rundir/rundir.js';
 import type { TrainIo } from '../train/run.js';
 import { checkDataPaths } from '../data/index.js';
 import { RunLog } from '../rundir/log.js';
+import { aboveBars } from '../train/progress.js';
 import { globals, pkg, setUpBackend, type Io } from './common.js';
 import { EXIT_RUN_DIFFERS, checkRun } from './check-run.js';
 
@@ -41,7 +43,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
 export function formatConfigHelp(): string {
   const docs = configKeyDocs();
   const width = Math.max(...docs.map((d) => d.key.length));
-  const lines = ['Config keys (JSON files under configs/; "extends": "base.json" inherits from another file):', ''];
+  const lines = ['Config keys (JSON or YAML files, e.g. under configs/; "extends": "base.json" inherits from another file):', ''];
   for (const d of docs) {
     lines.push(`  ${d.key.padEnd(width)}  ${d.type}, default ${JSON.stringify(d.default)}`);
     lines.push(`  ${''.padEnd(width)}  ${d.description}`);
@@ -71,7 +73,27 @@ function trainOverrides(opts: Record<string, unknown>, globalBackend: BackendNam
   const sets = (opts['set'] as string[] | undefined) ?? [];
   overrides.push(...parseSetArgs(sets));
   origins.push(...sets.map((x) => `--set ${x}`));
+  refuseContradictions(overrides, origins);
   return { overrides, origins };
+}
+
+/**
+ * Refuses two flags that set one key (or a key and an object holding it) to different values
+ * (`--epochs 3 --set train.epochs=5`, `--backend cpu --set backend=wasm`): which should win is not
+ * something to guess, in either order. The same value twice is no contradiction.
+ * @throws UserError naming both flags.
+ */
+function refuseContradictions(overrides: [string, unknown][], origins: string[]): void {
+  for (let i = 0; i < overrides.length; i++) {
+    for (let j = i + 1; j < overrides.length; j++) {
+      const [a, va] = overrides[i]!;
+      const [b, vb] = overrides[j]!;
+      const overlap = a === b || b.startsWith(`${a}.`) || a.startsWith(`${b}.`);
+      if (overlap && (a !== b || JSON.stringify(va) !== JSON.stringify(vb))) {
+        throw new UserError(`${origins[i]} and ${origins[j]} both set ${a.length <= b.length ? a : b}: give it once`);
+      }
+    }
+  }
 }
 
 /** `train --print-config`: the config a run would get (its config.json), on stdout. */
@@ -91,13 +113,18 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
     if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);
     const cfg = prepareResume(opts['resume'], epochs, Boolean(opts['force']), parseSetArgs((opts['set'] as string[] | undefined) ?? []));
     if (opts['printConfig']) return printConfig(cfg, sink);
-    checkDataPaths(cfg.data); // a missing data directory is said at once, before the backend starts
+    // the run directory and the data are checked before the backend starts: a refusal comes at once
+    assertNotTraining(cfg.out!);
+    const finished = finishedRunLine(cfg);
+    if (finished !== null) return sink.info(finished);
+    checkDataPaths(cfg.data);
     await setUpBackend(g.backend ?? cfg.backend, cfg, g.gpu, lines);
     const { runTraining } = await import('../train/run.js'); // the run loop and TensorFlow.js load only now
     process.exitCode = await runTraining({ cfg, source: null, resume: true, overwrite: false, handleSignals: true, log }, sink);
     return;
   }
   if (typeof opts['config'] !== 'string') throw new UserError('train: --config <file> is required (e.g. --config configs/mixup.json), or --resume <run dir>');
+  if (opts['checkRun'] && opts['printConfig']) throw new UserError('train: --check-run and --print-config do not go together (one compares the run in --out with this command, the other prints the config); give one');
   const { overrides, origins } = trainOverrides(opts, g.backend);
   const loaded = loadConfig(opts['config'], { overrides, overrideOrigins: origins });
   const { data } = loaded;
@@ -115,7 +142,9 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
     return;
   }
   if (opts['printConfig']) return printConfig(cfg, sink);
-  checkDataPaths(cfg.data); // a missing data directory is said at once, before the backend starts
+  // the run directory and the data are checked before the backend starts: a refusal comes at once
+  assertCanStartNewRun(cfg.out!, Boolean(opts['overwrite']));
+  checkDataPaths(cfg.data);
   await setUpBackend(cfg.backend, cfg, g.gpu, lines);
   const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
   const { runTraining } = await import('../train/run.js');
@@ -128,16 +157,16 @@ export function addTrainCommand(program: Command, io: Io): void {
   const train = program
     .command('train')
     .description('train a ResNet on CIFAR-10 with ERM, input mixup or feature-map mixup')
-    .option('-c, --config <file>', 'experiment config (JSON), e.g. configs/mixup.json')
+    .option('-c, --config <file>', 'experiment config (JSON, or YAML as .yaml/.yml), e.g. configs/mixup.json')
     .option('--help-config', 'list every config key with its default and description');
   for (const o of TRAIN_OVERRIDES) train.option(o.flag, `${o.description} (config ${o.key})`);
   train
     .option('--set <key=value>', 'override any config key, e.g. --set mixup.at=head (repeatable)', collect)
     .option('--resume <dir>', 'continue the run in <dir> from its newest checkpoint (with --epochs N: extend it)')
     .option('--force', 'with --resume: resume even though the config file changed since the run started')
-    .option('--overwrite', 'replace an existing run in the --out directory')
+    .option('--overwrite', 'replace an existing run in the --out directory (or write into a folder holding other files; they are kept)')
     .option('--print-config', 'print the resolved config (file, flags and --set applied) as JSON and exit, training nothing')
-    .option('--check-run', 'train nothing: exit 0 when --out holds no run or one with this config, else print which keys differ and exit 4')
+    .option('--check-run', 'train nothing: exit 0 when --out holds no run or one with this config (the backend aside), else print which keys differ and exit 4')
     .addHelpText(
       'after',
       [
@@ -149,6 +178,8 @@ export function addTrainCommand(program: Command, io: Io): void {
         '  mixup train --resume runs/mixup            # continue after a crash or Ctrl-C',
         '  mixup train --help-config',
         '',
+        'Flags and --set override the config file; two flags that set one key to different values',
+        '(--epochs 3 --set train.epochs=5, --backend cpu --set backend=wasm) are refused.',
         'Writes <out>/config.json, curves.csv (one row per epoch), status.json and checkpoints/epoch-NNNN/.',
         'Exit codes: 0 finished, 1 internal error (a bug; please report it), 2 bad input (a batch too large for the backend too),',
         '3 loss became NaN, 130/143 stopped by Ctrl-C/SIGTERM (resumable);',
@@ -162,13 +193,14 @@ export function addTrainCommand(program: Command, io: Io): void {
       }
       // Every line also goes to <out>/train.log (opened by runTraining once the run directory is ready).
       const log = new RunLog();
-      const out = (l: string) => (io.out(l), log.write(l));
-      const err = (l: string) => (io.err(l), log.write(l));
+      // A line printed while a progress bar is drawn clears the bar's row first (progress.ts).
+      const out = aboveBars((l: string) => (io.out(l), log.write(l)));
+      const err = aboveBars((l: string) => (io.err(l), log.write(l)));
       const sink = { line: out, info: err, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr };
       try {
         await trainAction(opts, globals(cmd), sink, log);
       } catch (e) {
-        log.write(`mixup: error: ${isUserError(e) ? e.message : firstLine(e)}`);
+        for (const line of (isUserError(e) ? e.message : firstLine(e)).split('\n')) log.write(`mixup: error: ${line}`);
         throw e;
       } finally {
         log.close();

@@ -119,11 +119,53 @@ function allPaths(): string[] {
 }
 
 /**
+ * Other frameworks' names for keys of this schema (PyTorch scripts, Keras, MXNet's fit.py,
+ * facebookresearch/mixup-cifar10's flags), by the last segment of a key with case, `_` and `-`
+ * removed: `train.learningRate`, `lr_schedule`, `weight_decay`, `batch_size`, `num_epochs`.
+ */
+const OTHER_FRAMEWORKS: Record<string, string> = {
+  learningrate: 'train.lr',
+  baselr: 'train.lr',
+  initlr: 'train.lr',
+  lrschedule: 'train.lrStepEpochs',
+  lrsteps: 'train.lrStepEpochs',
+  lrstepepochs: 'train.lrStepEpochs',
+  milestones: 'train.lrStepEpochs',
+  lrdecayepochs: 'train.lrStepEpochs',
+  lrdecay: 'train.lrFactor',
+  lrdecayfactor: 'train.lrFactor',
+  gamma: 'train.lrFactor',
+  weightdecay: 'train.wd',
+  decay: 'train.wd',
+  batchsize: 'train.batchSize',
+  batch: 'train.batchSize',
+  numepochs: 'train.epochs',
+  nepochs: 'train.epochs',
+  maxepochs: 'train.epochs',
+  numepoch: 'train.epochs',
+  epoch: 'train.epochs',
+  randomseed: 'train.seed',
+  manualseed: 'train.seed',
+  mixuprate: 'mixup.mixRate',
+  mixupalpha: 'mixup.alpha',
+  numlayers: 'model.depth',
+  numclasses: 'model.numClasses',
+  datadir: 'data.dir',
+  dataroot: 'data.dir',
+  outputdir: 'out',
+  outdir: 'out',
+  logdir: 'out',
+};
+
+/**
  * The valid dotted key nearest to an unknown one, or null when nothing is close.
- * Siblings are preferred (`mixup.mixrate` → `mixup.mixRate`); then any key of the schema
+ * Another framework's name for a key ({@link OTHER_FRAMEWORKS}: `weight_decay` → `train.wd`) comes
+ * first; then siblings (`mixup.mixrate` → `mixup.mixRate`); then any key of the schema
  * (`mixRate` → `mixup.mixRate`). Comparison ignores case.
  */
 export function suggestKey(unknownPath: string): string | null {
+  const alias = OTHER_FRAMEWORKS[unknownPath.split('.').pop()!.toLowerCase().replace(/[_-]/g, '')];
+  if (alias !== undefined && alias !== unknownPath) return alias;
   const parts = unknownPath.split('.');
   const parent = parts.slice(0, -1);
   const leaf = parts[parts.length - 1]!;

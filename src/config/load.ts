@@ -1,5 +1,5 @@
 /**
- * Loading experiment configs: JSON files with `extends`, command-line overrides, validation
+ * Loading experiment configs: JSON or YAML files (parse.ts) with `extends`, command-line overrides, validation
  * against {@link configSchema} with one-line messages that name the key.
  */
 import { readFileSync } from 'node:fs';
@@ -8,33 +8,14 @@ import type { z } from 'zod';
 import { UserError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
 import { suggestKey } from './keys.js';
+import { parseConfigText, parseJsonFile } from './parse.js';
+
+export { parseJsonFile };
 
 /** A JSON object as read from a file, before validation. */
 export type RawConfig = Record<string, unknown>;
 
 // ---------------------------------------------------------------- reading files
-
-function lineCol(text: string, pos: number): string {
-  const before = text.slice(0, pos);
-  const line = before.split('\n').length;
-  const col = pos - before.lastIndexOf('\n');
-  return `line ${line}, column ${col}`;
-}
-
-/**
- * Parses JSON text, turning a syntax error into a {@link UserError} naming `file`, line and column.
- * @throws UserError when the text is not JSON.
- */
-export function parseJsonFile(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    const msg = (e as Error).message;
-    const m = /position (\d+)/.exec(msg);
-    const where = m ? ` at ${lineCol(text, Number(m[1]))}` : '';
-    throw new UserError(`${file}: not valid JSON${where}: ${msg.replace(/ in JSON at position \d+.*$/, '')}`);
-  }
-}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -68,12 +49,12 @@ export function readConfigFile(file: string, seen: string[] = []): RawConfig {
     text = readFileSync(abs, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, expected a JSON file' : (e as Error).message;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, expected a JSON or YAML file' : (e as Error).message;
     const from = seen.length > 0 ? ` (extended by ${seen[seen.length - 1]})` : '';
     throw new UserError(`config ${file}${from}: ${why}`);
   }
-  const raw = parseJsonFile(text, file);
-  if (!isPlainObject(raw)) throw new UserError(`${file}: expected a JSON object at the top level`);
+  const raw = parseConfigText(text, file);
+  if (!isPlainObject(raw)) throw new UserError(`${file}: expected an object (key: value pairs) at the top level, got ${raw === null ? 'nothing' : Array.isArray(raw) ? 'a list' : JSON.stringify(raw)}`);
   const { extends: parent, ...rest } = raw;
   if (parent === undefined) return rest;
   if (typeof parent !== 'string') {
@@ -174,9 +155,8 @@ function issueLine(issue: z.core.$ZodIssue, raw: unknown): string {
  * mean train.epochs?), colour (no similar key)`. A key set somewhere other than where the first was
  * (another file of the `extends` chain, a flag) says where.
  * @param paths the unknown keys' paths, in the order zod reported them.
- * @param others how many other problems the config has (appended as `(+N more)`).
  */
-function unknownKeysLine(paths: PropertyKey[][], others: number, source: string | ((path: PropertyKey[]) => string)): string {
+function unknownKeysLine(paths: PropertyKey[][], source: string | ((path: PropertyKey[]) => string)): string {
   const whereOf = (path: PropertyKey[]) => (typeof source === 'string' ? `config ${source}` : source(path));
   const where = whereOf(paths[0]!);
   const items = paths.map((path) => {
@@ -186,7 +166,7 @@ function unknownKeysLine(paths: PropertyKey[][], others: number, source: string 
     const notes = [...(own === where ? [] : [`in ${own}`]), hint ? `did you mean ${hint}?` : 'no similar key'];
     return `${key} (${notes.join('; ')})`;
   });
-  return `${where}: ${paths.length} unknown keys: ${items.join(', ')}${others > 0 ? ` (+${others} more)` : ''}`;
+  return `${where}: ${paths.length} unknown keys: ${items.join(', ')}`;
 }
 
 /**
@@ -194,20 +174,23 @@ function unknownKeysLine(paths: PropertyKey[][], others: number, source: string 
  * @param raw the merged JSON object.
  * @param source where it came from, for the error message (file name), or a function naming where
  *   the value at a key path came from (`config configs/a.json`, `--epochs 0`).
- * @throws UserError with one line naming where the value came from, the first bad key, the value
- *   and what is allowed; when several keys are unknown, the line lists them all, each with its
- *   nearest valid key.
+ * @throws UserError listing every problem, one line each (lines joined by `\n`): where the value
+ *   came from, the key, the value and what is allowed; several unknown keys share one line, each
+ *   with its nearest valid key.
  */
 export function validateConfig(raw: unknown, source: string | ((path: PropertyKey[]) => string)): Config {
   const r = configSchema.safeParse(raw);
   if (r.success) return r.data;
+  const whereOf = (path: PropertyKey[]) => (typeof source === 'string' ? `config ${source}` : source(path));
   const unknown = r.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((k) => [...i.path, k]) : []));
-  if (unknown.length > 1) throw new UserError(unknownKeysLine(unknown, r.error.issues.filter((i) => i.code !== 'unrecognized_keys').length, source));
-  const first = r.error.issues[0]!;
-  const more = r.error.issues.length > 1 ? ` (+${r.error.issues.length - 1} more)` : '';
-  const path = first.code === 'unrecognized_keys' ? [...first.path, first.keys[0]!] : first.path;
-  const where = typeof source === 'string' ? `config ${source}` : source(path);
-  throw new UserError(`${where}: ${issueLine(first, raw)}${more}`);
+  const lines: string[] = [];
+  if (unknown.length > 1) lines.push(unknownKeysLine(unknown, source));
+  for (const issue of r.error.issues) {
+    if (issue.code === 'unrecognized_keys' && unknown.length > 1) continue;
+    const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+    lines.push(`${whereOf(path)}: ${issueLine(issue, raw)}`);
+  }
+  throw new UserError(lines.join('\n'));
 }
 
 /** Options for {@link loadConfig}. */
@@ -230,7 +213,7 @@ export function fileSetting(file: string, path: PropertyKey[], seen: string[] = 
   if (seen.includes(abs)) return null;
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(abs, 'utf8'));
+    raw = parseConfigText(readFileSync(abs, 'utf8'), file);
   } catch {
     return null;
   }
@@ -241,7 +224,7 @@ export function fileSetting(file: string, path: PropertyKey[], seen: string[] = 
 
 /**
  * Reads, merges (`extends`), overrides and validates a config file. When `out` is not set, it
- * becomes `runs/<file name without .json>`. The file is validated before the overrides, so a bad
+ * becomes `runs/<file name without its extension>`. The file is validated before the overrides, so a bad
  * value in it is an error even when a flag overrides it; a message names the file that set the key
  * (`config configs/base.json: train.lr: ...`) or the flag (`--lr -1: train.lr: ...`).
  * @throws UserError for any problem with the file or a value.

@@ -159,9 +159,10 @@ function labelValue(r: Run, key: string): string {
  * Seeds and the other {@link IGNORED_FOR_GROUPING} keys never make a difference; nor does the number
  * of epochs, which has its own column in the table, unless `always` names `train.epochs` (a run of a
  * length the reference did not train: `erm-300 (train.epochs=1)`).
- * @param omit keys left out of the labels (the table's own columns, such as `mixup.alpha`).
- * @param always keys a run's label shows even when every run of its name shares them (the keys in
- *   which it differs from the reference's recipe, see recipe.ts's offRecipeKeys).
+ * @param omit keys left out of the labels where runs of one name differ in them (the table's own
+ *   columns, such as `mixup.alpha`).
+ * @param always keys a run's label shows even when every run of its name shares them, columns or
+ *   not (the keys in which it differs from the reference's recipe, see recipe.ts's offRecipeKeys).
  * @returns labels in the order of `runs`.
  */
 export function configLabels(runs: readonly Run[], omit: readonly string[] = [], always: (r: Run) => readonly string[] = () => []): string[] {
@@ -173,7 +174,8 @@ export function configLabels(runs: readonly Run[], omit: readonly string[] = [],
     differing.set(name, keys.filter((k) => new Set(group.map((r) => r.settings[k] ?? '-')).size > 1));
   }
   return runs.map((r) => {
-    const keys = [...new Set([...differing.get(r.name)!, ...always(r).filter((k) => !omit.includes(k))])].sort();
+    // every key off the recipe is named, even one with a column of its own (train.batchSize=32)
+    const keys = [...new Set([...differing.get(r.name)!, ...always(r)])].sort();
     return keys.length === 0 ? r.name : `${r.name} (${keys.map((k) => `${k}=${labelValue(r, k)}`).join(', ')})`;
   });
 }

@@ -309,12 +309,16 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
       'Its 90- and 200-epoch figures are checkpoints of its 300-epoch runs: rows "<config> at epoch N" read them from a longer run\'s curves.',
       'Its ERM 200/300-epoch recipe is inferred (its only ERM log is a 90-epoch run), and its 300-epoch ERM figure (89.32) is no better than its 200-epoch one.',
     );
-    const off = rows.filter((r) => r.offRecipe.length > 0 && referenceAccuracy(r.experiment, r.epochs) !== null);
+    const off = rows.filter((r) => r.offRecipe.length > 0);
     if (off.length > 0) {
       lines.push(
         `reference left empty for ${off.map((r) => `${r.label} (${r.offRecipe.join(', ')})`).join('; ')}: ` +
-          "trained with other settings than the reference's recipe (configs/<experiment>-<epochs>.json), so its figure does not compare.",
+          "trained with other settings than the reference's recipe (configs/<experiment>-<epochs>.json, or -300 for a length it did not publish), so its figure does not compare.",
       );
+    }
+    const unpublished = rows.filter((r) => r.offRecipe.length === 0 && r.reference === null);
+    if (unpublished.length > 0) {
+      lines.push(`reference left empty for ${unpublished.map((r) => `${r.label} (${r.epochs} epochs)`).join('; ')}: the reference published no figure for ${unpublished.length === 1 ? 'it' : 'them'}.`);
     }
   }
   if (anyUnfinished) lines.push('Unfinished runs show the last finished epoch and are in no mean.');

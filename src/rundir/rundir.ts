@@ -195,19 +195,35 @@ export function holdsRun(out: string): boolean {
   return existsSync(p.status) || existsSync(p.curves) || existsSync(p.checkpoints);
 }
 
+/** Names a run directory holds (and a temporary file of an atomic write of them). */
+const RUN_ENTRIES = new Set(['config.json', 'run.json', 'status.json', 'curves.csv', 'train.log', 'checkpoints']);
+
+/** Entries of directory `out` that a run does not write, sorted (none when `out` does not exist). */
+function foreignEntries(out: string): string[] {
+  if (!existsSync(out)) return [];
+  return readdirSync(out)
+    .filter((n) => !RUN_ENTRIES.has(n) && !/^(config|run|status)\.json\.[0-9a-z]+$/.test(n))
+    .sort();
+}
+
 /**
  * The checks of {@link prepareNewRun}, without writing anything (so bad data can be found first).
- * @throws UserError when `out` is a file, is being trained by a live process, or holds a run and
- *   `overwrite` is false.
+ * @throws UserError when `out` is a file, is being trained by a live process, or, unless
+ *   `overwrite`, holds a run or files that are not a run's (a `notes/` folder given as --out).
  */
 export function assertCanStartNewRun(out: string, overwrite: boolean): void {
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a directory`);
   assertNotTraining(out);
+  const foreign = foreignEntries(out);
+  if (foreign.length > 0 && !holdsRun(out) && !overwrite) {
+    const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? `, ... (${foreign.length} entries)` : '');
+    throw new UserError(`--out ${out}: holds files that are not a run (${shown}); choose another --out, or pass --overwrite to write the run beside them (they are kept)`);
+  }
   if (holdsRun(out) && !overwrite) {
     const st = readStatus(out);
     const sameHost = st?.host === undefined || st.host === hostname();
     const gone = st?.status === 'running' && st.pid !== undefined && sameHost ? `, but its process ${st.pid} is gone` : '';
-    const what = st ? `a ${st.status} run (epoch ${st.epoch}/${st.epochs}${gone})` : 'a run';
+    const what = st ? `${/^[aeiou]/.test(st.status) ? 'an' : 'a'} ${st.status} run (epoch ${st.epoch}/${st.epochs}${gone})` : 'a run';
     throw new UserError(`${out} already holds ${what}; continue it with --resume ${out}, choose another --out, or pass --overwrite to replace it`);
   }
 }

@@ -104,6 +104,7 @@ export async function trainEpoch(
     const batches = queued;
     queued = [];
     const results = await engine.settle(batches.map((q) => q.step));
+    const read = { at: performance.now(), samples: batches.reduce((n, q) => n + q.size, 0) };
     batches.forEach((q, i) => {
       const r = results[i]!;
       if (!r.updated) {
@@ -125,7 +126,7 @@ export async function trainEpoch(
         sums.samples += q.size;
         ctx.events?.batch(epoch, q.index, r.loss, q.size, lr);
       }
-      progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN);
+      progress.update(q.index, q.size, sums.samples > 0 ? sums.lossSum / sums.samples : NaN, read);
     });
   };
   const batches = train.epoch(epoch, fromBatch)[Symbol.asyncIterator]();
@@ -175,6 +176,9 @@ export async function trainEpoch(
     await readQueued();
   } finally {
     engine.discard(queued.map((q) => q.step));
+    // an error (a damaged record, a device loss) must not leave the bar drawn: its timer would keep
+    // redrawing it over the error line and keep the process alive
+    progress.stop();
     await batches.return?.(undefined);
   }
   progress.stop();

@@ -17,6 +17,21 @@ import { readJson, readStatus, runPaths, type RunSource } from '../rundir/rundir
 export const RESUME_KEYS = ['data.skipUndecodable'] as const;
 
 /**
+ * The line for `--resume` of a run that has trained all its epochs (`runs/x: already trained 300 of
+ * 300 epochs; nothing to do (raise the total with --epochs N)`), or null when epochs are left (by
+ * status.json; the newest checkpoint decides where training goes on).
+ */
+export function finishedRunLine(cfg: Config): string | null {
+  const st = readStatus(cfg.out!);
+  return st && st.epoch >= cfg.train.epochs ? nothingToDo(cfg.out!, st.epoch, cfg.train.epochs) : null;
+}
+
+/** `runs/x: already trained 3 of 3 epochs; nothing to do (raise the total with --epochs N)`. */
+export function nothingToDo(out: string, done: number, epochs: number): string {
+  return `${out}: already trained ${done} of ${epochs} epochs; nothing to do (raise the total with --epochs N)`;
+}
+
+/**
  * Loads the config of a run to resume and checks that its config file has not changed since.
  * @param out the run directory.
  * @param epochs a new total number of epochs (--epochs), or undefined to keep it.

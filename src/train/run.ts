@@ -10,6 +10,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError, firstLine } from '../errors.js';
+import { mixupCommand, shellWord } from '../invocation.js';
 import { plural } from '../format.js';
 import { mixupPlacement, type Config } from '../config/schema.js';
 import { openPipeline } from '../data/index.js';
@@ -25,7 +26,6 @@ import { checkpointBytes, diskUseLine } from './diskuse.js';
 import { TrainDataStopped, checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
 import { RunEvents, tensorboardDir } from './events.js';
-import { barOnTerminal } from './progress.js';
 import type { RunLog } from '../rundir/log.js';
 import {
   emptySums,
@@ -84,6 +84,7 @@ export interface TrainRequest {
 }
 
 export { prepareResume } from './resume.js';
+import { nothingToDo } from './resume.js';
 
 /**
  * The batches of an epoch, said once at the start: `390 batches of 128 per epoch, the last 80 samples
@@ -116,8 +117,8 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
   let events: RunEvents | null = null;
   const interrupts = new Interrupts(
     {
-      // The message must not continue a progress bar's line, and must not follow a blank one either.
-      info: (text) => io.info(barOnTerminal() ? `\n${text}` : text),
+      // io.info clears a progress bar's row before the line (the CLI's sink, progress.ts aboveBars)
+      info: (text) => io.info(text),
       beforeExit: (sig) => {
         const st = readStatus(out);
         if (st) writeStatus(out, { ...st, status: 'interrupted', pid: undefined, message: `second ${sig.toUpperCase()}: stopped without a checkpoint of the epoch in progress` });
@@ -145,7 +146,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     if (events && events.removed > 0) io.info(`resume: ${plural(events.removed, 'TensorBoard point')} logged after the checkpoint removed from ${tensorboardDir(out)}`);
     const epochs = cfg.train.epochs;
     if (start.epoch >= epochs) {
-      io.info(`${out}: already trained ${start.epoch} of ${epochs} epochs; nothing to do (raise the total with --epochs N)`);
+      io.info(nothingToDo(out, start.epoch, epochs));
       writeStatus(out, { status: 'finished', epoch: start.epoch, epochs, host: hostname() });
       return 0;
     }
@@ -250,7 +251,7 @@ async function setupRun(req: TrainRequest, io: TrainIo, batchesPerEpoch: number)
 
 /** The command that resumes run `out`, for the lines that say how to go on. */
 function resumeCommand(out: string): string {
-  return `npx mixup train --resume ${out}`;
+  return `${mixupCommand()} train --resume ${shellWord(resolve(out))}`;
 }
 
 /**

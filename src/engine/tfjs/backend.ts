@@ -27,6 +27,7 @@ import { registerWasmTrainingKernels, wantedWasmThreads } from './kernels/index.
 import { registerCpuTrainingKernels } from './kernels/cpu.js';
 import { describeAdapter, releaseWebgpu, setUpDawn, watchDeviceErrors, WebgpuUnavailable, type AdapterInfo } from '../dawn.js';
 import { hardwareGpuPossible } from '../gpu-devices.js';
+import { hasVulkanLoader, useLocalLavapipe, vulkanDrivers } from '../vulkan.js';
 import { registerRelease } from '../release.js';
 
 /** A concrete backend (everything but `auto`). */
@@ -96,6 +97,13 @@ export interface BackendEnv {
    * false, `auto` passes over webgpu unstarted (only a software adapter). Optional; absent: true.
    */
   hardwareGpu?(): boolean;
+  /**
+   * Whether webgpu could run on a software adapter, known without starting Dawn: the webgpu
+   * package is installed and the Vulkan loader and a Vulkan driver are there (the project-local
+   * lavapipe of scripts/setup-lavapipe.sh, or a driver manifest). `auto`, passing over webgpu for
+   * want of a GPU, suggests `--backend webgpu` only then. Optional; absent: true.
+   */
+  softwareWebgpu?(): boolean;
 }
 
 /** Options of backend selection. */
@@ -218,6 +226,10 @@ export const nodeBackendEnv: BackendEnv = {
   load: (id) => require(id),
   cudaDevice: nvidiaSmiDevice,
   hardwareGpu: hardwareGpuPossible,
+  softwareWebgpu: () => {
+    useLocalLavapipe();
+    return hasVulkanLoader() && vulkanDrivers().length > 0;
+  },
   async activate(tfName) {
     try {
       const ok = await tf.setBackend(tfName);
@@ -359,7 +371,9 @@ export async function selectBackend(requested: BackendName, env: BackendEnv = no
   const skipped: string[] = [];
   for (const name of candidates) {
     if (name === 'webgpu' && requested === 'auto' && env.hardwareGpu?.() === false && requestedGpu(options) === undefined) {
-      skipped.push(`${name} (no GPU device (/dev/dri/renderD*, /dev/nvidia*), so only a software adapter; run it with --backend webgpu)`);
+      // suggest the software adapter only where it would load (no libvulkan: `--backend webgpu` fails)
+      const soft = installed(env, PACKAGES.webgpu) && (env.softwareWebgpu?.() ?? true);
+      skipped.push(`${name} (no GPU device (/dev/dri/renderD*, /dev/nvidia*)${soft ? ', so only a software adapter; run it with --backend webgpu' : ''})`);
       continue;
     }
     const st = await tryBackend(name, env, options);

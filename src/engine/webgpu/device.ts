@@ -8,7 +8,7 @@
  * Also {@link countingDevice}: a wrapper that counts the device's `create*` calls, for the test
  * that nothing is created after the first training step.
  */
-import { useLocalLavapipe } from '../vulkan.js';
+import { hasVulkanLoader, useLocalLavapipe, vulkanDrivers } from '../vulkan.js';
 import { createDawnInstance } from '../dawn-instance.js';
 
 /** WebGPU's GPUBufferUsage flags (numeric, so no Dawn globals are needed). */
@@ -37,8 +37,23 @@ export interface OpenDevice {
 }
 
 /**
+ * Why Dawn found no adapter and how to get one, in one line: the Vulkan loader missing, or no
+ * usable Vulkan driver (naming the manifests found) with VK_DRIVER_FILES for the vendor's one.
+ */
+function noAdapterLine(flags: string[]): string {
+  if (flags.includes('backend=null')) return `Dawn found no adapter (flags: ${flags.join(' ')})`;
+  if (!hasVulkanLoader()) {
+    return 'Dawn found no adapter: no libvulkan.so.1, the Vulkan loader Dawn reaches the GPU through (Debian/Ubuntu: apt-get install libvulkan1; without a GPU: scripts/setup-lavapipe.sh for lavapipe on the CPU)';
+  }
+  const drivers = vulkanDrivers();
+  const found = drivers.length > 0 ? `the Vulkan drivers ${drivers.join(', ')} give none` : 'no Vulkan driver (ICD manifest) found';
+  return `Dawn found no adapter: ${found}; install the GPU's Vulkan driver, or point VK_DRIVER_FILES at its ICD manifest (NVIDIA in a container: nvidia_icd.json, which needs NVIDIA_DRIVER_CAPABILITIES to include graphics)`;
+}
+
+/**
  * Opens a device with the adapter's own limits for buffer sizes and storage buffers per stage.
- * @throws Error with one line when the `webgpu` package does not load or no adapter is found.
+ * @throws Error with one line when the `webgpu` package does not load or no adapter is found (saying
+ *   what is missing and how to get it).
  */
 export async function openDevice(o: DeviceOptions = {}): Promise<OpenDevice> {
   if (o.backend !== 'null') useLocalLavapipe();
@@ -53,7 +68,7 @@ export async function openDevice(o: DeviceOptions = {}): Promise<OpenDevice> {
   if (o.toggles && o.toggles.length > 0) flags.push(`enable-dawn-features=${o.toggles.join(',')}`);
   const gpu = createDawnInstance(dawn, flags); // kept: a collected instance can crash Dawn (dawn-instance.ts)
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new Error(`Dawn found no adapter (flags: ${flags.join(' ') || 'none'})`);
+  if (!adapter) throw new Error(noAdapterLine(flags));
   const l = adapter.limits;
   const device = await adapter.requestDevice({
     requiredLimits: {
