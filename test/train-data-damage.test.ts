@@ -8,6 +8,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { mixupCommand } from '../src/invocation.js';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { prepareResume, runTraining, type TrainIo } from '../src/train/run.js';
@@ -116,7 +117,7 @@ test('a record that goes bad mid-epoch: partial checkpoint, the resume command, 
   assert.ok(out.lines.includes(`stopped by unreadable training data at epoch 1, batch 4: checkpoint of the partial epoch 1 (3 batches done) in ${ck}`), out.lines.join('\n'));
   const run1 = cfg.out!;
   assert.ok(
-    out.lines.includes(`resume with: npx mixup train --resume ${run1} (once the file is repaired; or let it skip unreadable records: npx mixup train --resume ${run1} --set data.skipUndecodable=true)`),
+    out.lines.includes(`resume with: ${mixupCommand()} train --resume ${run1} (once the file is repaired; or let it skip unreadable records: ${mixupCommand()} train --resume ${run1} --set data.skipUndecodable=true)`),
     out.lines.join('\n'),
   );
   assert.equal(readStatus(run1)!.status, 'failed');
