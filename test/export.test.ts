@@ -145,7 +145,7 @@ test('ONNX export of a depth-8 wasm checkpoint: ONNX Runtime logits equal mixup 
   const { cfg } = await loadCheckpoint(ck());
   const im = await valImages(cfg, 8);
   assert.equal(im.n, 8);
-  const ours = await engineLogits(ck(), im);
+  const ours = await engineLogits(ck(), im, 'TfjsEngine');
   const theirs = await onnxLogits(out, im);
   assert.ok(maxAbsDiff(ours, theirs) < 1e-4, `max |Δ| ${maxAbsDiff(ours, theirs)}`);
   assert.ok(Math.max(...ours.map(Math.abs)) > 1e-3, 'logits are not all ~0');
@@ -154,10 +154,10 @@ test('ONNX export of a depth-8 wasm checkpoint: ONNX Runtime logits equal mixup 
 for (const name of ['eval-logits-d8', 'eval-logits-d50']) {
   const c = goldenEval(name);
   test(`ONNX export of the golden ${name} weights: ONNX Runtime = mixup's wasm inference to 1e-4 (and the PyTorch golden logits)`, { skip: c ? false : `no golden data at ${GOLDEN}` }, async () => {
-    const goldRun = goldenRun(name, c!.depth);
+    const goldRun = goldenRun(name, c!.depth, c!.images.n);
     const out = join(tempDir('mixup-export-golden-onnx-'), 'm.onnx');
     await exportCheckpoint(goldRun, { format: 'onnx', out, version: pkg.version });
-    const ours = await engineLogits(join(goldRun, 'checkpoints', 'epoch-0001'), c!.images);
+    const ours = await engineLogits(join(goldRun, 'checkpoints', 'epoch-0001'), c!.images, 'TfjsEngine');
     const theirs = await onnxLogits(out, c!.images);
     assert.ok(maxAbsDiff(ours, theirs) < 1e-4, `max |Δ| ${maxAbsDiff(ours, theirs)}`);
     assert.ok(maxAbsDiff(theirs, c!.logits) < 1e-4, `vs golden: max |Δ| ${maxAbsDiff(theirs, c!.logits)}`);
