@@ -21,6 +21,7 @@ import { runMixup } from './fixtures/cli.js';
 import { engineLogits, goldenEval, goldenRun, maxAbsDiff, onnxLogits, trainTinyRun, valImages, GOLDEN } from './fixtures/export.js';
 import { tempDir } from './fixtures/tmp.js';
 import { loadCheckpoint } from '../src/rundir/checkpoint.js';
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 
 tf.enableProdMode();
 let run = '';
@@ -164,6 +165,50 @@ for (const name of ['eval-logits-d8', 'eval-logits-d50']) {
   });
 }
 
+/** The fields of one protobuf message, decoded by wire type alone: [field number, varint | bytes]. */
+function fields(bytes: Uint8Array): [number, bigint | Uint8Array][] {
+  const r = new BinaryReader(bytes);
+  const out: [number, bigint | Uint8Array][] = [];
+  while (r.pos < r.len) {
+    const [no, wt] = r.tag();
+    if (wt === WireType.Varint) out.push([no, BigInt(r.uint64())]);
+    else if (wt === WireType.LengthDelimited) out.push([no, r.bytes()]);
+    else throw new Error(`field ${no}: unexpected wire type ${wt}`);
+  }
+  return out;
+}
+const text = (b: bigint | Uint8Array) => new TextDecoder().decode(b as Uint8Array);
+const all = (f: [number, bigint | Uint8Array][], no: number) => f.filter(([n]) => n === no).map(([, v]) => v);
+
+test('ONNX file decoded by field number (onnx.proto): IR 7, opset 13, producer, doc string, metadata, the depth-8 graph\'s operators', async () => {
+  const out = join(tempDir('mixup-export-proto-'), 'm.onnx');
+  await exportCheckpoint(run, { format: 'onnx', out, version: pkg.version });
+  const model = fields(readFileSync(out));
+  assert.deepEqual(all(model, 1), [7n]); // ir_version
+  assert.deepEqual([text(all(model, 2)[0]!), text(all(model, 3)[0]!)], ['mixup', pkg.version]);
+  assert.match(text(all(model, 6)[0]!), /RGB pixel values 0-255 minus the mean \[123\.68, 116\.779, 103\.939\]; crop: centre 8x8/);
+  const opset = fields(all(model, 8)[0] as Uint8Array);
+  assert.deepEqual([text(all(opset, 1)[0] ?? new Uint8Array()), all(opset, 2)[0]], ['', 13n]);
+  const meta = Object.fromEntries(all(model, 14).map((e) => fields(e as Uint8Array)).map((kv) => [text(all(kv, 1)[0]!), text(all(kv, 2)[0]!)]));
+  assert.deepEqual(Object.keys(meta), ['format', 'mixup_version', 'checkpoint', 'epoch', 'batch', 'model', 'input', 'config', 'opset']);
+  assert.equal(JSON.parse(meta['input']!).height, 8);
+  const graph = fields(all(model, 7)[0] as Uint8Array);
+  const ops = all(graph, 1).map((n) => text(all(fields(n as Uint8Array), 4)[0]!));
+  const count = (op: string) => ops.filter((o) => o === op).length;
+  // depth 8: 8 BatchNorms (bn_data, 2 per unit, bn1), 10 convolutions (conv0, 3 per unit with the shortcut),
+  // a ReLU after every BatchNorm but bn_data, one Add per unit, then the head
+  assert.deepEqual(
+    ['BatchNormalization', 'Conv', 'Relu', 'Add', 'GlobalAveragePool', 'Flatten', 'Gemm'].map(count),
+    [8, 10, 7, 3, 1, 1, 1],
+  );
+  assert.equal(ops.length, 31);
+  assert.equal(all(graph, 5).length, 44); // initializers
+  const input = fields(all(graph, 11)[0] as Uint8Array);
+  assert.equal(text(all(input, 1)[0]!), 'input');
+  const shape = fields(all(fields(all(fields(all(input, 2)[0] as Uint8Array), 1)[0] as Uint8Array), 2)[0] as Uint8Array);
+  assert.deepEqual(all(shape, 1).map((d) => { const f = fields(d as Uint8Array)[0]!; return f[0] === 2 ? text(f[1]) : f[1]; }), ['N', 3n, 8n, 8n]);
+});
+
 test('mixup export: writes the default file and refuses bad input with one line and exit 2', async () => {
   const r = runMixup(['export', run, '--format', 'onnx']);
   assert.equal(r.code, 0, r.err);
@@ -191,8 +236,13 @@ test('mixup export: writes the default file and refuses bad input with one line 
   assert.deepEqual(readFileSync(def), before, 'the same checkpoint exports to the same bytes');
 });
 
-test('torchTensors refuses a checkpoint whose tensors do not fit the spec with one line', async () => {
+test('torchTensors refuses a checkpoint whose tensors do not fit the spec (missing or extra) with one line', async () => {
   const { tensors } = await loadHostTensors(ck());
   const g = exportGraph(networkSpec(14, 10));
   assert.throws(() => torchTensors(g, tensors), (e: Error) => e.message === 'export: the checkpoint has no tensor stage1_unit2_bn1_gamma');
+  const d8 = exportGraph(networkSpec(8, 10));
+  tensors.set('bn_data_gamma', { shape: [3], values: Float32Array.of(1, 1, 1) }); // as MXNet stores it: allowed
+  assert.equal(torchTensors(d8, tensors).size, 52);
+  tensors.set('stage4_unit1_conv1_weight', { shape: [1], values: Float32Array.of(0) });
+  assert.throws(() => torchTensors(d8, tensors), (e: Error) => e.message === 'export: the checkpoint holds 1 tensor the network does not have: stage4_unit1_conv1_weight (not the network of its config?)');
 });

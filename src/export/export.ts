@@ -24,18 +24,17 @@ import { encodeOnnx, ONNX_OPSET } from './onnx.js';
 export const EXPORT_FORMATS = { safetensors: 'safetensors', onnx: 'onnx' } as const;
 export type ExportFormat = keyof typeof EXPORT_FORMATS;
 
-/** The input an exported network expects, as stored in the files' metadata (key `input`). */
-export interface InputSpec {
+/**
+ * The input an exported network expects, as stored in the files' metadata (key `input`): value =
+ * (pixel · scale − mean[c]) / std[c], pixel 0–255 (AugmentSpec's normalisation; JSON keeps the field order below).
+ */
+export interface InputSpec extends Pick<AugmentSpec, 'scale' | 'mean' | 'std'> {
   layout: 'NCHW';
   channels: 'RGB';
   height: number;
   width: number;
   /** How the `height`×`width` input is cut from a 32×32 CIFAR image: centre crop at (top, left), or the whole image. */
   crop: string;
-  /** value = (pixel · scale − mean[c]) / std[c], pixel 0–255. */
-  scale: number;
-  mean: [number, number, number];
-  std: [number, number, number];
 }
 
 /** The evaluation transform of a config as an {@link InputSpec} (what `mixup test` feeds the network). */

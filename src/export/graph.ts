@@ -160,10 +160,13 @@ function linearToTorch(w: Float32Array, inF: number, outF: number): Float32Array
  * weight, bias, running_mean, running_var, num_batches_tracked).
  * @param weights a checkpoint's parameters and moving statistics by reference name (loadHostTensors).
  * @param numBatchesTracked the value of every BatchNorm's `num_batches_tracked`.
- * @throws UserError naming the tensor when one is missing or has another shape than the spec's.
+ * @throws UserError naming the tensor when one is missing or has another shape than the spec's, or
+ *   naming the first three tensors the network does not have (a fixed γ such as `bn_data_gamma` may be there).
  */
 export function torchTensors(graph: ExportGraph, weights: Map<string, HostTensor>, numBatchesTracked = 0n): Map<string, ExportTensor> {
+  const used = new Set<string>();
   const get = (name: string, shape: number[]): Float32Array => {
+    used.add(name);
     const t = weights.get(name);
     if (!t) throw new UserError(`export: the checkpoint has no tensor ${name}`);
     if (!(t.values instanceof Float32Array) || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
@@ -176,6 +179,7 @@ export function torchTensors(graph: ExportGraph, weights: Map<string, HostTensor
   for (const o of graph.ops) {
     if (o.op === 'bn') {
       const c = o.channels;
+      if (o.fixGamma) used.add(`${o.source}_gamma`); // MXNet checkpoints store the fixed γ (ones); it is not read
       f32(`${o.module}.weight`, [c], o.fixGamma ? new Float32Array(c).fill(1) : get(`${o.source}_gamma`, [c]));
       f32(`${o.module}.bias`, [c], get(`${o.source}_beta`, [c]));
       f32(`${o.module}.running_mean`, [c], get(`${o.source}_moving_mean`, [c]));
@@ -187,6 +191,10 @@ export function torchTensors(graph: ExportGraph, weights: Map<string, HostTensor
       f32(`${o.module}.weight`, [o.outF, o.inF], linearToTorch(get(`${o.source}_weight`, [o.inF, o.outF]), o.inF, o.outF));
       f32(`${o.module}.bias`, [o.outF], get(`${o.source}_bias`, [o.outF]));
     }
+  }
+  const extra = [...weights.keys()].filter((n) => !used.has(n));
+  if (extra.length > 0) {
+    throw new UserError(`export: the checkpoint holds ${extra.length} tensor${extra.length === 1 ? '' : 's'} the network does not have: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ` and ${extra.length - 3} more` : ''} (not the network of its config?)`);
   }
   for (const t of out.values()) if (t.values.length !== sizeOf(t.shape)) throw new Error(`torchTensors: ${t.values.length} values for [${t.shape.join(',')}]`);
   return out;
