@@ -229,6 +229,12 @@ test('mixup export: writes the default file and refuses bad input with one line 
   oneLine(['export', join(run, 'nope'), '--format', 'onnx'], /nope: no such run or checkpoint directory/);
   oneLine(['export', run, '--epoch', '7', '--format', 'onnx'], /no checkpoint of epoch 7; epochs with a checkpoint: 1/);
   oneLine(['export', run, '--epoch', 'x', '--format', 'onnx'], /--epoch: expected a positive integer, got x/);
+  // these are answered before TensorFlow.js loads (tfjs-core puts its engine on globalThis._tfengine)
+  const hook = "process.on('exit',()=>process.stderr.write(['[no-tfjs]','[tfjs-loaded]'][Number(!!globalThis._tfengine)]))";
+  const env = { NODE_OPTIONS: `--import=data:text/javascript,${hook}` };
+  assert.match(runMixup(['export', join(run, 'nope'), '--format', 'onnx'], { env }).err, /no such run or checkpoint directory\n\[no-tfjs\]$/);
+  assert.match(runMixup(['export', run, '--format', 'onnx'], { env }).err, /exists; give --overwrite to replace it, or another --out\n\[no-tfjs\]$/);
+  assert.doesNotMatch(runMixup(['export', '--help']).out, /--backend|--gpu/, 'export runs no model: its help lists no --backend/--gpu');
   const again = runMixup(['export', run, '--format', 'onnx', '--overwrite', '--epoch', '1']);
   assert.equal(again.code, 0, again.err);
   writeFileSync(def, 'not a model');

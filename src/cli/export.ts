@@ -1,5 +1,5 @@
 /** `mixup export`: a checkpoint as safetensors (PyTorch) or ONNX (ONNX Runtime). */
-import { Option, type Command } from 'commander';
+import { Help, Option, type Command } from 'commander';
 import { UserError } from '../errors.js';
 import { pkg, type Io } from './common.js';
 
@@ -14,8 +14,15 @@ interface ExportFlags {
 /** Adds `mixup export` to the program. */
 export function addExportCommand(program: Command, io: Io): void {
   // ------------------------------------------------------------------ export
-  program
-    .command('export')
+  const cmd = program.command('export');
+  // It runs no model: its help leaves out --backend and --gpu.
+  cmd.configureHelp({
+    ...program.configureHelp(),
+    visibleGlobalOptions(c: Command) {
+      return Help.prototype.visibleGlobalOptions.call(this, c).filter((o) => o.long !== '--backend' && o.long !== '--gpu');
+    },
+  });
+  cmd
     .description("write a checkpoint's network as safetensors (PyTorch names and layouts) or ONNX (opset 13), with the input normalisation in its metadata")
     .argument('<run-dir>', 'run directory (newest checkpoint) or one checkpoint directory')
     .option('--epoch <n>', 'checkpoint of epoch N of the run')

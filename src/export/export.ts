@@ -13,7 +13,6 @@ import { ensureDirectory } from '../fsutil.js';
 import { augmentSpec, type AugmentSpec } from '../augment/index.js';
 import type { Config } from '../config/schema.js';
 import { BN_EPS, networkSpec } from '../model/spec.js';
-import { loadCheckpoint } from '../rundir/checkpoint.js';
 import { checkpointName, findCheckpoint } from '../rundir/rundir.js';
 import { IMAGE_SIDE } from '../data/reader.js';
 import { exportGraph, torchTensors, INPUT_NAME, OUTPUT_NAME } from './graph.js';
@@ -86,6 +85,8 @@ export async function exportCheckpoint(path: string, o: { format: ExportFormat; 
   const ck = findCheckpoint(path, o.epoch);
   const file = o.out ?? defaultExportPath(ck.dir, o.format);
   if (existsSync(file) && !o.overwrite) throw new UserError(`${file} exists; give --overwrite to replace it, or another --out`);
+  // TensorFlow.js (which the weights format imports) loads only now that the input is known to be good
+  const { loadCheckpoint } = await import('../rundir/checkpoint.js');
   const { cfg, state, weights } = await loadCheckpoint(ck.dir);
   const spec = networkSpec(cfg.model.depth, cfg.model.numClasses);
   const graph = exportGraph(spec);
