@@ -55,6 +55,11 @@ test('safetensors export of a depth-8 wasm checkpoint: PyTorch (strict load) giv
   assert.ok(Math.max(...ours.map(Math.abs)) > 1e-3, 'logits are not all ~0');
 });
 
+test('scripts/torch/mixup_resnet.py parses as Python 3 (any python3, torch or not)', { skip: spawnSync('python3', ['--version']).status === 0 ? false : 'no python3' }, () => {
+  const r = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])', SCRIPT], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+});
+
 for (const name of ['eval-logits-d8', 'eval-logits-d50']) {
   const c = goldenEval(name);
   test(`safetensors export of the golden ${name} weights: PyTorch (strict load) = mixup's inference to 1e-4`, { skip: skip || (c ? false : `no golden data at ${GOLDEN}`) }, async () => {
