@@ -18,7 +18,7 @@ import { loadHostTensors } from '../src/model/weights.js';
 import { pkg } from '../src/cli/common.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { runMixup } from './fixtures/cli.js';
-import { engineLogits, goldenEval, goldenRun, maxAbsDiff, onnxLogits, trainTinyRun, valImages, GOLDEN } from './fixtures/export.js';
+import { engineLogits, goldenEval, goldenRun, initialisedRun, lcgImages, maxAbsDiff, onnxLogits, trainTinyRun, valImages, GOLDEN } from './fixtures/export.js';
 import { tempDir } from './fixtures/tmp.js';
 import { loadCheckpoint } from '../src/rundir/checkpoint.js';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
@@ -164,6 +164,18 @@ for (const name of ['eval-logits-d8', 'eval-logits-d50']) {
     assert.ok(maxAbsDiff(theirs, c!.logits) < 1e-4, `vs golden: max |Δ| ${maxAbsDiff(theirs, c!.logits)}`);
   });
 }
+
+test('ONNX export of bottleneck units (depth 164, initialised, BatchNorms perturbed): ONNX Runtime = mixup\'s wasm inference to 1e-4', async () => {
+  const r = await initialisedRun(164, 8, 16);
+  const out = join(tempDir('mixup-export-d164-'), 'm.onnx');
+  await exportCheckpoint(r, { format: 'onnx', out, version: pkg.version });
+  const im = lcgImages(2, 8, 7);
+  const ours = await engineLogits(join(r, 'checkpoints', 'epoch-0001'), im, 'TfjsEngine');
+  const theirs = await onnxLogits(out, im);
+  assert.ok(maxAbsDiff(ours, theirs) < 1e-4, `max |Δ| ${maxAbsDiff(ours, theirs)}, logits up to ${Math.max(...ours.map(Math.abs))}`);
+  const big = Math.max(...ours.map(Math.abs));
+  assert.ok(big > 1e-2 && big < 100, `logits up to ${big}`);
+});
 
 /** The fields of one protobuf message, decoded by wire type alone: [field number, varint | bytes]. */
 function fields(bytes: Uint8Array): [number, bigint | Uint8Array][] {
