@@ -16,7 +16,7 @@ import { loadCheckpoint } from '../src/rundir/checkpoint.js';
 import { pkg } from '../src/cli/common.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { REPO_ROOT } from './fixtures/cli.js';
-import { engineLogits, goldenEval, goldenRun, maxAbsDiff, toNchw, trainTinyRun, valImages, GOLDEN, type Images } from './fixtures/export.js';
+import { engineLogits, goldenEval, goldenRun, initialisedRun, lcgImages, maxAbsDiff, toNchw, trainTinyRun, valImages, GOLDEN, type Images } from './fixtures/export.js';
 import { tempDir } from './fixtures/tmp.js';
 
 tf.enableProdMode();
@@ -53,6 +53,14 @@ test('safetensors export of a depth-8 wasm checkpoint: PyTorch (strict load) giv
   t.diagnostic(`${python}: file read by ${reader}`);
   assert.ok(maxAbsDiff(ours, logits) < 1e-4, `max |Δ| ${maxAbsDiff(ours, logits)}`);
   assert.ok(Math.max(...ours.map(Math.abs)) > 1e-3, 'logits are not all ~0');
+});
+
+test('safetensors export of bottleneck units (depth 164, initialised, BatchNorms perturbed): PyTorch (strict load) = mixup\'s inference to 1e-4', { skip }, async () => {
+  const r = await initialisedRun(164, 8, 16);
+  const im = lcgImages(2, 8, 7);
+  const ours = await engineLogits(join(r, 'checkpoints', 'epoch-0001'), im, 'TfjsEngine');
+  const { logits } = await torchLogits(r, im);
+  assert.ok(maxAbsDiff(ours, logits) < 1e-4, `max |Δ| ${maxAbsDiff(ours, logits)}`);
 });
 
 test('scripts/torch/mixup_resnet.py parses as Python 3 (any python3, torch or not)', { skip: spawnSync('python3', ['--version']).status === 0 ? false : 'no python3' }, () => {
