@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Help, type Command } from 'commander';
 import type { BackendName } from '../config/schema.js';
 import { packageRoot } from '../root.js';
 import type { SelectedBackend } from '../engine/tfjs/backend.js';
@@ -44,3 +44,16 @@ export async function setUpBackend(requested: BackendName, cfg: { wasmThreads: n
   return backend;
 }
 
+
+/**
+ * Leaves `--backend` and `--gpu` out of the help of `cmd` and its subcommands, for commands that run
+ * no model (`data ...`, `export`).
+ */
+export function hideBackendOptions(cmd: Command, program: Command): void {
+  cmd.configureHelp({
+    ...program.configureHelp(),
+    visibleGlobalOptions(c: Command) {
+      return Help.prototype.visibleGlobalOptions.call(this, c).filter((o) => o.long !== '--backend' && o.long !== '--gpu');
+    },
+  });
+}

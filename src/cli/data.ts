@@ -1,10 +1,10 @@
 /** `mixup data inspect | preview | download`. */
-import { Help, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { DEFAULT_DATA_DIR } from '../data/paths.js';
 import { loadConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
 import { checkOutputFile } from '../fsutil.js';
-import type { Io } from './common.js';
+import { hideBackendOptions, type Io } from './common.js';
 
 /** Most images `data preview --count` draws (1,024 in the default 8 columns make an 822 × 15,132-pixel PNG). */
 export const MAX_PREVIEW_COUNT = 1024;
@@ -14,12 +14,7 @@ export function addDataCommands(program: Command, io: Io): void {
   // ------------------------------------------------------------------ data
   const data = program.command('data').description('inspect, preview and download CIFAR-10 data');
   // No data command runs a model: their help leaves out --backend and --gpu (subcommands inherit this).
-  data.configureHelp({
-    ...program.configureHelp(),
-    visibleGlobalOptions(cmd: Command) {
-      return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => o.long !== '--backend' && o.long !== '--gpu');
-    },
-  });
+  hideBackendOptions(data, program);
   data
     .command('inspect')
     .description('format, record count, image size, label histogram and anything odd in a data file')

@@ -1,7 +1,7 @@
 /** `mixup export`: a checkpoint as safetensors (PyTorch) or ONNX (ONNX Runtime). */
-import { Help, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UserError } from '../errors.js';
-import { pkg, type Io } from './common.js';
+import { hideBackendOptions, pkg, type Io } from './common.js';
 
 /** Options of `mixup export`, as commander gives them. */
 interface ExportFlags {
@@ -16,12 +16,7 @@ export function addExportCommand(program: Command, io: Io): void {
   // ------------------------------------------------------------------ export
   const cmd = program.command('export');
   // It runs no model: its help leaves out --backend and --gpu.
-  cmd.configureHelp({
-    ...program.configureHelp(),
-    visibleGlobalOptions(c: Command) {
-      return Help.prototype.visibleGlobalOptions.call(this, c).filter((o) => o.long !== '--backend' && o.long !== '--gpu');
-    },
-  });
+  hideBackendOptions(cmd, program);
   cmd
     .description("write a checkpoint's network as safetensors (PyTorch names and layouts) or ONNX (opset 13), with the input normalisation in its metadata")
     .argument('<run-dir>', 'run directory (newest checkpoint) or one checkpoint directory')
