@@ -123,7 +123,7 @@ test('safetensors export of a depth-8 checkpoint: valid header, PyTorch names, l
   const m = d.metadata;
   assert.deepEqual([m['format'], m['epoch'], m['batch'], m['checkpoint'], m['mixup_version']], ['mixup-resnet', '1', '0', 'epoch-0001', pkg.version]);
   assert.deepEqual(JSON.parse(m['config']!), JSON.parse(JSON.stringify(cfg)));
-  assert.deepEqual(JSON.parse(m['model']!), { depth: 8, numClasses: 10, bnEps: 2e-5, torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' });
+  assert.deepEqual(JSON.parse(m['model']!), { arch: 'mxnet-preact', depth: 8, numClasses: 10, bnEps: 2e-5, torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' });
   assert.deepEqual(JSON.parse(m['input']!), {
     layout: 'NCHW', channels: 'RGB', height: 8, width: 8, crop: 'centre 8x8 of the 32x32 image, rows 12..19, columns 12..19',
     scale: 1, mean: [123.68, 116.779, 103.939], std: [1, 1, 1],
@@ -138,6 +138,30 @@ test('the exporter walks the spec by block kind: bottleneck units export, an unk
   const spec: NetworkSpec = networkSpec(8, 10);
   (spec.stages[1]![0] as { kind: string }).kind = 'wide-dropout';
   assert.throws(() => exportGraph(spec), (e: Error) => e.message === 'export: unit stage2_unit1 is of block kind "wide-dropout", which the exporter does not know (known: basic, bottleneck)');
+});
+
+test('the walk follows the optional parts of other architectures\' specs: no bn_data, a stem BatchNorm, identity from act1, no bn1, their eps', () => {
+  const spec = networkSpec(8, 10) as unknown as Record<string, unknown> & NetworkSpec;
+  const bn0 = { name: 'bn0', channels: 16, fixGamma: false };
+  Object.assign(spec, { bnData: null, stemBn: bn0, bn1: null, bnEps: 1e-5 });
+  spec.stages[0]![0]!.sc = null; // a unit with an identity shortcut that adds the pre-activated input
+  (spec.stages[0]![0] as unknown as { identityFrom: string }).identityFrom = 'act1';
+  const ops = exportGraph(spec).ops;
+  const line = (o: (typeof ops)[number]) => [o.op, 'module' in o ? o.module : '', 'a' in o ? `${o.a}+${o.b}` : o.x].filter((p) => p !== '').join(' ');
+  assert.deepEqual(ops.slice(0, 10).map(line), [
+    'conv conv0 input', 'bn bn0 conv0', 'relu bn0',
+    'bn stage1.unit1.bn1 bn0.relu', 'relu stage1.unit1.bn1', 'conv stage1.unit1.conv1 stage1.unit1.bn1.relu',
+    'bn stage1.unit1.bn2 stage1.unit1.conv1', 'relu stage1.unit1.bn2', 'conv stage1.unit1.conv2 stage1.unit1.bn2.relu',
+    'add stage1.unit1.conv2+stage1.unit1.bn1.relu',
+  ]);
+  assert.deepEqual(ops.slice(-3).map(line), ['add stage3.unit1.conv2+stage3.unit1.sc', 'gap stage3.unit1', 'linear fc1 pool']);
+  assert.ok(ops.every((o) => o.op !== 'bn' || o.eps === 1e-5));
+  // the reference network: bn_data first, eps 2e-5, bn1-ReLU before the pool, identity from x
+  const ref = exportGraph(networkSpec(14, 10)).ops;
+  assert.deepEqual(ref.slice(0, 2).map(line), ['bn bn_data input', 'conv conv0 bn_data']);
+  assert.ok(ref.every((o) => o.op !== 'bn' || o.eps === 2e-5));
+  assert.deepEqual(ref.filter((o) => o.op === 'add').map(line).slice(0, 2), ['add stage1.unit1.conv2+stage1.unit1.sc', 'add stage1.unit2.conv2+stage1.unit1']);
+  assert.deepEqual(ref.slice(-4).map(line), ['bn bn1 stage3.unit2', 'relu bn1', 'gap bn1.relu', 'linear fc1 pool']);
 });
 
 test('ONNX export of a depth-8 wasm checkpoint: ONNX Runtime logits equal mixup test\'s to 1e-4 on validation images', async () => {

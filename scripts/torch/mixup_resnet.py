@@ -164,6 +164,14 @@ def load_file(path):
     return safetensors.torch.load_file(path), metadata, "safetensors"
 
 
+def model_of(path, model_meta):
+    """MixupResNet of an export's `model` metadata; ValueError for an architecture this module lacks."""
+    arch = model_meta.get("arch", "mxnet-preact")
+    if arch != "mxnet-preact":
+        raise ValueError(f"{path}: model.arch {arch}: this module builds only mixup's reference network (mxnet-preact)")
+    return MixupResNet(model_meta["depth"], model_meta["numClasses"])
+
+
 def load(path):
     """(model in eval mode, metadata dict with `model` and `input` parsed) from an exported file; strict load."""
     state, metadata, _ = load_file(path)
@@ -171,7 +179,7 @@ def load(path):
     for key in ("model", "input", "config"):
         if key in info:
             info[key] = json.loads(info[key])
-    model = MixupResNet(info["model"]["depth"], info["model"]["numClasses"])
+    model = model_of(path, info["model"])
     model.load_state_dict(state, strict=True)
     return model.eval(), info
 
@@ -193,8 +201,7 @@ def main():
     p.add_argument("--batch", type=int, required=True)
     a = p.parse_args()
     state, metadata, reader = load_file(a.model)
-    spec = json.loads(metadata["model"])
-    model = MixupResNet(spec["depth"], spec["numClasses"])
+    model = model_of(a.model, json.loads(metadata["model"]))
     model.load_state_dict(state, strict=True)
     model.eval()
     inp = json.loads(metadata["input"])

@@ -12,7 +12,7 @@ import { UserError } from '../errors.js';
 import { ensureDirectory } from '../fsutil.js';
 import { augmentSpec, type AugmentSpec } from '../augment/index.js';
 import type { Config } from '../config/schema.js';
-import { BN_EPS, networkSpec } from '../model/spec.js';
+import { BN_EPS, networkSpec, type NetworkSpec } from '../model/spec.js';
 import { checkpointName, findCheckpoint } from '../rundir/rundir.js';
 import { IMAGE_SIDE } from '../data/reader.js';
 import { exportGraph, torchTensors, INPUT_NAME, OUTPUT_NAME } from './graph.js';
@@ -49,6 +49,16 @@ export function inputSpec(cfg: Config): InputSpec {
 export function describeInput(i: InputSpec): string {
   const norm = i.scale === 1 && i.std.every((s) => s === 1) ? `RGB pixel values 0-255 minus the mean [${i.mean.join(', ')}]` : `(RGB pixel · ${i.scale} − mean [${i.mean.join(', ')}]) / std [${i.std.join(', ')}]`;
   return `\`${INPUT_NAME}\`: [N, 3, ${i.height}, ${i.width}] float32, ${i.layout}, ${norm}; crop: ${i.crop}. Output \`${OUTPUT_NAME}\`: [N, classes] logits before softmax.`;
+}
+
+/** The spec's architecture (`model.arch`); the reference network's specs do not name one. */
+function archOf(spec: NetworkSpec): string {
+  return (spec as { arch?: string }).arch ?? 'mxnet-preact';
+}
+
+/** The spec's BatchNorm eps; the reference network's is {@link BN_EPS}. */
+function epsOf(spec: NetworkSpec): number {
+  return (spec as { bnEps?: number }).bnEps ?? BN_EPS;
 }
 
 /** What {@link exportCheckpoint} wrote. */
@@ -99,7 +109,7 @@ export async function exportCheckpoint(path: string, o: { format: ExportFormat; 
     checkpoint: name,
     epoch: String(state.epoch),
     batch: String(state.batch),
-    model: JSON.stringify({ depth: cfg.model.depth, numClasses: cfg.model.numClasses, bnEps: BN_EPS, torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' }),
+    model: JSON.stringify({ arch: archOf(spec), depth: cfg.model.depth, numClasses: cfg.model.numClasses, bnEps: epsOf(spec), torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' }),
     input: JSON.stringify(input),
     config: JSON.stringify(cfg),
   };
@@ -108,7 +118,7 @@ export async function exportCheckpoint(path: string, o: { format: ExportFormat; 
     bytes = encodeSafetensors(tensors, metadata);
   } else {
     const docString = [
-      `mixup pre-activation ResNet-${cfg.model.depth} (${cfg.model.numClasses} classes), ${name} of a run of mixup ${o.version}; BatchNorm in inference (moving statistics, eps ${BN_EPS}).`,
+      `mixup ${archOf(spec)} pre-activation ResNet, depth ${cfg.model.depth} (${cfg.model.numClasses} classes), ${name} of a run of mixup ${o.version}; BatchNorm in inference (moving statistics, eps ${epsOf(spec)}).`,
       `Input ${describeInput(input)}`,
       'The run\'s config, the epoch and the input as JSON are in metadata_props (config, epoch, input).',
     ].join('\n\n');

@@ -51,8 +51,10 @@ export const OUTPUT_NAME = 'logits';
 class Builder {
   readonly ops: GraphOp[] = [];
 
+  constructor(private readonly eps: number) {}
+
   bn(b: BatchNormSpec, module: string, x: string): string {
-    this.ops.push({ op: 'bn', module, source: b.name, channels: b.channels, fixGamma: b.fixGamma, eps: BN_EPS, x, y: module });
+    this.ops.push({ op: 'bn', module, source: b.name, channels: b.channels, fixGamma: b.fixGamma, eps: this.eps, x, y: module });
     return module;
   }
 
@@ -92,7 +94,9 @@ function preactUnit(g: Builder, u: UnitSpec, path: string, x: string): string {
   for (let i = 1; i < u.convs.length; i++) {
     h = g.conv(u.convs[i]!, unitLayer(u, path, u.convs[i]!.name), g.relu(g.bn(u.bns[i]!, unitLayer(u, path, u.bns[i]!.name), h)));
   }
-  const shortcut = u.sc ? g.conv(u.sc, unitLayer(u, path, u.sc.name), act1) : x;
+  // an identity shortcut adds x, or the pre-activated input where the spec says so (UnitSpec.identityFrom)
+  const identity = (u as UnitSpec & { identityFrom?: 'x' | 'act1' }).identityFrom === 'act1' ? act1 : x;
+  const shortcut = u.sc ? g.conv(u.sc, unitLayer(u, path, u.sc.name), act1) : identity;
   return g.add(h, shortcut, path);
 }
 
@@ -103,14 +107,25 @@ const UNIT_KINDS: Record<string, (g: Builder, u: UnitSpec, path: string, x: stri
 };
 
 /**
- * The inference graph of a network: bn_data → conv0 → the stages' units → bn1 → ReLU → global
- * average pool → fc1, with input {@link INPUT_NAME} `[B,3,H,W]` and output {@link OUTPUT_NAME}.
+ * What the walk reads of a spec beyond the reference network's fields: other architectures
+ * (`model.arch`) may have no `bn_data` or no `bn1`, a post-activated stem BatchNorm after conv0
+ * (`stemBn`, then ReLU) and their own BatchNorm eps (`bnEps`); absent, the reference's.
+ */
+type SpecView = Omit<NetworkSpec, 'bnData' | 'bn1'> & { bnData: BatchNormSpec | null; bn1: BatchNormSpec | null; stemBn?: BatchNormSpec | null; bnEps?: number };
+
+/**
+ * The inference graph of a network: bn_data → conv0 [→ stem BatchNorm → ReLU] → the stages' units →
+ * bn1 → ReLU → global average pool → fc1 (each optional part as the spec has it), with input
+ * {@link INPUT_NAME} `[B,3,H,W]` and output {@link OUTPUT_NAME}.
  * @throws UserError naming the unit and its kind when the exporter does not know a block kind.
  */
 export function exportGraph(spec: NetworkSpec): ExportGraph {
-  const g = new Builder();
-  let h = g.bn(spec.bnData, 'bn_data', INPUT_NAME);
+  const v = spec as SpecView;
+  const g = new Builder(v.bnEps ?? BN_EPS);
+  let h: string = INPUT_NAME;
+  if (v.bnData) h = g.bn(v.bnData, 'bn_data', h);
   h = g.conv(spec.conv0, 'conv0', h);
+  if (v.stemBn) h = g.relu(g.bn(v.stemBn, v.stemBn.name, h));
   spec.stages.forEach((units, s) => {
     units.forEach((u, i) => {
       const kind = (u as { kind?: unknown }).kind;
@@ -121,7 +136,7 @@ export function exportGraph(spec: NetworkSpec): ExportGraph {
       h = emit(g, u, `stage${s + 1}.unit${i + 1}`, h);
     });
   });
-  h = g.relu(g.bn(spec.bn1, 'bn1', h));
+  if (v.bn1) h = g.relu(g.bn(v.bn1, 'bn1', h));
   g.ops.push({ op: 'gap', x: h, y: 'pool' });
   g.ops.push({ op: 'linear', module: 'fc1', source: 'fc1', inF: spec.fcIn, outF: spec.numClasses, x: 'pool', y: OUTPUT_NAME });
   return { input: INPUT_NAME, output: OUTPUT_NAME, ops: g.ops };
