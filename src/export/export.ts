@@ -109,7 +109,7 @@ export async function exportCheckpoint(path: string, o: { format: ExportFormat; 
     checkpoint: name,
     epoch: String(state.epoch),
     batch: String(state.batch),
-    model: JSON.stringify({ arch: archOf(spec), depth: cfg.model.depth, numClasses: cfg.model.numClasses, bnEps: epsOf(spec), torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' }),
+    model: JSON.stringify({ arch: archOf(spec), depth: spec.depth, numClasses: spec.numClasses, bnEps: epsOf(spec), torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' }),
     input: JSON.stringify(input),
     config: JSON.stringify(cfg),
   };
@@ -118,7 +118,7 @@ export async function exportCheckpoint(path: string, o: { format: ExportFormat; 
     bytes = encodeSafetensors(tensors, metadata);
   } else {
     const docString = [
-      `mixup ${archOf(spec)} pre-activation ResNet, depth ${cfg.model.depth} (${cfg.model.numClasses} classes), ${name} of a run of mixup ${o.version}; BatchNorm in inference (moving statistics, eps ${epsOf(spec)}).`,
+      `mixup ${archOf(spec)} pre-activation ResNet, depth ${spec.depth} (${spec.numClasses} classes), ${name} of a run of mixup ${o.version}; BatchNorm in inference (moving statistics, eps ${epsOf(spec)}).`,
       `Input ${describeInput(input)}`,
       'The run\'s config, the epoch and the input as JSON are in metadata_props (config, epoch, input).',
     ].join('\n\n');
