@@ -58,6 +58,13 @@ module.exports = {
       to: { path: '^src/engine/|@tensorflow' },
     },
     {
+      name: 'export-no-engine',
+      severity: 'error',
+      comment: 'The exporter reads checkpoints as host tensors and the network from networkSpec(): no executor, run loop or evaluation.',
+      from: { path: '^src/export/' },
+      to: { path: '^src/(engine|train|evaluate)/' },
+    },
+    {
       name: 'src-not-from-tests-or-bench',
       severity: 'error',
       comment: 'The product never imports its tests or benchmarks.',

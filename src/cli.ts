@@ -11,6 +11,7 @@ import { addTrainCommand } from './cli/train.js';
 import { addTestCommand } from './cli/test.js';
 import { addDataCommands } from './cli/data.js';
 import { addBackendsCommand, addReportCommand } from './cli/report.js';
+import { addExportCommand } from './cli/export.js';
 
 export type { Io } from './cli/common.js';
 
@@ -45,6 +46,7 @@ export function buildProgram(io: Io = processIo): Command {
   addTestCommand(program, io);
   addDataCommands(program, io);
   addReportCommand(program, io);
+  addExportCommand(program, io);
   addBackendsCommand(program, io);
   return program;
 }

@@ -29,7 +29,7 @@ export function globals(cmd: Command): { backend?: BackendName; gpu?: string; ve
 }
 
 /**
- * Help settings for a command that runs no model (`data ...`, `report`): the global options it
+ * Help settings for a command that runs no model (`data ...`, `report`, `export`): the global options it
  * lists leave out `--backend` and `--gpu`, which it does not use (its subcommands inherit this).
  */
 export function helpWithoutModelOptions(program: Command): Partial<Help> {

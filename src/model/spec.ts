@@ -86,6 +86,11 @@ export interface ConvSpec {
 export interface UnitSpec {
   /** `stage<s>_unit<u>`, 1-based. */
   name: string;
+  /**
+   * The unit's block kind: `basic` (two 3×3 convolutions) or `bottleneck` (1×1, 3×3, 1×1). What a
+   * consumer that walks the spec generically (the exporter, src/export/graph.ts) dispatches on.
+   */
+  kind: UnitKind;
   /** 1..3. */
   stage: number;
   inC: number;
@@ -98,6 +103,9 @@ export interface UnitSpec {
   /** The projection shortcut (first unit of every stage), or null for the identity. */
   sc: ConvSpec | null;
 }
+
+/** Block kinds of {@link UnitSpec.kind}. */
+export type UnitKind = 'basic' | 'bottleneck';
 
 /** The whole network, for a depth and class count. */
 export interface NetworkSpec {
@@ -179,7 +187,7 @@ export function networkSpec(depth: number, numClasses: number): NetworkSpec {
         uconvs.push(conv(`${name}_conv2`, 3, 1, outC, outC));
       }
       const sc = u === 0 ? conv(`${name}_sc`, 1, stride, inC, outC) : null;
-      units.push({ name, stage: s + 1, inC, outC, stride, bns: ubns, convs: uconvs, sc });
+      units.push({ name, kind: layout.bottleneck ? 'bottleneck' : 'basic', stage: s + 1, inC, outC, stride, bns: ubns, convs: uconvs, sc });
       inC = outC;
     }
     stages.push(units);
