@@ -21,7 +21,7 @@ import { readCurves } from '../src/rundir/curves.js';
 import { main } from '../src/cli.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
-import { tinyRunConfig } from './fixtures/runconfig.js';
+import { tinyRunConfig } from './fixtures/tiny-run.js';
 
 // ------------------------------------------------------------------ which images
 
@@ -219,7 +219,7 @@ before(async () => {
 });
 
 function runConfig(data: Record<string, unknown>, train: Record<string, unknown> = {}): { file: string; out: string } {
-  return tinyRunConfig(dataDir, { data, train: { seed: 2, logEvery: 100, ...train } });
+  return tinyRunConfig('mixup-holdout-run-', dataDir, { data, train: { seed: 2, logEvery: 100, ...train } });
 }
 
 test('a run with data.holdout: holdout columns, mixup test --temperature agrees with them, report picks on the holdout', async () => {

@@ -21,7 +21,7 @@ import { trimEventFiles, EventFileWriter } from '../src/rundir/tfevents.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
 import { MIXUP_BIN } from './fixtures/cli.js';
-import { tinyRunConfig } from './fixtures/runconfig.js';
+import { tinyRunConfig } from './fixtures/tiny-run.js';
 
 // ------------------------------------------------------------------ the independent reader
 
@@ -165,7 +165,7 @@ before(() => {
 });
 
 function configFile(train: Record<string, unknown> = {}): { file: string; out: string } {
-  return tinyRunConfig(dataDir, { train });
+  return tinyRunConfig('mixup-tb-run-', dataDir, { train: { seed: 4, logEvery: 2, ...train } });
 }
 
 test('the reader\'s CRC32C and mask: known answers', () => {
