@@ -16,6 +16,9 @@
  *   depend on the batch), and the ceiling at batch 128 is 128 / (host time per step).
  * - `--device gpu` (default): Dawn's default adapter (a GPU, else lavapipe), batch 128 by default;
  *   the wall time includes the device's work (settled every `--read-every` steps, default 8).
+ * Then (unless `--no-model`) the model table of bench/engine-model.ts: per kernel class and stage the
+ * dispatches, FLOPs, global-memory bytes, workgroups and waves on a 132-SM GPU, from the kernels'
+ * own indexing — the same on every device, a model rather than a measurement.
  * `--toggles` runs each configuration once per Dawn toggle set (`none`, `skip_validation`,
  * `disable_robustness`, `skip_validation+disable_robustness`; a fresh Dawn instance each).
  * Images, targets and plans are synthetic and made before timing; a step's time is
@@ -31,6 +34,8 @@ import { convOutSize } from '../src/engine/webgpu/convs.js';
 import type { NetworkSpec } from '../src/model/spec.js';
 import { uniformStream } from '../src/random.js';
 import type { MixupPlacement } from '../src/config/schema.js';
+import type { DispatchCost } from '../src/engine/webgpu/cost.js';
+import { modelLines } from './engine-model.js';
 
 const EXPERIMENTS: Record<string, MixupPlacement | null> = { erm: null, mixup: 'input', 'mixup-feature': 'head' };
 
@@ -79,6 +84,8 @@ interface Run {
   /** Host time per step inside trainStep (packing, writeBuffers, encoding, submit), without settles. */
   hostMsPerStep: number;
   flops: number;
+  /** The step's dispatches with their modelled cost. */
+  costs: DispatchCost[];
 }
 
 async function tryBuild(dev: OpenDevice, o: ConstructorParameters<typeof StaticResNet>[1]): Promise<StaticResNet | null> {
@@ -141,7 +148,7 @@ async function bench(opts: { device: string; batch?: number; depth: number; step
     const ms = (performance.now() - t0) / opts.steps;
     const run: Run = {
       experiment, toggles, batch: B, dispatches: engine.dispatchesPerStep, pipelines: engine.pipelineCount,
-      mb: engine.bytes / 2 ** 20, msPerStep: ms, hostMsPerStep: hostMs / opts.steps, flops: stepFlops(engine.spec, B, H, H),
+      mb: engine.bytes / 2 ** 20, msPerStep: ms, hostMsPerStep: hostMs / opts.steps, flops: stepFlops(engine.spec, B, H, H), costs: engine.stepCosts(),
     };
     engine.dispose();
     return run;
@@ -160,8 +167,9 @@ const program = new Command('bench:engine')
   .option('--read-every <n>', 'settle every N steps', int(1), 8)
   .option('--experiments <list>', 'erm, mixup (input), mixup-feature (head)', 'erm,mixup,mixup-feature')
   .option('--toggles <list>', 'Dawn toggle sets, comma-separated; + joins toggles of one set', 'none')
+  .option('--no-model', 'leave out the model table (FLOPs, bytes, workgroups per kernel class and stage)')
   .parse();
-const o = program.opts<{ device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number; experiments: string; toggles: string }>();
+const o = program.opts<{ device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number; experiments: string; toggles: string; model: boolean }>();
 if (o.device !== 'null' && o.device !== 'gpu') program.error(`error: option '--device <kind>' must be null or gpu, got ${o.device}`);
 const experiments = o.experiments.split(',');
 for (const e of experiments) if (!(e in EXPERIMENTS)) program.error(`error: option '--experiments': unknown experiment ${e} (erm, mixup, mixup-feature)`);
@@ -179,6 +187,7 @@ for (const toggles of toggleSets) {
       `${e.padEnd(13)} toggles ${(toggles.join('+') || 'none').padEnd(36)} depth ${o.depth} batch ${r.batch}: ${r.dispatches} dispatches/step, ${r.pipelines} pipelines, ${r.mb.toFixed(0)} MB; ` +
         `${(perImage / 1e9).toFixed(3)} GFLOP/image, ${(r.flops / 1e9).toFixed(1)} GFLOP/step; ${r.msPerStep.toFixed(3)} ms/step (${o.device === 'null' ? 'host only' : 'host + device'}), ${speed}`,
     );
+    if (o.model && toggles === toggleSets[0]) console.log(modelLines(r.costs).join('\n'));
   }
 }
 console.log(`load at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);

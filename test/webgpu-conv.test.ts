@@ -5,7 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { releaseBackends } from '../src/engine/tfjs/backend.js';
-import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convFlops, convOutSize, filterSplit, gemmTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
+import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convFlops, convOutSize, filterSplit, gatherSide, gemmTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
 import { MAX_WORKGROUPS_PER_DIMENSION } from '../src/engine/webgpu/kernel.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
 import { runSteps, testDevice, type Step } from './fixtures/wgsl.js';
@@ -31,6 +31,34 @@ test('convOutSize: floor((in + 2·pad − k)/stride) + 1 with pad 1 for 3×3 and
   assert.throws(() => convOutSize(shape(0, 8, 8, 3, 16, 3, 1)), /batch must be a positive integer/);
   // 2·B·OH·OW·Cout·k²·Cin: conv0 at 28×28, batch 1 = 2·784·16·27.
   assert.equal(convFlops(shape(1, 28, 28, 3, 16, 3, 1)), 677376);
+});
+
+test('the cost model counts what the gathers read (hand-counted on 4-pixel sides)', () => {
+  // 3×3 pad 1 stride 1, side 4: outputs 0 and 3 have 2 taps inside, 1 and 2 have 3: 10 pairs.
+  assert.deepEqual(gatherSide(4, 4, 3, 1, 'x'), { pairs: 10, distinct: 4 });
+  // Stride 2 (2 outputs): taps −1,0,1 → 2 inside; 1,2,3 → 3.
+  assert.deepEqual(gatherSide(4, 2, 3, 2, 'x'), { pairs: 5, distinct: 4 });
+  // 1×1 stride 2 reads rows 0 and 2 only.
+  assert.deepEqual(gatherSide(4, 2, 1, 2, 'x'), { pairs: 2, distinct: 2 });
+  // Backward-data, stride 2: i + 1 − t even and /2 < 2: i=0 → t=1; i=1 → t=0,2; i=2 → t=1; i=3 → t=2 (t=0 gives 2, outside).
+  assert.deepEqual(gatherSide(4, 2, 3, 2, 'dy'), { pairs: 5, distinct: 2 });
+  // A 1×1 stride-1 GEMM whose tiles fit exactly: every executed product is useful and equals convFlops.
+  const s = shape(4, 8, 8, 16, 16, 1, 1); // rows 256 = one 256×16 tile
+  const f = conv2dForward(s).cost!;
+  assert.equal(f.flops, convFlops(s));
+  assert.equal(f.usefulFlops, convFlops(s));
+  assert.deepEqual([f.read, f.written], [4 * (256 * 16 + 16 * 16), 4 * 256 * 16]);
+  // Stride-2 3×3 backward-data, batch 1, 4×4, 4→4: useful = 2·(dy reads 4·5·5)·Cin 4 = 800, executed
+  // = 2 · 128 rows (16 rows, but the tile is rounded up to whole 32-lane warps: 32 invocations × 4)
+  // × cols 4 × red 36 — the rows past 16 run the reduction on zeros.
+  const d = conv2dBackwardData(shape(1, 4, 4, 4, 4, 3, 2)).cost!;
+  assert.equal(d.usefulFlops, 800);
+  assert.equal(d.flops, 2 * 128 * 4 * 36);
+  // Split backward-filter: its partials are written once per chunk, and the reduce reads them back.
+  const s1 = shape(128, 28, 28, 16, 16, 3, 1);
+  const [p, r] = conv2dBackwardFilter(s1).passes;
+  assert.equal(p!.cost!.written, 4 * 392 * 144 * 16);
+  assert.deepEqual([r!.cost!.read, r!.cost!.written], [4 * 392 * 144 * 16, 4 * 144 * 16]);
 });
 
 test('tiling of the depth-50 shapes at batch 128 (one shard): workgroups and scratch are deterministic', () => {

@@ -17,6 +17,7 @@
  */
 import type { BindingKind, Kernel } from './kernel.js';
 import { entry, f32, grid, storage, WG, elementwiseMain } from './wgsl.js';
+import { elementwiseCost } from './cost.js';
 
 /** BatchNorm eps of the reference (symbols/resnet.py). */
 export const BN_EPS = 2e-5;
@@ -99,7 +100,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 }
 `;
-  return { label: `bn_${bwd ? 'bwd' : 'fwd'}_stats S${s.shards} M${s.rows} C${s.channels}${mask ? ' relu' : ''}`, code, bindings, workgroups: [P, s.shards, 1] };
+  const n = s.shards * s.rows * s.channels;
+  const cost = elementwiseCost('bn', n, bwd ? 4 : 3, (bwd ? (mask ? 3 : 2) : 1) * n, 2 * s.shards * P * s.channels);
+  return { label: `bn_${bwd ? 'bwd' : 'fwd'}_stats S${s.shards} M${s.rows} C${s.channels}${mask ? ' relu' : ''}`, code, bindings, workgroups: [P, s.shards, 1], cost };
 }
 
 /**
@@ -171,7 +174,11 @@ ${foldStats(false)}
   }
 }
 `;
-  return { label: `bn_fwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''}`, code, bindings, workgroups };
+  // Each workgroup folds the whole forward half of the state: read once, requested once per workgroup.
+  const stateFloats = 2 * s.shards * bnPartials(s).P * s.channels;
+  const cost = elementwiseCost('bn', n, 4, n + stateFloats + 2 * s.channels, n + 2 * s.channels);
+  cost.requested += 4 * (workgroups[0] * workgroups[1] - 1) * stateFloats;
+  return { label: `bn_fwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''}`, code, bindings, workgroups, cost };
 }
 
 /**
@@ -232,7 +239,17 @@ ${foldStats(true)}
   }
 }
 `;
-  return { label: `bn_bwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''} dx:${o.dx}`, code, bindings, workgroups };
+  const stateFloats = bnStateFloats(s);
+  const elems = withDx ? n : 0;
+  const cost = elementwiseCost(
+    'bn',
+    elems,
+    8,
+    elems * ((o.relu ? 3 : 2) + (o.dx === 'add' ? 1 : 0)) + stateFloats + s.shards * s.channels + s.channels,
+    elems + 2 * s.channels,
+  );
+  cost.requested += 4 * (workgroups[0] * workgroups[1] - 1) * stateFloats;
+  return { label: `bn_bwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''} dx:${o.dx}`, code, bindings, workgroups, cost };
 }
 
 /**

@@ -69,6 +69,42 @@ export function convFlops(s: ConvShape): number {
   return 2 * s.batch * outH * outW * s.outC * s.k * s.k * s.inC;
 }
 
+/**
+ * One side (height or width) of the gather's indexing, for the cost model: `pairs`, the (output
+ * position, tap) pairs that read memory, and `distinct`, the input positions read at all.
+ * Forward and backward-filter read x at `o·s + t − p` inside [0, n); backward-data reads dy at
+ * `(i + p − t) / s` where that divides and lies inside [0, out), for every input position i < n.
+ */
+export function gatherSide(n: number, out: number, k: number, s: number, dir: 'x' | 'dy'): { pairs: number; distinct: number } {
+  const p = (k - 1) / 2;
+  const seen = new Set<number>();
+  let pairs = 0;
+  if (dir === 'x') {
+    for (let o = 0; o < out; o++) {
+      for (let t = 0; t < k; t++) {
+        const i = o * s + t - p;
+        if (i >= 0 && i < n) (pairs++, seen.add(i));
+      }
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      for (let t = 0; t < k; t++) {
+        const v = i + p - t;
+        if (v >= 0 && v % s === 0 && v / s < out) (pairs++, seen.add(v / s));
+      }
+    }
+  }
+  return { pairs, distinct: seen.size };
+}
+
+/** x as forward and backward-filter gather it: (position, tap) reads and distinct floats of x read. */
+function xGather(s: ConvShape): { reads: number; distinct: number } {
+  const { outH, outW } = convOutSize(s);
+  const h = gatherSide(s.inH, outH, s.k, s.stride, 'x');
+  const w = gatherSide(s.inW, outW, s.k, s.stride, 'x');
+  return { reads: s.batch * s.inC * h.pairs * w.pairs, distinct: s.batch * s.inC * h.distinct * w.distinct };
+}
+
 /** WGSL constants of a convolution's shape. */
 function shapeConsts(s: ConvShape): string {
   const { outH, outW } = convOutSize(s);
@@ -148,6 +184,7 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
   const rows = s.batch * outH * outW;
   const red = s.k * s.k * s.inC;
   const tiles = gemmTiles(rows, s.outC, red);
+  const xg = xGather(s);
   const names = ['x', 'w', ...(o.bnRelu ? ['scale', 'shift'] : []), ...(o.residual ? ['r'] : []), 'y'];
   const bindings: BindingKind[] = names.map((n) => (n === 'y' ? 'read_write' : 'read'));
   return gemmKernel({
@@ -166,6 +203,15 @@ ${im2colFn(s, o.bnRelu === true)}
 fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }
 fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
     store: o.residual ? 'y[row * COUT + col] = v + r[row * COUT + col];' : 'y[row * COUT + col] = v;',
+    cost: {
+      class: 'conv_fwd',
+      aReads: xg.reads,
+      bReads: red * s.outC,
+      read: 4 * (xg.distinct + red * s.outC + (o.residual ? rows * s.outC : 0) + (o.bnRelu ? 2 * s.inC : 0)),
+      written: 4 * rows * s.outC,
+      epilogueReads: o.residual ? rows * s.outC : 0,
+      perALoad: o.bnRelu ? 2 : 0,
+    },
   });
 }
 
@@ -182,6 +228,9 @@ export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {
   const red = s.k * s.k * s.outC;
   const tiles = gemmTiles(rows, s.inC, red);
   const bindings: BindingKind[] = ['read', 'read', 'read_write'];
+  const { outH, outW } = convOutSize(s);
+  const gh = gatherSide(s.inH, outH, s.k, s.stride, 'dy');
+  const gw = gatherSide(s.inW, outW, s.k, s.stride, 'dy');
   // dy at the tap: oh·s = h + p − kh; unsigned wrap-around makes a negative one fail `< OH`.
   const ohOf = (v: string, kv: string) => (s.stride === 1 ? `${v} + PAD - ${kv}` : `(${v} + PAD - ${kv}) / S`);
   const loadA =
@@ -216,6 +265,14 @@ ${shapeConsts(s)}
 ${loadA}
 fn loadB(red: u32, col: u32) -> f32 { return w[((red / COUT) * CIN + col) * COUT + red % COUT]; }`,
     store: o.accumulate ? 'dx[row * CIN + col] = dx[row * CIN + col] + v;' : 'dx[row * CIN + col] = v;',
+    cost: {
+      class: 'conv_bwd_data',
+      aReads: s.batch * s.outC * gh.pairs * gw.pairs,
+      bReads: red * s.inC,
+      read: 4 * (s.batch * s.outC * gh.distinct * gw.distinct + red * s.inC + (o.accumulate ? rows * s.inC : 0)),
+      written: 4 * rows * s.inC,
+      epilogueReads: o.accumulate ? rows * s.inC : 0,
+    },
   });
 }
 
@@ -262,6 +319,7 @@ export function conv2dBackwardFilter(s: ConvShape, o: { accumulate?: boolean } &
   const total = rows * s.outC;
   const { tiles, chunk, chunks } = filterSplit(s);
   const split = chunks > 1;
+  const xg = xGather(s);
   const out = split ? 'scratch' : 'dw';
   const names = ['dy', 'x', ...(o.bnRelu ? ['scale', 'shift'] : []), out];
   const bindings: BindingKind[] = names.map((n) => (n === out ? 'read_write' : 'read'));
@@ -287,6 +345,15 @@ ${im2colFn(s, o.bnRelu === true)}
 fn loadA(row: u32, red: u32) -> f32 { return loadX(red, row); }
 fn loadB(red: u32, col: u32) -> f32 { return dy[red * COUT + col]; }`,
     store,
+    cost: {
+      class: 'conv_bwd_filter',
+      aReads: xg.reads,
+      bReads: positions * s.outC,
+      read: 4 * (xg.distinct + positions * s.outC + (o.bnRelu ? 2 * s.inC : 0) + (!split && o.accumulate ? total : 0)),
+      written: 4 * (split ? chunks : 1) * total,
+      epilogueReads: !split && o.accumulate ? total : 0,
+      perALoad: o.bnRelu ? 2 : 0,
+    },
   });
   if (!split) return { passes: [first], scratchFloats: 0 };
   const groups = ceilDiv(total, REDUCE_COLS);
@@ -295,6 +362,14 @@ fn loadB(red: u32, col: u32) -> f32 { return dy[red * COUT + col]; }`,
     label: `${label} reduce ${chunks}`,
     bindings: ['read', 'read_write'],
     workgroups: [groups, 1, 1],
+    cost: {
+      class: 'conv_bwd_filter',
+      flops: chunks * total,
+      usefulFlops: chunks * total,
+      read: 4 * (chunks + (o.accumulate ? 1 : 0)) * total,
+      written: 4 * total,
+      requested: 4 * (chunks + (o.accumulate ? 1 : 0)) * total,
+    },
     code: `// ${label}: sums the ${chunks} partial filter gradients in scratch[${chunks}][${total}] into dw[${total}]${o.accumulate ? ' (adding to dw)' : ''}.
 // Workgroup ${REDUCE_COLS * REDUCE_LANES} = ${REDUCE_COLS} outputs x ${REDUCE_LANES} lanes: invocation (c, l) = (lid % ${REDUCE_COLS}, lid / ${REDUCE_COLS})
 // sums chunks l, l+${REDUCE_LANES}, ... of output wid.x*${REDUCE_COLS} + c (coalesced along c); the lanes are then added in workgroup memory.

@@ -12,6 +12,7 @@
  * only where the static shapes need them.
  */
 import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
+import type { KernelClass } from './cost.js';
 
 /** The tiling of one GEMM: workgroup tile `BM×BN`, reduction step `BK`, per-invocation block `TM×TN`. */
 export interface GemmTiles {
@@ -76,6 +77,24 @@ export interface GemmSpec {
   decls: string;
   /** WGSL statements storing `v` (f32) at `row`, `col` (both in bounds). */
   store: string;
+  /** What the caller's indexing touches, for the kernel's {@link KernelCost}. */
+  cost: GemmCostInput;
+}
+
+/** The operand and epilogue traffic of one GEMM, counted by its caller from the gather's indexing. */
+export interface GemmCostInput {
+  class: KernelClass;
+  /** (row, red) pairs whose loadA reads memory (padding and stride holes return 0 without a load). */
+  aReads: number;
+  /** (red, col) pairs whose loadB reads memory. */
+  bReads: number;
+  /** Distinct bytes read and written by the whole dispatch (operands, epilogue). */
+  read: number;
+  written: number;
+  /** Floats the epilogue loads (a residual, an accumulated output), once per output. */
+  epilogueReads: number;
+  /** Floats of small per-element operands each A load also reads (a fused prologue's scale and shift). */
+  perALoad?: number;
 }
 
 /** `@group(0) @binding(i)` declarations for the given names and kinds. */
@@ -199,5 +218,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   ${stores.join('\n  ')}
 }
 `;
-  return { label: g.label, code, bindings: g.bindings, workgroups };
+  // Every invocation runs the whole reduction on its 4×4 block, in bounds or not; each A element is
+  // loaded once per column tile, each B element once per row tile (module comment of cost.ts).
+  const c = g.cost;
+  const cost = {
+    class: c.class,
+    flops: 2 * workgroups[1] * BM * workgroups[0] * BN * g.red,
+    usefulFlops: 2 * c.aReads * g.cols,
+    read: c.read,
+    written: c.written,
+    requested: 4 * (workgroups[0] * c.aReads * (1 + (c.perALoad ?? 0)) + workgroups[1] * c.bReads + c.epilogueReads),
+  };
+  return { label: g.label, code, bindings: g.bindings, workgroups, cost };
 }

@@ -19,6 +19,7 @@ import { packPlan } from './mix.js';
 import { Arena, Pipelines, submit, type Program } from './program.js';
 import { compileTraining, type TrainProgram } from './train_program.js';
 import { LogitSlots, mapRead } from './readback.js';
+import type { DispatchCost } from './cost.js';
 
 /** What a StaticResNet is built for. */
 export interface StaticResNetOptions {
@@ -133,6 +134,11 @@ export class StaticResNet {
   /** The training program's dispatch labels, in order. */
   stepLabels(): string[] {
     return this.training()?.program.labels() ?? [];
+  }
+
+  /** The training step's dispatches with their stage and modelled cost (cost.ts), in order. */
+  stepCosts(): DispatchCost[] {
+    return this.training()?.program.costs() ?? [];
   }
 
   /** Bytes of device memory allocated. */

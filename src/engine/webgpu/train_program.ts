@@ -155,6 +155,7 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   };
 
   // ---- forward
+  prog.stage = 'stem';
   const x0 = t.mixAt === 'input' ? mixFwd(images, 'input') : images;
   const d0 = bnFwd(spec.bnData, x0, false);
   const c0 = convFwd(spec.conv0, d0.y, arena.storage('conv0 out', B * t.height * t.width * spec.conv0.outC), null);
@@ -163,6 +164,7 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const recs: Rec[][] = [];
   const stageInputs: Act[] = [];
   spec.stages.forEach((stage, si) => {
+    prog.stage = `stage${si + 1}`;
     const rs: Rec[] = [];
     for (const u of stage) {
       const x = h;
@@ -178,6 +180,7 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
     stageInputs.push(h);
     if (t.mixAt === `stage${si + 1}`) h = mixFwd(h, `stage${si + 1}`);
   });
+  prog.stage = 'head';
   const fin = bnFwd(spec.bn1, h, true);
   const C = spec.fcIn;
   const HW = h.h * h.w;
@@ -196,6 +199,7 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   for (let si = spec.stages.length - 1; si >= 0; si--) {
     if (t.mixAt === `stage${si + 1}`) mixBwd(stageInputs[si]!);
     const stage = spec.stages[si]!;
+    prog.stage = `stage${si + 1}`;
     for (let ui = stage.length - 1; ui >= 0; ui--) {
       const u = stage[ui]!;
       const r = recs[si]![ui]!;
@@ -210,11 +214,13 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
       } else bnBwd(u.bns[0]!, r.x, r.a1, r.st1, dA, G, 'add');
     }
   }
+  prog.stage = 'stem';
   if (t.mixAt === 'head') mixBwd(c0);
   convBwd(spec.conv0, gradBufs[gi]!, d0.y, dA, false);
   bnBwd(spec.bnData, x0, null, d0.state, dA, null, 'none');
 
   // ---- update
+  prog.stage = 'update';
   prog.add(
     updateKernel({ params: bufs.paramLayout.floats, wdEnd: bufs.wdEnd, moving: bufs.movingLayout.floats, momentum: t.momentum, capacity: t.capacity }),
     [bufs.params, bufs.grads, bufs.momentum, bufs.moving, bufs.batchStats, stepSlice('scalars'), results],

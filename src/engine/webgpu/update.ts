@@ -11,6 +11,7 @@
  */
 import type { Kernel } from './kernel.js';
 import { elementwiseMain, f32, storage } from './wgsl.js';
+import { elementwiseCost } from './cost.js';
 import { BN_MOMENTUM } from '../../model/spec.js';
 
 /** Sizes of the update. */
@@ -55,5 +56,6 @@ export function updateKernel(s: UpdateShape): Kernel {
     code: `${storage(0, 'params', 'read_write')}\n${storage(1, 'grads', 'read')}\n${storage(2, 'mom', 'read_write')}\n${storage(3, 'moving', 'read_write')}\n${storage(4, 'batch', 'read')}\n${storage(5, 'scalars', 'read')}\n${storage(6, 'results', 'read')}\n${main.code}`,
     bindings: ['read_write', 'read', 'read_write', 'read_write', 'read', 'read', 'read'],
     workgroups: main.workgroups,
+    cost: elementwiseCost('other', s.params + s.moving, 6, 3 * s.params + 2 * s.moving, 2 * s.params + s.moving),
   };
 }
