@@ -5,7 +5,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { releaseBackends } from '../src/engine/tfjs/backend.js';
-import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convFlops, convOutSize, filterSplit, gatherSide, gemmTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
+import { conv2dBackwardData, conv2dForward, convFlops, convOutSize, gatherSide, gemmTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
+import { conv2dBackwardFilter, filterSplit } from '../src/engine/webgpu/conv_filter.js';
 import { MAX_WORKGROUPS_PER_DIMENSION } from '../src/engine/webgpu/kernel.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
 import { runSteps, testDevice, type Step } from './fixtures/wgsl.js';
@@ -54,11 +55,9 @@ test('the cost model counts what the gathers read (hand-counted on 4-pixel sides
   const d = conv2dBackwardData(shape(1, 4, 4, 4, 4, 3, 2)).cost!;
   assert.equal(d.usefulFlops, 800);
   assert.equal(d.flops, 2 * 128 * 4 * 36);
-  // Split backward-filter: its partials are written once per chunk, and the reduce reads them back.
-  const s1 = shape(128, 28, 28, 16, 16, 3, 1);
-  const [p, r] = conv2dBackwardFilter(s1).passes;
-  assert.equal(p!.cost!.written, 4 * 392 * 144 * 16);
-  assert.deepEqual([r!.cost!.read, r!.cost!.written], [4 * 392 * 144 * 16, 4 * 144 * 16]);
+  // Split backward-filter: its partials are written once per chunk (the update reads them back).
+  const f1 = conv2dBackwardFilter(shape(128, 28, 28, 16, 16, 3, 1));
+  assert.equal(f1.kernel.cost!.written, 4 * f1.chunks * 144 * 16);
 });
 
 test('tiling of the depth-50 shapes at batch 128 (one shard): workgroups and scratch are deterministic', () => {
@@ -68,30 +67,33 @@ test('tiling of the depth-50 shapes at batch 128 (one shard): workgroups and scr
   assert.deepEqual(gemmTiles(100352, 16, 144), { BM: 256, BN: 16, BK: 8, TM: 4, TN: 4 });
   assert.deepEqual(conv2dForward(s1).workgroups, [1, 392, 1]);
   assert.deepEqual(conv2dBackwardData(s1).workgroups, [1, 392, 1]);
-  // Filter: rows 144 → 40 invocations down (whole warps), BM 160; chunks of 256 positions: 392 partial sums.
+  // Filter: rows 144, workgroups of at most 64 invocations: 4 across 16 columns, 16 down → 64×16
+  // tiles, 3 of them; 88 chunks would make two waves (264 workgroups), capped at 64: chunks of
+  // 1,568 positions, 192 workgroups, 64 partial sums per weight.
   const f1 = conv2dBackwardFilter(s1);
-  assert.deepEqual(filterSplit(s1), { tiles: { BM: 160, BN: 16, BK: 16, TM: 4, TN: 4 }, chunk: 256, chunks: 392 });
-  assert.deepEqual(f1.passes.map((p) => p.workgroups), [[1, 1, 392], [72, 1, 1]]);
-  assert.equal(f1.scratchFloats, 392 * 144 * 16);
-  // Stage 3: 7×7, 64→64: 64×64 tiles (16×16 invocations), 98 row tiles; filter rows 576 = 9 tiles.
+  assert.deepEqual(filterSplit(s1), { tiles: { BM: 64, BN: 16, BK: 32, TM: 4, TN: 4 }, chunk: 1568, chunks: 64 });
+  assert.deepEqual([f1.kernel.workgroups, f1.chunks, f1.total], [[1, 3, 64], 64, 144 * 16]);
+  // Stage 3: 7×7, 64→64: 64×64 tiles (16×16 invocations), 98 row tiles; filter: 16 across 64 columns,
+  // 4 down → 16×64 tiles, 36 of them, 8 chunks (288 workgroups) of 784 positions.
   const s3 = shape(128, 7, 7, 64, 64, 3, 1);
   assert.deepEqual(conv2dForward(s3).workgroups, [1, 98, 1]);
   const f3 = conv2dBackwardFilter(s3);
-  assert.deepEqual(f3.passes.map((p) => p.workgroups), [[1, 9, 25], [1152, 1, 1]]);
-  assert.equal(f3.scratchFloats, 25 * 576 * 64);
+  assert.deepEqual([f3.kernel.workgroups, f3.chunks], [[1, 36, 8], 8]);
   // conv0 (3 → 16) and a bottleneck's 1×1 64 → 256 (4 column tiles).
   assert.deepEqual(conv2dForward(shape(128, 28, 28, 3, 16, 3, 1)).workgroups, [1, 392, 1]);
   assert.deepEqual(conv2dForward(shape(128, 7, 7, 64, 256, 1, 1)).workgroups, [4, 98, 1]);
-  // A small filter gradient is one pass without scratch.
+  // A small filter gradient (128 positions) is one chunk, written as the gradient itself.
   const small = conv2dBackwardFilter(shape(2, 8, 8, 16, 16, 3, 1));
-  assert.equal(small.passes.length, 1);
-  assert.equal(small.scratchFloats, 0);
-  assert.deepEqual(small.passes[0]!.bindings, ['read', 'read', 'read_write']);
+  assert.equal(small.chunks, 1);
+  assert.deepEqual(small.kernel.bindings, ['read', 'read', 'read_write']);
+  // accumulate needs one chunk.
+  assert.throws(() => conv2dBackwardFilter(s1, { accumulate: true }), /accumulate needs one chunk/);
+  assert.equal(conv2dBackwardFilter(s1, { accumulate: true, split: false }).chunks, 1);
 });
 
 test('every kernel stays within WebGPU default limits and binds what its signature says', () => {
   for (const s of [shape(128, 28, 28, 3, 16, 3, 1), shape(64, 28, 28, 16, 32, 3, 2), shape(64, 7, 7, 64, 256, 1, 1), shape(64, 14, 14, 256, 64, 1, 2), shape(3, 7, 7, 5, 7, 3, 2)]) {
-    const kernels = [conv2dForward(s), conv2dForward(s, { residual: true }), conv2dForward(s, { residual: true, bnRelu: true }), ...conv2dBackwardFilter(s, { bnRelu: true, accumulate: true }).passes, conv2dBackwardData(s), conv2dBackwardData(s, { accumulate: true }), ...conv2dBackwardFilter(s).passes];
+    const kernels = [conv2dForward(s), conv2dForward(s, { residual: true }), conv2dForward(s, { residual: true, bnRelu: true }), conv2dBackwardFilter(s, { bnRelu: true, accumulate: true, split: false }).kernel, conv2dBackwardData(s), conv2dBackwardData(s, { accumulate: true }), conv2dBackwardFilter(s).kernel];
     for (const k of kernels) {
       const wg = /@workgroup_size\((\d+)\)/.exec(k.code);
       assert.ok(wg && Number(wg[1]) <= 256, `${k.label}: workgroup size`);
@@ -104,7 +106,7 @@ test('every kernel stays within WebGPU default limits and binds what its signatu
     assert.deepEqual(conv2dForward(s, { residual: true }).bindings, ['read', 'read', 'read', 'read_write']);
     assert.deepEqual(conv2dBackwardData(s).bindings, ['read', 'read', 'read_write']);
     assert.deepEqual(conv2dForward(s, { residual: true, bnRelu: true }).bindings, ['read', 'read', 'read', 'read', 'read', 'read_write']);
-    assert.deepEqual(conv2dBackwardFilter(s, { bnRelu: true }).passes[0]!.bindings, ['read', 'read', 'read', 'read', 'read_write']);
+    assert.deepEqual(conv2dBackwardFilter(s, { bnRelu: true }).kernel.bindings, ['read', 'read', 'read', 'read', 'read_write']);
   }
 });
 
@@ -149,26 +151,28 @@ async function checkConv(s: ConvShape, o: { residual?: boolean; accumulate?: boo
     want.dx = want.dx.map((v, i) => v + dx0[i]!);
     want.dw = want.dw.map((v, i) => v + dw0[i]!);
   }
-  const filter = conv2dBackwardFilter(s, { accumulate: o.accumulate, bnRelu: o.bnRelu });
+  const filter = conv2dBackwardFilter(s, { accumulate: o.accumulate, bnRelu: o.bnRelu, split: !o.accumulate });
   const bn = o.bnRelu ? ['scale', 'shift'] : [];
   const steps: Step[] = [
     { kernel: conv2dForward(s, { residual: o.residual, bnRelu: o.bnRelu }), buffers: ['x', 'w', ...bn, ...(o.residual ? ['r'] : []), 'y'] },
     { kernel: conv2dBackwardData(s, { accumulate: o.accumulate }), buffers: ['dy', 'w', 'dx'] },
-    ...(filter.passes.length === 1
-      ? [{ kernel: filter.passes[0]!, buffers: ['dy', 'x', ...bn, 'dw'] }]
-      : [
-          { kernel: filter.passes[0]!, buffers: ['dy', 'x', ...bn, 'scratch'] },
-          { kernel: filter.passes[1]!, buffers: ['scratch', 'dw'] },
-        ]),
+    { kernel: filter.kernel, buffers: ['dy', 'x', ...bn, 'dw'] },
   ];
   // Outputs start as garbage (NaN) unless accumulated into, so that an unwritten element fails.
   const garbage = (n: number) => new Float32Array(n).fill(NaN);
   const got = await runSteps(
     device!,
     steps,
-    { x, w, dy, r, scale, shift, y: garbage(ny), dx: o.accumulate ? dx0 : garbage(nx), dw: o.accumulate ? dw0 : garbage(nw), scratch: Math.max(1, filter.scratchFloats) },
+    { x, w, dy, r, scale, shift, y: garbage(ny), dx: o.accumulate ? dx0 : garbage(nx), dw: o.accumulate ? dw0 : garbage(filter.chunks * nw) },
     ['y', 'dx', 'dw'],
   );
+  // A split filter gradient leaves [chunks][nw] partials: their sum (as the update takes it) is dw.
+  const parts = got['dw']!;
+  got['dw'] = Float32Array.from({ length: nw }, (_, j) => {
+    let g = 0;
+    for (let z = 0; z < filter.chunks; z++) g += parts[z * nw + j]!;
+    return g;
+  });
   for (const k of ['y', 'dx', 'dw'] as const) {
     assert.ok(want[k].some((v) => v !== 0), `${k}: the reference is not all zero`);
     const err = maxRelError(got[k]!, want[k]);
@@ -178,7 +182,7 @@ async function checkConv(s: ConvShape, o: { residual?: boolean; accumulate?: boo
 
 test('3×3 stride 1, 16 → 16 at 28×28, batch 8 (a depth-50 stage-1 conv; split filter gradient)', { skip }, async () => {
   const s = shape(8, 28, 28, 16, 16, 3, 1);
-  assert.ok(conv2dBackwardFilter(s).passes.length === 2);
+  assert.ok(conv2dBackwardFilter(s).chunks > 1);
   await checkConv(s);
 });
 
@@ -207,7 +211,7 @@ test('odd shapes on every tile edge: batch 3, 7×7, 5 → 7 channels, 3×3 and 1
 test('split filter gradient with a short last chunk (675 positions in chunks of 256)', { skip }, async () => {
   const s = shape(3, 15, 15, 8, 12, 3, 1);
   assert.deepEqual([filterSplit(s).chunk, filterSplit(s).chunks], [256, 3]);
-  await checkConv(s, { accumulate: true });
+  await checkConv(s);
 });
 
 test('fused BatchNorm+ReLU prologue (x read as ReLU(x·scale + shift), padding 0) in forward and filter gradient', { skip }, async () => {

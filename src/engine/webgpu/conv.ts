@@ -18,16 +18,16 @@
  * Backward-data is the transposed convolution: the gather form above indexes the kernel taps
  * directly, so no flipped copy of the weights is needed, and stride 2 keeps only the taps whose
  * `h + p − kh` is even (the others load 0: a quarter of that GEMM's products are useful, acceptable
- * for the network's two stride-2 units). Backward-filter splits its long reduction (every output
- * position) into chunks, one per `workgroup_id.z`, writes one partial `[k·k·Cin, Cout]` per chunk to a
- * scratch buffer and sums them in a second pass (split-K), because its output is small (2,304 floats at
- * 16→16) and would otherwise occupy only a few workgroups.
+ * for the network's two stride-2 units). Backward-filter (conv_filter.ts) splits its long reduction
+ * (every output position) into chunks, one per `workgroup_id.z`, and writes one partial `[k·k·Cin, Cout]`
+ * per chunk, which the SGD update sums (split-K), because its output is small (2,304 floats at 16→16)
+ * and would otherwise occupy only a few workgroups.
  *
  * Tiling: conv_gemm.ts (4×4 outputs per invocation, workgroup tiles up to 256×16 / 64×64 staged in
  * workgroup memory).
  */
-import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
-import { ceilDiv, declare, gemmKernel, gemmTiles, roundUp, type GemmTiles } from './conv_gemm.js';
+import type { BindingKind, Kernel } from './kernel.js';
+import { declare, gemmKernel, gemmTiles, roundUp } from './conv_gemm.js';
 
 export { gemmTiles, type GemmTiles } from './conv_gemm.js';
 
@@ -98,7 +98,7 @@ export function gatherSide(n: number, out: number, k: number, s: number, dir: 'x
 }
 
 /** x as forward and backward-filter gather it: (position, tap) reads and distinct floats of x read. */
-function xGather(s: ConvShape): { reads: number; distinct: number } {
+export function xGather(s: ConvShape): { reads: number; distinct: number } {
   const { outH, outW } = convOutSize(s);
   const h = gatherSide(s.inH, outH, s.k, s.stride, 'x');
   const w = gatherSide(s.inW, outW, s.k, s.stride, 'x');
@@ -106,7 +106,7 @@ function xGather(s: ConvShape): { reads: number; distinct: number } {
 }
 
 /** WGSL constants of a convolution's shape. */
-function shapeConsts(s: ConvShape): string {
+export function shapeConsts(s: ConvShape): string {
   const { outH, outW } = convOutSize(s);
   return [
     `const H = ${s.inH}u;`,
@@ -127,7 +127,7 @@ function shapeConsts(s: ConvShape): string {
  * the padding. Unsigned arithmetic: `oh·s + kh − p` wraps past H when it would be negative.
  * With `bnRelu` the element inside the image is `max(x·scale[ci] + shift[ci], 0)` (the padding stays 0).
  */
-function im2colFn(s: ConvShape, bnRelu: boolean): string {
+export function im2colFn(s: ConvShape, bnRelu: boolean): string {
   const act = bnRelu
     ? `fn act(v: f32, ci: u32) -> f32 { return max(fma(v, scale[ci], shift[ci]), 0.0); }\n`
     : `fn act(v: f32, ci: u32) -> f32 { return v; }\n`;
@@ -158,7 +158,7 @@ function im2colBody(s: ConvShape): string {
 }`;
 }
 
-const shapeLabel = (s: ConvShape) => `${s.k}x${s.k}/s${s.stride} ${s.inC}->${s.outC} ${s.inH}x${s.inW} B${s.batch}`;
+export const shapeLabel = (s: ConvShape): string => `${s.k}x${s.k}/s${s.stride} ${s.inC}->${s.outC} ${s.inH}x${s.inW} B${s.batch}`;
 
 /** Options of the kernels that read x (forward, backward-filter). */
 export interface ConvInputOptions {
@@ -274,129 +274,4 @@ fn loadB(red: u32, col: u32) -> f32 { return w[((red / COUT) * CIN + col) * COUT
       epilogueReads: o.accumulate ? rows * s.inC : 0,
     },
   });
-}
-
-/** Workgroups a split backward-filter aims at in its first pass (enough to occupy a large GPU). */
-const FILTER_TARGET_WORKGROUPS = 512;
-/** Shortest reduction chunk of a split backward-filter (output positions per partial sum). */
-const FILTER_MIN_CHUNK = 256;
-/** The reduce pass: invocations per workgroup along the outputs and along the chunks. */
-const REDUCE_COLS = 32;
-const REDUCE_LANES = 8;
-
-/**
- * How backward-filter splits its reduction over the B·OH·OW output positions: chunks of `chunk`
- * positions (a multiple of BK, at least {@link FILTER_MIN_CHUNK}) so that tiles × chunks reaches about
- * {@link FILTER_TARGET_WORKGROUPS} workgroups; one chunk means one pass without scratch.
- */
-export function filterSplit(s: ConvShape): { tiles: GemmTiles; chunk: number; chunks: number } {
-  const { outH, outW } = convOutSize(s);
-  const positions = s.batch * outH * outW;
-  const rows = s.k * s.k * s.inC;
-  // Tiles are picked for a chunk of the minimum length; BK then fits any longer chunk equally well.
-  const tiles = gemmTiles(rows, s.outC, Math.min(positions, FILTER_MIN_CHUNK));
-  const tileCount = ceilDiv(rows, tiles.BM) * ceilDiv(s.outC, tiles.BN);
-  const want = Math.max(FILTER_MIN_CHUNK, ceilDiv(positions * tileCount, FILTER_TARGET_WORKGROUPS));
-  const chunk = want >= positions ? roundUp(positions, tiles.BK) : roundUp(want, tiles.BK);
-  return { tiles, chunk, chunks: ceilDiv(positions, chunk) };
-}
-
-/**
- * The filter gradient `dw[k,k,Cin,Cout] = Σ_{b,oh,ow} x[b, oh·s−p+kh, ow·s−p+kw, ci]·dy[b,oh,ow,co]`
- * (=, or += when `accumulate`). Implicit GEMM: rows k·k·Cin, cols Cout, reduction B·OH·OW split into
- * chunks ({@link filterSplit}). Pass 0 writes each chunk's partial sums to `scratch`
- * (`[chunks][k·k·Cin·Cout]`, `scratchFloats` floats); pass 1 adds them up into dw, each workgroup
- * summing 32 consecutive outputs with 8 invocations per output over the chunks, then a tree in
- * workgroup memory. With a single chunk there is one pass and `scratchFloats` is 0.
- * Bindings: pass 0 dy read, x read, [scale read, shift read (bnRelu),] scratch|dw read_write; pass 1
- * scratch read, dw read_write.
- * FLOPs: {@link convFlops} (plus the reduce's `chunks·k·k·Cin·Cout` additions).
- */
-export function conv2dBackwardFilter(s: ConvShape, o: { accumulate?: boolean } & ConvInputOptions = {}): { passes: Kernel[]; scratchFloats: number } {
-  const { outH, outW } = convOutSize(s);
-  const positions = s.batch * outH * outW;
-  const rows = s.k * s.k * s.inC;
-  const total = rows * s.outC;
-  const { tiles, chunk, chunks } = filterSplit(s);
-  const split = chunks > 1;
-  const xg = xGather(s);
-  const out = split ? 'scratch' : 'dw';
-  const names = ['dy', 'x', ...(o.bnRelu ? ['scale', 'shift'] : []), out];
-  const bindings: BindingKind[] = names.map((n) => (n === out ? 'read_write' : 'read'));
-  const label = `conv2d_bwd_filter${o.bnRelu ? '+bnrelu' : ''}${o.accumulate ? '+acc' : ''} ${shapeLabel(s)}`;
-  const store = split
-    ? 'scratch[wid.z * (ROWS * COLS) + row * COLS + col] = v;'
-    : o.accumulate
-      ? 'dw[row * COLS + col] = dw[row * COLS + col] + v;'
-      : 'dw[row * COLS + col] = v;';
-  const first = gemmKernel({
-    label: split ? `${label} partial ${chunks}x${chunk}` : label,
-    rows,
-    cols: s.outC,
-    red: positions,
-    tiles,
-    chunk,
-    aFast: 'row',
-    bFast: 'col',
-    bindings,
-    decls: `${declare(names, bindings)}
-${shapeConsts(s)}
-${im2colFn(s, o.bnRelu === true)}
-fn loadA(row: u32, red: u32) -> f32 { return loadX(red, row); }
-fn loadB(red: u32, col: u32) -> f32 { return dy[red * COUT + col]; }`,
-    store,
-    cost: {
-      class: 'conv_bwd_filter',
-      aReads: xg.reads,
-      bReads: positions * s.outC,
-      read: 4 * (xg.distinct + positions * s.outC + (o.bnRelu ? 2 * s.inC : 0) + (!split && o.accumulate ? total : 0)),
-      written: 4 * (split ? chunks : 1) * total,
-      epilogueReads: !split && o.accumulate ? total : 0,
-      perALoad: o.bnRelu ? 2 : 0,
-    },
-  });
-  if (!split) return { passes: [first], scratchFloats: 0 };
-  const groups = ceilDiv(total, REDUCE_COLS);
-  if (groups > MAX_WORKGROUPS_PER_DIMENSION) throw new Error(`${label}: ${groups} reduce workgroups exceed ${MAX_WORKGROUPS_PER_DIMENSION}`);
-  const reduce: Kernel = {
-    label: `${label} reduce ${chunks}`,
-    bindings: ['read', 'read_write'],
-    workgroups: [groups, 1, 1],
-    cost: {
-      class: 'conv_bwd_filter',
-      flops: chunks * total,
-      usefulFlops: chunks * total,
-      read: 4 * (chunks + (o.accumulate ? 1 : 0)) * total,
-      written: 4 * total,
-      requested: 4 * (chunks + (o.accumulate ? 1 : 0)) * total,
-    },
-    code: `// ${label}: sums the ${chunks} partial filter gradients in scratch[${chunks}][${total}] into dw[${total}]${o.accumulate ? ' (adding to dw)' : ''}.
-// Workgroup ${REDUCE_COLS * REDUCE_LANES} = ${REDUCE_COLS} outputs x ${REDUCE_LANES} lanes: invocation (c, l) = (lid % ${REDUCE_COLS}, lid / ${REDUCE_COLS})
-// sums chunks l, l+${REDUCE_LANES}, ... of output wid.x*${REDUCE_COLS} + c (coalesced along c); the lanes are then added in workgroup memory.
-@group(0) @binding(0) var<storage, read> scratch: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dw: array<f32>;
-const TOTAL = ${total}u;
-const CHUNKS = ${chunks}u;
-var<workgroup> part: array<f32, ${REDUCE_COLS * REDUCE_LANES}>;
-
-@compute @workgroup_size(${REDUCE_COLS * REDUCE_LANES})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let c = lid % ${REDUCE_COLS}u;
-  let l = lid / ${REDUCE_COLS}u;
-  let i = wid.x * ${REDUCE_COLS}u + c;
-  var sum = 0.0;
-  if (i < TOTAL) {
-    for (var z = l; z < CHUNKS; z += ${REDUCE_LANES}u) { sum += scratch[z * TOTAL + i]; }
-  }
-  part[lid] = sum;
-  workgroupBarrier();
-  for (var hw = ${REDUCE_LANES / 2}u; hw > 0u; hw = hw / 2u) {
-    if (l < hw) { part[lid] = part[lid] + part[lid + hw * ${REDUCE_COLS}u]; }
-    workgroupBarrier();
-  }
-  if (l == 0u && i < TOTAL) { dw[i] = ${o.accumulate ? 'dw[i] + ' : ''}part[lid]; }
-}
-`,
-  };
-  return { passes: [first, reduce], scratchFloats: chunks * total };
 }

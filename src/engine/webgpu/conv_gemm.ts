@@ -40,14 +40,15 @@ export const roundUp = (a: number, b: number) => ceilDiv(a, b) * b;
  * channels fill it exactly, 256 takes four column tiles); up to 256 invocations and 256 rows, with `BM` no taller
  * than the rows need (rounded so that a workgroup fills whole 32-lane warps); `BK` from 32/16/8/4,
  * the cheapest for the reduction (tiles × (BK + 8), 8 standing for a step's barriers and loads) among
- * those whose two tiles fit 16 KiB of workgroup memory.
+ * those whose two tiles fit 16 KiB of workgroup memory. `maxInvocations` (a power of two ≥ 16) caps
+ * the workgroup below 256 where more, smaller tiles are wanted.
  */
-export function gemmTiles(rows: number, cols: number, red: number): GemmTiles {
+export function gemmTiles(rows: number, cols: number, red: number, maxInvocations = MAX_INVOCATIONS): GemmTiles {
   const TM = 4;
   const TN = 4;
   const BN = Math.min(64, Math.max(4, nextPow2(cols)));
   const tn = BN / TN;
-  const rowThreads = Math.min(MAX_INVOCATIONS / tn, MAX_TILE_ROWS / TM, roundUp(ceilDiv(rows, TM), Math.max(1, 32 / tn)));
+  const rowThreads = Math.min(Math.max(1, maxInvocations / tn), MAX_TILE_ROWS / TM, roundUp(ceilDiv(rows, TM), Math.max(1, 32 / tn)));
   const BM = rowThreads * TM;
   let best = { BK: 0, cost: Infinity };
   for (const BK of [32, 16, 8, 4]) {

@@ -15,12 +15,12 @@ import type { MixBackward } from '../../mixup/plan.js';
 import type { BatchNormSpec, ConvSpec } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
 import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnShape } from './bn.js';
-import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape } from './convs.js';
+import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape, type FilterGradient } from './convs.js';
 import { fcBackwardKernel, lossKernel, poolBackwardKernel, poolKernel } from './head.js';
 import { stepLayout, type EngineBuffers } from './layout.js';
 import { mixBackwardKernel, mixForwardKernel } from './mix.js';
-import { Program, type FlatLayout, type Pipelines, type Slice } from './program.js';
-import { updateKernel } from './update.js';
+import { alignFloats, Program, type FlatLayout, type Pipelines, type Slice } from './program.js';
+import { updateKernel, type SplitGradient } from './update.js';
 
 /** What a training program is compiled for. */
 export interface TrainShape {
@@ -76,7 +76,7 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const act = (label: string, h: number, w: number, c: number): Act => ({ buf: arena.storage(label, B * h * w * c), h, w, c });
   const images = act('images', t.height, t.width, 3);
 
-  // Shapes first: the largest activation and split-K scratch size the shared scratch buffers.
+  // Shapes first: the largest activation sizes the shared scratch buffers.
   const shapes = new Map<string, ConvShape>();
   let hw: [number, number] = [t.height, t.width];
   let maxAct = B * t.height * t.width * 3;
@@ -97,9 +97,17 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
       hw = [o.outH, o.outW];
     }
   }
-  let scratchFloats = 0;
-  for (const s of shapes.values()) scratchFloats = Math.max(scratchFloats, conv2dBackwardFilter(s).scratchFloats);
-  const scratch = scratchFloats > 0 ? arena.storage('split-K scratch', scratchFloats) : null;
+  // Split backward-filters write their partials to their own range of one buffer; the update sums them.
+  const splits: SplitGradient[] = [];
+  let partialFloats = 0;
+  const filters = new Map<string, FilterGradient>();
+  for (const [name, s] of shapes) {
+    const f = conv2dBackwardFilter(s);
+    filters.set(name, f);
+    if (f.chunks > 1) partialFloats += alignFloats(f.chunks * f.total);
+  }
+  const partials = partialFloats > 0 ? arena.storage('filter partials', partialFloats) : null;
+  let partialAt = 0;
   const gradBufs = [arena.storage('dstream 0', maxAct), arena.storage('dstream 1', maxAct)];
   let gi = 0;
   const dA = arena.storage('dA', maxAct);
@@ -134,12 +142,13 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
     const s = shapes.get(c.name)!;
     const w = `${c.name}_weight`;
     if (dx) prog.add(conv2dBackwardData(s, { accumulate }), [dy, bufs.param(w), dx]);
-    const f = conv2dBackwardFilter(s);
-    if (f.passes.length === 1) prog.add(f.passes[0]!, [dy, x.buf, bufs.grad(w)]);
+    const f = filters.get(c.name)!;
+    if (f.chunks === 1) prog.add(f.kernel, [dy, x.buf, bufs.grad(w)]);
     else {
-      const sc: Slice = { buffer: scratch!, offset: 0, size: f.scratchFloats * 4 };
-      prog.add(f.passes[0]!, [dy, x.buf, sc]);
-      prog.add(f.passes[1]!, [sc, bufs.grad(w)]);
+      const floats = f.chunks * f.total;
+      prog.add(f.kernel, [dy, x.buf, { buffer: partials!, offset: partialAt * 4, size: floats * 4 }]);
+      splits.push({ offset: bufs.paramLayout.range(w)[0], total: f.total, base: partialAt, chunks: f.chunks });
+      partialAt += alignFloats(floats);
     }
   };
   const plan = stepSlice('plan');
@@ -221,9 +230,10 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
 
   // ---- update
   prog.stage = 'update';
+  splits.sort((a, b) => a.offset - b.offset);
   prog.add(
-    updateKernel({ params: bufs.paramLayout.floats, wdEnd: bufs.wdEnd, moving: bufs.movingLayout.floats, momentum: t.momentum, capacity: t.capacity }),
-    [bufs.params, bufs.grads, bufs.momentum, bufs.moving, bufs.batchStats, stepSlice('scalars'), results],
+    updateKernel({ params: bufs.paramLayout.floats, wdEnd: bufs.wdEnd, moving: bufs.movingLayout.floats, momentum: t.momentum, capacity: t.capacity, splits }),
+    [bufs.params, bufs.grads, bufs.momentum, bufs.moving, bufs.batchStats, stepSlice('scalars'), results, ...(partials ? [partials] : [])],
   );
   return { program: prog, images: images.buf, step, stepLayout: layout, results };
 }

@@ -1,0 +1,107 @@
+/**
+ * The filter gradient of a convolution (conv.ts's table: rows k·k·Cin, cols Cout, reduction over the
+ * B·OH·OW output positions), an implicit GEMM split along its reduction (split-K): its output is small
+ * (2,304 floats at 16→16) and its reduction long (100,352 positions at batch 128, 28×28), so one
+ * workgroup per output tile would leave a GPU nearly idle. Each `workgroup_id.z` sums one chunk of
+ * positions and writes its partial `[k·k·Cin, Cout]`; the SGD update (update.ts) adds the partials up
+ * as it reads the gradient, so no reduce pass runs and the partials are read once.
+ *
+ * Chunks: enough for two waves of workgroups on a 132-SM GPU ({@link FILTER_TARGET_WORKGROUPS}), in
+ * workgroups of at most 64 invocations (more, smaller tiles), at most {@link FILTER_MAX_CHUNKS} chunks
+ * and at least {@link FILTER_MIN_CHUNK} positions each. The partials of every layer persist until the
+ * update, so their count bounds the memory: about 1 MB per layer at depth 50, batch 128.
+ */
+import type { BindingKind, Kernel } from './kernel.js';
+import { ceilDiv, declare, gemmKernel, gemmTiles, roundUp, type GemmTiles } from './conv_gemm.js';
+import { convOutSize, im2colFn, shapeConsts, shapeLabel, xGather, type ConvInputOptions, type ConvShape } from './conv.js';
+import { MODEL_SMS } from './cost.js';
+
+/** Workgroups a split backward-filter aims at: two waves on a 132-SM GPU. */
+const FILTER_TARGET_WORKGROUPS = 2 * MODEL_SMS;
+/** Most chunks of one filter gradient (partials the update reads per weight). */
+const FILTER_MAX_CHUNKS = 64;
+/** Shortest reduction chunk of a split backward-filter (output positions per partial sum). */
+const FILTER_MIN_CHUNK = 256;
+/** Invocations per workgroup of the filter GEMM (smaller tiles, more of them). */
+const FILTER_INVOCATIONS = 64;
+
+/**
+ * How backward-filter splits its reduction over the B·OH·OW output positions (module comment):
+ * `chunks` chunks of `chunk` positions (a multiple of BK); one chunk means the gradient itself is written.
+ * @param o.split false: always one chunk.
+ */
+export function filterSplit(s: ConvShape, o: { split?: boolean } = {}): { tiles: GemmTiles; chunk: number; chunks: number } {
+  const { outH, outW } = convOutSize(s);
+  const positions = s.batch * outH * outW;
+  const rows = s.k * s.k * s.inC;
+  // Tiles are picked for a chunk of the minimum length; BK then fits any longer chunk equally well.
+  const tiles = gemmTiles(rows, s.outC, Math.min(positions, FILTER_MIN_CHUNK), FILTER_INVOCATIONS);
+  const tileCount = ceilDiv(rows, tiles.BM) * ceilDiv(s.outC, tiles.BN);
+  const want = o.split === false ? 1 : Math.min(FILTER_MAX_CHUNKS, ceilDiv(FILTER_TARGET_WORKGROUPS, tileCount));
+  const chunk = roundUp(Math.max(FILTER_MIN_CHUNK, ceilDiv(positions, want)), tiles.BK);
+  return { tiles, chunk: Math.min(chunk, roundUp(positions, tiles.BK)), chunks: ceilDiv(positions, chunk) };
+}
+
+/** A backward-filter kernel and how many partials it writes. */
+export interface FilterGradient {
+  kernel: Kernel;
+  /** Chunks of the reduction: partials written, `[chunks][k·k·Cin·Cout]`; 1: the gradient itself. */
+  chunks: number;
+  /** Floats of one partial (k·k·Cin·Cout). */
+  total: number;
+}
+
+/**
+ * The filter gradient `dw[k,k,Cin,Cout] = Σ_{b,oh,ow} x[b, oh·s−p+kh, ow·s−p+kw, ci]·dy[b,oh,ow,co]`
+ * (implicit GEMM, rows k·k·Cin, cols Cout, reduction B·OH·OW in {@link filterSplit}'s chunks).
+ * With one chunk it writes dw (or adds to it with `accumulate`); with more, chunk z writes its partial
+ * sum at `dw[z·k·k·Cin·Cout + …]` (`[chunks][k·k·Cin·Cout]`), for the update to add up (update.ts).
+ * Bindings: dy read, x read, [scale read, shift read (bnRelu),] dw read_write.
+ * FLOPs: {@link convFlops}.
+ * @throws Error for `accumulate` with a split reduction (pass `split: false`).
+ */
+export function conv2dBackwardFilter(s: ConvShape, o: { accumulate?: boolean; split?: boolean } & ConvInputOptions = {}): FilterGradient {
+  const { outH, outW } = convOutSize(s);
+  const positions = s.batch * outH * outW;
+  const rows = s.k * s.k * s.inC;
+  const total = rows * s.outC;
+  const { tiles, chunk, chunks } = filterSplit(s, o);
+  const split = chunks > 1;
+  const label = `conv2d_bwd_filter${o.bnRelu ? '+bnrelu' : ''}${o.accumulate ? '+acc' : ''} ${shapeLabel(s)}`;
+  if (split && o.accumulate) throw new Error(`${label}: accumulate needs one chunk (split: false)`);
+  const xg = xGather(s);
+  const names = ['dy', 'x', ...(o.bnRelu ? ['scale', 'shift'] : []), 'dw'];
+  const bindings: BindingKind[] = names.map((n) => (n === 'dw' ? 'read_write' : 'read'));
+  const store = split
+    ? 'dw[wid.z * (ROWS * COLS) + row * COLS + col] = v;'
+    : o.accumulate
+      ? 'dw[row * COLS + col] = dw[row * COLS + col] + v;'
+      : 'dw[row * COLS + col] = v;';
+  const kernel = gemmKernel({
+    label: split ? `${label} partial ${chunks}x${chunk}` : label,
+    rows,
+    cols: s.outC,
+    red: positions,
+    tiles,
+    chunk,
+    aFast: 'row',
+    bFast: 'col',
+    bindings,
+    decls: `${declare(names, bindings)}
+${shapeConsts(s)}
+${im2colFn(s, o.bnRelu === true)}
+fn loadA(row: u32, red: u32) -> f32 { return loadX(red, row); }
+fn loadB(red: u32, col: u32) -> f32 { return dy[red * COUT + col]; }`,
+    store,
+    cost: {
+      class: 'conv_bwd_filter',
+      aReads: xg.reads,
+      bReads: positions * s.outC,
+      read: 4 * (xg.distinct + positions * s.outC + (o.bnRelu ? 2 * s.inC : 0) + (o.accumulate ? total : 0)),
+      written: 4 * chunks * total,
+      epilogueReads: o.accumulate ? total : 0,
+      perALoad: o.bnRelu ? 2 : 0,
+    },
+  });
+  return { kernel, chunks, total };
+}
