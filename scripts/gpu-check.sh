@@ -4,7 +4,9 @@
 #   1. the adapters (`mixup backends`: the webgpu row names the one --backend webgpu uses);
 #   2. the static WebGPU engine's training step at depth 50, batch 128, 28x28 crops, for erm, input
 #      mixup and feature-map mixup (bench/engine.ts --device gpu): dispatches, memory, ms per step
-#      (host + device), img/s, achieved TFLOPS, and the host ms per step spent inside trainStep;
+#      (host + device), img/s, achieved TFLOPS, and the host ms per step spent inside trainStep,
+#      with the modelled FLOPs, bytes and waves per kernel class and stage; then erm again with
+#      Dawn's disable_robustness and skip_validation+disable_robustness toggles (MIXUP_DAWN_TOGGLES);
 #   3. the host-only time per step on Dawn's null backend (bench/engine.ts --device null), the
 #      ceiling the host alone allows;
 #   4. with --data-dir, one real-data epoch of configs/mixup.json on --backend webgpu (the epoch
@@ -38,7 +40,7 @@ while [[ $# -gt 0 ]]; do
       shift
       ;;
     -h | --help)
-      sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -66,6 +68,10 @@ echo "== adapters"
 echo
 echo "== static engine on the GPU: depth $depth, batch $batch, $steps timed steps"
 node dist/bench/engine.js --device gpu --depth "$depth" --batch "$batch" --steps "$steps" --warmup "$warmup" --experiments erm,mixup,mixup-feature
+echo
+echo "== the same without Dawn's robustness (and validation): erm (MIXUP_DAWN_TOGGLES picks them for a run)"
+node dist/bench/engine.js --device gpu --depth "$depth" --batch "$batch" --steps "$steps" --warmup "$warmup" --experiments erm \
+  --toggles disable_robustness,skip_validation+disable_robustness --no-model
 echo
 echo "== host time alone (Dawn's null backend: runs nothing): depth $depth"
 node dist/bench/engine.js --device null --depth "$depth" --steps "$nullsteps" --warmup "$warmup" --experiments mixup

@@ -27,7 +27,8 @@
  * workgroup memory).
  */
 import type { BindingKind, Kernel } from './kernel.js';
-import { declare, gemmKernel, gemmTiles, roundUp } from './conv_gemm.js';
+import { declare, gemmKernel, gemmTiles, roundUp, type GemmTiles } from './conv_gemm.js';
+import { bnPartials, bnPrologue, type BnApply } from './bn.js';
 
 export { gemmTiles, type GemmTiles } from './conv_gemm.js';
 
@@ -125,12 +126,14 @@ export function shapeConsts(s: ConvShape): string {
  * `fn loadX(m: u32, kk: u32) -> f32`: the implicit im2col of x, element (output position m =
  * (b·OH + oh)·OW + ow, tap kk = (kh·k + kw)·Cin + ci): x[b, oh·s − p + kh, ow·s − p + kw, ci], 0 in
  * the padding. Unsigned arithmetic: `oh·s + kh − p` wraps past H when it would be negative.
- * With `bnRelu` the element inside the image is `max(x·scale[ci] + shift[ci], 0)` (the padding stays 0).
+ * With `bn` the element inside the image is the BatchNorm(+ReLU) output `bnAct(x, shard of b, ci)`
+ * (bn.ts bnPrologue; the padding stays 0, as the conv pads the BatchNorm's output).
  */
-export function im2colFn(s: ConvShape, bnRelu: boolean): string {
-  const act = bnRelu
-    ? `fn act(v: f32, ci: u32) -> f32 { return max(fma(v, scale[ci], shift[ci]), 0.0); }\n`
-    : `fn act(v: f32, ci: u32) -> f32 { return v; }\n`;
+export function im2colFn(s: ConvShape, bn: BnApply | undefined): string {
+  if (bn && s.batch % bn.shape.shards !== 0) throw new Error(`conv: batch ${s.batch} does not split into ${bn.shape.shards} BatchNorm shards`);
+  const act = bn
+    ? `fn act(v: f32, ci: u32, b: u32) -> f32 { return bnAct(v, b / ${s.batch / bn.shape.shards}u, ci); }\n`
+    : `fn act(v: f32, ci: u32, b: u32) -> f32 { return v; }\n`;
   return act + im2colBody(s);
 }
 
@@ -141,7 +144,7 @@ function im2colBody(s: ConvShape): string {
   let t = m / OW;
   let oh = t % OH;
   let b = t / OH;
-  return act(x[((b * H + oh * S) * W + ow * S) * CIN + kk], kk);
+  return act(x[((b * H + oh * S) * W + ow * S) * CIN + kk], kk, b);
 }`;
   }
   return `fn loadX(m: u32, kk: u32) -> f32 {
@@ -154,7 +157,7 @@ function im2colBody(s: ConvShape): string {
   let ih = oh * S + tap / KS - PAD;
   let iw = ow * S + tap % KS - PAD;
   if (ih >= H || iw >= W) { return 0.0; }
-  return act(x[((b * H + ih) * W + iw) * CIN + ci], ci);
+  return act(x[((b * H + ih) * W + iw) * CIN + ci], ci, b);
 }`;
 }
 
@@ -163,32 +166,58 @@ export const shapeLabel = (s: ConvShape): string => `${s.k}x${s.k}/s${s.stride} 
 /** Options of the kernels that read x (forward, backward-filter). */
 export interface ConvInputOptions {
   /**
-   * Fused pre-activation prologue: x is the BatchNorm input, and the kernel convolves
-   * `ReLU(x·scale[ci] + shift[ci])` (scale, shift: `[Cin]` float32, BatchNorm folded per channel:
-   * `scale = γ/√(σ²+ε)`, `shift = β − μ·scale`), applying it as x is loaded (padding stays 0), so
-   * that the activation need not be written. Adds the bindings `scale read, shift read` after the
-   * second one.
+   * Fused BatchNorm(+ReLU) prologue: x is the BatchNorm's input, and the kernel convolves its output,
+   * folded per (shard, channel) from the BatchNorm's forward partials into workgroup memory first and
+   * applied as x is loaded (bn.ts bnPrologue; padding stays 0), so that the activation is never
+   * written. Adds the bindings `state read, [gamma read (unless fixGamma),] beta read` after x and w
+   * (forward) or dy and x (backward-filter).
    */
-  bnRelu?: boolean;
+  bn?: BnApply;
+}
+
+/** The bindings a fused BatchNorm adds, and its WGSL (declarations, prologue, workgroup bytes). */
+export function bnInput(bn: BnApply | undefined, wgSize: number): { names: string[]; decls: string; body: string; bytes: number } {
+  if (!bn) return { names: [], decls: '', body: '', bytes: 0 };
+  const p = bnPrologue(bn, wgSize);
+  return { names: ['state', ...(bn.fixGamma ? [] : ['gamma']), 'beta'], ...p };
+}
+
+/** The label's mark of a fused BatchNorm. */
+export const bnLabel = (bn: BnApply | undefined): string => (bn ? (bn.relu ? '+bnrelu' : '+bn') : '');
+
+/** Workgroup bytes of a fused BatchNorm's scale and shift arrays. */
+export function bnBytes(bn: BnApply | undefined): number {
+  return bn ? 8 * bn.shape.shards * bn.shape.channels : 0;
+}
+
+/** Invocations of a GEMM workgroup of these tiles. */
+export function gemmInvocations(t: GemmTiles): number {
+  return (t.BM / t.TM) * (t.BN / t.TN);
+}
+
+/** Floats a fused BatchNorm's fold reads (its forward partials, γ, β), for the cost model. */
+export function bnInputFloats(bn: BnApply | undefined): number {
+  return bn ? 2 * bn.shape.shards * bnPartials(bn.shape).P * bn.shape.channels + 2 * bn.shape.channels + bn.shape.shards * bn.shape.channels : 0;
 }
 
 /**
  * The forward convolution `y[B,OH,OW,Cout] = conv(x[B,H,W,Cin], w[k,k,Cin,Cout])`, plus
  * `r[B,OH,OW,Cout]` when `residual` (the unit's residual add folded into conv2's epilogue).
  * Implicit GEMM: rows B·OH·OW, cols Cout, reduction k·k·Cin (module comment); y is overwritten.
- * Bindings: x read, w read, [scale read, shift read (bnRelu),] [r read (residual),] y read_write.
+ * Bindings: x read, w read, [state read, [gamma read,] beta read (bn),] [r read (residual),] y read_write.
  * FLOPs: {@link convFlops}.
  */
 export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInputOptions = {}): Kernel {
   const { outH, outW } = convOutSize(s);
   const rows = s.batch * outH * outW;
   const red = s.k * s.k * s.inC;
-  const tiles = gemmTiles(rows, s.outC, red);
+  const tiles = gemmTiles(rows, s.outC, red, undefined, bnBytes(o.bn));
   const xg = xGather(s);
-  const names = ['x', 'w', ...(o.bnRelu ? ['scale', 'shift'] : []), ...(o.residual ? ['r'] : []), 'y'];
+  const bn = bnInput(o.bn, gemmInvocations(tiles));
+  const names = ['x', 'w', ...bn.names, ...(o.residual ? ['r'] : []), 'y'];
   const bindings: BindingKind[] = names.map((n) => (n === 'y' ? 'read_write' : 'read'));
   return gemmKernel({
-    label: `conv2d_fwd${o.bnRelu ? '+bnrelu' : ''}${o.residual ? '+res' : ''} ${shapeLabel(s)}`,
+    label: `conv2d_fwd${bnLabel(o.bn)}${o.residual ? '+res' : ''} ${shapeLabel(s)}`,
     rows,
     cols: s.outC,
     red,
@@ -199,18 +228,20 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
     bindings,
     decls: `${declare(names, bindings)}
 ${shapeConsts(s)}
-${im2colFn(s, o.bnRelu === true)}
+${bn.decls}
+${im2colFn(s, o.bn)}
 fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }
 fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
     store: o.residual ? 'y[row * COUT + col] = v + r[row * COUT + col];' : 'y[row * COUT + col] = v;',
+    prologue: bn.body,
     cost: {
       class: 'conv_fwd',
       aReads: xg.reads,
       bReads: red * s.outC,
-      read: 4 * (xg.distinct + red * s.outC + (o.residual ? rows * s.outC : 0) + (o.bnRelu ? 2 * s.inC : 0)),
+      read: 4 * (xg.distinct + red * s.outC + (o.residual ? rows * s.outC : 0) + bnInputFloats(o.bn)),
       written: 4 * rows * s.outC,
       epilogueReads: o.residual ? rows * s.outC : 0,
-      perALoad: o.bnRelu ? 2 : 0,
+      perWorkgroupReads: bnInputFloats(o.bn),
     },
   });
 }

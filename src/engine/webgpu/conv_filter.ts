@@ -13,8 +13,8 @@
  */
 import type { BindingKind, Kernel } from './kernel.js';
 import { ceilDiv, declare, gemmKernel, gemmTiles, roundUp, type GemmTiles } from './conv_gemm.js';
-import { convOutSize, im2colFn, shapeConsts, shapeLabel, xGather, type ConvInputOptions, type ConvShape } from './conv.js';
 import { MODEL_SMS } from './cost.js';
+import { bnBytes, bnInput, bnInputFloats, bnLabel, convOutSize, gemmInvocations, im2colFn, shapeConsts, shapeLabel, xGather, type ConvInputOptions, type ConvShape } from './conv.js';
 
 /** Workgroups a split backward-filter aims at: two waves on a 132-SM GPU. */
 const FILTER_TARGET_WORKGROUPS = 2 * MODEL_SMS;
@@ -30,12 +30,12 @@ const FILTER_INVOCATIONS = 64;
  * `chunks` chunks of `chunk` positions (a multiple of BK); one chunk means the gradient itself is written.
  * @param o.split false: always one chunk.
  */
-export function filterSplit(s: ConvShape, o: { split?: boolean } = {}): { tiles: GemmTiles; chunk: number; chunks: number } {
+export function filterSplit(s: ConvShape, o: { split?: boolean } & ConvInputOptions = {}): { tiles: GemmTiles; chunk: number; chunks: number } {
   const { outH, outW } = convOutSize(s);
   const positions = s.batch * outH * outW;
   const rows = s.k * s.k * s.inC;
   // Tiles are picked for a chunk of the minimum length; BK then fits any longer chunk equally well.
-  const tiles = gemmTiles(rows, s.outC, Math.min(positions, FILTER_MIN_CHUNK), FILTER_INVOCATIONS);
+  const tiles = gemmTiles(rows, s.outC, Math.min(positions, FILTER_MIN_CHUNK), FILTER_INVOCATIONS, bnBytes(o.bn));
   const tileCount = ceilDiv(rows, tiles.BM) * ceilDiv(s.outC, tiles.BN);
   const want = o.split === false ? 1 : Math.min(FILTER_MAX_CHUNKS, ceilDiv(FILTER_TARGET_WORKGROUPS, tileCount));
   const chunk = roundUp(Math.max(FILTER_MIN_CHUNK, ceilDiv(positions, want)), tiles.BK);
@@ -56,7 +56,7 @@ export interface FilterGradient {
  * (implicit GEMM, rows k·k·Cin, cols Cout, reduction B·OH·OW in {@link filterSplit}'s chunks).
  * With one chunk it writes dw (or adds to it with `accumulate`); with more, chunk z writes its partial
  * sum at `dw[z·k·k·Cin·Cout + …]` (`[chunks][k·k·Cin·Cout]`), for the update to add up (update.ts).
- * Bindings: dy read, x read, [scale read, shift read (bnRelu),] dw read_write.
+ * Bindings: dy read, x read, [state read, [gamma read,] beta read (bn),] dw read_write.
  * FLOPs: {@link convFlops}.
  * @throws Error for `accumulate` with a split reduction (pass `split: false`).
  */
@@ -67,10 +67,11 @@ export function conv2dBackwardFilter(s: ConvShape, o: { accumulate?: boolean; sp
   const total = rows * s.outC;
   const { tiles, chunk, chunks } = filterSplit(s, o);
   const split = chunks > 1;
-  const label = `conv2d_bwd_filter${o.bnRelu ? '+bnrelu' : ''}${o.accumulate ? '+acc' : ''} ${shapeLabel(s)}`;
+  const label = `conv2d_bwd_filter${bnLabel(o.bn)}${o.accumulate ? '+acc' : ''} ${shapeLabel(s)}`;
   if (split && o.accumulate) throw new Error(`${label}: accumulate needs one chunk (split: false)`);
   const xg = xGather(s);
-  const names = ['dy', 'x', ...(o.bnRelu ? ['scale', 'shift'] : []), 'dw'];
+  const bn = bnInput(o.bn, gemmInvocations(tiles));
+  const names = ['dy', 'x', ...bn.names, 'dw'];
   const bindings: BindingKind[] = names.map((n) => (n === 'dw' ? 'read_write' : 'read'));
   const store = split
     ? 'dw[wid.z * (ROWS * COLS) + row * COLS + col] = v;'
@@ -89,18 +90,20 @@ export function conv2dBackwardFilter(s: ConvShape, o: { accumulate?: boolean; sp
     bindings,
     decls: `${declare(names, bindings)}
 ${shapeConsts(s)}
-${im2colFn(s, o.bnRelu === true)}
+${bn.decls}
+${im2colFn(s, o.bn)}
 fn loadA(row: u32, red: u32) -> f32 { return loadX(red, row); }
 fn loadB(red: u32, col: u32) -> f32 { return dy[red * COUT + col]; }`,
     store,
+    prologue: bn.body,
     cost: {
       class: 'conv_bwd_filter',
       aReads: xg.reads,
       bReads: positions * s.outC,
-      read: 4 * (xg.distinct + positions * s.outC + (o.bnRelu ? 2 * s.inC : 0) + (o.accumulate ? total : 0)),
+      read: 4 * (xg.distinct + positions * s.outC + bnInputFloats(o.bn) + (o.accumulate ? total : 0)),
       written: 4 * chunks * total,
       epilogueReads: o.accumulate ? total : 0,
-      perALoad: o.bnRelu ? 2 : 0,
+      perWorkgroupReads: bnInputFloats(o.bn),
     },
   });
   return { kernel, chunks, total };

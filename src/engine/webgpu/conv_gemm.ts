@@ -40,10 +40,10 @@ export const roundUp = (a: number, b: number) => ceilDiv(a, b) * b;
  * channels fill it exactly, 256 takes four column tiles); up to 256 invocations and 256 rows, with `BM` no taller
  * than the rows need (rounded so that a workgroup fills whole 32-lane warps); `BK` from 32/16/8/4,
  * the cheapest for the reduction (tiles × (BK + 8), 8 standing for a step's barriers and loads) among
- * those whose two tiles fit 16 KiB of workgroup memory. `maxInvocations` (a power of two ≥ 16) caps
+ * those whose two tiles fit 16 KiB of workgroup memory beside `reservedBytes` (a fused prologue's arrays). `maxInvocations` (a power of two ≥ 16) caps
  * the workgroup below 256 where more, smaller tiles are wanted.
  */
-export function gemmTiles(rows: number, cols: number, red: number, maxInvocations = MAX_INVOCATIONS): GemmTiles {
+export function gemmTiles(rows: number, cols: number, red: number, maxInvocations = MAX_INVOCATIONS, reservedBytes = 0): GemmTiles {
   const TM = 4;
   const TN = 4;
   const BN = Math.min(64, Math.max(4, nextPow2(cols)));
@@ -52,7 +52,7 @@ export function gemmTiles(rows: number, cols: number, red: number, maxInvocation
   const BM = rowThreads * TM;
   let best = { BK: 0, cost: Infinity };
   for (const BK of [32, 16, 8, 4]) {
-    if ((BM + BN) * BK * 4 > MAX_WORKGROUP_BYTES) continue;
+    if ((BM + BN) * BK * 4 + reservedBytes > MAX_WORKGROUP_BYTES) continue;
     const cost = ceilDiv(red, BK) * (BK + 8);
     if (cost < best.cost) best = { BK, cost };
   }
@@ -78,6 +78,8 @@ export interface GemmSpec {
   decls: string;
   /** WGSL statements storing `v` (f32) at `row`, `col` (both in bounds). */
   store: string;
+  /** WGSL statements run first in `main` (uniform control flow, `lid` in scope), e.g. a fused BatchNorm's fold. */
+  prologue?: string;
   /** What the caller's indexing touches, for the kernel's {@link KernelCost}. */
   cost: GemmCostInput;
 }
@@ -94,8 +96,8 @@ export interface GemmCostInput {
   written: number;
   /** Floats the epilogue loads (a residual, an accumulated output), once per output. */
   epilogueReads: number;
-  /** Floats of small per-element operands each A load also reads (a fused prologue's scale and shift). */
-  perALoad?: number;
+  /** Floats each workgroup's prologue loads (a fused BatchNorm's partials, γ, β). */
+  perWorkgroupReads?: number;
 }
 
 /** `@group(0) @binding(i)` declarations for the given names and kinds. */
@@ -199,6 +201,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let row0 = wid.y * ${BM}u;
   let redStart = wid.z * CHUNK;
   let redEnd = min(redStart + CHUNK, RED);
+  ${g.prologue ?? ''}
   ${accs.join('\n  ')}
   for (var r0 = redStart; r0 < redEnd; r0 += ${BK}u) {
     ${tileLoad('As', BM, g.aFast === 'red' ? 'red' : 'x', aElem)}
@@ -228,7 +231,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     usefulFlops: 2 * c.aReads * g.cols,
     read: c.read,
     written: c.written,
-    requested: 4 * (workgroups[0] * c.aReads * (1 + (c.perALoad ?? 0)) + workgroups[1] * c.bReads + c.epilogueReads),
+    requested: 4 * (workgroups[0] * c.aReads + workgroups[1] * c.bReads + c.epilogueReads + workgroups[0] * workgroups[1] * workgroups[2] * (c.perWorkgroupReads ?? 0)),
   };
   return { label: g.label, code, bindings: g.bindings, workgroups, cost };
 }
