@@ -68,23 +68,23 @@ test('tiling of the depth-50 shapes at batch 128 (one shard): workgroups and scr
   assert.deepEqual(gemmTiles(100352, 16, 144), { BM: 256, BN: 16, BK: 8, TM: 4, TN: 4 });
   assert.deepEqual(conv2dForward(s1).workgroups, [1, 392, 1]);
   assert.deepEqual(conv2dBackwardData(s1).workgroups, [1, 392, 1]);
-  // Filter: rows 144, workgroups of at most 64 invocations: 4 across 16 columns, 16 down → 64×16
-  // tiles, 3 of them; 88 chunks would make two waves (264 workgroups), capped at 64: chunks of
-  // 1,568 positions, 192 workgroups, 64 partial sums per weight.
+  // Filter: rows 144, workgroups of 64 invocations: 4 across 16 columns, 16 down → 64×16 tiles, 3 of
+  // them; 88 chunks make two waves (264 workgroups): chunks of 1,152 positions, 88 partials per weight.
   const f1 = conv2dBackwardFilter(s1);
-  assert.deepEqual(filterSplit(s1), { tiles: { BM: 64, BN: 16, BK: 32, TM: 4, TN: 4 }, chunk: 1568, chunks: 64 });
-  assert.deepEqual([f1.kernel.workgroups, f1.chunks, f1.total], [[1, 3, 64], 64, 144 * 16]);
-  // Stage 3: 7×7, 64→64: 64×64 tiles (16×16 invocations), 98 row tiles; filter: 16 across 64 columns,
-  // 4 down → 16×64 tiles, 36 of them, 8 chunks (288 workgroups) of 784 positions.
+  assert.deepEqual(filterSplit(s1), { tiles: { BM: 64, BN: 16, BK: 32, TM: 4, TN: 4 }, chunk: 1152, chunks: 88 });
+  assert.deepEqual([f1.kernel.workgroups, f1.chunks, f1.total], [[1, 3, 88], 88, 144 * 16]);
+  // Stage 3: 7×7, 64→64, 6,272 rows: 256 invocations would make 98 tiles of 64×64 (0.74 waves), so
+  // 64 invocations (4 down × 16 across) make 392 tiles of 16×64; filter: the same 16×64 tiles, 36 of
+  // them, 8 chunks (288 workgroups) of 784 positions.
   const s3 = shape(128, 7, 7, 64, 64, 3, 1);
-  assert.deepEqual(conv2dForward(s3).workgroups, [1, 98, 1]);
+  assert.deepEqual(conv2dForward(s3).workgroups, [1, 392, 1]);
   const f3 = conv2dBackwardFilter(s3);
   assert.deepEqual([f3.kernel.workgroups, f3.chunks], [[1, 36, 8], 8]);
   // conv0 (3 → 16) and a bottleneck's 1×1 64 → 256 (4 column tiles).
   assert.deepEqual(conv2dForward(shape(128, 28, 28, 3, 16, 3, 1)).workgroups, [1, 392, 1]);
   assert.deepEqual(conv2dForward(shape(128, 7, 7, 64, 256, 1, 1)).workgroups, [4, 98, 1]);
-  // A small filter gradient (128 positions) is one chunk, written as the gradient itself.
-  const small = conv2dBackwardFilter(shape(2, 8, 8, 16, 16, 3, 1));
+  // A small filter gradient (64 positions, the shortest chunk) is one chunk, written as the gradient itself.
+  const small = conv2dBackwardFilter(shape(1, 8, 8, 16, 16, 3, 1));
   assert.equal(small.chunks, 1);
   assert.deepEqual(small.kernel.bindings, ['read', 'read', 'read_write']);
   // accumulate needs one chunk.
@@ -254,9 +254,9 @@ test('odd shapes on every tile edge: batch 3, 7×7, 5 → 7 channels, 3×3 and 1
   await checkConv(shape(1, 5, 3, 7, 3, 1, 1));
 });
 
-test('split filter gradient with a short last chunk (675 positions in chunks of 256)', { skip }, async () => {
+test('split filter gradient with a short last chunk (675 positions in chunks of 64)', { skip }, async () => {
   const s = shape(3, 15, 15, 8, 12, 3, 1);
-  assert.deepEqual([filterSplit(s).chunk, filterSplit(s).chunks], [256, 3]);
+  assert.deepEqual([filterSplit(s).chunk, filterSplit(s).chunks], [64, 11]);
   await checkConv(s);
 });
 

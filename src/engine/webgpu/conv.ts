@@ -27,7 +27,7 @@
  * workgroup memory).
  */
 import type { BindingKind, Kernel } from './kernel.js';
-import { declare, gemmKernel, gemmTiles, roundUp, type GemmTiles } from './conv_gemm.js';
+import { declare, gemmKernel, occupancyTiles, roundUp, type GemmTiles } from './conv_gemm.js';
 import { bnPartials, bnPrologue, type BnApply } from './bn.js';
 
 export { gemmTiles, type GemmTiles } from './conv_gemm.js';
@@ -211,7 +211,7 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
   const { outH, outW } = convOutSize(s);
   const rows = s.batch * outH * outW;
   const red = s.k * s.k * s.inC;
-  const tiles = gemmTiles(rows, s.outC, red, undefined, bnBytes(o.bn));
+  const tiles = occupancyTiles(rows, s.outC, red, bnBytes(o.bn));
   const xg = xGather(s);
   const bn = bnInput(o.bn, gemmInvocations(tiles));
   const names = ['x', 'w', ...bn.names, ...(o.residual ? ['r'] : []), 'y'];
@@ -257,7 +257,7 @@ fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
 export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {}): Kernel {
   const rows = s.batch * s.inH * s.inW;
   const red = s.k * s.k * s.outC;
-  const tiles = gemmTiles(rows, s.inC, red);
+  const tiles = occupancyTiles(rows, s.inC, red);
   const bindings: BindingKind[] = ['read', 'read', 'read_write'];
   const { outH, outW } = convOutSize(s);
   const gh = gatherSide(s.inH, outH, s.k, s.stride, 'dy');

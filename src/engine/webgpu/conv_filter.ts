@@ -6,40 +6,50 @@
  * positions and writes its partial `[k·k·Cin, Cout]`; the SGD update (update.ts) adds the partials up
  * as it reads the gradient, so no reduce pass runs and the partials are read once.
  *
- * Chunks: enough for two waves of workgroups on a 132-SM GPU ({@link FILTER_TARGET_WORKGROUPS}), in
- * workgroups of at most 64 invocations (more, smaller tiles), at most {@link FILTER_MAX_CHUNKS} chunks
- * and at least {@link FILTER_MIN_CHUNK} positions each. The partials of every layer persist until the
- * update, so their count bounds the memory: about 1 MB per layer at depth 50, batch 128.
+ * Chunks: enough for two waves of workgroups on a 132-SM GPU, in workgroups of at most 64
+ * invocations (more, smaller tiles), within 4 MB of partials per layer ({@link filterSplit}). The
+ * partials of every layer persist until the update: about 1 MB per layer at depth 50, batch 128.
  */
 import type { BindingKind, Kernel } from './kernel.js';
-import { ceilDiv, declare, gemmKernel, gemmTiles, roundUp, type GemmTiles } from './conv_gemm.js';
-import { MODEL_SMS } from './cost.js';
+import { ceilDiv, declare, gemmKernel, gemmTiles, roundUp, TARGET_WORKGROUPS, tileCount, type GemmTiles } from './conv_gemm.js';
 import { bnBytes, bnInput, bnInputFloats, bnLabel, convOutSize, gemmInvocations, im2colFn, shapeConsts, shapeLabel, xGather, type ConvInputOptions, type ConvShape } from './conv.js';
 
-/** Workgroups a split backward-filter aims at: two waves on a 132-SM GPU. */
-const FILTER_TARGET_WORKGROUPS = 2 * MODEL_SMS;
-/** Most chunks of one filter gradient (partials the update reads per weight). */
-const FILTER_MAX_CHUNKS = 64;
+/** Floats of one layer's partials the split may use (4 MB): a small filter gradient takes more chunks. */
+const FILTER_PARTIAL_FLOATS = 2 ** 20;
+/** Most chunks of one filter gradient. */
+const FILTER_MAX_CHUNKS = 512;
 /** Shortest reduction chunk of a split backward-filter (output positions per partial sum). */
-const FILTER_MIN_CHUNK = 256;
-/** Invocations per workgroup of the filter GEMM (smaller tiles, more of them). */
-const FILTER_INVOCATIONS = 64;
+const FILTER_MIN_CHUNK = 64;
 
 /**
  * How backward-filter splits its reduction over the B·OH·OW output positions (module comment):
- * `chunks` chunks of `chunk` positions (a multiple of BK); one chunk means the gradient itself is written.
+ * workgroups of 64 invocations (32 where 64 cannot reach the target), `chunks` chunks of `chunk`
+ * positions (a multiple of BK, at least {@link FILTER_MIN_CHUNK}) so that tiles × chunks reaches
+ * {@link TARGET_WORKGROUPS} within {@link FILTER_PARTIAL_FLOATS} of partials; one chunk means the
+ * gradient itself is written.
  * @param o.split false: always one chunk.
  */
 export function filterSplit(s: ConvShape, o: { split?: boolean } & ConvInputOptions = {}): { tiles: GemmTiles; chunk: number; chunks: number } {
   const { outH, outW } = convOutSize(s);
   const positions = s.batch * outH * outW;
   const rows = s.k * s.k * s.inC;
-  // Tiles are picked for a chunk of the minimum length; BK then fits any longer chunk equally well.
-  const tiles = gemmTiles(rows, s.outC, Math.min(positions, FILTER_MIN_CHUNK), FILTER_INVOCATIONS, bnBytes(o.bn));
-  const tileCount = ceilDiv(rows, tiles.BM) * ceilDiv(s.outC, tiles.BN);
-  const want = o.split === false ? 1 : Math.min(FILTER_MAX_CHUNKS, ceilDiv(FILTER_TARGET_WORKGROUPS, tileCount));
-  const chunk = roundUp(Math.max(FILTER_MIN_CHUNK, ceilDiv(positions, want)), tiles.BK);
-  return { tiles, chunk: Math.min(chunk, roundUp(positions, tiles.BK)), chunks: ceilDiv(positions, chunk) };
+  const total = rows * s.outC;
+  let best: { tiles: GemmTiles; chunk: number; chunks: number } | null = null;
+  for (const inv of [64, 32]) {
+    // Tiles are picked for a chunk of the minimum length; BK then fits any longer chunk equally well.
+    const tiles = gemmTiles(rows, s.outC, Math.min(positions, FILTER_MIN_CHUNK), inv, bnBytes(o.bn));
+    const tc = tileCount(rows, s.outC, tiles);
+    const want = o.split === false ? 1 : Math.max(1, Math.min(FILTER_MAX_CHUNKS, Math.floor(FILTER_PARTIAL_FLOATS / total), ceilDiv(TARGET_WORKGROUPS, tc)));
+    let chunk = Math.min(roundUp(Math.max(FILTER_MIN_CHUNK, ceilDiv(positions, want)), tiles.BK), roundUp(positions, tiles.BK));
+    // Rounding to BK can leave the chunks a few short of the target: shorten them while that helps.
+    const most = Math.min(FILTER_MAX_CHUNKS, Math.floor(FILTER_PARTIAL_FLOATS / total));
+    while (want > 1 && tc * ceilDiv(positions, chunk) < TARGET_WORKGROUPS && chunk - tiles.BK >= FILTER_MIN_CHUNK && ceilDiv(positions, chunk - tiles.BK) <= most) {
+      chunk -= tiles.BK;
+    }
+    best = { tiles, chunk, chunks: ceilDiv(positions, chunk) };
+    if (o.split === false || tc * best.chunks >= TARGET_WORKGROUPS) break;
+  }
+  return best!;
 }
 
 /** A backward-filter kernel and how many partials it writes. */

@@ -12,7 +12,7 @@
  * only where the static shapes need them.
  */
 import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
-import type { KernelClass } from './cost.js';
+import { MODEL_SMS, type KernelClass } from './cost.js';
 
 /** The tiling of one GEMM: workgroup tile `BM×BN`, reduction step `BK`, per-invocation block `TM×TN`. */
 export interface GemmTiles {
@@ -58,6 +58,28 @@ export function gemmTiles(rows: number, cols: number, red: number, maxInvocation
   }
   if (best.BK === 0) throw new Error(`gemmTiles: no reduction step fits ${BM}x${BN} tiles in ${MAX_WORKGROUP_BYTES} bytes`);
   return { BM, BN, BK: best.BK, TM, TN };
+}
+
+/** Workgroups a convolution GEMM aims at: two waves on a 132-SM GPU (cost.ts MODEL_SMS). */
+export const TARGET_WORKGROUPS = 2 * MODEL_SMS;
+
+/** Output tiles of a GEMM's dispatch with these tiles. */
+export function tileCount(rows: number, cols: number, t: GemmTiles): number {
+  return ceilDiv(rows, t.BM) * ceilDiv(cols, t.BN);
+}
+
+/**
+ * {@link gemmTiles} with the largest workgroup (256, 128, 64 or 32 invocations) whose tiles still
+ * number {@link TARGET_WORKGROUPS} (two waves on a 132-SM GPU), else the smallest: smaller tiles for
+ * the GEMMs with few rows (stage 3's 6,272 output positions at batch 128 make 98 tiles of 64 rows).
+ */
+export function occupancyTiles(rows: number, cols: number, red: number, reservedBytes = 0): GemmTiles {
+  let t = gemmTiles(rows, cols, red, MAX_INVOCATIONS, reservedBytes);
+  for (const inv of [128, 64, 32]) {
+    if (tileCount(rows, cols, t) >= TARGET_WORKGROUPS) break;
+    t = gemmTiles(rows, cols, red, inv, reservedBytes);
+  }
+  return t;
 }
 
 /** One GEMM to generate (see the module comment). */
