@@ -186,6 +186,20 @@ export class Program {
     return this.ops.map((o) => o.label);
   }
 
+  /**
+   * Encodes every dispatch in a compute pass of its own that writes timestamps `2i` and `2i + 1` of
+   * `querySet` at its beginning and end (profile.ts; needs the `timestamp-query` feature).
+   */
+  encodeTimed(encoder: GPUCommandEncoder, querySet: GPUQuerySet): void {
+    this.ops.forEach((op, i) => {
+      const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      pass.setPipeline(op.pipeline);
+      pass.setBindGroup(0, op.bindGroup);
+      pass.dispatchWorkgroups(op.workgroups[0], op.workgroups[1], op.workgroups[2]);
+      pass.end();
+    });
+  }
+
   /** Replays every dispatch into `pass` (setPipeline only when it changes). */
   encode(pass: GPUComputePassEncoder): void {
     let last: GPUComputePipeline | null = null;
