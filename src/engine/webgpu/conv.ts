@@ -182,6 +182,14 @@ export function bnInput(bn: BnApply | undefined, wgSize: number): { names: strin
   return { names: ['state', ...(bn.fixGamma ? [] : ['gamma']), 'beta'], ...p };
 }
 
+/**
+ * The WGSL declarations of a kernel that gathers x (forward, backward-filter): its bindings, the
+ * shape's constants, a fused BatchNorm's declarations and `fn loadX` ({@link im2colFn}).
+ */
+export function xReaderDecls(s: ConvShape, names: string[], bindings: BindingKind[], bnDecls: string, bn: BnApply | undefined): string {
+  return `${declare(names, bindings)}\n${shapeConsts(s)}\n${bnDecls}\n${im2colFn(s, bn)}`;
+}
+
 /** The label's mark of a fused BatchNorm. */
 export const bnLabel = (bn: BnApply | undefined): string => (bn ? (bn.relu ? '+bnrelu' : '+bn') : '');
 
@@ -226,10 +234,7 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
     aFast: 'red',
     bFast: 'col',
     bindings,
-    decls: `${declare(names, bindings)}
-${shapeConsts(s)}
-${bn.decls}
-${im2colFn(s, o.bn)}
+    decls: `${xReaderDecls(s, names, bindings, bn.decls, o.bn)}
 fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }
 fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
     store: o.residual ? 'y[row * COUT + col] = v + r[row * COUT + col];' : 'y[row * COUT + col] = v;',

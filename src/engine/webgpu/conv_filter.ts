@@ -11,8 +11,8 @@
  * partials of every layer persist until the update: about 1 MB per layer at depth 50, batch 128.
  */
 import type { BindingKind, Kernel } from './kernel.js';
-import { ceilDiv, declare, gemmKernel, gemmTiles, roundUp, TARGET_WORKGROUPS, tileCount, type GemmTiles } from './conv_gemm.js';
-import { bnBytes, bnInput, bnInputFloats, bnLabel, convOutSize, gemmInvocations, im2colFn, shapeConsts, shapeLabel, xGather, type ConvInputOptions, type ConvShape } from './conv.js';
+import { ceilDiv, gemmKernel, gemmTiles, roundUp, TARGET_WORKGROUPS, tileCount, type GemmTiles } from './conv_gemm.js';
+import { bnBytes, bnInput, bnInputFloats, bnLabel, convOutSize, gemmInvocations, shapeLabel, xGather, xReaderDecls, type ConvInputOptions, type ConvShape } from './conv.js';
 
 /** Floats of one layer's partials the split may use (4 MB): a small filter gradient takes more chunks. */
 const FILTER_PARTIAL_FLOATS = 2 ** 20;
@@ -98,10 +98,7 @@ export function conv2dBackwardFilter(s: ConvShape, o: { accumulate?: boolean; sp
     aFast: 'row',
     bFast: 'col',
     bindings,
-    decls: `${declare(names, bindings)}
-${shapeConsts(s)}
-${bn.decls}
-${im2colFn(s, o.bn)}
+    decls: `${xReaderDecls(s, names, bindings, bn.decls, o.bn)}
 fn loadA(row: u32, red: u32) -> f32 { return loadX(red, row); }
 fn loadB(red: u32, col: u32) -> f32 { return dy[red * COUT + col]; }`,
     store,
