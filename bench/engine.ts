@@ -16,6 +16,11 @@
  *   depend on the batch), and the ceiling at batch 128 is 128 / (host time per step).
  * - `--device gpu` (default): Dawn's default adapter (a GPU, else lavapipe), batch 128 by default;
  *   the wall time includes the device's work (settled every `--read-every` steps, default 8).
+ * Then (unless `--no-model`) the model table of bench/engine-model.ts: per kernel class and stage the
+ * dispatches, FLOPs, global-memory bytes, workgroups and waves on a 132-SM GPU, from the kernels'
+ * own indexing — the same on every device, a model rather than a measurement.
+ * `--profile` (a GPU with timestamp-query): one more step with a timestamped pass per dispatch, its
+ * device time per kernel class and stage with achieved TFLOPS and GB/s (src/engine/webgpu/profile.ts).
  * `--toggles` runs each configuration once per Dawn toggle set (`none`, `skip_validation`,
  * `disable_robustness`, `skip_validation+disable_robustness`; a fresh Dawn instance each).
  * Images, targets and plans are synthetic and made before timing; a step's time is
@@ -31,6 +36,9 @@ import { convOutSize } from '../src/engine/webgpu/convs.js';
 import type { NetworkSpec } from '../src/model/spec.js';
 import { uniformStream } from '../src/random.js';
 import type { MixupPlacement } from '../src/config/schema.js';
+import type { DispatchCost } from '../src/engine/webgpu/cost.js';
+import { modelLines } from './engine-model.js';
+import { StepProfiler, timeBreakdown, type TimedGroup } from '../src/engine/webgpu/profile.js';
 
 const EXPERIMENTS: Record<string, MixupPlacement | null> = { erm: null, mixup: 'input', 'mixup-feature': 'head' };
 
@@ -79,6 +87,10 @@ interface Run {
   /** Host time per step inside trainStep (packing, writeBuffers, encoding, submit), without settles. */
   hostMsPerStep: number;
   flops: number;
+  /** The step's dispatches with their modelled cost. */
+  costs: DispatchCost[];
+  /** One profiled step per class and stage (`--profile`), or why there is none. */
+  profile?: TimedGroup[] | string;
 }
 
 async function tryBuild(dev: OpenDevice, o: ConstructorParameters<typeof StaticResNet>[1]): Promise<StaticResNet | null> {
@@ -99,9 +111,9 @@ async function tryBuild(dev: OpenDevice, o: ConstructorParameters<typeof StaticR
   return e;
 }
 
-async function bench(opts: { device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number }, experiment: string, toggles: string[]): Promise<Run> {
+async function bench(opts: { device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number; profile: boolean }, experiment: string, toggles: string[]): Promise<Run> {
   // no adapter (no libvulkan, no Vulkan driver): the one line that says what is missing, exit 2, no stack trace
-  const dev = await openDevice({ backend: opts.device === 'null' ? 'null' : undefined, toggles }).catch((e: Error) => {
+  const dev = await openDevice({ backend: opts.device === 'null' ? 'null' : undefined, toggles, features: opts.profile ? ['timestamp-query'] : [] }).catch((e: Error) => {
     console.error(`bench:engine: ${e.message}`);
     return process.exit(2);
   });
@@ -143,15 +155,39 @@ async function bench(opts: { device: string; batch?: number; depth: number; step
     for (let s = 0; s < opts.steps; s++) await step(s);
     await engine.settle();
     const ms = (performance.now() - t0) / opts.steps;
+    let profile: TimedGroup[] | string | undefined;
+    if (opts.profile) {
+      if (opts.device === 'null') profile = 'the null backend runs nothing';
+      else if (!dev.device.features.has('timestamp-query')) profile = `${dev.adapter} has no timestamp-query`;
+      else {
+        const p = new StepProfiler(dev.device, engine.dispatchesPerStep);
+        engine.profileWith(p);
+        await step(0);
+        engine.profileWith(null);
+        await engine.settle();
+        profile = timeBreakdown(engine.stepCosts(), await p.durations());
+        p.destroy();
+      }
+    }
     const run: Run = {
       experiment, toggles, batch: B, dispatches: engine.dispatchesPerStep, pipelines: engine.pipelineCount,
-      mb: engine.bytes / 2 ** 20, msPerStep: ms, hostMsPerStep: hostMs / opts.steps, flops: stepFlops(engine.spec, B, H, H),
+      mb: engine.bytes / 2 ** 20, msPerStep: ms, hostMsPerStep: hostMs / opts.steps, flops: stepFlops(engine.spec, B, H, H), costs: engine.stepCosts(), profile,
     };
     engine.dispose();
     return run;
   } finally {
     dev.close();
   }
+}
+
+/** The measured table of one profiled step (device time per class and stage, modelled work per second). */
+function profileLines(groups: readonly TimedGroup[]): string[] {
+  const out = [`one profiled step (timestamp-query, a pass per dispatch): ms, and the model's FLOPs and distinct bytes per measured second`];
+  out.push(`${'class'.padEnd(16)} ${'stage'.padEnd(7)} ${'disp'.padStart(5)} ${'ms'.padStart(9)} ${'TFLOPS'.padStart(8)} ${'GB/s'.padStart(8)}`);
+  for (const g of groups) {
+    out.push(`${(g.class === 'all' ? (g.stage === 'all' ? 'step' : 'all classes') : g.class).padEnd(16)} ${g.stage.padEnd(7)} ${String(g.dispatches).padStart(5)} ${g.ms.toFixed(3).padStart(9)} ${g.tflops.toFixed(2).padStart(8)} ${g.gbps.toFixed(0).padStart(8)}`);
+  }
+  return out;
 }
 
 const program = new Command('bench:engine')
@@ -164,8 +200,10 @@ const program = new Command('bench:engine')
   .option('--read-every <n>', 'settle every N steps', int(1), 8)
   .option('--experiments <list>', 'erm, mixup (input), mixup-feature (head)', 'erm,mixup,mixup-feature')
   .option('--toggles <list>', 'Dawn toggle sets, comma-separated; + joins toggles of one set', 'none')
+  .option('--no-model', 'leave out the model table (FLOPs, bytes, workgroups per kernel class and stage)')
+  .option('--profile', 'time one step per kernel class and stage with timestamp-query (gpu)', false)
   .parse();
-const o = program.opts<{ device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number; experiments: string; toggles: string }>();
+const o = program.opts<{ device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number; experiments: string; toggles: string; model: boolean; profile: boolean }>();
 if (o.device !== 'null' && o.device !== 'gpu') program.error(`error: option '--device <kind>' must be null or gpu, got ${o.device}`);
 const experiments = o.experiments.split(',');
 for (const e of experiments) if (!(e in EXPERIMENTS)) program.error(`error: option '--experiments': unknown experiment ${e} (erm, mixup, mixup-feature)`);
@@ -183,6 +221,9 @@ for (const toggles of toggleSets) {
       `${e.padEnd(13)} toggles ${(toggles.join('+') || 'none').padEnd(36)} depth ${o.depth} batch ${r.batch}: ${r.dispatches} dispatches/step, ${r.pipelines} pipelines, ${r.mb.toFixed(0)} MB; ` +
         `${(perImage / 1e9).toFixed(3)} GFLOP/image, ${(r.flops / 1e9).toFixed(1)} GFLOP/step; ${r.msPerStep.toFixed(3)} ms/step (${o.device === 'null' ? 'host only' : 'host + device'}), ${speed}`,
     );
+    if (o.model && toggles === toggleSets[0]) console.log(modelLines(r.costs).join('\n'));
+    if (typeof r.profile === 'string') console.log(`profile: none (${r.profile})`);
+    else if (r.profile) console.log(profileLines(r.profile).join('\n'));
   }
 }
 console.log(`load at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);

@@ -4,7 +4,12 @@
 #   1. the adapters (`mixup backends`: the webgpu row names the one --backend webgpu uses);
 #   2. the static WebGPU engine's training step at depth 50, batch 128, 28x28 crops, for erm, input
 #      mixup and feature-map mixup (bench/engine.ts --device gpu): dispatches, memory, ms per step
-#      (host + device), img/s, achieved TFLOPS, and the host ms per step spent inside trainStep;
+#      (host + device), img/s, achieved TFLOPS, and the host ms per step spent inside trainStep,
+#      with the modelled FLOPs, bytes and waves per kernel class and stage; then erm again with
+#      Dawn's disable_robustness and skip_validation+disable_robustness toggles (MIXUP_DAWN_TOGGLES);
+#      with timestamp-query, one profiled step's ms, TFLOPS and GB/s per kernel class and stage; and
+#      where python3 has a CUDA torch, the same step in PyTorch eager and torch.compile
+#      (scripts/torch-step.py) with the ratio of img/s;
 #   3. the host-only time per step on Dawn's null backend (bench/engine.ts --device null), the
 #      ceiling the host alone allows;
 #   4. with --data-dir, one real-data epoch of configs/mixup.json on --backend webgpu (the epoch
@@ -38,7 +43,7 @@ while [[ $# -gt 0 ]]; do
       shift
       ;;
     -h | --help)
-      sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -65,7 +70,28 @@ echo "== adapters"
 "${MIXUP[@]}" "${gpu[@]}" backends
 echo
 echo "== static engine on the GPU: depth $depth, batch $batch, $steps timed steps"
-node dist/bench/engine.js --device gpu --depth "$depth" --batch "$batch" --steps "$steps" --warmup "$warmup" --experiments erm,mixup,mixup-feature
+node dist/bench/engine.js --device gpu --depth "$depth" --batch "$batch" --steps "$steps" --warmup "$warmup" --experiments erm,mixup,mixup-feature --profile \
+  | tee "${TMPDIR:-/tmp}/mixup-gpu-check.engine.$$"
+ours=$(grep -m1 -oE '^erm .* ([0-9]+) img/s' "${TMPDIR:-/tmp}/mixup-gpu-check.engine.$$" | grep -oE '[0-9]+ img/s' | grep -oE '[0-9]+' || true)
+rm -f "${TMPDIR:-/tmp}/mixup-gpu-check.engine.$$"
+echo
+if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  echo "== the anchor: the same erm step in PyTorch (scripts/torch-step.py), eager and torch.compile"
+  python3 scripts/torch-step.py --depth "$depth" --batch "$batch" --steps "$steps" | while read -r line; do
+    theirs=$(grep -oE '[0-9]+ img/s' <<<"$line" | grep -oE '[0-9]+' || true)
+    if [[ -n $ours && -n $theirs ]]; then
+      echo "$line; static engine / this = $(awk "BEGIN { printf \"%.2f\", $ours / $theirs }")"
+    else
+      echo "$line"
+    fi
+  done
+else
+  echo "== the PyTorch anchor: skipped (no python3 with a CUDA-enabled torch)"
+fi
+echo
+echo "== the same without Dawn's robustness (and validation): erm (MIXUP_DAWN_TOGGLES picks them for a run)"
+node dist/bench/engine.js --device gpu --depth "$depth" --batch "$batch" --steps "$steps" --warmup "$warmup" --experiments erm \
+  --toggles disable_robustness,skip_validation+disable_robustness --no-model
 echo
 echo "== host time alone (Dawn's null backend: runs nothing): depth $depth"
 node dist/bench/engine.js --device null --depth "$depth" --steps "$nullsteps" --warmup "$warmup" --experiments mixup

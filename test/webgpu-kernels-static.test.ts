@@ -276,7 +276,19 @@ test('inference logits and the summed soft-ce gradient on one-hot labels (softma
  */
 async function checkUpdate(s: UpdateShape, loss: number, seed: number): Promise<void> {
   const w = lcgValues(s.params, seed);
-  const g = lcgValues(s.params, seed + 1);
+  const grads = lcgValues(s.params, seed + 1);
+  // Split ranges: the gradient is the sum of their partials (the grads buffer there is ignored).
+  const splits = s.splits ?? [];
+  const partialFloats = splits.reduce((a, r) => Math.max(a, r.base + r.chunks * r.total), 1);
+  const partials = lcgValues(partialFloats, seed + 5);
+  const g = Float64Array.from(grads);
+  for (const r of splits) {
+    for (let j = 0; j < r.total; j++) {
+      let sum = 0;
+      for (let z = 0; z < r.chunks; z++) sum += partials[r.base + z * r.total + j]!;
+      g[r.offset + j] = sum;
+    }
+  }
   const mom = lcgValues(s.params, seed + 2).map((v) => 0.1 * v);
   const moving = lcgValues(s.moving, seed + 3).map((v) => 1 + v);
   const batch = lcgValues(s.moving, seed + 4).map((v) => 1 + v);
@@ -288,8 +300,8 @@ async function checkUpdate(s: UpdateShape, loss: number, seed: number): Promise<
   const k = updateKernel(s);
   const got = await runSteps(
     device!,
-    [{ kernel: k, buffers: ['params', 'grads', 'mom', 'moving', 'batch', 'scalars', 'results'] }],
-    { params: w, grads: g, mom, moving, batch, scalars: new Float32Array([lr, lrWd, slot, 0]), results },
+    [{ kernel: k, buffers: ['params', 'grads', 'mom', 'moving', 'batch', 'scalars', 'results', ...(splits.length > 0 ? ['partials'] : [])] }],
+    { params: w, grads, mom, moving, batch, scalars: new Float32Array([lr, lrWd, slot, 0]), results, partials },
     ['params', 'mom', 'moving'],
   );
   if (!Number.isFinite(loss)) {
@@ -316,6 +328,17 @@ async function checkUpdate(s: UpdateShape, loss: number, seed: number): Promise<
 test('SGD with momentum 0.9 and the wd mask, moving statistics, 300 parameters (2 workgroups) + 14 statistics', { skip }, async () => {
   await checkUpdate({ params: 300, wdEnd: 123, moving: 14, momentum: 0.9, capacity: 3 }, 2.3, 121);
   await checkUpdate({ params: 250, wdEnd: 250, moving: 7, momentum: 0, capacity: 2 }, 0.5, 131);
+});
+
+test('the split filter gradients\' partials summed inside the update (ranges at the first, middle and last parameters)', { skip }, async () => {
+  const splits = [
+    { offset: 0, total: 20, base: 0, chunks: 3 },
+    { offset: 64, total: 37, base: 64, chunks: 5 },
+    { offset: 280, total: 20, base: 256, chunks: 2 },
+  ];
+  await checkUpdate({ params: 300, wdEnd: 123, moving: 14, momentum: 0.9, capacity: 3, splits }, 2.3, 161);
+  // One range alone (the binary search's edge: a single entry).
+  await checkUpdate({ params: 300, wdEnd: 123, moving: 14, momentum: 0.9, capacity: 3, splits: [{ offset: 128, total: 64, base: 0, chunks: 4 }] }, 1.1, 171);
 });
 
 test('NaN guard: with a NaN or infinite loss in this step\'s slot no parameter, momentum or statistic changes', { skip }, async () => {

@@ -21,3 +21,20 @@ export function createDawnInstance<G>(dawn: { create(flags: string[]): G }, flag
   kept.push(instance);
   return instance;
 }
+
+/** The Dawn toggles the engine's device may be opened with (Dawn's src/dawn/native/Toggles.cpp). */
+export const ENGINE_TOGGLES = ['skip_validation', 'disable_robustness'] as const;
+
+/**
+ * The toggles of `MIXUP_DAWN_TOGGLES` (comma-separated, e.g. `disable_robustness,skip_validation`),
+ * as Dawn instance flags: `['enable-dawn-features=…']`, or `[]` when unset or empty (the default:
+ * Dawn's validation and robustness on, until a GPU has shown that turning them off pays).
+ * @throws Error with one line naming an unknown toggle.
+ */
+export function dawnToggleFlags(value: string | undefined): string[] {
+  const toggles = (value ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '');
+  for (const t of toggles) {
+    if (!(ENGINE_TOGGLES as readonly string[]).includes(t)) throw new Error(`MIXUP_DAWN_TOGGLES: unknown toggle ${t} (expected ${ENGINE_TOGGLES.join(', ')})`);
+  }
+  return toggles.length > 0 ? [`enable-dawn-features=${[...new Set(toggles)].join(',')}`] : [];
+}

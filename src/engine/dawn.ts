@@ -29,7 +29,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { captureNativeStderr } from './native-stderr.js';
-import { createDawnInstance } from './dawn-instance.js';
+import { createDawnInstance, dawnToggleFlags } from './dawn-instance.js';
 import { hasVulkanLoader, useLocalLavapipe, vulkanDrivers } from './vulkan.js';
 
 /** What Dawn says about an adapter (WebGPU's GPUAdapterInfo), plus whether it is a CPU. */
@@ -201,7 +201,13 @@ export async function setUpDawn(gpu?: number): Promise<AdapterInfo> {
     throw new WebgpuUnavailable(`Dawn finds no adapter (${found})`, false, NO_ADAPTER_HINT);
   }
   const name = adapterForGpu(list, gpu);
-  const instance = createDawnInstance(dawn, name === null ? [] : [`adapter=${name}`]);
+  let toggles: string[];
+  try {
+    toggles = dawnToggleFlags(process.env['MIXUP_DAWN_TOGGLES']);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const instance = createDawnInstance(dawn, [...(name === null ? [] : [`adapter=${name}`]), ...toggles]);
   const adapter = await requestAdapterQuietly(instance, { powerPreference: 'high-performance' });
   if (!adapter) throw new WebgpuUnavailable(`Dawn lists adapters (${list.map((a) => a.name).join(', ')}) but returns none`);
   const i = adapter.info ?? {};

@@ -13,10 +13,15 @@
  * E[(x−K)²] − E[x−K]² accurate.
  *
  * Per-BatchNorm state buffer, floats: forward partials `[S,P,C,2]` (Σ(x−K), Σ(x−K)²) at 0, backward
- * partials `[S,P,C,2]` (Σg, Σg·(x−K)) at S·P·C·2; g = dy·[a > 0] (the ReLU mask, where fused).
+ * partials `[S,P,C,2]` (Σg, Σg·(x−K)) at S·P·C·2; g = dy·[y > 0] (the ReLU mask, where fused).
+ *
+ * The training step applies BatchNorm(+ReLU) where its output is read ({@link bnPrologue}: a
+ * convolution's prologue), so only a BatchNorm before a kernel without one (the head's pool) runs
+ * {@link bnForwardKernel}; the backward recomputes its ReLU mask from x.
  */
 import type { BindingKind, Kernel } from './kernel.js';
 import { entry, f32, grid, storage, WG, elementwiseMain } from './wgsl.js';
+import { elementwiseCost } from './cost.js';
 
 /** BatchNorm eps of the reference (symbols/resnet.py). */
 export const BN_EPS = 2e-5;
@@ -42,6 +47,66 @@ export function bnStateFloats(s: BnShape): number {
   return 4 * s.shards * bnPartials(s).P * s.channels;
 }
 
+/**
+ * WGSL of a kernel that reads a BatchNorm's forward partials (bindings `x`, the BatchNorm input, and
+ * `state`, declared by the caller): constants `BN_S`, `BN_M`, `BN_C`, `BN_P`, `BN_EPS` and
+ * `fn bnMoments(s, c) -> vec2f`, the (mean, biased variance) of shard s, channel c, folded from the P
+ * shifted partials exactly as every BatchNorm kernel folds them ({@link foldStats}).
+ */
+export function bnMomentsFn(s: BnShape): string {
+  const { P } = bnPartials(s);
+  return `const BN_S = ${s.shards}u; const BN_M = ${s.rows}u; const BN_C = ${s.channels}u; const BN_P = ${P}u; const BN_EPS = ${f32(BN_EPS)};
+fn bnMoments(s: u32, c: u32) -> vec2f {
+  var t = vec2f(0.0);
+  for (var p = 0u; p < BN_P; p++) {
+    let o = ((s * BN_P + p) * BN_C + c) * 2u;
+    t += vec2f(state[o], state[o + 1u]);
+  }
+  let d = t.x / f32(BN_M);
+  return vec2f(x[s * BN_M * BN_C + c] + d, max(t.y / f32(BN_M) - d * d, 0.0));
+}`;
+}
+
+/** A BatchNorm applied where its output is read (a conv's prologue, the backward's ReLU mask). */
+export interface BnApply {
+  shape: BnShape;
+  fixGamma: boolean;
+  relu: boolean;
+}
+
+/**
+ * The fused BatchNorm(+ReLU) of a consumer kernel: declarations (after the caller's `x` and `state`
+ * bindings and `gamma` unless fixGamma, `beta`), workgroup arrays `bnScale`, `bnShift` `[S·C]`, and the
+ * statements (in `main`, uniform control flow, invocation index `lid` of `wgSize`) that fill them:
+ * scale = γ·rstd, shift = β − μ·scale, then a barrier. `fn bnAct(v, s, c)` is then the BatchNorm output
+ * `fma(v, scale, shift)` of an input value v of shard s, channel c, with ReLU written as
+ * `select(y, 0, y < 0)` (a NaN stays NaN for the step's NaN guard).
+ * @returns WGSL declarations, prologue statements and the workgroup bytes used.
+ */
+export function bnPrologue(a: BnApply, wgSize: number): { decls: string; body: string; bytes: number } {
+  const SC = a.shape.shards * a.shape.channels;
+  const decls = `${bnMomentsFn(a.shape)}
+var<workgroup> bnScale: array<f32, ${SC}>;
+var<workgroup> bnShift: array<f32, ${SC}>;
+fn bnAct(v: f32, s: u32, c: u32) -> f32 {
+  let j = s * BN_C + c;
+  let y = fma(v, bnScale[j], bnShift[j]);
+  return ${a.relu ? 'select(y, 0.0, y < 0.0)' : 'y'};
+}`;
+  const body = `for (var j0 = 0u; j0 < ${SC}u; j0 += ${wgSize}u) {
+    let j = j0 + lid;
+    if (j < ${SC}u) {
+      let c = j % BN_C;
+      let m = bnMoments(j / BN_C, c);
+      let sc = ${a.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(m.y + BN_EPS);
+      bnScale[j] = sc;
+      bnShift[j] = beta[c] - m.x * sc;
+    }
+  }
+  workgroupBarrier();`;
+  return { decls, body, bytes: 8 * SC };
+}
+
 function header(s: BnShape): string {
   const { P, R } = bnPartials(s);
   if (s.channels > WG) throw new Error(`BatchNorm: ${s.channels} channels, at most ${WG}`);
@@ -54,12 +119,17 @@ const N = ${s.shards * s.rows * s.channels}u; const EPS = ${f32(BN_EPS)};`;
  * `[P, S, 1]` workgroups of 256: invocation (r, c) = (lid / C, lid % C), r < R = ⌊256/C⌋, sums rows
  * m ≡ p·R + r (mod P·R) of shard s at channel c; then the R sums per channel are added in
  * workgroup memory and written to the state at partial (s, p).
- * Bindings forward: x, state. Backward: dy, [a (ReLU output: the mask),] x, state.
+ * Backward: g = dy·[BN output > 0] with `relu`, the BN output recomputed from x and the forward
+ * partials as the consumers computed it ({@link bnPrologue}); `batch`: workgroup (0, 0) also writes
+ * the shards' average mean and biased variance to `batch` ([mean C | var C], for the moving update),
+ * which a BatchNorm applied in its consumers has no forward kernel to write.
+ * Bindings forward: x, state. Backward: dy, x, state, [γ (relu, not fixGamma), β (relu),] [batch].
  */
-export function bnStatsKernel(s: BnShape, o: { backward: boolean; relu?: boolean }): Kernel {
+export function bnStatsKernel(s: BnShape, o: { backward: boolean; relu?: boolean; fixGamma?: boolean; batch?: boolean }): Kernel {
   const { P } = bnPartials(s);
   const bwd = o.backward;
   const mask = bwd && o.relu === true;
+  const writeBatch = bwd && o.batch === true;
   const decl: string[] = [];
   const bindings: BindingKind[] = [];
   const add = (name: string, access: 'read' | 'read_write') => {
@@ -67,16 +137,33 @@ export function bnStatsKernel(s: BnShape, o: { backward: boolean; relu?: boolean
     bindings.push(access);
   };
   if (bwd) add('dy', 'read');
-  if (mask) add('a', 'read');
   add('x', 'read');
   add('state', 'read_write');
-  const value = bwd ? `let g = ${mask ? 'select(0.0, dy[j], a[j] > 0.0)' : 'dy[j]'}; acc += vec2f(g, g * v);` : 'acc += vec2f(v, v * v);';
+  if (mask) {
+    if (!o.fixGamma) add('gamma', 'read');
+    add('beta', 'read');
+  }
+  if (writeBatch) add('batch', 'read_write');
+  const pro = mask ? bnPrologue({ shape: s, fixGamma: o.fixGamma === true, relu: true }, WG) : null;
+  const value = bwd ? `let g = ${mask ? 'select(0.0, dy[j], bnAct(x[j], s, c) > 0.0)' : 'dy[j]'}; acc += vec2f(g, g * v);` : 'acc += vec2f(v, v * v);';
   const code = `${header(s)}
 ${decl.join('\n')}
+${pro ? pro.decls : writeBatch ? bnMomentsFn(s) : ''}
 var<workgroup> part: array<vec2f, ${WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let p = wid.x; let s = wid.y;
+  ${pro ? pro.body : ''}
+  ${
+    writeBatch
+      ? `if (p == 0u && s == 0u && lid < C) {
+    var mv = vec2f(0.0);
+    for (var q = 0u; q < S; q++) { mv += bnMoments(q, lid); }
+    batch[lid] = mv.x / f32(S);
+    batch[C + lid] = mv.y / f32(S);
+  }`
+      : ''
+  }
   let c = lid % C; let r = lid / C;
   var acc = vec2f(0.0);
   if (r < R) {
@@ -99,7 +186,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 }
 `;
-  return { label: `bn_${bwd ? 'bwd' : 'fwd'}_stats S${s.shards} M${s.rows} C${s.channels}${mask ? ' relu' : ''}`, code, bindings, workgroups: [P, s.shards, 1] };
+  const n = s.shards * s.rows * s.channels;
+  const cost = elementwiseCost('bn', n, bwd ? 4 : 3, (bwd ? 2 : 1) * n + (bwd ? 2 * s.shards * P * s.channels : 0), 2 * s.shards * P * s.channels + (writeBatch ? 2 * s.channels : 0));
+  const label = `bn_${bwd ? 'bwd' : 'fwd'}_stats S${s.shards} M${s.rows} C${s.channels}${mask ? ' relu' : ''}${writeBatch ? ' +batch' : ''}`;
+  return { label, code, bindings, workgroups: [P, s.shards, 1], cost };
 }
 
 /**
@@ -171,16 +261,21 @@ ${foldStats(false)}
   }
 }
 `;
-  return { label: `bn_fwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''}`, code, bindings, workgroups };
+  // Each workgroup folds the whole forward half of the state: read once, requested once per workgroup.
+  const stateFloats = 2 * s.shards * bnPartials(s).P * s.channels;
+  const cost = elementwiseCost('bn', n, 4, n + stateFloats + 2 * s.channels, n + 2 * s.channels);
+  cost.requested += 4 * (workgroups[0] * workgroups[1] - 1) * stateFloats;
+  return { label: `bn_fwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''}`, code, bindings, workgroups, cost };
 }
 
 /**
- * Training-mode backward (model/batchnorm.ts): with g = dy·[a > 0] (ReLU mask when `relu`),
+ * Training-mode backward (model/batchnorm.ts): with g = dy·[y > 0] (ReLU mask when `relu`; the
+ * BatchNorm output y recomputed from x as {@link bnPrologue} computes it, so no output is stored),
  *   dx = γ·rstd·(g − Σg/M − (x − μ)·rstd²·Σg(x−μ)/M)   per shard,
  *   dγ = Σ_s rstd_s·Σg(x−μ)_s,  dβ = Σ_s Σg_s  (written by workgroup 0).
  * `dx`: `write` (dx = …), `add` (dx += …, e.g. onto the residual gradient), or `none` (grads only,
  * one workgroup). Each workgroup folds the statistics, then each invocation handles 8 elements.
- * Bindings: [dy, [a,] x,] state, [γ,] [dγ,] dβ, [dx].
+ * Bindings: [dy,] x, state, [γ (with dx),] [β (with dx and relu),] [dγ,] dβ, [dx].
  */
 export function bnBackwardKernel(s: BnShape, o: { fixGamma: boolean; relu: boolean; dx: 'write' | 'add' | 'none' }): Kernel {
   const n = s.shards * s.rows * s.channels;
@@ -189,16 +284,12 @@ export function bnBackwardKernel(s: BnShape, o: { fixGamma: boolean; relu: boole
   const decl: string[] = [];
   const bindings: BindingKind[] = [];
   const add = (name: string, access: 'read' | 'read_write') => (decl.push(storage(bindings.length, name, access)), bindings.push(access));
-  if (withDx) {
-    add('dy', 'read');
-    if (o.relu) add('a', 'read');
-  }
+  if (withDx) add('dy', 'read');
   add('x', 'read');
   add('state', 'read');
-  if (!o.fixGamma) {
-    if (withDx) add('gamma', 'read');
-    add('dgamma', 'read_write');
-  }
+  if (withDx && !o.fixGamma) add('gamma', 'read');
+  if (withDx && o.relu) add('beta', 'read');
+  if (!o.fixGamma) add('dgamma', 'read_write');
   add('dbeta', 'read_write');
   if (withDx) add('dx', 'read_write');
   const SC = s.shards * s.channels;
@@ -223,8 +314,9 @@ ${foldStats(true)}
     let i = (wg * ${ELEMS}u + e) * ${WG}u + lid;
     if (i >= N) { break; }
     let c = i % C; let sc = (i / C / M) * C + c;
-    let g = ${o.relu ? 'select(0.0, dy[i], a[i] > 0.0)' : 'dy[i]'};
     let r = rstd[sc];
+    ${o.relu ? `let scale = ${o.fixGamma ? '' : 'gamma[c] * '}r;
+    let g = select(0.0, dy[i], fma(x[i], scale, beta[c] - mu[sc] * scale) > 0.0);` : 'let g = dy[i];'}
     let v = ${o.fixGamma ? '' : 'gamma[c] * '}r * (g - gs[sc] / f32(M) - (x[i] - mu[sc]) * (r * r * gxm[sc] / f32(M)));
     dx[i] = ${o.dx === 'add' ? 'dx[i] + ' : ''}v;
   }`
@@ -232,7 +324,17 @@ ${foldStats(true)}
   }
 }
 `;
-  return { label: `bn_bwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''} dx:${o.dx}`, code, bindings, workgroups };
+  const stateFloats = bnStateFloats(s);
+  const elems = withDx ? n : 0;
+  const cost = elementwiseCost(
+    'bn',
+    elems,
+    8,
+    elems * (2 + (o.dx === 'add' ? 1 : 0)) + stateFloats + s.shards * s.channels + 2 * s.channels,
+    elems + 2 * s.channels,
+  );
+  cost.requested += 4 * (workgroups[0] * workgroups[1] - 1) * stateFloats;
+  return { label: `bn_bwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''} dx:${o.dx}`, code, bindings, workgroups, cost };
 }
 
 /**

@@ -18,16 +18,17 @@
  * Backward-data is the transposed convolution: the gather form above indexes the kernel taps
  * directly, so no flipped copy of the weights is needed, and stride 2 keeps only the taps whose
  * `h + p − kh` is even (the others load 0: a quarter of that GEMM's products are useful, acceptable
- * for the network's two stride-2 units). Backward-filter splits its long reduction (every output
- * position) into chunks, one per `workgroup_id.z`, writes one partial `[k·k·Cin, Cout]` per chunk to a
- * scratch buffer and sums them in a second pass (split-K), because its output is small (2,304 floats at
- * 16→16) and would otherwise occupy only a few workgroups.
+ * for the network's two stride-2 units). Backward-filter (conv_filter.ts) splits its long reduction
+ * (every output position) into chunks, one per `workgroup_id.z`, and writes one partial `[k·k·Cin, Cout]`
+ * per chunk, which the SGD update sums (split-K), because its output is small (2,304 floats at 16→16)
+ * and would otherwise occupy only a few workgroups.
  *
  * Tiling: conv_gemm.ts (4×4 outputs per invocation, workgroup tiles up to 256×16 / 64×64 staged in
  * workgroup memory).
  */
-import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
-import { ceilDiv, declare, gemmKernel, gemmTiles, roundUp, type GemmTiles } from './conv_gemm.js';
+import type { BindingKind, Kernel } from './kernel.js';
+import { declare, gemmKernel, occupancyTiles, roundUp, type GemmTiles } from './conv_gemm.js';
+import { bnPartials, bnPrologue, type BnApply } from './bn.js';
 
 export { gemmTiles, type GemmTiles } from './conv_gemm.js';
 
@@ -69,8 +70,44 @@ export function convFlops(s: ConvShape): number {
   return 2 * s.batch * outH * outW * s.outC * s.k * s.k * s.inC;
 }
 
+/**
+ * One side (height or width) of the gather's indexing, for the cost model: `pairs`, the (output
+ * position, tap) pairs that read memory, and `distinct`, the input positions read at all.
+ * Forward and backward-filter read x at `o·s + t − p` inside [0, n); backward-data reads dy at
+ * `(i + p − t) / s` where that divides and lies inside [0, out), for every input position i < n.
+ */
+export function gatherSide(n: number, out: number, k: number, s: number, dir: 'x' | 'dy'): { pairs: number; distinct: number } {
+  const p = (k - 1) / 2;
+  const seen = new Set<number>();
+  let pairs = 0;
+  if (dir === 'x') {
+    for (let o = 0; o < out; o++) {
+      for (let t = 0; t < k; t++) {
+        const i = o * s + t - p;
+        if (i >= 0 && i < n) (pairs++, seen.add(i));
+      }
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      for (let t = 0; t < k; t++) {
+        const v = i + p - t;
+        if (v >= 0 && v % s === 0 && v / s < out) (pairs++, seen.add(v / s));
+      }
+    }
+  }
+  return { pairs, distinct: seen.size };
+}
+
+/** x as forward and backward-filter gather it: (position, tap) reads and distinct floats of x read. */
+export function xGather(s: ConvShape): { reads: number; distinct: number } {
+  const { outH, outW } = convOutSize(s);
+  const h = gatherSide(s.inH, outH, s.k, s.stride, 'x');
+  const w = gatherSide(s.inW, outW, s.k, s.stride, 'x');
+  return { reads: s.batch * s.inC * h.pairs * w.pairs, distinct: s.batch * s.inC * h.distinct * w.distinct };
+}
+
 /** WGSL constants of a convolution's shape. */
-function shapeConsts(s: ConvShape): string {
+export function shapeConsts(s: ConvShape): string {
   const { outH, outW } = convOutSize(s);
   return [
     `const H = ${s.inH}u;`,
@@ -89,12 +126,14 @@ function shapeConsts(s: ConvShape): string {
  * `fn loadX(m: u32, kk: u32) -> f32`: the implicit im2col of x, element (output position m =
  * (b·OH + oh)·OW + ow, tap kk = (kh·k + kw)·Cin + ci): x[b, oh·s − p + kh, ow·s − p + kw, ci], 0 in
  * the padding. Unsigned arithmetic: `oh·s + kh − p` wraps past H when it would be negative.
- * With `bnRelu` the element inside the image is `max(x·scale[ci] + shift[ci], 0)` (the padding stays 0).
+ * With `bn` the element inside the image is the BatchNorm(+ReLU) output `bnAct(x, shard of b, ci)`
+ * (bn.ts bnPrologue; the padding stays 0, as the conv pads the BatchNorm's output).
  */
-function im2colFn(s: ConvShape, bnRelu: boolean): string {
-  const act = bnRelu
-    ? `fn act(v: f32, ci: u32) -> f32 { return max(fma(v, scale[ci], shift[ci]), 0.0); }\n`
-    : `fn act(v: f32, ci: u32) -> f32 { return v; }\n`;
+export function im2colFn(s: ConvShape, bn: BnApply | undefined): string {
+  if (bn && s.batch % bn.shape.shards !== 0) throw new Error(`conv: batch ${s.batch} does not split into ${bn.shape.shards} BatchNorm shards`);
+  const act = bn
+    ? `fn act(v: f32, ci: u32, b: u32) -> f32 { return bnAct(v, b / ${s.batch / bn.shape.shards}u, ci); }\n`
+    : `fn act(v: f32, ci: u32, b: u32) -> f32 { return v; }\n`;
   return act + im2colBody(s);
 }
 
@@ -105,7 +144,7 @@ function im2colBody(s: ConvShape): string {
   let t = m / OW;
   let oh = t % OH;
   let b = t / OH;
-  return act(x[((b * H + oh * S) * W + ow * S) * CIN + kk], kk);
+  return act(x[((b * H + oh * S) * W + ow * S) * CIN + kk], kk, b);
 }`;
   }
   return `fn loadX(m: u32, kk: u32) -> f32 {
@@ -118,40 +157,75 @@ function im2colBody(s: ConvShape): string {
   let ih = oh * S + tap / KS - PAD;
   let iw = ow * S + tap % KS - PAD;
   if (ih >= H || iw >= W) { return 0.0; }
-  return act(x[((b * H + ih) * W + iw) * CIN + ci], ci);
+  return act(x[((b * H + ih) * W + iw) * CIN + ci], ci, b);
 }`;
 }
 
-const shapeLabel = (s: ConvShape) => `${s.k}x${s.k}/s${s.stride} ${s.inC}->${s.outC} ${s.inH}x${s.inW} B${s.batch}`;
+export const shapeLabel = (s: ConvShape): string => `${s.k}x${s.k}/s${s.stride} ${s.inC}->${s.outC} ${s.inH}x${s.inW} B${s.batch}`;
 
 /** Options of the kernels that read x (forward, backward-filter). */
 export interface ConvInputOptions {
   /**
-   * Fused pre-activation prologue: x is the BatchNorm input, and the kernel convolves
-   * `ReLU(x·scale[ci] + shift[ci])` (scale, shift: `[Cin]` float32, BatchNorm folded per channel:
-   * `scale = γ/√(σ²+ε)`, `shift = β − μ·scale`), applying it as x is loaded (padding stays 0), so
-   * that the activation need not be written. Adds the bindings `scale read, shift read` after the
-   * second one.
+   * Fused BatchNorm(+ReLU) prologue: x is the BatchNorm's input, and the kernel convolves its output,
+   * folded per (shard, channel) from the BatchNorm's forward partials into workgroup memory first and
+   * applied as x is loaded (bn.ts bnPrologue; padding stays 0), so that the activation is never
+   * written. Adds the bindings `state read, [gamma read (unless fixGamma),] beta read` after x and w
+   * (forward) or dy and x (backward-filter).
    */
-  bnRelu?: boolean;
+  bn?: BnApply;
+}
+
+/** The bindings a fused BatchNorm adds, and its WGSL (declarations, prologue, workgroup bytes). */
+export function bnInput(bn: BnApply | undefined, wgSize: number): { names: string[]; decls: string; body: string; bytes: number } {
+  if (!bn) return { names: [], decls: '', body: '', bytes: 0 };
+  const p = bnPrologue(bn, wgSize);
+  return { names: ['state', ...(bn.fixGamma ? [] : ['gamma']), 'beta'], ...p };
+}
+
+/**
+ * The WGSL declarations of a kernel that gathers x (forward, backward-filter): its bindings, the
+ * shape's constants, a fused BatchNorm's declarations and `fn loadX` ({@link im2colFn}).
+ */
+export function xReaderDecls(s: ConvShape, names: string[], bindings: BindingKind[], bnDecls: string, bn: BnApply | undefined): string {
+  return `${declare(names, bindings)}\n${shapeConsts(s)}\n${bnDecls}\n${im2colFn(s, bn)}`;
+}
+
+/** The label's mark of a fused BatchNorm. */
+export const bnLabel = (bn: BnApply | undefined): string => (bn ? (bn.relu ? '+bnrelu' : '+bn') : '');
+
+/** Workgroup bytes of a fused BatchNorm's scale and shift arrays. */
+export function bnBytes(bn: BnApply | undefined): number {
+  return bn ? 8 * bn.shape.shards * bn.shape.channels : 0;
+}
+
+/** Invocations of a GEMM workgroup of these tiles. */
+export function gemmInvocations(t: GemmTiles): number {
+  return (t.BM / t.TM) * (t.BN / t.TN);
+}
+
+/** Floats a fused BatchNorm's fold reads (its forward partials, γ, β), for the cost model. */
+export function bnInputFloats(bn: BnApply | undefined): number {
+  return bn ? 2 * bn.shape.shards * bnPartials(bn.shape).P * bn.shape.channels + 2 * bn.shape.channels + bn.shape.shards * bn.shape.channels : 0;
 }
 
 /**
  * The forward convolution `y[B,OH,OW,Cout] = conv(x[B,H,W,Cin], w[k,k,Cin,Cout])`, plus
  * `r[B,OH,OW,Cout]` when `residual` (the unit's residual add folded into conv2's epilogue).
  * Implicit GEMM: rows B·OH·OW, cols Cout, reduction k·k·Cin (module comment); y is overwritten.
- * Bindings: x read, w read, [scale read, shift read (bnRelu),] [r read (residual),] y read_write.
+ * Bindings: x read, w read, [state read, [gamma read,] beta read (bn),] [r read (residual),] y read_write.
  * FLOPs: {@link convFlops}.
  */
 export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInputOptions = {}): Kernel {
   const { outH, outW } = convOutSize(s);
   const rows = s.batch * outH * outW;
   const red = s.k * s.k * s.inC;
-  const tiles = gemmTiles(rows, s.outC, red);
-  const names = ['x', 'w', ...(o.bnRelu ? ['scale', 'shift'] : []), ...(o.residual ? ['r'] : []), 'y'];
+  const tiles = occupancyTiles(rows, s.outC, red, bnBytes(o.bn));
+  const xg = xGather(s);
+  const bn = bnInput(o.bn, gemmInvocations(tiles));
+  const names = ['x', 'w', ...bn.names, ...(o.residual ? ['r'] : []), 'y'];
   const bindings: BindingKind[] = names.map((n) => (n === 'y' ? 'read_write' : 'read'));
   return gemmKernel({
-    label: `conv2d_fwd${o.bnRelu ? '+bnrelu' : ''}${o.residual ? '+res' : ''} ${shapeLabel(s)}`,
+    label: `conv2d_fwd${bnLabel(o.bn)}${o.residual ? '+res' : ''} ${shapeLabel(s)}`,
     rows,
     cols: s.outC,
     red,
@@ -160,12 +234,20 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
     aFast: 'red',
     bFast: 'col',
     bindings,
-    decls: `${declare(names, bindings)}
-${shapeConsts(s)}
-${im2colFn(s, o.bnRelu === true)}
+    decls: `${xReaderDecls(s, names, bindings, bn.decls, o.bn)}
 fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }
 fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
     store: o.residual ? 'y[row * COUT + col] = v + r[row * COUT + col];' : 'y[row * COUT + col] = v;',
+    prologue: bn.body,
+    cost: {
+      class: 'conv_fwd',
+      aReads: xg.reads,
+      bReads: red * s.outC,
+      read: 4 * (xg.distinct + red * s.outC + (o.residual ? rows * s.outC : 0) + bnInputFloats(o.bn)),
+      written: 4 * rows * s.outC,
+      epilogueReads: o.residual ? rows * s.outC : 0,
+      perWorkgroupReads: bnInputFloats(o.bn),
+    },
   });
 }
 
@@ -180,8 +262,11 @@ fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
 export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {}): Kernel {
   const rows = s.batch * s.inH * s.inW;
   const red = s.k * s.k * s.outC;
-  const tiles = gemmTiles(rows, s.inC, red);
+  const tiles = occupancyTiles(rows, s.inC, red);
   const bindings: BindingKind[] = ['read', 'read', 'read_write'];
+  const { outH, outW } = convOutSize(s);
+  const gh = gatherSide(s.inH, outH, s.k, s.stride, 'dy');
+  const gw = gatherSide(s.inW, outW, s.k, s.stride, 'dy');
   // dy at the tap: oh·s = h + p − kh; unsigned wrap-around makes a negative one fail `< OH`.
   const ohOf = (v: string, kv: string) => (s.stride === 1 ? `${v} + PAD - ${kv}` : `(${v} + PAD - ${kv}) / S`);
   const loadA =
@@ -216,112 +301,13 @@ ${shapeConsts(s)}
 ${loadA}
 fn loadB(red: u32, col: u32) -> f32 { return w[((red / COUT) * CIN + col) * COUT + red % COUT]; }`,
     store: o.accumulate ? 'dx[row * CIN + col] = dx[row * CIN + col] + v;' : 'dx[row * CIN + col] = v;',
+    cost: {
+      class: 'conv_bwd_data',
+      aReads: s.batch * s.outC * gh.pairs * gw.pairs,
+      bReads: red * s.inC,
+      read: 4 * (s.batch * s.outC * gh.distinct * gw.distinct + red * s.inC + (o.accumulate ? rows * s.inC : 0)),
+      written: 4 * rows * s.inC,
+      epilogueReads: o.accumulate ? rows * s.inC : 0,
+    },
   });
-}
-
-/** Workgroups a split backward-filter aims at in its first pass (enough to occupy a large GPU). */
-const FILTER_TARGET_WORKGROUPS = 512;
-/** Shortest reduction chunk of a split backward-filter (output positions per partial sum). */
-const FILTER_MIN_CHUNK = 256;
-/** The reduce pass: invocations per workgroup along the outputs and along the chunks. */
-const REDUCE_COLS = 32;
-const REDUCE_LANES = 8;
-
-/**
- * How backward-filter splits its reduction over the B·OH·OW output positions: chunks of `chunk`
- * positions (a multiple of BK, at least {@link FILTER_MIN_CHUNK}) so that tiles × chunks reaches about
- * {@link FILTER_TARGET_WORKGROUPS} workgroups; one chunk means one pass without scratch.
- */
-export function filterSplit(s: ConvShape): { tiles: GemmTiles; chunk: number; chunks: number } {
-  const { outH, outW } = convOutSize(s);
-  const positions = s.batch * outH * outW;
-  const rows = s.k * s.k * s.inC;
-  // Tiles are picked for a chunk of the minimum length; BK then fits any longer chunk equally well.
-  const tiles = gemmTiles(rows, s.outC, Math.min(positions, FILTER_MIN_CHUNK));
-  const tileCount = ceilDiv(rows, tiles.BM) * ceilDiv(s.outC, tiles.BN);
-  const want = Math.max(FILTER_MIN_CHUNK, ceilDiv(positions * tileCount, FILTER_TARGET_WORKGROUPS));
-  const chunk = want >= positions ? roundUp(positions, tiles.BK) : roundUp(want, tiles.BK);
-  return { tiles, chunk, chunks: ceilDiv(positions, chunk) };
-}
-
-/**
- * The filter gradient `dw[k,k,Cin,Cout] = Σ_{b,oh,ow} x[b, oh·s−p+kh, ow·s−p+kw, ci]·dy[b,oh,ow,co]`
- * (=, or += when `accumulate`). Implicit GEMM: rows k·k·Cin, cols Cout, reduction B·OH·OW split into
- * chunks ({@link filterSplit}). Pass 0 writes each chunk's partial sums to `scratch`
- * (`[chunks][k·k·Cin·Cout]`, `scratchFloats` floats); pass 1 adds them up into dw, each workgroup
- * summing 32 consecutive outputs with 8 invocations per output over the chunks, then a tree in
- * workgroup memory. With a single chunk there is one pass and `scratchFloats` is 0.
- * Bindings: pass 0 dy read, x read, [scale read, shift read (bnRelu),] scratch|dw read_write; pass 1
- * scratch read, dw read_write.
- * FLOPs: {@link convFlops} (plus the reduce's `chunks·k·k·Cin·Cout` additions).
- */
-export function conv2dBackwardFilter(s: ConvShape, o: { accumulate?: boolean } & ConvInputOptions = {}): { passes: Kernel[]; scratchFloats: number } {
-  const { outH, outW } = convOutSize(s);
-  const positions = s.batch * outH * outW;
-  const rows = s.k * s.k * s.inC;
-  const total = rows * s.outC;
-  const { tiles, chunk, chunks } = filterSplit(s);
-  const split = chunks > 1;
-  const out = split ? 'scratch' : 'dw';
-  const names = ['dy', 'x', ...(o.bnRelu ? ['scale', 'shift'] : []), out];
-  const bindings: BindingKind[] = names.map((n) => (n === out ? 'read_write' : 'read'));
-  const label = `conv2d_bwd_filter${o.bnRelu ? '+bnrelu' : ''}${o.accumulate ? '+acc' : ''} ${shapeLabel(s)}`;
-  const store = split
-    ? 'scratch[wid.z * (ROWS * COLS) + row * COLS + col] = v;'
-    : o.accumulate
-      ? 'dw[row * COLS + col] = dw[row * COLS + col] + v;'
-      : 'dw[row * COLS + col] = v;';
-  const first = gemmKernel({
-    label: split ? `${label} partial ${chunks}x${chunk}` : label,
-    rows,
-    cols: s.outC,
-    red: positions,
-    tiles,
-    chunk,
-    aFast: 'row',
-    bFast: 'col',
-    bindings,
-    decls: `${declare(names, bindings)}
-${shapeConsts(s)}
-${im2colFn(s, o.bnRelu === true)}
-fn loadA(row: u32, red: u32) -> f32 { return loadX(red, row); }
-fn loadB(red: u32, col: u32) -> f32 { return dy[red * COUT + col]; }`,
-    store,
-  });
-  if (!split) return { passes: [first], scratchFloats: 0 };
-  const groups = ceilDiv(total, REDUCE_COLS);
-  if (groups > MAX_WORKGROUPS_PER_DIMENSION) throw new Error(`${label}: ${groups} reduce workgroups exceed ${MAX_WORKGROUPS_PER_DIMENSION}`);
-  const reduce: Kernel = {
-    label: `${label} reduce ${chunks}`,
-    bindings: ['read', 'read_write'],
-    workgroups: [groups, 1, 1],
-    code: `// ${label}: sums the ${chunks} partial filter gradients in scratch[${chunks}][${total}] into dw[${total}]${o.accumulate ? ' (adding to dw)' : ''}.
-// Workgroup ${REDUCE_COLS * REDUCE_LANES} = ${REDUCE_COLS} outputs x ${REDUCE_LANES} lanes: invocation (c, l) = (lid % ${REDUCE_COLS}, lid / ${REDUCE_COLS})
-// sums chunks l, l+${REDUCE_LANES}, ... of output wid.x*${REDUCE_COLS} + c (coalesced along c); the lanes are then added in workgroup memory.
-@group(0) @binding(0) var<storage, read> scratch: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dw: array<f32>;
-const TOTAL = ${total}u;
-const CHUNKS = ${chunks}u;
-var<workgroup> part: array<f32, ${REDUCE_COLS * REDUCE_LANES}>;
-
-@compute @workgroup_size(${REDUCE_COLS * REDUCE_LANES})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let c = lid % ${REDUCE_COLS}u;
-  let l = lid / ${REDUCE_COLS}u;
-  let i = wid.x * ${REDUCE_COLS}u + c;
-  var sum = 0.0;
-  if (i < TOTAL) {
-    for (var z = l; z < CHUNKS; z += ${REDUCE_LANES}u) { sum += scratch[z * TOTAL + i]; }
-  }
-  part[lid] = sum;
-  workgroupBarrier();
-  for (var hw = ${REDUCE_LANES / 2}u; hw > 0u; hw = hw / 2u) {
-    if (l < hw) { part[lid] = part[lid] + part[lid + hw * ${REDUCE_COLS}u]; }
-    workgroupBarrier();
-  }
-  if (l == 0u && i < TOTAL) { dw[i] = ${o.accumulate ? 'dw[i] + ' : ''}part[lid]; }
-}
-`,
-  };
-  return { passes: [first, reduce], scratchFloats: chunks * total };
 }

@@ -12,6 +12,7 @@
  * only where the static shapes need them.
  */
 import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
+import { MODEL_SMS, type KernelClass } from './cost.js';
 
 /** The tiling of one GEMM: workgroup tile `BM×BN`, reduction step `BK`, per-invocation block `TM×TN`. */
 export interface GemmTiles {
@@ -39,23 +40,46 @@ export const roundUp = (a: number, b: number) => ceilDiv(a, b) * b;
  * channels fill it exactly, 256 takes four column tiles); up to 256 invocations and 256 rows, with `BM` no taller
  * than the rows need (rounded so that a workgroup fills whole 32-lane warps); `BK` from 32/16/8/4,
  * the cheapest for the reduction (tiles × (BK + 8), 8 standing for a step's barriers and loads) among
- * those whose two tiles fit 16 KiB of workgroup memory.
+ * those whose two tiles fit 16 KiB of workgroup memory beside `reservedBytes` (a fused prologue's arrays). `maxInvocations` (a power of two ≥ 16) caps
+ * the workgroup below 256 where more, smaller tiles are wanted.
  */
-export function gemmTiles(rows: number, cols: number, red: number): GemmTiles {
+export function gemmTiles(rows: number, cols: number, red: number, maxInvocations = MAX_INVOCATIONS, reservedBytes = 0): GemmTiles {
   const TM = 4;
   const TN = 4;
   const BN = Math.min(64, Math.max(4, nextPow2(cols)));
   const tn = BN / TN;
-  const rowThreads = Math.min(MAX_INVOCATIONS / tn, MAX_TILE_ROWS / TM, roundUp(ceilDiv(rows, TM), Math.max(1, 32 / tn)));
+  const rowThreads = Math.min(Math.max(1, maxInvocations / tn), MAX_TILE_ROWS / TM, roundUp(ceilDiv(rows, TM), Math.max(1, 32 / tn)));
   const BM = rowThreads * TM;
   let best = { BK: 0, cost: Infinity };
   for (const BK of [32, 16, 8, 4]) {
-    if ((BM + BN) * BK * 4 > MAX_WORKGROUP_BYTES) continue;
+    if ((BM + BN) * BK * 4 + reservedBytes > MAX_WORKGROUP_BYTES) continue;
     const cost = ceilDiv(red, BK) * (BK + 8);
     if (cost < best.cost) best = { BK, cost };
   }
   if (best.BK === 0) throw new Error(`gemmTiles: no reduction step fits ${BM}x${BN} tiles in ${MAX_WORKGROUP_BYTES} bytes`);
   return { BM, BN, BK: best.BK, TM, TN };
+}
+
+/** Workgroups a convolution GEMM aims at: two waves on a 132-SM GPU (cost.ts MODEL_SMS). */
+export const TARGET_WORKGROUPS = 2 * MODEL_SMS;
+
+/** Output tiles of a GEMM's dispatch with these tiles. */
+export function tileCount(rows: number, cols: number, t: GemmTiles): number {
+  return ceilDiv(rows, t.BM) * ceilDiv(cols, t.BN);
+}
+
+/**
+ * {@link gemmTiles} with the largest workgroup (256, 128, 64 or 32 invocations) whose tiles still
+ * number {@link TARGET_WORKGROUPS} (two waves on a 132-SM GPU), else the smallest: smaller tiles for
+ * the GEMMs with few rows (stage 3's 6,272 output positions at batch 128 make 98 tiles of 64 rows).
+ */
+export function occupancyTiles(rows: number, cols: number, red: number, reservedBytes = 0): GemmTiles {
+  let t = gemmTiles(rows, cols, red, MAX_INVOCATIONS, reservedBytes);
+  for (const inv of [128, 64, 32]) {
+    if (tileCount(rows, cols, t) >= TARGET_WORKGROUPS) break;
+    t = gemmTiles(rows, cols, red, inv, reservedBytes);
+  }
+  return t;
 }
 
 /** One GEMM to generate (see the module comment). */
@@ -76,6 +100,26 @@ export interface GemmSpec {
   decls: string;
   /** WGSL statements storing `v` (f32) at `row`, `col` (both in bounds). */
   store: string;
+  /** WGSL statements run first in `main` (uniform control flow, `lid` in scope), e.g. a fused BatchNorm's fold. */
+  prologue?: string;
+  /** What the caller's indexing touches, for the kernel's {@link KernelCost}. */
+  cost: GemmCostInput;
+}
+
+/** The operand and epilogue traffic of one GEMM, counted by its caller from the gather's indexing. */
+export interface GemmCostInput {
+  class: KernelClass;
+  /** (row, red) pairs whose loadA reads memory (padding and stride holes return 0 without a load). */
+  aReads: number;
+  /** (red, col) pairs whose loadB reads memory. */
+  bReads: number;
+  /** Distinct bytes read and written by the whole dispatch (operands, epilogue). */
+  read: number;
+  written: number;
+  /** Floats the epilogue loads (a residual, an accumulated output), once per output. */
+  epilogueReads: number;
+  /** Floats each workgroup's prologue loads (a fused BatchNorm's partials, γ, β). */
+  perWorkgroupReads?: number;
 }
 
 /** `@group(0) @binding(i)` declarations for the given names and kinds. */
@@ -179,6 +223,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let row0 = wid.y * ${BM}u;
   let redStart = wid.z * CHUNK;
   let redEnd = min(redStart + CHUNK, RED);
+  ${g.prologue ?? ''}
   ${accs.join('\n  ')}
   for (var r0 = redStart; r0 < redEnd; r0 += ${BK}u) {
     ${tileLoad('As', BM, g.aFast === 'red' ? 'red' : 'x', aElem)}
@@ -199,5 +244,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   ${stores.join('\n  ')}
 }
 `;
-  return { label: g.label, code, bindings: g.bindings, workgroups };
+  // Every invocation runs the whole reduction on its 4×4 block, in bounds or not; each A element is
+  // loaded once per column tile, each B element once per row tile (module comment of cost.ts).
+  const c = g.cost;
+  const cost = {
+    class: c.class,
+    flops: 2 * workgroups[1] * BM * workgroups[0] * BN * g.red,
+    usefulFlops: 2 * c.aReads * g.cols,
+    read: c.read,
+    written: c.written,
+    requested: 4 * (workgroups[0] * c.aReads + workgroups[1] * c.bReads + c.epilogueReads + workgroups[0] * workgroups[1] * workgroups[2] * (c.perWorkgroupReads ?? 0)),
+  };
+  return { label: g.label, code, bindings: g.bindings, workgroups, cost };
 }

@@ -1,6 +1,7 @@
 /**
- * The convolution kernels the static engine uses (the implicit-GEMM kernels of conv.ts): the one
- * import the network compiler goes through, so that another convolution implementation with the
- * same API is a one-line change.
+ * The convolution kernels the static engine uses (the implicit-GEMM kernels of conv.ts and
+ * conv_filter.ts): the one import the network compiler goes through, so that another convolution
+ * implementation with the same API is a one-line change.
  */
-export { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape } from './conv.js';
+export { conv2dBackwardData, conv2dForward, convOutSize, type ConvShape } from './conv.js';
+export { conv2dBackwardFilter, type FilterGradient } from './conv_filter.js';

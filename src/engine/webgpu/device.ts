@@ -25,6 +25,8 @@ export interface DeviceOptions {
    * (Dawn's src/dawn/native/Toggles.cpp).
    */
   toggles?: string[];
+  /** Optional features to enable where the adapter has them (e.g. `timestamp-query` for profile.ts). */
+  features?: GPUFeatureName[];
 }
 
 /** An open device and how to let it go. */
@@ -71,6 +73,7 @@ export async function openDevice(o: DeviceOptions = {}): Promise<OpenDevice> {
   if (!adapter) throw new Error(noAdapterLine(flags));
   const l = adapter.limits;
   const device = await adapter.requestDevice({
+    requiredFeatures: (o.features ?? []).filter((f) => adapter.features.has(f)),
     requiredLimits: {
       maxBufferSize: l.maxBufferSize,
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,

@@ -19,6 +19,8 @@ import { packPlan } from './mix.js';
 import { Arena, Pipelines, submit, type Program } from './program.js';
 import { compileTraining, type TrainProgram } from './train_program.js';
 import { LogitSlots, mapRead } from './readback.js';
+import type { DispatchCost } from './cost.js';
+import type { StepProfiler } from './profile.js';
 
 /** What a StaticResNet is built for. */
 export interface StaticResNetOptions {
@@ -77,6 +79,7 @@ export class StaticResNet {
   private readonly inference: InferProgram | null;
   private readonly readback: GPUBuffer;
   private stepHost: Float32Array | null = null;
+  private profiler: StepProfiler | null = null;
   private readonly capacity: number;
   private queued = 0;
   private slot = 0;
@@ -133,6 +136,19 @@ export class StaticResNet {
   /** The training program's dispatch labels, in order. */
   stepLabels(): string[] {
     return this.training()?.program.labels() ?? [];
+  }
+
+  /**
+   * Times the dispatches of the training steps queued while set (profile.ts), or stops with null.
+   * A diagnostic for benchmarks: the profiler's objects are made by its caller, outside the loop.
+   */
+  profileWith(p: StepProfiler | null): void {
+    this.profiler = p;
+  }
+
+  /** The training step's dispatches with their stage and modelled cost (cost.ts), in order. */
+  stepCosts(): DispatchCost[] {
+    return this.training()?.program.costs() ?? [];
   }
 
   /** Bytes of device memory allocated. */
@@ -194,7 +210,8 @@ export class StaticResNet {
     const q = this.device.queue;
     q.writeBuffer(t.images, 0, images.buffer, images.byteOffset, images.byteLength);
     q.writeBuffer(t.step, 0, host.buffer, host.byteOffset, host.byteLength);
-    submit(this.device, t.program);
+    if (this.profiler) this.profiler.submit(t.program);
+    else submit(this.device, t.program);
     this.slot = (this.slot + 1) % this.capacity;
     this.queued++;
   }

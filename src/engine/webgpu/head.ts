@@ -6,6 +6,7 @@
 import type { LossName } from '../engine.js';
 import type { Kernel } from './kernel.js';
 import { elementwiseMain, f32, storage, WG } from './wgsl.js';
+import { elementwiseCost } from './cost.js';
 
 /** Global average pool: pooled[b,c] = Σ_{pix} a[b,pix,c] / HW. One invocation per (b, c). Bindings: a, pooled. */
 export function poolKernel(batch: number, hw: number, channels: number): Kernel {
@@ -16,13 +17,14 @@ export function poolKernel(batch: number, hw: number, channels: number): Kernel 
   for (var p = 0u; p < ${hw}u; p++) { acc += a[(b * ${hw}u + p) * ${channels}u + c]; }
   pooled[i] = acc / ${f32(hw)};`,
   );
-  return { label: `pool B${batch} HW${hw} C${channels}`, code: `${storage(0, 'a', 'read')}\n${storage(1, 'pooled', 'read_write')}\n${main.code}`, bindings: ['read', 'read_write'], workgroups: main.workgroups };
+  return { label: `pool B${batch} HW${hw} C${channels}`, code: `${storage(0, 'a', 'read')}\n${storage(1, 'pooled', 'read_write')}\n${main.code}`, bindings: ['read', 'read_write'], workgroups: main.workgroups, cost: elementwiseCost('other', batch * hw * channels, 1, batch * hw * channels, batch * channels) };
 }
 
 /** Pool backward: da[b,pix,c] = dpooled[b,c] / HW. One invocation per element. Bindings: dpooled, da. */
 export function poolBackwardKernel(batch: number, hw: number, channels: number): Kernel {
   const main = elementwiseMain(batch * hw * channels, `  let c = i % ${channels}u; let b = i / ${hw * channels}u;\n  da[i] = dpooled[b * ${channels}u + c] / ${f32(hw)};`);
-  return { label: `pool_bwd B${batch} HW${hw} C${channels}`, code: `${storage(0, 'dpooled', 'read')}\n${storage(1, 'da', 'read_write')}\n${main.code}`, bindings: ['read', 'read_write'], workgroups: main.workgroups };
+  const n = batch * hw * channels;
+  return { label: `pool_bwd B${batch} HW${hw} C${channels}`, code: `${storage(0, 'dpooled', 'read')}\n${storage(1, 'da', 'read_write')}\n${main.code}`, bindings: ['read', 'read_write'], workgroups: main.workgroups, cost: { ...elementwiseCost('other', n, 1, batch * channels, n), requested: 4 * n } };
 }
 
 /** What the loss kernel computes. */

@@ -3,6 +3,7 @@
  * static shapes (the network's shapes are the same every step), compiled into a pipeline once, bound
  * once and replayed every step. No kernel is generated, compiled or bound inside the training loop.
  */
+import type { KernelCost } from './cost.js';
 
 /** How a kernel sees one binding of `@group(0)`: storage read-only, storage read-write, or uniform. */
 export type BindingKind = 'read' | 'read_write' | 'uniform';
@@ -25,6 +26,11 @@ export interface Kernel {
   bindings: BindingKind[];
   /** Workgroups of the dispatch, `[x, y, z]`. */
   workgroups: [number, number, number];
+  /**
+   * Operations and global-memory bytes of one dispatch, from the kernel's own indexing (cost.ts).
+   * Absent: a program counts every read binding read once and every read_write binding written once.
+   */
+  cost?: KernelCost;
 }
 
 /** Largest size of one dimension of a dispatch (WebGPU's default `maxComputeWorkgroupsPerDimension`). */

@@ -13,6 +13,7 @@ import { referenceGradFactor } from '../../mixup/plan.js';
 import type { MixBackward } from '../../mixup/plan.js';
 import type { Kernel } from './kernel.js';
 import { elementwiseMain, storage } from './wgsl.js';
+import { elementwiseCost, type KernelCost } from './cost.js';
 
 /** Floats per plan row. */
 export const PLAN_STRIDE = 10;
@@ -60,6 +61,13 @@ function coords(s: MixShape): string {
   let rowSize = ${s.height * s.width * s.channels}u; let within = i - r * rowSize;`;
 }
 
+/** Each element reads its own value and its partner's (requested twice, distinct once) and the plan. */
+function mixCost(s: MixShape): KernelCost {
+  const n = s.batch * s.height * s.width * s.channels;
+  const c = elementwiseCost('other', n, 3, n + s.batch * PLAN_STRIDE, n);
+  return { ...c, requested: 4 * (2 * n + s.batch * PLAN_STRIDE) };
+}
+
 /**
  * Forward: y[r] = w·x[r] + (1 − w)·x[p[r]] per pixel (w of row r at that pixel, see the module
  * comment). One invocation per element. Bindings: x, plan, y.
@@ -78,6 +86,7 @@ export function mixForwardKernel(s: MixShape): Kernel {
     code: `${storage(0, 'x', 'read')}\n${storage(1, 'plan', 'read')}\n${storage(2, 'y', 'read_write')}\n${PIXEL_WEIGHT}\n${main.code}`,
     bindings: ['read', 'read', 'read_write'],
     workgroups: main.workgroups,
+    cost: mixCost(s),
   };
 }
 
@@ -99,5 +108,6 @@ export function mixBackwardKernel(s: MixShape, mode: 'exact' | 'factor'): Kernel
     code: `${storage(0, 'dy', 'read')}\n${storage(1, 'plan', 'read')}\n${storage(2, 'dx', 'read_write')}\n${PIXEL_WEIGHT}\n${main.code}`,
     bindings: ['read', 'read', 'read_write'],
     workgroups: main.workgroups,
+    cost: mixCost(s),
   };
 }

@@ -10,6 +10,7 @@
  */
 import { STORAGE_OFFSET_ALIGNMENT, type BindingKind, type Kernel } from './kernel.js';
 import { BufferUsage } from './device.js';
+import type { DispatchCost, KernelCost } from './cost.js';
 
 /** A binding: a whole buffer, or a range of one (offset and size in bytes). */
 export interface Slice {
@@ -135,11 +136,15 @@ interface Op {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   workgroups: [number, number, number];
+  stage: string;
+  cost: KernelCost;
 }
 
 /** A recorded list of dispatches, replayed in order into a compute pass. */
 export class Program {
   private readonly ops: Op[] = [];
+  /** The part of the network the next dispatches belong to (`stem`, `stage1`, …), for the cost report. */
+  stage = '';
   constructor(
     readonly label: string,
     private readonly pipelines: Pipelines,
@@ -160,7 +165,15 @@ export class Program {
       resource: 'buffer' in b ? { buffer: b.buffer, offset: b.offset, size: b.size } : { buffer: b },
     }));
     const bindGroup = this.pipelines.device.createBindGroup({ label: kernel.label, layout, entries });
-    this.ops.push({ label: kernel.label, pipeline, bindGroup, workgroups: kernel.workgroups });
+    // Without a cost from the kernel: every read binding read once, every read_write one written once.
+    const sum = (kind: BindingKind) => bindings.reduce((a, b, i) => a + (kernel.bindings[i] === kind ? b.size : 0), 0);
+    const cost: KernelCost = kernel.cost ?? { class: 'other', flops: 0, usefulFlops: 0, read: sum('read'), written: sum('read_write'), requested: sum('read') };
+    this.ops.push({ label: kernel.label, pipeline, bindGroup, workgroups: kernel.workgroups, stage: this.stage, cost });
+  }
+
+  /** Every dispatch's stage, workgroups and modelled cost (cost.ts), in order. */
+  costs(): DispatchCost[] {
+    return this.ops.map((o) => ({ label: o.label, stage: o.stage, workgroups: o.workgroups[0] * o.workgroups[1] * o.workgroups[2], cost: o.cost }));
   }
 
   /** Dispatches recorded. */
@@ -171,6 +184,20 @@ export class Program {
   /** Labels of the recorded dispatches, in order (for tests and reports). */
   labels(): string[] {
     return this.ops.map((o) => o.label);
+  }
+
+  /**
+   * Encodes every dispatch in a compute pass of its own that writes timestamps `2i` and `2i + 1` of
+   * `querySet` at its beginning and end (profile.ts; needs the `timestamp-query` feature).
+   */
+  encodeTimed(encoder: GPUCommandEncoder, querySet: GPUQuerySet): void {
+    this.ops.forEach((op, i) => {
+      const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      pass.setPipeline(op.pipeline);
+      pass.setBindGroup(0, op.bindGroup);
+      pass.dispatchWorkgroups(op.workgroups[0], op.workgroups[1], op.workgroups[2]);
+      pass.end();
+    });
   }
 
   /** Replays every dispatch into `pass` (setPipeline only when it changes). */

@@ -7,20 +7,24 @@
  * and its backward, with G the gradient of `out`:
  *   dA = conv2ᵀ(G); dW2; dC = bn2ᵀ(dA); dA = conv1ᵀ(dC) [+ scᵀ(G)]; dW1 [, dWsc];
  *   G ← bn1ᵀ(dA) + G (identity shortcut, in place) or bn1ᵀ(dA) into the other gradient buffer.
- * Activations kept for backward: every x, a1, c1, a2 and the head's; gradients of activations live
- * in four scratch buffers of the largest activation's size (two for G, dA, dC).
+ * a1 and a2 are never written: each BatchNorm(+ReLU) runs only its statistics kernel, and the convs
+ * that read its output (forward and backward-filter) apply it in their prologue from those statistics
+ * (bn.ts bnPrologue); its backward recomputes the ReLU mask from x and writes the batch statistics.
+ * Only the head's BatchNorm, read by the pool, is written out. Activations kept for backward: every
+ * x, c1 and the head's; gradients of activations live in four scratch buffers of the largest
+ * activation's size (two for G, dA, dC).
  */
 import type { MixupPlacement } from '../../config/schema.js';
 import type { MixBackward } from '../../mixup/plan.js';
 import type { BatchNormSpec, ConvSpec } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
-import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnShape } from './bn.js';
-import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape } from './convs.js';
+import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnApply, type BnShape } from './bn.js';
+import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape, type FilterGradient } from './convs.js';
 import { fcBackwardKernel, lossKernel, poolBackwardKernel, poolKernel } from './head.js';
 import { stepLayout, type EngineBuffers } from './layout.js';
 import { mixBackwardKernel, mixForwardKernel } from './mix.js';
-import { Program, type FlatLayout, type Pipelines, type Slice } from './program.js';
-import { updateKernel } from './update.js';
+import { alignFloats, Program, type FlatLayout, type Pipelines, type Slice } from './program.js';
+import { updateKernel, type SplitGradient } from './update.js';
 
 /** What a training program is compiled for. */
 export interface TrainShape {
@@ -43,6 +47,13 @@ interface Act {
   h: number;
   w: number;
   c: number;
+}
+
+/** What a convolution reads: x through its BatchNorm (statistics in `state`), applied in the conv's prologue. */
+interface In {
+  x: Act;
+  bn: BatchNormSpec;
+  state: GPUBuffer;
 }
 
 /** The compiled training step and the buffers it reads and writes per step. */
@@ -76,70 +87,95 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const act = (label: string, h: number, w: number, c: number): Act => ({ buf: arena.storage(label, B * h * w * c), h, w, c });
   const images = act('images', t.height, t.width, 3);
 
-  // Shapes first: the largest activation and split-K scratch size the shared scratch buffers.
+  // Shapes first: the largest activation sizes the shared scratch buffers.
   const shapes = new Map<string, ConvShape>();
   let hw: [number, number] = [t.height, t.width];
   let maxAct = B * t.height * t.width * 3;
-  const shapeOf = (c: ConvSpec, h: number, w: number): ConvShape => {
+  // Each convolution reads its input through the BatchNorm(+ReLU) before it (applied in its prologue).
+  const inputBn = new Map<string, BnApply>();
+  const bnShapeOf = (h: number, w: number, c: number): BnShape => ({ shards: t.shards, rows: (B / t.shards) * h * w, channels: c });
+  const shapeOf = (c: ConvSpec, h: number, w: number, bn: BatchNormSpec, relu: boolean): ConvShape => {
     const s: ConvShape = { batch: B, inH: h, inW: w, inC: c.inC, outC: c.outC, k: c.k as 1 | 3, stride: c.stride as 1 | 2 };
     const o = convOutSize(s);
     maxAct = Math.max(maxAct, B * h * w * c.inC, B * o.outH * o.outW * c.outC);
     shapes.set(c.name, s);
+    inputBn.set(c.name, { shape: bnShapeOf(h, w, c.inC), fixGamma: bn.fixGamma, relu });
     return s;
   };
-  shapeOf(spec.conv0, hw[0], hw[1]);
+  shapeOf(spec.conv0, hw[0], hw[1], spec.bnData, false);
   for (const stage of spec.stages) {
     for (const u of stage) {
-      const s1 = shapeOf(u.convs[0]!, hw[0], hw[1]);
-      if (u.sc) shapeOf(u.sc, hw[0], hw[1]);
+      const s1 = shapeOf(u.convs[0]!, hw[0], hw[1], u.bns[0]!, true);
+      if (u.sc) shapeOf(u.sc, hw[0], hw[1], u.bns[0]!, true);
       const o = convOutSize(s1);
-      shapeOf(u.convs[1]!, o.outH, o.outW);
+      shapeOf(u.convs[1]!, o.outH, o.outW, u.bns[1]!, true);
       hw = [o.outH, o.outW];
     }
   }
-  let scratchFloats = 0;
-  for (const s of shapes.values()) scratchFloats = Math.max(scratchFloats, conv2dBackwardFilter(s).scratchFloats);
-  const scratch = scratchFloats > 0 ? arena.storage('split-K scratch', scratchFloats) : null;
+  // Split backward-filters write their partials to their own range of one buffer; the update sums them.
+  const splits: SplitGradient[] = [];
+  let partialFloats = 0;
+  const filters = new Map<string, FilterGradient>();
+  for (const [name, s] of shapes) {
+    const f = conv2dBackwardFilter(s, { bn: inputBn.get(name) });
+    filters.set(name, f);
+    if (f.chunks > 1) partialFloats += alignFloats(f.chunks * f.total);
+  }
+  const partials = partialFloats > 0 ? arena.storage('filter partials', partialFloats) : null;
+  let partialAt = 0;
   const gradBufs = [arena.storage('dstream 0', maxAct), arena.storage('dstream 1', maxAct)];
   let gi = 0;
   const dA = arena.storage('dA', maxAct);
   const dC = arena.storage('dC', maxAct);
   const scOut = arena.storage('shortcut out', maxAct);
 
-  const bnShape = (x: Act): BnShape => ({ shards: t.shards, rows: (B / t.shards) * x.h * x.w, channels: x.c });
-  const bnFwd = (bn: BatchNormSpec, x: Act, relu: boolean): { y: Act; state: GPUBuffer } => {
+  const bnShape = (x: Act): BnShape => bnShapeOf(x.h, x.w, x.c);
+  const gamma = (bn: BatchNormSpec) => (bn.fixGamma ? [] : [bufs.param(`${bn.name}_gamma`)]);
+  const beta = (bn: BatchNormSpec) => bufs.param(`${bn.name}_beta`);
+  const batchSlice = (bn: BatchNormSpec) => bufs.movingLayout.slice(bufs.batchStats, bn.name);
+  /** The forward statistics of a BatchNorm whose consumers apply it (In: the input a conv reads through it). */
+  const bnFwd = (bn: BatchNormSpec, x: Act): In => {
     const sh = bnShape(x);
     const state = arena.storage(`${bn.name} state`, bnStateFloats(sh));
     prog.add(bnStatsKernel(sh, { backward: false }), [x.buf, state]);
+    return { x, bn, state };
+  };
+  /** A BatchNorm+ReLU written out (before the head's pool), which also writes its batch statistics. */
+  const bnFwdApplied = (bn: BatchNormSpec, x: Act): { y: Act; state: GPUBuffer } => {
+    const { state } = bnFwd(bn, x);
     const y = act(`${bn.name} out`, x.h, x.w, x.c);
-    const gamma = bn.fixGamma ? [] : [bufs.param(`${bn.name}_gamma`)];
-    prog.add(bnForwardKernel(sh, { fixGamma: bn.fixGamma, relu }), [x.buf, state, ...gamma, bufs.param(`${bn.name}_beta`), y.buf, bufs.movingLayout.slice(bufs.batchStats, bn.name)]);
+    prog.add(bnForwardKernel(bnShape(x), { fixGamma: bn.fixGamma, relu: true }), [x.buf, state, ...gamma(bn), beta(bn), y.buf, batchSlice(bn)]);
     return { y, state };
   };
-  const bnBwd = (bn: BatchNormSpec, x: Act, a: Act | null, state: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer | null, mode: 'write' | 'add' | 'none') => {
+  /** Backward of a BatchNorm(+ReLU, mask from x); `batch`: also write its batch statistics (no forward kernel did). */
+  const bnBwd = (bn: BatchNormSpec, x: Act, relu: boolean, state: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer | null, mode: 'write' | 'add' | 'none', batch: boolean) => {
     const sh = bnShape(x);
-    const mask = a ? [a.buf] : [];
-    prog.add(bnStatsKernel(sh, { backward: true, relu: a !== null }), [dy, ...mask, x.buf, state]);
-    const gammas = bn.fixGamma ? [] : dx ? [bufs.param(`${bn.name}_gamma`), bufs.grad(`${bn.name}_gamma`)] : [bufs.grad(`${bn.name}_gamma`)];
-    const k = bnBackwardKernel(sh, { fixGamma: bn.fixGamma, relu: a !== null, dx: mode });
-    prog.add(k, dx ? [dy, ...mask, x.buf, state, ...gammas, bufs.grad(`${bn.name}_beta`), dx] : [x.buf, state, ...gammas, bufs.grad(`${bn.name}_beta`)]);
+    const maskIn = relu ? [...gamma(bn), beta(bn)] : [];
+    prog.add(bnStatsKernel(sh, { backward: true, relu, fixGamma: bn.fixGamma, batch }), [dy, x.buf, state, ...maskIn, ...(batch ? [batchSlice(bn)] : [])]);
+    const dgamma = bn.fixGamma ? [] : [bufs.grad(`${bn.name}_gamma`)];
+    const k = bnBackwardKernel(sh, { fixGamma: bn.fixGamma, relu, dx: mode });
+    prog.add(k, dx ? [dy, x.buf, state, ...gamma(bn), ...(relu ? [beta(bn)] : []), ...dgamma, bufs.grad(`${bn.name}_beta`), dx] : [x.buf, state, ...dgamma, bufs.grad(`${bn.name}_beta`)]);
   };
-  const convFwd = (c: ConvSpec, x: Act, y: GPUBuffer, residual: GPUBuffer | null): Act => {
+  const bnInputs = (input: In) => [input.state, ...gamma(input.bn), beta(input.bn)];
+  const convFwd = (c: ConvSpec, input: In, y: GPUBuffer, residual: GPUBuffer | null): Act => {
     const s = shapes.get(c.name)!;
     const o = convOutSize(s);
-    prog.add(conv2dForward(s, { residual: residual !== null }), residual ? [x.buf, bufs.param(`${c.name}_weight`), residual, y] : [x.buf, bufs.param(`${c.name}_weight`), y]);
+    const k = conv2dForward(s, { residual: residual !== null, bn: inputBn.get(c.name) });
+    prog.add(k, [input.x.buf, bufs.param(`${c.name}_weight`), ...bnInputs(input), ...(residual ? [residual] : []), y]);
     return { buf: y, h: o.outH, w: o.outW, c: c.outC };
   };
-  const convBwd = (c: ConvSpec, dy: GPUBuffer, x: Act, dx: GPUBuffer | null, accumulate: boolean) => {
+  const convBwd = (c: ConvSpec, dy: GPUBuffer, input: In, dx: GPUBuffer | null, accumulate: boolean) => {
     const s = shapes.get(c.name)!;
     const w = `${c.name}_weight`;
     if (dx) prog.add(conv2dBackwardData(s, { accumulate }), [dy, bufs.param(w), dx]);
-    const f = conv2dBackwardFilter(s);
-    if (f.passes.length === 1) prog.add(f.passes[0]!, [dy, x.buf, bufs.grad(w)]);
+    const f = filters.get(c.name)!;
+    const xIn = [input.x.buf, ...bnInputs(input)];
+    if (f.chunks === 1) prog.add(f.kernel, [dy, ...xIn, bufs.grad(w)]);
     else {
-      const sc: Slice = { buffer: scratch!, offset: 0, size: f.scratchFloats * 4 };
-      prog.add(f.passes[0]!, [dy, x.buf, sc]);
-      prog.add(f.passes[1]!, [sc, bufs.grad(w)]);
+      const floats = f.chunks * f.total;
+      prog.add(f.kernel, [dy, ...xIn, { buffer: partials!, offset: partialAt * 4, size: floats * 4 }]);
+      splits.push({ offset: bufs.paramLayout.range(w)[0], total: f.total, base: partialAt, chunks: f.chunks });
+      partialAt += alignFloats(floats);
     }
   };
   const plan = stepSlice('plan');
@@ -155,30 +191,33 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   };
 
   // ---- forward
+  prog.stage = 'stem';
   const x0 = t.mixAt === 'input' ? mixFwd(images, 'input') : images;
-  const d0 = bnFwd(spec.bnData, x0, false);
-  const c0 = convFwd(spec.conv0, d0.y, arena.storage('conv0 out', B * t.height * t.width * spec.conv0.outC), null);
+  const d0 = bnFwd(spec.bnData, x0);
+  const c0 = convFwd(spec.conv0, d0, arena.storage('conv0 out', B * t.height * t.width * spec.conv0.outC), null);
   let h = t.mixAt === 'head' ? mixFwd(c0, 'head') : c0;
-  interface Rec { x: Act; a1: Act; st1: GPUBuffer; c1: Act; a2: Act; st2: GPUBuffer }
+  interface Rec { x: Act; a1: In; c1: Act; a2: In }
   const recs: Rec[][] = [];
   const stageInputs: Act[] = [];
   spec.stages.forEach((stage, si) => {
+    prog.stage = `stage${si + 1}`;
     const rs: Rec[] = [];
     for (const u of stage) {
       const x = h;
-      const b1 = bnFwd(u.bns[0]!, x, true);
-      const s = u.sc ? convFwd(u.sc, b1.y, scOut, null) : null;
+      const a1 = bnFwd(u.bns[0]!, x);
+      const s = u.sc ? convFwd(u.sc, a1, scOut, null) : null;
       const o1 = convOutSize(shapes.get(u.convs[0]!.name)!);
-      const c1 = convFwd(u.convs[0]!, b1.y, arena.storage(`${u.convs[0]!.name} out`, B * o1.outH * o1.outW * u.outC), null);
-      const b2 = bnFwd(u.bns[1]!, c1, true);
-      h = convFwd(u.convs[1]!, b2.y, arena.storage(`${u.name} out`, B * c1.h * c1.w * u.outC), s ? s.buf : x.buf);
-      rs.push({ x, a1: b1.y, st1: b1.state, c1, a2: b2.y, st2: b2.state });
+      const c1 = convFwd(u.convs[0]!, a1, arena.storage(`${u.convs[0]!.name} out`, B * o1.outH * o1.outW * u.outC), null);
+      const a2 = bnFwd(u.bns[1]!, c1);
+      h = convFwd(u.convs[1]!, a2, arena.storage(`${u.name} out`, B * c1.h * c1.w * u.outC), s ? s.buf : x.buf);
+      rs.push({ x, a1, c1, a2 });
     }
     recs.push(rs);
     stageInputs.push(h);
     if (t.mixAt === `stage${si + 1}`) h = mixFwd(h, `stage${si + 1}`);
   });
-  const fin = bnFwd(spec.bn1, h, true);
+  prog.stage = 'head';
+  const fin = bnFwdApplied(spec.bn1, h);
   const C = spec.fcIn;
   const HW = h.h * h.w;
   const pooled = arena.storage('pooled', B * C);
@@ -192,32 +231,36 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const dpooled = arena.storage('dpooled', B * C);
   prog.add(fcBackwardKernel(B, C, K), [pooled, bufs.param('fc1_weight'), dz, bufs.grad('fc1_weight'), bufs.grad('fc1_bias'), dpooled]);
   prog.add(poolBackwardKernel(B, HW, C), [dpooled, dA]);
-  bnBwd(spec.bn1, h, fin.y, fin.state, dA, gradBufs[gi]!, 'write');
+  bnBwd(spec.bn1, h, true, fin.state, dA, gradBufs[gi]!, 'write', false);
   for (let si = spec.stages.length - 1; si >= 0; si--) {
     if (t.mixAt === `stage${si + 1}`) mixBwd(stageInputs[si]!);
     const stage = spec.stages[si]!;
+    prog.stage = `stage${si + 1}`;
     for (let ui = stage.length - 1; ui >= 0; ui--) {
       const u = stage[ui]!;
       const r = recs[si]![ui]!;
       const G = gradBufs[gi]!;
       convBwd(u.convs[1]!, G, r.a2, dA, false);
-      bnBwd(u.bns[1]!, r.c1, r.a2, r.st2, dA, dC, 'write');
+      bnBwd(u.bns[1]!, r.c1, true, r.a2.state, dA, dC, 'write', true);
       convBwd(u.convs[0]!, dC, r.a1, dA, false);
       if (u.sc) {
         convBwd(u.sc, G, r.a1, dA, true);
-        bnBwd(u.bns[0]!, r.x, r.a1, r.st1, dA, gradBufs[1 - gi]!, 'write');
+        bnBwd(u.bns[0]!, r.x, true, r.a1.state, dA, gradBufs[1 - gi]!, 'write', true);
         gi = 1 - gi;
-      } else bnBwd(u.bns[0]!, r.x, r.a1, r.st1, dA, G, 'add');
+      } else bnBwd(u.bns[0]!, r.x, true, r.a1.state, dA, G, 'add', true);
     }
   }
+  prog.stage = 'stem';
   if (t.mixAt === 'head') mixBwd(c0);
-  convBwd(spec.conv0, gradBufs[gi]!, d0.y, dA, false);
-  bnBwd(spec.bnData, x0, null, d0.state, dA, null, 'none');
+  convBwd(spec.conv0, gradBufs[gi]!, d0, dA, false);
+  bnBwd(spec.bnData, x0, false, d0.state, dA, null, 'none', true);
 
   // ---- update
+  prog.stage = 'update';
+  splits.sort((a, b) => a.offset - b.offset);
   prog.add(
-    updateKernel({ params: bufs.paramLayout.floats, wdEnd: bufs.wdEnd, moving: bufs.movingLayout.floats, momentum: t.momentum, capacity: t.capacity }),
-    [bufs.params, bufs.grads, bufs.momentum, bufs.moving, bufs.batchStats, stepSlice('scalars'), results],
+    updateKernel({ params: bufs.paramLayout.floats, wdEnd: bufs.wdEnd, moving: bufs.movingLayout.floats, momentum: t.momentum, capacity: t.capacity, splits }),
+    [bufs.params, bufs.grads, bufs.momentum, bufs.moving, bufs.batchStats, stepSlice('scalars'), results, ...(partials ? [partials] : [])],
   );
   return { program: prog, images: images.buf, step, stepLayout: layout, results };
 }
