@@ -12,7 +12,7 @@ import { engineOptions, type Engine } from './engine.js';
 import { engineDevice, webgpuAdapter } from './dawn.js';
 import { TfjsEngine } from './tfjs/engine.js';
 import { StaticEngine, staticShape } from './webgpu/static.js';
-import { networkSpec } from '../model/spec.js';
+import { networkSpecOf } from '../model/spec.js';
 import { loadCheckpoint, type CheckpointState } from '../rundir/checkpoint.js';
 
 export { engineOptions } from './engine.js';
@@ -27,7 +27,7 @@ const noted = new Set<number>();
 export function createEngine(cfg: Config): Engine {
   const device = tf.getBackend() === 'webgpu' ? engineDevice() : null;
   if (device) {
-    if (!networkSpec(cfg.model.depth, cfg.model.numClasses).layout.bottleneck) {
+    if (!networkSpecOf(cfg.model).layout.bottleneck) {
       return new StaticEngine(device, webgpuAdapter()?.device ?? 'webgpu', engineOptions(cfg), staticShape(cfg));
     }
     if (!noted.has(cfg.model.depth)) {

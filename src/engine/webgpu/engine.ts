@@ -8,10 +8,10 @@
  * steps at once (train.readEvery). Weights and momentum move in and out as Map<name, Float32Array>
  * in spec order (model/spec.ts names; momentum as `<param>_momentum`, train/sgd.ts momentumKey).
  */
-import type { MixupPlacement } from '../../config/schema.js';
+import type { MixupPlacement, ModelArch } from '../../config/schema.js';
 import type { MixBackward, MixPlan } from '../../mixup/plan.js';
 import { heNormal } from '../../model/init.js';
-import { momentumKey, networkSpec, sizeOf, type NetworkSpec } from '../../model/spec.js';
+import { momentumKey, networkSpec, sizeOf, type NetworkSpec, type SgdForm } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
 import { compileInference, type InferProgram } from './infer_program.js';
 import { EngineBuffers } from './layout.js';
@@ -22,7 +22,10 @@ import { LogitSlots, mapRead } from './readback.js';
 
 /** What a StaticResNet is built for. */
 export interface StaticResNetOptions {
+  /** model.arch (default mxnet-preact), model.depth, model.width (null: the arch's own). */
+  arch?: ModelArch;
   depth: number;
+  modelWidth?: number | null;
   numClasses: number;
   /** Image height and width (28 for the reference's crops). */
   height: number;
@@ -39,6 +42,8 @@ export interface StaticResNetOptions {
   /** train.momentum, train.wd. */
   momentum: number;
   wd: number;
+  /** train.sgd (default mxnet). */
+  sgd?: SgdForm;
   /** Batch of {@link StaticResNet.infer} (0: no inference program). */
   evalBatch: number;
   /** Build the input-gradient program (attacks) at evalBatch. */
@@ -94,10 +99,10 @@ export class StaticResNet {
     readonly device: GPUDevice,
     readonly options: StaticResNetOptions,
   ) {
-    this.spec = networkSpec(options.depth, options.numClasses);
+    this.spec = networkSpec(options.depth, options.numClasses, options.arch ?? 'mxnet-preact', options.modelWidth ?? null);
     this.arena = new Arena(device);
     this.pipelines = new Pipelines(device);
-    this.bufs = new EngineBuffers(this.arena, this.spec);
+    this.bufs = new EngineBuffers(this.arena, this.spec, options.sgd ?? 'mxnet');
     this.capacity = options.capacity ?? 64;
     const o = options;
     if (!o.lazyTraining) this.training();
@@ -118,7 +123,7 @@ export class StaticResNet {
     if (!this.train && o.batch > 0) {
       this.train = compileTraining(this.bufs, this.pipelines, {
         batch: o.batch, shards: o.shards, height: o.height, width: o.width, mixAt: o.mixAt, mixBackward: o.mixBackward,
-        loss: o.loss, gradScale: o.gradScale, momentum: o.momentum, capacity: this.capacity,
+        loss: o.loss, gradScale: o.gradScale, momentum: o.momentum, sgd: o.sgd ?? 'mxnet', capacity: this.capacity,
       });
       this.stepHost = new Float32Array(this.train.stepLayout.floats);
     }
@@ -185,7 +190,7 @@ export class StaticResNet {
     const L = t.stepLayout;
     const sc = L.range('scalars')[0];
     host[sc] = lr;
-    host[sc + 1] = lr * o.wd;
+    host[sc + 1] = o.sgd === 'pytorch' ? o.wd : lr * o.wd;
     host[sc + 2] = this.slot;
     host.set(targets, L.range('targets')[0]);
     const mj = L.range('majority')[0];

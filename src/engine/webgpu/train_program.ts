@@ -1,6 +1,6 @@
 /**
- * Compiles the training step of the reference's pre-activation ResNet (model/spec.ts networkSpec,
- * basic units) into one {@link Program}: forward in training mode (per-shard BatchNorm statistics,
+ * Compiles the training step of a pre-activation ResNet of basic units (model/spec.ts networkSpec:
+ * the reference's, PreAct ResNet-18 with its post-activated stem, WRN-28-10) into one {@link Program}: forward in training mode (per-shard BatchNorm statistics,
  * the MixUp layer at its placement), the loss, the backward pass and the update, each a recorded
  * dispatch over buffers made here once. Forward of a unit (model/resnet.ts):
  *   a1 = ReLU(bn1(x)); [s = sc(a1)]; c1 = conv1(a1); a2 = ReLU(bn2(c1)); out = conv2(a2) + (s or x)
@@ -12,7 +12,7 @@
  */
 import type { MixupPlacement } from '../../config/schema.js';
 import type { MixBackward } from '../../mixup/plan.js';
-import type { BatchNormSpec, ConvSpec } from '../../model/spec.js';
+import type { BatchNormSpec, ConvSpec, SgdForm } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
 import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnShape } from './bn.js';
 import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape } from './convs.js';
@@ -33,6 +33,8 @@ export interface TrainShape {
   loss: LossName;
   gradScale: number;
   momentum: number;
+  /** train.sgd (default mxnet). */
+  sgd?: SgdForm;
   /** Steps whose (loss, correct) the results buffer holds before a read. */
   capacity: number;
 }
@@ -106,7 +108,7 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const dC = arena.storage('dC', maxAct);
   const scOut = arena.storage('shortcut out', maxAct);
 
-  const bnShape = (x: Act): BnShape => ({ shards: t.shards, rows: (B / t.shards) * x.h * x.w, channels: x.c });
+  const bnShape = (x: Act): BnShape => ({ shards: t.shards, rows: (B / t.shards) * x.h * x.w, channels: x.c, eps: spec.bnEps });
   const bnFwd = (bn: BatchNormSpec, x: Act, relu: boolean): { y: Act; state: GPUBuffer } => {
     const sh = bnShape(x);
     const state = arena.storage(`${bn.name} state`, bnStateFloats(sh));
@@ -156,9 +158,12 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
 
   // ---- forward
   const x0 = t.mixAt === 'input' ? mixFwd(images, 'input') : images;
-  const d0 = bnFwd(spec.bnData, x0, false);
-  const c0 = convFwd(spec.conv0, d0.y, arena.storage('conv0 out', B * t.height * t.width * spec.conv0.outC), null);
-  let h = t.mixAt === 'head' ? mixFwd(c0, 'head') : c0;
+  const d0 = spec.bnData ? bnFwd(spec.bnData, x0, false) : null;
+  const c0 = convFwd(spec.conv0, d0 ? d0.y : x0, arena.storage('conv0 out', B * t.height * t.width * spec.conv0.outC), null);
+  // A post-activated stem (preact-resnet18): ReLU(bn0(conv0)); `head` mixes its output.
+  const s0 = spec.stemBn ? bnFwd(spec.stemBn, c0, true) : null;
+  const stemOut = s0 ? s0.y : c0;
+  let h = t.mixAt === 'head' ? mixFwd(stemOut, 'head') : stemOut;
   interface Rec { x: Act; a1: Act; st1: GPUBuffer; c1: Act; a2: Act; st2: GPUBuffer }
   const recs: Rec[][] = [];
   const stageInputs: Act[] = [];
@@ -171,18 +176,19 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
       const o1 = convOutSize(shapes.get(u.convs[0]!.name)!);
       const c1 = convFwd(u.convs[0]!, b1.y, arena.storage(`${u.convs[0]!.name} out`, B * o1.outH * o1.outW * u.outC), null);
       const b2 = bnFwd(u.bns[1]!, c1, true);
-      h = convFwd(u.convs[1]!, b2.y, arena.storage(`${u.name} out`, B * c1.h * c1.w * u.outC), s ? s.buf : x.buf);
+      const identity = u.identityFrom === 'act1' ? b1.y.buf : x.buf;
+      h = convFwd(u.convs[1]!, b2.y, arena.storage(`${u.name} out`, B * c1.h * c1.w * u.outC), s ? s.buf : identity);
       rs.push({ x, a1: b1.y, st1: b1.state, c1, a2: b2.y, st2: b2.state });
     }
     recs.push(rs);
     stageInputs.push(h);
     if (t.mixAt === `stage${si + 1}`) h = mixFwd(h, `stage${si + 1}`);
   });
-  const fin = bnFwd(spec.bn1, h, true);
+  const fin = spec.bn1 ? bnFwd(spec.bn1, h, true) : null;
   const C = spec.fcIn;
   const HW = h.h * h.w;
   const pooled = arena.storage('pooled', B * C);
-  prog.add(poolKernel(B, HW, C), [fin.y.buf, pooled]);
+  prog.add(poolKernel(B, HW, C), [fin ? fin.y.buf : h.buf, pooled]);
   const dz = arena.storage('dlogits', B * K);
   prog.add(lossKernel({ batch: B, channels: C, classes: K, loss: t.loss, gradScale: t.gradScale, capacity: t.capacity }), [
     pooled, bufs.param('fc1_weight'), bufs.param('fc1_bias'), stepSlice('scalars'), stepSlice('targets'), stepSlice('majority'), results, dz,
@@ -191,8 +197,8 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   // ---- backward
   const dpooled = arena.storage('dpooled', B * C);
   prog.add(fcBackwardKernel(B, C, K), [pooled, bufs.param('fc1_weight'), dz, bufs.grad('fc1_weight'), bufs.grad('fc1_bias'), dpooled]);
-  prog.add(poolBackwardKernel(B, HW, C), [dpooled, dA]);
-  bnBwd(spec.bn1, h, fin.y, fin.state, dA, gradBufs[gi]!, 'write');
+  prog.add(poolBackwardKernel(B, HW, C), [dpooled, fin ? dA : gradBufs[gi]!]);
+  if (spec.bn1 && fin) bnBwd(spec.bn1, h, fin.y, fin.state, dA, gradBufs[gi]!, 'write');
   for (let si = spec.stages.length - 1; si >= 0; si--) {
     if (t.mixAt === `stage${si + 1}`) mixBwd(stageInputs[si]!);
     const stage = spec.stages[si]!;
@@ -202,6 +208,13 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
       const G = gradBufs[gi]!;
       convBwd(u.convs[1]!, G, r.a2, dA, false);
       bnBwd(u.bns[1]!, r.c1, r.a2, r.st2, dA, dC, 'write');
+      if (!u.sc && u.identityFrom === 'act1') {
+        // The identity adds a1: its gradient conv1ᵀ(dC) + G is accumulated into G (free after conv2ᵀ).
+        convBwd(u.convs[0]!, dC, r.a1, G, true);
+        bnBwd(u.bns[0]!, r.x, r.a1, r.st1, G, gradBufs[1 - gi]!, 'write');
+        gi = 1 - gi;
+        continue;
+      }
       convBwd(u.convs[0]!, dC, r.a1, dA, false);
       if (u.sc) {
         convBwd(u.sc, G, r.a1, dA, true);
@@ -210,13 +223,20 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
       } else bnBwd(u.bns[0]!, r.x, r.a1, r.st1, dA, G, 'add');
     }
   }
-  if (t.mixAt === 'head') mixBwd(c0);
-  convBwd(spec.conv0, gradBufs[gi]!, d0.y, dA, false);
-  bnBwd(spec.bnData, x0, null, d0.state, dA, null, 'none');
+  if (t.mixAt === 'head') mixBwd(stemOut);
+  let dStem = gradBufs[gi]!;
+  if (spec.stemBn && s0) {
+    bnBwd(spec.stemBn, c0, s0.y, s0.state, dStem, dC, 'write');
+    dStem = dC;
+  }
+  if (spec.bnData && d0) {
+    convBwd(spec.conv0, dStem, d0.y, dA, false);
+    bnBwd(spec.bnData, x0, null, d0.state, dA, null, 'none');
+  } else convBwd(spec.conv0, dStem, x0, null, false);
 
   // ---- update
   prog.add(
-    updateKernel({ params: bufs.paramLayout.floats, wdEnd: bufs.wdEnd, moving: bufs.movingLayout.floats, momentum: t.momentum, capacity: t.capacity }),
+    updateKernel({ params: bufs.paramLayout.floats, wdEnd: bufs.wdEnd, moving: bufs.movingLayout.floats, momentum: t.momentum, form: t.sgd, capacity: t.capacity }),
     [bufs.params, bufs.grads, bufs.momentum, bufs.moving, bufs.batchStats, stepSlice('scalars'), results],
   );
   return { program: prog, images: images.buf, step, stepLayout: layout, results };

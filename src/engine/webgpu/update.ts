@@ -6,12 +6,16 @@
  *   step = lr·g + (lr·wd)·w  (the wd term only on `*_weight`/`*_gamma`, laid out first: i < wdEnd)
  *   mom ← momentum·mom − step;  w ← w + mom
  *   moving ← 0.9·moving + 0.1·batch
+ * With `form` `pytorch` (torch.optim.SGD, train.sgd) the parameter part is instead
+ *   buf ← momentum·buf + g + wd·w;  w ← w − lr·buf
+ * and scalars[1] holds wd itself (the engine writes it so); the layout puts every parameter in
+ * [0, wdEnd) then.
  * g already carries train.gradScale (the loss kernel scales the loss gradient); weight decay is
  * never rescaled. lr and lr·wd come per step from the scalars buffer (rounded to float32 on the host).
  */
 import type { Kernel } from './kernel.js';
 import { elementwiseMain, f32, storage } from './wgsl.js';
-import { BN_MOMENTUM } from '../../model/spec.js';
+import { BN_MOMENTUM, type SgdForm } from '../../model/spec.js';
 
 /** Sizes of the update. */
 export interface UpdateShape {
@@ -23,8 +27,26 @@ export interface UpdateShape {
   moving: number;
   /** train.momentum. */
   momentum: number;
+  /** train.sgd (default `mxnet`). */
+  form?: SgdForm;
   /** Capacity of the results buffer (see head.ts lossKernel). */
   capacity: number;
+}
+
+function mxnetStep(s: UpdateShape): string {
+  return `    var step = grads[i] * scalars[0];
+    if (i < ${s.wdEnd}u) { step = step + w * scalars[1]; }
+    let next = ${s.momentum === 0 ? '-step' : `mom[i] * ${f32(s.momentum)} - step`};
+    mom[i] = next;
+    params[i] = w + next;`;
+}
+
+function pytorchStep(s: UpdateShape): string {
+  return `    var d = grads[i];
+    if (i < ${s.wdEnd}u) { d = d + w * scalars[1]; }
+    let next = ${s.momentum === 0 ? 'd' : `mom[i] * ${f32(s.momentum)} + d`};
+    mom[i] = next;
+    params[i] = w - scalars[0] * next;`;
 }
 
 /**
@@ -40,18 +62,14 @@ export function updateKernel(s: UpdateShape): Kernel {
   if ((bits & 0x7f800000u) == 0x7f800000u) { return; }
   if (i < ${s.params}u) {
     let w = params[i];
-    var step = grads[i] * scalars[0];
-    if (i < ${s.wdEnd}u) { step = step + w * scalars[1]; }
-    let next = ${s.momentum === 0 ? '-step' : `mom[i] * ${f32(s.momentum)} - step`};
-    mom[i] = next;
-    params[i] = w + next;
+${s.form === 'pytorch' ? pytorchStep(s) : mxnetStep(s)}
   } else {
     let j = i - ${s.params}u;
     moving[j] = moving[j] * ${f32(BN_MOMENTUM)} + batch[j] * ${f32(1 - BN_MOMENTUM)};
   }`,
   );
   return {
-    label: `sgd_update P${s.params} moving${s.moving}`,
+    label: `sgd_update${s.form === 'pytorch' ? '_pytorch' : ''} P${s.params} moving${s.moving}`,
     code: `${storage(0, 'params', 'read_write')}\n${storage(1, 'grads', 'read')}\n${storage(2, 'mom', 'read_write')}\n${storage(3, 'moving', 'read_write')}\n${storage(4, 'batch', 'read')}\n${storage(5, 'scalars', 'read')}\n${storage(6, 'results', 'read')}\n${main.code}`,
     bindings: ['read_write', 'read', 'read_write', 'read_write', 'read', 'read', 'read'],
     workgroups: main.workgroups,
