@@ -42,6 +42,23 @@ async function weightsOf(dir: string): Promise<Map<string, Float32Array>> {
   return m;
 }
 
+/**
+ * The parameters whose 2-step change is off, ‖Δours − Δgolden‖ > bound·‖Δgolden‖, each with its
+ * relative error (the golden README's measure); empty when all agree.
+ */
+function changeErrors(e: StaticResNet, init: Map<string, Float32Array>, after: Map<string, Float32Array>, got: Map<string, Float32Array>, bound: number): string[] {
+  const bad: string[] = [];
+  for (const p of e.spec.params) {
+    const i0 = init.get(p.name)!;
+    const d = after.get(p.name)!.map((v, k) => v - i0[k]!);
+    const ours = got.get(p.name)!.map((v, k) => v - i0[k]!);
+    const num = Math.sqrt(ours.reduce((s, v, k) => s + (v - d[k]!) ** 2, 0));
+    const den = Math.sqrt(d.reduce((s, v) => s + v * v, 0));
+    if (!(num <= bound * den)) bad.push(`${p.name} ${(num / den).toExponential(2)}`);
+  }
+  return bad;
+}
+
 /** The case's plan from its λ (pairsPlan per shard, combinePlans), checked against its partners. */
 function planOf(c: Case): MixPlan | null {
   if (c.mixAt === 'none') return null;
@@ -97,15 +114,7 @@ for (const name of ['step-erm', 'step-input-mixup', 'step-head-exact', 'step-hea
       r.forEach((x, i) => assert.ok(Math.abs(x.loss - c.losses[i]!) <= 1e-5, `loss ${i}: ${x.loss} vs ${c.losses[i]}`));
       const got = await e.readWeights();
       const bound = c.shards > 1 ? 2e-2 : 1e-2;
-      const bad: string[] = [];
-      for (const p of e.spec.params) {
-        const i0 = init.get(p.name)!;
-        const d = after.get(p.name)!.map((v, k) => v - i0[k]!);
-        const ours = got.get(p.name)!.map((v, k) => v - i0[k]!);
-        const num = Math.sqrt(ours.reduce((s, v, k) => s + (v - d[k]!) ** 2, 0));
-        const den = Math.sqrt(d.reduce((s, v) => s + v * v, 0));
-        if (!(num <= bound * den)) bad.push(`${p.name} ${(num / den).toExponential(2)}`);
-      }
+      const bad = changeErrors(e, init, after, got, bound);
       assert.deepEqual(bad, [], bad.join(', '));
       assert.deepEqual(opened.errors, []);
     } finally {
@@ -168,15 +177,7 @@ for (const name of PREACT_STEP_CASES) {
       const r = await e.settle();
       r.forEach((x, i) => assert.ok(Math.abs(x.loss - c.losses[i]!) <= 1e-5, `loss ${i}: ${x.loss} vs ${c.losses[i]}`));
       const got = await e.readWeights();
-      const bad: string[] = [];
-      for (const p of e.spec.params) {
-        const i0 = init.get(p.name)!;
-        const d = after.get(p.name)!.map((v, k) => v - i0[k]!);
-        const ours = got.get(p.name)!.map((v, k) => v - i0[k]!);
-        const num = Math.sqrt(ours.reduce((s, v, k) => s + (v - d[k]!) ** 2, 0));
-        const den = Math.sqrt(d.reduce((s, v) => s + v * v, 0));
-        if (!(num <= 1e-2 * den)) bad.push(`${p.name} ${(num / den).toExponential(2)}`);
-      }
+      const bad = changeErrors(e, init, after, got, 1e-2);
       assert.deepEqual(bad, [], bad.join(', '));
       assert.deepEqual(opened.errors, []);
     } finally {
