@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { auxNames, forwardMacs, networkSpec, parameterCount } from '../src/model/spec.js';
 import { UserError } from '../src/errors.js';
+import { initialParam } from '../src/model/init.js';
 import { createResNet } from '../src/engine/tfjs/resnet.js';
 
 test('networkSpec: ResNet-50 (basic units) has the reference layout and parameter count', () => {
@@ -91,4 +92,24 @@ test('networkSpec: model.width scales mxnet-preact\'s stages; a bad width is one
   assert.deepEqual(networkSpec(8, 10).layout.filters, [16, 16, 32, 64]);
   assert.throws(() => networkSpec(8, 10, 'wrn-28-10', 0), (e: Error) => e instanceof UserError && /^model\.width: 0 /.test(e.message));
   assert.throws(() => networkSpec(164, 10, 'mxnet-preact', 30), (e: Error) => e instanceof UserError && /divisible by 4/.test(e.message));
+});
+
+test('initialParam: pytorch draws conv/fc weights and the fc bias from U(±1/√fan_in), BatchNorm γ 1 β 0; he-normal keeps the reference', () => {
+  const s = networkSpec(18, 10, 'preact-resnet18', 8);
+  const byName = new Map(s.params.map((p) => [p.name, p]));
+  const conv = initialParam(byName.get('stage2_unit1_conv1_weight')!, 3, 'pytorch', s.fcIn); // fan_in 3·3·8 = 72
+  const bound = 1 / Math.sqrt(72);
+  assert.ok(conv.every((v) => Math.abs(v) <= bound));
+  const mean = conv.reduce((a, v) => a + v, 0) / conv.length;
+  const sd = Math.sqrt(conv.reduce((a, v) => a + (v - mean) ** 2, 0) / conv.length);
+  assert.ok(Math.abs(sd - bound / Math.sqrt(3)) < 0.05 * bound, `sd ${sd} vs ${bound / Math.sqrt(3)}`); // uniform: bound/√3
+  const bias = initialParam(byName.get('fc1_bias')!, 3, 'pytorch', s.fcIn); // fan_in 64
+  assert.ok(bias.every((v) => Math.abs(v) <= 1 / 8) && bias.some((v) => v !== 0));
+  assert.deepEqual([...initialParam(byName.get('bn0_gamma')!, 3, 'pytorch', s.fcIn)], new Array(8).fill(1));
+  assert.deepEqual([...initialParam(byName.get('bn0_beta')!, 3, 'pytorch', s.fcIn)], new Array(8).fill(0));
+  assert.deepEqual([...initialParam(byName.get('fc1_bias')!, 3, 'he-normal', s.fcIn)], new Array(10).fill(0));
+  // he-normal: σ = √(2/72)
+  const he = initialParam(byName.get('stage2_unit1_conv1_weight')!, 3, 'he-normal', s.fcIn);
+  const heSd = Math.sqrt(he.reduce((a, v) => a + v * v, 0) / he.length);
+  assert.ok(Math.abs(heSd - Math.sqrt(2 / 72)) < 0.08 * Math.sqrt(2 / 72), `he sd ${heSd}`);
 });

@@ -85,6 +85,12 @@ const modelSchema = z
       .default(null)
       .describe("output channels of stage 1 (later stages 2x, 4x[, 8x]); null = the arch's own (16 or 64 for mxnet-preact, 64 preact-resnet18, 160 wrn-28-10)"),
     numClasses: posInt().default(10).describe('number of classes of the fully-connected output'),
+    init: z
+      .enum(['he-normal', 'pytorch'])
+      .default('he-normal')
+      .describe(
+        "weight initialisation: he-normal (the reference: N(0, 2/fan_in)); pytorch (torch.nn defaults, the paper's code: U(±1/√fan_in) for conv and fc weights and the fc bias)",
+      ),
   })
   .prefault({})
   .describe('the network (model/spec.ts; reference: symbols/resnet.py)');

@@ -14,6 +14,7 @@
 import { mixupPlacement, type Config, type MixupPlacement, type ModelArch } from '../config/schema.js';
 import type { MixPlan } from '../mixup/plan.js';
 import type { NetworkSpec, SgdForm } from '../model/spec.js';
+import type { InitScheme } from '../model/init.js';
 import type { HostTensor } from '../model/weights.js';
 import type { AttackOptions, Normalisation } from './attack.js';
 
@@ -86,6 +87,8 @@ export interface EngineOptions {
   mixBackward?: Config['mixup']['backward'];
   /** Seed of the weight initialisation (`train.seed`). */
   seed: number;
+  /** `model.init`; absent = `he-normal`. */
+  init?: InitScheme;
   /** SGD momentum and weight decay (`train.momentum`, `train.wd`). */
   momentum: number;
   wd: number;
@@ -169,6 +172,7 @@ export function engineOptions(cfg: Config): EngineOptions {
     mixAt: mixupPlacement(cfg),
     mixBackward: cfg.mixup.backward,
     seed: cfg.train.seed,
+    init: cfg.model.init,
     momentum: cfg.train.momentum,
     wd: cfg.train.wd,
     sgd: cfg.train.sgd,

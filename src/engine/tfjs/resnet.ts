@@ -35,8 +35,8 @@ import { applyMix } from './mixlayer.js';
 import type { MixBackward } from '../../mixup/plan.js';
 import type { MixPlan } from '../../mixup/plan.js';
 import { batchNormInfer, batchNormTrain, movingUpdate } from './batchnorm.js';
-import { heNormal } from '../../model/init.js';
-import { networkSpecOf, sizeOf, type NetworkSpec, type UnitSpec } from '../../model/spec.js';
+import { initialParam, type InitScheme } from '../../model/init.js';
+import { networkSpecOf, type NetworkSpec, type UnitSpec } from '../../model/spec.js';
 
 /** What a network is built from. */
 export interface ResNetOptions {
@@ -51,6 +51,8 @@ export interface ResNetOptions {
   mixAt: MixupPlacement | null;
   /** Seed of the weight initialisation (`train.seed`). */
   seed: number;
+  /** `model.init` (default `he-normal`; model/init.ts initialParam). */
+  init?: InitScheme;
   /**
    * Gradient through the MixUp layer (config `mixup.backward`): `exact` (default); `reference`, the
    * reference MixUp op's backward (symbols/mixup.py, `app_backward`: dx[r] = s[r]·dy[r],
@@ -93,10 +95,7 @@ class ResNetImpl implements ResNet {
     this.spec = networkSpecOf(options);
     // Variables get tfjs's automatic unique names: two networks can live in one process.
     for (const p of this.spec.params) {
-      const size = sizeOf(p.shape);
-      let values: Float32Array;
-      if (p.kind === 'conv' || p.kind === 'fc_weight') values = heNormal(options.seed, p.name, size, p.fanIn);
-      else values = new Float32Array(size).fill(p.kind === 'one' ? 1 : 0);
+      const values = initialParam(p, options.seed, options.init ?? 'he-normal', this.spec.fcIn);
       this.params.set(p.name, ownedVariable(tf.tensor(values, p.shape, 'float32'), true));
     }
     for (const b of this.spec.bns) {

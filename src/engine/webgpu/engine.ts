@@ -10,7 +10,7 @@
  */
 import type { MixupPlacement, ModelArch } from '../../config/schema.js';
 import type { MixBackward, MixPlan } from '../../mixup/plan.js';
-import { heNormal } from '../../model/init.js';
+import { initialParam, type InitScheme } from '../../model/init.js';
 import { momentumKey, networkSpec, sizeOf, type NetworkSpec, type SgdForm } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
 import { compileInference, type InferProgram } from './infer_program.js';
@@ -55,8 +55,10 @@ export interface StaticResNetOptions {
   lazyTraining?: boolean;
   /** Steps that may be queued between two settles (default 64). */
   capacity?: number;
-  /** Seed of the He-normal initialisation (model/init.ts), as createResNet. */
+  /** Seed of the initialisation (model/init.ts), as createResNet. */
   seed?: number;
+  /** model.init (default he-normal). */
+  init?: InitScheme;
 }
 
 /** What a settled training step reports (as train/step.ts StepResult). */
@@ -152,10 +154,7 @@ export class StaticResNet {
 
   private initialWeights(seed: number): Map<string, Float32Array> {
     const m = new Map<string, Float32Array>();
-    for (const p of this.spec.params) {
-      const n = sizeOf(p.shape);
-      m.set(p.name, p.kind === 'conv' || p.kind === 'fc_weight' ? heNormal(seed, p.name, n, p.fanIn) : new Float32Array(n).fill(p.kind === 'one' ? 1 : 0));
-    }
+    for (const p of this.spec.params) m.set(p.name, initialParam(p, seed, this.options.init ?? 'he-normal', this.spec.fcIn));
     for (const b of this.spec.bns) {
       m.set(`${b.name}_moving_mean`, new Float32Array(b.channels));
       m.set(`${b.name}_moving_var`, new Float32Array(b.channels).fill(1));

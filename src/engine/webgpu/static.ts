@@ -113,7 +113,7 @@ export class StaticEngine implements Engine {
     const o = this.options;
     const s = this.shape;
     return {
-      arch: o.arch, depth: o.depth, modelWidth: o.width, sgd: o.sgd, numClasses: o.numClasses, height: s.height, width: s.width, batch, shards: s.shards, mixAt: o.mixAt,
+      arch: o.arch, depth: o.depth, modelWidth: o.width, sgd: o.sgd, init: o.init, numClasses: o.numClasses, height: s.height, width: s.width, batch, shards: s.shards, mixAt: o.mixAt,
       mixBackward: o.mixBackward ?? 'exact', loss: s.loss, gradScale: s.gradScale, momentum: o.momentum, wd: o.wd,
       evalBatch: s.evalBatch, inputGradient, capacity: s.capacity, seed: o.seed, lazyTraining: true,
     };
