@@ -2,7 +2,7 @@
  * `npm run bench:engine`: the static WebGPU engine's training step (src/engine/webgpu) at depth 50,
  * 28×28 crops, a benchmark, not a test.
  *
- *   npm run bench:engine -- [--device null|gpu] [--batch N] [--depth N] [--steps N] [--warmup N]
+ *   npm run bench:engine -- [--device null|gpu] [--batch N] [--depth N] [--arch A] [--width W] [--steps N] [--warmup N]
  *                           [--experiments erm,mixup,mixup-feature] [--toggles none,skip_validation,...]
  *                           [--read-every N]
  *
@@ -21,6 +21,11 @@
  * own indexing — the same on every device, a model rather than a measurement.
  * `--profile` (a GPU with timestamp-query): one more step with a timestamped pass per dispatch, its
  * device time per kernel class and stage with achieved TFLOPS and GB/s (src/engine/webgpu/profile.ts).
+ * `--arch preact-resnet18 | wrn-28-10` (and `--width`) benchmarks the paper's networks on 32×32 with
+ * its authors' recipe (PyTorch SGD, soft-ce, one λ and a permutation); every run line starts with the
+ * network's trainable parameters and forward multiply-adds per image (model/spec.ts forwardMacs: PreAct
+ * ResNet-18 11,171,274 and 0.56 G). A network the static engine cannot build (engine/webgpu/fit.ts)
+ * prints why instead of a timing.
  * `--toggles` runs each configuration once per Dawn toggle set (`none`, `skip_validation`,
  * `disable_robustness`, `skip_validation+disable_robustness`; a fresh Dawn instance each).
  * Images, targets and plans are synthetic and made before timing; a step's time is
@@ -33,9 +38,10 @@ import { StaticResNet } from '../src/engine/webgpu/engine.js';
 import { planMix, type MixPlan } from '../src/mixup/plan.js';
 import { majorityLabels, mixLabels } from '../src/mixup/targets.js';
 import { convOutSize } from '../src/engine/webgpu/convs.js';
-import type { NetworkSpec } from '../src/model/spec.js';
+import { forwardMacs, networkSpec, parameterCount, type NetworkSpec } from '../src/model/spec.js';
+import { staticEngineUnsupported } from '../src/engine/webgpu/fit.js';
 import { uniformStream } from '../src/random.js';
-import type { MixupPlacement } from '../src/config/schema.js';
+import { MODEL_ARCHS, type MixupPlacement, type ModelArch } from '../src/config/schema.js';
 import type { DispatchCost } from '../src/engine/webgpu/cost.js';
 import { modelLines } from './engine-model.js';
 import { StepProfiler, timeBreakdown, type TimedGroup } from '../src/engine/webgpu/profile.js';
@@ -111,7 +117,9 @@ async function tryBuild(dev: OpenDevice, o: ConstructorParameters<typeof StaticR
   return e;
 }
 
-async function bench(opts: { device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number; profile: boolean }, experiment: string, toggles: string[]): Promise<Run> {
+interface BenchOptions { device: string; batch?: number; depth: number; arch: ModelArch; width?: number; steps: number; warmup: number; readEvery: number; profile: boolean }
+
+async function bench(opts: BenchOptions, experiment: string, toggles: string[]): Promise<Run> {
   // no adapter (no libvulkan, no Vulkan driver): the one line that says what is missing, exit 2, no stack trace
   const dev = await openDevice({ backend: opts.device === 'null' ? 'null' : undefined, toggles, features: opts.profile ? ['timestamp-query'] : [] }).catch((e: Error) => {
     console.error(`bench:engine: ${e.message}`);
@@ -119,15 +127,17 @@ async function bench(opts: { device: string; batch?: number; depth: number; step
   });
   try {
     const mixAt = EXPERIMENTS[experiment]!;
-    const H = 28;
+    const paper = opts.arch !== 'mxnet-preact';
+    const H = paper ? 32 : 28;
     const K = 10;
     const batches = opts.batch ? [opts.batch] : opts.device === 'null' ? [128, 96, 64, 48, 32, 16, 8] : [128];
     let engine: StaticResNet | null = null;
     let B = 0;
     for (const b of batches) {
       engine = await tryBuild(dev, {
-        depth: opts.depth, numClasses: K, height: H, width: H, batch: b, shards: 1, mixAt, mixBackward: 'exact',
-        loss: mixAt ? 'mixture-nll' : 'soft-ce', gradScale: mixAt ? 1 / 64 : 1, momentum: 0.9, wd: 1e-4, evalBatch: 0, capacity: Math.max(64, opts.readEvery),
+        arch: opts.arch, depth: opts.depth, modelWidth: opts.width ?? null, numClasses: K, height: H, width: H, batch: b, shards: 1, mixAt, mixBackward: 'exact',
+        loss: mixAt && !paper ? 'mixture-nll' : 'soft-ce', gradScale: mixAt && !paper ? 1 / 64 : 1, momentum: 0.9, wd: 1e-4, sgd: paper ? 'pytorch' : 'mxnet',
+        evalBatch: 0, capacity: Math.max(64, opts.readEvery),
       });
       if (engine) {
         B = b;
@@ -138,7 +148,7 @@ async function bench(opts: { device: string; batch?: number; depth: number; step
     const images = Float32Array.from({ length: B * H * H * 3 }, (_, i) => Math.sin(i));
     const labels = Int32Array.from({ length: B }, (_, i) => i % K);
     const plans: (MixPlan | null)[] = [];
-    for (let s = 0; s < 4; s++) plans.push(mixAt ? planMix(B, { alpha: 1, mixRate: 0.7, scheme: 'pairs' }, uniformStream(1, 'mixup', 0, s)) : null);
+    for (let s = 0; s < 4; s++) plans.push(mixAt ? planMix(B, { alpha: 1, mixRate: 0.7, scheme: paper ? 'permutation' : 'pairs' }, uniformStream(1, 'mixup', 0, s)) : null);
     const targets = plans.map((p) => mixLabels(labels, K, p));
     const majority = plans.map((p) => majorityLabels(labels, p));
     let hostMs = 0;
@@ -194,7 +204,9 @@ const program = new Command('bench:engine')
   .description('the static WebGPU engine: dispatches, host/device time per step, img/s, TFLOPS')
   .option('--device <kind>', 'null (host cost only) or gpu (Dawn default adapter)', 'gpu')
   .option('--batch <n>', 'training batch (null: largest that fits; gpu: 128)', int(1))
-  .option('--depth <n>', 'ResNet depth (6n+2 below 164)', int(8), 50)
+  .option('--depth <n>', 'ResNet depth of mxnet-preact (6n+2 below 164)', int(8), 50)
+  .option('--arch <name>', `model.arch: ${MODEL_ARCHS.join(', ')}`, 'mxnet-preact')
+  .option('--width <n>', "model.width (stage 1's channels; default the arch's own)", int(1))
   .option('--steps <n>', 'timed steps', int(1), 100)
   .option('--warmup <n>', 'untimed steps first', int(0), 3)
   .option('--read-every <n>', 'settle every N steps', int(1), 8)
@@ -203,12 +215,21 @@ const program = new Command('bench:engine')
   .option('--no-model', 'leave out the model table (FLOPs, bytes, workgroups per kernel class and stage)')
   .option('--profile', 'time one step per kernel class and stage with timestamp-query (gpu)', false)
   .parse();
-const o = program.opts<{ device: string; batch?: number; depth: number; steps: number; warmup: number; readEvery: number; experiments: string; toggles: string; model: boolean; profile: boolean }>();
+const o = program.opts<BenchOptions & { experiments: string; toggles: string; model: boolean }>();
+if (!(MODEL_ARCHS as readonly string[]).includes(o.arch)) program.error(`error: option '--arch <name>' must be one of ${MODEL_ARCHS.join(', ')}, got ${o.arch}`);
 if (o.device !== 'null' && o.device !== 'gpu') program.error(`error: option '--device <kind>' must be null or gpu, got ${o.device}`);
 const experiments = o.experiments.split(',');
 for (const e of experiments) if (!(e in EXPERIMENTS)) program.error(`error: option '--experiments': unknown experiment ${e} (erm, mixup, mixup-feature)`);
 const toggleSets = o.toggles.split(',').map((t) => (t === 'none' ? [] : t.split('+')));
 console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; node ${process.version}`);
+const spec = networkSpec(o.depth, 10, o.arch, o.width ?? null);
+const side = o.arch === 'mxnet-preact' ? 28 : 32;
+console.log(`network: ${spec.label}, ${parameterCount(spec).toLocaleString('en-US')} trainable parameters, ${(forwardMacs(spec, side, side) / 1e9).toFixed(3)} G multiply-adds forward per ${side}×${side} image`);
+const unsupported = staticEngineUnsupported(spec);
+if (unsupported !== null) {
+  console.log(`the static engine ${unsupported}: no timing (a run falls back to tfjs-webgpu); try --width ${Math.floor(256 / (spec.layout.filters[spec.layout.filters.length - 1]! / spec.width))}`);
+  process.exit(0);
+}
 for (const toggles of toggleSets) {
   for (const e of experiments) {
     const r = await bench({ ...o }, e, toggles);
@@ -218,7 +239,7 @@ for (const toggles of toggleSets) {
         ? `host ceiling at batch 128: ${Math.round((128 * 1000) / r.msPerStep)} img/s`
         : `${Math.round((r.batch * 1000) / r.msPerStep)} img/s, ${((r.flops / r.msPerStep) * 1e-9).toFixed(2)} TFLOPS; host ${r.hostMsPerStep.toFixed(3)} ms/step in trainStep`;
     console.log(
-      `${e.padEnd(13)} toggles ${(toggles.join('+') || 'none').padEnd(36)} depth ${o.depth} batch ${r.batch}: ${r.dispatches} dispatches/step, ${r.pipelines} pipelines, ${r.mb.toFixed(0)} MB; ` +
+      `${e.padEnd(13)} toggles ${(toggles.join('+') || 'none').padEnd(36)} ${spec.label} batch ${r.batch}: ${r.dispatches} dispatches/step, ${r.pipelines} pipelines, ${r.mb.toFixed(0)} MB; ` +
         `${(perImage / 1e9).toFixed(3)} GFLOP/image, ${(r.flops / 1e9).toFixed(1)} GFLOP/step; ${r.msPerStep.toFixed(3)} ms/step (${o.device === 'null' ? 'host only' : 'host + device'}), ${speed}`,
     );
     if (o.model && toggles === toggleSets[0]) console.log(modelLines(r.costs).join('\n'));

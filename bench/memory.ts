@@ -69,7 +69,7 @@ async function measureOne(depth: number, batch: number, inference: boolean): Pro
     await step(1);
   });
   peakBytes = info.peakBytes;
-  const size = networkSizeOf(depth, cfg.model.numClasses, h, w);
+  const size = networkSizeOf(cfg.model, h, w);
   const estimate = stepBytes(size, batch, inference ? 'inference' : 'train');
   console.log(JSON.stringify({ depth, batch, heapStart, heap: wasm.HEAPU8.length, peakBytes, estimate, parameters: net.parameterCount() }));
   net.dispose();

@@ -70,10 +70,14 @@ echo "== adapters"
 "${MIXUP[@]}" "${gpu[@]}" backends
 echo
 echo "== static engine on the GPU: depth $depth, batch $batch, $steps timed steps"
+# the bench's lines, kept to read our img/s for the PyTorch ratio; removed on every exit (a bench that
+# finds no adapter exits 2 here, and set -e ends the script)
+enginelog="${TMPDIR:-/tmp}/mixup-gpu-check.engine.$$"
+trap 'rm -f "$enginelog"' EXIT
 node dist/bench/engine.js --device gpu --depth "$depth" --batch "$batch" --steps "$steps" --warmup "$warmup" --experiments erm,mixup,mixup-feature --profile \
-  | tee "${TMPDIR:-/tmp}/mixup-gpu-check.engine.$$"
-ours=$(grep -m1 -oE '^erm .* ([0-9]+) img/s' "${TMPDIR:-/tmp}/mixup-gpu-check.engine.$$" | grep -oE '[0-9]+ img/s' | grep -oE '[0-9]+' || true)
-rm -f "${TMPDIR:-/tmp}/mixup-gpu-check.engine.$$"
+  | tee "$enginelog"
+ours=$(grep -m1 -oE '^erm .* ([0-9]+) img/s' "$enginelog" | grep -oE '[0-9]+ img/s' | grep -oE '[0-9]+' || true)
+rm -f "$enginelog"
 echo
 if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   echo "== the anchor: the same erm step in PyTorch (scripts/torch-step.py), eager and torch.compile"
@@ -100,7 +104,7 @@ if [[ -n $data ]]; then
   echo
   echo "== one real-data epoch: configs/mixup.json on --backend webgpu"
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/mixup-gpu-check.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
+  trap 'rm -rf "$tmp" "$enginelog"' EXIT
   start=$(date +%s.%N)
   # stdout and stderr through one pipe, so their lines keep the order mixup wrote them in
   "${MIXUP[@]}" "${gpu[@]}" train --config configs/mixup.json --backend webgpu --data-dir "$data" --epochs 1 \

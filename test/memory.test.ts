@@ -39,7 +39,7 @@ test('activation values per sample of ResNet-8 at 28×28, counted by hand', () =
 });
 
 test('the estimate and the largest batch that fits, for depth 50 on the wasm heap', () => {
-  const s = networkSizeOf(50, 10, 28, 28);
+  const s = networkSizeOf({ depth: 50, numClasses: 10 }, 28, 28);
   assert.equal(s.parameters, 758621);
   assert.equal(s.activations, 1293674);
   // train: 16 MiB + 5·4·P + 16·B·A
@@ -68,7 +68,7 @@ test('a step measured on wasm stays under the estimate, and the estimate is not 
   const labels = Int32Array.from({ length: 32 }, (_, i) => i % 10);
   await settleStep(trainStep(net, opt, images, labels, null, { lr: 0.1, gradScale: 1, loss: cfg.loss, shards: cfg.train.shards }));
   const heap = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
-  const estimate = stepBytes(networkSizeOf(8, 10, 28, 28), 32, 'train');
+  const estimate = stepBytes(networkSizeOf({ depth: 8, numClasses: 10 }, 28, 28), 32, 'train');
   tf.dispose(images);
   net.dispose();
   opt.dispose();
@@ -105,7 +105,7 @@ test('a batch too large for wasm is refused in one line with the largest that fi
   // mixup test has no flag for it: no hint
   assert.match(refusal(() => assertMemoryFits(evalCfg, 'test', 'wasm'))!, /the largest batch that fits is 660, or use a GPU backend/);
   // a per-buffer limit (webgpu's maxStorageBufferBindingSize) is compared with the largest tensor: 4·B·16·28·28 bytes
-  const s = networkSizeOf(50, 10, 28, 28);
+  const s = networkSizeOf({ depth: 50, numClasses: 10 }, 28, 28);
   const limit = { bytes: 128 * MiB, perBuffer: true, what: 'the largest buffer the webgpu device binds (maxStorageBufferBindingSize, 128 MiB)' };
   const use = { key: 'train.batchSize', batch: 4096, use: 'train' as const, what: 'a training step', multipleOf: 2, flag: (n: number) => `--batch-size ${n}` };
   assert.equal(

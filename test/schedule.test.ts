@@ -30,3 +30,13 @@ test('cosine: lr at epoch 0, lr/2 halfway, towards 0 at the end', () => {
   assert.ok(learningRate(9, c) < 0.003);
   assert.throws(() => learningRate(-1, c), RangeError);
 });
+
+test('step-after: mixup-cifar10 lowers lr after epoch s has trained (adjust_learning_rate after each epoch)', () => {
+  const paper = { lr: 0.1, lrSchedule: 'step-after' as const, lrFactor: 0.1, lrStepEpochs: [100, 150], epochs: 200 };
+  near(learningRate(0, paper), 0.1);
+  near(learningRate(100, paper), 0.1); // epoch 100 still at 0.1: the rate drops after it
+  near(learningRate(101, paper), 0.01);
+  near(learningRate(150, paper), 0.01);
+  near(learningRate(151, paper), 0.001);
+  near(learningRate(199, paper), 0.001);
+});

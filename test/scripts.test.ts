@@ -398,3 +398,24 @@ test("gpu-check.sh's epoch section shows mixup's stdout and stderr lines in the 
   assert.deepEqual(section, ['backend: webgpu (fake)', 'Epoch[1/1] lr=0.7 val_acc=10.00%', 'finished 1 epoch; curves in x']);
   assert.equal(r.err, '');
 });
+
+test("reproduce-paper-table.sh --dry-run: ERM and mixup of both paper networks from configs/paper/, then the report against the paper's Table 1", () => {
+  const runs = tmp();
+  const paper = ['erm-preact18', 'mixup-preact18', 'erm-wrn28-10', 'mixup-wrn28-10'];
+  const r = run('reproduce-paper-table.sh', ['--dry-run', '--runs', runs, '--seeds', '2']);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trimEnd().split('\n');
+  const train = (name: string, seed: number) => `${MIXUP} train --config ${root}/configs/paper/${name}.json --out ${runs}/${name}-s${seed} --seed ${seed}`;
+  assert.deepEqual(lines.slice(0, 8), [0, 1].flatMap((s) => paper.map((e) => train(e, s))));
+  assert.match(lines[8]!, /report .* --compare-reference --plot /);
+  assert.equal(lines.length, 9);
+  for (const e of paper) {
+    const c = loadConfig(join(root, 'configs', 'paper', `${e}.json`));
+    assert.equal(c.train.epochs, 200, e);
+    assert.equal(c.train.sgd, 'pytorch', e);
+    assert.deepEqual(c.train.keepEpochs, [100, 150, 200], e);
+  }
+  const bad = run('reproduce-paper-table.sh', ['--dry-run', '--runs', runs, '--only', 'mixup-300']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /^reproduce-paper-table\.sh: error: --only mixup-300: expected some of erm-preact18 mixup-preact18 erm-wrn28-10 mixup-wrn28-10\n$/);
+});

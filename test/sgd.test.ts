@@ -91,3 +91,26 @@ test('state() / setState() carry the momentum buffers; bad state is a user error
   opt.dispose();
   net.dispose();
 });
+
+test("form pytorch: buf = m·buf + g + wd·w; w −= lr·buf, on every parameter (torch.optim.SGD)", () => {
+  const net = fakeNet({ a_weight: [2], c_beta: [3], d_bias: [-4] });
+  const opt = new SGD(net, { momentum: 0.9, wd: 0.5, form: 'pytorch' });
+  assert.equal(wdMult('c_beta', 'pytorch'), 1);
+  const g1 = new Map<string, tf.Tensor>([['a_weight', tf.tensor1d([0.5])], ['c_beta', tf.tensor1d([1])], ['d_bias', tf.tensor1d([0])]]);
+  opt.apply(g1, 0.1);
+  // a_weight: buf = 0.5 + 0.5·2 = 1.5 → w = 2 − 0.15 = 1.85; c_beta: buf = 1 + 1.5 = 2.5 → 2.75; d_bias: buf = −2 → −3.8
+  const w = (n: string) => net.params.get(n)!.dataSync()[0]!;
+  const m = (n: string) => opt.state().get(momentumKey(n))!.dataSync()[0]!;
+  near(w('a_weight'), 1.85, 'a_weight');
+  near(m('a_weight'), 1.5, 'buf a_weight (no lr in it)');
+  near(w('c_beta'), 2.75, 'c_beta (decayed too)');
+  near(w('d_bias'), -3.8, 'd_bias (decayed too)');
+  // step 2, zero gradients, lr 0.2: a_weight buf = 0.9·1.5 + 0.5·1.85 = 2.275 → 1.85 − 0.455 = 1.395.
+  // MXNet's form would give 1.85 + 0.9·(−0.15) − 0.2·0.5·1.85 = 1.53: the forms differ once lr changes.
+  const zeros = new Map<string, tf.Tensor>([...net.params].map(([n, v]) => [n, tf.zerosLike(v)]));
+  opt.apply(zeros, 0.2);
+  near(w('a_weight'), 1.395, 'a_weight step 2');
+  tf.dispose([...g1.values(), ...zeros.values()]);
+  opt.dispose();
+  net.dispose();
+});

@@ -2,6 +2,7 @@
 // (../shared/golden, README there; the tfjs side is test/fixtures/golden.ts): inference logits of
 // depth 8 and 50 within 1e-5, and the two-step cases (losses within 1e-5, the change of every
 // trainable parameter within 1e-2 relative as a norm, 2e-2 for the 2-shard cases as on tfjs-webgpu).
+// The preact18-* cases (PreAct ResNet-18, PyTorch SGD; fixtures/golden-preact.ts) with the same bounds.
 // Runs on lavapipe; skipped with one line where no adapter loads (never in CI) or the golden
 // directory is absent (MIXUP_GOLDEN_DIR points elsewhere).
 import { test, after } from 'node:test';
@@ -16,6 +17,7 @@ import { mixLabels, majorityLabels } from '../src/mixup/targets.js';
 import { loadTensors } from '../src/model/weights.js';
 import { goldenAbsent, type EvalCase, type StepCase } from './fixtures/golden.js';
 import { engineDevice } from './fixtures/engine.js';
+import { PREACT_EVAL_CASES, PREACT_STEP_CASES, loadTorchTensors, preactPlanOf, readPreactCase } from './fixtures/golden-preact.js';
 
 const GOLDEN = process.env['MIXUP_GOLDEN_DIR'] ?? fileURLToPath(new URL('../../../shared/golden', import.meta.url));
 await tf.setBackend('cpu');
@@ -38,6 +40,23 @@ async function weightsOf(dir: string): Promise<Map<string, Float32Array>> {
     t.dispose();
   }
   return m;
+}
+
+/**
+ * The parameters whose 2-step change is off, ‖Δours − Δgolden‖ > bound·‖Δgolden‖, each with its
+ * relative error (the golden README's measure); empty when all agree.
+ */
+function changeErrors(e: StaticResNet, init: Map<string, Float32Array>, after: Map<string, Float32Array>, got: Map<string, Float32Array>, bound: number): string[] {
+  const bad: string[] = [];
+  for (const p of e.spec.params) {
+    const i0 = init.get(p.name)!;
+    const d = after.get(p.name)!.map((v, k) => v - i0[k]!);
+    const ours = got.get(p.name)!.map((v, k) => v - i0[k]!);
+    const num = Math.sqrt(ours.reduce((s, v, k) => s + (v - d[k]!) ** 2, 0));
+    const den = Math.sqrt(d.reduce((s, v) => s + v * v, 0));
+    if (!(num <= bound * den)) bad.push(`${p.name} ${(num / den).toExponential(2)}`);
+  }
+  return bad;
 }
 
 /** The case's plan from its λ (pairsPlan per shard, combinePlans), checked against its partners. */
@@ -95,15 +114,70 @@ for (const name of ['step-erm', 'step-input-mixup', 'step-head-exact', 'step-hea
       r.forEach((x, i) => assert.ok(Math.abs(x.loss - c.losses[i]!) <= 1e-5, `loss ${i}: ${x.loss} vs ${c.losses[i]}`));
       const got = await e.readWeights();
       const bound = c.shards > 1 ? 2e-2 : 1e-2;
-      const bad: string[] = [];
-      for (const p of e.spec.params) {
-        const i0 = init.get(p.name)!;
-        const d = after.get(p.name)!.map((v, k) => v - i0[k]!);
-        const ours = got.get(p.name)!.map((v, k) => v - i0[k]!);
-        const num = Math.sqrt(ours.reduce((s, v, k) => s + (v - d[k]!) ** 2, 0));
-        const den = Math.sqrt(d.reduce((s, v) => s + v * v, 0));
-        if (!(num <= bound * den)) bad.push(`${p.name} ${(num / den).toExponential(2)}`);
-      }
+      const bad = changeErrors(e, init, after, got, bound);
+      assert.deepEqual(bad, [], bad.join(', '));
+      assert.deepEqual(opened.errors, []);
+    } finally {
+      e.dispose();
+    }
+  });
+}
+
+async function torchWeightsOf(dir: string): Promise<Map<string, Float32Array>> {
+  const tensors = await loadTorchTensors(dir);
+  const m = new Map<string, Float32Array>();
+  for (const [n, t] of tensors) {
+    m.set(n, t.dataSync().slice() as Float32Array);
+    t.dispose();
+  }
+  return m;
+}
+
+const preactSkip = skip || (existsSync(join(GOLDEN, PREACT_STEP_CASES[0])) ? false : `no preact18-* cases in ${GOLDEN}`);
+
+for (const name of PREACT_EVAL_CASES) {
+  test(`golden ${name}: PreAct ResNet-18 inference logits within 1e-5`, { skip: preactSkip }, async () => {
+    if ('skip' in opened) return;
+    const c = readPreactCase(GOLDEN, name);
+    const [n, h, w] = c.shape;
+    const e = new StaticResNet(opened.dev.device, {
+      arch: 'preact-resnet18', depth: 18, modelWidth: c.width, numClasses: 10, height: h, width: w, batch: 0, shards: 1, mixAt: null,
+      mixBackward: 'exact', loss: 'soft-ce', gradScale: 1, momentum: 0.9, wd: 0, sgd: 'pytorch', evalBatch: n,
+    });
+    try {
+      e.writeWeights(await torchWeightsOf(join(GOLDEN, name, 'weights')));
+      const got = await e.infer(Float32Array.from(c.imagesNHWC));
+      const want = c.logits!.flat();
+      const worst = Math.max(...want.map((v, i) => Math.abs(v - got[i]!)));
+      assert.ok(worst <= 1e-5, `max |Δlogit| ${worst}`);
+      assert.deepEqual(opened.errors, []);
+    } finally {
+      e.dispose();
+    }
+  });
+}
+
+for (const name of PREACT_STEP_CASES) {
+  test(`golden ${name}: two engine steps of PreAct ResNet-18 with PyTorch SGD`, { skip: preactSkip }, async () => {
+    if ('skip' in opened) return;
+    const c = readPreactCase(GOLDEN, name);
+    const [, h, w] = c.shape;
+    const plan = preactPlanOf(c);
+    const e = new StaticResNet(opened.dev.device, {
+      arch: 'preact-resnet18', depth: 18, modelWidth: c.width, numClasses: 10, height: h, width: w, batch: c.batch, shards: 1,
+      mixAt: plan ? 'input' : null, mixBackward: 'exact', loss: c.loss, gradScale: 1, momentum: c.momentum, wd: c.wd, sgd: 'pytorch', evalBatch: 0,
+    });
+    try {
+      const init = await torchWeightsOf(join(GOLDEN, name, 'init'));
+      const after = await torchWeightsOf(join(GOLDEN, name, 'after'));
+      e.writeWeights(init);
+      const labels = Int32Array.from(c.labels);
+      const images = Float32Array.from(c.imagesNHWC);
+      for (let s = 0; s < c.steps; s++) e.trainStep(images, mixLabels(labels, 10, plan), majorityLabels(labels, plan), plan, c.lr);
+      const r = await e.settle();
+      r.forEach((x, i) => assert.ok(Math.abs(x.loss - c.losses[i]!) <= 1e-5, `loss ${i}: ${x.loss} vs ${c.losses[i]}`));
+      const got = await e.readWeights();
+      const bad = changeErrors(e, init, after, got, 1e-2);
       assert.deepEqual(bad, [], bad.join(', '));
       assert.deepEqual(opened.errors, []);
     } finally {

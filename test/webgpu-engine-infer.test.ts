@@ -12,6 +12,7 @@ import { SGD } from '../src/engine/tfjs/sgd.js';
 import { inferLogits, settleStep, trainStep } from '../src/engine/tfjs/step.js';
 import { engineDevice, normals, tfWeights } from './fixtures/engine.js';
 import { maxRelError } from './fixtures/webgpu.js';
+import type { ModelArch } from '../src/config/schema.js';
 
 tf.enableProdMode();
 await tf.setBackend('cpu');
@@ -25,12 +26,19 @@ const H = 8;
 const K = 10;
 const EB = 4;
 
-test('inference logits and the input gradient equal tfjs (max error ≤ 1e-4 of the tensor scale)', { skip }, async () => {
+/** The reference's network, and the paper's at width 8 (a post-activated stem, identities from the pre-activated input, no final BatchNorm). */
+const NETS: { arch: ModelArch; width: number | null }[] = [
+  { arch: 'mxnet-preact', width: null },
+  { arch: 'preact-resnet18', width: 8 },
+  { arch: 'wrn-28-10', width: 8 },
+];
+
+for (const { arch, width } of NETS) test(`${arch}: inference logits and the input gradient equal tfjs (max error ≤ 1e-4 of the tensor scale)`, { skip }, async () => {
   if ('skip' in opened) return;
-  const net = createResNet({ depth: 8, numClasses: K, mixAt: null, seed: 5 });
+  const net = createResNet({ arch, depth: 8, width, numClasses: K, mixAt: null, seed: 5 });
   const opt = new SGD(net, { momentum: 0.9, wd: 1e-4 });
   const engine = new StaticResNet(opened.dev.device, {
-    depth: 8, numClasses: K, height: H, width: H, batch: 0, shards: 1, mixAt: null, mixBackward: 'exact',
+    arch, depth: 8, modelWidth: width, numClasses: K, height: H, width: H, batch: 0, shards: 1, mixAt: null, mixBackward: 'exact',
     loss: 'soft-ce', gradScale: 1, momentum: 0.9, wd: 1e-4, evalBatch: EB, inputGradient: true,
   });
   try {

@@ -1,12 +1,13 @@
 // The static WebGPU engine's training step against the tfjs step (train/step.ts on the cpu
-// backend), from the same weights: two steps of a depth-8 network per experiment, then parameters,
+// backend), from the same weights: two steps of a depth-8 network per experiment (and of
+// preact-resnet18 and wrn-28-10 at width 8 with PyTorch's SGD form), then parameters,
 // momentum, moving statistics, losses and correct counts compared. Runs on lavapipe
 // (scripts/setup-lavapipe.sh); skipped with one line where no WebGPU adapter loads (never in CI).
 // Tiny on purpose (8×8 images, batch 8): lavapipe is a CPU and every kernel shape compiles a shader.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import type { MixupPlacement } from '../src/config/schema.js';
+import type { MixupPlacement, ModelArch } from '../src/config/schema.js';
 import { StaticResNet } from '../src/engine/webgpu/engine.js';
 import type { MixBackward } from '../src/mixup/plan.js';
 import { planMixShards, type MixKind } from '../src/mixup/plan.js';
@@ -36,6 +37,9 @@ interface Case {
   shards: number;
   kind?: MixKind;
   smoothing?: number;
+  /** Another architecture (model/spec.ts) at a small width, trained with PyTorch's SGD form. */
+  arch?: { arch: ModelArch; width: number };
+  scheme?: 'pairs' | 'permutation';
 }
 
 const CASES: Case[] = [
@@ -45,6 +49,9 @@ const CASES: Case[] = [
   { name: 'feature mixup after conv0, reference backward, 2 shards', mixAt: 'head', backward: 'reference', loss: 'mixture-nll', shards: 2 },
   { name: 'feature mixup after stage2, exact backward', mixAt: 'stage2', backward: 'exact', loss: 'soft-ce', shards: 1 },
   { name: 'CutMix at the input', mixAt: 'input', backward: 'exact', loss: 'soft-ce', shards: 1, kind: 'cutmix' },
+  { name: 'preact-resnet18 width 8, input mixup (one λ, permutation), PyTorch SGD', mixAt: 'input', backward: 'exact', loss: 'soft-ce', shards: 1, arch: { arch: 'preact-resnet18', width: 8 }, scheme: 'permutation' },
+  { name: 'preact-resnet18 width 8, mixup after the post-activated stem', mixAt: 'head', backward: 'exact', loss: 'soft-ce', shards: 1, arch: { arch: 'preact-resnet18', width: 8 }, scheme: 'permutation' },
+  { name: 'wrn-28-10 at width 8, ERM, PyTorch SGD', mixAt: null, backward: 'exact', loss: 'soft-ce', shards: 1, arch: { arch: 'wrn-28-10', width: 8 } },
 ];
 
 const B = 8;
@@ -64,11 +71,13 @@ const TOL_MOMENTUM = 5e-4;
 for (const c of CASES) {
   test(`one engine step equals the tfjs step: ${c.name}`, { skip }, async (t) => {
     if ('skip' in opened) return;
-    const net = createResNet({ depth: 8, numClasses: K, mixAt: c.mixAt, seed: 11, mixBackward: c.backward });
-    const opt = new SGD(net, { momentum: 0.9, wd: 1e-4 });
+    const arch = c.arch?.arch ?? 'mxnet-preact';
+    const sgd = c.arch ? 'pytorch' : 'mxnet';
+    const net = createResNet({ arch, depth: 8, width: c.arch?.width ?? null, numClasses: K, mixAt: c.mixAt, seed: 11, mixBackward: c.backward });
+    const opt = new SGD(net, { momentum: 0.9, wd: 1e-4, form: sgd });
     const engine = new StaticResNet(opened.dev.device, {
-      depth: 8, numClasses: K, height: H, width: H, batch: B, shards: c.shards, mixAt: c.mixAt, mixBackward: c.backward,
-      loss: c.loss, gradScale: 1, momentum: 0.9, wd: 1e-4, evalBatch: 0, seed: 99,
+      arch, depth: 8, modelWidth: c.arch?.width ?? null, numClasses: K, height: H, width: H, batch: B, shards: c.shards, mixAt: c.mixAt, mixBackward: c.backward,
+      loss: c.loss, gradScale: 1, momentum: 0.9, wd: 1e-4, sgd, evalBatch: 0, seed: 99,
     });
     try {
       engine.writeWeights(tfWeights(net));
@@ -76,7 +85,7 @@ for (const c of CASES) {
       for (let s = 0; s < 2; s++) {
         const values = normals(B * H * H * 3, 100 + s);
         const labels = Int32Array.from({ length: B }, (_, i) => (i * 3 + s) % K);
-        const plan = c.mixAt === null ? null : planMixShards(B, c.shards, { alpha: 1, mixRate: 1, scheme: 'pairs', kind: c.kind }, uniformStream(5, 'mixup', 0, s), { height: H, width: H });
+        const plan = c.mixAt === null ? null : planMixShards(B, c.shards, { alpha: 1, mixRate: 1, scheme: c.scheme ?? 'pairs', kind: c.kind }, uniformStream(5, 'mixup', 0, s), { height: H, width: H });
         const lr = s === 0 ? 0.1 : 0.05;
         const images = tf.tensor4d(values, [B, H, H, 3]);
         const pending = trainStep(net, opt, images, labels, plan, { lr, gradScale: 1, loss: c.loss, shards: c.shards, labelSmoothing: c.smoothing ?? 0 });

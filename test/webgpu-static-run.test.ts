@@ -100,7 +100,7 @@ test('--backend webgpu builds the static engine for the run\'s shapes; a bottlen
   } finally {
     process.stderr.write = write;
   }
-  assert.deepEqual(said, ['note: the static WebGPU engine has no bottleneck units, so depth 164 runs on tfjs-webgpu (slower)\n']);
+  assert.deepEqual(said, ['note: the static WebGPU engine has no bottleneck units, so ResNet-164 runs on tfjs-webgpu (slower)\n']);
 });
 
 test('checkpoints are interchangeable: trained on the static engine or on wasm, both score the same top-1 on either', { skip }, async () => {

@@ -23,6 +23,10 @@ export type Experiment = (typeof EXPERIMENTS)[number];
 export const MIXUP_PLACEMENTS = ['input', 'head', 'stage1', 'stage2', 'stage3'] as const;
 export type MixupPlacement = (typeof MIXUP_PLACEMENTS)[number];
 
+/** Network architectures (model/spec.ts networkSpec). */
+export const MODEL_ARCHS = ['mxnet-preact', 'preact-resnet18', 'wrn-28-10'] as const;
+export type ModelArch = (typeof MODEL_ARCHS)[number];
+
 const mixupSchema = z
   .strictObject({
     alpha: z
@@ -67,13 +71,29 @@ const mixupSchema = z
 
 const modelSchema = z
   .strictObject({
+    arch: z
+      .enum(MODEL_ARCHS)
+      .default('mxnet-preact')
+      .describe(
+        "mxnet-preact: the reference's CIFAR ResNet (model.depth); preact-resnet18: the paper's (facebookresearch/mixup-cifar10 ResNet18); wrn-28-10: Wide ResNet 28-10 (the paper's Table 1)",
+      ),
     depth: posInt()
       .default(50)
-      .describe('ResNet depth: 6n+2 (basic units), or 9n+2 from 164 up (bottleneck units)'),
+      .describe('ResNet depth of mxnet-preact: 6n+2 (basic units), or 9n+2 from 164 up (bottleneck units); fixed by the other archs'),
+    width: posInt()
+      .nullable()
+      .default(null)
+      .describe("output channels of stage 1 (later stages 2x, 4x[, 8x]); null = the arch's own (16 or 64 for mxnet-preact, 64 preact-resnet18, 160 wrn-28-10)"),
     numClasses: posInt().default(10).describe('number of classes of the fully-connected output'),
+    init: z
+      .enum(['he-normal', 'pytorch'])
+      .default('he-normal')
+      .describe(
+        "weight initialisation: he-normal (the reference: N(0, 2/fan_in)); pytorch (torch.nn defaults, the paper's code: U(±1/√fan_in) for conv and fc weights and the fc bias)",
+      ),
   })
   .prefault({})
-  .describe('the pre-activation ResNet (reference: symbols/resnet.py)');
+  .describe('the network (model/spec.ts; reference: symbols/resnet.py)');
 
 const augmentSchema = z
   .strictObject({
@@ -144,7 +164,12 @@ const trainSchema = z
     epochs: posInt().default(300).describe('number of training epochs (reference: num_epochs)'),
     batchSize: posInt().default(128).describe('samples per SGD step (reference: batch_size)'),
     lr: z.number().positive().default(0.05).describe('initial learning rate (reference: lr)'),
-    lrSchedule: z.enum(['step', 'cosine']).default('step').describe('step: multiply by lrFactor at each lrStepEpochs; cosine: anneal to 0'),
+    lrSchedule: z
+      .enum(['step', 'step-after', 'cosine'])
+      .default('step')
+      .describe(
+        "step: multiply by lrFactor from each lrStepEpochs epoch on (MXNet); step-after: from the epoch after it (mixup-cifar10's adjust_learning_rate after each epoch); cosine: anneal to 0",
+      ),
     lrFactor: z.number().positive().max(1).default(0.1).describe('learning-rate step factor (reference: lr_factor)'),
     lrStepEpochs: z
       .array(posInt())
@@ -156,7 +181,13 @@ const trainSchema = z
         "split each batch into this many equal shards, each with its own BatchNorm statistics and MixUp pairs (the reference's GPUs: train.sh ran 2); batchSize must be a multiple",
       ),
     momentum: z.number().min(0).max(1).default(0.9).describe('SGD momentum (reference: mom)'),
-    wd: z.number().min(0).default(1e-4).describe('weight decay on *_weight and *_gamma parameters (reference: wd)'),
+    sgd: z
+      .enum(['mxnet', 'pytorch'])
+      .default('mxnet')
+      .describe(
+        "SGD form: mxnet (mom = μ·mom − lr·(g + wd·w); w += mom; wd on *_weight and *_gamma only); pytorch (torch.optim.SGD: buf = μ·buf + g + wd·w; w −= lr·buf; wd on every parameter)",
+      ),
+    wd: z.number().min(0).default(1e-4).describe('weight decay (reference: wd); on which parameters: see train.sgd'),
     gradScale: z
       .number()
       .positive()
@@ -245,7 +276,7 @@ export const configSchema = z
       }
     }
     const d = c.model.depth;
-    if (!isValidDepth(d)) {
+    if (c.model.arch === 'mxnet-preact' && !isValidDepth(d)) {
       ctx.addIssue({
         code: 'custom',
         path: ['model', 'depth'],

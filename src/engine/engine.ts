@@ -11,9 +11,10 @@
  * Every executor builds its network from one description, {@link NetworkSpec} (model/spec.ts), and
  * reads and writes weights by the spec's names in the checkpoint format of model/weights.ts.
  */
-import { mixupPlacement, type Config, type MixupPlacement } from '../config/schema.js';
+import { mixupPlacement, type Config, type MixupPlacement, type ModelArch } from '../config/schema.js';
 import type { MixPlan } from '../mixup/plan.js';
-import type { NetworkSpec } from '../model/spec.js';
+import type { NetworkSpec, SgdForm } from '../model/spec.js';
+import type { InitScheme } from '../model/init.js';
 import type { HostTensor } from '../model/weights.js';
 import type { AttackOptions, Normalisation } from './attack.js';
 
@@ -73,7 +74,12 @@ export interface QueuedLogits {
 
 /** What an executor is built from (config keys `model.*`, `mixup.*`, `train.seed|momentum|wd`). */
 export interface EngineOptions {
+  /** `model.arch` (model/spec.ts); absent = `mxnet-preact`. */
+  arch?: ModelArch;
+  /** `model.depth` (`mxnet-preact` only). */
   depth: number;
+  /** `model.width`; null/absent = the architecture's own. */
+  width?: number | null;
   numClasses: number;
   /** Where the MixUp layer sits (`input`, `conv0`, `stage1`...), or null (ERM). */
   mixAt: MixupPlacement | null;
@@ -81,9 +87,13 @@ export interface EngineOptions {
   mixBackward?: Config['mixup']['backward'];
   /** Seed of the weight initialisation (`train.seed`). */
   seed: number;
-  /** SGD momentum and weight decay (MXNet sgd, `train.momentum`, `train.wd`). */
+  /** `model.init`; absent = `he-normal`. */
+  init?: InitScheme;
+  /** SGD momentum and weight decay (`train.momentum`, `train.wd`). */
   momentum: number;
   wd: number;
+  /** SGD form (`train.sgd`); absent = `mxnet`. */
+  sgd?: SgdForm;
 }
 
 /**
@@ -155,12 +165,16 @@ export interface Engine {
 /** What a config asks of an engine: the network (`model.*`, mixup placement and backward), `train.seed|momentum|wd`. */
 export function engineOptions(cfg: Config): EngineOptions {
   return {
+    arch: cfg.model.arch,
     depth: cfg.model.depth,
+    width: cfg.model.width,
     numClasses: cfg.model.numClasses,
     mixAt: mixupPlacement(cfg),
     mixBackward: cfg.mixup.backward,
     seed: cfg.train.seed,
+    init: cfg.model.init,
     momentum: cfg.train.momentum,
     wd: cfg.train.wd,
+    sgd: cfg.train.sgd,
   };
 }

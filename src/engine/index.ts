@@ -2,8 +2,11 @@
  * Builds the executor of a run, and nowhere else is one chosen:
  * - on tfjs's `webgpu` backend (engine/tfjs/backend.ts selected it, so Dawn is set up on the chosen
  *   adapter), the static WebGPU engine (engine/webgpu/static.ts) on Dawn's engine device
- *   (engine/dawn.ts `engineDevice`); for a depth it cannot build (bottleneck units, depth ≥ 164) the
- *   tfjs executor on tfjs-webgpu instead, with one note line on stderr;
+ *   (engine/dawn.ts `engineDevice`); for a network it cannot build (bottleneck units, depth ≥ 164;
+ *   more than 256 BatchNorm channels, e.g. PreAct ResNet-18 at width 64; engine/webgpu/fit.ts) the
+ *   tfjs executor on tfjs-webgpu instead, with one note line on stderr. A batch whose buffers pass
+ *   the device's limits is refused before anything is built (UserError, one line naming the
+ *   largest batch that fits);
  * - otherwise the tfjs executor on tfjs's current backend.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -12,27 +15,37 @@ import { engineOptions, type Engine } from './engine.js';
 import { engineDevice, webgpuAdapter } from './dawn.js';
 import { TfjsEngine } from './tfjs/engine.js';
 import { StaticEngine, staticShape } from './webgpu/static.js';
-import { networkSpec } from '../model/spec.js';
+import { networkSpecOf } from '../model/spec.js';
+import { UserError } from '../errors.js';
+import { staticBufferRefusal, staticEngineUnsupported } from './webgpu/fit.js';
 import { loadCheckpoint, type CheckpointState } from '../rundir/checkpoint.js';
 
 export { engineOptions } from './engine.js';
 
-/** Depths whose fallback note was printed (once per process each). */
-const noted = new Set<number>();
+/** Networks whose fallback note was printed (once per process each). */
+const noted = new Set<string>();
 
 /**
  * A freshly initialised network and optimiser for a config (weights seeded from train.seed).
- * @throws UserError for an invalid depth.
+ * @throws UserError for an invalid depth, or a batch whose buffers pass the WebGPU device's limits.
  */
 export function createEngine(cfg: Config): Engine {
   const device = tf.getBackend() === 'webgpu' ? engineDevice() : null;
   if (device) {
-    if (!networkSpec(cfg.model.depth, cfg.model.numClasses).layout.bottleneck) {
-      return new StaticEngine(device, webgpuAdapter()?.device ?? 'webgpu', engineOptions(cfg), staticShape(cfg));
+    const spec = networkSpecOf(cfg.model);
+    const why = staticEngineUnsupported(spec);
+    if (why === null) {
+      const shape = staticShape(cfg);
+      const refusal = staticBufferRefusal(spec, shape.height, shape.width, [
+        { key: 'train.batchSize', batch: shape.batch, flag: (n) => `--batch-size ${n}`, multipleOf: shape.shards },
+        { key: 'train.evalBatchSize', batch: shape.evalBatch, flag: (n) => `--set train.evalBatchSize=${n}` },
+      ], device.limits);
+      if (refusal !== null) throw new UserError(refusal);
+      return new StaticEngine(device, webgpuAdapter()?.device ?? 'webgpu', engineOptions(cfg), shape);
     }
-    if (!noted.has(cfg.model.depth)) {
-      noted.add(cfg.model.depth);
-      process.stderr.write(`note: the static WebGPU engine has no bottleneck units, so depth ${cfg.model.depth} runs on tfjs-webgpu (slower)\n`);
+    if (!noted.has(spec.label)) {
+      noted.add(spec.label);
+      process.stderr.write(`note: the static WebGPU engine ${why}, so ${spec.label} runs on tfjs-webgpu (slower)\n`);
     }
   }
   return new TfjsEngine(engineOptions(cfg));

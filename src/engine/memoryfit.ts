@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { largestBatch, networkSizeOf, stepBytes, type MemoryUse, type NetworkSize } from '../model/memory.js';
+import { networkSpecOf } from '../model/spec.js';
 
 /**
  * The wasm heap's hard limit in bytes: tfjs-backend-wasm 4.22's emscripten glue
@@ -105,8 +106,8 @@ export function assertMemoryFits(cfg: Config, purpose: 'train' | 'test', backend
   const limit = backendMemoryLimit(backend);
   if (limit === null) return;
   const [, h, w] = cfg.data.imageShape as [number, number, number];
-  const size = networkSizeOf(cfg.model.depth, cfg.model.numClasses, h, w);
-  const label = `ResNet-${cfg.model.depth} on ${h}×${w} crops`;
+  const size = networkSizeOf(cfg.model, h, w);
+  const label = `${networkSpecOf(cfg.model).label} on ${h}×${w} crops`;
   const uses: BatchUse[] = [];
   if (purpose === 'train') {
     uses.push({ key: 'train.batchSize', batch: cfg.train.batchSize, use: 'train', what: 'a training step', multipleOf: cfg.train.shards, flag: (n) => `--batch-size ${n}` });

@@ -192,9 +192,7 @@ function drawPlan(
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`planMix: batch size ${batchSize} is not a positive integer`);
   if (m.scheme === 'permutation') {
     const lambda = draw();
-    const partner = permutation(batchSize, u);
-    const weight = new Float64Array(batchSize).fill(lambda);
-    return { batchSize, scheme: 'permutation', mixLen: batchSize, partner, weight, lambda1: Float64Array.of(lambda), lambda2: new Float64Array(0) };
+    return permutationPlan(lambda, permutation(batchSize, u));
   }
   const h = mixLength(batchSize, m.mixRate) / 2;
   const lambda1 = new Float64Array(h);
@@ -202,6 +200,18 @@ function drawPlan(
   for (let i = 0; i < h; i++) lambda1[i] = draw();
   for (let i = 0; i < h; i++) lambda2[i] = draw();
   return pairsPlan(batchSize, lambda1, lambda2);
+}
+
+/**
+ * The paper's plan for a given λ and permutation (mixup-cifar10 `mixup_data`): row i is
+ * λ·x[i] + (1 − λ)·x[partner[i]], every row mixed.
+ * @param lambda λ in [0, 1].
+ * @param partner `[B]` a permutation of 0..B−1 (`torch.randperm(B)`); kept, not copied.
+ */
+export function permutationPlan(lambda: number, partner: Int32Array): MixPlan {
+  const batchSize = partner.length;
+  const weight = new Float64Array(batchSize).fill(lambda);
+  return { batchSize, scheme: 'permutation', mixLen: batchSize, partner, weight, lambda1: Float64Array.of(lambda), lambda2: new Float64Array(0) };
 }
 
 /**

@@ -41,3 +41,31 @@ export function heNormal(seed: number, name: string, size: number, fanIn: number
   for (let i = 0; i < size; i++) out[i] = z[i]! * sigma;
   return out;
 }
+
+/** How weights start (`model.init`): the reference's He normal, or PyTorch's layer defaults (the paper's code). */
+export type InitScheme = 'he-normal' | 'pytorch';
+
+/**
+ * The initial values of one trainable parameter, drawn from the stream (seed, 'init', name).
+ * - `he-normal` (the reference, see the module comment): convolutions and fc1's weight N(0, 2/fan_in);
+ *   biases and β 0, γ 1.
+ * - `pytorch` (torch.nn defaults, as facebookresearch/mixup-cifar10 leaves them): `Conv2d` and `Linear`
+ *   weights `kaiming_uniform_(a=√5)`, i.e. U(−1/√fan_in, 1/√fan_in); the `Linear` bias U(−1/√fan_in,
+ *   1/√fan_in) with fc1's fan_in; BatchNorm γ 1, β 0.
+ * @param p the parameter (model/spec.ts ParamSpec: name, shape, kind, fanIn).
+ * @param seed `train.seed`.
+ * @param fcIn fc1's inputs (the bias's fan_in for `pytorch`).
+ */
+export function initialParam(p: { name: string; shape: number[]; kind: string; fanIn: number }, seed: number, scheme: InitScheme, fcIn: number): Float32Array {
+  const size = p.shape.reduce((a, b) => a * b, 1);
+  const weight = p.kind === 'conv' || p.kind === 'fc_weight';
+  if (scheme === 'he-normal' || !(weight || p.name.endsWith('_bias'))) {
+    if (weight) return heNormal(seed, p.name, size, p.fanIn);
+    return new Float32Array(size).fill(p.kind === 'one' ? 1 : 0);
+  }
+  const bound = 1 / Math.sqrt(weight ? p.fanIn : fcIn);
+  const u = uniformStream(seed, 'init', p.name);
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = (2 * u() - 1) * bound;
+  return out;
+}

@@ -26,7 +26,8 @@
  * of training steps and inference batches at several depths and batch sizes (bench/memory.ts; the
  * measurements and the fit are in docs/memory.md).
  */
-import { networkSpec, parameterCount, type NetworkSpec } from './spec.js';
+import type { ModelArch } from '../config/schema.js';
+import { networkSpecOf, parameterCount, type NetworkSpec } from './spec.js';
 
 /** Per-sample activation values and trainable scalars of a network at an input size. */
 export interface NetworkSize {
@@ -77,7 +78,7 @@ export const WASM_MEMORY_COST: MemoryCost = { base: 16 * 2 ** 20, parameterCopie
 export function networkSize(spec: NetworkSpec, height: number, width: number): NetworkSize {
   let h = height;
   let w = width;
-  let activations = 3 * h * w * 2; // the input and bn_data's output
+  let activations = 3 * h * w * (spec.bnData ? 2 : 1); // the input and bn_data's output
   let largestMap = 3 * h * w;
   const map = (channels: number) => {
     const v = channels * h * w;
@@ -85,6 +86,7 @@ export function networkSize(spec: NetworkSpec, height: number, width: number): N
     return v;
   };
   activations += map(spec.conv0.outC); // conv0
+  if (spec.stemBn) activations += 2 * map(spec.conv0.outC); // the stem's BatchNorm and ReLU
   for (const stage of spec.stages) {
     for (const unit of stage) {
       // bn1 and its ReLU on the unit's input
@@ -102,7 +104,7 @@ export function networkSize(spec: NetworkSpec, height: number, width: number): N
       activations += map(unit.outC); // residual add
     }
   }
-  activations += 2 * map(spec.bn1.channels); // bn1 and its ReLU
+  if (spec.bn1) activations += 2 * map(spec.bn1.channels); // bn1 and its ReLU
   activations += spec.fcIn + spec.numClasses; // pooled features and logits
   return { parameters: parameterCount(spec), activations, largestMap };
 }
@@ -135,7 +137,7 @@ export function largestBatch(size: NetworkSize, limit: number, use: MemoryUse, m
   return Math.max(0, n - (n % multipleOf));
 }
 
-/** {@link networkSize} of the network a depth and class count describe (convenience for callers holding a config). */
-export function networkSizeOf(depth: number, numClasses: number, height: number, width: number): NetworkSize {
-  return networkSize(networkSpec(depth, numClasses), height, width);
+/** {@link networkSize} of the network a config's `model` describes (convenience for callers holding a config). */
+export function networkSizeOf(model: { arch?: ModelArch; depth: number; width?: number | null; numClasses: number }, height: number, width: number): NetworkSize {
+  return networkSize(networkSpecOf(model), height, width);
 }

@@ -4,7 +4,7 @@
  * longer run: each run gives a prefix run for every epoch the reference published a figure for that
  * lies before its planned end and that curves.csv has reached.
  */
-import { REFERENCE_ACCURACY } from './reference.js';
+import { isPaperArch, REFERENCE_ACCURACY } from './reference.js';
 import type { Run } from './runs.js';
 
 /**
@@ -33,6 +33,7 @@ export function runAtEpoch(r: Run, epoch: number): Run {
 export function referenceEpochRuns(runs: readonly Run[]): Run[] {
   const out: Run[] = [];
   for (const r of runs) {
+    if (isPaperArch(r.settings['model.arch'])) continue; // the paper published final figures only
     const epochs = Object.keys(REFERENCE_ACCURACY[r.experiment]).map(Number).sort((a, b) => a - b);
     for (const e of epochs) if (e < r.epochs && r.curves.some((c) => c.epoch === e)) out.push(runAtEpoch(r, e));
   }

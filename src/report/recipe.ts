@@ -1,7 +1,8 @@
 /**
  * The reference's recipe: the settings its published figures were trained with, as this project's
  * shipped configs reproduce them (`configs/<experiment>-<epochs>.json`: ResNet-50, all 50,000 training
- * images, 28×28 crops, batch 128, ...). A run that differs from it in a key that changes what is
+ * images, 28×28 crops, batch 128, ...); for the paper's networks (`model.arch` preact-resnet18,
+ * wrn-28-10) its authors' recipe, `configs/paper/<experiment>-<preact18|wrn28-10>.json`. A run that differs from it in a key that changes what is
  * learned (a depth-8 smoke test, `data.limit=256`, a 1-epoch trial) does not compare with the
  * published figure; the report names those keys in the row label and leaves the reference columns empty.
  */
@@ -11,7 +12,7 @@ import { loadConfig } from '../config/load.js';
 import { findPackageRoot } from '../root.js';
 import type { Experiment } from '../config/schema.js';
 import { IGNORED_FOR_GROUPING, flatSettings, type Run } from './runs.js';
-import { REFERENCE_ACCURACY } from './reference.js';
+import { isPaperArch, PAPER_EPOCHS, REFERENCE_ACCURACY } from './reference.js';
 
 /** The `configs/` directory of this package (found from this file, in src/ or dist/src/). */
 function shippedConfigs(): string | null {
@@ -26,8 +27,11 @@ const recipes = new Map<string, Readonly<Record<string, string>> | null>();
  * settings (see {@link flatSettings}), from the shipped `configs/<experiment>-<epochs>.json`; null
  * when the reference published no such run (or the config is not there).
  */
-export function referenceRecipe(experiment: Experiment, epochs: number): Readonly<Record<string, string>> | null {
-  const key = `${experiment}-${epochs}`;
+export function referenceRecipe(experiment: Experiment, epochs: number, arch?: string): Readonly<Record<string, string>> | null {
+  // The paper's networks: configs/paper/<experiment>-<preact18|wrn28-10>.json, 200 epochs.
+  const paper = isPaperArch(arch) ? `paper/${experiment}-${arch === 'wrn-28-10' ? 'wrn28-10' : 'preact18'}` : null;
+  if (paper !== null && epochs !== PAPER_EPOCHS) return null;
+  const key = paper ?? `${experiment}-${epochs}`;
   if (!recipes.has(key)) {
     const configs = shippedConfigs();
     const file = configs === null ? null : join(configs, `${key}.json`);
@@ -46,8 +50,9 @@ export function referenceRecipe(experiment: Experiment, epochs: number): Readonl
  * run was made.
  */
 export function offRecipeKeys(run: Pick<Run, 'experiment' | 'epochs' | 'settings'>): string[] | null {
-  const published = referenceRecipe(run.experiment, run.epochs);
-  const recipe = published ?? referenceRecipe(run.experiment, fullLength(run.experiment));
+  const arch = run.settings['model.arch'];
+  const published = referenceRecipe(run.experiment, run.epochs, arch);
+  const recipe = published ?? referenceRecipe(run.experiment, isPaperArch(arch) ? PAPER_EPOCHS : fullLength(run.experiment), arch);
   if (recipe === null) return null;
   const keys = new Set([...Object.keys(recipe), ...Object.keys(run.settings)]);
   const off = [...keys].filter((k) => run.settings[k] !== undefined && run.settings[k] !== (recipe[k] ?? '-'));

@@ -10,7 +10,7 @@ import { EXPERIMENTS, type Experiment } from '../config/schema.js';
 import { basename } from 'node:path';
 import { configLabels, type CurveRow, type Run, type RunStatus } from './runs.js';
 import { formatMeanStd, meanStd, percent, type MeanStd } from './stats.js';
-import { referenceAccuracy } from './reference.js';
+import { isPaperArch, publishedAccuracy } from './reference.js';
 import { offRecipeKeys } from './recipe.js';
 import { selectBestEpoch } from './select.js';
 
@@ -24,6 +24,8 @@ export interface TableRow {
    */
   label: string;
   experiment: Experiment;
+  /** `model.arch` of the row's runs (undefined in runs older than the key). */
+  arch?: string;
   /** Planned epochs. */
   epochs: number;
   /** α; null for ERM, which does not mix. */
@@ -92,12 +94,13 @@ function rowOf(runs: Run[], label: string, finished: boolean, opts: TableOptions
     return xs.every(Number.isFinite) ? meanStd(xs) : null;
   };
   const offRecipe = offRecipeKeys(r0) ?? [];
-  const reference = opts.compareReference && offRecipe.length === 0 ? referenceAccuracy(r0.experiment, r0.epochs) : null;
+  const reference = opts.compareReference && offRecipe.length === 0 ? publishedAccuracy(r0.settings['model.arch'], r0.experiment, r0.epochs) : null;
   const mixes = r0.experiment !== 'erm';
   return {
     config: r0.name,
     label,
     experiment: r0.experiment,
+    arch: r0.settings['model.arch'],
     epochs: r0.epochs,
     alpha: mixes ? r0.alpha : null,
     mixRate: mixes ? r0.mixRate : null,
@@ -309,6 +312,12 @@ export function formatMarkdown(rows: readonly TableRow[], opts: TableOptions = {
       'Its 90- and 200-epoch figures are checkpoints of its 300-epoch runs: rows "<config> at epoch N" read them from a longer run\'s curves.',
       'Its ERM 200/300-epoch recipe is inferred (its only ERM log is a 90-epoch run), and its 300-epoch ERM figure (89.32) is no better than its 200-epoch one.',
     );
+    if (rows.some((r) => isPaperArch(r.arch))) {
+      lines.push(
+        'Rows of the paper\'s networks (model.arch preact-resnet18, wrn-28-10) compare with the mixup paper instead: Table 1 of arXiv:1710.09412, ' +
+          'CIFAR-10 test error 5.6 → 4.2 % (PreAct ResNet-18), 3.8 → 2.7 % (WRN-28-10), ERM → mixup α 1, 200 epochs, as accuracy; recipe configs/paper/.',
+      );
+    }
     const off = rows.filter((r) => r.offRecipe.length > 0);
     if (off.length > 0) {
       lines.push(

@@ -59,7 +59,7 @@ export function emptySums(): EpochSums {
  * (depth, classes, MixUp placement and backward mode, initialisation seed).
  */
 export function modelMeta(cfg: Config): object {
-  return { depth: cfg.model.depth, numClasses: cfg.model.numClasses, mixAt: mixupPlacement(cfg), mixBackward: cfg.mixup.backward, seed: cfg.train.seed };
+  return { arch: cfg.model.arch, depth: cfg.model.depth, width: cfg.model.width, numClasses: cfg.model.numClasses, mixAt: mixupPlacement(cfg), mixBackward: cfg.mixup.backward, seed: cfg.train.seed };
 }
 
 /**

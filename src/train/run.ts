@@ -151,7 +151,7 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
       return 0;
     }
     io.info(
-      `model: ResNet-${cfg.model.depth}, ${engine.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
+      `model: ${engine.spec.label}, ${engine.parameterCount().toLocaleString('en-US')} trainable parameters; ` +
         `experiment ${describeExperiment(cfg)}${cfg.train.labelSmoothing > 0 ? `; label smoothing ε ${cfg.train.labelSmoothing}` : ''}`,
     );
     io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${batchesText(tr.numSamples, tr.batchesPerEpoch, cfg.train.batchSize)})`);

@@ -64,8 +64,8 @@ export class TfjsEngine implements Engine {
   constructor(readonly options: EngineOptions) {
     this.name = `tfjs/${tf.getBackend()}`;
     this.onGpu = backendOnGpu();
-    this.net = createResNet({ depth: options.depth, numClasses: options.numClasses, mixAt: options.mixAt, mixBackward: options.mixBackward, seed: options.seed });
-    this.opt = new SGD(this.net, { momentum: options.momentum, wd: options.wd });
+    this.net = createResNet({ arch: options.arch, depth: options.depth, width: options.width, numClasses: options.numClasses, mixAt: options.mixAt, mixBackward: options.mixBackward, seed: options.seed, init: options.init });
+    this.opt = new SGD(this.net, { momentum: options.momentum, wd: options.wd, form: options.sgd });
     this.spec = this.net.spec;
   }
 
@@ -159,6 +159,6 @@ export class TfjsEngine implements Engine {
  * @throws UserError for an invalid depth.
  */
 export function buildNet(cfg: Config): ResNet {
-  const { depth, numClasses, mixAt, mixBackward, seed } = engineOptions(cfg);
-  return createResNet({ depth, numClasses, mixAt, mixBackward, seed });
+  const { arch, depth, width, numClasses, mixAt, mixBackward, seed, init } = engineOptions(cfg);
+  return createResNet({ arch, depth, width, numClasses, mixAt, mixBackward, seed, init });
 }

@@ -19,7 +19,10 @@
  * (MXNet: `[numClasses, in]`). A 3×3 convolution with stride 2 pads one pixel on every side as
  * MXNet's `pad=(1,1)` does (TensorFlow's 'same' would pad only bottom/right).
  *
- * The MixUp layer sits at `mixAt`: `input` (before bn_data), `head` (after conv0), `stage1`–`stage3`
+ * Other architectures (`arch`, model/spec.ts) skip bn_data, add a post-activated stem (bn0-ReLU
+ * after conv0) or drop bn1, as their spec says; BatchNorm eps is the spec's.
+ *
+ * The MixUp layer sits at `mixAt`: `input` (before bn_data), `head` (after conv0, or after the stem's ReLU), `stage1`–`stage3`
  * (after that stage's last unit). Its gradient is exact unless `mixBackward` asks for the reference
  * op's backward (`reference`, a per-row factor on the output gradient) or none (`zero`).
  * Training with `shards` > 1 gives every shard of the batch its own BatchNorm statistics, as the
@@ -27,23 +30,29 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
-import type { MixupPlacement } from '../../config/schema.js';
+import type { MixupPlacement, ModelArch } from '../../config/schema.js';
 import { applyMix } from './mixlayer.js';
 import type { MixBackward } from '../../mixup/plan.js';
 import type { MixPlan } from '../../mixup/plan.js';
 import { batchNormInfer, batchNormTrain, movingUpdate } from './batchnorm.js';
-import { heNormal } from '../../model/init.js';
-import { networkSpec, sizeOf, type NetworkSpec, type UnitSpec } from '../../model/spec.js';
+import { initialParam, type InitScheme } from '../../model/init.js';
+import { networkSpecOf, type NetworkSpec, type UnitSpec } from '../../model/spec.js';
 
 /** What a network is built from. */
 export interface ResNetOptions {
-  /** 6n+2 (basic units) or 9n+2 from 164 (bottleneck units). */
+  /** `model.arch` (default `mxnet-preact`); model/spec.ts describes each. */
+  arch?: ModelArch;
+  /** `mxnet-preact`: 6n+2 (basic units) or 9n+2 from 164 (bottleneck units); ignored by the other archs. */
   depth: number;
+  /** `model.width`: stage 1's channels, null/absent for the architecture's own. */
+  width?: number | null;
   numClasses: number;
   /** Where the MixUp layer sits, or null (ERM). */
   mixAt: MixupPlacement | null;
   /** Seed of the weight initialisation (`train.seed`). */
   seed: number;
+  /** `model.init` (default `he-normal`; model/init.ts initialParam). */
+  init?: InitScheme;
   /**
    * Gradient through the MixUp layer (config `mixup.backward`): `exact` (default); `reference`, the
    * reference MixUp op's backward (symbols/mixup.py, `app_backward`: dx[r] = s[r]·dy[r],
@@ -83,13 +92,10 @@ class ResNetImpl implements ResNet {
   readonly spec: NetworkSpec;
 
   constructor(readonly options: ResNetOptions) {
-    this.spec = networkSpec(options.depth, options.numClasses);
+    this.spec = networkSpecOf(options);
     // Variables get tfjs's automatic unique names: two networks can live in one process.
     for (const p of this.spec.params) {
-      const size = sizeOf(p.shape);
-      let values: Float32Array;
-      if (p.kind === 'conv' || p.kind === 'fc_weight') values = heNormal(options.seed, p.name, size, p.fanIn);
-      else values = new Float32Array(size).fill(p.kind === 'one' ? 1 : 0);
+      const values = initialParam(p, options.seed, options.init ?? 'he-normal', this.spec.fcIn);
       this.params.set(p.name, ownedVariable(tf.tensor(values, p.shape, 'float32'), true));
     }
     for (const b of this.spec.bns) {
@@ -170,13 +176,14 @@ export function forward(net: ResNet, images: tf.Tensor4D, o: ForwardOptions): tf
   const mixBackward = net.options.mixBackward ?? 'exact';
   const mixHere = (where: MixupPlacement, x: tf.Tensor4D): tf.Tensor4D => (plan && mixAt === where ? applyMix(x, plan, mixBackward) : x);
 
+  const eps = impl.spec.bnEps;
   const bn = (x: tf.Tensor4D, name: string, fixGamma = false): tf.Tensor4D => {
     const gamma = fixGamma ? null : (P(`${name}_gamma`) as tf.Tensor1D);
     const beta = P(`${name}_beta`) as tf.Tensor1D;
     const mm = A(`${name}_moving_mean`);
     const mv = A(`${name}_moving_var`);
-    if (!o.training) return batchNormInfer(x, gamma, beta, mm as tf.Tensor1D, mv as tf.Tensor1D);
-    const r = batchNormTrain(x, gamma, beta, undefined, shards);
+    if (!o.training) return batchNormInfer(x, gamma, beta, mm as tf.Tensor1D, mv as tf.Tensor1D, eps);
+    const r = batchNormTrain(x, gamma, beta, eps, shards);
     if (o.movingUpdates) {
       o.movingUpdates.push({ variable: mm, value: tf.keep(movingUpdate(mm as tf.Tensor1D, r.mean)) });
       o.movingUpdates.push({ variable: mv, value: tf.keep(movingUpdate(mv as tf.Tensor1D, r.variance)) });
@@ -197,20 +204,22 @@ export function forward(net: ResNet, images: tf.Tensor4D, o: ForwardOptions): tf
     const act1 = tf.relu(bn(x, u.bns[0]!.name));
     let h = conv(act1, u.convs[0]!.name, u.convs[0]!.stride);
     for (let i = 1; i < u.convs.length; i++) h = conv(tf.relu(bn(h, u.bns[i]!.name)), u.convs[i]!.name, u.convs[i]!.stride);
-    const shortcut = u.sc ? conv(act1, u.sc.name, u.sc.stride) : x;
+    const shortcut = u.sc ? conv(act1, u.sc.name, u.sc.stride) : u.identityFrom === 'act1' ? act1 : x;
     return tf.add(h, shortcut);
   };
 
+  const spec = impl.spec;
   return tf.tidy(() => {
     let h = mixHere('input', images);
-    h = bn(h, 'bn_data', true);
-    h = conv(h, 'conv0', 1);
+    if (spec.bnData) h = bn(h, spec.bnData.name, true);
+    h = conv(h, spec.conv0.name, 1);
+    if (spec.stemBn) h = tf.relu(bn(h, spec.stemBn.name));
     h = mixHere('head', h);
-    impl.spec.stages.forEach((stage, s) => {
+    spec.stages.forEach((stage, s) => {
       for (const u of stage) h = unit(h, u);
       h = mixHere(`stage${s + 1}` as MixupPlacement, h);
     });
-    h = tf.relu(bn(h, 'bn1'));
+    if (spec.bn1) h = tf.relu(bn(h, spec.bn1.name));
     const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
     return tf.add(tf.matMul(pooled, P('fc1_weight') as tf.Tensor2D), P('fc1_bias')) as tf.Tensor2D;
   });
@@ -251,20 +260,20 @@ export const EXTRA_NAMES_SHOWN = 3;
 export function assignWeights(net: ResNet, tensors: Map<string, tf.Tensor>, source: string): void {
   const targets = [...net.params, ...net.aux];
   // The fixed γ of bn_data is not a parameter here, but MXNet's checkpoints (fix_gamma=True) store it.
-  const fixedGammas = networkSpec(net.options.depth, net.options.numClasses).bns.filter((b) => b.fixGamma).map((b) => `${b.name}_gamma`);
+  const fixedGammas = net.spec.bns.filter((b) => b.fixGamma).map((b) => `${b.name}_gamma`);
   const known = new Set([...targets.map(([name]) => name), ...fixedGammas]);
   const extra = [...tensors.keys()].filter((name) => !known.has(name));
   if (extra.length > 0) {
     const shown = extra.slice(0, EXTRA_NAMES_SHOWN).join(', ');
     const more = extra.length > EXTRA_NAMES_SHOWN ? ` and ${extra.length - EXTRA_NAMES_SHOWN} more` : '';
     throw new UserError(
-      `${source}: ${extra.length} tensor${extra.length === 1 ? '' : 's'} the network does not have: ${shown}${more} (the checkpoint is not of a depth-${net.options.depth} ResNet with ${net.options.numClasses} classes?)`,
+      `${source}: ${extra.length} tensor${extra.length === 1 ? '' : 's'} the network does not have: ${shown}${more} (the checkpoint is not of a ${net.spec.label} with ${net.options.numClasses} classes?)`,
     );
   }
   for (const [name, v] of targets) {
     const t = tensors.get(name);
     if (!t) {
-      throw new UserError(`${source}: tensor ${name} is missing (the checkpoint is not of a depth-${net.options.depth} ResNet with ${net.options.numClasses} classes?)`);
+      throw new UserError(`${source}: tensor ${name} is missing (the checkpoint is not of a ${net.spec.label} with ${net.options.numClasses} classes?)`);
     }
     if (t.shape.length !== v.shape.length || t.shape.some((d, i) => d !== v.shape[i])) {
       throw new UserError(`${source}: tensor ${name} has shape [${t.shape.join(',')}], the network expects [${v.shape.join(',')}]`);

@@ -1,5 +1,7 @@
 /**
- * MXNet's `sgd` optimiser with momentum and weight decay, as the reference trains with it
+ * SGD with momentum and weight decay in one of two forms (`train.sgd`).
+ *
+ * `mxnet`: MXNet's `sgd` optimiser with momentum and weight decay, as the reference trains with it
  * (common/fit.py: optimizer 'sgd', momentum 0.9, wd 1e-4). MXNet's update (optimizer.SGD, kernel
  * sgd_mom_update) is
  *   mom ← momentum·mom − lr·(rescale_grad·grad + wd·weight);   weight ← weight + mom
@@ -7,12 +9,18 @@
  * end in `_weight` or `_gamma` (MXNet's default wd_mult: 0 for every other name, so none on `_beta`
  * or `_bias`). The gradient handed to {@link SGD.apply} is already the rescaled one (trainStep
  * multiplies the loss by `train.gradScale`); weight decay is never rescaled.
+ *
+ * `pytorch`: torch.optim.SGD(params, lr, momentum, weight_decay) as facebookresearch/mixup-cifar10
+ * trains (dampening 0, no Nesterov; torch/optim/sgd.py):
+ *   buf ← momentum·buf + (grad + wd·weight);   weight ← weight − lr·buf
+ * on every parameter (BatchNorm γ, β and biases too). The two forms agree only while lr is constant:
+ * PyTorch's buffer holds no lr, so a lower lr applies to the accumulated velocity at once.
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
 import { EXTRA_NAMES_SHOWN, type ResNet } from './resnet.js';
 
-import { momentumKey, wdMult } from '../../model/spec.js';
+import { momentumKey, wdMult, type SgdForm } from '../../model/spec.js';
 
 export { momentumKey, wdMult };
 
@@ -20,17 +28,19 @@ export { momentumKey, wdMult };
 export class SGD {
   readonly momentum: number;
   readonly wd: number;
+  readonly form: SgdForm;
   private readonly net: ResNet;
   private readonly mom = new Map<string, tf.Variable>();
 
   /**
    * @param net the network whose `params` this optimiser updates.
-   * @param o momentum in [0, 1] (`train.momentum`), wd ≥ 0 (`train.wd`).
+   * @param o momentum in [0, 1] (`train.momentum`), wd ≥ 0 (`train.wd`), form (`train.sgd`, default `mxnet`).
    */
-  constructor(net: ResNet, o: { momentum: number; wd: number }) {
+  constructor(net: ResNet, o: { momentum: number; wd: number; form?: SgdForm }) {
     this.net = net;
     this.momentum = o.momentum;
     this.wd = o.wd;
+    this.form = o.form ?? 'mxnet';
     for (const [name, v] of net.params) {
       const zeros = tf.zerosLike(v);
       this.mom.set(name, tf.variable(zeros, false));
@@ -50,17 +60,28 @@ export class SGD {
       const g = grads.get(name);
       if (!g) throw new Error(`SGD.apply: no gradient for ${name}`);
       const m = this.mom.get(name)!;
-      const wd = this.wd * wdMult(name);
+      const wd = this.wd * wdMult(name, this.form);
       tf.tidy(() => {
-        let step = tf.mul(g, lr);
-        if (wd !== 0) step = tf.add(step, tf.mul(w, lr * wd));
-        const next = this.momentum === 0 ? tf.neg(step) : tf.sub(tf.mul(m, this.momentum), step);
+        let next: tf.Tensor;
+        let nextW: tf.Tensor;
+        if (this.form === 'pytorch') {
+          // buf ← μ·buf + g + wd·w;  w ← w − lr·buf
+          const d = wd !== 0 ? tf.add(g, tf.mul(w, wd)) : g;
+          next = this.momentum === 0 ? d : tf.add(tf.mul(m, this.momentum), d);
+          nextW = tf.sub(w, tf.mul(next, lr));
+        } else {
+          // mom ← μ·mom − lr·(g + wd·w);  w ← w + mom
+          let step = tf.mul(g, lr);
+          if (wd !== 0) step = tf.add(step, tf.mul(w, lr * wd));
+          next = this.momentum === 0 ? tf.neg(step) : tf.sub(tf.mul(m, this.momentum), step);
+          nextW = tf.add(w, next);
+        }
         if (guard) {
           m.assign(tf.where(guard, next, m));
-          w.assign(tf.where(guard, tf.add(w, next), w));
+          w.assign(tf.where(guard, nextW, w));
         } else {
           m.assign(next);
-          w.assign(tf.add(w, next));
+          w.assign(nextW);
         }
       });
     }

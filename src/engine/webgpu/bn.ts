@@ -33,6 +33,8 @@ export interface BnShape {
   /** Rows per shard, M = N/S·H·W. */
   rows: number;
   channels: number;
+  /** BatchNorm eps (model/spec.ts NetworkSpec.bnEps); default {@link BN_EPS}. */
+  eps?: number;
 }
 
 /** Partials per shard and invocation groups of the partials kernel for a shape. */
@@ -55,7 +57,7 @@ export function bnStateFloats(s: BnShape): number {
  */
 export function bnMomentsFn(s: BnShape): string {
   const { P } = bnPartials(s);
-  return `const BN_S = ${s.shards}u; const BN_M = ${s.rows}u; const BN_C = ${s.channels}u; const BN_P = ${P}u; const BN_EPS = ${f32(BN_EPS)};
+  return `const BN_S = ${s.shards}u; const BN_M = ${s.rows}u; const BN_C = ${s.channels}u; const BN_P = ${P}u; const BN_EPS = ${f32(s.eps ?? BN_EPS)};
 fn bnMoments(s: u32, c: u32) -> vec2f {
   var t = vec2f(0.0);
   for (var p = 0u; p < BN_P; p++) {
@@ -111,7 +113,7 @@ function header(s: BnShape): string {
   const { P, R } = bnPartials(s);
   if (s.channels > WG) throw new Error(`BatchNorm: ${s.channels} channels, at most ${WG}`);
   return `const S = ${s.shards}u; const M = ${s.rows}u; const C = ${s.channels}u; const P = ${P}u; const R = ${R}u;
-const N = ${s.shards * s.rows * s.channels}u; const EPS = ${f32(BN_EPS)};`;
+const N = ${s.shards * s.rows * s.channels}u; const EPS = ${f32(s.eps ?? BN_EPS)};`;
 }
 
 /**
@@ -342,7 +344,7 @@ ${foldStats(true)}
  * then ReLU when `relu` (model/batchnorm.ts batchNormInfer). One invocation per element.
  * Bindings: x, [γ,] β, moving ([mean C | var C]), y.
  */
-export function bnInferKernel(n: number, channels: number, o: { fixGamma: boolean; relu: boolean }): Kernel {
+export function bnInferKernel(n: number, channels: number, o: { fixGamma: boolean; relu: boolean; eps?: number }): Kernel {
   const decl = [storage(0, 'x', 'read')];
   const bindings: BindingKind[] = ['read'];
   if (!o.fixGamma) (decl.push(storage(1, 'gamma', 'read')), bindings.push('read'));
@@ -352,18 +354,18 @@ export function bnInferKernel(n: number, channels: number, o: { fixGamma: boolea
   const main = elementwiseMain(
     n,
     `  let c = i % ${channels}u;
-  let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(BN_EPS)});
+  let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(o.eps ?? BN_EPS)});
   let val = x[i] * scale + (beta[c] - moving[c] * scale);
   y[i] = ${o.relu ? 'select(val, 0.0, val < 0.0)' : 'val'};`,
   );
-  return { label: `bn_infer n${n} C${channels}${o.relu ? ' relu' : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
+  return { label: `bn_infer n${n} C${channels}${o.relu ? ' relu' : ''}${o.eps !== undefined && o.eps !== BN_EPS ? ` eps${o.eps}` : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
 }
 
 /**
  * Inference-mode backward to the input (for input gradients): dx = dy·[a > 0]·γ/√(var + eps)
  * (`add`: dx += …). One invocation per element. Bindings: dy, [a,] [γ,] moving, dx.
  */
-export function bnInferBackwardKernel(n: number, channels: number, o: { fixGamma: boolean; relu: boolean; add: boolean }): Kernel {
+export function bnInferBackwardKernel(n: number, channels: number, o: { fixGamma: boolean; relu: boolean; add: boolean; eps?: number }): Kernel {
   const decl = [storage(0, 'dy', 'read')];
   const bindings: BindingKind[] = ['read'];
   const add = (name: string, access: 'read' | 'read_write') => (decl.push(storage(bindings.length, name, access)), bindings.push(access));
@@ -374,9 +376,9 @@ export function bnInferBackwardKernel(n: number, channels: number, o: { fixGamma
   const main = elementwiseMain(
     n,
     `  let c = i % ${channels}u;
-  let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(BN_EPS)});
+  let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(o.eps ?? BN_EPS)});
   let g = ${o.relu ? 'select(0.0, dy[i], a[i] > 0.0)' : 'dy[i]'};
   dx[i] = ${o.add ? 'dx[i] + ' : ''}g * scale;`,
   );
-  return { label: `bn_infer_bwd n${n} C${channels}${o.relu ? ' relu' : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
+  return { label: `bn_infer_bwd n${n} C${channels}${o.relu ? ' relu' : ''}${o.eps !== undefined && o.eps !== BN_EPS ? ` eps${o.eps}` : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
 }

@@ -8,10 +8,10 @@
  * steps at once (train.readEvery). Weights and momentum move in and out as Map<name, Float32Array>
  * in spec order (model/spec.ts names; momentum as `<param>_momentum`, train/sgd.ts momentumKey).
  */
-import type { MixupPlacement } from '../../config/schema.js';
+import type { MixupPlacement, ModelArch } from '../../config/schema.js';
 import type { MixBackward, MixPlan } from '../../mixup/plan.js';
-import { heNormal } from '../../model/init.js';
-import { momentumKey, networkSpec, sizeOf, type NetworkSpec } from '../../model/spec.js';
+import { initialParam, type InitScheme } from '../../model/init.js';
+import { momentumKey, networkSpec, sizeOf, type NetworkSpec, type SgdForm } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
 import { compileInference, type InferProgram } from './infer_program.js';
 import { EngineBuffers } from './layout.js';
@@ -24,7 +24,10 @@ import type { StepProfiler } from './profile.js';
 
 /** What a StaticResNet is built for. */
 export interface StaticResNetOptions {
+  /** model.arch (default mxnet-preact), model.depth, model.width (null: the arch's own). */
+  arch?: ModelArch;
   depth: number;
+  modelWidth?: number | null;
   numClasses: number;
   /** Image height and width (28 for the reference's crops). */
   height: number;
@@ -41,6 +44,8 @@ export interface StaticResNetOptions {
   /** train.momentum, train.wd. */
   momentum: number;
   wd: number;
+  /** train.sgd (default mxnet). */
+  sgd?: SgdForm;
   /** Batch of {@link StaticResNet.infer} (0: no inference program). */
   evalBatch: number;
   /** Build the input-gradient program (attacks) at evalBatch. */
@@ -52,8 +57,10 @@ export interface StaticResNetOptions {
   lazyTraining?: boolean;
   /** Steps that may be queued between two settles (default 64). */
   capacity?: number;
-  /** Seed of the He-normal initialisation (model/init.ts), as createResNet. */
+  /** Seed of the initialisation (model/init.ts), as createResNet. */
   seed?: number;
+  /** model.init (default he-normal). */
+  init?: InitScheme;
 }
 
 /** What a settled training step reports (as train/step.ts StepResult). */
@@ -97,10 +104,10 @@ export class StaticResNet {
     readonly device: GPUDevice,
     readonly options: StaticResNetOptions,
   ) {
-    this.spec = networkSpec(options.depth, options.numClasses);
+    this.spec = networkSpec(options.depth, options.numClasses, options.arch ?? 'mxnet-preact', options.modelWidth ?? null);
     this.arena = new Arena(device);
     this.pipelines = new Pipelines(device);
-    this.bufs = new EngineBuffers(this.arena, this.spec);
+    this.bufs = new EngineBuffers(this.arena, this.spec, options.sgd ?? 'mxnet');
     this.capacity = options.capacity ?? 64;
     const o = options;
     if (!o.lazyTraining) this.training();
@@ -121,7 +128,7 @@ export class StaticResNet {
     if (!this.train && o.batch > 0) {
       this.train = compileTraining(this.bufs, this.pipelines, {
         batch: o.batch, shards: o.shards, height: o.height, width: o.width, mixAt: o.mixAt, mixBackward: o.mixBackward,
-        loss: o.loss, gradScale: o.gradScale, momentum: o.momentum, capacity: this.capacity,
+        loss: o.loss, gradScale: o.gradScale, momentum: o.momentum, sgd: o.sgd ?? 'mxnet', capacity: this.capacity,
       });
       this.stepHost = new Float32Array(this.train.stepLayout.floats);
     }
@@ -163,10 +170,7 @@ export class StaticResNet {
 
   private initialWeights(seed: number): Map<string, Float32Array> {
     const m = new Map<string, Float32Array>();
-    for (const p of this.spec.params) {
-      const n = sizeOf(p.shape);
-      m.set(p.name, p.kind === 'conv' || p.kind === 'fc_weight' ? heNormal(seed, p.name, n, p.fanIn) : new Float32Array(n).fill(p.kind === 'one' ? 1 : 0));
-    }
+    for (const p of this.spec.params) m.set(p.name, initialParam(p, seed, this.options.init ?? 'he-normal', this.spec.fcIn));
     for (const b of this.spec.bns) {
       m.set(`${b.name}_moving_mean`, new Float32Array(b.channels));
       m.set(`${b.name}_moving_var`, new Float32Array(b.channels).fill(1));
@@ -201,7 +205,7 @@ export class StaticResNet {
     const L = t.stepLayout;
     const sc = L.range('scalars')[0];
     host[sc] = lr;
-    host[sc + 1] = lr * o.wd;
+    host[sc + 1] = o.sgd === 'pytorch' ? o.wd : lr * o.wd;
     host[sc + 2] = this.slot;
     host.set(targets, L.range('targets')[0]);
     const mj = L.range('majority')[0];

@@ -67,7 +67,7 @@ export function compileInference(bufs: EngineBuffers, pipelines: Pipelines, batc
   const bn = (b: BatchNormSpec, x: Act, relu: boolean, reuse: number): Act => {
     const y = { ...x, buf: buffer(`${b.name} out`, B * x.h * x.w * x.c, reuse) };
     const gamma = b.fixGamma ? [] : [bufs.param(`${b.name}_gamma`)];
-    both(bnInferKernel(B * x.h * x.w * x.c, x.c, { fixGamma: b.fixGamma, relu }), [x.buf, ...gamma, bufs.param(`${b.name}_beta`), bufs.movingLayout.slice(bufs.moving, b.name), y.buf]);
+    both(bnInferKernel(B * x.h * x.w * x.c, x.c, { fixGamma: b.fixGamma, relu, eps: spec.bnEps }), [x.buf, ...gamma, bufs.param(`${b.name}_beta`), bufs.movingLayout.slice(bufs.moving, b.name), y.buf]);
     return y;
   };
   const conv = (c: ConvSpec, x: Act, reuse: number, residual: GPUBuffer | null): Act => {
@@ -78,24 +78,29 @@ export function compileInference(bufs: EngineBuffers, pipelines: Pipelines, batc
     return { buf: y, h: o.outH, w: o.outW, c: c.outC };
   };
   const x0: Act = { buf: images, h: height, w: width, c: 3 };
-  const d0 = bn(spec.bnData, x0, false, 2);
-  let h = conv(spec.conv0, d0, 0, null);
+  const d0 = spec.bnData ? bn(spec.bnData, x0, false, 2) : x0;
+  // A post-activated stem (bn0-ReLU after conv0) reads conv0's output from stream 1 into stream 0.
+  const c0 = conv(spec.conv0, d0, spec.stemBn ? 1 : 0, null);
+  let h = spec.stemBn ? bn(spec.stemBn, c0, true, 0) : c0;
+  const stem = h;
   let cur = 0;
   interface Rec { x: Act; a1: Act; a2: Act; c1: Act }
   const recs: Rec[] = [];
   for (const st of spec.stages) {
     for (const u of st) {
       const x = h;
-      const a1 = bn(u.bns[0]!, x, true, 2);
+      // An identity that adds a1 (UnitSpec.identityFrom) keeps a1 in the projection's buffer (4), free then.
+      const fromA1 = !u.sc && u.identityFrom === 'act1';
+      const a1 = bn(u.bns[0]!, x, true, fromA1 ? 4 : 2);
       const s = u.sc ? conv(u.sc, a1, 4, null) : null;
       const c1 = conv(u.convs[0]!, a1, 3, null);
       const a2 = bn(u.bns[1]!, c1, true, 2);
-      h = conv(u.convs[1]!, a2, 1 - cur, s ? s.buf : x.buf);
+      h = conv(u.convs[1]!, a2, 1 - cur, s ? s.buf : fromA1 ? a1.buf : x.buf);
       cur = 1 - cur;
       recs.push({ x, a1, a2, c1 });
     }
   }
-  const fin = bn(spec.bn1, h, true, 2);
+  const fin = spec.bn1 ? bn(spec.bn1, h, true, 2) : h;
   const C = spec.fcIn;
   const HW = h.h * h.w;
   const pooled = arena.storage('infer pooled', B * C);
@@ -113,15 +118,15 @@ export function compileInference(bufs: EngineBuffers, pipelines: Pipelines, batc
   const dA = arena.storage('attack dA', maxAct);
   const dC = arena.storage('attack dC', maxAct);
   let gi = 0;
-  grad.add(poolBackwardKernel(B, HW, C), [dpooled, dA]);
+  grad.add(poolBackwardKernel(B, HW, C), [dpooled, spec.bn1 ? dA : gbuf[gi]!]);
   const bnBack = (b: BatchNormSpec, a: Act | null, dy: GPUBuffer, dx: GPUBuffer, add: boolean) => {
     const n = B * (a ?? x0).h * (a ?? x0).w * (a ?? x0).c;
     const c = a ? a.c : 3;
-    grad.add(bnInferBackwardKernel(n, c, { fixGamma: b.fixGamma, relu: a !== null, add }), [
+    grad.add(bnInferBackwardKernel(n, c, { fixGamma: b.fixGamma, relu: a !== null, add, eps: spec.bnEps }), [
       dy, ...(a ? [a.buf] : []), ...(b.fixGamma ? [] : [bufs.param(`${b.name}_gamma`)]), bufs.movingLayout.slice(bufs.moving, b.name), dx,
     ]);
   };
-  bnBack(spec.bn1, fin, dA, gbuf[gi]!, false);
+  if (spec.bn1) bnBack(spec.bn1, fin, dA, gbuf[gi]!, false);
   const units = spec.stages.flat();
   for (let i = units.length - 1; i >= 0; i--) {
     const u = units[i]!;
@@ -129,6 +134,13 @@ export function compileInference(bufs: EngineBuffers, pipelines: Pipelines, batc
     const G = gbuf[gi]!;
     grad.add(conv2dBackwardData(shape(u.convs[1]!, r.a2)), [G, bufs.param(`${u.convs[1]!.name}_weight`), dA]);
     bnBack(u.bns[1]!, r.a2, dA, dC, false);
+    if (!u.sc && u.identityFrom === 'act1') {
+      // The identity adds a1: its gradient conv1ᵀ(dC) + G is accumulated into G.
+      grad.add(conv2dBackwardData(shape(u.convs[0]!, r.a1), { accumulate: true }), [dC, bufs.param(`${u.convs[0]!.name}_weight`), G]);
+      bnBack(u.bns[0]!, r.a1, G, gbuf[1 - gi]!, false);
+      gi = 1 - gi;
+      continue;
+    }
     grad.add(conv2dBackwardData(shape(u.convs[0]!, r.a1)), [dC, bufs.param(`${u.convs[0]!.name}_weight`), dA]);
     if (u.sc) {
       grad.add(conv2dBackwardData(shape(u.sc, r.a1), { accumulate: true }), [G, bufs.param(`${u.sc.name}_weight`), dA]);
@@ -136,8 +148,13 @@ export function compileInference(bufs: EngineBuffers, pipelines: Pipelines, batc
       gi = 1 - gi;
     } else bnBack(u.bns[0]!, r.a1, dA, G, true);
   }
-  grad.add(conv2dBackwardData(shape(spec.conv0, d0)), [gbuf[gi]!, bufs.param('conv0_weight'), dA]);
+  let dStem = gbuf[gi]!;
+  if (spec.stemBn) {
+    bnBack(spec.stemBn, stem, dStem, dC, false);
+    dStem = dC;
+  }
   const inputGrad = arena.storage('input gradient', B * height * width * 3);
-  bnBack(spec.bnData, null, dA, inputGrad, false);
+  grad.add(conv2dBackwardData(shape(spec.conv0, d0)), [dStem, bufs.param(`${spec.conv0.name}_weight`), spec.bnData ? dA : inputGrad]);
+  if (spec.bnData) bnBack(spec.bnData, null, dA, inputGrad, false);
   return { batch: B, forward: fwd, gradient: grad, images, labels, logits, inputGrad };
 }

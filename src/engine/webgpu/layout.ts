@@ -7,12 +7,11 @@
  * in spec order, then the others; every range starts at a 256-byte boundary, so one parameter can be
  * bound alone, and the update kernel tells weight decay by index (i < wdEnd).
  */
-import { auxNames, sizeOf, type NetworkSpec } from '../../model/spec.js';
-import { wdMult } from '../../model/spec.js';
+import { auxNames, sizeOf, wdMult, type NetworkSpec, type SgdForm } from '../../model/spec.js';
 import { PLAN_STRIDE } from './mix.js';
 import { Arena, FlatLayout, type Slice } from './program.js';
 
-/** Floats of the per-step scalars: [lr, lr·wd, slot, 0, …]. */
+/** Floats of the per-step scalars: [lr, lr·wd (train.sgd pytorch: wd), slot, 0, …]. */
 export const SCALARS = 8;
 
 /** The buffers shared by an engine's programs. */
@@ -32,9 +31,10 @@ export class EngineBuffers {
   constructor(
     readonly arena: Arena,
     readonly spec: NetworkSpec,
+    sgd: SgdForm = 'mxnet',
   ) {
-    const wd = spec.params.filter((p) => wdMult(p.name) !== 0);
-    const rest = spec.params.filter((p) => wdMult(p.name) === 0);
+    const wd = spec.params.filter((p) => wdMult(p.name, sgd) !== 0);
+    const rest = spec.params.filter((p) => wdMult(p.name, sgd) === 0);
     const entries = [...wd, ...rest].map((p) => ({ name: p.name, floats: sizeOf(p.shape) }));
     this.paramLayout = new FlatLayout(entries);
     const last = wd[wd.length - 1];

@@ -113,7 +113,7 @@ export class StaticEngine implements Engine {
     const o = this.options;
     const s = this.shape;
     return {
-      depth: o.depth, numClasses: o.numClasses, height: s.height, width: s.width, batch, shards: s.shards, mixAt: o.mixAt,
+      arch: o.arch, depth: o.depth, modelWidth: o.width, sgd: o.sgd, init: o.init, numClasses: o.numClasses, height: s.height, width: s.width, batch, shards: s.shards, mixAt: o.mixAt,
       mixBackward: o.mixBackward ?? 'exact', loss: s.loss, gradScale: s.gradScale, momentum: o.momentum, wd: o.wd,
       evalBatch: s.evalBatch, inputGradient, capacity: s.capacity, seed: o.seed, lazyTraining: true,
     };
@@ -259,7 +259,7 @@ export class StaticEngine implements Engine {
 
   writeWeights(weights: Map<string, HostTensor>, source: string): void {
     const o = this.options;
-    const which = `(the checkpoint is not of a depth-${o.depth} ResNet with ${o.numClasses} classes?)`;
+    const which = `(the checkpoint is not of a ${this.spec.label} with ${o.numClasses} classes?)`;
     const shapes = this.weightShapes();
     // The fixed γ of bn_data is not a parameter, but MXNet's checkpoints (fix_gamma=True) store it.
     const known = new Set([...shapes.keys(), ...this.spec.bns.filter((b) => b.fixGamma).map((b) => `${b.name}_gamma`)]);

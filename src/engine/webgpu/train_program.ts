@@ -1,6 +1,6 @@
 /**
- * Compiles the training step of the reference's pre-activation ResNet (model/spec.ts networkSpec,
- * basic units) into one {@link Program}: forward in training mode (per-shard BatchNorm statistics,
+ * Compiles the training step of a pre-activation ResNet of basic units (model/spec.ts networkSpec:
+ * the reference's, PreAct ResNet-18 with its post-activated stem, WRN-28-10) into one {@link Program}: forward in training mode (per-shard BatchNorm statistics,
  * the MixUp layer at its placement), the loss, the backward pass and the update, each a recorded
  * dispatch over buffers made here once. Forward of a unit (model/resnet.ts):
  *   a1 = ReLU(bn1(x)); [s = sc(a1)]; c1 = conv1(a1); a2 = ReLU(bn2(c1)); out = conv2(a2) + (s or x)
@@ -10,13 +10,15 @@
  * a1 and a2 are never written: each BatchNorm(+ReLU) runs only its statistics kernel, and the convs
  * that read its output (forward and backward-filter) apply it in their prologue from those statistics
  * (bn.ts bnPrologue); its backward recomputes the ReLU mask from x and writes the batch statistics.
- * Only the head's BatchNorm, read by the pool, is written out. Activations kept for backward: every
+ * Written out are only the BatchNorms read by something other than a conv: the head's (read by the
+ * pool), a post-activated stem's (the first unit's x) and, where an identity shortcut adds
+ * a1 = ReLU(bn1(x)) (PreAct ResNet-18's `identityFrom: 'act1'`), that unit's a1. Activations kept for backward: every
  * x, c1 and the head's; gradients of activations live in four scratch buffers of the largest
  * activation's size (two for G, dA, dC).
  */
 import type { MixupPlacement } from '../../config/schema.js';
 import type { MixBackward } from '../../mixup/plan.js';
-import type { BatchNormSpec, ConvSpec } from '../../model/spec.js';
+import type { BatchNormSpec, ConvSpec, SgdForm } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
 import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnApply, type BnShape } from './bn.js';
 import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape, type FilterGradient } from './convs.js';
@@ -37,6 +39,8 @@ export interface TrainShape {
   loss: LossName;
   gradScale: number;
   momentum: number;
+  /** train.sgd (default mxnet). */
+  sgd?: SgdForm;
   /** Steps whose (loss, correct) the results buffer holds before a read. */
   capacity: number;
 }
@@ -49,11 +53,15 @@ interface Act {
   c: number;
 }
 
-/** What a convolution reads: x through its BatchNorm (statistics in `state`), applied in the conv's prologue. */
+/**
+ * What a convolution reads: x through its BatchNorm (statistics in `state`), applied in the conv's
+ * prologue; or x itself (`bn` null: the images of a network without `bn_data`, or a BatchNorm+ReLU
+ * written out because an identity shortcut adds it).
+ */
 interface In {
   x: Act;
-  bn: BatchNormSpec;
-  state: GPUBuffer;
+  bn: BatchNormSpec | null;
+  state: GPUBuffer | null;
 }
 
 /** The compiled training step and the buffers it reads and writes per step. */
@@ -93,19 +101,21 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   let maxAct = B * t.height * t.width * 3;
   // Each convolution reads its input through the BatchNorm(+ReLU) before it (applied in its prologue).
   const inputBn = new Map<string, BnApply>();
-  const bnShapeOf = (h: number, w: number, c: number): BnShape => ({ shards: t.shards, rows: (B / t.shards) * h * w, channels: c });
-  const shapeOf = (c: ConvSpec, h: number, w: number, bn: BatchNormSpec, relu: boolean): ConvShape => {
+  const bnShapeOf = (h: number, w: number, c: number): BnShape => ({ shards: t.shards, rows: (B / t.shards) * h * w, channels: c, eps: spec.bnEps });
+  /** A unit whose identity shortcut adds a1 = ReLU(bn1(x)) (PreAct ResNet-18): a1 is written out, conv1 reads it as it is. */
+  const writesA1 = (u: { sc: ConvSpec | null; identityFrom?: string }) => u.sc === null && u.identityFrom === 'act1';
+  const shapeOf = (c: ConvSpec, h: number, w: number, bn: BatchNormSpec | null, relu: boolean): ConvShape => {
     const s: ConvShape = { batch: B, inH: h, inW: w, inC: c.inC, outC: c.outC, k: c.k as 1 | 3, stride: c.stride as 1 | 2 };
     const o = convOutSize(s);
     maxAct = Math.max(maxAct, B * h * w * c.inC, B * o.outH * o.outW * c.outC);
     shapes.set(c.name, s);
-    inputBn.set(c.name, { shape: bnShapeOf(h, w, c.inC), fixGamma: bn.fixGamma, relu });
+    if (bn) inputBn.set(c.name, { shape: bnShapeOf(h, w, c.inC), fixGamma: bn.fixGamma, relu });
     return s;
   };
   shapeOf(spec.conv0, hw[0], hw[1], spec.bnData, false);
   for (const stage of spec.stages) {
     for (const u of stage) {
-      const s1 = shapeOf(u.convs[0]!, hw[0], hw[1], u.bns[0]!, true);
+      const s1 = shapeOf(u.convs[0]!, hw[0], hw[1], writesA1(u) ? null : u.bns[0]!, true);
       if (u.sc) shapeOf(u.sc, hw[0], hw[1], u.bns[0]!, true);
       const o = convOutSize(s1);
       shapeOf(u.convs[1]!, o.outH, o.outW, u.bns[1]!, true);
@@ -133,8 +143,10 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const gamma = (bn: BatchNormSpec) => (bn.fixGamma ? [] : [bufs.param(`${bn.name}_gamma`)]);
   const beta = (bn: BatchNormSpec) => bufs.param(`${bn.name}_beta`);
   const batchSlice = (bn: BatchNormSpec) => bufs.movingLayout.slice(bufs.batchStats, bn.name);
+  /** x read as it is, without a BatchNorm. */
+  const raw = (x: Act): In => ({ x, bn: null, state: null });
   /** The forward statistics of a BatchNorm whose consumers apply it (In: the input a conv reads through it). */
-  const bnFwd = (bn: BatchNormSpec, x: Act): In => {
+  const bnFwd = (bn: BatchNormSpec, x: Act): In & { state: GPUBuffer } => {
     const sh = bnShape(x);
     const state = arena.storage(`${bn.name} state`, bnStateFloats(sh));
     prog.add(bnStatsKernel(sh, { backward: false }), [x.buf, state]);
@@ -156,7 +168,7 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
     const k = bnBackwardKernel(sh, { fixGamma: bn.fixGamma, relu, dx: mode });
     prog.add(k, dx ? [dy, x.buf, state, ...gamma(bn), ...(relu ? [beta(bn)] : []), ...dgamma, bufs.grad(`${bn.name}_beta`), dx] : [x.buf, state, ...dgamma, bufs.grad(`${bn.name}_beta`)]);
   };
-  const bnInputs = (input: In) => [input.state, ...gamma(input.bn), beta(input.bn)];
+  const bnInputs = (input: In) => (input.bn ? [input.state!, ...gamma(input.bn), beta(input.bn)] : []);
   const convFwd = (c: ConvSpec, input: In, y: GPUBuffer, residual: GPUBuffer | null): Act => {
     const s = shapes.get(c.name)!;
     const o = convOutSize(s);
@@ -193,10 +205,15 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   // ---- forward
   prog.stage = 'stem';
   const x0 = t.mixAt === 'input' ? mixFwd(images, 'input') : images;
-  const d0 = bnFwd(spec.bnData, x0);
-  const c0 = convFwd(spec.conv0, d0, arena.storage('conv0 out', B * t.height * t.width * spec.conv0.outC), null);
-  let h = t.mixAt === 'head' ? mixFwd(c0, 'head') : c0;
-  interface Rec { x: Act; a1: In; c1: Act; a2: In }
+  const d0 = spec.bnData ? bnFwd(spec.bnData, x0) : null;
+  const in0 = d0 ?? raw(x0);
+  const c0 = convFwd(spec.conv0, in0, arena.storage('conv0 out', B * t.height * t.width * spec.conv0.outC), null);
+  // A post-activated stem (preact-resnet18): ReLU(bn1(conv1)) written out; `head` mixes its output.
+  const s0 = spec.stemBn ? bnFwdApplied(spec.stemBn, c0) : null;
+  const stemOut = s0 ? s0.y : c0;
+  let h = t.mixAt === 'head' ? mixFwd(stemOut, 'head') : stemOut;
+  /** a1w: a1 written out (writesA1), with its BatchNorm's statistics. */
+  interface Rec { x: Act; a1: In; a1w: { y: Act; state: GPUBuffer } | null; c1: Act; a2: In }
   const recs: Rec[][] = [];
   const stageInputs: Act[] = [];
   spec.stages.forEach((stage, si) => {
@@ -204,24 +221,25 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
     const rs: Rec[] = [];
     for (const u of stage) {
       const x = h;
-      const a1 = bnFwd(u.bns[0]!, x);
+      const a1w = writesA1(u) ? bnFwdApplied(u.bns[0]!, x) : null;
+      const a1 = a1w ? raw(a1w.y) : bnFwd(u.bns[0]!, x);
       const s = u.sc ? convFwd(u.sc, a1, scOut, null) : null;
       const o1 = convOutSize(shapes.get(u.convs[0]!.name)!);
       const c1 = convFwd(u.convs[0]!, a1, arena.storage(`${u.convs[0]!.name} out`, B * o1.outH * o1.outW * u.outC), null);
       const a2 = bnFwd(u.bns[1]!, c1);
-      h = convFwd(u.convs[1]!, a2, arena.storage(`${u.name} out`, B * c1.h * c1.w * u.outC), s ? s.buf : x.buf);
-      rs.push({ x, a1, c1, a2 });
+      h = convFwd(u.convs[1]!, a2, arena.storage(`${u.name} out`, B * c1.h * c1.w * u.outC), s ? s.buf : a1w ? a1w.y.buf : x.buf);
+      rs.push({ x, a1, a1w, c1, a2 });
     }
     recs.push(rs);
     stageInputs.push(h);
     if (t.mixAt === `stage${si + 1}`) h = mixFwd(h, `stage${si + 1}`);
   });
   prog.stage = 'head';
-  const fin = bnFwdApplied(spec.bn1, h);
+  const fin = spec.bn1 ? bnFwdApplied(spec.bn1, h) : null;
   const C = spec.fcIn;
   const HW = h.h * h.w;
   const pooled = arena.storage('pooled', B * C);
-  prog.add(poolKernel(B, HW, C), [fin.y.buf, pooled]);
+  prog.add(poolKernel(B, HW, C), [fin ? fin.y.buf : h.buf, pooled]);
   const dz = arena.storage('dlogits', B * K);
   prog.add(lossKernel({ batch: B, channels: C, classes: K, loss: t.loss, gradScale: t.gradScale, capacity: t.capacity }), [
     pooled, bufs.param('fc1_weight'), bufs.param('fc1_bias'), stepSlice('scalars'), stepSlice('targets'), stepSlice('majority'), results, dz,
@@ -230,8 +248,8 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   // ---- backward
   const dpooled = arena.storage('dpooled', B * C);
   prog.add(fcBackwardKernel(B, C, K), [pooled, bufs.param('fc1_weight'), dz, bufs.grad('fc1_weight'), bufs.grad('fc1_bias'), dpooled]);
-  prog.add(poolBackwardKernel(B, HW, C), [dpooled, dA]);
-  bnBwd(spec.bn1, h, true, fin.state, dA, gradBufs[gi]!, 'write', false);
+  prog.add(poolBackwardKernel(B, HW, C), [dpooled, fin ? dA : gradBufs[gi]!]);
+  if (spec.bn1 && fin) bnBwd(spec.bn1, h, true, fin.state, dA, gradBufs[gi]!, 'write', false);
   for (let si = spec.stages.length - 1; si >= 0; si--) {
     if (t.mixAt === `stage${si + 1}`) mixBwd(stageInputs[si]!);
     const stage = spec.stages[si]!;
@@ -241,25 +259,39 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
       const r = recs[si]![ui]!;
       const G = gradBufs[gi]!;
       convBwd(u.convs[1]!, G, r.a2, dA, false);
-      bnBwd(u.bns[1]!, r.c1, true, r.a2.state, dA, dC, 'write', true);
+      bnBwd(u.bns[1]!, r.c1, true, r.a2.state!, dA, dC, 'write', true);
+      if (r.a1w) {
+        // The identity adds a1: its gradient conv1ᵀ(dC) + G is accumulated into G (free after conv2ᵀ).
+        convBwd(u.convs[0]!, dC, r.a1, G, true);
+        bnBwd(u.bns[0]!, r.x, true, r.a1w.state, G, gradBufs[1 - gi]!, 'write', false);
+        gi = 1 - gi;
+        continue;
+      }
       convBwd(u.convs[0]!, dC, r.a1, dA, false);
       if (u.sc) {
         convBwd(u.sc, G, r.a1, dA, true);
-        bnBwd(u.bns[0]!, r.x, true, r.a1.state, dA, gradBufs[1 - gi]!, 'write', true);
+        bnBwd(u.bns[0]!, r.x, true, r.a1.state!, dA, gradBufs[1 - gi]!, 'write', true);
         gi = 1 - gi;
-      } else bnBwd(u.bns[0]!, r.x, true, r.a1.state, dA, G, 'add', true);
+      } else bnBwd(u.bns[0]!, r.x, true, r.a1.state!, dA, G, 'add', true);
     }
   }
   prog.stage = 'stem';
-  if (t.mixAt === 'head') mixBwd(c0);
-  convBwd(spec.conv0, gradBufs[gi]!, d0, dA, false);
-  bnBwd(spec.bnData, x0, false, d0.state, dA, null, 'none', true);
+  if (t.mixAt === 'head') mixBwd(stemOut);
+  let dStem = gradBufs[gi]!;
+  if (spec.stemBn && s0) {
+    bnBwd(spec.stemBn, c0, true, s0.state, dStem, dC, 'write', false);
+    dStem = dC;
+  }
+  if (spec.bnData && d0) {
+    convBwd(spec.conv0, dStem, d0, dA, false);
+    bnBwd(spec.bnData, x0, false, d0.state!, dA, null, 'none', true);
+  } else convBwd(spec.conv0, dStem, in0, null, false);
 
   // ---- update
   prog.stage = 'update';
   splits.sort((a, b) => a.offset - b.offset);
   prog.add(
-    updateKernel({ params: bufs.paramLayout.floats, wdEnd: bufs.wdEnd, moving: bufs.movingLayout.floats, momentum: t.momentum, capacity: t.capacity, splits }),
+    updateKernel({ params: bufs.paramLayout.floats, wdEnd: bufs.wdEnd, moving: bufs.movingLayout.floats, momentum: t.momentum, form: t.sgd, capacity: t.capacity, splits }),
     [bufs.params, bufs.grads, bufs.momentum, bufs.moving, bufs.batchStats, stepSlice('scalars'), results, ...(partials ? [partials] : [])],
   );
   return { program: prog, images: images.buf, step, stepLayout: layout, results };

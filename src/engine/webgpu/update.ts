@@ -8,13 +8,18 @@
  *   moving ← 0.9·moving + 0.1·batch
  * g is the gradient buffer's value, or for a split backward-filter's weight (conv_filter.ts) the sum of
  * its chunks' partials, z = 0, 1, … in order (so a step is deterministic).
+ *
+ * With `form` `pytorch` (torch.optim.SGD, train.sgd) the parameter part is instead
+ *   buf ← momentum·buf + g + wd·w;  w ← w − lr·buf
+ * and scalars[1] holds wd itself (the engine writes it so); the layout puts every parameter in
+ * [0, wdEnd) then.
  * g already carries train.gradScale (the loss kernel scales the loss gradient); weight decay is
  * never rescaled. lr and lr·wd come per step from the scalars buffer (rounded to float32 on the host).
  */
 import type { Kernel } from './kernel.js';
 import { elementwiseMain, f32, storage } from './wgsl.js';
 import { elementwiseCost } from './cost.js';
-import { BN_MOMENTUM } from '../../model/spec.js';
+import { BN_MOMENTUM, type SgdForm } from '../../model/spec.js';
 
 /** Sizes of the update. */
 export interface UpdateShape {
@@ -26,6 +31,8 @@ export interface UpdateShape {
   moving: number;
   /** train.momentum. */
   momentum: number;
+  /** train.sgd (default `mxnet`). */
+  form?: SgdForm;
   /** Capacity of the results buffer (see head.ts lossKernel). */
   capacity: number;
   /**
@@ -42,6 +49,22 @@ export interface SplitGradient {
   total: number;
   base: number;
   chunks: number;
+}
+
+function mxnetStep(s: UpdateShape): string {
+  return `    var step = gradOf(i) * scalars[0];
+    if (i < ${s.wdEnd}u) { step = step + w * scalars[1]; }
+    let next = ${s.momentum === 0 ? '-step' : `mom[i] * ${f32(s.momentum)} - step`};
+    mom[i] = next;
+    params[i] = w + next;`;
+}
+
+function pytorchStep(s: UpdateShape): string {
+  return `    var d = gradOf(i);
+    if (i < ${s.wdEnd}u) { d = d + w * scalars[1]; }
+    let next = ${s.momentum === 0 ? 'd' : `mom[i] * ${f32(s.momentum)} + d`};
+    mom[i] = next;
+    params[i] = w - scalars[0] * next;`;
 }
 
 /**
@@ -84,11 +107,7 @@ fn gradOf(i: u32) -> f32 {
   if ((bits & 0x7f800000u) == 0x7f800000u) { return; }
   if (i < ${s.params}u) {
     let w = params[i];
-    var step = gradOf(i) * scalars[0];
-    if (i < ${s.wdEnd}u) { step = step + w * scalars[1]; }
-    let next = ${s.momentum === 0 ? '-step' : `mom[i] * ${f32(s.momentum)} - step`};
-    mom[i] = next;
-    params[i] = w + next;
+${s.form === 'pytorch' ? pytorchStep(s) : mxnetStep(s)}
   } else {
     let j = i - ${s.params}u;
     moving[j] = moving[j] * ${f32(BN_MOMENTUM)} + batch[j] * ${f32(1 - BN_MOMENTUM)};
@@ -102,7 +121,7 @@ fn gradOf(i: u32) -> f32 {
     storage(4, 'batch', 'read'), storage(5, 'scalars', 'read'), storage(6, 'results', 'read'), ...(splits.length > 0 ? [storage(7, 'partials', 'read')] : []),
   ];
   return {
-    label: `sgd_update P${s.params} moving${s.moving}${splits.length > 0 ? ` splits${splits.length}` : ''}`,
+    label: `sgd_update${s.form === 'pytorch' ? '_pytorch' : ''} P${s.params} moving${s.moving}${splits.length > 0 ? ` splits${splits.length}` : ''}`,
     code: `${decls.join('\n')}\n${gradOf}\n${main.code}`,
     bindings: ['read_write', 'read', 'read_write', 'read_write', 'read', 'read', 'read', ...(splits.length > 0 ? (['read'] as const) : [])],
     workgroups: main.workgroups,
