@@ -245,7 +245,10 @@ export class Pipeline implements DataPipeline {
    * there is one, so the first evaluation does not decode them again. A damaged record is thus found
    * before training starts rather than when an epoch reaches it. In-memory sources (`.tar.gz`, the
    * python version) hold checked raw pixels already and are not read again.
-   * With `skipUndecodable`, such samples are listed instead (in file order; `slot` and `from` mean nothing here).
+   * A training split reads its whole source, the samples it does not train on included (the
+   * held-out images of `data.holdout`), so that their evaluation cannot fail after an epoch.
+   * With `skipUndecodable`, such samples are listed instead (in file order; `slot` and `from` mean
+   * nothing here; `heldOut` marks those outside the samples trained on).
    * @returns the samples that cannot be read ([] without `skipUndecodable`).
    * @throws UserError naming the file and record of the first sample (in file order) that cannot be
    *   read, without `skipUndecodable`.
@@ -254,13 +257,20 @@ export class Pipeline implements DataPipeline {
     if (this.closed) throw new Error('data pipeline is closed');
     if (this.source.spec.kind === 'mem') return [];
     const skip = this.opts.skipUndecodable === true;
-    const order = this.opts.subset ?? epochOrder(this.numSamples, this.opts.seed, 0, false);
+    const subset = this.opts.subset;
+    const whole = this.opts.train || !subset;
+    const order = whole ? epochOrder(this.source.numSamples, this.opts.seed, 0, false) : subset;
     const per = Math.max(1, this.opts.batchSize);
     const chunks = Math.ceil(order.length / per);
     const skipped: SkippedSample[] = [];
+    const marked = (): SkippedSample[] => {
+      if (!this.opts.train || !subset) return skipped;
+      const trained = new Set(subset);
+      return skipped.map((s) => (trained.has(s.sample) ? s : { ...s, heldOut: true }));
+    };
     if (!this.pool) {
       readAll(this.local!, order, skip ? skipped : undefined);
-      return skipped;
+      return marked();
     }
     const prefetch = Math.max(2, this.opts.prefetch ?? 2 * this.opts.workers);
     const inflight: Promise<Built>[] = [];
@@ -274,7 +284,7 @@ export class Pipeline implements DataPipeline {
       }
       skipped.push(...(await inflight.shift()!).skipped);
     }
-    return skipped;
+    return marked();
   }
 
   async close(): Promise<void> {
