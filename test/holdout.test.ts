@@ -7,7 +7,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { validateConfig } from '../src/config/load.js';
@@ -22,6 +22,8 @@ import { main } from '../src/cli.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
 import { tinyRunConfig } from './fixtures/tiny-run.js';
+import { encodeJpeg, writeRecFile } from './fixtures/data.js';
+import { countShared } from '../src/data/overlap.js';
 
 // ------------------------------------------------------------------ which images
 
@@ -40,6 +42,21 @@ test('splitHoldout: N of n set aside, disjoint, ascending, fixed by the seed', (
   assert.equal(clean.length, 20);
   assert.ok(clean.every((i) => a.train.includes(i)));
   assert.deepEqual(cleanTrainSamples(a.train, 500, 7), a.train);
+});
+
+test('countShared: an image is found in a set by content within a mean difference of 6 levels, not past it', () => {
+  const img = (v: (j: number) => number) => Uint8Array.from({ length: 3072 }, (_, j) => v(j));
+  const a = img((j) => (j * 7) % 200);
+  const pool = new Uint8Array(3 * 3072);
+  pool.set(img((j) => (j * 13) % 256), 0);
+  pool.set(img((j) => ((j * 7) % 200) + 5), 3072); // a shifted by 5 levels: the same image
+  assert.equal(countShared(a, pool), 1);
+  pool.set(img((j) => ((j * 7) % 200) + 7), 3072); // by 7: another image
+  assert.equal(countShared(a, pool), 0);
+  // noise of ±10 on alternate values: mean difference 10 · ½ = 5 → same; ±14 → 7 → not
+  pool.set(img((j) => ((j * 7) % 200) + (j % 2 ? 10 : 0)), 6144);
+  assert.equal(countShared(a, pool), 1);
+  assert.equal(countShared(Buffer.concat([a, a]), pool), 2);
 });
 
 /** A CIFAR binary file whose record i has R = i mod 256, G = ⌊i/256⌋, B = 0 everywhere, label i mod 10. */
@@ -284,6 +301,19 @@ test('mixup test --temperature without a holdout refuses in one line: no fitting
     assert.equal(await main(['test', out, ...args], { out: () => undefined, err: (l) => err.push(l) }), 2);
     assert.deepEqual(err, [msg]);
   }
+  // the test images under another name and format (JPEG RecordIO, as cifar10_val.rec is made from
+  // test_batch.bin): refused by content, in one line
+  const planes = readFileSync(join(dataDir, 'test_batch.bin'));
+  const copy = join(tempDir('mixup-holdout-fit-'), 'test-as-jpeg.rec');
+  writeRecFile(copy, Array.from({ length: planes.length / 3073 }, (_, i) => {
+    const px = new Uint8Array(3072);
+    for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) px[p * 3 + c] = planes[i * 3073 + 1 + c * 1024 + p]!;
+    return { label: planes[i * 3073]!, image: encodeJpeg(px, 100) };
+  }));
+  err.length = 0;
+  assert.equal(await main(['test', out, '--temperature', '--fit-on', copy], { out: () => undefined, err: (l) => err.push(l) }), 2);
+  // (the images are compared after the checkpoint loads: the backend's line comes first)
+  assert.deepEqual(err.filter((l) => !l.startsWith('backend: ')), [`mixup: error: --fit-on ${copy}: 40 of 40 of its images (spread over the file) are images of the validation (test) data this command scores, by content; fitting T on the test set is not allowed`]);
   // other data is fine
   const rep: string[] = [];
   assert.equal(await main(['test', out, '--temperature', '--fit-on', join(dataDir, 'data_batch_1.bin'), '--json'], { out: (l) => rep.push(l), err: () => undefined }), 0);

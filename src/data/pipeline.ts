@@ -14,6 +14,7 @@ import type { AugmentSpec } from '../augment/index.js';
 import type { Batch, CorruptedSplit, DataPipeline } from './types.js';
 import { batchSamples, batchesPerEpoch, buildImages, epochOrder, readAll, type BatchJob, type SkippedSample } from './batch.js';
 import { SampleReader, type CacheBuffers } from './reader.js';
+import { IMAGE_BYTES } from './overlap.js';
 import type { OpenedSource } from './source.js';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './worker.js';
 
@@ -285,6 +286,25 @@ export class Pipeline implements DataPipeline {
       skipped.push(...(await inflight.shift()!).skipped);
     }
     return marked();
+  }
+
+  /**
+   * The decoded pixels of some samples, `[K,32,32,3]` uint8 in the order of `samples` (default
+   * all), to compare files by content (overlap.ts). Reads on this thread, through the decoded-image
+   * cache when there is one (so an evaluation that follows does not decode them again).
+   * @throws UserError naming the file and record of a sample that cannot be read.
+   */
+  pixels(samples?: Int32Array): Uint8Array {
+    if (this.closed) throw new Error('data pipeline is closed');
+    const which = samples ?? this.opts.subset ?? Int32Array.from({ length: this.numSamples }, (_, i) => i);
+    const reader = this.local ?? new SampleReader(this.source.spec, this.opts.cache);
+    const out = new Uint8Array(which.length * IMAGE_BYTES);
+    try {
+      which.forEach((i, k) => out.set(reader.read(i), k * IMAGE_BYTES));
+    } finally {
+      if (reader !== this.local) reader.close();
+    }
+    return out;
   }
 
   async close(): Promise<void> {
