@@ -25,7 +25,7 @@ import { bestEpoch } from '../rundir/best.js';
 import { checkpointBytes, diskUseLine } from './diskuse.js';
 import { TrainDataStopped, checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
-import { RunEvents, tensorboardDir } from './events.js';
+import { curvesForEvents, RunEvents, tensorboardDir } from './events.js';
 import type { RunLog } from '../rundir/log.js';
 import {
   emptySums,
@@ -142,8 +142,8 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     req.log?.open(runPaths(out).log);
     const { engine, start, sums } = setup;
     if (!req.resume) rmSync(tensorboardDir(out), { recursive: true, force: true }); // --overwrite: the old run's events go too
-    if (cfg.train.tensorboard) events = new RunEvents(out, tr.batchesPerEpoch, cfg.train.logEvery, req.resume ? start : null);
-    if (events && events.removed > 0) io.info(`resume: ${plural(events.removed, 'TensorBoard point')} logged after the checkpoint removed from ${tensorboardDir(out)}`);
+    if (cfg.train.tensorboard) events = new RunEvents(out, tr.batchesPerEpoch, cfg.train.logEvery, req.resume ? start : null, undefined, req.resume ? curvesForEvents(runPaths(out).curves) : []);
+    if (events) for (const l of events.resumeLines(tensorboardDir(out))) io.info(l);
     const epochs = cfg.train.epochs;
     if (start.epoch >= epochs) {
       io.info(nothingToDo(out, start.epoch, epochs));
