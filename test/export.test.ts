@@ -265,6 +265,11 @@ test('mixup export: writes the default file and refuses bad input with one line 
   oneLine(['export', join(run, 'nope'), '--format', 'onnx'], /nope: no such run or checkpoint directory/);
   oneLine(['export', run, '--epoch', '7', '--format', 'onnx'], /no checkpoint of epoch 7; epochs with a checkpoint: 1/);
   oneLine(['export', run, '--epoch', 'x', '--format', 'onnx'], /--epoch: expected a positive integer, got x/);
+  const txt = join(tempDir('mixup-export-out-'), 'x.txt');
+  oneLine(['export', run, '--format', 'onnx', '--out', txt], new RegExp(`^mixup: error: --out ${txt.replace(/[.]/g, '\\.')}: expected a file name ending in \\.onnx for --format onnx\n$`));
+  oneLine(['export', run, '--format', 'safetensors', '--out', txt.replace(/txt$/, 'onnx')], /: expected a file name ending in \.safetensors for --format safetensors\n$/);
+  oneLine(['export', run, '--format', 'onnx', '--out', '-'], /^mixup: error: --out -: standard output is not supported \(the file is binary\) for --format onnx\n$/);
+  assert.equal(existsSync(txt), false);
   // these are answered before TensorFlow.js loads (tfjs-core puts its engine on globalThis._tfengine)
   const hook = "process.on('exit',()=>process.stderr.write(['[no-tfjs]','[tfjs-loaded]'][Number(!!globalThis._tfengine)]))";
   const env = { NODE_OPTIONS: `--import=data:text/javascript,${hook}` };
