@@ -16,7 +16,10 @@ import { openPipeline } from '../src/data/index.js';
 import type { DataPipeline } from '../src/data/types.js';
 import { cleanTrainSamples, splitHoldout } from '../src/data/holdout.js';
 import { selectableRow, selectBestEpoch } from '../src/report/select.js';
-import { calibrationFigures, equalMassEce, fitTemperature, TEMPERATURE_RANGE } from '../src/evaluate/temperature.js';
+import { calibrationFigures, equalMassEce, fitTemperature, temperatureAtBound, TEMPERATURE_RANGE } from '../src/evaluate/temperature.js';
+import type { Calibration } from '../src/evaluate/calibration.js';
+import { temperatureLines } from '../src/report/score.js';
+import { epochLine } from '../src/train/epoch.js';
 import { readCurves } from '../src/rundir/curves.js';
 import { main } from '../src/cli.js';
 import { cifarBinDir } from './fixtures/cifar.js';
@@ -57,6 +60,32 @@ test('countShared: an image is found in a set by content within a mean differenc
   pool.set(img((j) => ((j * 7) % 200) + (j % 2 ? 10 : 0)), 6144);
   assert.equal(countShared(a, pool), 1);
   assert.equal(countShared(Buffer.concat([a, a]), pool), 2);
+});
+
+test('a T stuck at the search bound is said: near-uniform logits fit T = 20 (NLL = ln 10), in mixup test --temperature\'s lines and the epoch line', () => {
+  const K = 10;
+  const n = 50;
+  // every logit equal: softmax(z/T) = 1/K for every T, the slope is 0 and the fit stops at the upper bound
+  const flat = new Float32Array(n * K).fill(0.3);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % K);
+  const T = fitTemperature(flat, labels, K);
+  assert.equal(T, TEMPERATURE_RANGE[1]);
+  assert.equal(temperatureAtBound(T), 'upper');
+  assert.equal(temperatureAtBound(1.3), null);
+  assert.equal(temperatureAtBound(TEMPERATURE_RANGE[0]), 'lower');
+  const f = calibrationFigures(flat, labels, K, T);
+  assert.ok(Math.abs(f.nll - Math.log(10)) < 1e-9);
+  const lines = temperatureLines({ checkpoint: '/r/checkpoints/epoch-0001', epoch: 1, batch: 0, temperature: T, fittedOn: 'holdout', fit: { data: 'h', before: f, after: f }, test: { data: 't', before: f, after: f } });
+  assert.ok(lines.includes('temperature: T at the search bound 20: the network predicts near-uniformly (NLL ≈ ln of the number of classes); scaling cannot calibrate it'), lines.join('\n'));
+  assert.equal(lines.filter((l) => l.includes('search bound')).length, 1);
+  const ok = temperatureLines({ checkpoint: '/r/checkpoints/epoch-0001', epoch: 1, batch: 0, temperature: 1.5, fittedOn: 'holdout', fit: { data: 'h', before: f, after: f }, test: { data: 't', before: f, after: f } });
+  assert.equal(ok.filter((l) => l.includes('search bound')).length, 0);
+  const ev = { samples: n, loss: Math.log(10), accuracy: 0.1, perClass: [], perClassCount: [] };
+  const cal = { samples: n, ece: 0, mce: 0, meanConfidence: 0.1, accuracy: 0.1, brier: 0.9 } as unknown as Calibration;
+  const row = { epoch: 1, lr: 0.1, train_loss: 2.3, train_acc: 0.1, val_loss: 2.3, val_acc: 0.1, epoch_seconds: 1, samples_per_sec: 10, val_ece: 0, val_mce: 0, val_confidence: 0.1, val_brier: 0.9 };
+  const at = (t: number) => epochLine(row, 1, { ev, cal, mem: null, clean: null, holdout: { ev, cal, temperature: t, valEceScaled: 0 } });
+  assert.match(at(T), / holdout_acc=10\.00% T=20\.000\(at search bound\) val_ece_scaled=/);
+  assert.match(at(1.25), / T=1\.250 val_ece_scaled=/);
 });
 
 /** A CIFAR binary file whose record i has R = i mod 256, G = ⌊i/256⌋, B = 0 everywhere, label i mod 10. */
@@ -245,7 +274,7 @@ test('a run with data.holdout: holdout columns, mixup test --temperature agrees 
   const lines: string[] = [];
   assert.equal(await main(['train', '--config', file], { out: (l) => lines.push(l), err: (l) => err.push(l) }), 0, err.join('\n'));
   assert.ok(err.some((l) => /^train data: .*; 16 held out \(data\.holdout\), 96 trained on \(6 batches of 16 per epoch\)$/.test(l)), err.join('\n'));
-  assert.ok(lines.some((l) => /^Epoch\[2\/2\] .* train_acc_majority=[\d.]+% train_clean_acc=[\d.]+% .* holdout_acc=[\d.]+% T=[\d.]+ val_ece_scaled=/.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /^Epoch\[2\/2\] .* train_acc_majority=[\d.]+% train_clean_acc=[\d.]+% .* holdout_acc=[\d.]+% T=[\d.]+(\(at search bound\))? val_ece_scaled=/.test(l)), lines.join('\n'));
   const rows = readCurves(join(out, 'curves.csv'));
   for (const r of rows) {
     for (const c of ['holdout_loss', 'holdout_acc', 'holdout_ece', 'temperature', 'val_ece_scaled', 'train_clean_acc'] as const) assert.ok(Number.isFinite(r[c]), `${c} of epoch ${r.epoch}`);
