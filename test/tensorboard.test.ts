@@ -291,3 +291,33 @@ test('mixup report --tensorboard writes the events of a run from before; a run t
   assert.match(err.join('\n'), /already has event files; left alone/);
   assert.equal(readdirSync(join(out, 'tb')).length, 1);
 });
+
+test('report --tensorboard: the table\'s options are refused in one line; a directory that does not exist exits 2, as plain report does', async () => {
+  const { file, out } = configFile({ tensorboard: false, epochs: 1 });
+  assert.equal(await main(['train', '--config', file], { out: () => undefined, err: () => undefined }), 0);
+  const run = (args: string[]) => {
+    const err: string[] = [];
+    return main(['report', ...args], { out: () => undefined, err: (l) => err.push(l) }).then((code) => ({ code, err }));
+  };
+  for (const [extra, names] of [
+    [['--plot', join(out, 'p.svg')], '--plot'],
+    [['--format', 'csv'], '--format'],
+    [['--format', 'md'], '--format'],
+    [['--compare-reference', '--table', 'noise'], '--table, --compare-reference'],
+  ] as const) {
+    const r = await run(['--tensorboard', out, ...extra]);
+    assert.equal(r.code, 2, extra.join(' '));
+    assert.deepEqual(r.err, [`mixup: error: report --tensorboard writes event files, no table: give it without ${names}`]);
+  }
+  assert.deepEqual(readdirSync(out).filter((n) => n === 'tb' || n === 'p.svg'), [], 'nothing written');
+  const missing = join(out, 'nope');
+  const plain = await run([missing]);
+  const tb = await run(['--tensorboard', missing]);
+  assert.equal(plain.code, 2);
+  assert.equal(tb.code, 2);
+  assert.deepEqual(tb.err, [`mixup: note: ${missing}: no such directory; skipped`, `mixup: error: report --tensorboard: ${missing} holds no run with a finished epoch (see the note above)`]);
+  assert.equal(plain.err[0], tb.err[0], 'the same note');
+  // one run among missing ones: written, exit 0
+  const mixed = await run(['--tensorboard', missing, out]);
+  assert.equal(mixed.code, 0, mixed.err.join('\n'));
+});
