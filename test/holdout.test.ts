@@ -97,6 +97,19 @@ function indexCodedDir(n: number): string {
   return dir;
 }
 
+test('train.cleanTrainEval past the images trained on is clamped, and says so', async () => {
+  const dir = indexCodedDir(40);
+  const notes: string[] = [];
+  const cfg = validateConfig({ model: { depth: 8 }, data: { dir, imageShape: [3, 8, 8], padSize: 0, workers: 0, holdout: 8 }, train: { batchSize: 8, evalBatchSize: 10, seed: 7, cleanTrainEval: 500 } }, 'test');
+  const p = await openPipeline(cfg, 'train', undefined, { warn: (l) => notes.push(l) });
+  try {
+    assert.equal(p.cleanTrain!.numSamples, 32);
+    assert.deepEqual(notes.filter((l) => l.includes('cleanTrainEval')), ['train.cleanTrainEval 500 is more than the 32 images trained on: clamped to 32']);
+  } finally {
+    await p.close();
+  }
+});
+
 /** Sample indices (and labels) of every batch of one epoch, decoded from the index-coded pixels. */
 async function epochSamples(p: DataPipeline, epoch: number): Promise<{ index: number; label: number }[]> {
   const out: { index: number; label: number }[] = [];
