@@ -73,6 +73,16 @@ function undecodable(path: string, offsets: number[], i: number): RegExp {
   return new RegExp(`^${path.replace(/[.]/g, '\\.')}: record ${i} at byte offset ${offsets[i]}: undecodable JPEG image \\(.+\\)$`);
 }
 
+/** Asserts that `run` fails with exit code 2 and the message for record `i` that does not decode. */
+async function rejectsUndecodable(run: Promise<unknown>, path: string, offsets: number[], i: number): Promise<void> {
+  await assert.rejects(run, (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.exitCode, 2);
+    assert.match(e.message, undecodable(path, offsets, i));
+    return true;
+  });
+}
+
 test('a damaged training record stops the run before epoch 1, writing nothing into the run directory', async () => {
   const { path, offsets } = trainRec();
   damageRecord(path, offsets, 30);
@@ -105,12 +115,7 @@ test('a record that goes bad mid-epoch: partial checkpoint, the resume command, 
     },
     out,
   );
-  await assert.rejects(run, (e: unknown) => {
-    assert.ok(e instanceof UserError);
-    assert.equal(e.exitCode, 2);
-    assert.match(e.message, undecodable(path, offsets, victim));
-    return true;
-  });
+  await rejectsUndecodable(run, path, offsets, victim);
   const ck = join(cfg.out!, 'checkpoints', 'epoch-0000+batch-000003');
   assert.deepEqual(listCheckpoints(cfg.out!).map((c) => c.name), ['epoch-0000+batch-000003']);
   const state = JSON.parse(readFileSync(join(ck, 'state.json'), 'utf8')) as { epoch: number; batch: number; sums: { samples: number } };
@@ -205,12 +210,7 @@ test('data.holdout: a held-out record that goes bad during the run: the trained 
     { cfg, source: null, resume: false, overwrite: false, handleSignals: false, afterBatch: (e, b) => void (e === 0 && b === batches - 1 ? damageRecord(path, offsets, victim) : undefined) },
     out,
   );
-  await assert.rejects(run, (e: unknown) => {
-    assert.ok(e instanceof UserError);
-    assert.equal(e.exitCode, 2);
-    assert.match(e.message, undecodable(path, offsets, victim));
-    return true;
-  });
+  await rejectsUndecodable(run, path, offsets, victim);
   const cks = listCheckpoints(cfg.out!);
   assert.deepEqual(cks.map((c) => [c.pos.epoch, c.pos.batch]), [[0, batches]]);
   assert.ok(out.lines.includes(`stopped by unreadable data in the evaluation of epoch 1: checkpoint of epoch 1 as trained (its evaluation was cut short; --resume redoes it) in ${cks[0]!.dir}`), out.lines.join('\n'));
