@@ -27,6 +27,7 @@ import { tempDir } from './fixtures/tmp.js';
 import { tinyRunConfig } from './fixtures/tiny-run.js';
 import { encodeJpeg, writeRecFile } from './fixtures/data.js';
 import { countShared } from '../src/data/overlap.js';
+import { scoreTemperature } from '../src/evaluate/scale.js';
 
 // ------------------------------------------------------------------ which images
 
@@ -354,8 +355,10 @@ test('mixup test --temperature without a holdout refuses in one line: no fitting
   }));
   err.length = 0;
   assert.equal(await main(['test', out, '--temperature', '--fit-on', copy], { out: () => undefined, err: (l) => err.push(l) }), 2);
-  // (the images are compared after the checkpoint loads: the backend's line comes first)
-  assert.deepEqual(err.filter((l) => !l.startsWith('backend: ')), [`mixup: error: --fit-on ${copy}: 40 of 40 of its images (spread over the file) are images of the validation (test) data this command scores, by content; fitting T on the test set is not allowed`]);
+  // (before any backend loads: no backend line)
+  assert.deepEqual(err, [`mixup: error: --fit-on ${copy}: 40 of 40 of its images (spread over the file) are images of the validation (test) data this command scores, by content; fitting T on the test set is not allowed`]);
+  // called as a library (no CLI check first), scoreTemperature refuses it the same way
+  await assert.rejects(scoreTemperature(out, { fitOn: copy }), (e: unknown) => (e as Error).message === err[0]!.replace(/^mixup: error: /, ''));
   // other data is fine
   const rep: string[] = [];
   assert.equal(await main(['test', out, '--temperature', '--fit-on', join(dataDir, 'data_batch_1.bin'), '--json'], { out: (l) => rep.push(l), err: () => undefined }), 0);

@@ -84,6 +84,28 @@ export function refuseSharedImages(fitOn: string, fit: DataPipeline, val: DataPi
   }
 }
 
+/**
+ * {@link refuseSharedImages} before any backend loads (`mixup test` calls it first): opens the
+ * --fit-on data and the validation data `mixup test` would score (on this thread, notes muted),
+ * compares them, closes both.
+ * @throws UserError as refuseSharedImages, or for data that does not open.
+ */
+export async function checkFitContent(cfg: Config, fitOn: string, opts: { data?: string; full?: boolean }): Promise<void> {
+  const quiet = { warn: () => undefined };
+  const onThread = { ...cfg.data, workers: 0 };
+  const fit = await openPipeline({ ...cfg, data: { ...onThread, valLimit: null } }, 'val', fitOn, quiet);
+  try {
+    const val = await openPipeline({ ...cfg, data: opts.full ? { ...onThread, valLimit: null } : onThread }, 'val', opts.data, quiet);
+    try {
+      refuseSharedImages(fitOn, fit, val);
+    } finally {
+      await val.close();
+    }
+  } finally {
+    await fit.close();
+  }
+}
+
 /** Logits and labels of a whole split. */
 async function gather(engine: Engine, data: DataPipeline, onProgress?: (done: number, total: number) => void): Promise<{ logits: Float32Array; labels: Int32Array }> {
   const set = new LogitSet(engine.options.numClasses);
@@ -95,12 +117,13 @@ async function gather(engine: Engine, data: DataPipeline, onProgress?: (done: nu
  * Fits T on the fitting split and scores both splits before and after.
  * @param path a run directory (newest checkpoint, or `epoch`) or a checkpoint directory.
  * @param opts.fitOn a data file to fit on instead of the run's holdout.
+ * @param opts.contentChecked the caller ran {@link checkFitContent} already (the CLI, before the backend).
  * @param opts.data validation data instead of the run config's; `opts.full` ignores `data.valLimit`.
  * @throws UserError as {@link checkTemperatureFit}, for a missing checkpoint or data.
  */
 export async function scoreTemperature(
   path: string,
-  opts: { epoch?: number; data?: string; full?: boolean; fitOn?: string; onProgress?: (what: string) => (done: number, total: number) => void },
+  opts: { epoch?: number; data?: string; full?: boolean; fitOn?: string; contentChecked?: boolean; onProgress?: (what: string) => (done: number, total: number) => void },
 ): Promise<TemperatureScore> {
   const ck = findCheckpoint(path, opts.epoch);
   const { engine, cfg } = await loadCheckpointEngine(ck.dir);
@@ -123,7 +146,7 @@ export async function scoreTemperature(
     const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
     const test = await openPipeline(evalCfg, 'val', opts.data);
     open.push(test);
-    if (opts.fitOn !== undefined) refuseSharedImages(opts.fitOn, fitData, test);
+    if (opts.fitOn !== undefined && !opts.contentChecked) refuseSharedImages(opts.fitOn, fitData, test);
     const f = await gather(engine, fitData, opts.onProgress?.('fitting T: evaluating'));
     const v = await gather(engine, test, opts.onProgress?.('test: evaluating'));
     const T = fitTemperature(f.logits, f.labels, k);
