@@ -273,6 +273,24 @@ test("another framework's name for a key suggests this schema's key", () => {
   assert.equal(suggestKey('batch_size'), 'train.batchSize');
   assert.equal(suggestKey('num_epochs'), 'train.epochs');
   assert.equal(userError(() => validateConfig({ train: { learningRate: 0.1 } }, 'f.json')), 'config f.json: train.learningRate: unknown key; did you mean train.lr?');
+  // misspelt other-framework names, too; a short one is not guessed at
+  assert.equal(userError(() => validateConfig({ train: { lerningRate: 0.1 } }, 'f.json')), 'config f.json: train.lerningRate: unknown key; did you mean train.lr?');
+  assert.equal(suggestKey('train.lerning_rate'), 'train.lr');
+  assert.equal(suggestKey('train.wieght_decay'), 'train.wd');
+  assert.equal(suggestKey('data.decoy'), null);
+});
+
+test('JSON configs with a key twice are refused as YAML ones are, naming line, column and key (JSON.parse keeps the last silently)', () => {
+  const dir = tmp({ 'dup.json': '{\n  "train": {\n    "lr": 0.1,\n    "epochs": 3,\n    "lr": 0.2\n  }\n}\n', 'ok.json': '{"train": {"lr": 0.2}, "mixup": {"alpha": 0.4}, "data": {"limit": 100}}' });
+  assert.equal(userError(() => loadConfig(join(dir, 'dup.json'))), `${join(dir, 'dup.json')}: not valid JSON at line 5, column 5: duplicate key "lr" (a key may appear once per object)`);
+  assert.equal(loadConfig(join(dir, 'ok.json')).train.lr, 0.2, 'the same key in different objects is fine');
+});
+
+test('data.holdout at or past data.limit is refused from the config (before anything loads)', () => {
+  assert.equal(userError(() => validateConfig({ data: { limit: 100, holdout: 100 } }, 'f.json')), 'config f.json: data.holdout: 100 held-out images of the 100 training images data.limit takes; expected fewer than 100');
+  assert.match(userError(() => validateConfig({ data: { limit: 100, holdout: 500 } }, 'f.json')), /data\.holdout: 500 held-out images of the 100 training images/);
+  assert.equal(validateConfig({ data: { limit: 100, holdout: 99 } }, 'f.json').data.holdout, 99);
+  assert.equal(validateConfig({ data: { holdout: 5000 } }, 'f.json').data.holdout, 5000, 'without data.limit the file decides (when it opens)');
 });
 
 test('mergeConfig does not modify its arguments', () => {

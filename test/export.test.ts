@@ -6,8 +6,8 @@
 // one-line refusals. The webgpu engine's checkpoints: export-webgpu.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { releaseBackends, tryBackend } from '../src/engine/tfjs/backend.js';
 import { exportCheckpoint } from '../src/export/export.js';
@@ -265,6 +265,11 @@ test('mixup export: writes the default file and refuses bad input with one line 
   oneLine(['export', join(run, 'nope'), '--format', 'onnx'], /nope: no such run or checkpoint directory/);
   oneLine(['export', run, '--epoch', '7', '--format', 'onnx'], /no checkpoint of epoch 7; epochs with a checkpoint: 1/);
   oneLine(['export', run, '--epoch', 'x', '--format', 'onnx'], /--epoch: expected a positive integer, got x/);
+  const txt = join(tempDir('mixup-export-out-'), 'x.txt');
+  oneLine(['export', run, '--format', 'onnx', '--out', txt], new RegExp(`^mixup: error: --out ${txt.replace(/[.]/g, '\\.')}: expected a file name ending in \\.onnx for --format onnx\n$`));
+  oneLine(['export', run, '--format', 'safetensors', '--out', txt.replace(/txt$/, 'onnx')], /: expected a file name ending in \.safetensors for --format safetensors\n$/);
+  oneLine(['export', run, '--format', 'onnx', '--out', '-'], /^mixup: error: --out -: standard output is not supported \(the file is binary\) for --format onnx\n$/);
+  assert.equal(existsSync(txt), false);
   // these are answered before TensorFlow.js loads (tfjs-core puts its engine on globalThis._tfengine)
   const hook = "process.on('exit',()=>process.stderr.write(['[no-tfjs]','[tfjs-loaded]'][Number(!!globalThis._tfengine)]))";
   const env = { NODE_OPTIONS: `--import=data:text/javascript,${hook}` };
@@ -276,6 +281,34 @@ test('mixup export: writes the default file and refuses bad input with one line 
   writeFileSync(def, 'not a model');
   assert.equal(runMixup(['export', run, '--format', 'onnx', '--overwrite']).code, 0);
   assert.deepEqual(readFileSync(def), before, 'the same checkpoint exports to the same bytes');
+});
+
+test('mixup export RUN passes over a damaged newest checkpoint (as mixup test does), with the line; --epoch of it and a *.damaged folder are refused with one line', async () => {
+  const copy = join(tempDir('mixup-export-damaged-'), 'run');
+  cpSync(run, copy, { recursive: true });
+  rmSync(join(copy, 'exports'), { recursive: true, force: true });
+  const bad = join(copy, 'checkpoints', 'epoch-0002');
+  cpSync(join(copy, 'checkpoints', 'epoch-0001'), bad, { recursive: true });
+  const weights = join(bad, 'weights.bin');
+  truncateSync(weights, 1000); // really damaged: cut short
+  const r = runMixup(['export', copy, '--format', 'safetensors']);
+  assert.equal(r.code, 0, r.err);
+  const skip = r.err.split('\n').filter((l) => l.startsWith('export: skipped epoch-0002 ('));
+  assert.equal(skip.length, 1, r.err);
+  assert.match(skip[0]!, /weights\.bin/);
+  assert.match(r.out, /^exported .*epoch-0001 \(epoch 1\) as safetensors: .*epoch-0001\.safetensors/);
+  assert.ok(existsSync(join(copy, 'exports', 'epoch-0001.safetensors')));
+  assert.equal(existsSync(join(copy, 'exports', 'epoch-0002.safetensors')), false);
+  assert.ok(existsSync(weights), 'the damaged checkpoint is left where it is');
+  const e2 = runMixup(['export', copy, '--epoch', '2', '--format', 'onnx']);
+  assert.equal(e2.code, 2);
+  assert.equal(e2.err.trim().split('\n').length, 1, e2.err);
+  // set aside as --resume does: named for what it is
+  renameSync(bad, `${bad}.damaged`);
+  const e3 = runMixup(['export', `${bad}.damaged`, '--format', 'onnx']);
+  assert.equal(e3.code, 2);
+  assert.deepEqual(e3.err.trim().split('\n'), [`mixup: error: ${bad}.damaged: a checkpoint that did not load, set aside by --resume (kept, never used again); give the run directory ${copy}, or --epoch N of it`]);
+  rmSync(dirname(copy), { recursive: true, force: true });
 });
 
 test('torchTensors refuses a checkpoint whose tensors do not fit the spec (missing or extra) with one line', async () => {

@@ -7,7 +7,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { validateConfig } from '../src/config/load.js';
@@ -16,12 +16,18 @@ import { openPipeline } from '../src/data/index.js';
 import type { DataPipeline } from '../src/data/types.js';
 import { cleanTrainSamples, splitHoldout } from '../src/data/holdout.js';
 import { selectableRow, selectBestEpoch } from '../src/report/select.js';
-import { calibrationFigures, equalMassEce, fitTemperature, TEMPERATURE_RANGE } from '../src/evaluate/temperature.js';
+import { calibrationFigures, equalMassEce, fitTemperature, temperatureAtBound, TEMPERATURE_RANGE } from '../src/evaluate/temperature.js';
+import type { Calibration } from '../src/evaluate/calibration.js';
+import { temperatureLines } from '../src/report/score.js';
+import { epochLine } from '../src/train/epoch.js';
 import { readCurves } from '../src/rundir/curves.js';
 import { main } from '../src/cli.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
 import { tinyRunConfig } from './fixtures/tiny-run.js';
+import { encodeJpeg, writeRecFile } from './fixtures/data.js';
+import { countShared } from '../src/data/overlap.js';
+import { scoreTemperature } from '../src/evaluate/scale.js';
 
 // ------------------------------------------------------------------ which images
 
@@ -42,6 +48,47 @@ test('splitHoldout: N of n set aside, disjoint, ascending, fixed by the seed', (
   assert.deepEqual(cleanTrainSamples(a.train, 500, 7), a.train);
 });
 
+test('countShared: an image is found in a set by content within a mean difference of 6 levels, not past it', () => {
+  const img = (v: (j: number) => number) => Uint8Array.from({ length: 3072 }, (_, j) => v(j));
+  const a = img((j) => (j * 7) % 200);
+  const pool = new Uint8Array(3 * 3072);
+  pool.set(img((j) => (j * 13) % 256), 0);
+  pool.set(img((j) => ((j * 7) % 200) + 5), 3072); // a shifted by 5 levels: the same image
+  assert.equal(countShared(a, pool), 1);
+  pool.set(img((j) => ((j * 7) % 200) + 7), 3072); // by 7: another image
+  assert.equal(countShared(a, pool), 0);
+  // noise of ±10 on alternate values: mean difference 10 · ½ = 5 → same; ±14 → 7 → not
+  pool.set(img((j) => ((j * 7) % 200) + (j % 2 ? 10 : 0)), 6144);
+  assert.equal(countShared(a, pool), 1);
+  assert.equal(countShared(Buffer.concat([a, a]), pool), 2);
+});
+
+test('a T stuck at the search bound is said: near-uniform logits fit T = 20 (NLL = ln 10), in mixup test --temperature\'s lines and the epoch line', () => {
+  const K = 10;
+  const n = 50;
+  // every logit equal: softmax(z/T) = 1/K for every T, the slope is 0 and the fit stops at the upper bound
+  const flat = new Float32Array(n * K).fill(0.3);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % K);
+  const T = fitTemperature(flat, labels, K);
+  assert.equal(T, TEMPERATURE_RANGE[1]);
+  assert.equal(temperatureAtBound(T), 'upper');
+  assert.equal(temperatureAtBound(1.3), null);
+  assert.equal(temperatureAtBound(TEMPERATURE_RANGE[0]), 'lower');
+  const f = calibrationFigures(flat, labels, K, T);
+  assert.ok(Math.abs(f.nll - Math.log(10)) < 1e-9);
+  const lines = temperatureLines({ checkpoint: '/r/checkpoints/epoch-0001', epoch: 1, batch: 0, temperature: T, fittedOn: 'holdout', fit: { data: 'h', before: f, after: f }, test: { data: 't', before: f, after: f } });
+  assert.ok(lines.includes('temperature: T at the search bound 20: the network predicts near-uniformly (NLL ≈ ln of the number of classes); scaling cannot calibrate it'), lines.join('\n'));
+  assert.equal(lines.filter((l) => l.includes('search bound')).length, 1);
+  const ok = temperatureLines({ checkpoint: '/r/checkpoints/epoch-0001', epoch: 1, batch: 0, temperature: 1.5, fittedOn: 'holdout', fit: { data: 'h', before: f, after: f }, test: { data: 't', before: f, after: f } });
+  assert.equal(ok.filter((l) => l.includes('search bound')).length, 0);
+  const ev = { samples: n, loss: Math.log(10), accuracy: 0.1, perClass: [], perClassCount: [] };
+  const cal = { samples: n, ece: 0, mce: 0, meanConfidence: 0.1, accuracy: 0.1, brier: 0.9 } as unknown as Calibration;
+  const row = { epoch: 1, lr: 0.1, train_loss: 2.3, train_acc: 0.1, val_loss: 2.3, val_acc: 0.1, epoch_seconds: 1, samples_per_sec: 10, val_ece: 0, val_mce: 0, val_confidence: 0.1, val_brier: 0.9 };
+  const at = (t: number) => epochLine(row, 1, { ev, cal, mem: null, clean: null, holdout: { ev, cal, temperature: t, valEceScaled: 0 } });
+  assert.match(at(T), / holdout_acc=10\.00% T=20\.000\(at search bound\) val_ece_scaled=/);
+  assert.match(at(1.25), / T=1\.250 val_ece_scaled=/);
+});
+
 /** A CIFAR binary file whose record i has R = i mod 256, G = ⌊i/256⌋, B = 0 everywhere, label i mod 10. */
 function indexCodedDir(n: number): string {
   const dir = tempDir('mixup-holdout-data-');
@@ -50,6 +97,19 @@ function indexCodedDir(n: number): string {
   writeFileSync(join(dir, 'test_batch.bin'), Buffer.concat(Array.from({ length: 20 }, (_, i) => rec(i))));
   return dir;
 }
+
+test('train.cleanTrainEval past the images trained on is clamped, and says so', async () => {
+  const dir = indexCodedDir(40);
+  const notes: string[] = [];
+  const cfg = validateConfig({ model: { depth: 8 }, data: { dir, imageShape: [3, 8, 8], padSize: 0, workers: 0, holdout: 8 }, train: { batchSize: 8, evalBatchSize: 10, seed: 7, cleanTrainEval: 500 } }, 'test');
+  const p = await openPipeline(cfg, 'train', undefined, { warn: (l) => notes.push(l) });
+  try {
+    assert.equal(p.cleanTrain!.numSamples, 32);
+    assert.deepEqual(notes.filter((l) => l.includes('cleanTrainEval')), ['train.cleanTrainEval 500 is more than the 32 images trained on: clamped to 32']);
+  } finally {
+    await p.close();
+  }
+});
 
 /** Sample indices (and labels) of every batch of one epoch, decoded from the index-coded pixels. */
 async function epochSamples(p: DataPipeline, epoch: number): Promise<{ index: number; label: number }[]> {
@@ -228,7 +288,7 @@ test('a run with data.holdout: holdout columns, mixup test --temperature agrees 
   const lines: string[] = [];
   assert.equal(await main(['train', '--config', file], { out: (l) => lines.push(l), err: (l) => err.push(l) }), 0, err.join('\n'));
   assert.ok(err.some((l) => /^train data: .*; 16 held out \(data\.holdout\), 96 trained on \(6 batches of 16 per epoch\)$/.test(l)), err.join('\n'));
-  assert.ok(lines.some((l) => /^Epoch\[2\/2\] .* train_acc_majority=[\d.]+% train_clean_acc=[\d.]+% .* holdout_acc=[\d.]+% T=[\d.]+ val_ece_scaled=/.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /^Epoch\[2\/2\] .* train_acc_majority=[\d.]+% train_clean_acc=[\d.]+% .* holdout_acc=[\d.]+% T=[\d.]+(\(at search bound\))? val_ece_scaled=/.test(l)), lines.join('\n'));
   const rows = readCurves(join(out, 'curves.csv'));
   for (const r of rows) {
     for (const c of ['holdout_loss', 'holdout_acc', 'holdout_ece', 'temperature', 'val_ece_scaled', 'train_clean_acc'] as const) assert.ok(Number.isFinite(r[c]), `${c} of epoch ${r.epoch}`);
@@ -284,6 +344,21 @@ test('mixup test --temperature without a holdout refuses in one line: no fitting
     assert.equal(await main(['test', out, ...args], { out: () => undefined, err: (l) => err.push(l) }), 2);
     assert.deepEqual(err, [msg]);
   }
+  // the test images under another name and format (JPEG RecordIO, as cifar10_val.rec is made from
+  // test_batch.bin): refused by content, in one line
+  const planes = readFileSync(join(dataDir, 'test_batch.bin'));
+  const copy = join(tempDir('mixup-holdout-fit-'), 'test-as-jpeg.rec');
+  writeRecFile(copy, Array.from({ length: planes.length / 3073 }, (_, i) => {
+    const px = new Uint8Array(3072);
+    for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) px[p * 3 + c] = planes[i * 3073 + 1 + c * 1024 + p]!;
+    return { label: planes[i * 3073]!, image: encodeJpeg(px, 100) };
+  }));
+  err.length = 0;
+  assert.equal(await main(['test', out, '--temperature', '--fit-on', copy], { out: () => undefined, err: (l) => err.push(l) }), 2);
+  // (before any backend loads: no backend line)
+  assert.deepEqual(err, [`mixup: error: --fit-on ${copy}: 40 of 40 of its images (spread over the file) are images of the validation (test) data this command scores, by content; fitting T on the test set is not allowed`]);
+  // called as a library (no CLI check first), scoreTemperature refuses it the same way
+  await assert.rejects(scoreTemperature(out, { fitOn: copy }), (e: unknown) => (e as Error).message === err[0]!.replace(/^mixup: error: /, ''));
   // other data is fine
   const rep: string[] = [];
   assert.equal(await main(['test', out, '--temperature', '--fit-on', join(dataDir, 'data_batch_1.bin'), '--json'], { out: (l) => rep.push(l), err: () => undefined }), 0);

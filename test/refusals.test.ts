@@ -66,4 +66,8 @@ test('a run in --out, a run another process trains, --resume of a finished run: 
   const done = train(['--resume', out]);
   assert.deepEqual([done.code, done.out, done.err], [0, '', `${out}: already trained 3 of 3 epochs; nothing to do (raise the total with --epochs N)\n[no-tfjs]`]);
   assert.equal(existsSync(join(out, 'train.log')), false);
+  // a flag that does not go with --resume is named as the user typed it
+  const flag = train(['--resume', out, '--check-run']);
+  assert.equal(flag.code, 2);
+  assert.match(flag.err, /; got --check-run\n\[no-tfjs\]$/);
 });

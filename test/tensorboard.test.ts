@@ -12,12 +12,12 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readCurves, type CurveRow } from '../src/rundir/curves.js';
 import { main } from '../src/cli.js';
-import { trimEventFiles, EventFileWriter } from '../src/rundir/tfevents.js';
+import { scalarSteps, trimEventFiles, EventFileWriter } from '../src/rundir/tfevents.js';
 import { cifarBinDir } from './fixtures/cifar.js';
 import { tempDir } from './fixtures/tmp.js';
 import { MIXUP_BIN } from './fixtures/cli.js';
@@ -231,12 +231,32 @@ test('kill -9 in epoch 2 (and a torn record), then --resume: every step once, va
   assert.equal(await main(['train', '--resume', out], { out: () => undefined, err: (l) => err.push(l) }), 0);
   // 2 scalars (loss, lr) per batch of epoch 2 written before the kill
   const removed = before.get('batch/train_loss')!.filter(([k]) => k > 6).length * 2;
-  assert.ok(err.includes(`resume: ${removed} TensorBoard points logged after the checkpoint removed from ${join(out, 'tb')}`), err.join('\n'));
+  assert.ok(err.includes(`resume: ${removed} TensorBoard points logged after the checkpoint removed from ${join(out, 'tb')}, and a torn record (10 bytes) cut off the end of ${first}`), err.join('\n'));
   const { files, events } = readRunEvents(out);
   assert.equal(files.length, 2);
   const s = series(events);
   assertMatchesCurves(s, readCurves(join(out, 'curves.csv')), 6);
   for (const tag of ['batch/train_loss', 'batch/lr']) assert.deepEqual(s.get(tag)!.map(([k]) => k), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], tag);
+});
+
+test('a finished run\'s event file cut short (truncate -s -7), then --resume --epochs 3: the torn epoch-2 points are said and written again from curves.csv', async () => {
+  const { file, out } = configFile();
+  assert.equal(await main(['train', '--config', file], { out: () => undefined, err: () => undefined }), 0);
+  const tb = join(out, 'tb');
+  const first = readdirSync(tb)[0]!;
+  const size = statSync(join(tb, first)).size;
+  truncateSync(join(tb, first), size - 7);
+  assert.deepEqual([...scalarSteps(tb, 'epoch/')], [6], 'the torn record held the epoch-2 points');
+  await new Promise((r) => setTimeout(r, 1100)); // the resumed run's file gets a later second in its name
+  const err: string[] = [];
+  assert.equal(await main(['train', '--resume', out, '--epochs', '3'], { out: () => undefined, err: (l) => err.push(l) }), 0, err.join('\n'));
+  // nothing logged after the checkpoint (the run had finished): the file keeps its whole records, the torn tail goes
+  const torn = statSync(join(tb, first)).size;
+  assert.ok(err.includes(`resume: 0 TensorBoard points logged after the checkpoint removed from ${tb}, and a torn record (${size - 7 - torn} bytes) cut off the end of ${first}`), err.join('\n'));
+  assert.ok(err.includes('resume: the TensorBoard points of 1 epoch (2) were missing and are written again from curves.csv'), err.join('\n'));
+  const rows = readCurves(join(out, 'curves.csv'));
+  assert.equal(rows.length, 3);
+  assertMatchesCurves(series(readRunEvents(out).events), rows, 6);
 });
 
 test('trimEventFiles drops a torn tail and the events past a position; EventFileWriter never reuses a name', () => {
@@ -270,4 +290,34 @@ test('mixup report --tensorboard writes the events of a run from before; a run t
   assert.equal(await main(['report', '--tensorboard', out], { out: () => undefined, err: (l) => err.push(l) }), 0);
   assert.match(err.join('\n'), /already has event files; left alone/);
   assert.equal(readdirSync(join(out, 'tb')).length, 1);
+});
+
+test('report --tensorboard: the table\'s options are refused in one line; a directory that does not exist exits 2, as plain report does', async () => {
+  const { file, out } = configFile({ tensorboard: false, epochs: 1 });
+  assert.equal(await main(['train', '--config', file], { out: () => undefined, err: () => undefined }), 0);
+  const run = (args: string[]) => {
+    const err: string[] = [];
+    return main(['report', ...args], { out: () => undefined, err: (l) => err.push(l) }).then((code) => ({ code, err }));
+  };
+  for (const [extra, names] of [
+    [['--plot', join(out, 'p.svg')], '--plot'],
+    [['--format', 'csv'], '--format'],
+    [['--format', 'md'], '--format'],
+    [['--compare-reference', '--table', 'noise'], '--table, --compare-reference'],
+  ] as const) {
+    const r = await run(['--tensorboard', out, ...extra]);
+    assert.equal(r.code, 2, extra.join(' '));
+    assert.deepEqual(r.err, [`mixup: error: report --tensorboard writes event files, no table: give it without ${names}`]);
+  }
+  assert.deepEqual(readdirSync(out).filter((n) => n === 'tb' || n === 'p.svg'), [], 'nothing written');
+  const missing = join(out, 'nope');
+  const plain = await run([missing]);
+  const tb = await run(['--tensorboard', missing]);
+  assert.equal(plain.code, 2);
+  assert.equal(tb.code, 2);
+  assert.deepEqual(tb.err, [`mixup: note: ${missing}: no such directory; skipped`, `mixup: error: report --tensorboard: ${missing} holds no run with a finished epoch (see the note above)`]);
+  assert.equal(plain.err[0], tb.err[0], 'the same note');
+  // one run among missing ones: written, exit 0
+  const mixed = await run(['--tensorboard', missing, out]);
+  assert.equal(mixed.code, 0, mixed.err.join('\n'));
 });

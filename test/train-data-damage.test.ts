@@ -13,6 +13,7 @@ import { selectBackend } from '../src/engine/tfjs/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { prepareResume, runTraining, type TrainIo } from '../src/train/run.js';
 import { epochOrder } from '../src/data/batch.js';
+import { splitHoldout } from '../src/data/holdout.js';
 import { readCurves } from '../src/rundir/curves.js';
 import { listCheckpoints, readStatus } from '../src/rundir/rundir.js';
 import { UserError } from '../src/errors.js';
@@ -72,6 +73,16 @@ function undecodable(path: string, offsets: number[], i: number): RegExp {
   return new RegExp(`^${path.replace(/[.]/g, '\\.')}: record ${i} at byte offset ${offsets[i]}: undecodable JPEG image \\(.+\\)$`);
 }
 
+/** Asserts that `run` fails with exit code 2 and the message for record `i` that does not decode. */
+async function rejectsUndecodable(run: Promise<unknown>, path: string, offsets: number[], i: number): Promise<void> {
+  await assert.rejects(run, (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.exitCode, 2);
+    assert.match(e.message, undecodable(path, offsets, i));
+    return true;
+  });
+}
+
 test('a damaged training record stops the run before epoch 1, writing nothing into the run directory', async () => {
   const { path, offsets } = trainRec();
   damageRecord(path, offsets, 30);
@@ -104,12 +115,7 @@ test('a record that goes bad mid-epoch: partial checkpoint, the resume command, 
     },
     out,
   );
-  await assert.rejects(run, (e: unknown) => {
-    assert.ok(e instanceof UserError);
-    assert.equal(e.exitCode, 2);
-    assert.match(e.message, undecodable(path, offsets, victim));
-    return true;
-  });
+  await rejectsUndecodable(run, path, offsets, victim);
   const ck = join(cfg.out!, 'checkpoints', 'epoch-0000+batch-000003');
   assert.deepEqual(listCheckpoints(cfg.out!).map((c) => c.name), ['epoch-0000+batch-000003']);
   const state = JSON.parse(readFileSync(join(ck, 'state.json'), 'utf8')) as { epoch: number; batch: number; sums: { samples: number } };
@@ -162,4 +168,52 @@ test('data.skipUndecodable in a worker thread: a record that goes bad mid-epoch 
   const epochs = out.lines.filter((l) => l.startsWith('Epoch['));
   assert.match(epochs[0]!, / skipped_records=1$/);
   assert.match(epochs[1]!, / skipped_records=1$/);
+});
+
+const HOLD = 16;
+
+test('data.holdout: a damaged held-out record is found before epoch 1 (the whole training file is checked), nothing written', async () => {
+  const { path, offsets } = trainRec();
+  const victim = splitHoldout(N, HOLD, SEED).holdout[5]!;
+  damageRecord(path, offsets, victim);
+  const cfg = loadConfig(config(path, { holdout: HOLD }));
+  const out = io();
+  await assert.rejects(runTraining({ cfg, source: null, resume: false, overwrite: false, handleSignals: false }, out), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.match(e.message, undecodable(path, offsets, victim));
+    return true;
+  });
+  assert.equal(existsSync(cfg.out!), false);
+});
+
+test('data.holdout with data.skipUndecodable: a damaged held-out record is said as held out, with the count', async () => {
+  const { path, offsets } = trainRec();
+  const victim = splitHoldout(N, HOLD, SEED).holdout[2]!;
+  damageRecord(path, offsets, victim);
+  const cfg = loadConfig(config(path, { holdout: HOLD, skipUndecodable: true, workers: 1 }));
+  const out = io();
+  assert.equal(await runTraining({ cfg, source: null, resume: false, overwrite: false, handleSignals: false }, out), 0);
+  const said = out.lines.filter((l) => l.includes(`record ${victim} at byte offset ${offsets[victim]}`));
+  assert.equal(said.length, 1, out.lines.join('\n'));
+  assert.match(said[0]!, /: a held-out image \(data\.holdout\), replaced in every holdout evaluation/);
+  assert.ok(out.lines.includes(`data: 1 of ${HOLD} held-out images cannot be read; holdout_* figures count their replacements (data.skipUndecodable)`), out.lines.join('\n'));
+  for (const l of out.lines.filter((l) => l.startsWith('Epoch['))) assert.doesNotMatch(l, /skipped_records/);
+});
+
+test('data.holdout: a held-out record that goes bad during the run: the trained epoch is checkpointed, the resume command printed, exit 2', async () => {
+  const { path, offsets } = trainRec();
+  const victim = splitHoldout(N, HOLD, SEED).holdout[0]!;
+  const cfg = loadConfig(config(path, { holdout: HOLD }));
+  const out = io();
+  const batches = (N - HOLD) / BATCH;
+  const run = runTraining(
+    { cfg, source: null, resume: false, overwrite: false, handleSignals: false, afterBatch: (e, b) => void (e === 0 && b === batches - 1 ? damageRecord(path, offsets, victim) : undefined) },
+    out,
+  );
+  await rejectsUndecodable(run, path, offsets, victim);
+  const cks = listCheckpoints(cfg.out!);
+  assert.deepEqual(cks.map((c) => [c.pos.epoch, c.pos.batch]), [[0, batches]]);
+  assert.ok(out.lines.includes(`stopped by unreadable data in the evaluation of epoch 1: checkpoint of epoch 1 as trained (its evaluation was cut short; --resume redoes it) in ${cks[0]!.dir}`), out.lines.join('\n'));
+  assert.ok(out.lines.some((l) => l.startsWith(`resume with: ${mixupCommand()} train --resume ${cfg.out!} (once the file is repaired`)), out.lines.join('\n'));
+  assert.equal(readStatus(cfg.out!)!.status, 'failed');
 });

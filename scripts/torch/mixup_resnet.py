@@ -44,17 +44,27 @@ test suite compares with its own inference):
 
     python3 scripts/torch/mixup_resnet.py run.safetensors --input x.f32 --batch 8
 
+Bad input (an ONNX or truncated file, an --input that does not hold --batch images) gets one line
+on stderr and exit code 1; --verbose shows the Python traceback.
+
 Needs torch; uses the safetensors package when installed, else a small reader of the format
 (`read_safetensors`).
 """
 import argparse
 import json
+import os
 import struct
+import sys
 from collections import OrderedDict
 
-import torch
-from torch import nn
-import torch.nn.functional as F
+try:
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+except ImportError as e:
+    if __name__ == "__main__":
+        sys.exit(f"mixup_resnet.py: error: needs PyTorch ({e}); pip install torch, or on Debian apt-get install python3-torch")
+    raise
 
 BN_EPS = 2e-5
 BN_MOMENTUM = 0.1  # PyTorch's convention: MXNet momentum 0.9
@@ -194,21 +204,78 @@ def preprocess(images, input_spec):
     return x.permute(0, 3, 1, 2).contiguous()
 
 
+class BadInput(Exception):
+    """Input the script refuses, with one line saying what and where."""
+
+
+def export_header(path):
+    """The JSON header of a safetensors export, checked in pure Python before torch reads the file:
+    the 8-byte length fits the file, the header is a JSON object, every tensor's data_offsets lie within
+    the file, and the metadata has `model` and `input`. BadInput (one line) otherwise."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise BadInput(f"{path}: {size} bytes, not a safetensors file (expected an 8-byte header length first)")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8:
+            what = " (an ONNX file? give the file of `mixup export --format safetensors`)" if path.lower().endswith(".onnx") else " (truncated, or not a safetensors file)"
+            raise BadInput(f"{path}: header length {n} at offset 0 exceeds the file's {size} bytes{what}")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise BadInput(f"{path}: the header at offset 8 is not JSON ({e}); not a safetensors file") from None
+    if not isinstance(header, dict):
+        raise BadInput(f"{path}: the header at offset 8 is not a JSON object; not a safetensors file")
+    data = size - 8 - n
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        end = e.get("data_offsets", [0, 0])[1] if isinstance(e, dict) else 0
+        if end > data:
+            raise BadInput(f"{path}: tensor {name} ends at data byte {end}, but the file holds {data} data bytes (truncated?)")
+    meta = header.get("__metadata__", {})
+    for key in ("model", "input"):
+        if key not in meta:
+            raise BadInput(f"{path}: metadata has no `{key}`; not a file of `mixup export --format safetensors`")
+    return header
+
+
+def read_input(path, batch, inp):
+    """The --input file as a [batch, 3, H, W] float32 tensor; BadInput when its size is not batch images."""
+    per = 3 * inp["height"] * inp["width"] * 4
+    size = os.path.getsize(path)
+    if batch <= 0 or size != batch * per:
+        have = f"{size // per} image(s)" if size % per == 0 else f"{size} bytes, not a whole number of images"
+        raise BadInput(f"{path}: --batch {batch} needs {batch * per} bytes ([{batch}, 3, {inp['height']}, {inp['width']}] float32), the file holds {have} ({size} bytes)")
+    with open(path, "rb") as f:
+        return torch.frombuffer(bytearray(f.read()), dtype=torch.float32).reshape(batch, 3, inp["height"], inp["width"])
+
+
 def main():
     p = argparse.ArgumentParser(description="logits of an exported mixup network on a raw float32 NCHW input file, as JSON")
     p.add_argument("model", help="a file of `mixup export --format safetensors`")
     p.add_argument("--input", required=True, help="raw little-endian float32 [batch, 3, H, W] (already normalised)")
     p.add_argument("--batch", type=int, required=True)
+    p.add_argument("--verbose", action="store_true", help="a Python traceback on errors")
     a = p.parse_args()
-    state, metadata, reader = load_file(a.model)
-    model = model_of(a.model, json.loads(metadata["model"]))
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    inp = json.loads(metadata["input"])
-    with open(a.input, "rb") as f:
-        x = torch.frombuffer(bytearray(f.read()), dtype=torch.float32).reshape(a.batch, 3, inp["height"], inp["width"])
-    with torch.no_grad():
-        logits = model(x)
+    try:
+        header = export_header(a.model)
+        inp = json.loads(header["__metadata__"]["input"])
+        if not os.path.exists(a.input):
+            raise BadInput(f"{a.input}: no such file (--input)")
+        state, metadata, reader = load_file(a.model)
+        model = model_of(a.model, json.loads(metadata["model"]))
+        model.load_state_dict(state, strict=True)
+        model.eval()
+        x = read_input(a.input, a.batch, inp)
+        with torch.no_grad():
+            logits = model(x)
+    except (BadInput, OSError, ValueError, KeyError, RuntimeError, struct.error) as e:
+        if a.verbose:
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        sys.exit(f"mixup_resnet.py: error: {msg}")
     print(json.dumps({"reader": reader, "torch": torch.__version__, "logits": logits.flatten().tolist()}))
 
 

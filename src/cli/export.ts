@@ -29,7 +29,7 @@ export function addExportCommand(program: Command, io: Io): void {
       const epoch = opts.epoch === undefined ? undefined : Number(opts.epoch);
       if (epoch !== undefined && !(Number.isInteger(epoch) && epoch > 0)) throw new UserError(`--epoch: expected a positive integer, got ${opts.epoch}`);
       const { exportCheckpoint, describeInput } = await import('../export/export.js');
-      const r = await exportCheckpoint(runDir, { format: opts.format, epoch, out: opts.out, overwrite: opts.overwrite === true, version: pkg.version });
+      const r = await exportCheckpoint(runDir, { format: opts.format, epoch, out: opts.out, overwrite: opts.overwrite === true, version: pkg.version, onSkip: (line) => io.err(`export: ${line}`) });
       io.out(`exported ${r.checkpoint} (epoch ${r.epoch}${r.batch > 0 ? ` + ${r.batch} batches` : ''}) as ${opts.format}: ${r.file}, ${r.tensors} tensors, ${r.bytes} bytes`);
       io.out(`input ${describeInput(r.input)}`);
     });

@@ -62,9 +62,10 @@ export function addTestCommand(program: Command, io: Io): void {
       if (opts.fitOn !== undefined && !opts.temperature) throw new UserError('--fit-on goes with --temperature');
       if (opts.temperature) {
         if (attack || reliability) throw new UserError('--temperature: give it without --attack and --reliability (one report at a time)');
-        const { checkTemperatureFit } = await import('../evaluate/scale.js');
+        const { checkTemperatureFit, checkFitContent } = await import('../evaluate/scale.js');
         checkTemperatureFit(cfg, opts.fitOn, opts.data);
         if (opts.fitOn === undefined) checkDataPaths(cfg.data, ['train']);
+        else await checkFitContent(cfg, opts.fitOn, { data: opts.data, full: opts.full }); // the validation images under another name
       }
       await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
       // the backends (and TensorFlow.js) load only now that the input is known to be good
@@ -80,6 +81,7 @@ export function addTestCommand(program: Command, io: Io): void {
           data: opts.data,
           full: opts.full,
           fitOn: opts.fitOn,
+          contentChecked: true,
           onProgress: (verb) => {
             const bar = new EvalProgress(sink, 'test:', verb);
             return (done, total) => (done >= total ? bar.stop() : bar.update(done, total));

@@ -107,7 +107,7 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
   if (typeof opts['resume'] === 'string') {
     const extra = Object.keys(opts).filter((k) => !['resume', 'epochs', 'force', 'set', 'printConfig'].includes(k));
     if (extra.length > 0) {
-      throw new UserError(`train --resume: only --epochs, --force, --print-config and --set ${RESUME_KEYS.join(', ')} go with --resume (the run keeps its config.json); got --${extra[0]}`);
+      throw new UserError(`train --resume: only --epochs, --force, --print-config and --set ${RESUME_KEYS.join(', ')} go with --resume (the run keeps its config.json); got --${extra[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
     }
     const epochs = opts['epochs'] === undefined ? undefined : Number(opts['epochs']);
     if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new UserError(`--epochs: expected a positive integer, got ${String(opts['epochs'])}`);

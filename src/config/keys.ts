@@ -125,6 +125,7 @@ function allPaths(): string[] {
  */
 const OTHER_FRAMEWORKS: Record<string, string> = {
   learningrate: 'train.lr',
+  learnrate: 'train.lr',
   baselr: 'train.lr',
   initlr: 'train.lr',
   lrschedule: 'train.lrStepEpochs',
@@ -160,8 +161,8 @@ const OTHER_FRAMEWORKS: Record<string, string> = {
 /**
  * The valid dotted key nearest to an unknown one, or null when nothing is close.
  * Another framework's name for a key ({@link OTHER_FRAMEWORKS}: `weight_decay` → `train.wd`) comes
- * first; then siblings (`mixup.mixrate` → `mixup.mixRate`); then any key of the schema
- * (`mixRate` → `mixup.mixRate`). Comparison ignores case.
+ * first; then siblings (`mixup.mixrate` → `mixup.mixRate`); then a misspelt other-framework name
+ * (`lerningRate` → `train.lr`); then any key of the schema (`mixRate` → `mixup.mixRate`). Comparison ignores case.
  */
 export function suggestKey(unknownPath: string): string | null {
   const alias = OTHER_FRAMEWORKS[unknownPath.split('.').pop()!.toLowerCase().replace(/[_-]/g, '')];
@@ -178,6 +179,11 @@ export function suggestKey(unknownPath: string): string | null {
       return [...parent, siblings[idx]!].join('.');
     }
   }
+  // a misspelt other-framework name (`lerningRate`, `wieght_decay`): close to one of them
+  const norm = leaf.toLowerCase().replace(/[_-]/g, '');
+  const names = Object.keys(OTHER_FRAMEWORKS);
+  const near = closest(norm, names);
+  if (near.length >= 8 && distance(norm, near) <= 2 && OTHER_FRAMEWORKS[near] !== unknownPath) return OTHER_FRAMEWORKS[near]!;
   const paths = allPaths();
   const lowerPaths = paths.map((p) => p.toLowerCase());
   // Match on the last segment anywhere in the schema, then on the whole path.

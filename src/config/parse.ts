@@ -105,18 +105,29 @@ export function jsonErrorOffset(text: string): number | null {
 
 /**
  * Parses JSON text, turning a syntax error into a {@link UserError} of one line naming `file`, line
- * and column.
- * @throws UserError when the text is not JSON.
+ * and column; an object with a key twice is refused too, as in YAML configs.
+ * @throws UserError when the text is not JSON or repeats a key.
  */
 export function parseJsonFile(text: string, file: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e) {
     const pos = jsonErrorOffset(text);
     const where = pos === null ? '' : ` at ${lineCol(text, pos)}`;
     const what = pos === null ? (e as Error).message.split('\n')[0]! : pos >= text.length ? 'the text ends too early' : `unexpected ${JSON.stringify(text[pos])}`;
     throw new UserError(`${file}: not valid JSON${where}: ${what}`);
   }
+  // JSON.parse keeps the last of duplicate keys silently; YAML configs refuse them, and so do these
+  // (JSON is YAML 1.2: its parser finds them, with their place)
+  const dup = parseDocument(text, { uniqueKeys: true }).errors.find((e) => e.code === 'DUPLICATE_KEY');
+  if (dup) {
+    const pos = dup.linePos?.[0];
+    const where = pos ? ` at line ${pos.line}, column ${pos.col}` : '';
+    const key = /^"((?:[^"\\]|\\.)*)"/.exec(text.slice(dup.pos[0]))?.[1];
+    throw new UserError(`${file}: not valid JSON${where}: duplicate key${key === undefined ? '' : ` "${key}"`} (a key may appear once per object)`);
+  }
+  return value;
 }
 
 /**

@@ -307,6 +307,9 @@ export const configSchema = z
         break;
       }
     }
+    if (c.data.limit !== null && c.data.holdout > 0 && c.data.holdout >= c.data.limit) {
+      ctx.addIssue({ code: 'custom', path: ['data', 'holdout'], message: `${c.data.holdout} held-out images of the ${c.data.limit} training images data.limit takes; expected fewer than ${c.data.limit}` });
+    }
     const [, h, w] = c.data.imageShape;
     const side = 32 + 2 * c.data.padSize;
     if (h > side || w > side) {

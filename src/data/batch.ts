@@ -51,6 +51,8 @@ export interface SkippedSample {
   from: number;
   /** Why it could not be read: the reader's one-line message, naming file and record. */
   reason: string;
+  /** Found by the check before training among the samples not trained on (`data.holdout`). */
+  heldOut?: boolean;
 }
 
 /**

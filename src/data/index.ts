@@ -181,6 +181,7 @@ export async function openPipeline(cfg: Config, split: 'train' | 'val', path?: s
   if (held) pipeline.holdout = pipeline.subset(held.holdout, evaluation);
   if (cfg.train.cleanTrainEval > 0) {
     const all = trained ?? Int32Array.from({ length: source.numSamples }, (_, i) => i);
+    if (cfg.train.cleanTrainEval > all.length) warn(`train.cleanTrainEval ${cfg.train.cleanTrainEval} is more than the ${all.length} images trained on: clamped to ${all.length}`);
     pipeline.cleanTrain = pipeline.subset(cleanTrainSamples(all, cfg.train.cleanTrainEval, cfg.train.seed), evaluation);
   }
   return pipeline;

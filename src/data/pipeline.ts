@@ -14,6 +14,7 @@ import type { AugmentSpec } from '../augment/index.js';
 import type { Batch, CorruptedSplit, DataPipeline } from './types.js';
 import { batchSamples, batchesPerEpoch, buildImages, epochOrder, readAll, type BatchJob, type SkippedSample } from './batch.js';
 import { SampleReader, type CacheBuffers } from './reader.js';
+import { IMAGE_BYTES } from './overlap.js';
 import type { OpenedSource } from './source.js';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './worker.js';
 
@@ -245,7 +246,10 @@ export class Pipeline implements DataPipeline {
    * there is one, so the first evaluation does not decode them again. A damaged record is thus found
    * before training starts rather than when an epoch reaches it. In-memory sources (`.tar.gz`, the
    * python version) hold checked raw pixels already and are not read again.
-   * With `skipUndecodable`, such samples are listed instead (in file order; `slot` and `from` mean nothing here).
+   * A training split reads its whole source, the samples it does not train on included (the
+   * held-out images of `data.holdout`), so that their evaluation cannot fail after an epoch.
+   * With `skipUndecodable`, such samples are listed instead (in file order; `slot` and `from` mean
+   * nothing here; `heldOut` marks those outside the samples trained on).
    * @returns the samples that cannot be read ([] without `skipUndecodable`).
    * @throws UserError naming the file and record of the first sample (in file order) that cannot be
    *   read, without `skipUndecodable`.
@@ -254,13 +258,20 @@ export class Pipeline implements DataPipeline {
     if (this.closed) throw new Error('data pipeline is closed');
     if (this.source.spec.kind === 'mem') return [];
     const skip = this.opts.skipUndecodable === true;
-    const order = this.opts.subset ?? epochOrder(this.numSamples, this.opts.seed, 0, false);
+    const subset = this.opts.subset;
+    const whole = this.opts.train || !subset;
+    const order = whole ? epochOrder(this.source.numSamples, this.opts.seed, 0, false) : subset;
     const per = Math.max(1, this.opts.batchSize);
     const chunks = Math.ceil(order.length / per);
     const skipped: SkippedSample[] = [];
+    const marked = (): SkippedSample[] => {
+      if (!this.opts.train || !subset) return skipped;
+      const trained = new Set(subset);
+      return skipped.map((s) => (trained.has(s.sample) ? s : { ...s, heldOut: true }));
+    };
     if (!this.pool) {
       readAll(this.local!, order, skip ? skipped : undefined);
-      return skipped;
+      return marked();
     }
     const prefetch = Math.max(2, this.opts.prefetch ?? 2 * this.opts.workers);
     const inflight: Promise<Built>[] = [];
@@ -274,7 +285,26 @@ export class Pipeline implements DataPipeline {
       }
       skipped.push(...(await inflight.shift()!).skipped);
     }
-    return skipped;
+    return marked();
+  }
+
+  /**
+   * The decoded pixels of some samples, `[K,32,32,3]` uint8 in the order of `samples` (default
+   * all), to compare files by content (overlap.ts). Reads on this thread, through the decoded-image
+   * cache when there is one (so an evaluation that follows does not decode them again).
+   * @throws UserError naming the file and record of a sample that cannot be read.
+   */
+  pixels(samples?: Int32Array): Uint8Array {
+    if (this.closed) throw new Error('data pipeline is closed');
+    const which = samples ?? this.opts.subset ?? Int32Array.from({ length: this.numSamples }, (_, i) => i);
+    const reader = this.local ?? new SampleReader(this.source.spec, this.opts.cache);
+    const out = new Uint8Array(which.length * IMAGE_BYTES);
+    try {
+      which.forEach((i, k) => out.set(reader.read(i), k * IMAGE_BYTES));
+    } finally {
+      if (reader !== this.local) reader.close();
+    }
+    return out;
   }
 
   async close(): Promise<void> {

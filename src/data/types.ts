@@ -80,6 +80,11 @@ export interface DataPipeline {
    * @throws UserError naming the file and record.
    */
   check?(): Promise<SkippedSample[]>;
+  /**
+   * The decoded `[K,32,32,3]` uint8 pixels of samples (default all), to compare files by content
+   * (data/overlap.ts); absent where there is nothing to read (in-memory test pipelines).
+   */
+  pixels?(samples?: Int32Array): Uint8Array;
   /** Stops worker threads and closes files. */
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { openPipeline, resolveDataPaths } from '../data/index.js';
 import type { DataPipeline } from '../data/types.js';
+import { countShared, IMAGE_BYTES, spreadSamples } from '../data/overlap.js';
 import type { Engine } from '../engine/engine.js';
 import { loadCheckpointEngine } from '../engine/index.js';
 import { findCheckpoint } from '../rundir/rundir.js';
@@ -60,6 +61,51 @@ export function checkTemperatureFit(cfg: Config, fitOn: string | undefined, valP
   }
 }
 
+/** Images of the --fit-on data compared with the validation data (spread evenly over the file). */
+export const FIT_PROBES = 100;
+
+/**
+ * Refuses --fit-on data that holds the validation images under another name or format (e.g. the
+ * CIFAR binary `test_batch.bin` for a run scored on `cifar10_val.rec`): {@link FIT_PROBES} images
+ * spread over the fit data are looked up, by content (data/overlap.ts), among all validation
+ * images; 5 % of them found there (at least one) is an overlap. The validation images read here
+ * fill the decoded-image cache the evaluation then uses.
+ * @throws UserError, one line, naming how many of the probed images are validation images.
+ */
+export function refuseSharedImages(fitOn: string, fit: DataPipeline, val: DataPipeline): void {
+  if (!fit.pixels || !val.pixels) return;
+  const probe = fit.pixels(spreadSamples(fit.numSamples, FIT_PROBES));
+  const k = probe.length / IMAGE_BYTES;
+  const shared = countShared(probe, val.pixels());
+  if (k > 0 && shared >= Math.max(1, Math.ceil(k / 20))) {
+    throw new UserError(
+      `--fit-on ${fitOn}: ${shared} of ${k} of its images (spread over the file) are images of the validation (test) data this command scores, by content; fitting T on the test set is not allowed`,
+    );
+  }
+}
+
+/**
+ * {@link refuseSharedImages} before any backend loads (`mixup test` calls it first): opens the
+ * --fit-on data and the validation data `mixup test` would score (on this thread, notes muted),
+ * compares them, closes both.
+ * @throws UserError as refuseSharedImages, or for data that does not open.
+ */
+export async function checkFitContent(cfg: Config, fitOn: string, opts: { data?: string; full?: boolean }): Promise<void> {
+  const quiet = { warn: () => undefined };
+  const onThread = { ...cfg.data, workers: 0 };
+  const fit = await openPipeline({ ...cfg, data: { ...onThread, valLimit: null } }, 'val', fitOn, quiet);
+  try {
+    const val = await openPipeline({ ...cfg, data: opts.full ? { ...onThread, valLimit: null } : onThread }, 'val', opts.data, quiet);
+    try {
+      refuseSharedImages(fitOn, fit, val);
+    } finally {
+      await val.close();
+    }
+  } finally {
+    await fit.close();
+  }
+}
+
 /** Logits and labels of a whole split. */
 async function gather(engine: Engine, data: DataPipeline, onProgress?: (done: number, total: number) => void): Promise<{ logits: Float32Array; labels: Int32Array }> {
   const set = new LogitSet(engine.options.numClasses);
@@ -71,12 +117,13 @@ async function gather(engine: Engine, data: DataPipeline, onProgress?: (done: nu
  * Fits T on the fitting split and scores both splits before and after.
  * @param path a run directory (newest checkpoint, or `epoch`) or a checkpoint directory.
  * @param opts.fitOn a data file to fit on instead of the run's holdout.
+ * @param opts.contentChecked the caller ran {@link checkFitContent} already (the CLI, before the backend).
  * @param opts.data validation data instead of the run config's; `opts.full` ignores `data.valLimit`.
  * @throws UserError as {@link checkTemperatureFit}, for a missing checkpoint or data.
  */
 export async function scoreTemperature(
   path: string,
-  opts: { epoch?: number; data?: string; full?: boolean; fitOn?: string; onProgress?: (what: string) => (done: number, total: number) => void },
+  opts: { epoch?: number; data?: string; full?: boolean; fitOn?: string; contentChecked?: boolean; onProgress?: (what: string) => (done: number, total: number) => void },
 ): Promise<TemperatureScore> {
   const ck = findCheckpoint(path, opts.epoch);
   const { engine, cfg } = await loadCheckpointEngine(ck.dir);
@@ -99,6 +146,7 @@ export async function scoreTemperature(
     const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
     const test = await openPipeline(evalCfg, 'val', opts.data);
     open.push(test);
+    if (opts.fitOn !== undefined && !opts.contentChecked) refuseSharedImages(opts.fitOn, fitData, test);
     const f = await gather(engine, fitData, opts.onProgress?.('fitting T: evaluating'));
     const v = await gather(engine, test, opts.onProgress?.('test: evaluating'));
     const T = fitTemperature(f.logits, f.labels, k);

@@ -60,6 +60,26 @@ export interface CalibrationFigures {
 /** Lower and upper bound of the fitted temperature. */
 export const TEMPERATURE_RANGE = [0.05, 20] as const;
 
+/**
+ * Which search bound a fitted T stopped at, or null inside the range. At the upper bound the
+ * network predicts near-uniformly (softmax(z/20) ≈ 1/K, NLL ≈ ln K: untrained, or collapsed); at
+ * the lower one the fitting images are classified (nearly) perfectly and the NLL keeps falling as T → 0.
+ */
+export function temperatureAtBound(t: number): 'upper' | 'lower' | null {
+  if (!Number.isFinite(t)) return null;
+  if (Math.abs(t - TEMPERATURE_RANGE[1]) <= 1e-9 * TEMPERATURE_RANGE[1]) return 'upper';
+  if (Math.abs(t - TEMPERATURE_RANGE[0]) <= 1e-9 * TEMPERATURE_RANGE[0]) return 'lower';
+  return null;
+}
+
+/** One line on a T at a search bound ({@link temperatureAtBound}), or null inside the range. */
+export function temperatureBoundNote(t: number): string | null {
+  const at = temperatureAtBound(t);
+  if (at === 'upper') return `T at the search bound ${TEMPERATURE_RANGE[1]}: the network predicts near-uniformly (NLL ≈ ln of the number of classes); scaling cannot calibrate it`;
+  if (at === 'lower') return `T at the search bound ${TEMPERATURE_RANGE[0]}: the fitting images are classified (nearly) perfectly, and the NLL keeps falling as T → 0`;
+  return null;
+}
+
 /** Softmax of one row of logits divided by T, in float64, into `out`; returns log Σ exp(z/T − max). */
 function softmaxRow(z: ArrayLike<number>, row: number, K: number, invT: number, out: Float64Array): number {
   let max = -Infinity;

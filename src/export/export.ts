@@ -84,20 +84,48 @@ export function defaultExportPath(checkpointDir: string, format: ExportFormat): 
 }
 
 /**
+ * Refuses an `--out` whose name does not end in the format's extension (`x.txt`, `-`, an ONNX
+ * name for safetensors): a file that the loading tools (and the user, later) would take for another.
+ * @throws UserError, one line.
+ */
+export function checkExportOut(out: string, format: ExportFormat): void {
+  const ext = `.${EXPORT_FORMATS[format]}`;
+  if (out.toLowerCase().endsWith(ext) && basename(out).length > ext.length) return;
+  const why = out === '-' ? 'standard output is not supported (the file is binary)' : `expected a file name ending in ${ext}`;
+  throw new UserError(`--out ${out}: ${why} for --format ${format}`);
+}
+
+/**
  * Exports a checkpoint.
  * @param path a run directory (its newest checkpoint, or that of `epoch`) or a checkpoint directory.
  * @param o.out the file to write (default {@link defaultExportPath}); an existing one only with `overwrite`.
  * @param o.version the mixup version written into the metadata.
- * @throws UserError for a missing run or epoch, an existing file without `overwrite`, a checkpoint
+ * @param o.onSkip told (one line) of each newest checkpoint of a run that does not load and is passed over.
+ * @throws UserError for an --out not ending in the format's extension, a missing run or epoch, an existing file without `overwrite`, a checkpoint
  *   whose tensors do not fit its config, or a block kind the exporter does not know.
  */
-export async function exportCheckpoint(path: string, o: { format: ExportFormat; epoch?: number; out?: string; overwrite?: boolean; version: string }): Promise<ExportResult> {
-  const ck = findCheckpoint(path, o.epoch);
-  const file = o.out ?? defaultExportPath(ck.dir, o.format);
-  if (existsSync(file) && !o.overwrite) throw new UserError(`${file} exists; give --overwrite to replace it, or another --out`);
+export async function exportCheckpoint(
+  path: string,
+  o: { format: ExportFormat; epoch?: number; out?: string; overwrite?: boolean; version: string; onSkip?: (line: string) => void },
+): Promise<ExportResult> {
+  if (o.out !== undefined) checkExportOut(o.out, o.format);
+  const named = findCheckpoint(path, o.epoch);
+  const fileFor = (dir: string) => o.out ?? defaultExportPath(dir, o.format);
+  const refuseExisting = (file: string) => {
+    if (existsSync(file) && !o.overwrite) throw new UserError(`${file} exists; give --overwrite to replace it, or another --out`);
+  };
+  refuseExisting(fileFor(named.dir));
   // TensorFlow.js (which the weights format imports) loads only now that the input is known to be good
-  const { loadCheckpoint } = await import('../rundir/checkpoint.js');
-  const { cfg, state, weights } = await loadCheckpoint(ck.dir);
+  const { loadCheckpoint, loadNewestCheckpoint } = await import('../rundir/checkpoint.js');
+  // As mixup test: a run's newest checkpoint that does not load gives way to the next older one
+  // (o.onSkip says why); a checkpoint asked for by name or --epoch is loaded or refused as it is.
+  const { ck, value } =
+    named.dir === path || o.epoch !== undefined
+      ? { ck: named, value: await loadCheckpoint(named.dir) }
+      : await loadNewestCheckpoint(path, loadCheckpoint, (bad, reason) => o.onSkip?.(`skipped ${bad.name} (${reason})`));
+  const file = fileFor(ck.dir);
+  if (ck.dir !== named.dir) refuseExisting(file);
+  const { cfg, state, weights } = value;
   const spec = networkSpec(cfg.model.depth, cfg.model.numClasses);
   const graph = exportGraph(spec);
   const tensors = torchTensors(graph, weights);

@@ -4,7 +4,7 @@
  */
 import { pct, plural } from '../format.js';
 import { CALIBRATION_BINS, type Calibration } from '../evaluate/calibration.js';
-import type { CalibrationFigures } from '../evaluate/temperature.js';
+import { temperatureBoundNote, type CalibrationFigures } from '../evaluate/temperature.js';
 import type { TemperatureScore } from '../evaluate/scale.js';
 import type { AttackResult } from '../evaluate/attack.js';
 import type { Score } from '../evaluate/score.js';
@@ -71,6 +71,7 @@ export function temperatureLines(s: TemperatureScore): string[] {
   return [
     ...scoreHeaderLines({ checkpoint: s.checkpoint, epoch: s.epoch, batch: s.batch, data: s.test.data }),
     `temperature: T = ${t}, fitted by minimising NLL on ${s.fittedOn === 'holdout' ? 'the holdout' : 'the --fit-on data'}: ${s.fit.data}`,
+    ...[temperatureBoundNote(s.temperature)].filter((l) => l !== null).map((l) => `temperature: ${l}`),
     `  ${''.padEnd(30)} ${'NLL'.padStart(7)} ${'Brier'.padStart(7)} ${'ECE'.padStart(7)} ${'ECE (equal-mass)'.padStart(18)} ${'top-1'.padStart(8)}`,
     row('test, before (T = 1)', s.test.before),
     row(`test, after (T = ${t})`, s.test.after),

@@ -11,7 +11,7 @@ import { epochScalars, tensorboardDir } from '../train/events.js';
 import { isRun, readRun } from './runs.js';
 
 /** What {@link writeRunEvents} did with one directory. */
-export type RunEventsResult = { dir: string; file: string; epochs: number; batchesPerEpoch: number | null } | { dir: string; skipped: string };
+export type RunEventsResult = { dir: string; file: string; epochs: number; batchesPerEpoch: number | null } | { dir: string; skipped: string; notRun?: true };
 
 /**
  * Batches per epoch of a run, from its curves.csv: samples_per_sec × epoch_seconds is the samples
@@ -26,12 +26,12 @@ export function batchesPerEpochOf(rows: { samples_per_sec: number; epoch_seconds
 /**
  * Writes `<dir>/tb/events.out.tfevents.*` from `<dir>/curves.csv`. Wall times count back from the
  * file's modification time by the epochs' `epoch_seconds`.
- * @returns the file written, or why the directory was skipped: not a run with a finished epoch, or
- *   event files already there (they are never replaced).
+ * @returns the file written, or why the directory was skipped: not a run with a finished epoch
+ *   (`notRun`), or event files already there (they are never replaced).
  */
 export function writeRunEvents(dir: string): RunEventsResult {
   const run = readRun(dir);
-  if (!isRun(run)) return { dir, skipped: run.reason };
+  if (!isRun(run)) return { dir, skipped: `${run.reason}; skipped`, notRun: true };
   const tb = tensorboardDir(dir);
   if (existsSync(tb) && readdirSync(tb).some(isEventFile)) return { dir, skipped: `${dir}: already has event files; left alone` };
   const curvesFile = join(dir, 'curves.csv');

@@ -359,6 +359,11 @@ export function findCheckpoint(path: string, epoch?: number): { dir: string; pos
     return { dir: path, pos: self };
   }
   if (!existsSync(path)) throw new UserError(`${path}: no such run or checkpoint directory`);
+  const base = path.replace(/\/+$/, '');
+  if (/\.damaged(-\d+)?$/.test(base) && parseCheckpointName(basename(base).replace(/\.damaged(-\d+)?$/, ''))) {
+    const run = dirname(dirname(base));
+    throw new UserError(`${path}: a checkpoint that did not load, set aside by --resume (kept, never used again); give the run directory ${run}, or --epoch N of it`);
+  }
   const all = listCheckpoints(path);
   if (all.length === 0) throw new UserError(`${path}: no checkpoint found (expected ${join(path, 'checkpoints', 'epoch-NNNN')})`);
   if (epoch === undefined) return all[all.length - 1]!;

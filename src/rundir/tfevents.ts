@@ -183,9 +183,10 @@ export class EventFileWriter {
  * scalars `keep` accepts; an event left without scalars is dropped, the file_version event kept.
  * For `--resume`: events logged after the checkpoint the run goes on from are removed, so that the
  * resumed run continues the curves without repeated steps. Files are replaced atomically.
- * @returns the number of scalars removed.
+ * @param onTorn told of each file whose tail was cut off (bytes after its last whole record).
+ * @returns the number of scalars removed (those of a torn record cannot be counted).
  */
-export function trimEventFiles(dir: string, keep: (tag: string, step: number) => boolean): number {
+export function trimEventFiles(dir: string, keep: (tag: string, step: number) => boolean, onTorn?: (file: string, bytes: number) => void): number {
   if (!existsSync(dir)) return 0;
   let removed = 0;
   for (const name of readdirSync(dir).filter(isEventFile).sort()) {
@@ -194,6 +195,7 @@ export function trimEventFiles(dir: string, keep: (tag: string, step: number) =>
     const { records, validBytes } = splitRecords(buf);
     const kept: Uint8Array[] = [];
     let changed = validBytes !== buf.length;
+    if (changed) onTorn?.(file, buf.length - validBytes);
     for (const data of records) {
       const e = decodeEvent(data);
       const scalars = e.scalars.filter((s) => keep(s.tag, e.step));
@@ -207,4 +209,20 @@ export function trimEventFiles(dir: string, keep: (tag: string, step: number) =>
     if (changed) writeFileAtomic.sync(file, Buffer.concat(kept));
   }
   return removed;
+}
+
+/**
+ * The steps at which the (whole) events of the files in `dir` hold a scalar whose tag starts with
+ * `prefix`, e.g. `epoch/`; empty when `dir` does not exist.
+ */
+export function scalarSteps(dir: string, prefix: string): Set<number> {
+  const steps = new Set<number>();
+  if (!existsSync(dir)) return steps;
+  for (const name of readdirSync(dir).filter(isEventFile)) {
+    for (const data of splitRecords(readFileSync(join(dir, name))).records) {
+      const e = decodeEvent(data);
+      if (e.scalars.some((x) => x.tag.startsWith(prefix))) steps.add(e.step);
+    }
+  }
+  return steps;
 }

@@ -19,7 +19,7 @@ import { signalTurn } from '../turn.js';
 import { EvaluationStopped, evaluate, type Evaluation } from '../evaluate/evaluate.js';
 import { measureMemorisation, type Memorisation } from '../evaluate/memorise.js';
 import { CalibrationAccumulator, type Calibration } from '../evaluate/calibration.js';
-import { calibrationFigures, fitTemperature, LogitSet } from '../evaluate/temperature.js';
+import { calibrationFigures, fitTemperature, LogitSet, temperatureAtBound } from '../evaluate/temperature.js';
 import type { CurveRow } from '../rundir/curves.js';
 import type { EpochSums } from '../rundir/checkpoint.js';
 import { listCheckpoints, writeStatus } from '../rundir/rundir.js';
@@ -274,7 +274,7 @@ export function curveRow(epoch: number, lr: number, sums: EpochSums, e: EpochEva
  * The line printed after an epoch: `Epoch[3/200] lr=0.1 train_loss=… train_acc=…% val_acc=…% …`.
  * In a run that mixes, the training accuracy is named `train_acc_majority` (a mixed sample counts
  * when the prediction is its majority label); `train_clean_acc` and the holdout's figures follow
- * when measured; the line ends in ` skipped_records=N` when N unreadable training records were
+ * when measured (`T=20.000(at search bound)` when the fit stopped at a bound of TEMPERATURE_RANGE); the line ends in ` skipped_records=N` when N unreadable training records were
  * skipped in the epoch (`data.skipUndecodable`).
  */
 export function epochLine(row: CurveRow, epochs: number, e: EpochEvaluation, mixes = false, skipped = 0): string {
@@ -283,7 +283,7 @@ export function epochLine(row: CurveRow, epochs: number, e: EpochEvaluation, mix
     `Epoch[${row.epoch}/${epochs}] lr=${Number(row.lr.toPrecision(10))} train_loss=${row.train_loss.toFixed(4)} ${mixes ? 'train_acc_majority' : 'train_acc'}=${pct(row.train_acc)} ` +
     (clean ? `train_clean_acc=${pct(clean.accuracy)} ` : '') +
     `val_loss=${row.val_loss.toFixed(4)} val_acc=${pct(row.val_acc)} val_ece=${pct(cal.ece)} ` +
-    (holdout ? `holdout_acc=${pct(holdout.ev.accuracy)} T=${holdout.temperature.toFixed(3)} val_ece_scaled=${pct(holdout.valEceScaled)} ` : '') +
+    (holdout ? `holdout_acc=${pct(holdout.ev.accuracy)} T=${holdout.temperature.toFixed(3)}${temperatureAtBound(holdout.temperature) ? '(at search bound)' : ''} val_ece_scaled=${pct(holdout.valEceScaled)} ` : '') +
     `time=${row.epoch_seconds.toFixed(1)}s (${row.samples_per_sec.toFixed(1)} samples/s)` +
     (mem ? ` corrupt_noisy_acc=${pct(mem.noisyAcc)} corrupt_true_acc=${pct(mem.trueAcc)}` : '') +
     (skipped > 0 ? ` skipped_records=${skipped}` : '')

@@ -8,9 +8,11 @@
  *   train_acc, val_acc, val_ece, holdout_acc, samples_per_sec, ...), the values exactly as
  *   curves.csv holds them, at step epoch·batchesPerEpoch.
  */
-import { join } from 'node:path';
-import { CURVE_COLUMNS, rounded, type CurveRow } from '../rundir/curves.js';
-import { EventFileWriter, trimEventFiles, type Scalar } from '../rundir/tfevents.js';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { plural } from '../format.js';
+import { CURVE_COLUMNS, readCurves, rounded, type CurveRow } from '../rundir/curves.js';
+import { EventFileWriter, scalarSteps, trimEventFiles, type Scalar } from '../rundir/tfevents.js';
 import type { CheckpointPosition } from '../rundir/rundir.js';
 
 /** The TensorBoard directory of a run. */
@@ -29,14 +31,21 @@ export class RunEvents {
   private readonly writer: EventFileWriter;
   /** Scalars removed from the old files on resume (logged after the checkpoint). */
   readonly removed: number = 0;
+  /** Old files whose torn tail (bytes after the last whole record) was cut off on resume. */
+  readonly torn: { file: string; bytes: number }[] = [];
+  /** Epochs (1-based) whose `epoch/` points were missing on resume and were written again from curves.csv. */
+  readonly rewritten: number[] = [];
   private lossSum = 0;
   private samples = 0;
 
   /**
    * Opens a new event file in `<out>/tb/`. When the run resumes from `start`, events of the old
-   * files past that position are removed first (the epochs and batches it trains again).
+   * files past that position are removed first (the epochs and batches it trains again), and the
+   * `epoch/` points of the epochs in `curves` that no whole event holds (a torn record, a file
+   * lost) are written again into the new file, from those rows.
    * @param batchesPerEpoch SGD steps per epoch (the unit of every step).
    * @param logEvery batches of an epoch between two `batch/` points.
+   * @param curves on resume, curves.csv's rows up to the checkpoint.
    */
   constructor(
     out: string,
@@ -44,14 +53,23 @@ export class RunEvents {
     private readonly logEvery: number,
     start: CheckpointPosition | null,
     now?: () => number,
+    curves: readonly CurveRow[] = [],
   ) {
     const dir = tensorboardDir(out);
+    let have = new Set<number>();
     if (start !== null) {
       const lastEpochStep = start.epoch * batchesPerEpoch;
       const lastBatchStep = lastEpochStep + start.batch;
-      this.removed = trimEventFiles(dir, (tag, step) => step <= (tag.startsWith('epoch/') ? lastEpochStep : lastBatchStep));
+      this.removed = trimEventFiles(dir, (tag, step) => step <= (tag.startsWith('epoch/') ? lastEpochStep : lastBatchStep), (file, bytes) => this.torn.push({ file, bytes }));
+      have = scalarSteps(dir, 'epoch/');
     }
     this.writer = new EventFileWriter(dir, now);
+    if (start === null) return;
+    for (const row of curves) {
+      if (row.epoch > start.epoch || have.has(row.epoch * batchesPerEpoch)) continue;
+      this.epoch(row);
+      this.rewritten.push(row.epoch);
+    }
   }
 
   /** The event file being written. */
@@ -83,7 +101,27 @@ export class RunEvents {
     this.writer.scalars(row.epoch * this.batchesPerEpoch, epochScalars(row));
   }
 
+  /** What resuming did to the old files, one line each: points removed, torn records cut off, epoch points written again. */
+  resumeLines(dir: string): string[] {
+    const lines: string[] = [];
+    const torn = this.torn.map((t) => `, and a torn record (${plural(t.bytes, 'byte')}) cut off the end of ${basename(t.file)}`).join('');
+    if (this.removed > 0 || torn !== '') lines.push(`resume: ${plural(this.removed, 'TensorBoard point')} logged after the checkpoint removed from ${dir}${torn}`);
+    if (this.rewritten.length > 0) {
+      lines.push(`resume: the TensorBoard points of ${plural(this.rewritten.length, 'epoch')} (${this.rewritten.join(', ')}) were missing and are written again from curves.csv`);
+    }
+    return lines;
+  }
+
   close(): void {
     this.writer.close();
+  }
+}
+
+/** curves.csv's rows for {@link RunEvents} on resume, or none when it is missing or unreadable. */
+export function curvesForEvents(file: string): CurveRow[] {
+  try {
+    return existsSync(file) ? readCurves(file) : [];
+  } catch {
+    return [];
   }
 }

@@ -25,7 +25,7 @@ import { bestEpoch } from '../rundir/best.js';
 import { checkpointBytes, diskUseLine } from './diskuse.js';
 import { TrainDataStopped, checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
-import { RunEvents, tensorboardDir } from './events.js';
+import { curvesForEvents, RunEvents, tensorboardDir } from './events.js';
 import type { RunLog } from '../rundir/log.js';
 import {
   emptySums,
@@ -142,8 +142,8 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     req.log?.open(runPaths(out).log);
     const { engine, start, sums } = setup;
     if (!req.resume) rmSync(tensorboardDir(out), { recursive: true, force: true }); // --overwrite: the old run's events go too
-    if (cfg.train.tensorboard) events = new RunEvents(out, tr.batchesPerEpoch, cfg.train.logEvery, req.resume ? start : null);
-    if (events && events.removed > 0) io.info(`resume: ${plural(events.removed, 'TensorBoard point')} logged after the checkpoint removed from ${tensorboardDir(out)}`);
+    if (cfg.train.tensorboard) events = new RunEvents(out, tr.batchesPerEpoch, cfg.train.logEvery, req.resume ? start : null, undefined, req.resume ? curvesForEvents(runPaths(out).curves) : []);
+    if (events) for (const l of events.resumeLines(tensorboardDir(out))) io.info(l);
     const epochs = cfg.train.epochs;
     if (start.epoch >= epochs) {
       io.info(nothingToDo(out, start.epoch, epochs));
@@ -156,11 +156,14 @@ export async function runTraining(req: TrainRequest, io: TrainIo): Promise<numbe
     );
     io.info(`train data: ${tr.description ?? `${tr.numSamples} samples`} (${batchesText(tr.numSamples, tr.batchesPerEpoch, cfg.train.batchSize)})`);
     if (tr.labelNoise) io.info(describeLabelNoise(tr.labelNoise.noise, cfg.model.numClasses));
-    for (const u of unreadable) io.info(`data: ${u.reason}: skipped in every epoch (data.skipUndecodable: another sample of its batch takes its place)`);
+    for (const u of unreadable.filter((u) => !u.heldOut)) io.info(`data: ${u.reason}: skipped in every epoch (data.skipUndecodable: another sample of its batch takes its place)`);
+    const heldBad = unreadable.filter((u) => u.heldOut === true);
+    for (const u of heldBad) io.info(`data: ${u.reason}: a held-out image (data.holdout), replaced in every holdout evaluation (data.skipUndecodable: another held-out image of its batch takes its place)`);
+    if (heldBad.length > 0) io.info(`data: ${heldBad.length} of ${tr.holdout?.numSamples ?? '?'} held-out images cannot be read; holdout_* figures count their replacements (data.skipUndecodable)`);
     io.info(`val data: ${va.description ?? `${va.numSamples} samples`}`);
     io.info(diskUseLine(cfg, checkpointBytes(await engine.readWeights(), await engine.readOptimizerState()), runPaths(out).checkpoints));
     io.info(`run directory: ${resolve(out)}`);
-    return await epochLoop(req, io, interrupts, engine, tr, va, start, sums, events, new Set(unreadable.map((u) => u.sample)));
+    return await epochLoop(req, io, interrupts, engine, tr, va, start, sums, events, new Set(unreadable.filter((u) => !u.heldOut).map((u) => u.sample)));
   } catch (e) {
     if (!(e instanceof UserError && e.exitCode === EXIT_NAN)) {
       try {
@@ -365,7 +368,19 @@ async function epochLoop(
     if (fromBatch < train.batchesPerEpoch) announce = null;
     if (stoppedAfter !== null) return await interrupted({ epoch, batch: stoppedAfter }, sums, lr, null);
 
-    const evaluation = await evaluateEpoch(ctx, epoch);
+    let evaluation;
+    try {
+      evaluation = await evaluateEpoch(ctx, epoch);
+    } catch (e) {
+      if (!(e instanceof UserError && e.exitCode === 2)) throw e;
+      // An unreadable record in an evaluation (the holdout, the clean training images): the epoch's
+      // training is kept as an interrupt during the evaluation keeps it, and --resume evaluates it again.
+      const pos = { epoch, batch: train.batchesPerEpoch };
+      const dir = await checkpoint(pos, sums, lr);
+      io.info(`stopped by unreadable data in the evaluation of epoch ${epoch + 1}: checkpoint of ${positionText(pos, train.batchesPerEpoch, 'checkpoint')} in ${dir}`);
+      io.info(`resume with: ${resumeCommand(out)} (once the file is repaired; or let it skip unreadable records: ${resumeCommand(out)} --set data.skipUndecodable=true)`);
+      throw e;
+    }
     // An interrupt during the evaluation: the epoch's training is kept (a checkpoint at its last
     // batch, sums and all), and --resume evaluates it again.
     if (evaluation === null) return await interrupted({ epoch, batch: train.batchesPerEpoch }, sums, lr, null);
