@@ -143,7 +143,7 @@ test('weights of a deeper network (depth 50 into depth 8) are refused, naming th
     (e: unknown) =>
       e instanceof UserError &&
       e.message ===
-        'runs/deep/checkpoints/epoch-0001: 210 tensors the network does not have: stage1_unit2_bn1_gamma, stage1_unit2_bn1_beta, stage1_unit2_conv1_weight and 207 more (the checkpoint is not of a depth-8 ResNet with 10 classes?)',
+        'runs/deep/checkpoints/epoch-0001: 210 tensors the network does not have: stage1_unit2_bn1_gamma, stage1_unit2_bn1_beta, stage1_unit2_conv1_weight and 207 more (the checkpoint is not of a ResNet-8 with 10 classes?)',
   );
   // nothing was assigned
   assert.deepEqual(net.params.get('conv0_weight')!.dataSync(), before);
@@ -201,7 +201,7 @@ test('mixup test: a checkpoint whose manifest points outside its directory exits
   const d = mixupTest(dir);
   assert.equal(
     d.err,
-    `${BACKEND_LINE}mixup: error: ${dir}: 210 tensors the network does not have: stage1_unit2_bn1_gamma, stage1_unit2_bn1_beta, stage1_unit2_conv1_weight and 207 more (the checkpoint is not of a depth-8 ResNet with 10 classes?)\n`,
+    `${BACKEND_LINE}mixup: error: ${dir}: 210 tensors the network does not have: stage1_unit2_bn1_gamma, stage1_unit2_bn1_beta, stage1_unit2_conv1_weight and 207 more (the checkpoint is not of a ResNet-8 with 10 classes?)\n`,
   );
   assert.equal(d.code, 2);
 });
