@@ -50,12 +50,24 @@ test('the cost model counts what the gathers read (hand-counted on 4-pixel sides
   assert.equal(f.flops, convFlops(s));
   assert.equal(f.usefulFlops, convFlops(s));
   assert.deepEqual([f.read, f.written], [4 * (256 * 16 + 16 * 16), 4 * 256 * 16]);
-  // Stride-2 3×3 backward-data, batch 1, 4×4, 4→4: useful = 2·(dy reads 4·5·5)·Cin 4 = 800, executed
-  // = 2 · 128 rows (16 rows, but the tile is rounded up to whole 32-lane warps: 32 invocations × 4)
-  // × cols 4 × red 36 — the rows past 16 run the reduction on zeros.
+  // Stride-2 3×3 backward-data, batch 1, 4×4, 4→4: useful = 2·(dy reads 4·5·5)·Cin 4 = 800. Four
+  // phases of 2×2 positions, reductions (taps × Cout) 1·1·4, 1·2·4, 2·1·4, 2·2·4; each phase's 4 rows
+  // are one tile of 128 (whole 32-lane warps: 32 invocations × 4), whose rows past 4 run on zeros.
   const d = conv2dBackwardData(shape(1, 4, 4, 4, 4, 3, 2)).cost!;
   assert.equal(d.usefulFlops, 800);
-  assert.equal(d.flops, 2 * 128 * 4 * 36);
+  assert.equal(d.flops, 2 * 128 * 4 * (4 + 8 + 8 + 16));
+  // A depth-50 stage transition (28×28, 16 → 32, batch 128): each phase 128·14·14 = 25,088 rows in 98
+  // tiles of 256, reductions 32, 64, 64, 128: no stride-hole products; what is left above the useful
+  // count is dy's border (odd side positions 2·14−1 = 27 take 1 of their 2 taps): per side 14 + 27 = 41
+  // (position, tap) pairs read, useful = 2·B·Cout·41²·Cin.
+  const t = conv2dBackwardData(shape(128, 28, 28, 16, 32, 3, 2));
+  assert.deepEqual(t.workgroups, [1, 98, 4]);
+  assert.equal(t.cost!.flops, 2 * 16 * 128 * 14 * 14 * (32 + 64 + 64 + 128));
+  assert.equal(t.cost!.usefulFlops, 2 * 128 * 32 * 41 * 41 * 16);
+  // The 1×1 stride-2 shortcut: only the even-even phase multiplies (Cout terms); the others write 0.
+  const sc = conv2dBackwardData(shape(128, 28, 28, 16, 32, 1, 2)).cost!;
+  assert.equal(sc.flops, sc.usefulFlops);
+  assert.equal(sc.flops, convFlops(shape(128, 28, 28, 16, 32, 1, 2)));
   // Split backward-filter: its partials are written once per chunk (the update reads them back).
   const f1 = conv2dBackwardFilter(shape(128, 28, 28, 16, 16, 3, 1));
   assert.equal(f1.kernel.cost!.written, 4 * f1.chunks * 144 * 16);
@@ -245,6 +257,14 @@ test('1×1 stride 1 (bottleneck 16 → 64 and 64 → 16) and 1×1 stride 2 (the 
 
 test('conv0: 3 input channels (the reduction 27 is not a multiple of the tile)', { skip }, async () => {
   await checkConv(shape(2, 8, 8, 3, 16, 3, 1));
+});
+
+test('stride-2 backward-data by phases: odd and even sides, 1×1 and 3×3 (pad 0 and 1), 1-pixel sides', { skip }, async () => {
+  await checkConv(shape(2, 6, 9, 8, 12, 3, 2));
+  await checkConv(shape(2, 9, 6, 8, 12, 1, 2), { accumulate: true });
+  await checkConv(shape(3, 5, 5, 4, 8, 1, 2));
+  await checkConv(shape(2, 1, 3, 4, 4, 3, 2), { accumulate: true });
+  await checkConv(shape(2, 2, 1, 4, 4, 1, 2));
 });
 
 test('odd shapes on every tile edge: batch 3, 7×7, 5 → 7 channels, 3×3 and 1×1, strides 1 and 2', { skip }, async () => {

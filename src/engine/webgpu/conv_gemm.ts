@@ -104,6 +104,20 @@ export interface GemmSpec {
   prologue?: string;
   /** What the caller's indexing touches, for the kernel's {@link KernelCost}. */
   cost: GemmCostInput;
+  /**
+   * Independent sub-GEMMs in one dispatch, one per `workgroup_id.z` (which then selects a phase, not a
+   * reduction chunk; `chunk` is unused): phase z has its own `rows` and `red` (`rows`/`red` of the
+   * spec are their maxima), and `bReads`, the (red, col) pairs its loadB reads per row tile. loadA and
+   * loadB take z as a third argument, `store` sees `z`; workgroups past their phase's rows return at once.
+   */
+  phases?: GemmPhase[];
+}
+
+/** One phase of a phased GEMM ({@link GemmSpec.phases}). */
+export interface GemmPhase {
+  rows: number;
+  red: number;
+  bReads: number;
 }
 
 /** The operand and epilogue traffic of one GEMM, counted by its caller from the gather's indexing. */
@@ -122,6 +136,24 @@ export interface GemmCostInput {
   perWorkgroupReads?: number;
 }
 
+/**
+ * The start of a phased GEMM's `main`: its phase `z`, that phase's rows and reduction (uniform: from
+ * `workgroup_id`), an early return for the workgroups past its rows, and the whole reduction.
+ */
+function phaseMain(ph: GemmPhase[]): string {
+  const table = (name: string, v: number[]) => `var ${name} = array<u32, ${v.length}>(${v.map((n) => `${n}u`).join(', ')});`;
+  return [
+    'let z = wid.z;',
+    table('phaseRows', ph.map((p) => p.rows)),
+    table('phaseRed', ph.map((p) => p.red)),
+    'let rowsP = phaseRows[z];',
+    'let redP = phaseRed[z];',
+    'if (row0 >= rowsP) { return; }',
+    'let redStart = 0u;',
+    'let redEnd = redP;',
+  ].join('\n  ');
+}
+
 /** `@group(0) @binding(i)` declarations for the given names and kinds. */
 export function declare(names: string[], kinds: BindingKind[]): string {
   return names
@@ -138,12 +170,18 @@ export function gemmKernel(g: GemmSpec): Kernel {
   const tn = BN / TN;
   const tm = BM / TM;
   const wg = tm * tn;
-  const splits = ceilDiv(g.red, g.chunk);
+  const ph = g.phases;
+  const splits = ph ? ph.length : ceilDiv(g.red, g.chunk);
   const workgroups: [number, number, number] = [ceilDiv(g.cols, BN), ceilDiv(g.rows, BM), splits];
   if (workgroups.some((n) => n > MAX_WORKGROUPS_PER_DIMENSION)) throw new Error(`${g.label}: ${workgroups.join('×')} workgroups exceed ${MAX_WORKGROUPS_PER_DIMENSION} per dimension`);
-  const rowMask = g.rows % BM !== 0;
+  const rowMask = ph ? ph.some((p) => p.rows !== g.rows) || g.rows % BM !== 0 : g.rows % BM !== 0;
   const colMask = g.cols % BN !== 0;
-  const redMask = g.red % BK !== 0;
+  const redMask = ph ? ph.some((p) => p.red % BK !== 0) : g.red % BK !== 0;
+  // A phased GEMM's bounds are per phase (`rowsP`, `redP` in main, passed to the guards with z).
+  const [ROWS, RED] = ph ? ['rowsP', 'redP'] : ['ROWS', 'RED'];
+  const zSig = ph ? ', z: u32, rowsP: u32, redP: u32' : '';
+  const zArg = ph ? ', z, rowsP, redP' : '';
+  const zLoad = ph ? ', z' : '';
   const cond = (parts: [boolean, string][]) => parts.filter(([need]) => need).map(([, c]) => c).join(' && ');
 
   // One operand tile: `X` is its non-reduction extent (BM or BN), stored as `[BK][X/4]` vec4.
@@ -166,13 +204,13 @@ export function gemmKernel(g: GemmSpec): Kernel {
   };
   // Elements outside the GEMM (tile edges, a reduction that is not a multiple of BK) are 0; the
   // guard is a branch rather than select(), which would evaluate (and read) both sides.
-  const aElem = (x: string, r: string) => `tileA(${x}, ${r})`;
-  const bElem = (r: string, x: string) => `tileB(${r}, ${x})`;
+  const aElem = (x: string, r: string) => `tileA(${x}, ${r}${zArg})`;
+  const bElem = (r: string, x: string) => `tileB(${r}, ${x}${zArg})`;
   const guardFn = (name: string, sig: string, args: string, c: string, inner: string) =>
     c === '' ? `fn ${name}(${sig}) -> f32 { return ${inner}(${args}); }` : `fn ${name}(${sig}) -> f32 {\n  if (!(${c})) { return 0.0; }\n  return ${inner}(${args});\n}`;
   const tileFns = [
-    guardFn('tileA', 'row: u32, red: u32', 'row, red', cond([[rowMask, 'row < ROWS'], [redMask, 'red < RED']]), 'loadA'),
-    guardFn('tileB', 'red: u32, col: u32', 'red, col', cond([[colMask, 'col < COLS'], [redMask, 'red < RED']]), 'loadB'),
+    guardFn('tileA', `row: u32, red: u32${zSig}`, `row, red${zLoad}`, cond([[rowMask, `row < ${ROWS}`], [redMask, `red < ${RED}`]]), 'loadA'),
+    guardFn('tileB', `red: u32, col: u32${zSig}`, `red, col${zLoad}`, cond([[colMask, 'col < COLS'], [redMask, `red < ${RED}`]]), 'loadB'),
   ].join('\n');
 
   const accs: string[] = [];
@@ -197,7 +235,7 @@ export function gemmKernel(g: GemmSpec): Kernel {
       }
     }
     const block = `{ let row = rowT + ${r}u;\n      ${inner.join('\n      ')}\n    }`;
-    stores.push(rowMask ? `if (rowT + ${r}u < ROWS) ${block}` : block);
+    stores.push(rowMask ? `if (rowT + ${r}u < ${ROWS}) ${block}` : block);
   }
 
   const code = `// ${g.label}
@@ -221,8 +259,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let ty = lid / ${tn}u;
   let col0 = wid.x * ${BN}u;
   let row0 = wid.y * ${BM}u;
-  let redStart = wid.z * CHUNK;
-  let redEnd = min(redStart + CHUNK, RED);
+  ${ph ? phaseMain(ph) : 'let redStart = wid.z * CHUNK;\n  let redEnd = min(redStart + CHUNK, RED);'}
   ${g.prologue ?? ''}
   ${accs.join('\n  ')}
   for (var r0 = redStart; r0 < redEnd; r0 += ${BK}u) {
@@ -249,11 +286,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   const c = g.cost;
   const cost = {
     class: c.class,
-    flops: 2 * workgroups[1] * BM * workgroups[0] * BN * g.red,
+    flops: 2 * workgroups[0] * BN * (ph ? ph.reduce((a, p) => a + ceilDiv(p.rows, BM) * BM * p.red, 0) : workgroups[1] * BM * g.red),
     usefulFlops: 2 * c.aReads * g.cols,
     read: c.read,
     written: c.written,
-    requested: 4 * (workgroups[0] * c.aReads + workgroups[1] * c.bReads + c.epilogueReads + workgroups[0] * workgroups[1] * workgroups[2] * (c.perWorkgroupReads ?? 0)),
+    requested:
+      4 *
+      (workgroups[0] * c.aReads +
+        (ph ? ph.reduce((a, p) => a + ceilDiv(p.rows, BM) * p.bReads, 0) : workgroups[1] * c.bReads) +
+        c.epilogueReads +
+        workgroups[0] * workgroups[1] * workgroups[2] * (c.perWorkgroupReads ?? 0)),
   };
   return { label: g.label, code, bindings: g.bindings, workgroups, cost };
 }
