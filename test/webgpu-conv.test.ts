@@ -125,6 +125,23 @@ test('every kernel stays within WebGPU default limits and binds what its signatu
   }
 });
 
+test('vec4 loads along C where C % 4 = 0: x in forward (Cin), dy in backward-data (Cout); conv0 and odd channels stay scalar', () => {
+  const vecX = (c: string) => /var<storage, read> x: array<vec4<f32>>/.test(c) && /fn loadA4/.test(c);
+  const vecDy = (c: string) => /var<storage, read> dy: array<vec4<f32>>/.test(c) && /fn loadA4/.test(c);
+  const st = shape(8, 8, 8, 16, 32, 3, 2);
+  assert.ok(vecX(conv2dForward(st).code));
+  assert.ok(vecX(conv2dForward(st, { bn: bnOf(st) }).code));
+  assert.ok(vecDy(conv2dBackwardData(st).code));
+  assert.ok(vecDy(conv2dBackwardData(shape(8, 8, 8, 16, 32, 1, 1)).code));
+  const conv0 = shape(8, 8, 8, 3, 16, 3, 1);
+  assert.ok(!vecX(conv2dForward(conv0).code) && /fn loadA\(/.test(conv2dForward(conv0).code));
+  assert.ok(vecDy(conv2dBackwardData(conv0).code), 'conv0 backward-data reduces over Cout 16');
+  const odd = shape(3, 7, 7, 5, 7, 3, 2);
+  assert.ok(!vecX(conv2dForward(odd).code) && !vecDy(conv2dBackwardData(odd).code));
+  // The filter gradient still gathers x as scalars.
+  assert.ok(!vecX(conv2dBackwardFilter(st).kernel.code));
+});
+
 /** The BatchNorm(+ReLU) before a conv of shape s: one shard per image pair where the batch allows. */
 function bnOf(s: ConvShape, o: { relu?: boolean; fixGamma?: boolean } = {}): BnApply {
   const shards = s.batch % 2 === 0 ? 2 : 1;
@@ -283,6 +300,9 @@ test('split filter gradient with a short last chunk (675 positions in chunks of 
 test('fused BatchNorm(+ReLU) prologue folded from the partials, 1 and 2 shards, in forward and filter gradient (split and not)', { skip }, async () => {
   const a = shape(3, 7, 7, 5, 7, 3, 2);
   await checkConv(a, { bn: bnOf(a), residual: true });
+  // vec4 loads of x through the BatchNorm (Cin 8), stride 2 on odd sides.
+  const v = shape(2, 7, 7, 8, 12, 3, 2);
+  await checkConv(v, { bn: bnOf(v), residual: true }, 3);
   const b = shape(2, 6, 6, 16, 8, 1, 1);
   await checkConv(b, { bn: bnOf(b), accumulate: true });
   // conv0's: bn_data without ReLU, fix_gamma, 2 shards; a split filter gradient (8·8·8 = 512 positions).

@@ -128,12 +128,38 @@ export function shapeConsts(s: ConvShape): string {
  * With `bn` the element inside the image is the BatchNorm(+ReLU) output `bnAct(x, shard of b, ci)`
  * (bn.ts bnPrologue; the padding stays 0, as the conv pads the BatchNorm's output).
  */
-export function im2colFn(s: ConvShape, bn: BnApply | undefined): string {
+export function im2colFn(s: ConvShape, bn: BnApply | undefined, vec4 = false): string {
   if (bn && s.batch % bn.shape.shards !== 0) throw new Error(`conv: batch ${s.batch} does not split into ${bn.shape.shards} BatchNorm shards`);
   const act = bn
     ? `fn act(v: f32, ci: u32, b: u32) -> f32 { return bnAct(v, b / ${s.batch / bn.shape.shards}u, ci); }\n`
     : `fn act(v: f32, ci: u32, b: u32) -> f32 { return v; }\n`;
-  return act + im2colBody(s);
+  return act + (vec4 ? im2colVec4(s, bn !== undefined) : im2colBody(s));
+}
+
+/**
+ * `fn loadX4(m: u32, kk: u32) -> vec4<f32>`: {@link im2colFn}'s elements kk..kk+3 (kk a multiple of 4,
+ * Cin % 4 = 0, so one tap and channels ci..ci+3) as one 16-byte load of x declared `array<vec4<f32>>`.
+ */
+function im2colVec4(s: ConvShape, bn: boolean): string {
+  const act = bn ? 'vec4<f32>(act(v.x, ci, b), act(v.y, ci + 1u, b), act(v.z, ci + 2u, b), act(v.w, ci + 3u, b))' : 'v';
+  const pos =
+    s.k === 1
+      ? `let ci = kk;
+  let v = x[(((b * H + oh * S) * W + ow * S) * CIN + ci) / 4u];`
+      : `let tap = kk / CIN;
+  let ci = kk % CIN;
+  let ih = oh * S + tap / KS - PAD;
+  let iw = ow * S + tap % KS - PAD;
+  if (ih >= H || iw >= W) { return vec4<f32>(0.0); }
+  let v = x[(((b * H + ih) * W + iw) * CIN + ci) / 4u];`;
+  return `fn loadX4(m: u32, kk: u32) -> vec4<f32> {
+  let ow = m % OW;
+  let t = m / OW;
+  let oh = t % OH;
+  let b = t / OH;
+  ${pos}
+  return ${act};
+}`;
 }
 
 function im2colBody(s: ConvShape): string {
@@ -175,18 +201,19 @@ export interface ConvInputOptions {
 }
 
 /** The bindings a fused BatchNorm adds, and its WGSL (declarations, prologue, workgroup bytes). */
-export function bnInput(bn: BnApply | undefined, wgSize: number): { names: string[]; decls: string; body: string; bytes: number } {
+export function bnInput(bn: BnApply | undefined, wgSize: number, xVec4 = false): { names: string[]; decls: string; body: string; bytes: number } {
   if (!bn) return { names: [], decls: '', body: '', bytes: 0 };
-  const p = bnPrologue(bn, wgSize);
+  const p = bnPrologue(bn, wgSize, xVec4);
   return { names: ['state', ...(bn.fixGamma ? [] : ['gamma']), 'beta'], ...p };
 }
 
 /**
  * The WGSL declarations of a kernel that gathers x (forward, backward-filter): its bindings, the
- * shape's constants, a fused BatchNorm's declarations and `fn loadX` ({@link im2colFn}).
+ * shape's constants, a fused BatchNorm's declarations and `fn loadX` ({@link im2colFn}), or with
+ * `vec4` x as `array<vec4<f32>>` and `fn loadX4`.
  */
-export function xReaderDecls(s: ConvShape, names: string[], bindings: BindingKind[], bnDecls: string, bn: BnApply | undefined): string {
-  return `${declare(names, bindings)}\n${shapeConsts(s)}\n${bnDecls}\n${im2colFn(s, bn)}`;
+export function xReaderDecls(s: ConvShape, names: string[], bindings: BindingKind[], bnDecls: string, bn: BnApply | undefined, vec4 = false): string {
+  return `${declare(names, bindings, vec4 ? ['x'] : [])}\n${shapeConsts(s)}\n${bnDecls}\n${im2colFn(s, bn, vec4)}`;
 }
 
 /** The label's mark of a fused BatchNorm. */
@@ -220,7 +247,9 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
   const red = s.k * s.k * s.inC;
   const tiles = occupancyTiles(rows, s.outC, red, bnBytes(o.bn));
   const xg = xGather(s);
-  const bn = bnInput(o.bn, gemmInvocations(tiles));
+  // vec4 loads of x along Cin where Cin % 4 = 0 (every conv but conv0).
+  const vec4 = s.inC % 4 === 0;
+  const bn = bnInput(o.bn, gemmInvocations(tiles), vec4);
   const names = ['x', 'w', ...bn.names, ...(o.residual ? ['r'] : []), 'y'];
   const bindings: BindingKind[] = names.map((n) => (n === 'y' ? 'read_write' : 'read'));
   return gemmKernel({
@@ -233,8 +262,9 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
     aFast: 'red',
     bFast: 'col',
     bindings,
-    decls: `${xReaderDecls(s, names, bindings, bn.decls, o.bn)}
-fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }
+    aVec4: vec4,
+    decls: `${xReaderDecls(s, names, bindings, bn.decls, o.bn, vec4)}
+${vec4 ? 'fn loadA4(row: u32, red: u32) -> vec4<f32> { return loadX4(row, red); }' : 'fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }'}
 fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
     store: o.residual ? 'y[row * COUT + col] = v + r[row * COUT + col];' : 'y[row * COUT + col] = v;',
     prologue: bn.body,
@@ -275,13 +305,15 @@ export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {
     epilogueReads: o.accumulate ? rows * s.inC : 0,
   };
   const label = `conv2d_bwd_data${o.accumulate ? '+acc' : ''} ${shapeLabel(s)}`;
-  const head = `${declare(['dy', 'w', 'dx'], bindings)}\n${shapeConsts(s)}`;
-  if (s.stride === 2) return strideTwoBackwardData(s, o, { label, bindings, head, cost });
+  // vec4 loads of dy along Cout where Cout % 4 = 0 (4 consecutive reduction terms share a tap).
+  const v = dyLoad(s.outC % 4 === 0);
+  const head = `${declare(['dy', 'w', 'dx'], bindings, v.vec4 ? ['dy'] : [])}\n${shapeConsts(s)}`;
+  if (s.stride === 2) return strideTwoBackwardData(s, o, { label, bindings, head, cost, v });
   const tiles = occupancyTiles(rows, s.inC, red);
   const loadA =
     s.k === 1
-      ? `fn loadA(row: u32, red: u32) -> f32 { return dy[row * COUT + red]; }`
-      : `fn loadA(row: u32, red: u32) -> f32 {
+      ? `fn ${v.fn}(row: u32, red: u32) -> ${v.type} { return ${v.at('row * COUT + red')}; }`
+      : `fn ${v.fn}(row: u32, red: u32) -> ${v.type} {
   let iw = row % W;
   let t = row / W;
   let ih = t % H;
@@ -291,8 +323,8 @@ export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {
   // dy at the tap: oh = h + p − kh; unsigned wrap-around makes a negative one fail \`< OH\`.
   let oh = ih + PAD - tap / KS;
   let ow = iw + PAD - tap % KS;
-  if (oh >= OH || ow >= OW) { return 0.0; }
-  return dy[((b * OH + oh) * OW + ow) * COUT + co];
+  if (oh >= OH || ow >= OW) { return ${v.zero}; }
+  return ${v.at('((b * OH + oh) * OW + ow) * COUT + co')};
 }`;
   return gemmKernel({
     label,
@@ -302,6 +334,7 @@ export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {
     tiles,
     chunk: roundUp(red, tiles.BK),
     aFast: 'red',
+    aVec4: v.vec4,
     bFast: 'red',
     bindings,
     decls: `${head}
@@ -310,6 +343,22 @@ fn loadB(red: u32, col: u32) -> f32 { return w[((red / COUT) * CIN + col) * COUT
     store: o.accumulate ? 'dx[row * CIN + col] = dx[row * CIN + col] + v;' : 'dx[row * CIN + col] = v;',
     cost,
   });
+}
+
+/** How backward-data's loadA reads dy: scalar `loadA`, or `loadA4` of 4 channels from `array<vec4<f32>>`. */
+interface DyLoad {
+  vec4: boolean;
+  fn: string;
+  type: string;
+  zero: string;
+  /** The load of dy's element (or vec4 of elements) at a float index. */
+  at: (i: string) => string;
+}
+
+function dyLoad(vec4: boolean): DyLoad {
+  return vec4
+    ? { vec4, fn: 'loadA4', type: 'vec4<f32>', zero: 'vec4<f32>(0.0)', at: (i) => `dy[(${i}) / 4u]` }
+    : { vec4, fn: 'loadA', type: 'f32', zero: '0.0', at: (i) => `dy[${i}]` };
 }
 
 /**
@@ -336,8 +385,9 @@ export function strideTwoPhases(n: number, k: number): { size: number; k0: numbe
 function strideTwoBackwardData(
   s: ConvShape,
   o: { accumulate?: boolean },
-  k: { label: string; bindings: BindingKind[]; head: string; cost: GemmCostInput },
+  k: { label: string; bindings: BindingKind[]; head: string; cost: GemmCostInput; v: DyLoad },
 ): Kernel {
+  const v = k.v;
   const hs = strideTwoPhases(s.inH, s.k);
   const ws = strideTwoPhases(s.inW, s.k);
   const phases = [0, 1, 2, 3].map((z) => {
@@ -359,7 +409,7 @@ function strideTwoBackwardData(
     pick('tw', two(ws, (x) => x.taps), 'pw'),
   ].join('\n  ');
   const decls = `${k.head}
-fn loadA(row: u32, red: u32, z: u32) -> f32 {
+fn ${v.fn}(row: u32, red: u32, z: u32) -> ${v.type} {
   ${phaseLets}
   ${pick('dh', two(hs, (x) => x.d), 'ph')}
   ${pick('dw', two(ws, (x) => x.d), 'pw')}
@@ -371,8 +421,8 @@ fn loadA(row: u32, red: u32, z: u32) -> f32 {
   // dy at oh = i + dh − th (unsigned wrap-around makes a negative one fail \`< OH\`).
   let oh = i + dh - tap / tw;
   let ow = j + dw - tap % tw;
-  if (oh >= OH || ow >= OW) { return 0.0; }
-  return dy[((b * OH + oh) * OW + ow) * COUT + red % COUT];
+  if (oh >= OH || ow >= OW) { return ${v.zero}; }
+  return ${v.at('((b * OH + oh) * OW + ow) * COUT + red % COUT')};
 }
 fn loadB(red: u32, col: u32, z: u32) -> f32 {
   ${phaseLets}
@@ -400,6 +450,7 @@ fn dxRow(row: u32, z: u32) -> u32 {
     tiles,
     chunk: roundUp(red, tiles.BK),
     aFast: 'red',
+    aVec4: v.vec4,
     bFast: 'red',
     bindings: k.bindings,
     decls,

@@ -92,6 +92,12 @@ export interface GemmSpec {
   tiles: GemmTiles;
   /** Reduction terms per `workgroup_id.z` (a multiple of BK), `red` rounded up when not split. */
   chunk: number;
+  /**
+   * A is loaded as vec4 along the reduction: `decls` then provide `fn loadA4(row: u32, red: u32) -> vec4<f32>`
+   * (A(row, red..red+3), red a multiple of 4) instead of loadA; needs `aFast: 'red'` and every
+   * reduction length a multiple of 4 (4 consecutive terms never cross a tap when C % 4 = 0).
+   */
+  aVec4?: boolean;
   /** Along which index consecutive addresses of A and B lie (which way the warp's lanes go when loading). */
   aFast: 'row' | 'red';
   bFast: 'red' | 'col';
@@ -154,10 +160,10 @@ function phaseMain(ph: GemmPhase[]): string {
   ].join('\n  ');
 }
 
-/** `@group(0) @binding(i)` declarations for the given names and kinds. */
-export function declare(names: string[], kinds: BindingKind[]): string {
+/** `@group(0) @binding(i)` declarations for the given names and kinds, `array<vec4<f32>>` for the names in `vec4`. */
+export function declare(names: string[], kinds: BindingKind[], vec4: readonly string[] = []): string {
   return names
-    .map((n, i) => `@group(0) @binding(${i}) var<storage, ${kinds[i] === 'read' ? 'read' : 'read_write'}> ${n}: array<f32>;`)
+    .map((n, i) => `@group(0) @binding(${i}) var<storage, ${kinds[i] === 'read' ? 'read' : 'read_write'}> ${n}: array<${vec4.includes(n) ? 'vec4<f32>' : 'f32'}>;`)
     .join('\n');
 }
 
@@ -208,8 +214,27 @@ export function gemmKernel(g: GemmSpec): Kernel {
   const bElem = (r: string, x: string) => `tileB(${r}, ${x}${zArg})`;
   const guardFn = (name: string, sig: string, args: string, c: string, inner: string) =>
     c === '' ? `fn ${name}(${sig}) -> f32 { return ${inner}(${args}); }` : `fn ${name}(${sig}) -> f32 {\n  if (!(${c})) { return 0.0; }\n  return ${inner}(${args});\n}`;
+  if (g.aVec4 && (g.aFast !== 'red' || (ph ? ph.some((p) => p.red % 4 !== 0) : g.red % 4 !== 0))) throw new Error(`${g.label}: vec4 loads of A need a reduction-major A and reductions of whole vec4s`);
+  // vec4 A: one invocation loads 4 consecutive reduction terms of one row (one 16-byte load, lanes
+  // along the reduction, i.e. along C) and writes them to 4 reduction steps of the tile.
+  const tileLoadA4 = () => {
+    const vecs = (BK * BM) / 4;
+    const slots = ceilDiv(vecs, wg);
+    const body = [
+      `let q = e % ${BK / 4}u;`,
+      `let m = e / ${BK / 4}u;`,
+      `let v = tileA4(row0 + m, r0 + q * 4u${zArg});`,
+      `for (var c = 0u; c < 4u; c++) { As[(q * 4u + c) * ${BM / 4}u + m / 4u][m % 4u] = v[c]; }`,
+    ];
+    const inner = vecs % wg !== 0 ? [`if (e < ${vecs}u) {`, ...body.map((l) => `  ${l}`), '}'] : body;
+    const lines =
+      slots === 1 ? ['{', '  let e = lid;', ...inner.map((l) => `  ${l}`), '}'] : [`for (var sl = 0u; sl < ${slots}u; sl++) {`, `  let e = lid + sl * ${wg}u;`, ...inner.map((l) => `  ${l}`), '}'];
+    return lines.join('\n    ');
+  };
+  const aCond = cond([[rowMask, `row < ${ROWS}`], [redMask, `red < ${RED}`]]);
+  const tileA4 = `fn tileA4(row: u32, red: u32${zSig}) -> vec4<f32> {\n  ${aCond === '' ? '' : `if (!(${aCond})) { return vec4<f32>(0.0); }\n  `}return loadA4(row, red${zLoad});\n}`;
   const tileFns = [
-    guardFn('tileA', `row: u32, red: u32${zSig}`, `row, red${zLoad}`, cond([[rowMask, `row < ${ROWS}`], [redMask, `red < ${RED}`]]), 'loadA'),
+    g.aVec4 ? tileA4 : guardFn('tileA', `row: u32, red: u32${zSig}`, `row, red${zLoad}`, aCond, 'loadA'),
     guardFn('tileB', `red: u32, col: u32${zSig}`, `red, col${zLoad}`, cond([[colMask, 'col < COLS'], [redMask, `red < ${RED}`]]), 'loadB'),
   ].join('\n');
 
@@ -263,7 +288,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   ${g.prologue ?? ''}
   ${accs.join('\n  ')}
   for (var r0 = redStart; r0 < redEnd; r0 += ${BK}u) {
-    ${tileLoad('As', BM, g.aFast === 'red' ? 'red' : 'x', aElem)}
+    ${g.aVec4 ? tileLoadA4() : tileLoad('As', BM, g.aFast === 'red' ? 'red' : 'x', aElem)}
     ${tileLoad('Bs', BN, g.bFast === 'red' ? 'red' : 'x', (x, r) => bElem(r, x))}
     workgroupBarrier();
     // The last tile of a reduction that is not a multiple of ${BK} stops early. (A bound the compiler
