@@ -137,26 +137,33 @@ export function im2colFn(s: ConvShape, bn: BnApply | undefined, vec4 = false): s
 }
 
 /**
- * `fn loadX4(m: u32, kk: u32) -> vec4<f32>`: {@link im2colFn}'s elements kk..kk+3 (kk a multiple of 4,
- * Cin % 4 = 0, so one tap and channels ci..ci+3) as one 16-byte load of x declared `array<vec4<f32>>`.
+ * `fn rowX(m: u32) -> vec4<u32>`, what im2col needs of output position m = (b·OH + oh)·OW + ow, once per
+ * tile: (b·H, oh·s, ow·s, b) for 3×3, (x's float offset of the pixel, 0, 0, b) for 1×1; and
+ * `fn loadX4(ri: vec4<u32>, kk: u32) -> vec4<f32>`: {@link im2colFn}'s elements kk..kk+3 (kk a
+ * multiple of 4, Cin % 4 = 0, so one tap and channels ci..ci+3) as one 16-byte load of x declared
+ * `array<vec4<f32>>`.
  */
 function im2colVec4(s: ConvShape, bn: boolean): string {
-  const act = bn ? 'vec4<f32>(act(v.x, ci, b), act(v.y, ci + 1u, b), act(v.z, ci + 2u, b), act(v.w, ci + 3u, b))' : 'v';
+  const act = bn ? 'vec4<f32>(act(v.x, ci, ri.w), act(v.y, ci + 1u, ri.w), act(v.z, ci + 2u, ri.w), act(v.w, ci + 3u, ri.w))' : 'v';
+  const info = s.k === 1 ? 'vec4<u32>(((b * H + oh * S) * W + ow * S) * CIN, 0u, 0u, b)' : 'vec4<u32>(b * H, oh * S, ow * S, b)';
   const pos =
     s.k === 1
       ? `let ci = kk;
-  let v = x[(((b * H + oh * S) * W + ow * S) * CIN + ci) / 4u];`
+  let v = x[(ri.x + ci) / 4u];`
       : `let tap = kk / CIN;
   let ci = kk % CIN;
-  let ih = oh * S + tap / KS - PAD;
-  let iw = ow * S + tap % KS - PAD;
+  let ih = ri.y + tap / KS - PAD;
+  let iw = ri.z + tap % KS - PAD;
   if (ih >= H || iw >= W) { return vec4<f32>(0.0); }
-  let v = x[(((b * H + ih) * W + iw) * CIN + ci) / 4u];`;
-  return `fn loadX4(m: u32, kk: u32) -> vec4<f32> {
+  let v = x[(((ri.x + ih) * W + iw) * CIN + ci) / 4u];`;
+  return `fn rowX(m: u32) -> vec4<u32> {
   let ow = m % OW;
   let t = m / OW;
   let oh = t % OH;
   let b = t / OH;
+  return ${info};
+}
+fn loadX4(ri: vec4<u32>, kk: u32) -> vec4<f32> {
   ${pos}
   return ${act};
 }`;
@@ -263,8 +270,9 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
     bFast: 'col',
     bindings,
     aVec4: vec4,
+    aRowInfo: vec4,
     decls: `${xReaderDecls(s, names, bindings, bn.decls, o.bn, vec4)}
-${vec4 ? 'fn loadA4(row: u32, red: u32) -> vec4<f32> { return loadX4(row, red); }' : 'fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }'}
+${vec4 ? 'fn rowA(row: u32) -> vec4<u32> { return rowX(row); }\nfn loadA4(ri: vec4<u32>, red: u32) -> vec4<f32> { return loadX4(ri, red); }' : 'fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }'}
 fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
     store: o.residual ? 'y[row * COUT + col] = v + r[row * COUT + col];' : 'y[row * COUT + col] = v;',
     prologue: bn.body,

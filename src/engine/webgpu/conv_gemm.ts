@@ -98,6 +98,12 @@ export interface GemmSpec {
    * reduction length a multiple of 4 (4 consecutive terms never cross a tap when C % 4 = 0).
    */
   aVec4?: boolean;
+  /**
+   * With aVec4: what depends only on A's row (a pixel's base offset, its image) is computed once per
+   * tile before the reduction loop (each invocation loads the same rows at every reduction step):
+   * `decls` provide `fn rowA(row: u32) -> vec4<u32>` and take its value as `loadA4(ri: vec4<u32>, red: u32)`.
+   */
+  aRowInfo?: boolean;
   /** Along which index consecutive addresses of A and B lie (which way the warp's lanes go when loading). */
   aFast: 'row' | 'red';
   bFast: 'red' | 'col';
@@ -223,7 +229,7 @@ export function gemmKernel(g: GemmSpec): Kernel {
     const body = [
       `let q = e % ${BK / 4}u;`,
       `let m = e / ${BK / 4}u;`,
-      `let v = tileA4(row0 + m, r0 + q * 4u${zArg});`,
+      `let v = tileA4(row0 + m, r0 + q * 4u${g.aRowInfo ? `, aRi[${slots === 1 ? '0u' : 'sl'}]` : ''}${zArg});`,
       `for (var c = 0u; c < 4u; c++) { As[(q * 4u + c) * ${BM / 4}u + m / 4u][m % 4u] = v[c]; }`,
     ];
     const inner = vecs % wg !== 0 ? [`if (e < ${vecs}u) {`, ...body.map((l) => `  ${l}`), '}'] : body;
@@ -232,7 +238,13 @@ export function gemmKernel(g: GemmSpec): Kernel {
     return lines.join('\n    ');
   };
   const aCond = cond([[rowMask, `row < ${ROWS}`], [redMask, `red < ${RED}`]]);
-  const tileA4 = `fn tileA4(row: u32, red: u32${zSig}) -> vec4<f32> {\n  ${aCond === '' ? '' : `if (!(${aCond})) { return vec4<f32>(0.0); }\n  `}return loadA4(row, red${zLoad});\n}`;
+  const tileA4 = `fn tileA4(row: u32, red: u32${g.aRowInfo ? ', ri: vec4<u32>' : ''}${zSig}) -> vec4<f32> {\n  ${aCond === '' ? '' : `if (!(${aCond})) { return vec4<f32>(0.0); }\n  `}return loadA4(${g.aRowInfo ? 'ri' : 'row'}, red${zLoad});\n}`;
+  // The row information of each A vec4 this invocation loads (the same rows at every reduction step).
+  const aSlots = ceilDiv((BK * BM) / 4, wg);
+  const rowInfo = g.aRowInfo
+    ? `var aRi: array<vec4<u32>, ${aSlots}>;
+  for (var sl = 0u; sl < ${aSlots}u; sl++) { aRi[sl] = rowA(row0 + (lid + sl * ${wg}u) / ${BK / 4}u${zLoad}); }`
+    : '';
   const tileFns = [
     g.aVec4 ? tileA4 : guardFn('tileA', `row: u32, red: u32${zSig}`, `row, red${zLoad}`, aCond, 'loadA'),
     guardFn('tileB', `red: u32, col: u32${zSig}`, `red, col${zLoad}`, cond([[colMask, 'col < COLS'], [redMask, `red < ${RED}`]]), 'loadB'),
@@ -286,6 +298,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let row0 = wid.y * ${BM}u;
   ${ph ? phaseMain(ph) : 'let redStart = wid.z * CHUNK;\n  let redEnd = min(redStart + CHUNK, RED);'}
   ${g.prologue ?? ''}
+  ${rowInfo}
   ${accs.join('\n  ')}
   for (var r0 = redStart; r0 < redEnd; r0 += ${BK}u) {
     ${g.aVec4 ? tileLoadA4() : tileLoad('As', BM, g.aFast === 'red' ? 'red' : 'x', aElem)}
