@@ -320,31 +320,26 @@ export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {
   const tiles = occupancyTiles(rows, s.inC, red);
   const loadA =
     s.k === 1
-      ? `fn ${v.fn}(row: u32, red: u32) -> ${v.type} { return ${v.at('row * COUT + red')}; }`
-      : `fn ${v.fn}(row: u32, red: u32) -> ${v.type} {
-  let iw = row % W;
+      ? v.rowFns('', 'let base = row * COUT;', ['base'], '', `return ${v.at('base + red')};`)
+      : v.rowFns(
+          '',
+          `let iw = row % W;
   let t = row / W;
   let ih = t % H;
-  let b = t / H;
-  let tap = red / COUT;
+  let b = t / H;`,
+          ['b', 'ih', 'iw'],
+          '',
+          `let tap = red / COUT;
   let co = red % COUT;
   // dy at the tap: oh = h + p − kh; unsigned wrap-around makes a negative one fail \`< OH\`.
   let oh = ih + PAD - tap / KS;
   let ow = iw + PAD - tap % KS;
   if (oh >= OH || ow >= OW) { return ${v.zero}; }
-  return ${v.at('((b * OH + oh) * OW + ow) * COUT + co')};
-}`;
+  return ${v.at('((b * OH + oh) * OW + ow) * COUT + co')};`,
+        );
   return gemmKernel({
     label,
-    rows,
-    cols: s.inC,
-    red,
-    tiles,
-    chunk: roundUp(red, tiles.BK),
-    aFast: 'red',
-    aVec4: v.vec4,
-    bFast: 'red',
-    bindings,
+    ...dataGemm(s, rows, red, tiles, bindings, v),
     decls: `${head}
 ${loadA}
 fn loadB(red: u32, col: u32) -> f32 { return w[((red / COUT) * CIN + col) * COUT + red % COUT]; }`,
@@ -356,17 +351,43 @@ fn loadB(red: u32, col: u32) -> f32 { return w[((red / COUT) * CIN + col) * COUT
 /** How backward-data's loadA reads dy: scalar `loadA`, or `loadA4` of 4 channels from `array<vec4<f32>>`. */
 interface DyLoad {
   vec4: boolean;
-  fn: string;
-  type: string;
   zero: string;
   /** The load of dy's element (or vec4 of elements) at a float index. */
   at: (i: string) => string;
+  /**
+   * The WGSL of loading A from a row decode (statements defining `vars`) and a body (statements
+   * returning the element from them and `red`): scalar `fn loadA(row, red[, z])` runs both at every
+   * load; vec4 splits them into `fn rowA(row[, z]) -> vec4<u32>` of the vars, run once per tile, and
+   * `fn loadA4(ri, red[, z])` (conv_gemm.ts aRowInfo), which first runs `pre` (what the body needs
+   * besides the vars).
+   */
+  rowFns: (zSig: string, decode: string, vars: string[], pre: string, body: string) => string;
+}
+
+/** The GEMM shape and operand layout of backward-data (rows of dx, cols Cin, reduction over taps × Cout). */
+function dataGemm(s: ConvShape, rows: number, red: number, tiles: GemmTiles, bindings: BindingKind[], v: DyLoad) {
+  return { rows, cols: s.inC, red, tiles, chunk: roundUp(red, tiles.BK), aFast: 'red' as const, aVec4: v.vec4, aRowInfo: v.vec4, bFast: 'red' as const, bindings };
 }
 
 function dyLoad(vec4: boolean): DyLoad {
+  const rowFns = (zSig: string, decode: string, vars: string[], pre: string, body: string) =>
+    vec4
+      ? `fn rowA(row: u32${zSig}) -> vec4<u32> {
+  ${decode}
+  return vec4<u32>(${[...vars, '0u', '0u', '0u'].slice(0, 4).join(', ')});
+}
+fn loadA4(ri: vec4<u32>, red: u32${zSig}) -> vec4<f32> {
+  ${pre}
+  ${vars.map((n, i) => `let ${n} = ri.${'xyzw'[i]};`).join(' ')}
+  ${body}
+}`
+      : `fn loadA(row: u32, red: u32${zSig}) -> f32 {
+  ${decode}
+  ${body}
+}`;
   return vec4
-    ? { vec4, fn: 'loadA4', type: 'vec4<f32>', zero: 'vec4<f32>(0.0)', at: (i) => `dy[(${i}) / 4u]` }
-    : { vec4, fn: 'loadA', type: 'f32', zero: '0.0', at: (i) => `dy[${i}]` };
+    ? { vec4, zero: 'vec4<f32>(0.0)', at: (i) => `dy[(${i}) / 4u]`, rowFns }
+    : { vec4, zero: '0.0', at: (i) => `dy[${i}]`, rowFns };
 }
 
 /**
@@ -417,21 +438,24 @@ function strideTwoBackwardData(
     pick('tw', two(ws, (x) => x.taps), 'pw'),
   ].join('\n  ');
   const decls = `${k.head}
-fn ${v.fn}(row: u32, red: u32, z: u32) -> ${v.type} {
-  ${phaseLets}
-  ${pick('dh', two(hs, (x) => x.d), 'ph')}
-  ${pick('dw', two(ws, (x) => x.d), 'pw')}
+${v.rowFns(
+  ', z: u32',
+  `${phaseLets}
   let j = row % wp;
   let t = row / wp;
   let i = t % hp;
-  let b = t / hp;
+  let b = t / hp;`,
+  ['b', 'i', 'j'],
+  phaseLets,
+  `${pick('dh', two(hs, (x) => x.d), 'ph')}
+  ${pick('dw', two(ws, (x) => x.d), 'pw')}
   let tap = red / COUT;
   // dy at oh = i + dh − th (unsigned wrap-around makes a negative one fail \`< OH\`).
   let oh = i + dh - tap / tw;
   let ow = j + dw - tap % tw;
   if (oh >= OH || ow >= OW) { return ${v.zero}; }
-  return ${v.at('((b * OH + oh) * OW + ow) * COUT + red % COUT')};
-}
+  return ${v.at('((b * OH + oh) * OW + ow) * COUT + red % COUT')};`,
+)}
 fn loadB(red: u32, col: u32, z: u32) -> f32 {
   ${phaseLets}
   ${pick('kh0', two(hs, (x) => x.k0), 'ph')}
@@ -452,15 +476,7 @@ fn dxRow(row: u32, z: u32) -> u32 {
 }`;
   return gemmKernel({
     label: k.label,
-    rows,
-    cols: s.inC,
-    red,
-    tiles,
-    chunk: roundUp(red, tiles.BK),
-    aFast: 'red',
-    aVec4: v.vec4,
-    bFast: 'red',
-    bindings: k.bindings,
+    ...dataGemm(s, rows, red, tiles, k.bindings, v),
     decls,
     store: o.accumulate ? 'let d = dxRow(row, z) * CIN + col; dx[d] = dx[d] + v;' : 'dx[dxRow(row, z) * CIN + col] = v;',
     phases,
