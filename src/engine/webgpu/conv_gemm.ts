@@ -8,8 +8,10 @@
  * and a `BK×BN` tile of B in workgroup memory (as vec4 along rows/cols, reduction-major), each
  * invocation loading whole vec4s with the lanes of a warp along the tensor's contiguous dimension,
  * then accumulates `BK` rank-1 updates from vec4 reads. `workgroup_id.z` selects a chunk of the
- * reduction (split-K; the caller's store writes that chunk's partial sums). Bounds checks are emitted
- * only where the static shapes need them.
+ * reduction (split-K; the caller's store writes that chunk's partial sums), or a phase: an independent
+ * sub-GEMM of its own size (`phases`, stride-2 backward-data). A may be loaded as vec4 along the
+ * reduction (`aVec4`, one 16-byte load per 4 terms), with its per-row indexing done once per tile
+ * (`aRowInfo`). Bounds checks are emitted only where the static shapes need them.
  */
 import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
 import { MODEL_SMS, type KernelClass } from './cost.js';
