@@ -5,7 +5,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { releaseBackends } from '../src/engine/tfjs/backend.js';
-import { conv2dBackwardData, conv2dForward, convFlops, convOutSize, gatherSide, gemmTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
+import { conv2dForward, convFlops, convOutSize, gatherSide, gemmTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
+import { conv2dBackwardData } from '../src/engine/webgpu/conv_data.js';
 import { conv2dBackwardFilter, filterSplit } from '../src/engine/webgpu/conv_filter.js';
 import { BN_EPS, bnPartials, bnStateFloats, type BnApply } from '../src/engine/webgpu/bn.js';
 import { MAX_WORKGROUPS_PER_DIMENSION } from '../src/engine/webgpu/kernel.js';
@@ -50,12 +51,24 @@ test('the cost model counts what the gathers read (hand-counted on 4-pixel sides
   assert.equal(f.flops, convFlops(s));
   assert.equal(f.usefulFlops, convFlops(s));
   assert.deepEqual([f.read, f.written], [4 * (256 * 16 + 16 * 16), 4 * 256 * 16]);
-  // Stride-2 3×3 backward-data, batch 1, 4×4, 4→4: useful = 2·(dy reads 4·5·5)·Cin 4 = 800, executed
-  // = 2 · 128 rows (16 rows, but the tile is rounded up to whole 32-lane warps: 32 invocations × 4)
-  // × cols 4 × red 36 — the rows past 16 run the reduction on zeros.
+  // Stride-2 3×3 backward-data, batch 1, 4×4, 4→4: useful = 2·(dy reads 4·5·5)·Cin 4 = 800. Four
+  // phases of 2×2 positions, reductions (taps × Cout) 1·1·4, 1·2·4, 2·1·4, 2·2·4; each phase's 4 rows
+  // are one tile of 128 (whole 32-lane warps: 32 invocations × 4), whose rows past 4 run on zeros.
   const d = conv2dBackwardData(shape(1, 4, 4, 4, 4, 3, 2)).cost!;
   assert.equal(d.usefulFlops, 800);
-  assert.equal(d.flops, 2 * 128 * 4 * 36);
+  assert.equal(d.flops, 2 * 128 * 4 * (4 + 8 + 8 + 16));
+  // A depth-50 stage transition (28×28, 16 → 32, batch 128): each phase 128·14·14 = 25,088 rows in 98
+  // tiles of 256, reductions 32, 64, 64, 128: no stride-hole products; what is left above the useful
+  // count is dy's border (odd side positions 2·14−1 = 27 take 1 of their 2 taps): per side 14 + 27 = 41
+  // (position, tap) pairs read, useful = 2·B·Cout·41²·Cin.
+  const t = conv2dBackwardData(shape(128, 28, 28, 16, 32, 3, 2));
+  assert.deepEqual(t.workgroups, [1, 98, 4]);
+  assert.equal(t.cost!.flops, 2 * 16 * 128 * 14 * 14 * (32 + 64 + 64 + 128));
+  assert.equal(t.cost!.usefulFlops, 2 * 128 * 32 * 41 * 41 * 16);
+  // The 1×1 stride-2 shortcut: only the even-even phase multiplies (Cout terms); the others write 0.
+  const sc = conv2dBackwardData(shape(128, 28, 28, 16, 32, 1, 2)).cost!;
+  assert.equal(sc.flops, sc.usefulFlops);
+  assert.equal(sc.flops, convFlops(shape(128, 28, 28, 16, 32, 1, 2)));
   // Split backward-filter: its partials are written once per chunk (the update reads them back).
   const f1 = conv2dBackwardFilter(shape(128, 28, 28, 16, 16, 3, 1));
   assert.equal(f1.kernel.cost!.written, 4 * f1.chunks * 144 * 16);
@@ -111,6 +124,23 @@ test('every kernel stays within WebGPU default limits and binds what its signatu
     assert.deepEqual(conv2dBackwardFilter(s, { bn: bnOf(s) }).kernel.bindings, ['read', 'read', 'read', 'read', 'read', 'read_write']);
     assert.deepEqual(conv2dForward(s, { bn: { ...bnOf(s), fixGamma: true } }).bindings, ['read', 'read', 'read', 'read', 'read_write']);
   }
+});
+
+test('vec4 loads along C where C % 4 = 0: x in forward (Cin), dy in backward-data (Cout); conv0 and odd channels stay scalar', () => {
+  const vecX = (c: string) => /var<storage, read> x: array<vec4<f32>>/.test(c) && /fn loadA4/.test(c);
+  const vecDy = (c: string) => /var<storage, read> dy: array<vec4<f32>>/.test(c) && /fn loadA4/.test(c);
+  const st = shape(8, 8, 8, 16, 32, 3, 2);
+  assert.ok(vecX(conv2dForward(st).code));
+  assert.ok(vecX(conv2dForward(st, { bn: bnOf(st) }).code));
+  assert.ok(vecDy(conv2dBackwardData(st).code));
+  assert.ok(vecDy(conv2dBackwardData(shape(8, 8, 8, 16, 32, 1, 1)).code));
+  const conv0 = shape(8, 8, 8, 3, 16, 3, 1);
+  assert.ok(!vecX(conv2dForward(conv0).code) && /fn loadA\(/.test(conv2dForward(conv0).code));
+  assert.ok(vecDy(conv2dBackwardData(conv0).code), 'conv0 backward-data reduces over Cout 16');
+  const odd = shape(3, 7, 7, 5, 7, 3, 2);
+  assert.ok(!vecX(conv2dForward(odd).code) && !vecDy(conv2dBackwardData(odd).code));
+  // The filter gradient still gathers x as scalars.
+  assert.ok(!vecX(conv2dBackwardFilter(st).kernel.code));
 });
 
 /** The BatchNorm(+ReLU) before a conv of shape s: one shard per image pair where the batch allows. */
@@ -247,6 +277,14 @@ test('conv0: 3 input channels (the reduction 27 is not a multiple of the tile)',
   await checkConv(shape(2, 8, 8, 3, 16, 3, 1));
 });
 
+test('stride-2 backward-data by phases: odd and even sides, 1×1 and 3×3 (pad 0 and 1), 1-pixel sides', { skip }, async () => {
+  await checkConv(shape(2, 6, 9, 8, 12, 3, 2));
+  await checkConv(shape(2, 9, 6, 8, 12, 1, 2), { accumulate: true });
+  await checkConv(shape(3, 5, 5, 4, 8, 1, 2));
+  await checkConv(shape(2, 1, 3, 4, 4, 3, 2), { accumulate: true });
+  await checkConv(shape(2, 2, 1, 4, 4, 1, 2));
+});
+
 test('odd shapes on every tile edge: batch 3, 7×7, 5 → 7 channels, 3×3 and 1×1, strides 1 and 2', { skip }, async () => {
   await checkConv(shape(3, 7, 7, 5, 7, 3, 1), { residual: true });
   await checkConv(shape(3, 7, 7, 5, 7, 3, 2), { accumulate: true });
@@ -263,6 +301,9 @@ test('split filter gradient with a short last chunk (675 positions in chunks of 
 test('fused BatchNorm(+ReLU) prologue folded from the partials, 1 and 2 shards, in forward and filter gradient (split and not)', { skip }, async () => {
   const a = shape(3, 7, 7, 5, 7, 3, 2);
   await checkConv(a, { bn: bnOf(a), residual: true });
+  // vec4 loads of x through the BatchNorm (Cin 8), stride 2 on odd sides.
+  const v = shape(2, 7, 7, 8, 12, 3, 2);
+  await checkConv(v, { bn: bnOf(v), residual: true }, 3);
   const b = shape(2, 6, 6, 16, 8, 1, 1);
   await checkConv(b, { bn: bnOf(b), accumulate: true });
   // conv0's: bn_data without ReLU, fix_gamma, 2 shards; a split filter gradient (8·8·8 = 512 positions).

@@ -53,9 +53,10 @@ export function bnStateFloats(s: BnShape): number {
  * WGSL of a kernel that reads a BatchNorm's forward partials (bindings `x`, the BatchNorm input, and
  * `state`, declared by the caller): constants `BN_S`, `BN_M`, `BN_C`, `BN_P`, `BN_EPS` and
  * `fn bnMoments(s, c) -> vec2f`, the (mean, biased variance) of shard s, channel c, folded from the P
- * shifted partials exactly as every BatchNorm kernel folds them ({@link foldStats}).
+ * shifted partials exactly as every BatchNorm kernel folds them ({@link foldStats}). `xVec4`: x is
+ * declared `array<vec4<f32>>` (a conv's vec4 loads), and the shift is read as a component of it.
  */
-export function bnMomentsFn(s: BnShape): string {
+export function bnMomentsFn(s: BnShape, xVec4 = false): string {
   const { P } = bnPartials(s);
   return `const BN_S = ${s.shards}u; const BN_M = ${s.rows}u; const BN_C = ${s.channels}u; const BN_P = ${P}u; const BN_EPS = ${f32(s.eps ?? BN_EPS)};
 fn bnMoments(s: u32, c: u32) -> vec2f {
@@ -65,7 +66,8 @@ fn bnMoments(s: u32, c: u32) -> vec2f {
     t += vec2f(state[o], state[o + 1u]);
   }
   let d = t.x / f32(BN_M);
-  return vec2f(x[s * BN_M * BN_C + c] + d, max(t.y / f32(BN_M) - d * d, 0.0));
+  let k = s * BN_M * BN_C + c;
+  return vec2f(${xVec4 ? 'x[k / 4u][k % 4u]' : 'x[k]'} + d, max(t.y / f32(BN_M) - d * d, 0.0));
 }`;
 }
 
@@ -82,12 +84,12 @@ export interface BnApply {
  * statements (in `main`, uniform control flow, invocation index `lid` of `wgSize`) that fill them:
  * scale = γ·rstd, shift = β − μ·scale, then a barrier. `fn bnAct(v, s, c)` is then the BatchNorm output
  * `fma(v, scale, shift)` of an input value v of shard s, channel c, with ReLU written as
- * `select(y, 0, y < 0)` (a NaN stays NaN for the step's NaN guard).
+ * `select(y, 0, y < 0)` (a NaN stays NaN for the step's NaN guard). `xVec4`: see {@link bnMomentsFn}.
  * @returns WGSL declarations, prologue statements and the workgroup bytes used.
  */
-export function bnPrologue(a: BnApply, wgSize: number): { decls: string; body: string; bytes: number } {
+export function bnPrologue(a: BnApply, wgSize: number, xVec4 = false): { decls: string; body: string; bytes: number } {
   const SC = a.shape.shards * a.shape.channels;
-  const decls = `${bnMomentsFn(a.shape)}
+  const decls = `${bnMomentsFn(a.shape, xVec4)}
 var<workgroup> bnScale: array<f32, ${SC}>;
 var<workgroup> bnShift: array<f32, ${SC}>;
 fn bnAct(v: f32, s: u32, c: u32) -> f32 {

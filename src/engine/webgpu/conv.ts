@@ -15,10 +15,9 @@
  * | backward-data   | B·H·W (b,h,w)   | Cin  | k·k·Cout (kh,kw,co) | dy at ((h+p−kh)/s, (w+p−kw)/s, co) where that divides and lies inside, else 0 | w[kh,kw,ci,co] |
  * | backward-filter | k·k·Cin (kh,kw,ci) | Cout | B·OH·OW, split in chunks | x as in forward (transposed) | dy[b,oh,ow,co] |
  *
- * Backward-data is the transposed convolution: the gather form above indexes the kernel taps
- * directly, so no flipped copy of the weights is needed, and stride 2 keeps only the taps whose
- * `h + p − kh` is even (the others load 0: a quarter of that GEMM's products are useful, acceptable
- * for the network's two stride-2 units). Backward-filter (conv_filter.ts) splits its long reduction
+ * Backward-data (conv_data.ts) is the transposed convolution: the gather form above indexes the kernel taps
+ * directly, so no flipped copy of the weights is needed; stride 2 runs as four dense phases (the
+ * parities of h and w), each with only the taps whose `h + p − kh` is even. Backward-filter (conv_filter.ts) splits its long reduction
  * (every output position) into chunks, one per `workgroup_id.z`, and writes one partial `[k·k·Cin, Cout]`
  * per chunk, which the SGD update sums (split-K), because its output is small (2,304 floats at 16→16)
  * and would otherwise occupy only a few workgroups.
@@ -129,12 +128,45 @@ export function shapeConsts(s: ConvShape): string {
  * With `bn` the element inside the image is the BatchNorm(+ReLU) output `bnAct(x, shard of b, ci)`
  * (bn.ts bnPrologue; the padding stays 0, as the conv pads the BatchNorm's output).
  */
-export function im2colFn(s: ConvShape, bn: BnApply | undefined): string {
+export function im2colFn(s: ConvShape, bn: BnApply | undefined, vec4 = false): string {
   if (bn && s.batch % bn.shape.shards !== 0) throw new Error(`conv: batch ${s.batch} does not split into ${bn.shape.shards} BatchNorm shards`);
   const act = bn
     ? `fn act(v: f32, ci: u32, b: u32) -> f32 { return bnAct(v, b / ${s.batch / bn.shape.shards}u, ci); }\n`
     : `fn act(v: f32, ci: u32, b: u32) -> f32 { return v; }\n`;
-  return act + im2colBody(s);
+  return act + (vec4 ? im2colVec4(s, bn !== undefined) : im2colBody(s));
+}
+
+/**
+ * `fn rowX(m: u32) -> vec4<u32>`, what im2col needs of output position m = (b·OH + oh)·OW + ow, once per
+ * tile: (b·H, oh·s, ow·s, b) for 3×3, (x's float offset of the pixel, 0, 0, b) for 1×1; and
+ * `fn loadX4(ri: vec4<u32>, kk: u32) -> vec4<f32>`: {@link im2colFn}'s elements kk..kk+3 (kk a
+ * multiple of 4, Cin % 4 = 0, so one tap and channels ci..ci+3) as one 16-byte load of x declared
+ * `array<vec4<f32>>`.
+ */
+function im2colVec4(s: ConvShape, bn: boolean): string {
+  const act = bn ? 'vec4<f32>(act(v.x, ci, ri.w), act(v.y, ci + 1u, ri.w), act(v.z, ci + 2u, ri.w), act(v.w, ci + 3u, ri.w))' : 'v';
+  const info = s.k === 1 ? 'vec4<u32>(((b * H + oh * S) * W + ow * S) * CIN, 0u, 0u, b)' : 'vec4<u32>(b * H, oh * S, ow * S, b)';
+  const pos =
+    s.k === 1
+      ? `let ci = kk;
+  let v = x[(ri.x + ci) / 4u];`
+      : `let tap = kk / CIN;
+  let ci = kk % CIN;
+  let ih = ri.y + tap / KS - PAD;
+  let iw = ri.z + tap % KS - PAD;
+  if (ih >= H || iw >= W) { return vec4<f32>(0.0); }
+  let v = x[(((ri.x + ih) * W + iw) * CIN + ci) / 4u];`;
+  return `fn rowX(m: u32) -> vec4<u32> {
+  let ow = m % OW;
+  let t = m / OW;
+  let oh = t % OH;
+  let b = t / OH;
+  return ${info};
+}
+fn loadX4(ri: vec4<u32>, kk: u32) -> vec4<f32> {
+  ${pos}
+  return ${act};
+}`;
 }
 
 function im2colBody(s: ConvShape): string {
@@ -176,18 +208,19 @@ export interface ConvInputOptions {
 }
 
 /** The bindings a fused BatchNorm adds, and its WGSL (declarations, prologue, workgroup bytes). */
-export function bnInput(bn: BnApply | undefined, wgSize: number): { names: string[]; decls: string; body: string; bytes: number } {
+export function bnInput(bn: BnApply | undefined, wgSize: number, xVec4 = false): { names: string[]; decls: string; body: string; bytes: number } {
   if (!bn) return { names: [], decls: '', body: '', bytes: 0 };
-  const p = bnPrologue(bn, wgSize);
+  const p = bnPrologue(bn, wgSize, xVec4);
   return { names: ['state', ...(bn.fixGamma ? [] : ['gamma']), 'beta'], ...p };
 }
 
 /**
  * The WGSL declarations of a kernel that gathers x (forward, backward-filter): its bindings, the
- * shape's constants, a fused BatchNorm's declarations and `fn loadX` ({@link im2colFn}).
+ * shape's constants, a fused BatchNorm's declarations and `fn loadX` ({@link im2colFn}), or with
+ * `vec4` x as `array<vec4<f32>>` and `fn loadX4`.
  */
-export function xReaderDecls(s: ConvShape, names: string[], bindings: BindingKind[], bnDecls: string, bn: BnApply | undefined): string {
-  return `${declare(names, bindings)}\n${shapeConsts(s)}\n${bnDecls}\n${im2colFn(s, bn)}`;
+export function xReaderDecls(s: ConvShape, names: string[], bindings: BindingKind[], bnDecls: string, bn: BnApply | undefined, vec4 = false): string {
+  return `${declare(names, bindings, vec4 ? ['x'] : [])}\n${shapeConsts(s)}\n${bnDecls}\n${im2colFn(s, bn, vec4)}`;
 }
 
 /** The label's mark of a fused BatchNorm. */
@@ -221,7 +254,9 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
   const red = s.k * s.k * s.inC;
   const tiles = occupancyTiles(rows, s.outC, red, bnBytes(o.bn));
   const xg = xGather(s);
-  const bn = bnInput(o.bn, gemmInvocations(tiles));
+  // vec4 loads of x along Cin where Cin % 4 = 0 (every conv but conv0).
+  const vec4 = s.inC % 4 === 0;
+  const bn = bnInput(o.bn, gemmInvocations(tiles), vec4);
   const names = ['x', 'w', ...bn.names, ...(o.residual ? ['r'] : []), 'y'];
   const bindings: BindingKind[] = names.map((n) => (n === 'y' ? 'read_write' : 'read'));
   return gemmKernel({
@@ -234,8 +269,10 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
     aFast: 'red',
     bFast: 'col',
     bindings,
-    decls: `${xReaderDecls(s, names, bindings, bn.decls, o.bn)}
-fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }
+    aVec4: vec4,
+    aRowInfo: vec4,
+    decls: `${xReaderDecls(s, names, bindings, bn.decls, o.bn, vec4)}
+${vec4 ? 'fn rowA(row: u32) -> vec4<u32> { return rowX(row); }\nfn loadA4(ri: vec4<u32>, red: u32) -> vec4<f32> { return loadX4(ri, red); }' : 'fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }'}
 fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
     store: o.residual ? 'y[row * COUT + col] = v + r[row * COUT + col];' : 'y[row * COUT + col] = v;',
     prologue: bn.body,
@@ -247,67 +284,6 @@ fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
       written: 4 * rows * s.outC,
       epilogueReads: o.residual ? rows * s.outC : 0,
       perWorkgroupReads: bnInputFloats(o.bn),
-    },
-  });
-}
-
-/**
- * The input gradient `dx[B,H,W,Cin]` of a convolution from `dy[B,OH,OW,Cout]` and `w[k,k,Cin,Cout]`
- * (the transposed convolution): `dx[b,h,w,ci] = Σ_{kh,kw,co} dy[b,(h+p−kh)/s,(w+p−kw)/s,co]·w[kh,kw,ci,co]`
- * over the taps where the division is exact and the position lies inside dy. Implicit GEMM: rows
- * B·H·W, cols Cin, reduction k·k·Cout. dx is overwritten, or added to when `accumulate` (a unit's act1
- * takes gradient from conv1 and from the shortcut).
- * Bindings: dy read, w read, dx read_write. FLOPs: {@link convFlops} (the stride-2 GEMM runs 4× that).
- */
-export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {}): Kernel {
-  const rows = s.batch * s.inH * s.inW;
-  const red = s.k * s.k * s.outC;
-  const tiles = occupancyTiles(rows, s.inC, red);
-  const bindings: BindingKind[] = ['read', 'read', 'read_write'];
-  const { outH, outW } = convOutSize(s);
-  const gh = gatherSide(s.inH, outH, s.k, s.stride, 'dy');
-  const gw = gatherSide(s.inW, outW, s.k, s.stride, 'dy');
-  // dy at the tap: oh·s = h + p − kh; unsigned wrap-around makes a negative one fail `< OH`.
-  const ohOf = (v: string, kv: string) => (s.stride === 1 ? `${v} + PAD - ${kv}` : `(${v} + PAD - ${kv}) / S`);
-  const loadA =
-    s.k === 1 && s.stride === 1
-      ? `fn loadA(row: u32, red: u32) -> f32 { return dy[row * COUT + red]; }`
-      : `fn loadA(row: u32, red: u32) -> f32 {
-  let iw = row % W;
-  let t = row / W;
-  let ih = t % H;
-  let b = t / H;
-  let tap = red / COUT;
-  let co = red % COUT;
-  let kh = tap / KS;
-  let kw = tap % KS;
-  let oh = ${ohOf('ih', 'kh')};
-  let ow = ${ohOf('iw', 'kw')};
-  ${s.stride === 2 ? 'if (((ih + PAD - kh) & 1u) != 0u || ((iw + PAD - kw) & 1u) != 0u) { return 0.0; }\n  ' : ''}if (oh >= OH || ow >= OW) { return 0.0; }
-  return dy[((b * OH + oh) * OW + ow) * COUT + co];
-}`;
-  return gemmKernel({
-    label: `conv2d_bwd_data${o.accumulate ? '+acc' : ''} ${shapeLabel(s)}`,
-    rows,
-    cols: s.inC,
-    red,
-    tiles,
-    chunk: roundUp(red, tiles.BK),
-    aFast: 'red',
-    bFast: 'red',
-    bindings,
-    decls: `${declare(['dy', 'w', 'dx'], bindings)}
-${shapeConsts(s)}
-${loadA}
-fn loadB(red: u32, col: u32) -> f32 { return w[((red / COUT) * CIN + col) * COUT + red % COUT]; }`,
-    store: o.accumulate ? 'dx[row * CIN + col] = dx[row * CIN + col] + v;' : 'dx[row * CIN + col] = v;',
-    cost: {
-      class: 'conv_bwd_data',
-      aReads: s.batch * s.outC * gh.pairs * gw.pairs,
-      bReads: red * s.inC,
-      read: 4 * (s.batch * s.outC * gh.distinct * gw.distinct + red * s.inC + (o.accumulate ? rows * s.inC : 0)),
-      written: 4 * rows * s.inC,
-      epilogueReads: o.accumulate ? rows * s.inC : 0,
     },
   });
 }

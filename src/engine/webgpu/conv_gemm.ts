@@ -8,8 +8,10 @@
  * and a `BK×BN` tile of B in workgroup memory (as vec4 along rows/cols, reduction-major), each
  * invocation loading whole vec4s with the lanes of a warp along the tensor's contiguous dimension,
  * then accumulates `BK` rank-1 updates from vec4 reads. `workgroup_id.z` selects a chunk of the
- * reduction (split-K; the caller's store writes that chunk's partial sums). Bounds checks are emitted
- * only where the static shapes need them.
+ * reduction (split-K; the caller's store writes that chunk's partial sums), or a phase: an independent
+ * sub-GEMM of its own size (`phases`, stride-2 backward-data). A may be loaded as vec4 along the
+ * reduction (`aVec4`, one 16-byte load per 4 terms), with its per-row indexing done once per tile
+ * (`aRowInfo`). Bounds checks are emitted only where the static shapes need them.
  */
 import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
 import { MODEL_SMS, type KernelClass } from './cost.js';
@@ -92,6 +94,18 @@ export interface GemmSpec {
   tiles: GemmTiles;
   /** Reduction terms per `workgroup_id.z` (a multiple of BK), `red` rounded up when not split. */
   chunk: number;
+  /**
+   * A is loaded as vec4 along the reduction: `decls` then provide `fn loadA4(row: u32, red: u32) -> vec4<f32>`
+   * (A(row, red..red+3), red a multiple of 4) instead of loadA; needs `aFast: 'red'` and every
+   * reduction length a multiple of 4 (4 consecutive terms never cross a tap when C % 4 = 0).
+   */
+  aVec4?: boolean;
+  /**
+   * With aVec4: what depends only on A's row (a pixel's base offset, its image) is computed once per
+   * tile before the reduction loop (each invocation loads the same rows at every reduction step):
+   * `decls` provide `fn rowA(row: u32) -> vec4<u32>` and take its value as `loadA4(ri: vec4<u32>, red: u32)`.
+   */
+  aRowInfo?: boolean;
   /** Along which index consecutive addresses of A and B lie (which way the warp's lanes go when loading). */
   aFast: 'row' | 'red';
   bFast: 'red' | 'col';
@@ -104,6 +118,20 @@ export interface GemmSpec {
   prologue?: string;
   /** What the caller's indexing touches, for the kernel's {@link KernelCost}. */
   cost: GemmCostInput;
+  /**
+   * Independent sub-GEMMs in one dispatch, one per `workgroup_id.z` (which then selects a phase, not a
+   * reduction chunk; `chunk` is unused): phase z has its own `rows` and `red` (`rows`/`red` of the
+   * spec are their maxima), and `bReads`, the (red, col) pairs its loadB reads per row tile. loadA and
+   * loadB take z as a third argument, `store` sees `z`; workgroups past their phase's rows return at once.
+   */
+  phases?: GemmPhase[];
+}
+
+/** One phase of a phased GEMM ({@link GemmSpec.phases}). */
+export interface GemmPhase {
+  rows: number;
+  red: number;
+  bReads: number;
 }
 
 /** The operand and epilogue traffic of one GEMM, counted by its caller from the gather's indexing. */
@@ -122,10 +150,28 @@ export interface GemmCostInput {
   perWorkgroupReads?: number;
 }
 
-/** `@group(0) @binding(i)` declarations for the given names and kinds. */
-export function declare(names: string[], kinds: BindingKind[]): string {
+/**
+ * The start of a phased GEMM's `main`: its phase `z`, that phase's rows and reduction (uniform: from
+ * `workgroup_id`), an early return for the workgroups past its rows, and the whole reduction.
+ */
+function phaseMain(ph: GemmPhase[]): string {
+  const table = (name: string, v: number[]) => `var ${name} = array<u32, ${v.length}>(${v.map((n) => `${n}u`).join(', ')});`;
+  return [
+    'let z = wid.z;',
+    table('phaseRows', ph.map((p) => p.rows)),
+    table('phaseRed', ph.map((p) => p.red)),
+    'let rowsP = phaseRows[z];',
+    'let redP = phaseRed[z];',
+    'if (row0 >= rowsP) { return; }',
+    'let redStart = 0u;',
+    'let redEnd = redP;',
+  ].join('\n  ');
+}
+
+/** `@group(0) @binding(i)` declarations for the given names and kinds, `array<vec4<f32>>` for the names in `vec4`. */
+export function declare(names: string[], kinds: BindingKind[], vec4: readonly string[] = []): string {
   return names
-    .map((n, i) => `@group(0) @binding(${i}) var<storage, ${kinds[i] === 'read' ? 'read' : 'read_write'}> ${n}: array<f32>;`)
+    .map((n, i) => `@group(0) @binding(${i}) var<storage, ${kinds[i] === 'read' ? 'read' : 'read_write'}> ${n}: array<${vec4.includes(n) ? 'vec4<f32>' : 'f32'}>;`)
     .join('\n');
 }
 
@@ -138,12 +184,18 @@ export function gemmKernel(g: GemmSpec): Kernel {
   const tn = BN / TN;
   const tm = BM / TM;
   const wg = tm * tn;
-  const splits = ceilDiv(g.red, g.chunk);
+  const ph = g.phases;
+  const splits = ph ? ph.length : ceilDiv(g.red, g.chunk);
   const workgroups: [number, number, number] = [ceilDiv(g.cols, BN), ceilDiv(g.rows, BM), splits];
   if (workgroups.some((n) => n > MAX_WORKGROUPS_PER_DIMENSION)) throw new Error(`${g.label}: ${workgroups.join('×')} workgroups exceed ${MAX_WORKGROUPS_PER_DIMENSION} per dimension`);
-  const rowMask = g.rows % BM !== 0;
+  const rowMask = ph ? ph.some((p) => p.rows !== g.rows) || g.rows % BM !== 0 : g.rows % BM !== 0;
   const colMask = g.cols % BN !== 0;
-  const redMask = g.red % BK !== 0;
+  const redMask = ph ? ph.some((p) => p.red % BK !== 0) : g.red % BK !== 0;
+  // A phased GEMM's bounds are per phase (`rowsP`, `redP` in main, passed to the guards with z).
+  const [ROWS, RED] = ph ? ['rowsP', 'redP'] : ['ROWS', 'RED'];
+  const zSig = ph ? ', z: u32, rowsP: u32, redP: u32' : '';
+  const zArg = ph ? ', z, rowsP, redP' : '';
+  const zLoad = ph ? ', z' : '';
   const cond = (parts: [boolean, string][]) => parts.filter(([need]) => need).map(([, c]) => c).join(' && ');
 
   // One operand tile: `X` is its non-reduction extent (BM or BN), stored as `[BK][X/4]` vec4.
@@ -166,13 +218,38 @@ export function gemmKernel(g: GemmSpec): Kernel {
   };
   // Elements outside the GEMM (tile edges, a reduction that is not a multiple of BK) are 0; the
   // guard is a branch rather than select(), which would evaluate (and read) both sides.
-  const aElem = (x: string, r: string) => `tileA(${x}, ${r})`;
-  const bElem = (r: string, x: string) => `tileB(${r}, ${x})`;
+  const aElem = (x: string, r: string) => `tileA(${x}, ${r}${zArg})`;
+  const bElem = (r: string, x: string) => `tileB(${r}, ${x}${zArg})`;
   const guardFn = (name: string, sig: string, args: string, c: string, inner: string) =>
     c === '' ? `fn ${name}(${sig}) -> f32 { return ${inner}(${args}); }` : `fn ${name}(${sig}) -> f32 {\n  if (!(${c})) { return 0.0; }\n  return ${inner}(${args});\n}`;
+  if (g.aVec4 && (g.aFast !== 'red' || (ph ? ph.some((p) => p.red % 4 !== 0) : g.red % 4 !== 0))) throw new Error(`${g.label}: vec4 loads of A need a reduction-major A and reductions of whole vec4s`);
+  // vec4 A: one invocation loads 4 consecutive reduction terms of one row (one 16-byte load, lanes
+  // along the reduction, i.e. along C) and writes them to 4 reduction steps of the tile.
+  const tileLoadA4 = () => {
+    const vecs = (BK * BM) / 4;
+    const slots = ceilDiv(vecs, wg);
+    const body = [
+      `let q = e % ${BK / 4}u;`,
+      `let m = e / ${BK / 4}u;`,
+      `let v = tileA4(row0 + m, r0 + q * 4u${g.aRowInfo ? `, aRi[${slots === 1 ? '0u' : 'sl'}]` : ''}${zArg});`,
+      `for (var c = 0u; c < 4u; c++) { As[(q * 4u + c) * ${BM / 4}u + m / 4u][m % 4u] = v[c]; }`,
+    ];
+    const inner = vecs % wg !== 0 ? [`if (e < ${vecs}u) {`, ...body.map((l) => `  ${l}`), '}'] : body;
+    const lines =
+      slots === 1 ? ['{', '  let e = lid;', ...inner.map((l) => `  ${l}`), '}'] : [`for (var sl = 0u; sl < ${slots}u; sl++) {`, `  let e = lid + sl * ${wg}u;`, ...inner.map((l) => `  ${l}`), '}'];
+    return lines.join('\n    ');
+  };
+  const aCond = cond([[rowMask, `row < ${ROWS}`], [redMask, `red < ${RED}`]]);
+  const tileA4 = `fn tileA4(row: u32, red: u32${g.aRowInfo ? ', ri: vec4<u32>' : ''}${zSig}) -> vec4<f32> {\n  ${aCond === '' ? '' : `if (!(${aCond})) { return vec4<f32>(0.0); }\n  `}return loadA4(${g.aRowInfo ? 'ri' : 'row'}, red${zLoad});\n}`;
+  // The row information of each A vec4 this invocation loads (the same rows at every reduction step).
+  const aSlots = ceilDiv((BK * BM) / 4, wg);
+  const rowInfo = g.aRowInfo
+    ? `var aRi: array<vec4<u32>, ${aSlots}>;
+  for (var sl = 0u; sl < ${aSlots}u; sl++) { aRi[sl] = rowA(row0 + (lid + sl * ${wg}u) / ${BK / 4}u${zLoad}); }`
+    : '';
   const tileFns = [
-    guardFn('tileA', 'row: u32, red: u32', 'row, red', cond([[rowMask, 'row < ROWS'], [redMask, 'red < RED']]), 'loadA'),
-    guardFn('tileB', 'red: u32, col: u32', 'red, col', cond([[colMask, 'col < COLS'], [redMask, 'red < RED']]), 'loadB'),
+    g.aVec4 ? tileA4 : guardFn('tileA', `row: u32, red: u32${zSig}`, `row, red${zLoad}`, aCond, 'loadA'),
+    guardFn('tileB', `red: u32, col: u32${zSig}`, `red, col${zLoad}`, cond([[colMask, 'col < COLS'], [redMask, `red < ${RED}`]]), 'loadB'),
   ].join('\n');
 
   const accs: string[] = [];
@@ -197,7 +274,7 @@ export function gemmKernel(g: GemmSpec): Kernel {
       }
     }
     const block = `{ let row = rowT + ${r}u;\n      ${inner.join('\n      ')}\n    }`;
-    stores.push(rowMask ? `if (rowT + ${r}u < ROWS) ${block}` : block);
+    stores.push(rowMask ? `if (rowT + ${r}u < ${ROWS}) ${block}` : block);
   }
 
   const code = `// ${g.label}
@@ -221,12 +298,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let ty = lid / ${tn}u;
   let col0 = wid.x * ${BN}u;
   let row0 = wid.y * ${BM}u;
-  let redStart = wid.z * CHUNK;
-  let redEnd = min(redStart + CHUNK, RED);
+  ${ph ? phaseMain(ph) : 'let redStart = wid.z * CHUNK;\n  let redEnd = min(redStart + CHUNK, RED);'}
   ${g.prologue ?? ''}
+  ${rowInfo}
   ${accs.join('\n  ')}
   for (var r0 = redStart; r0 < redEnd; r0 += ${BK}u) {
-    ${tileLoad('As', BM, g.aFast === 'red' ? 'red' : 'x', aElem)}
+    ${g.aVec4 ? tileLoadA4() : tileLoad('As', BM, g.aFast === 'red' ? 'red' : 'x', aElem)}
     ${tileLoad('Bs', BN, g.bFast === 'red' ? 'red' : 'x', (x, r) => bElem(r, x))}
     workgroupBarrier();
     // The last tile of a reduction that is not a multiple of ${BK} stops early. (A bound the compiler
@@ -249,11 +326,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   const c = g.cost;
   const cost = {
     class: c.class,
-    flops: 2 * workgroups[1] * BM * workgroups[0] * BN * g.red,
+    flops: 2 * workgroups[0] * BN * (ph ? ph.reduce((a, p) => a + ceilDiv(p.rows, BM) * BM * p.red, 0) : workgroups[1] * BM * g.red),
     usefulFlops: 2 * c.aReads * g.cols,
     read: c.read,
     written: c.written,
-    requested: 4 * (workgroups[0] * c.aReads + workgroups[1] * c.bReads + c.epilogueReads + workgroups[0] * workgroups[1] * workgroups[2] * (c.perWorkgroupReads ?? 0)),
+    requested:
+      4 *
+      (workgroups[0] * c.aReads +
+        (ph ? ph.reduce((a, p) => a + ceilDiv(p.rows, BM) * p.bReads, 0) : workgroups[1] * c.bReads) +
+        c.epilogueReads +
+        workgroups[0] * workgroups[1] * workgroups[2] * (c.perWorkgroupReads ?? 0)),
   };
   return { label: g.label, code, bindings: g.bindings, workgroups, cost };
 }

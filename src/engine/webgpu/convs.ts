@@ -1,7 +1,8 @@
 /**
- * The convolution kernels the static engine uses (the implicit-GEMM kernels of conv.ts and
- * conv_filter.ts): the one import the network compiler goes through, so that another convolution
+ * The convolution kernels the static engine uses (the implicit-GEMM kernels of conv.ts,
+ * conv_data.ts and conv_filter.ts): the one import the network compiler goes through, so that another convolution
  * implementation with the same API is a one-line change.
  */
-export { conv2dBackwardData, conv2dForward, convOutSize, type ConvShape } from './conv.js';
+export { conv2dForward, convOutSize, type ConvShape } from './conv.js';
+export { conv2dBackwardData } from './conv_data.js';
 export { conv2dBackwardFilter, type FilterGradient } from './conv_filter.js';
