@@ -1,5 +1,5 @@
 /**
- * BatchNorm kernels of the static engine (training mode per shard, inference mode), NHWC float32.
+ * Training-mode BatchNorm kernels of the static engine (per shard; inference mode: bn_infer.ts), NHWC float32.
  * Formulas and conventions as model/batchnorm.ts (MXNet's BatchNorm; eps 2e-5): training mode
  * normalises every shard with its own mean and biased variance over its N/S·H·W rows; the moving
  * statistics get the shards' average (moving = 0.9·moving + 0.1·batch, applied by the update kernel).
@@ -20,7 +20,7 @@
  * {@link bnForwardKernel}; the backward recomputes its ReLU mask from x.
  */
 import type { BindingKind, Kernel } from './kernel.js';
-import { entry, f32, grid, storage, WG, elementwiseMain } from './wgsl.js';
+import { entry, f32, grid, storage, WG } from './wgsl.js';
 import { elementwiseCost } from './cost.js';
 
 /** BatchNorm eps of the reference (symbols/resnet.py). */
@@ -371,48 +371,4 @@ ${foldStats(true)}
   );
   cost.requested += 4 * (workgroups[0] * workgroups[1] - 1) * stateFloats;
   return { label: `bn_bwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''} dx:${o.dx}`, code, bindings, workgroups, cost };
-}
-
-/**
- * Inference mode with the moving statistics: y = x·scale + (β − μ·scale), scale = γ/√(var + eps),
- * then ReLU when `relu` (model/batchnorm.ts batchNormInfer). One invocation per element.
- * Bindings: x, [γ,] β, moving ([mean C | var C]), y.
- */
-export function bnInferKernel(n: number, channels: number, o: { fixGamma: boolean; relu: boolean; eps?: number }): Kernel {
-  const decl = [storage(0, 'x', 'read')];
-  const bindings: BindingKind[] = ['read'];
-  if (!o.fixGamma) (decl.push(storage(1, 'gamma', 'read')), bindings.push('read'));
-  const b = bindings.length;
-  decl.push(storage(b, 'beta', 'read'), storage(b + 1, 'moving', 'read'), storage(b + 2, 'y', 'read_write'));
-  bindings.push('read', 'read', 'read_write');
-  const main = elementwiseMain(
-    n,
-    `  let c = i % ${channels}u;
-  let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(o.eps ?? BN_EPS)});
-  let val = x[i] * scale + (beta[c] - moving[c] * scale);
-  y[i] = ${o.relu ? 'select(val, 0.0, val < 0.0)' : 'val'};`,
-  );
-  return { label: `bn_infer n${n} C${channels}${o.relu ? ' relu' : ''}${o.eps !== undefined && o.eps !== BN_EPS ? ` eps${o.eps}` : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
-}
-
-/**
- * Inference-mode backward to the input (for input gradients): dx = dy·[a > 0]·γ/√(var + eps)
- * (`add`: dx += …). One invocation per element. Bindings: dy, [a,] [γ,] moving, dx.
- */
-export function bnInferBackwardKernel(n: number, channels: number, o: { fixGamma: boolean; relu: boolean; add: boolean; eps?: number }): Kernel {
-  const decl = [storage(0, 'dy', 'read')];
-  const bindings: BindingKind[] = ['read'];
-  const add = (name: string, access: 'read' | 'read_write') => (decl.push(storage(bindings.length, name, access)), bindings.push(access));
-  if (o.relu) add('a', 'read');
-  if (!o.fixGamma) add('gamma', 'read');
-  add('moving', 'read');
-  add('dx', 'read_write');
-  const main = elementwiseMain(
-    n,
-    `  let c = i % ${channels}u;
-  let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(o.eps ?? BN_EPS)});
-  let g = ${o.relu ? 'select(0.0, dy[i], a[i] > 0.0)' : 'dy[i]'};
-  dx[i] = ${o.add ? 'dx[i] + ' : ''}g * scale;`,
-  );
-  return { label: `bn_infer_bwd n${n} C${channels}${o.relu ? ' relu' : ''}${o.eps !== undefined && o.eps !== BN_EPS ? ` eps${o.eps}` : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
 }
