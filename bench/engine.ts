@@ -227,7 +227,7 @@ const side = o.arch === 'mxnet-preact' ? 28 : 32;
 console.log(`network: ${spec.label}, ${parameterCount(spec).toLocaleString('en-US')} trainable parameters, ${(forwardMacs(spec, side, side) / 1e9).toFixed(3)} G multiply-adds forward per ${side}×${side} image`);
 const unsupported = staticEngineUnsupported(spec);
 if (unsupported !== null) {
-  console.log(`the static engine ${unsupported}: no timing (a run falls back to tfjs-webgpu); try --width ${Math.floor(256 / (spec.layout.filters[spec.layout.filters.length - 1]! / spec.width))}`);
+  console.log(`the static engine ${unsupported}: no timing (a run falls back to tfjs-webgpu)`);
   process.exit(0);
 }
 for (const toggles of toggleSets) {

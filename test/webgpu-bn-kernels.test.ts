@@ -7,7 +7,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { releaseBackends } from '../src/engine/tfjs/backend.js';
-import { BN_EPS, bnBackwardKernel, bnForwardKernel, bnInferBackwardKernel, bnInferKernel, bnPartials, bnStateFloats, bnStatsKernel, type BnShape } from '../src/engine/webgpu/bn.js';
+import { BN_EPS, bnBackwardKernel, bnForwardKernel, bnPartials, bnStateFloats, bnStatsKernel, type BnShape } from '../src/engine/webgpu/bn.js';
+import { bnInferBackwardKernel, bnInferKernel } from '../src/engine/webgpu/bn_infer.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
 import { runSteps, testDevice, type Step } from './fixtures/wgsl.js';
 import { garbage, lcgValues } from './fixtures/values.js';
@@ -173,6 +174,17 @@ test('training BatchNorm with several partials per shard (P 2, 2 and 3) and wide
   note('train', await checkTraining({ shards: 1, rows: 6000, channels: 3 }, { fixGamma: false, relu: true, dx: 'add' }, 31));
   note('train', await checkTraining({ shards: 3, rows: 260, channels: 64 }, { fixGamma: false, relu: false, dx: 'write' }, 41));
   note('train', await checkTraining({ shards: 2, rows: 130, channels: 256 }, { fixGamma: false, relu: true, dx: 'write' }, 51));
+});
+
+test('training BatchNorm wider than a workgroup (320, 512, 640 channels; 1–2 shards): each invocation loops over channels', { skip }, async () => {
+  assert.deepEqual(bnPartials({ shards: 2, rows: 72, channels: 320 }), { P: 2, R: 1 });
+  note('train', await checkTraining({ shards: 2, rows: 72, channels: 320 }, { fixGamma: false, relu: true, dx: 'write' }, 61));
+  note('train', await checkTraining({ shards: 1, rows: 40, channels: 512 }, { fixGamma: true, relu: false, dx: 'add' }, 71));
+  note('train', await checkTraining({ shards: 1, rows: 130, channels: 640 }, { fixGamma: false, relu: true, dx: 'add' }, 81));
+});
+
+test('BatchNorm kernels refuse more than 1,024 shard-channels (the workgroup-memory bound of fit.ts)', () => {
+  assert.throws(() => bnStatsKernel({ shards: 2, rows: 16, channels: 640 }, { backward: false }), /BatchNorm: 2 shards × 640 channels, at most 1024 shard-channels/);
 });
 
 /** Inference BatchNorm (+ReLU) and its input gradient by tfjs on cpu, with the moving statistics as constants. */

@@ -312,3 +312,10 @@ test('fused BatchNorm(+ReLU) prologue folded from the partials, 1 and 2 shards, 
   await checkConv(c, { bn: bnOf(c, { relu: false, fixGamma: true }) });
   await checkConv(c, { bn: bnOf(c) }, 5);
 });
+
+test('fused BatchNorm(+ReLU) prologue wider than a workgroup: 512 channels × 2 shards (1×1) and 320 channels × 1 shard (3×3 stride 2)', { skip }, async () => {
+  const a = shape(2, 3, 3, 512, 8, 1, 1);
+  await checkConv(a, { bn: bnOf(a), accumulate: true });
+  const b = shape(1, 4, 4, 320, 8, 3, 2);
+  await checkConv(b, { bn: bnOf(b), residual: true });
+});

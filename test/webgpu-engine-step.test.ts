@@ -1,6 +1,7 @@
 // The static WebGPU engine's training step against the tfjs step (train/step.ts on the cpu
 // backend), from the same weights: two steps of a depth-8 network per experiment (and of
-// preact-resnet18 and wrn-28-10 at width 8 with PyTorch's SGD form), then parameters,
+// preact-resnet18 and wrn-28-10 at width 8, and preact-resnet18 at width 40 — 320 BatchNorm channels —
+// with PyTorch's SGD form), then parameters,
 // momentum, moving statistics, losses and correct counts compared. Runs on lavapipe
 // (scripts/setup-lavapipe.sh); skipped with one line where no WebGPU adapter loads (never in CI).
 // Tiny on purpose (8×8 images, batch 8): lavapipe is a CPU and every kernel shape compiles a shader.
@@ -52,6 +53,10 @@ const CASES: Case[] = [
   { name: 'preact-resnet18 width 8, input mixup (one λ, permutation), PyTorch SGD', mixAt: 'input', backward: 'exact', loss: 'soft-ce', shards: 1, arch: { arch: 'preact-resnet18', width: 8 }, scheme: 'permutation' },
   { name: 'preact-resnet18 width 8, mixup after the post-activated stem', mixAt: 'head', backward: 'exact', loss: 'soft-ce', shards: 1, arch: { arch: 'preact-resnet18', width: 8 }, scheme: 'permutation' },
   { name: 'wrn-28-10 at width 8, ERM, PyTorch SGD', mixAt: null, backward: 'exact', loss: 'soft-ce', shards: 1, arch: { arch: 'wrn-28-10', width: 8 } },
+  // 320 channels in stage 4: the BatchNorm kernels and conv prologues wider than a workgroup (bn.ts).
+  // One shard, as the paper's recipe: two shards of 4 images at stage 4's 1×1 maps make a BatchNorm
+  // so ill-conditioned that the engine and tfjs part by ~1e-2 at any width (measured at width 32 too).
+  { name: 'preact-resnet18 width 40 (320 BatchNorm channels), input mixup', mixAt: 'input', backward: 'exact', loss: 'soft-ce', shards: 1, arch: { arch: 'preact-resnet18', width: 40 } },
 ];
 
 const B = 8;

@@ -8,10 +8,13 @@ import { staticBufferRefusal, staticEngineUnsupported } from '../src/engine/webg
 const MiB = 2 ** 20;
 const train = (batch: number) => ({ key: 'train.batchSize', batch, flag: (n: number) => `--batch-size ${n}` });
 
-test('static engine: basic units up to 256 BatchNorm channels; bottleneck and wider networks fall back', () => {
+test('static engine: basic units at any width up to 1,024 BatchNorm channels × shards; bottleneck networks fall back', () => {
   assert.equal(staticEngineUnsupported(networkSpec(50, 10)), null);
   assert.equal(staticEngineUnsupported(networkSpec(18, 10, 'preact-resnet18', 32)), null); // 256 channels in stage 4
-  assert.match(staticEngineUnsupported(networkSpec(18, 10, 'preact-resnet18'))!, /at most 256 BatchNorm channels \(PreAct ResNet-18 has 512\)/);
+  assert.equal(staticEngineUnsupported(networkSpec(18, 10, 'preact-resnet18')), null); // 512
+  assert.equal(staticEngineUnsupported(networkSpec(18, 10, 'preact-resnet18'), 2), null); // 512 × 2 = 1,024
+  assert.equal(staticEngineUnsupported(networkSpec(28, 10, 'wrn-28-10')), null); // 640
+  assert.match(staticEngineUnsupported(networkSpec(28, 10, 'wrn-28-10'), 2)!, /at most 1024 BatchNorm shard-channels .*\(WRN-28-10 has 640 channels × 2 shards; lower train\.shards\)/);
   assert.match(staticEngineUnsupported(networkSpec(164, 10))!, /bottleneck/);
 });
 

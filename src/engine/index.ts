@@ -2,9 +2,10 @@
  * Builds the executor of a run, and nowhere else is one chosen:
  * - on tfjs's `webgpu` backend (engine/tfjs/backend.ts selected it, so Dawn is set up on the chosen
  *   adapter), the static WebGPU engine (engine/webgpu/static.ts) on Dawn's engine device
- *   (engine/dawn.ts `engineDevice`); for a network it cannot build (bottleneck units, depth ≥ 164;
- *   more than 256 BatchNorm channels, e.g. PreAct ResNet-18 at width 64; engine/webgpu/fit.ts) the
- *   tfjs executor on tfjs-webgpu instead, with one note line on stderr. A batch whose buffers pass
+ *   (engine/dawn.ts `engineDevice`), for every network with basic units at any width (the paper's
+ *   PreAct ResNet-18 and WRN-28-10 included); for a network it cannot build (bottleneck units, depth
+ *   ≥ 164; more than 1,024 BatchNorm channels × train.shards; engine/webgpu/fit.ts) the tfjs executor
+ *   on tfjs-webgpu instead, with one note line on stderr. A batch whose buffers pass
  *   the device's limits is refused before anything is built (UserError, one line naming the
  *   largest batch that fits);
  * - otherwise the tfjs executor on tfjs's current backend.
@@ -33,7 +34,7 @@ export function createEngine(cfg: Config): Engine {
   const device = tf.getBackend() === 'webgpu' ? engineDevice() : null;
   if (device) {
     const spec = networkSpecOf(cfg.model);
-    const why = staticEngineUnsupported(spec);
+    const why = staticEngineUnsupported(spec, cfg.train.shards);
     if (why === null) {
       const shape = staticShape(cfg);
       const refusal = staticBufferRefusal(spec, shape.height, shape.width, [

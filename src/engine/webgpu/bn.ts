@@ -1,5 +1,5 @@
 /**
- * BatchNorm kernels of the static engine (training mode per shard, inference mode), NHWC float32.
+ * Training-mode BatchNorm kernels of the static engine (per shard; inference mode: bn_infer.ts), NHWC float32.
  * Formulas and conventions as model/batchnorm.ts (MXNet's BatchNorm; eps 2e-5): training mode
  * normalises every shard with its own mean and biased variance over its N/S·H·W rows; the moving
  * statistics get the shards' average (moving = 0.9·moving + 0.1·batch, applied by the update kernel).
@@ -20,7 +20,7 @@
  * {@link bnForwardKernel}; the backward recomputes its ReLU mask from x.
  */
 import type { BindingKind, Kernel } from './kernel.js';
-import { entry, f32, grid, storage, WG, elementwiseMain } from './wgsl.js';
+import { entry, f32, grid, storage, WG } from './wgsl.js';
 import { elementwiseCost } from './cost.js';
 
 /** BatchNorm eps of the reference (symbols/resnet.py). */
@@ -37,9 +37,20 @@ export interface BnShape {
   eps?: number;
 }
 
-/** Partials per shard and invocation groups of the partials kernel for a shape. */
+/**
+ * Most shard-channels S·C a BatchNorm may have: the kernels keep per-(shard, channel) statistics in
+ * workgroup memory (WebGPU's default 16 KiB), the backward four arrays of S·C floats, a convolution's
+ * fused prologue two beside its GEMM tiles. 1,024 covers every network at `train.shards` 1 (WRN-28-10's
+ * 640 channels) or 2 (PreAct ResNet-18's 512).
+ */
+export const BN_MAX_SHARD_CHANNELS = 1024;
+
+/**
+ * Partials per shard and invocation groups of the partials kernel for a shape: R = ⌊256/C⌋ rows per
+ * pass for C ≤ 256; one row per pass (R = 1, each invocation looping over channels) for wider ones.
+ */
 export function bnPartials(s: BnShape): { P: number; R: number } {
-  const R = Math.floor(WG / s.channels);
+  const R = Math.max(1, Math.floor(WG / s.channels));
   const P = Math.max(1, Math.min(32, Math.ceil(s.rows / (R * 64))));
   return { P, R };
 }
@@ -80,7 +91,8 @@ export interface BnApply {
 
 /**
  * The fused BatchNorm(+ReLU) of a consumer kernel: declarations (after the caller's `x` and `state`
- * bindings and `gamma` unless fixGamma, `beta`), workgroup arrays `bnScale`, `bnShift` `[S·C]`, and the
+ * bindings and `gamma` unless fixGamma, `beta`), workgroup arrays `bnScale`, `bnShift` `[S·C]` (8·S·C
+bytes, at most 8 KiB under {@link BN_MAX_SHARD_CHANNELS}, so a GEMM's tiles still fit beside them), and the
  * statements (in `main`, uniform control flow, invocation index `lid` of `wgSize`) that fill them:
  * scale = γ·rstd, shift = β − μ·scale, then a barrier. `fn bnAct(v, s, c)` is then the BatchNorm output
  * `fma(v, scale, shift)` of an input value v of shard s, channel c, with ReLU written as
@@ -113,16 +125,18 @@ fn bnAct(v: f32, s: u32, c: u32) -> f32 {
 
 function header(s: BnShape): string {
   const { P, R } = bnPartials(s);
-  if (s.channels > WG) throw new Error(`BatchNorm: ${s.channels} channels, at most ${WG}`);
+  if (s.shards * s.channels > BN_MAX_SHARD_CHANNELS) throw new Error(`BatchNorm: ${s.shards} shards × ${s.channels} channels, at most ${BN_MAX_SHARD_CHANNELS} shard-channels`);
   return `const S = ${s.shards}u; const M = ${s.rows}u; const C = ${s.channels}u; const P = ${P}u; const R = ${R}u;
 const N = ${s.shards * s.rows * s.channels}u; const EPS = ${f32(s.eps ?? BN_EPS)};`;
 }
 
 /**
  * Partials of the forward (Σ(x−K), Σ(x−K)²) or backward (Σg, Σg·(x−K)) statistics. Dispatch
- * `[P, S, 1]` workgroups of 256: invocation (r, c) = (lid / C, lid % C), r < R = ⌊256/C⌋, sums rows
- * m ≡ p·R + r (mod P·R) of shard s at channel c; then the R sums per channel are added in
- * workgroup memory and written to the state at partial (s, p).
+ * `[P, S, 1]` workgroups of 256. For C ≤ 256: invocation (r, c) = (lid / C, lid % C), r < R = ⌊256/C⌋,
+ * sums rows m ≡ p·R + r (mod P·R) of shard s at channel c; then the R sums per channel are added in
+ * workgroup memory and written to the state at partial (s, p). For C > 256 (R = 1): invocation lid
+ * sums rows m ≡ p (mod P) at channels c = lid, lid + 256, … (consecutive invocations read consecutive
+ * channels of a row) and writes each channel's sums straight to the state.
  * Backward: g = dy·[BN output > 0] with `relu`, the BN output recomputed from x and the forward
  * partials as the consumers computed it ({@link bnPrologue}); `batch`: workgroup (0, 0) also writes
  * the shards' average mean and biased variance to `batch` ([mean C | var C], for the moving update),
@@ -150,25 +164,8 @@ export function bnStatsKernel(s: BnShape, o: { backward: boolean; relu?: boolean
   if (writeBatch) add('batch', 'read_write');
   const pro = mask ? bnPrologue({ shape: s, fixGamma: o.fixGamma === true, relu: true }, WG) : null;
   const value = bwd ? `let g = ${mask ? 'select(0.0, dy[j], bnAct(x[j], s, c) > 0.0)' : 'dy[j]'}; acc += vec2f(g, g * v);` : 'acc += vec2f(v, v * v);';
-  const code = `${header(s)}
-${decl.join('\n')}
-${pro ? pro.decls : writeBatch ? bnMomentsFn(s) : ''}
-var<workgroup> part: array<vec2f, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let p = wid.x; let s = wid.y;
-  ${pro ? pro.body : ''}
-  ${
-    writeBatch
-      ? `if (p == 0u && s == 0u && lid < C) {
-    var mv = vec2f(0.0);
-    for (var q = 0u; q < S; q++) { mv += bnMoments(q, lid); }
-    batch[lid] = mv.x / f32(S);
-    batch[C + lid] = mv.y / f32(S);
-  }`
-      : ''
-  }
-  let c = lid % C; let r = lid / C;
+  const half = bwd ? 'S * P * C * 2u + ' : '';
+  const narrowSums = `let c = lid % C; let r = lid / C;
   var acc = vec2f(0.0);
   if (r < R) {
     let base = s * M;
@@ -184,10 +181,44 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (lid < C) {
     var t = vec2f(0.0);
     for (var q = 0u; q < R; q++) { t += part[q * C + lid]; }
-    let o = ${bwd ? 'S * P * C * 2u + ' : ''}((s * P + p) * C + lid) * 2u;
+    let o = ${half}((s * P + p) * C + lid) * 2u;
     state[o] = t.x;
     state[o + 1u] = t.y;
+  }`;
+  const wideSums = `let base = s * M;
+  for (var c = lid; c < C; c += ${WG}u) {
+    var acc = vec2f(0.0);
+    let k = x[base * C + c];
+    for (var m = p; m < M; m += P) {
+      let j = (base + m) * C + c;
+      let v = x[j] - k;
+      ${value}
+    }
+    let o = ${half}((s * P + p) * C + c) * 2u;
+    state[o] = acc.x;
+    state[o + 1u] = acc.y;
+  }`;
+  const code = `${header(s)}
+${decl.join('\n')}
+${pro ? pro.decls : writeBatch ? bnMomentsFn(s) : ''}
+${s.channels > WG ? '' : `var<workgroup> part: array<vec2f, ${WG}>;`}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let p = wid.x; let s = wid.y;
+  ${pro ? pro.body : ''}
+  ${
+    writeBatch
+      ? `if (p == 0u && s == 0u) {
+    for (var c = lid; c < C; c += ${WG}u) {
+      var mv = vec2f(0.0);
+      for (var q = 0u; q < S; q++) { mv += bnMoments(q, c); }
+      batch[c] = mv.x / f32(S);
+      batch[C + c] = mv.y / f32(S);
+    }
+  }`
+      : ''
   }
+  ${s.channels > WG ? wideSums : narrowSums}
 }
 `;
   const n = s.shards * s.rows * s.channels;
@@ -197,8 +228,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 
 /**
- * WGSL that folds the forward partials into `mu[s·C+c]`, `rstd[s·C+c]` = 1/√(var + eps) and `vr`
- * (biased variance) in workgroup memory, and with `backward` the backward partials into
+ * WGSL that folds the forward partials into `mu[s·C+c]`, `rstd[s·C+c]` = 1/√(var + eps) and (forward
+ * only) `vr` (biased variance) in workgroup memory, and with `backward` the backward partials into
  * `gs` = Σg and `gxm` = Σg·(x − μ) per (s, c). Ends with a barrier; call it in uniform control flow.
  */
 function foldStats(backward: boolean): string {
@@ -216,7 +247,7 @@ function foldStats(backward: boolean): string {
       let d = t.x / f32(M);
       let v = max(t.y / f32(M) - d * d, 0.0);
       mu[j] = x[s * M * C + c] + d;
-      vr[j] = v;
+      ${backward ? '' : 'vr[j] = v;'}
       rstd[j] = inverseSqrt(v + EPS);
       ${backward ? 'gs[j] = u.x; gxm[j] = u.y - d * u.x;' : ''}
     }
@@ -250,11 +281,13 @@ var<workgroup> vr: array<f32, ${s.shards * s.channels}>;
 var<workgroup> rstd: array<f32, ${s.shards * s.channels}>;
 ${entry(workgroups[0])}
 ${foldStats(false)}
-  if (wg == 0u && lid < C) {
-    var m = 0.0; var v = 0.0;
-    for (var s = 0u; s < S; s++) { m += mu[s * C + lid]; v += vr[s * C + lid]; }
-    batch[lid] = m / f32(S);
-    batch[C + lid] = v / f32(S);
+  if (wg == 0u) {
+    for (var c = lid; c < C; c += ${WG}u) {
+      var m = 0.0; var v = 0.0;
+      for (var s = 0u; s < S; s++) { m += mu[s * C + c]; v += vr[s * C + c]; }
+      batch[c] = m / f32(S);
+      batch[C + c] = v / f32(S);
+    }
   }
   for (var e = 0u; e < ${ELEMS}u; e++) {
     let i = (wg * ${ELEMS}u + e) * ${WG}u + lid;
@@ -300,17 +333,18 @@ export function bnBackwardKernel(s: BnShape, o: { fixGamma: boolean; relu: boole
   const code = `${header(s)}
 ${decl.join('\n')}
 var<workgroup> mu: array<f32, ${SC}>;
-var<workgroup> vr: array<f32, ${SC}>;
 var<workgroup> rstd: array<f32, ${SC}>;
 var<workgroup> gs: array<f32, ${SC}>;
 var<workgroup> gxm: array<f32, ${SC}>;
 ${entry(workgroups[0])}
 ${foldStats(true)}
-  if (wg == 0u && lid < C) {
-    var db = 0.0; var dg = 0.0;
-    for (var s = 0u; s < S; s++) { db += gs[s * C + lid]; dg += gxm[s * C + lid] * rstd[s * C + lid]; }
-    dbeta[lid] = db;
-    ${o.fixGamma ? '' : 'dgamma[lid] = dg;'}
+  if (wg == 0u) {
+    for (var c = lid; c < C; c += ${WG}u) {
+      var db = 0.0; var dg = 0.0;
+      for (var s = 0u; s < S; s++) { db += gs[s * C + c]; dg += gxm[s * C + c] * rstd[s * C + c]; }
+      dbeta[c] = db;
+      ${o.fixGamma ? '' : 'dgamma[c] = dg;'}
+    }
   }
   ${
     withDx
@@ -339,48 +373,4 @@ ${foldStats(true)}
   );
   cost.requested += 4 * (workgroups[0] * workgroups[1] - 1) * stateFloats;
   return { label: `bn_bwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''} dx:${o.dx}`, code, bindings, workgroups, cost };
-}
-
-/**
- * Inference mode with the moving statistics: y = x·scale + (β − μ·scale), scale = γ/√(var + eps),
- * then ReLU when `relu` (model/batchnorm.ts batchNormInfer). One invocation per element.
- * Bindings: x, [γ,] β, moving ([mean C | var C]), y.
- */
-export function bnInferKernel(n: number, channels: number, o: { fixGamma: boolean; relu: boolean; eps?: number }): Kernel {
-  const decl = [storage(0, 'x', 'read')];
-  const bindings: BindingKind[] = ['read'];
-  if (!o.fixGamma) (decl.push(storage(1, 'gamma', 'read')), bindings.push('read'));
-  const b = bindings.length;
-  decl.push(storage(b, 'beta', 'read'), storage(b + 1, 'moving', 'read'), storage(b + 2, 'y', 'read_write'));
-  bindings.push('read', 'read', 'read_write');
-  const main = elementwiseMain(
-    n,
-    `  let c = i % ${channels}u;
-  let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(o.eps ?? BN_EPS)});
-  let val = x[i] * scale + (beta[c] - moving[c] * scale);
-  y[i] = ${o.relu ? 'select(val, 0.0, val < 0.0)' : 'val'};`,
-  );
-  return { label: `bn_infer n${n} C${channels}${o.relu ? ' relu' : ''}${o.eps !== undefined && o.eps !== BN_EPS ? ` eps${o.eps}` : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
-}
-
-/**
- * Inference-mode backward to the input (for input gradients): dx = dy·[a > 0]·γ/√(var + eps)
- * (`add`: dx += …). One invocation per element. Bindings: dy, [a,] [γ,] moving, dx.
- */
-export function bnInferBackwardKernel(n: number, channels: number, o: { fixGamma: boolean; relu: boolean; add: boolean; eps?: number }): Kernel {
-  const decl = [storage(0, 'dy', 'read')];
-  const bindings: BindingKind[] = ['read'];
-  const add = (name: string, access: 'read' | 'read_write') => (decl.push(storage(bindings.length, name, access)), bindings.push(access));
-  if (o.relu) add('a', 'read');
-  if (!o.fixGamma) add('gamma', 'read');
-  add('moving', 'read');
-  add('dx', 'read_write');
-  const main = elementwiseMain(
-    n,
-    `  let c = i % ${channels}u;
-  let scale = ${o.fixGamma ? '' : 'gamma[c] * '}inverseSqrt(moving[${channels}u + c] + ${f32(o.eps ?? BN_EPS)});
-  let g = ${o.relu ? 'select(0.0, dy[i], a[i] > 0.0)' : 'dy[i]'};
-  dx[i] = ${o.add ? 'dx[i] + ' : ''}g * scale;`,
-  );
-  return { label: `bn_infer_bwd n${n} C${channels}${o.relu ? ' relu' : ''}${o.eps !== undefined && o.eps !== BN_EPS ? ` eps${o.eps}` : ''}`, code: `${decl.join('\n')}\n${main.code}`, bindings, workgroups: main.workgroups };
 }

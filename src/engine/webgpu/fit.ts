@@ -1,6 +1,6 @@
 /**
  * What the static WebGPU engine can build, checked before it allocates anything: the network's
- * shape (basic units; BatchNorm kernels take at most {@link WG} channels) and the device's buffer
+ * shape (basic units; any BatchNorm width, at most {@link BN_MAX_SHARD_CHANNELS} channels × shards) and the device's buffer
  * limits. A network that does not fit is refused with one line, never halfway through building.
  *
  * Buffer sizes, in bytes, from the spec alone (model/memory.ts networkSize): the largest buffer that
@@ -11,13 +11,15 @@
  */
 import type { NetworkSpec } from '../../model/spec.js';
 import { networkSize } from '../../model/memory.js';
-import { WG } from './wgsl.js';
+import { BN_MAX_SHARD_CHANNELS } from './bn.js';
 
 /** Why the static engine cannot run a network at all (the caller falls back to tfjs-webgpu), or null. */
-export function staticEngineUnsupported(spec: NetworkSpec): string | null {
+export function staticEngineUnsupported(spec: NetworkSpec, shards = 1): string | null {
   if (spec.layout.bottleneck) return 'has no bottleneck units';
   const widest = Math.max(...spec.bns.map((b) => b.channels));
-  if (widest > WG) return `takes at most ${WG} BatchNorm channels (${spec.label} has ${widest})`;
+  if (shards * widest > BN_MAX_SHARD_CHANNELS) {
+    return `takes at most ${BN_MAX_SHARD_CHANNELS} BatchNorm shard-channels in workgroup memory (${spec.label} has ${widest} channels × ${shards} shards; lower train.shards)`;
+  }
   return null;
 }
 

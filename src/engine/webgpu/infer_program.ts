@@ -9,7 +9,7 @@
  * the backward pass needs its mask.
  */
 import type { BatchNormSpec, ConvSpec } from '../../model/spec.js';
-import { bnInferBackwardKernel, bnInferKernel } from './bn.js';
+import { bnInferBackwardKernel, bnInferKernel } from './bn_infer.js';
 import { conv2dBackwardData, conv2dForward, convOutSize, type ConvShape } from './convs.js';
 import { fcBackwardKernel, logitsKernel, poolBackwardKernel, poolKernel } from './head.js';
 import type { EngineBuffers } from './layout.js';
