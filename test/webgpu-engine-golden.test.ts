@@ -71,6 +71,14 @@ function planOf(c: Case): MixPlan | null {
   return plan;
 }
 
+/** Runs the golden case's images through the engine in inference mode; every logit within `tol` of the case's. */
+async function logitsWithin(e: StaticResNet, c: { imagesNHWC: number[]; logits?: number[][] }, tol: number): Promise<void> {
+  const got = await e.infer(Float32Array.from(c.imagesNHWC));
+  const want = c.logits!.flat();
+  const worst = Math.max(...want.map((v, i) => Math.abs(v - got[i]!)));
+  assert.ok(worst <= tol, `max |Δlogit| ${worst}`);
+}
+
 for (const name of ['eval-logits-d8', 'eval-logits-d50']) {
   test(`golden ${name}: inference logits within 1e-5`, { skip }, async () => {
     if ('skip' in opened) return;
@@ -82,10 +90,7 @@ for (const name of ['eval-logits-d8', 'eval-logits-d50']) {
     });
     try {
       e.writeWeights(await weightsOf(join(GOLDEN, name, 'weights')));
-      const got = await e.infer(Float32Array.from(c.imagesNHWC));
-      const want = c.logits!.flat();
-      const worst = Math.max(...want.map((v, i) => Math.abs(v - got[i]!)));
-      assert.ok(worst <= 1e-5, `max |Δlogit| ${worst}`);
+      await logitsWithin(e, c, 1e-5);
     } finally {
       e.dispose();
     }
@@ -146,10 +151,7 @@ for (const name of PREACT_EVAL_CASES) {
     });
     try {
       e.writeWeights(await torchWeightsOf(join(GOLDEN, name, 'weights')));
-      const got = await e.infer(Float32Array.from(c.imagesNHWC));
-      const want = c.logits!.flat();
-      const worst = Math.max(...want.map((v, i) => Math.abs(v - got[i]!)));
-      assert.ok(worst <= 1e-5, `max |Δlogit| ${worst}`);
+      await logitsWithin(e, c, 1e-5);
       assert.deepEqual(opened.errors, []);
     } finally {
       e.dispose();
