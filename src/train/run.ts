@@ -25,6 +25,7 @@ import { bestEpoch } from '../rundir/best.js';
 import { checkpointBytes, diskUseLine } from './diskuse.js';
 import { TrainDataStopped, checkpointDue, curveRow, epochLine, epochStatus, evaluateEpoch, trainEpoch, type EpochContext, type TrainIo } from './epoch.js';
 import { RunClock } from './eta.js';
+import { nothingToDo } from './resume.js';
 import { curvesForEvents, RunEvents, tensorboardDir } from './events.js';
 import type { RunLog } from '../rundir/log.js';
 import {
@@ -84,7 +85,6 @@ export interface TrainRequest {
 }
 
 export { prepareResume } from './resume.js';
-import { nothingToDo } from './resume.js';
 
 /**
  * The batches of an epoch, said once at the start: `390 batches of 128 per epoch, the last 80 samples
