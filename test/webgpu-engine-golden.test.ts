@@ -71,6 +71,29 @@ function planOf(c: Case): MixPlan | null {
   return plan;
 }
 
+/**
+ * Writes `init`, trains the case's `steps` steps on its batch and plan, and checks each step's loss
+ * within 1e-5 and every parameter's change (after − init) within `bound` relative (changeErrors).
+ */
+async function stepsMatch(
+  e: StaticResNet,
+  c: { labels: number[]; imagesNHWC: number[]; steps: number; lr: number; losses: number[] },
+  plan: Parameters<typeof mixLabels>[2],
+  init: Map<string, Float32Array>,
+  after: Map<string, Float32Array>,
+  bound: number,
+): Promise<void> {
+  e.writeWeights(init);
+  const labels = Int32Array.from(c.labels);
+  const images = Float32Array.from(c.imagesNHWC);
+  for (let s = 0; s < c.steps; s++) e.trainStep(images, mixLabels(labels, 10, plan), majorityLabels(labels, plan), plan, c.lr);
+  const r = await e.settle();
+  r.forEach((x, i) => assert.ok(Math.abs(x.loss - c.losses[i]!) <= 1e-5, `loss ${i}: ${x.loss} vs ${c.losses[i]}`));
+  const bad = changeErrors(e, init, after, await e.readWeights(), bound);
+  assert.deepEqual(bad, [], bad.join(', '));
+  if ('errors' in opened) assert.deepEqual(opened.errors, []);
+}
+
 /** Runs the golden case's images through the engine in inference mode; every logit within `tol` of the case's. */
 async function logitsWithin(e: StaticResNet, c: { imagesNHWC: number[]; logits?: number[][] }, tol: number): Promise<void> {
   const got = await e.infer(Float32Array.from(c.imagesNHWC));
@@ -110,18 +133,7 @@ for (const name of ['step-erm', 'step-input-mixup', 'step-head-exact', 'step-hea
     try {
       const init = await weightsOf(join(GOLDEN, name, 'init'));
       const after = await weightsOf(join(GOLDEN, name, 'after'));
-      e.writeWeights(init);
-      const plan = planOf(c);
-      const labels = Int32Array.from(c.labels);
-      const images = Float32Array.from(c.imagesNHWC);
-      for (let s = 0; s < c.steps; s++) e.trainStep(images, mixLabels(labels, 10, plan), majorityLabels(labels, plan), plan, c.lr);
-      const r = await e.settle();
-      r.forEach((x, i) => assert.ok(Math.abs(x.loss - c.losses[i]!) <= 1e-5, `loss ${i}: ${x.loss} vs ${c.losses[i]}`));
-      const got = await e.readWeights();
-      const bound = c.shards > 1 ? 2e-2 : 1e-2;
-      const bad = changeErrors(e, init, after, got, bound);
-      assert.deepEqual(bad, [], bad.join(', '));
-      assert.deepEqual(opened.errors, []);
+      await stepsMatch(e, c, planOf(c), init, after, c.shards > 1 ? 2e-2 : 1e-2);
     } finally {
       e.dispose();
     }
@@ -172,16 +184,7 @@ for (const name of PREACT_STEP_CASES) {
     try {
       const init = await torchWeightsOf(join(GOLDEN, name, 'init'));
       const after = await torchWeightsOf(join(GOLDEN, name, 'after'));
-      e.writeWeights(init);
-      const labels = Int32Array.from(c.labels);
-      const images = Float32Array.from(c.imagesNHWC);
-      for (let s = 0; s < c.steps; s++) e.trainStep(images, mixLabels(labels, 10, plan), majorityLabels(labels, plan), plan, c.lr);
-      const r = await e.settle();
-      r.forEach((x, i) => assert.ok(Math.abs(x.loss - c.losses[i]!) <= 1e-5, `loss ${i}: ${x.loss} vs ${c.losses[i]}`));
-      const got = await e.readWeights();
-      const bad = changeErrors(e, init, after, got, 1e-2);
-      assert.deepEqual(bad, [], bad.join(', '));
-      assert.deepEqual(opened.errors, []);
+      await stepsMatch(e, c, plan, init, after, 1e-2);
     } finally {
       e.dispose();
     }
