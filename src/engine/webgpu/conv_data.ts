@@ -4,7 +4,7 @@
  * phase GEMMs in one dispatch, so that no stride-hole product is executed. Layouts as in conv.ts.
  */
 import type { BindingKind, Kernel } from './kernel.js';
-import { declare, gemmKernel, occupancyTiles, roundUp, type GemmCostInput, type GemmTiles } from './conv_gemm.js';
+import { declare, gemmKernel, gemmTiles, occupancyTiles, roundUp, type GemmCostInput, type GemmTiles } from './conv_gemm.js';
 import { convOutSize, gatherSide, shapeConsts, shapeLabel, type ConvShape } from './conv.js';
 
 /**
@@ -15,8 +15,10 @@ import { convOutSize, gatherSide, shapeConsts, shapeLabel, type ConvShape } from
  * takes gradient from conv1 and from the shortcut). Stride 2 runs as four phases in one dispatch
  * ({@link strideTwoPhases}), so that it executes no stride-hole products.
  * Bindings: dy read, w read, dx read_write. FLOPs: {@link convFlops}.
+ * `invocations`: tiles of at most that many invocations ({@link gemmTiles}; conv_fused.ts matches the
+ * backward-filter's workgroup) instead of {@link occupancyTiles}'s.
  */
-export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {}): Kernel {
+export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean; invocations?: number } = {}): Kernel {
   const rows = s.batch * s.inH * s.inW;
   const red = s.k * s.k * s.outC;
   const bindings: BindingKind[] = ['read', 'read', 'read_write'];
@@ -36,7 +38,7 @@ export function conv2dBackwardData(s: ConvShape, o: { accumulate?: boolean } = {
   const v = dyLoad(s.outC % 4 === 0);
   const head = `${declare(['dy', 'w', 'dx'], bindings, v.vec4 ? ['dy'] : [])}\n${shapeConsts(s)}`;
   if (s.stride === 2) return strideTwoBackwardData(s, o, { label, bindings, head, cost, v });
-  const tiles = occupancyTiles(rows, s.inC, red);
+  const tiles = dataTiles(rows, s.inC, red, o.invocations);
   const loadA =
     s.k === 1
       ? v.rowFns('', 'let base = row * COUT;', ['base'], '', `return ${v.at('base + red')};`)
@@ -65,6 +67,11 @@ fn loadB(red: u32, col: u32) -> f32 { return w[((red / COUT) * CIN + col) * COUT
     store: o.accumulate ? 'dx[row * CIN + col] = dx[row * CIN + col] + v;' : 'dx[row * CIN + col] = v;',
     cost,
   });
+}
+
+/** Backward-data's tiles: {@link occupancyTiles}, or {@link gemmTiles} of at most `invocations`. */
+function dataTiles(rows: number, cols: number, red: number, invocations: number | undefined): GemmTiles {
+  return invocations === undefined ? occupancyTiles(rows, cols, red) : gemmTiles(rows, cols, red, invocations);
 }
 
 /** How backward-data's loadA reads dy: scalar `loadA`, or `loadA4` of 4 channels from `array<vec4<f32>>`. */
@@ -132,7 +139,7 @@ export function strideTwoPhases(n: number, k: number): { size: number; k0: numbe
  */
 function strideTwoBackwardData(
   s: ConvShape,
-  o: { accumulate?: boolean },
+  o: { accumulate?: boolean; invocations?: number },
   k: { label: string; bindings: BindingKind[]; head: string; cost: GemmCostInput; v: DyLoad },
 ): Kernel {
   const v = k.v;
@@ -145,7 +152,7 @@ function strideTwoBackwardData(
   });
   const rows = Math.max(...phases.map((p) => p.rows));
   const red = Math.max(...phases.map((p) => p.red));
-  const tiles = occupancyTiles(s.batch * s.inH * s.inW, s.inC, red);
+  const tiles = dataTiles(s.batch * s.inH * s.inW, s.inC, red, o.invocations);
   const pick = (name: string, v: [number, number], bit: string) => `let ${name} = select(${v[0]}u, ${v[1]}u, ${bit} == 1u);`;
   const two = <T,>(a: T[], f: (x: T) => number): [number, number] => [f(a[0]!), f(a[1]!)];
   // Per phase: sizes hp × wp, taps th × tw starting at kh0/kw0, dy offsets dh/dw.

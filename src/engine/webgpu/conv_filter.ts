@@ -59,6 +59,8 @@ export interface FilterGradient {
   chunks: number;
   /** Floats of one partial (k·k·Cin·Cout). */
   total: number;
+  /** Invocations of its workgroup. */
+  invocations: number;
 }
 
 /**
@@ -113,5 +115,5 @@ fn loadB(red: u32, col: u32) -> f32 { return dy[red * COUT + col]; }`,
       perWorkgroupReads: bnInputFloats(o.bn),
     },
   });
-  return { kernel, chunks, total };
+  return { kernel, chunks, total, invocations: gemmInvocations(tiles) };
 }

@@ -168,6 +168,12 @@ function phaseMain(ph: GemmPhase[]): string {
   ].join('\n  ');
 }
 
+/**
+ * The signature of a GEMM kernel's entry point `main` (after `@compute @workgroup_size(n)`):
+ * gemm_group.ts turns it into an ordinary function of `(lid, wid)` to run two GEMMs in one dispatch.
+ */
+export const GEMM_MAIN = 'fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>)';
+
 /** `@group(0) @binding(i)` declarations for the given names and kinds, `array<vec4<f32>>` for the names in `vec4`. */
 export function declare(names: string[], kinds: BindingKind[], vec4: readonly string[] = []): string {
   return names
@@ -293,7 +299,7 @@ var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>; // [BK][BM/4]: A tile, re
 var<workgroup> Bs: array<vec4<f32>, ${(BK * BN) / 4}>; // [BK][BN/4]: B tile, reduction-major
 
 @compute @workgroup_size(${wg})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+${GEMM_MAIN} {
   let tx = lid % ${tn}u;
   let ty = lid / ${tn}u;
   let col0 = wid.x * ${BN}u;

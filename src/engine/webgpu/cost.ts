@@ -11,9 +11,14 @@
  * - `requested`: the bytes its load instructions ask for (a GEMM's tile loads re-read an input once
  *   per tile along the other dimension; im2col reads a pixel once per tap), the L1/L2 traffic.
  */
-/** Kernel classes of the per-class breakdown. */
-export type KernelClass = 'conv_fwd' | 'conv_bwd_data' | 'conv_bwd_filter' | 'bn' | 'other';
-export const KERNEL_CLASSES: readonly KernelClass[] = ['conv_fwd', 'conv_bwd_data', 'conv_bwd_filter', 'bn', 'other'];
+/**
+ * Kernel classes of the per-class breakdown. `conv_bwd`: a convolution's backward-data and
+ * backward-filter GEMMs run as one dispatch (gemm_group.ts); its cost lists the two as `parts`
+ * (classes conv_bwd_data and conv_bwd_filter), which the model table counts in their own classes,
+ * while a measured time (profile.ts) can only be given to the dispatch as a whole.
+ */
+export type KernelClass = 'conv_fwd' | 'conv_bwd' | 'conv_bwd_data' | 'conv_bwd_filter' | 'bn' | 'other';
+export const KERNEL_CLASSES: readonly KernelClass[] = ['conv_fwd', 'conv_bwd', 'conv_bwd_data', 'conv_bwd_filter', 'bn', 'other'];
 
 /** What one dispatch costs (see the module comment); bytes and operations per dispatch. */
 export interface KernelCost {
@@ -28,6 +33,18 @@ export interface KernelCost {
   written: number;
   /** Bytes requested by load instructions (≥ read). */
   requested: number;
+  /**
+   * The sub-kernels of a dispatch that runs several (gemm_group.ts), each with its own workgroups and
+   * cost; the dispatch's figures are their sums, except `read`, which counts a binding they share once.
+   */
+  parts?: KernelPart[];
+}
+
+/** One sub-kernel of a grouped dispatch ({@link KernelCost.parts}). */
+export interface KernelPart {
+  label: string;
+  workgroups: number;
+  cost: KernelCost;
 }
 
 /** The cost of an element-wise kernel: `flopsPer` operations per element, read/written floats. */
@@ -44,6 +61,14 @@ export interface DispatchCost {
   stage: string;
   workgroups: number;
   cost: KernelCost;
+}
+
+/**
+ * The dispatches with each grouped one ({@link KernelCost.parts}) replaced by its sub-kernels (same
+ * stage), for the per-class model table and the wave count of every GEMM.
+ */
+export function withParts(ds: readonly DispatchCost[]): DispatchCost[] {
+  return ds.flatMap((d) => (d.cost.parts ? d.cost.parts.map((p) => ({ label: p.label, stage: d.stage, workgroups: p.workgroups, cost: p.cost })) : [d]));
 }
 
 /** Sums of a group of dispatches. */

@@ -21,7 +21,7 @@ import type { MixBackward } from '../../mixup/plan.js';
 import type { BatchNormSpec, ConvSpec, SgdForm } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
 import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnApply, type BnShape } from './bn.js';
-import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape, type FilterGradient } from './convs.js';
+import { conv2dBackward, conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape, type FilterGradient } from './convs.js';
 import { fcBackwardKernel, lossKernel, poolBackwardKernel, poolKernel } from './head.js';
 import { stepLayout, type EngineBuffers } from './layout.js';
 import { mixBackwardKernel, mixForwardKernel } from './mix.js';
@@ -176,18 +176,25 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
     prog.add(k, [input.x.buf, bufs.param(`${c.name}_weight`), ...bnInputs(input), ...(residual ? [residual] : []), y]);
     return { buf: y, h: o.outH, w: o.outW, c: c.outC };
   };
+  /** Both gradients of a conv: one dispatch (conv_fused.ts) where it has a dx, else backward-filter alone. */
   const convBwd = (c: ConvSpec, dy: GPUBuffer, input: In, dx: GPUBuffer | null, accumulate: boolean) => {
     const s = shapes.get(c.name)!;
     const w = `${c.name}_weight`;
-    if (dx) prog.add(conv2dBackwardData(s, { accumulate }), [dy, bufs.param(w), dx]);
     const f = filters.get(c.name)!;
-    const xIn = [input.x.buf, ...bnInputs(input)];
-    if (f.chunks === 1) prog.add(f.kernel, [dy, ...xIn, bufs.grad(w)]);
-    else {
+    let dw: GPUBuffer | Slice = bufs.grad(w);
+    if (f.chunks > 1) {
       const floats = f.chunks * f.total;
-      prog.add(f.kernel, [dy, ...xIn, { buffer: partials!, offset: partialAt * 4, size: floats * 4 }]);
+      dw = { buffer: partials!, offset: partialAt * 4, size: floats * 4 };
       splits.push({ offset: bufs.paramLayout.range(w)[0], total: f.total, base: partialAt, chunks: f.chunks });
       partialAt += alignFloats(floats);
+    }
+    const filterIn = [dy, input.x.buf, ...bnInputs(input), dw];
+    const dataIn = dx ? [dy, bufs.param(w), dx] : null;
+    const fused = dataIn ? conv2dBackward(s, f, { accumulate }) : null;
+    if (fused) prog.add(fused.kernel, fused.bind(dataIn!, filterIn));
+    else {
+      if (dataIn) prog.add(conv2dBackwardData(s, { accumulate }), dataIn);
+      prog.add(f.kernel, filterIn);
     }
   };
   const plan = stepSlice('plan');
