@@ -8,7 +8,8 @@ import { releaseBackends } from '../src/engine/tfjs/backend.js';
 import { conv2dForward, convFlops, convOutSize, gatherSide, gemmTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
 import { conv2dBackwardData } from '../src/engine/webgpu/conv_data.js';
 import { conv2dBackwardFilter, filterSplit } from '../src/engine/webgpu/conv_filter.js';
-import { BN_EPS, bnPartials, bnStateFloats, type BnApply } from '../src/engine/webgpu/bn.js';
+import type { BnApply } from '../src/engine/webgpu/bn.js';
+import { bnOf, bnState } from './fixtures/bn-state.js';
 import { MAX_WORKGROUPS_PER_DIMENSION } from '../src/engine/webgpu/kernel.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
 import { runSteps, testDevice, type Step } from './fixtures/wgsl.js';
@@ -142,47 +143,6 @@ test('vec4 loads along C where C % 4 = 0: x in forward (Cin), dy in backward-dat
   // The filter gradient still gathers x as scalars.
   assert.ok(!vecX(conv2dBackwardFilter(st).kernel.code));
 });
-
-/** The BatchNorm(+ReLU) before a conv of shape s: one shard per image pair where the batch allows. */
-function bnOf(s: ConvShape, o: { relu?: boolean; fixGamma?: boolean } = {}): BnApply {
-  const shards = s.batch % 2 === 0 ? 2 : 1;
-  return { shape: { shards, rows: (s.batch / shards) * s.inH * s.inW, channels: s.inC }, fixGamma: o.fixGamma === true, relu: o.relu !== false };
-}
-
-/**
- * A BatchNorm state whose forward partials hold x's shifted sums (bn.ts: shift K = the shard's first
- * row, all in partial 0, the others 0), and the BatchNorm(+ReLU) output of x from the same statistics in
- * float64: y = x·scale + (β − μ·scale), scale = γ/√(var + eps), var biased.
- */
-function bnState(bn: BnApply, x: Float32Array, gamma: Float32Array, beta: Float32Array): { state: Float32Array; act: Float32Array } {
-  const { shards: S, rows: M, channels: C } = bn.shape;
-  const P = bnPartials(bn.shape).P;
-  const state = new Float32Array(bnStateFloats(bn.shape));
-  const act = new Float32Array(x.length);
-  for (let sh = 0; sh < S; sh++) {
-    for (let c = 0; c < C; c++) {
-      const k = x[sh * M * C + c]!;
-      let s1 = 0;
-      let s2 = 0;
-      for (let m = 0; m < M; m++) {
-        const v = x[(sh * M + m) * C + c]! - k;
-        s1 += v;
-        s2 += v * v;
-      }
-      state[(sh * P * C + c) * 2] = s1;
-      state[(sh * P * C + c) * 2 + 1] = s2;
-      const d = s1 / M;
-      const mean = k + d;
-      const scale = gamma[c]! / Math.sqrt(Math.max(s2 / M - d * d, 0) + BN_EPS);
-      for (let m = 0; m < M; m++) {
-        const i = (sh * M + m) * C + c;
-        const y = x[i]! * scale + (beta[c]! - mean * scale);
-        act[i] = bn.relu ? Math.max(y, 0) : y;
-      }
-    }
-  }
-  return { state, act };
-}
 
 /** y, dx, dw of the convolution by tfjs on cpu: explicit MXNet padding, then a 'valid' conv2d and its gradients. */
 function reference(s: ConvShape, x: Float32Array, w: Float32Array, dy: Float32Array): { y: Float32Array; dx: Float32Array; dw: Float32Array } {
