@@ -16,7 +16,7 @@ import { releaseBackends } from '../src/engine/tfjs/backend.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
 import { runSteps, testDevice } from './fixtures/wgsl.js';
 import { garbage, lcgValues as values } from './fixtures/values.js';
-import { bnOf, bnState } from './fixtures/bn-state.js';
+import { bnOf, bnState, shape } from './fixtures/conv.js';
 
 const skip = (await webgpuSkipReason()) ?? false;
 const device = skip ? null : await testDevice();
@@ -24,8 +24,6 @@ after(() => {
   device?.destroy();
   releaseBackends();
 });
-
-const shape = (batch: number, inH: number, inW: number, inC: number, outC: number, k: 1 | 3, stride: 1 | 2): ConvShape => ({ batch, inH, inW, inC, outC, k, stride });
 
 /** Workgroup bytes a WGSL module declares (arrays of f32/u32 and vec4<f32>). */
 function workgroupBytes(code: string): number {

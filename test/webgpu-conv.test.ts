@@ -9,7 +9,7 @@ import { conv2dForward, convFlops, convOutSize, gatherSide, gemmTiles, type Conv
 import { conv2dBackwardData } from '../src/engine/webgpu/conv_data.js';
 import { conv2dBackwardFilter, filterSplit } from '../src/engine/webgpu/conv_filter.js';
 import type { BnApply } from '../src/engine/webgpu/bn.js';
-import { bnOf, bnState } from './fixtures/bn-state.js';
+import { bnOf, bnState, shape } from './fixtures/conv.js';
 import { MAX_WORKGROUPS_PER_DIMENSION } from '../src/engine/webgpu/kernel.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
 import { runSteps, testDevice, type Step } from './fixtures/wgsl.js';
@@ -21,8 +21,6 @@ after(() => {
   device?.destroy();
   releaseBackends();
 });
-
-const shape = (batch: number, inH: number, inW: number, inC: number, outC: number, k: 1 | 3, stride: 1 | 2): ConvShape => ({ batch, inH, inW, inC, outC, k, stride });
 
 test('convOutSize: floor((in + 2·pad − k)/stride) + 1 with pad 1 for 3×3 and 0 for 1×1', () => {
   assert.deepEqual(convOutSize(shape(1, 28, 28, 3, 16, 3, 1)), { outH: 28, outW: 28 });
