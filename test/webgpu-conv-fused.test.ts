@@ -57,7 +57,7 @@ test('the fused kernel binds dy once, fits the default limits, and its cost is i
   // Kernels of different workgroup sizes do not group.
   assert.throws(() => groupKernels(conv2dBackwardData(s), f.kernel, { label: 'x', class: 'conv_bwd' }), /workgroups of/);
   // Past 65,535 workgroups the grid is 2-D, and the entry point decodes the linear index.
-  const big = shape(512, 32, 32, 16, 16, 3, 1);
+  const big = shape(4090, 32, 32, 16, 64, 3, 1);
   const gb = conv2dBackward(big, conv2dBackwardFilter(big))!;
   assert.ok(n(gb.kernel) > 65535 && gb.kernel.workgroups[0] === 65535 && gb.kernel.workgroups[1] === 2, gb.kernel.workgroups.join('x'));
   // Not a gemmKernel: refused.
