@@ -167,6 +167,20 @@ test('the paper augmentation preset needs data.imageShape [3,32,32]: one line na
   assert.deepEqual(validateConfig({ data: { augment: { preset: 'none' } } }, 'f.json').data.imageShape, [3, 28, 28]);
 });
 
+test('model.depth with an architecture of fixed depth (preact-resnet18, wrn-28-10) is refused in one line; its default passes', () => {
+  assert.equal(
+    userError(() => validateConfig({ model: { arch: 'preact-resnet18', depth: 20 } }, 'f.json')),
+    'config f.json: model.depth: 20 does nothing for model.arch "preact-resnet18", which fixes its own depth (model.depth sets mxnet-preact\'s only); remove it, or set model.width for a smaller network',
+  );
+  // the fixed depth itself too: it is not what the key means, and would split a report's rows of one network
+  assert.match(userError(() => validateConfig({ model: { arch: 'wrn-28-10', depth: 28 } }, 'f.json')), /^config f\.json: model\.depth: 28 does nothing for model\.arch "wrn-28-10"/);
+  assert.equal(validateConfig({ model: { arch: 'wrn-28-10', depth: 50 } }, 'f.json').model.depth, 50);
+  assert.equal(validateConfig({ model: { arch: 'preact-resnet18', width: 8 } }, 'f.json').model.width, 8);
+  // the flag that set it is named: the paper's config with --set model.depth=20
+  const paper = new URL('../../configs/paper/mixup-preact18.json', import.meta.url).pathname;
+  assert.match(userError(() => loadConfig(paper, { overrides: [['model.depth', 20]] })), /^--set model\.depth=20: model\.depth: 20 does nothing/);
+});
+
 test('depth rule 6n+2 / 9n+2', () => {
   assert.deepEqual([8, 14, 20, 50, 110, 164, 1001].map(isValidDepth), [true, true, true, true, true, true, true]);
   assert.deepEqual([0, 2, 9, 21, 51, 170].map(isValidDepth), [false, false, false, false, false, false]);

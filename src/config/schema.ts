@@ -23,6 +23,9 @@ export type Experiment = (typeof EXPERIMENTS)[number];
 export const MIXUP_PLACEMENTS = ['input', 'head', 'stage1', 'stage2', 'stage3'] as const;
 export type MixupPlacement = (typeof MIXUP_PLACEMENTS)[number];
 
+/** `model.depth` when not set: the reference's ResNet-50 (the other archs accept only this value, which they ignore). */
+export const DEFAULT_DEPTH = 50;
+
 /** Network architectures (model/spec.ts networkSpec). */
 export const MODEL_ARCHS = ['mxnet-preact', 'preact-resnet18', 'wrn-28-10'] as const;
 export type ModelArch = (typeof MODEL_ARCHS)[number];
@@ -78,8 +81,8 @@ const modelSchema = z
         "mxnet-preact: the reference's CIFAR ResNet (model.depth); preact-resnet18: the paper's (facebookresearch/mixup-cifar10 ResNet18); wrn-28-10: Wide ResNet 28-10 (the paper's Table 1)",
       ),
     depth: posInt()
-      .default(50)
-      .describe('ResNet depth of mxnet-preact: 6n+2 (basic units), or 9n+2 from 164 up (bottleneck units); fixed by the other archs'),
+      .default(DEFAULT_DEPTH)
+      .describe('ResNet depth of mxnet-preact: 6n+2 (basic units), or 9n+2 from 164 up (bottleneck units); the other archs fix their own (18, 28) and refuse another value here'),
     width: posInt()
       .nullable()
       .default(null)
@@ -276,6 +279,15 @@ export const configSchema = z
       }
     }
     const d = c.model.depth;
+    if (c.model.arch !== 'mxnet-preact' && d !== DEFAULT_DEPTH) {
+      // model/spec.ts builds these at their own depth whatever model.depth says: a silent no-op that
+      // would also split a report's rows of one network by a key that changed nothing
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'depth'],
+        message: `${d} does nothing for model.arch "${c.model.arch}", which fixes its own depth (model.depth sets mxnet-preact's only); remove it, or set model.width for a smaller network`,
+      });
+    }
     if (c.model.arch === 'mxnet-preact' && !isValidDepth(d)) {
       ctx.addIssue({
         code: 'custom',
