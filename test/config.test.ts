@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, readdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   loadConfig,
@@ -337,6 +337,23 @@ test('the shipped configs reproduce the reference table settings', () => {
   const quick = loadConfig(join(configs, 'quick.json'));
   assert.deepEqual([quick.train.shards, quick.mixup.backward], [1, 'exact']);
   assert.equal(validateConfig({}, 'f').train.shards, 1);
+});
+
+/** The names a `{a,b}-{c,d}.json` pattern stands for (each brace group expanded in turn). */
+function expandBraces(pattern: string): string[] {
+  const m = /\{([^{}]*)\}/.exec(pattern);
+  if (!m) return [pattern];
+  return m[1]!.split(',').flatMap((alt) => expandBraces(pattern.slice(0, m.index) + alt + pattern.slice(m.index + m[0].length)));
+}
+
+test('docs/configs.md names every shipped config, configs/paper/ and configs/noise/ included', () => {
+  const root = new URL('../../', import.meta.url).pathname;
+  const doc = readFileSync(join(root, 'docs', 'configs.md'), 'utf8');
+  // the table's first column: `name.json` or `dir/{a,b}-{c,d}.json`, relative to configs/
+  const named = new Set([...doc.matchAll(/^\| `([^`]+\.json)`(?:, `([^`]+\.json)`)? \|/gm)].flatMap((m) => [m[1]!, m[2]].filter((x) => x !== undefined).flatMap(expandBraces)));
+  assert.ok(named.has('paper/mixup-wrn28-10.json') && named.has('noise/erm-20.json') && named.has('erm-300.json'), [...named].join(' '));
+  const shipped = ['', 'noise/', 'paper/'].flatMap((d) => readdirSync(join(root, 'configs', d)).filter((f) => f.endsWith('.json')).map((f) => d + f));
+  assert.deepEqual(shipped.filter((f) => !named.has(f)), []);
 });
 
 test('data paths become absolute against the directory the command ran in; absolute ones stay', async () => {
