@@ -301,6 +301,10 @@ test('mixup export: writes the default file and refuses bad input with one line 
   writeFileSync(def, 'not a model');
   assert.equal(runMixup(['export', run, '--format', 'onnx', '--overwrite']).code, 0);
   assert.deepEqual(readFileSync(def), before, 'the same checkpoint exports to the same bytes');
+  // --force, the name the other commands that write a file use, replaces it as --overwrite does
+  writeFileSync(def, 'not a model');
+  assert.equal(runMixup(['export', run, '--format', 'onnx', '--force']).code, 0);
+  assert.deepEqual(readFileSync(def), before);
 });
 
 test('mixup export RUN passes over a damaged newest checkpoint (as mixup test does), with the line; --epoch of it and a *.damaged folder are refused with one line', async () => {
