@@ -602,6 +602,9 @@ test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing
   assert.equal(readFileSync(join(root, 'c.svg'), 'utf8'), 'mine');
   assert.equal(mixup(['report', dirs[0]!, '--plot', join(root, 'c.svg'), '--force']).code, 0);
   assert.ok(readFileSync(join(root, 'c.svg'), 'utf8').startsWith('<svg'));
+  // --force without --plot would do nothing: refused, as mixup test --force without --reliability
+  const lone = mixup(['report', dirs[0]!, '--force']);
+  assert.deepEqual([lone.code, lone.out, lone.err], [2, '', 'mixup: error: --force goes with --plot FILE (it replaces an existing plot file)\n']);
   const none = mixup(['report', dirs[5]!]);
   assert.equal(none.code, 2);
   assert.equal(
