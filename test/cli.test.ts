@@ -114,3 +114,10 @@ test('train --help names the defaults of --out and --data-dir; without a data di
   assert.equal(r.err, 'data: no data.dir given (--data-dir); using data/cifar10, where `mixup data download` puts it\n');
   assert.equal(JSON.parse(r.out).out, 'runs/exp');
 });
+
+test('train with a positional argument: the config file is pointed to --config; anything else is named', () => {
+  const cfg = mixup('train', 'configs/mixup.json');
+  assert.deepEqual([cfg.code, cfg.out, cfg.err], [2, '', 'mixup: error: train: the config file goes after --config: mixup train --config configs/mixup.json\n']);
+  const other = mixup('train', '--config', 'configs/mixup.json', 'extra');
+  assert.deepEqual([other.code, other.err], [2, 'mixup: error: train: unexpected argument extra (train takes only options; see mixup train --help)\n']);
+});

@@ -186,7 +186,13 @@ export function addTrainCommand(program: Command, io: Io): void {
         'with --check-run: 0 same config (or no run in --out), 4 the run there was trained with another config (one line names the keys).',
       ].join('\n'),
     )
+    // a stray argument gets a line of ours, not commander's "too many arguments" (below)
+    .allowExcessArguments(true)
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
+      const stray = cmd.args[0];
+      if (stray !== undefined) {
+        throw new UserError(/\.(json|ya?ml)$/i.test(stray) ? `train: the config file goes after --config: mixup train --config ${stray}` : `train: unexpected argument ${stray} (train takes only options; see mixup train --help)`);
+      }
       if (opts['helpConfig']) {
         io.out(formatConfigHelp());
         return;
