@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   loadConfig,
   mergeConfig,
+  nearestConfigFile,
   parseOverrideValue,
   parseSetArgs,
   readConfigFile,
@@ -240,6 +241,18 @@ test('bad files: missing, not JSON (with line and column), not an object', () =>
   assert.match(userError(() => loadConfig(join(dir, 'none.json'))), /none\.json: no such file$/);
   assert.match(userError(() => loadConfig(join(dir, 'broken.json'))), /broken\.json: not valid JSON at line 3, column 1/);
   assert.match(userError(() => loadConfig(join(dir, 'arr.json'))), /arr\.json: expected an object \(key: value pairs\) at the top level, got a list$/);
+});
+
+test('a config file that is not there: the nearest config file beside it is suggested (a typo, a missing extension), none when nothing is close', () => {
+  const dir = tmp({ 'erm-preact18.json': {}, 'mixup-wrn28-10.json': {}, 'quick.yaml': 'train: {}' });
+  assert.equal(userError(() => loadConfig(join(dir, 'erm-preact.json'))), `config ${join(dir, 'erm-preact.json')}: no such file; did you mean ${join(dir, 'erm-preact18.json')}?`);
+  assert.equal(userError(() => loadConfig(join(dir, 'mixup-wrn28.json'))), `config ${join(dir, 'mixup-wrn28.json')}: no such file; did you mean ${join(dir, 'mixup-wrn28-10.json')}?`);
+  assert.equal(userError(() => loadConfig(join(dir, 'quick'))), `config ${join(dir, 'quick')}: no such file; did you mean ${join(dir, 'quick.yaml')}?`);
+  assert.equal(userError(() => loadConfig(join(dir, 'label-noise.json'))), `config ${join(dir, 'label-noise.json')}: no such file`);
+  assert.equal(userError(() => loadConfig(join(dir, 'no', 'erm-preact18.json'))), `config ${join(dir, 'no', 'erm-preact18.json')}: no such file`);
+  // the shipped paper configs: configs/paper/erm-preact.json → configs/paper/erm-preact18.json
+  const paper = new URL('../../configs/paper/', import.meta.url).pathname;
+  assert.equal(nearestConfigFile(join(paper, 'erm-preact.json')), join(paper, 'erm-preact18.json'));
 });
 
 test('every problem of a config is listed, one line each (issue 22 item 8)', () => {
