@@ -182,6 +182,24 @@ test('model.depth with an architecture of fixed depth (preact-resnet18, wrn-28-1
   assert.match(userError(() => loadConfig(paper, { overrides: [['model.depth', 20]] })), /^--set model\.depth=20: model\.depth: 20 does nothing/);
 });
 
+test('the paper preset refuses the reference-only augmentation keys and data.rgbMean when set away from their defaults (they would do nothing)', () => {
+  const paper = { imageShape: [3, 32, 32], augment: { preset: 'paper' } };
+  const why = 'does nothing with data.augment.preset "paper" (it pads with 0, has no HSL jitter and normalises by the CIFAR-10 mean and std); remove it, or choose preset reference';
+  assert.deepEqual(userErrors(() => validateConfig({ data: { ...paper, rgbMean: [125, 123, 114], augment: { preset: 'paper', fillValue: 0, maxRandomL: 0 } } }, 'f.json')), [
+    `config f.json: data.rgbMean: [125,123,114] ${why}`,
+    `config f.json: data.augment.fillValue: 0 ${why}`,
+    `config f.json: data.augment.maxRandomL: 0 ${why}`,
+  ]);
+  // their defaults (what configs/base.json spells out, and noise/base.json inherits) pass; so do the keys the preset uses
+  const ok = validateConfig({ data: { ...paper, rgbMean: [123.68, 116.779, 103.939], padSize: 2, augment: { preset: 'paper', mirror: false, fillValue: 127, maxRandomH: 36 } } }, 'f.json');
+  assert.deepEqual([ok.data.padSize, ok.data.augment.mirror], [2, false]);
+  // the same keys with the reference preset are its own
+  assert.equal(validateConfig({ data: { augment: { fillValue: 0 } } }, 'f.json').data.augment.fillValue, 0);
+  // the flag that set one is named
+  const file = new URL('../../configs/paper/mixup-preact18.json', import.meta.url).pathname;
+  assert.equal(userError(() => loadConfig(file, { overrides: [['data.augment.fillValue', 0]] })), `--set data.augment.fillValue=0: data.augment.fillValue: 0 ${why}`);
+});
+
 test('depth rule 6n+2 / 9n+2', () => {
   assert.deepEqual([8, 14, 20, 50, 110, 164, 1001].map(isValidDepth), [true, true, true, true, true, true, true]);
   assert.deepEqual([0, 2, 9, 21, 51, 170].map(isValidDepth), [false, false, false, false, false, false]);

@@ -98,6 +98,12 @@ const modelSchema = z
   .prefault({})
   .describe('the network (model/spec.ts; reference: symbols/resnet.py)');
 
+/** `data.rgbMean` when not set: the reference's rgb_mean. */
+const REFERENCE_RGB_MEAN = [123.68, 116.779, 103.939] as const;
+
+/** The keys of the reference's augmentation that the `paper` preset does not use (augment/index.ts augmentSpec). */
+const REFERENCE_ONLY_AUGMENT = ['fillValue', 'maxRandomH', 'maxRandomS', 'maxRandomL'] as const;
+
 const augmentSchema = z
   .strictObject({
     preset: z
@@ -131,8 +137,8 @@ const dataSchema = z
     padSize: int().min(0).default(4).describe('pixels of padding on each side before the random crop (reference: pad_size)'),
     rgbMean: z
       .tuple([z.number(), z.number(), z.number()])
-      .default([123.68, 116.779, 103.939])
-      .describe('per-channel mean subtracted from 0-255 pixels (reference: rgb_mean)'),
+      .default([...REFERENCE_RGB_MEAN])
+      .describe('per-channel mean subtracted from 0-255 pixels (reference: rgb_mean); not with data.augment.preset paper (CIFAR mean/std)'),
     limit: posInt().nullable().default(null).describe('use only the first N training samples (null = all)'),
     valLimit: posInt().nullable().default(null).describe('use only the first N validation samples (null = all)'),
     labelNoise: z
@@ -330,6 +336,22 @@ export const configSchema = z
         path: ['data', 'imageShape'],
         message: `${JSON.stringify(c.data.imageShape)} is larger than a 32x32 image padded by ${c.data.padSize} (${side}x${side})`,
       });
+    }
+    if (c.data.augment.preset === 'paper') {
+      // the paper's transform pads with 0, has no HSL jitter and normalises by the CIFAR-10 mean and
+      // std: these keys would change nothing (and split a report's rows of one recipe); their defaults pass
+      const defaults = augmentSchema.parse({});
+      const unused: [PropertyKey[], unknown][] = [
+        ...(c.data.rgbMean.some((v, i) => v !== REFERENCE_RGB_MEAN[i]) ? [[['data', 'rgbMean'], c.data.rgbMean] as [PropertyKey[], unknown]] : []),
+        ...REFERENCE_ONLY_AUGMENT.filter((k) => c.data.augment[k] !== defaults[k]).map((k): [PropertyKey[], unknown] => [['data', 'augment', k], c.data.augment[k]]),
+      ];
+      for (const [path, value] of unused) {
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `${JSON.stringify(value)} does nothing with data.augment.preset "paper" (it pads with 0, has no HSL jitter and normalises by the CIFAR-10 mean and std); remove it, or choose preset reference`,
+        });
+      }
     }
     if (c.data.augment.preset === 'paper' && (h !== 32 || w !== 32)) {
       // The paper preset (facebookresearch/mixup-cifar10) crops 32x32; the network is built from imageShape.
