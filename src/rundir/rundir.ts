@@ -365,7 +365,21 @@ export function findCheckpoint(path: string, epoch?: number): { dir: string; pos
     throw new UserError(`${path}: a checkpoint that did not load, set aside by --resume (kept, never used again); give the run directory ${run}, or --epoch N of it`);
   }
   const all = listCheckpoints(path);
-  if (all.length === 0) throw new UserError(`${path}: no checkpoint found (expected ${join(path, 'checkpoints', 'epoch-NNNN')})`);
+  if (all.length === 0) {
+    // a checkpoint's files in a folder of another name (copied out of its run and renamed): checkpoints are found by name
+    if (existsSync(join(path, 'state.json')) && existsSync(join(path, 'model.json'))) {
+      let pos: CheckpointPosition | null = null;
+      try {
+        const st = readJson<Partial<CheckpointPosition>>(join(path, 'state.json'));
+        if (Number.isInteger(st.epoch) && Number.isInteger(st.batch)) pos = { epoch: st.epoch!, batch: st.batch! };
+      } catch {
+        // a damaged state.json: the line below names no epoch
+      }
+      const name = pos === null ? 'epoch-NNNN' : checkpointName(pos);
+      throw new UserError(`${path}: holds a checkpoint's files, but a checkpoint directory is known by its name (${name}${pos === null ? '' : ', from its state.json'}); rename it ${name}, or give its run directory`);
+    }
+    throw new UserError(`${path}: no checkpoint found (expected ${join(path, 'checkpoints', 'epoch-NNNN')})`);
+  }
   if (epoch === undefined) return all[all.length - 1]!;
   const hit = all.find((c) => c.pos.epoch === epoch && c.pos.batch === 0);
   if (!hit) {
