@@ -55,7 +55,8 @@ export function addBackendsCommand(program: Command, io: Io): void {
     .command('backends')
     .description('which TensorFlow.js backends load on this machine, and why not')
     .action(async (_opts: unknown, cmd: Command) => {
-      const { parseGpuIndex, probeAllBackends } = await import('../engine/tfjs/backend.js');
+      const { probeAllBackends } = await import('../engine/tfjs/backend.js');
+      const { parseGpuIndex } = await import('../engine/tfjs/backend-options.js');
       const rows = await probeAllBackends(undefined, { gpu: globals(cmd).gpu === undefined ? undefined : parseGpuIndex(globals(cmd).gpu!, '--gpu') });
       const w = Math.max(...rows.map((r) => r.name.length));
       io.out(`${'backend'.padEnd(w)}  loads  details`);
