@@ -6,15 +6,23 @@
  *                           [--experiments erm,mixup,mixup-feature] [--toggles none,skip_validation,...]
  *                           [--read-every N]
  *
- * Prints per configuration: dispatches per step, distinct pipelines, device memory, the FLOPs of a
- * step (convolutions forward, backward-data and backward-filter, 2 FLOPs per multiply-add; fc1
- * too), the wall time per step and from it img/s and TFLOPS, and (on a GPU) the host time per step
- * spent inside trainStep (the rest of the wall time is the device's, or waiting for it).
- * - `--device null` (Dawn's null backend: accepts every command, runs nothing, 512 MB cap): the
- *   wall time is pure host cost (JavaScript, Dawn's validation and encoding); the batch defaults to
- *   the largest of 128, 96, 64, 48, 32, 16, 8 that fits (the host cost of a static engine does not
- *   depend on the batch), and the ceiling at batch 128 is 128 / (host time per step).
- * - `--device gpu` (default): Dawn's default adapter (a GPU, else lavapipe), batch 128 by default;
+ * Prints per configuration: dispatches per step, distinct pipelines, device memory, the GPU objects
+ * created per step after warm-up (every `create*` call of the device during the timed steps, counted
+ * by device.ts countingDevice as the engine test does: buffers, bind groups, pipelines and other
+ * objects, 0 for a static engine, and the single-use command encoders, one per submit and settle),
+ * the FLOPs of a step (convolutions forward, backward-data and backward-filter, 2 FLOPs per
+ * multiply-add; fc1 too), the wall time per step and from it img/s and TFLOPS, and (on a GPU) the host
+ * time per step spent inside trainStep (the rest of the wall time is the device's, or waiting for it).
+ * The batch is `--batch`, default 128. When the device runs out of memory building it, the bench
+ * names the device memory the engine asked for and the largest batch that fits (bisection over real
+ * builds): with `--batch`, or when none fits, that one line on stderr and exit 2; without, it times
+ * the largest batch that fits (the dispatches and objects of a step, hence its host cost, do not
+ * depend on the batch).
+ * - `--device null` (Dawn's null backend: accepts every command, runs nothing): the wall time is
+ *   pure host cost (JavaScript, Dawn's validation and encoding). The null backend holds at most
+ *   512 MiB of buffers (device.ts NULL_BACKEND_MEMORY, a fixed cap of that backend), less than PreAct
+ *   ResNet-18 takes at batch 128 (744 MiB); the ceiling at batch 128 is 128 / (host time per step).
+ * - `--device gpu` (default): Dawn's default adapter (a GPU, else lavapipe);
  *   the wall time includes the device's work (settled every `--read-every` steps, default 8).
  * Then (unless `--no-model`) the model table of bench/engine-model.ts: per kernel class and stage the
  * dispatches, FLOPs, global-memory bytes, workgroups and waves on a 132-SM GPU, from the kernels'
@@ -33,7 +41,7 @@
  */
 import os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { openDevice, type OpenDevice } from '../src/engine/webgpu/device.js';
+import { countingDevice, createdSince, keptObjects, NULL_BACKEND_MEMORY, openDevice, type CreateCounts } from '../src/engine/webgpu/device.js';
 import { StaticResNet } from '../src/engine/webgpu/engine.js';
 import { planMix, type MixPlan } from '../src/mixup/plan.js';
 import { majorityLabels, mixLabels } from '../src/mixup/targets.js';
@@ -46,6 +54,7 @@ import type { DispatchCost } from '../src/engine/webgpu/cost.js';
 import { modelLines } from './engine-model.js';
 import { StepProfiler, timeBreakdown, type TimedGroup } from '../src/engine/webgpu/profile.js';
 
+const MiB = 2 ** 20;
 const EXPERIMENTS: Record<string, MixupPlacement | null> = { erm: null, mixup: 'input', 'mixup-feature': 'head' };
 
 function int(min: number) {
@@ -85,7 +94,16 @@ export function stepFlops(spec: NetworkSpec, batch: number, height: number, widt
 interface Run {
   experiment: string;
   toggles: string[];
+  /** The batch timed: the asked one (default 128), or the largest below it that the device holds. */
   batch: number;
+  /** Why the asked batch was not built (the device's memory), or null. */
+  refusal: string | null;
+  /** Device memory the engine takes at the asked batch, MiB (what it asked for when the device refused). */
+  plannedMb: number;
+  /** GPU objects created during the timed steps (after warm-up): {@link countingDevice}. */
+  created: CreateCounts;
+  /** Settles during the timed steps (each submits one command encoder of its own). */
+  settles: number;
   dispatches: number;
   pipelines: number;
   mb: number;
@@ -99,52 +117,115 @@ interface Run {
   profile?: TimedGroup[] | string;
 }
 
-async function tryBuild(dev: OpenDevice, o: ConstructorParameters<typeof StaticResNet>[1]): Promise<StaticResNet | null> {
-  dev.device.pushErrorScope('out-of-memory');
-  dev.device.pushErrorScope('validation');
+type BuildOptions = ConstructorParameters<typeof StaticResNet>[1];
+
+/** A build the device refused: its first error line, and the bytes of buffers the engine asked for. */
+interface Refused {
+  why: string;
+  /** The device ran out of memory (rather than refusing a descriptor). */
+  oom: boolean;
+  bytes: number;
+}
+
+/**
+ * Builds the engine and waits for the device's verdict: the engine, or why the device refused it
+ * (the engine still asks for every buffer when one fails, so `bytes` is its whole plan).
+ */
+async function tryBuild(device: GPUDevice, o: BuildOptions): Promise<StaticResNet | Refused> {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
   let e: StaticResNet | null = null;
+  let thrown: Error | null = null;
   try {
-    e = new StaticResNet(dev.device, o);
-  } catch {
-    e = null;
+    e = new StaticResNet(device, o);
+  } catch (x) {
+    thrown = x as Error;
   }
-  const validation = await dev.device.popErrorScope();
-  const oom = await dev.device.popErrorScope();
-  if (validation || oom) {
-    e?.dispose();
-    return null;
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  if (e && !validation && !oom) return e;
+  const bytes = e?.bytes ?? 0;
+  e?.dispose();
+  const why = (oom ?? validation)?.message ?? thrown?.message ?? 'refused';
+  return { why: why.split('\n')[0]!, oom: oom !== null, bytes };
+}
+
+/**
+ * The engine at `wanted`, or else at the largest batch below it that the device builds (bisection
+ * over real builds, starting at `hint`), with the refusal of `wanted`; batch 0 when none builds.
+ * @throws Error when the device refuses `wanted` for anything but memory (a validation error).
+ */
+async function buildLargest(device: GPUDevice, o: Omit<BuildOptions, 'batch'>, wanted: number, hint: number): Promise<{ engine: StaticResNet | null; batch: number; refused: Refused | null; bytesAtOne?: number }> {
+  const first = await tryBuild(device, { ...o, batch: wanted });
+  if (first instanceof StaticResNet) return { engine: first, batch: wanted, refused: null };
+  if (!first.oom) throw new Error(`batch ${wanted}: ${first.why}`);
+  let atOne = 0;
+  const fits = async (b: number) => {
+    const r = await tryBuild(device, { ...o, batch: b });
+    if (r instanceof StaticResNet) r.dispose();
+    else if (b === 1) atOne = r.bytes;
+    return r instanceof StaticResNet;
+  };
+  let lo = 0;
+  let hi = wanted;
+  if (hint > 0 && hint < wanted && (await fits(hint))) {
+    lo = hint;
+    if (hint + 1 < wanted && !(await fits(hint + 1))) hi = hint + 1;
   }
-  return e;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (await fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  const engine = lo > 0 ? ((await tryBuild(device, { ...o, batch: lo })) as StaticResNet) : null;
+  return { engine, batch: lo, refused: first, bytesAtOne: atOne };
+}
+
+/**
+ * Why batch `wanted` was not built, in one line, naming the largest batch that fits (`fits`; 0 for
+ * none, then what batch 1 takes, `atOne` bytes).
+ */
+function refusalLine(label: string, wanted: number, r: Refused, adapter: string, nullBackend: boolean, fits: number, atOne: number): string {
+  const cap = nullBackend
+    ? `Dawn's null backend, which backs every buffer with host memory and holds at most ${NULL_BACKEND_MEMORY / MiB} MiB of them`
+    : `${adapter} (${r.why})`;
+  const best = fits > 0 ? `the largest batch that fits is ${fits} (--batch ${fits})` : `no batch fits (batch 1 takes ${(atOne / MiB).toFixed(0)} MiB)`;
+  return `${label} batch ${wanted}: the static engine's buffers take ${(r.bytes / MiB).toFixed(0)} MiB, more than ${cap}; ${best}`;
 }
 
 interface BenchOptions { device: string; batch?: number; depth: number; arch: ModelArch; width?: number; steps: number; warmup: number; readEvery: number; profile: boolean }
 
-async function bench(opts: BenchOptions, experiment: string, toggles: string[]): Promise<Run> {
+/** Thrown when no engine is built at the asked batch: the one line to print. */
+class Refusal extends Error {}
+
+async function bench(opts: BenchOptions, experiment: string, toggles: string[], hint: number): Promise<Run> {
   // no adapter (no libvulkan, no Vulkan driver): the one line that says what is missing, exit 2, no stack trace
   const dev = await openDevice({ backend: opts.device === 'null' ? 'null' : undefined, toggles, features: opts.profile ? ['timestamp-query'] : [] }).catch((e: Error) => {
     console.error(`bench:engine: ${e.message}`);
     return process.exit(2);
   });
+  // Every create* call of the engine goes through the counter (a Proxy: a property lookup more per call).
+  const { device, counts } = countingDevice(dev.device);
   try {
     const mixAt = EXPERIMENTS[experiment]!;
     const paper = opts.arch !== 'mxnet-preact';
     const H = paper ? 32 : 28;
     const K = 10;
-    const batches = opts.batch ? [opts.batch] : opts.device === 'null' ? [128, 96, 64, 48, 32, 16, 8] : [128];
-    let engine: StaticResNet | null = null;
-    let B = 0;
-    for (const b of batches) {
-      engine = await tryBuild(dev, {
-        arch: opts.arch, depth: opts.depth, modelWidth: opts.width ?? null, numClasses: K, height: H, width: H, batch: b, shards: 1, mixAt, mixBackward: 'exact',
-        loss: mixAt && !paper ? 'mixture-nll' : 'soft-ce', gradScale: mixAt && !paper ? 1 / 64 : 1, momentum: 0.9, wd: 1e-4, sgd: paper ? 'pytorch' : 'mxnet',
-        evalBatch: 0, capacity: Math.max(64, opts.readEvery),
-      });
-      if (engine) {
-        B = b;
-        break;
-      }
+    const wanted = opts.batch ?? 128;
+    const built = await buildLargest(device, {
+      arch: opts.arch, depth: opts.depth, modelWidth: opts.width ?? null, numClasses: K, height: H, width: H, shards: 1, mixAt, mixBackward: 'exact',
+      loss: mixAt && !paper ? 'mixture-nll' : 'soft-ce', gradScale: mixAt && !paper ? 1 / 64 : 1, momentum: 0.9, wd: 1e-4, sgd: paper ? 'pytorch' : 'mxnet',
+      evalBatch: 0, capacity: Math.max(64, opts.readEvery),
+    }, wanted, hint);
+    const refusal = built.refused ? refusalLine(`${experiment}: ${networkSpec(opts.depth, K, opts.arch, opts.width ?? null).label}`, wanted, built.refused, dev.adapter, opts.device === 'null', built.batch, built.bytesAtOne ?? 0) : null;
+    // An asked-for batch is timed as asked or not at all; the default one falls back to the largest that fits (the host cost does not depend on it).
+    if (refusal !== null && (opts.batch !== undefined || built.engine === null)) {
+      built.engine?.dispose();
+      throw new Refusal(refusal);
     }
-    if (!engine) throw new Error(`no batch of ${batches.join('/')} fits on ${dev.adapter}`);
+    const engine = built.engine!;
+    const B = built.batch;
+    const plannedBytes = built.refused?.bytes ?? engine.bytes;
     const images = Float32Array.from({ length: B * H * H * 3 }, (_, i) => Math.sin(i));
     const labels = Int32Array.from({ length: B }, (_, i) => i % K);
     const plans: (MixPlan | null)[] = [];
@@ -152,19 +233,28 @@ async function bench(opts: BenchOptions, experiment: string, toggles: string[]):
     const targets = plans.map((p) => mixLabels(labels, K, p));
     const majority = plans.map((p) => majorityLabels(labels, p));
     let hostMs = 0;
+    let settles = 0;
+    const settle = async () => {
+      if (engine.pending === 0) return;
+      settles++;
+      await engine.settle();
+    };
     const step = async (s: number) => {
       const h0 = performance.now();
-      engine!.trainStep(images, targets[s % 4]!, majority[s % 4]!, plans[s % 4]!, 0.1);
+      engine.trainStep(images, targets[s % 4]!, majority[s % 4]!, plans[s % 4]!, 0.1);
       hostMs += performance.now() - h0;
-      if (engine!.pending >= opts.readEvery) await engine!.settle();
+      if (engine.pending >= opts.readEvery) await settle();
     };
-    for (let s = 0; s < opts.warmup; s++) await step(s);
-    await engine.settle();
+    for (let s = 0; s < Math.max(1, opts.warmup); s++) await step(s);
+    await settle();
     hostMs = 0;
+    settles = 0;
+    const warm = { ...counts };
     const t0 = performance.now();
     for (let s = 0; s < opts.steps; s++) await step(s);
-    await engine.settle();
+    await settle();
     const ms = (performance.now() - t0) / opts.steps;
+    const created = createdSince(warm, counts);
     let profile: TimedGroup[] | string | undefined;
     if (opts.profile) {
       if (opts.device === 'null') profile = 'the null backend runs nothing';
@@ -180,8 +270,8 @@ async function bench(opts: BenchOptions, experiment: string, toggles: string[]):
       }
     }
     const run: Run = {
-      experiment, toggles, batch: B, dispatches: engine.dispatchesPerStep, pipelines: engine.pipelineCount,
-      mb: engine.bytes / 2 ** 20, msPerStep: ms, hostMsPerStep: hostMs / opts.steps, flops: stepFlops(engine.spec, B, H, H), costs: engine.stepCosts(), profile,
+      experiment, toggles, batch: B, refusal, plannedMb: plannedBytes / MiB, created, settles, dispatches: engine.dispatchesPerStep, pipelines: engine.pipelineCount,
+      mb: engine.bytes / MiB, msPerStep: ms, hostMsPerStep: hostMs / opts.steps, flops: stepFlops(engine.spec, B, H, H), costs: engine.stepCosts(), profile,
     };
     engine.dispose();
     return run;
@@ -203,7 +293,7 @@ function profileLines(groups: readonly TimedGroup[]): string[] {
 const program = new Command('bench:engine')
   .description('the static WebGPU engine: dispatches, host/device time per step, img/s, TFLOPS')
   .option('--device <kind>', 'null (host cost only) or gpu (Dawn default adapter)', 'gpu')
-  .option('--batch <n>', 'training batch (null: largest that fits; gpu: 128)', int(1))
+  .option('--batch <n>', 'training batch, exactly (default: 128, else the largest that fits the device)', int(1))
   .option('--depth <n>', 'ResNet depth of mxnet-preact (6n+2 below 164)', int(8), 50)
   .option('--arch <name>', `model.arch: ${MODEL_ARCHS.join(', ')}`, 'mxnet-preact')
   .option('--width <n>', "model.width (stage 1's channels; default the arch's own)", int(1))
@@ -230,21 +320,34 @@ if (unsupported !== null) {
   console.log(`the static engine ${unsupported}: no timing (a run falls back to tfjs-webgpu)`);
   process.exit(0);
 }
-for (const toggles of toggleSets) {
-  for (const e of experiments) {
-    const r = await bench({ ...o }, e, toggles);
-    const perImage = r.flops / r.batch;
-    const speed =
-      o.device === 'null'
-        ? `host ceiling at batch 128: ${Math.round((128 * 1000) / r.msPerStep)} img/s`
-        : `${Math.round((r.batch * 1000) / r.msPerStep)} img/s, ${((r.flops / r.msPerStep) * 1e-9).toFixed(2)} TFLOPS; host ${r.hostMsPerStep.toFixed(3)} ms/step in trainStep`;
-    console.log(
-      `${e.padEnd(13)} toggles ${(toggles.join('+') || 'none').padEnd(36)} ${spec.label} batch ${r.batch}: ${r.dispatches} dispatches/step, ${r.pipelines} pipelines, ${r.mb.toFixed(0)} MB; ` +
-        `${(perImage / 1e9).toFixed(3)} GFLOP/image, ${(r.flops / 1e9).toFixed(1)} GFLOP/step; ${r.msPerStep.toFixed(3)} ms/step (${o.device === 'null' ? 'host only' : 'host + device'}), ${speed}`,
-    );
-    if (o.model && toggles === toggleSets[0]) console.log(modelLines(r.costs).join('\n'));
-    if (typeof r.profile === 'string') console.log(`profile: none (${r.profile})`);
-    else if (r.profile) console.log(profileLines(r.profile).join('\n'));
+let hint = 0;
+try {
+  for (const toggles of toggleSets) {
+    for (const e of experiments) {
+      const r = await bench({ ...o }, e, toggles, hint);
+      hint = r.batch;
+      if (r.refusal !== null) console.log(`${r.refusal}; timed at batch ${r.batch} (a static engine's host cost per step does not depend on the batch: the same dispatches and objects)`);
+      const perImage = r.flops / r.batch;
+      const speed =
+        o.device === 'null'
+          ? `host ceiling at batch 128: ${Math.round((128 * 1000) / r.msPerStep)} img/s`
+          : `${Math.round((r.batch * 1000) / r.msPerStep)} img/s, ${((r.flops / r.msPerStep) * 1e-9).toFixed(2)} TFLOPS; host ${r.hostMsPerStep.toFixed(3)} ms/step in trainStep`;
+      const c = r.created;
+      const memory = r.refusal === null ? `${r.mb.toFixed(0)} MiB device memory` : `${r.mb.toFixed(0)} MiB device memory (${r.plannedMb.toFixed(0)} MiB at batch ${o.batch ?? 128})`;
+      console.log(
+        `${e.padEnd(13)} toggles ${(toggles.join('+') || 'none').padEnd(36)} ${spec.label} batch ${r.batch}: ${r.dispatches} dispatches/step, ${r.pipelines} pipelines, ${memory}; ` +
+          `${keptObjects(c) / o.steps} objects created per step after warm-up (${o.steps} steps: ${c.buffers} buffers, ${c.bindGroups} bind groups, ${c.pipelines} pipelines, ${c.other} other; ` +
+          `${c.commandEncoders} single-use command encoders for ${o.steps} submits and ${r.settles} settles); ` +
+          `${(perImage / 1e9).toFixed(3)} GFLOP/image, ${(r.flops / 1e9).toFixed(1)} GFLOP/step; ${r.msPerStep.toFixed(3)} ms/step (${o.device === 'null' ? 'host only' : 'host + device'}), ${speed}`,
+      );
+      if (o.model && toggles === toggleSets[0]) console.log(modelLines(r.costs).join('\n'));
+      if (typeof r.profile === 'string') console.log(`profile: none (${r.profile})`);
+      else if (r.profile) console.log(profileLines(r.profile).join('\n'));
+    }
   }
+} catch (e) {
+  if (!(e instanceof Refusal)) throw e;
+  console.error(`bench:engine: ${e.message}`);
+  process.exit(2);
 }
 console.log(`load at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);

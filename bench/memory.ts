@@ -23,7 +23,7 @@ import { releaseBackends, selectBackend } from '../src/engine/tfjs/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import { mixupPlacement } from '../src/config/schema.js';
 import { planMixShards } from '../src/mixup/plan.js';
-import { networkSizeOf, stepBytes } from '../src/model/memory.js';
+import { networkSizeOf, stepBytes, wasmMemoryCost } from '../src/model/memory.js';
 import { uniformStream } from '../src/random.js';
 import { buildNet } from '../src/engine/tfjs/engine.js';
 import { SGD } from '../src/engine/tfjs/sgd.js';
@@ -36,15 +36,15 @@ const MiB = 2 ** 20;
  * One pair, in this process: prints one JSON line `{depth, batch, heap, peakBytes, estimate}`.
  * @param inference measure an inference batch (inferLogits, BatchNorm on moving statistics) instead of a training step.
  */
-async function measureOne(depth: number, batch: number, inference: boolean): Promise<void> {
+async function measureOne(config: string, depth: number, batch: number, inference: boolean): Promise<void> {
   await selectBackend('wasm', undefined, {});
-  const cfg = loadConfig(`${repoRoot}configs/mixup.json`, { overrides: [['model.depth', depth], ['train.batchSize', batch]] });
+  const cfg = loadConfig(config, { overrides: [['model.depth', depth], ['train.batchSize', batch]] });
   const [, h, w] = cfg.data.imageShape as [number, number, number];
   const u = uniformStream(0, 'bench-memory');
   const pixels = new Float32Array(batch * h * w * 3).map(() => (u() - 0.5) * 4);
   const labels = Int32Array.from({ length: batch }, (_, i) => i % cfg.model.numClasses);
   const net = buildNet(cfg);
-  const opt = new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd });
+  const opt = new SGD(net, { momentum: cfg.train.momentum, wd: cfg.train.wd, form: cfg.train.sgd });
   const wasm = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm;
   const heapStart = wasm.HEAPU8.length;
   const placement = mixupPlacement(cfg);
@@ -70,7 +70,7 @@ async function measureOne(depth: number, batch: number, inference: boolean): Pro
   });
   peakBytes = info.peakBytes;
   const size = networkSizeOf(cfg.model, h, w);
-  const estimate = stepBytes(size, batch, inference ? 'inference' : 'train');
+  const estimate = stepBytes(size, batch, inference ? 'inference' : 'train', wasmMemoryCost(cfg.model.arch));
   console.log(JSON.stringify({ depth, batch, heapStart, heap: wasm.HEAPU8.length, peakBytes, estimate, parameters: net.parameterCount() }));
   net.dispose();
   opt.dispose();
@@ -80,15 +80,18 @@ async function measureOne(depth: number, batch: number, inference: boolean): Pro
 function main(): void {
   const args = process.argv.slice(2);
   if (args[0] === '--one') {
-    void measureOne(Number(args[1]), Number(args[2]), args[3] === 'i');
+    void measureOne(args[1]!, Number(args[2]), Number(args[3]), args[4] === 'i');
     return;
   }
+  const at = args.indexOf('--config');
+  const config = at >= 0 ? args.splice(at, 2)[1]! : `${repoRoot}configs/mixup.json`;
+  if (at >= 0) console.log(`config ${config} (model.depth applies to mxnet-preact only)`);
   const pairs = (args.length > 0 ? args : ['8:16', '8:64', '14:8', '14:32', '14:64', '20:8', '20:32', '20:64', '50:8', '50:16', '50:32', '50:500i']).map(
     (p) => [...p.replace(/i$/, '').split(':').map(Number), p.endsWith('i')] as [number, number, boolean],
   );
   console.log('depth batch   heap MiB  tf peak MiB  estimate MiB  est/heap  end');
   for (const [depth, batch, inference] of pairs) {
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--one', String(depth), String(batch), inference ? 'i' : 't'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--one', config, String(depth), String(batch), inference ? 'i' : 't'], { encoding: 'utf8' });
     const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
     if (!line) {
       const why = (r.stderr + r.stdout).split('\n').filter((l) => /Abort|out of bounds|Error|memory/i.test(l)).slice(0, 2).join(' | ');

@@ -17,3 +17,22 @@ export function plural(n: number, one: string, many = `${one}s`): string {
 export function pct(x: number, digits = 2, sep = ''): string {
   return `${(100 * x).toFixed(digits)}${sep}%`;
 }
+
+/** Binary (IEC) units of {@link bytesText}, each 1024 times the one before. */
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
+
+/**
+ * A byte count for messages, in binary (IEC 80000-13) units, 1 KiB = 1024 B: the largest unit that
+ * keeps the number at or above 1, with one decimal below 10 and none from 10 on, e.g. `512 B`,
+ * `623 KiB`, `5.9 MiB`, `188 MiB`, `4.0 GiB`; a value that rounds to 1024 moves to the next unit.
+ * (`df -h`, `free -h` and `du -h` show the same units, without the "i".)
+ * @param n bytes, a finite number ≥ 0 (a fraction is rounded).
+ */
+export function bytesText(n: number): string {
+  let u = 0;
+  while (u < BYTE_UNITS.length - 1 && n >= 1024 ** (u + 1)) u++;
+  const text = (v: number) => (u === 0 ? String(Math.round(v)) : v < 9.95 ? v.toFixed(1) : String(Math.round(v)));
+  let t = text(n / 1024 ** u);
+  if (t === '1024' && u < BYTE_UNITS.length - 1) t = text(n / 1024 ** ++u);
+  return `${t} ${BYTE_UNITS[u]}`;
+}

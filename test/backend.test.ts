@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { probeAllBackends, selectBackend, tryBackend, type BackendEnv } from '../src/engine/tfjs/backend.js';
+import { probeAllBackends, selectBackend, tryBackend } from '../src/engine/tfjs/backend.js';
+import type { BackendEnv } from '../src/engine/tfjs/backend-env.js';
 import { UserError } from '../src/errors.js';
 import { WebgpuUnavailable, type AdapterInfo } from '../src/engine/dawn.js';
 

@@ -114,3 +114,17 @@ test('train --help names the defaults of --out and --data-dir; without a data di
   assert.equal(r.err, 'data: no data.dir given (--data-dir); using data/cifar10, where `mixup data download` puts it\n');
   assert.equal(JSON.parse(r.out).out, 'runs/exp');
 });
+
+test('train without a data directory says where it looked (data/cifar10 of the directory it ran in), one line, exit 2, nothing written', () => {
+  const dir = tempDir('mixup-cli-');
+  const r = mixupIn(dir, 'train', '--config', join(root, 'configs', 'quick.json'), '--out', join(dir, 'run'));
+  assert.deepEqual([r.code, r.out, r.err], [2, '', `mixup: error: no data: no --data-dir (data.dir) given, and no data/cifar10 in ${dir} (where mixup train looks then); give --data-dir DIR, or get the data with: mixup data download cifar10 --dir data/cifar10\n`]);
+  assert.equal(existsSync(join(dir, 'run')), false);
+});
+
+test('train with a positional argument: the config file is pointed to --config; anything else is named', () => {
+  const cfg = mixup('train', 'configs/mixup.json');
+  assert.deepEqual([cfg.code, cfg.out, cfg.err], [2, '', 'mixup: error: train: the config file goes after --config: mixup train --config configs/mixup.json\n']);
+  const other = mixup('train', '--config', 'configs/mixup.json', 'extra');
+  assert.deepEqual([other.code, other.err], [2, 'mixup: error: train: unexpected argument extra (train takes only options; see mixup train --help)\n']);
+});

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, readdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   loadConfig,
   mergeConfig,
+  nearestConfigFile,
   parseOverrideValue,
   parseSetArgs,
   readConfigFile,
@@ -167,6 +168,38 @@ test('the paper augmentation preset needs data.imageShape [3,32,32]: one line na
   assert.deepEqual(validateConfig({ data: { augment: { preset: 'none' } } }, 'f.json').data.imageShape, [3, 28, 28]);
 });
 
+test('model.depth with an architecture of fixed depth (preact-resnet18, wrn-28-10) is refused in one line; its default passes', () => {
+  assert.equal(
+    userError(() => validateConfig({ model: { arch: 'preact-resnet18', depth: 20 } }, 'f.json')),
+    'config f.json: model.depth: 20 does nothing for model.arch "preact-resnet18", which fixes its own depth (model.depth sets mxnet-preact\'s only); remove it, or set model.width for a smaller network',
+  );
+  // the fixed depth itself too: it is not what the key means, and would split a report's rows of one network
+  assert.match(userError(() => validateConfig({ model: { arch: 'wrn-28-10', depth: 28 } }, 'f.json')), /^config f\.json: model\.depth: 28 does nothing for model\.arch "wrn-28-10"/);
+  assert.equal(validateConfig({ model: { arch: 'wrn-28-10', depth: 50 } }, 'f.json').model.depth, 50);
+  assert.equal(validateConfig({ model: { arch: 'preact-resnet18', width: 8 } }, 'f.json').model.width, 8);
+  // the flag that set it is named: the paper's config with --set model.depth=20
+  const paper = new URL('../../configs/paper/mixup-preact18.json', import.meta.url).pathname;
+  assert.match(userError(() => loadConfig(paper, { overrides: [['model.depth', 20]] })), /^--set model\.depth=20: model\.depth: 20 does nothing/);
+});
+
+test('the paper preset refuses the reference-only augmentation keys and data.rgbMean when set away from their defaults (they would do nothing)', () => {
+  const paper = { imageShape: [3, 32, 32], augment: { preset: 'paper' } };
+  const why = 'does nothing with data.augment.preset "paper" (it pads with 0, has no HSL jitter and normalises by the CIFAR-10 mean and std); remove it, or choose preset reference';
+  assert.deepEqual(userErrors(() => validateConfig({ data: { ...paper, rgbMean: [125, 123, 114], augment: { preset: 'paper', fillValue: 0, maxRandomL: 0 } } }, 'f.json')), [
+    `config f.json: data.rgbMean: [125,123,114] ${why}`,
+    `config f.json: data.augment.fillValue: 0 ${why}`,
+    `config f.json: data.augment.maxRandomL: 0 ${why}`,
+  ]);
+  // their defaults (what configs/base.json spells out, and noise/base.json inherits) pass; so do the keys the preset uses
+  const ok = validateConfig({ data: { ...paper, rgbMean: [123.68, 116.779, 103.939], padSize: 2, augment: { preset: 'paper', mirror: false, fillValue: 127, maxRandomH: 36 } } }, 'f.json');
+  assert.deepEqual([ok.data.padSize, ok.data.augment.mirror], [2, false]);
+  // the same keys with the reference preset are its own
+  assert.equal(validateConfig({ data: { augment: { fillValue: 0 } } }, 'f.json').data.augment.fillValue, 0);
+  // the flag that set one is named
+  const file = new URL('../../configs/paper/mixup-preact18.json', import.meta.url).pathname;
+  assert.equal(userError(() => loadConfig(file, { overrides: [['data.augment.fillValue', 0]] })), `--set data.augment.fillValue=0: data.augment.fillValue: 0 ${why}`);
+});
+
 test('depth rule 6n+2 / 9n+2', () => {
   assert.deepEqual([8, 14, 20, 50, 110, 164, 1001].map(isValidDepth), [true, true, true, true, true, true, true]);
   assert.deepEqual([0, 2, 9, 21, 51, 170].map(isValidDepth), [false, false, false, false, false, false]);
@@ -226,6 +259,18 @@ test('bad files: missing, not JSON (with line and column), not an object', () =>
   assert.match(userError(() => loadConfig(join(dir, 'none.json'))), /none\.json: no such file$/);
   assert.match(userError(() => loadConfig(join(dir, 'broken.json'))), /broken\.json: not valid JSON at line 3, column 1/);
   assert.match(userError(() => loadConfig(join(dir, 'arr.json'))), /arr\.json: expected an object \(key: value pairs\) at the top level, got a list$/);
+});
+
+test('a config file that is not there: the nearest config file beside it is suggested (a typo, a missing extension), none when nothing is close', () => {
+  const dir = tmp({ 'erm-preact18.json': {}, 'mixup-wrn28-10.json': {}, 'quick.yaml': 'train: {}' });
+  assert.equal(userError(() => loadConfig(join(dir, 'erm-preact.json'))), `config ${join(dir, 'erm-preact.json')}: no such file; did you mean ${join(dir, 'erm-preact18.json')}?`);
+  assert.equal(userError(() => loadConfig(join(dir, 'mixup-wrn28.json'))), `config ${join(dir, 'mixup-wrn28.json')}: no such file; did you mean ${join(dir, 'mixup-wrn28-10.json')}?`);
+  assert.equal(userError(() => loadConfig(join(dir, 'quick'))), `config ${join(dir, 'quick')}: no such file; did you mean ${join(dir, 'quick.yaml')}?`);
+  assert.equal(userError(() => loadConfig(join(dir, 'label-noise.json'))), `config ${join(dir, 'label-noise.json')}: no such file`);
+  assert.equal(userError(() => loadConfig(join(dir, 'no', 'erm-preact18.json'))), `config ${join(dir, 'no', 'erm-preact18.json')}: no such file`);
+  // the shipped paper configs: configs/paper/erm-preact.json → configs/paper/erm-preact18.json
+  const paper = new URL('../../configs/paper/', import.meta.url).pathname;
+  assert.equal(nearestConfigFile(join(paper, 'erm-preact.json')), join(paper, 'erm-preact18.json'));
 });
 
 test('every problem of a config is listed, one line each (issue 22 item 8)', () => {
@@ -323,6 +368,23 @@ test('the shipped configs reproduce the reference table settings', () => {
   const quick = loadConfig(join(configs, 'quick.json'));
   assert.deepEqual([quick.train.shards, quick.mixup.backward], [1, 'exact']);
   assert.equal(validateConfig({}, 'f').train.shards, 1);
+});
+
+/** The names a `{a,b}-{c,d}.json` pattern stands for (each brace group expanded in turn). */
+function expandBraces(pattern: string): string[] {
+  const m = /\{([^{}]*)\}/.exec(pattern);
+  if (!m) return [pattern];
+  return m[1]!.split(',').flatMap((alt) => expandBraces(pattern.slice(0, m.index) + alt + pattern.slice(m.index + m[0].length)));
+}
+
+test('docs/configs.md names every shipped config, configs/paper/ and configs/noise/ included', () => {
+  const root = new URL('../../', import.meta.url).pathname;
+  const doc = readFileSync(join(root, 'docs', 'configs.md'), 'utf8');
+  // the table's first column: `name.json` or `dir/{a,b}-{c,d}.json`, relative to configs/
+  const named = new Set([...doc.matchAll(/^\| `([^`]+\.json)`(?:, `([^`]+\.json)`)? \|/gm)].flatMap((m) => [m[1]!, m[2]].filter((x) => x !== undefined).flatMap(expandBraces)));
+  assert.ok(named.has('paper/mixup-wrn28-10.json') && named.has('noise/erm-20.json') && named.has('erm-300.json'), [...named].join(' '));
+  const shipped = ['', 'noise/', 'paper/'].flatMap((d) => readdirSync(join(root, 'configs', d)).filter((f) => f.endsWith('.json')).map((f) => d + f));
+  assert.deepEqual(shipped.filter((f) => !named.has(f)), []);
 });
 
 test('data paths become absolute against the directory the command ran in; absolute ones stay', async () => {

@@ -123,7 +123,7 @@ test('safetensors export of a depth-8 checkpoint: valid header, PyTorch names, l
   const m = d.metadata;
   assert.deepEqual([m['format'], m['epoch'], m['batch'], m['checkpoint'], m['mixup_version']], ['mixup-resnet', '1', '0', 'epoch-0001', pkg.version]);
   assert.deepEqual(JSON.parse(m['config']!), JSON.parse(JSON.stringify(cfg)));
-  assert.deepEqual(JSON.parse(m['model']!), { arch: 'mxnet-preact', depth: 8, numClasses: 10, bnEps: 2e-5, torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' });
+  assert.deepEqual(JSON.parse(m['model']!), { arch: 'mxnet-preact', depth: 8, width: 16, numClasses: 10, bnEps: 2e-5, torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' });
   assert.deepEqual(JSON.parse(m['input']!), {
     layout: 'NCHW', channels: 'RGB', height: 8, width: 8, crop: 'centre 8x8 of the 32x32 image, rows 12..19, columns 12..19',
     scale: 1, mean: [123.68, 116.779, 103.939], std: [1, 1, 1],
@@ -200,6 +200,26 @@ test('ONNX export of bottleneck units (depth 164, initialised, BatchNorms pertur
   const big = Math.max(...ours.map(Math.abs));
   assert.ok(big > 1e-2 && big < 100, `logits up to ${big}`);
 });
+
+for (const [arch, width, depth] of [['preact-resnet18', 4, 18], ['wrn-28-10', 2, 28]] as const) {
+  test(`ONNX export of a ${arch} checkpoint (width ${width}, BatchNorms perturbed): ONNX Runtime = mixup's wasm inference to 1e-4; metadata names the arch and width`, async () => {
+    // model.depth is the reference network's; these architectures fix their own (18, 28)
+    const r = await initialisedRun(50, 8, 1, { arch, width });
+    const out = join(tempDir('mixup-export-arch-'), 'm.safetensors');
+    await exportCheckpoint(r, { format: 'safetensors', out, version: pkg.version });
+    assert.deepEqual(JSON.parse(decodeSafetensors(readFileSync(out)).metadata['model']!), { arch, depth, width, numClasses: 10, bnEps: 1e-5, torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' });
+    const onnx = out.replace(/safetensors$/, 'onnx');
+    await exportCheckpoint(r, { format: 'onnx', out: onnx, version: pkg.version });
+    // inputs of the paper preset's scale ((pixel/255 − mean)/std: about ±2), not mean-subtracted pixels
+    const px = lcgImages(2, 8, 11);
+    const im = { ...px, nhwc: px.nhwc.map((v) => v / 64) };
+    const ours = await engineLogits(join(r, 'checkpoints', 'epoch-0001'), im, 'TfjsEngine');
+    const theirs = await onnxLogits(onnx, im);
+    assert.ok(maxAbsDiff(ours, theirs) < 1e-4, `max |Δ| ${maxAbsDiff(ours, theirs)}, logits up to ${Math.max(...ours.map(Math.abs))}`);
+    const big = Math.max(...ours.map(Math.abs));
+    assert.ok(big > 1e-2 && big < 100, `logits up to ${big}`);
+  });
+}
 
 /** The fields of one protobuf message, decoded by wire type alone: [field number, varint | bytes]. */
 function fields(bytes: Uint8Array): [number, bigint | Uint8Array][] {
@@ -281,6 +301,10 @@ test('mixup export: writes the default file and refuses bad input with one line 
   writeFileSync(def, 'not a model');
   assert.equal(runMixup(['export', run, '--format', 'onnx', '--overwrite']).code, 0);
   assert.deepEqual(readFileSync(def), before, 'the same checkpoint exports to the same bytes');
+  // --force, the name the other commands that write a file use, replaces it as --overwrite does
+  writeFileSync(def, 'not a model');
+  assert.equal(runMixup(['export', run, '--format', 'onnx', '--force']).code, 0);
+  assert.deepEqual(readFileSync(def), before);
 });
 
 test('mixup export RUN passes over a damaged newest checkpoint (as mixup test does), with the line; --epoch of it and a *.damaged folder are refused with one line', async () => {

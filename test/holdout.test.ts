@@ -27,7 +27,8 @@ import { tempDir } from './fixtures/tmp.js';
 import { tinyRunConfig } from './fixtures/tiny-run.js';
 import { encodeJpeg, writeRecFile } from './fixtures/data.js';
 import { countShared } from '../src/data/overlap.js';
-import { scoreTemperature } from '../src/evaluate/scale.js';
+import { checkFitContent, scoreTemperature } from '../src/evaluate/scale.js';
+import { loadCheckpoint } from '../src/rundir/checkpoint.js';
 
 // ------------------------------------------------------------------ which images
 
@@ -359,6 +360,11 @@ test('mixup test --temperature without a holdout refuses in one line: no fitting
   assert.deepEqual(err, [`mixup: error: --fit-on ${copy}: 40 of 40 of its images (spread over the file) are images of the validation (test) data this command scores, by content; fitting T on the test set is not allowed`]);
   // called as a library (no CLI check first), scoreTemperature refuses it the same way
   await assert.rejects(scoreTemperature(out, { fitOn: copy }), (e: unknown) => (e as Error).message === err[0]!.replace(/^mixup: error: /, ''));
+  // a run that scores only the first test image (data.valLimit 1) is still refused: the other 39 of
+  // the 40 probes are test images too (compared with the first alone, 1 of 40 would be found, under 5 %)
+  const { cfg: runCfg } = await loadCheckpoint(join(out, 'checkpoints', 'epoch-0001'));
+  const limited = { ...runCfg, data: { ...runCfg.data, valLimit: 1 } };
+  await assert.rejects(checkFitContent(limited, copy, {}), (e: unknown) => (e as Error).message === err[0]!.replace(/^mixup: error: /, ''));
   // other data is fine
   const rep: string[] = [];
   assert.equal(await main(['test', out, '--temperature', '--fit-on', join(dataDir, 'data_batch_1.bin'), '--json'], { out: (l) => rep.push(l), err: () => undefined }), 0);

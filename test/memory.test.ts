@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { networkSize, networkSizeOf, largestBatch, stepBytes, WASM_MEMORY_COST } from '../src/model/memory.js';
+import { networkSize, networkSizeOf, largestBatch, stepBytes, WASM_MEMORY_COST, wasmMemoryCost } from '../src/model/memory.js';
 import { networkSpec, parameterCount } from '../src/model/spec.js';
 import { assertMemoryFits, memoryRefusal, WASM_HEAP_MAX } from '../src/engine/memoryfit.js';
 import { loadConfig } from '../src/config/load.js';
@@ -52,6 +52,25 @@ test('the estimate and the largest batch that fits, for depth 50 on the wasm hea
   // (4294901760 − 16 MiB − 4·758621) / (5·1293674) = 660.9...
   assert.equal(largestBatch(s, WASM_HEAP_MAX, 'inference'), 660);
   assert.equal(largestBatch(s, 1000, 'train'), 0);
+});
+
+test("PreAct ResNet-18 at the paper's batch 128 fits the wasm heap: its measured constant, above the measured heap", () => {
+  const cfg = loadConfig(join(root, 'configs', 'paper', 'mixup-preact18.json'));
+  const s = networkSizeOf(cfg.model, 32, 32);
+  assert.equal(s.parameters, 11171274);
+  assert.equal(s.activations, 2092554);
+  const cost = wasmMemoryCost('preact-resnet18');
+  assert.equal(cost.trainBytesPerActivation, 15);
+  assert.equal(wasmMemoryCost('mxnet-preact'), WASM_MEMORY_COST);
+  // 16 MiB + 20·11171274 + 15·128·2092554 = 4,257,906,376 bytes; the heap bench/memory.ts measured
+  // at batch 128 was 4,130,340,864 (and 1,207,500,800 at batch 32, which the estimate is also above)
+  assert.equal(stepBytes(s, 128, 'train', cost), 16 * MiB + 20 * 11171274 + 15 * 128 * 2092554);
+  assert.ok(stepBytes(s, 128, 'train', cost) >= 4130340864 && stepBytes(s, 32, 'train', cost) >= 1207500800);
+  // (4294901760 − 16 MiB − 20·11171274) / (15·2092554) = 129.2
+  assert.equal(largestBatch(s, WASM_HEAP_MAX, 'train', 1, cost), 129);
+  assert.doesNotThrow(() => assertMemoryFits(cfg, 'train', 'wasm'));
+  // with the reference network's constant (16) the estimate was 4.2 GiB and refused batch 128
+  assert.ok(stepBytes(s, 128, 'train') > WASM_HEAP_MAX);
 });
 
 test('a step measured on wasm stays under the estimate, and the estimate is not far above it', async () => {

@@ -9,7 +9,9 @@ import { loadConfig } from '../src/config/load.js';
 import { meanStd } from '../src/report/stats.js';
 import { readRun, isRun, type Run } from '../src/report/runs.js';
 import { parseCurves } from '../src/rundir/curves.js';
-import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from '../src/report/table.js';
+import { buildTable, dropRepeatedSeeds } from '../src/report/table.js';
+import { formatMarkdown } from '../src/report/table-markdown.js';
+import { formatCsv, formatJson } from '../src/report/table-records.js';
 import { buildPlotSpec, checkPlotFile, renderSvg, svgToPng, seriesLabels } from '../src/report/plot.js';
 import { report } from '../src/report/report.js';
 import { offRecipeKeys } from '../src/report/recipe.js';
@@ -366,6 +368,22 @@ test('the short trial of the table (1 epoch, ResNet-8, 500 images) is labelled w
   assert.deepEqual([offRecipeKeys(ninety[0]!), buildTable(ninety)[0]!.label], [[], 'erm-300']);
 });
 
+test('ERM runs that differ only in mixup keys (which do nothing without mixing) are one config: one row, on the recipe', () => {
+  const root = tempDir('mixup-report-erm-mixup-');
+  const erm = shippedConfig('erm-300');
+  const run = (name: string, seed: number, mixup: ConfigInput['mixup']) =>
+    makeRun(root, name, { experiment: 'erm', epochs: 90, seed, valAcc: Array(90).fill(0.5 + seed / 100), configName: 'erm-300', extra: { ...erm, mixup, train: { ...erm.train, epochs: 90, seed } } as ConfigInput });
+  const runs = readRuns([run('a', 0, {}), run('b', 1, { alpha: 0.4, mixRate: 0.5, scheme: 'permutation' })]);
+  assert.deepEqual(runs.map((r) => offRecipeKeys(r)), [[], []]);
+  const rows = buildTable(runs);
+  assert.deepEqual(rows.map((r) => [r.label, r.seeds]), [['erm-300', [0, 1]]]);
+  // mixup runs that differ in α are two configs, as before
+  const mix = shippedConfig('mixup-300');
+  const m = (name: string, alpha: number) => makeRun(root, name, { experiment: 'mixup', epochs: 90, valAcc: Array(90).fill(0.5), configName: 'mixup-300', extra: { ...mix, mixup: { ...mix.mixup, alpha }, train: { ...mix.train, epochs: 90 } } as ConfigInput });
+  const mixRows = buildTable(readRuns([m('m1', 0.2), m('m2', 0.4)]));
+  assert.deepEqual(mixRows.map((r) => r.label), ['mixup-300', 'mixup-300 (mixup.alpha=0.4)']);
+});
+
 /** The tick labels of each axis of a rendered figure, by the axis' aria-label (`X-axis titled 'epoch' ...`). */
 function axisLabels(svg: string): { axis: string; labels: string[] }[] {
   return svg
@@ -602,6 +620,9 @@ test('mixup report (CLI): Markdown by default, exit 2 with one line when nothing
   assert.equal(readFileSync(join(root, 'c.svg'), 'utf8'), 'mine');
   assert.equal(mixup(['report', dirs[0]!, '--plot', join(root, 'c.svg'), '--force']).code, 0);
   assert.ok(readFileSync(join(root, 'c.svg'), 'utf8').startsWith('<svg'));
+  // --force without --plot would do nothing: refused, as mixup test --force without --reliability
+  const lone = mixup(['report', dirs[0]!, '--force']);
+  assert.deepEqual([lone.code, lone.out, lone.err], [2, '', 'mixup: error: --force goes with --plot FILE (it replaces an existing plot file)\n']);
   const none = mixup(['report', dirs[5]!]);
   assert.equal(none.code, 2);
   assert.equal(

@@ -82,6 +82,14 @@ test('findCheckpoint: by epoch, a checkpoint directory itself, and one-line erro
   assert.throws(() => findCheckpoint(join(out, 'nope')), /no such run or checkpoint directory/);
   const empty = tmp();
   assert.throws(() => findCheckpoint(empty), /no checkpoint found/);
+  // a checkpoint's files under another name (copied out of its run): the line says how it is found
+  const renamed = join(tmp(), 'best-model');
+  mkdirSync(renamed);
+  writeFileSync(join(renamed, 'model.json'), '{}');
+  writeFileSync(join(renamed, 'state.json'), JSON.stringify({ epoch: 7, batch: 3 }));
+  assert.throws(() => findCheckpoint(renamed), (e: unknown) => e instanceof UserError && e.message === `${renamed}: holds a checkpoint's files, but a checkpoint directory is known by its name (epoch-0007+batch-000003, from its state.json); rename it epoch-0007+batch-000003, or give its run directory`);
+  writeFileSync(join(renamed, 'state.json'), '{');
+  assert.throws(() => findCheckpoint(renamed), (e: unknown) => e instanceof UserError && e.message === `${renamed}: holds a checkpoint's files, but a checkpoint directory is known by its name (epoch-NNNN); rename it epoch-NNNN, or give its run directory`);
 });
 
 test('a new run refuses a directory holding a run unless --overwrite, which removes only run files', () => {

@@ -1,7 +1,8 @@
 /**
  * `mixup train` as a real child process (the compiled CLI, bin/mixup): Ctrl-C (SIGINT), SIGTERM, a
- * second Ctrl-C, kill -9 at several moments (among them, through the MIXUP_TEST_CRASH_AT hook, between
- * writing a checkpoint and renaming it into place), and a second trainer on a live run. After every
+ * second Ctrl-C (sent while the child waits at the MIXUP_TEST_PAUSE_AT hook, so that it lands during the
+ * first one's checkpoint), kill -9 at several moments (among them, through the MIXUP_TEST_CRASH_AT hook,
+ * between writing a checkpoint and renaming it into place), and a second trainer on a live run. After every
  * interruption the run directory must be readable and `--resume` must end with the curves.csv of an
  * uninterrupted run (wall-clock columns aside; bit-exact on wasm).
  *
@@ -10,8 +11,8 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readCurves, CURVE_COLUMNS, type CurveRow } from '../src/rundir/curves.js';
 import { listCheckpoints, readStatus } from '../src/rundir/rundir.js';
@@ -235,27 +236,39 @@ test('a repeat of SIGINT 0 s after the first (sent back to back) is the same int
   assert.equal(listCheckpoints(out).length, 1);
 });
 
-test('a second SIGINT a second after the first, during its batch: exit 130 at once, without a checkpoint', async () => {
-  // Bigger batches (64 crops of 16×16). The child is frozen (SIGSTOP) for 1.2 s right after the first
-  // Ctrl-C was seen, so that the second lands while the first one's batch still runs; it is handled
-  // in a later turn of the event loop than the first, so it is a second Ctrl-C.
-  const { file, out } = configFile({ imageShape: [3, 16, 16] }, { batchSize: 64 });
-  const c = train(['--config', file]);
+test('a second SIGINT a second after the first, while the first one\'s checkpoint is being written: exit 130 at once, without a checkpoint', async () => {
+  // The first SIGINT is acted on after its batch; the child then stops at the MIXUP_TEST_PAUSE_AT hook
+  // (the checkpoint's temporary directory made, nothing written into it) with its event loop turning,
+  // and stays there until the pause file is removed. The second SIGINT is sent a second after the
+  // child got there: handled in a later turn than the first (and long past SAME_INTERRUPT_MS), it is a
+  // second Ctrl-C, and the checkpoint is never finished.
+  const { file, out } = configFile();
+  const pause = join(dirname(out), 'paused');
+  const c = train(['--config', file], { MIXUP_TEST_PAUSE_AT: 'checkpoint-before-write', MIXUP_TEST_PAUSE_FILE: pause });
   await c.waitFor(/^Epoch\[1\] Batch \[1\]\t/);
   c.proc.kill('SIGINT');
   await c.waitFor(/SIGINT: finishing the current batch/, 'stderr');
-  c.proc.kill('SIGSTOP');
-  await new Promise((r) => setTimeout(r, 1200));
+  while (!existsSync(pause)) {
+    assert.equal(c.proc.exitCode, null, `child exited before the pause point\n${c.stderr}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.doesNotMatch(c.stderr, /interrupted: checkpoint/); // paused before the checkpoint was written
+  await new Promise((r) => setTimeout(r, 1000));
   c.proc.kill('SIGINT');
-  c.proc.kill('SIGCONT');
-  const timeout = setTimeout(() => c.proc.kill('SIGKILL'), 15_000);
+  // A child that ignored the second SIGINT is released after 15 s: it then writes its checkpoint, and the asserts below say so.
+  const release = setTimeout(() => rmSync(pause, { force: true }), 15_000);
   const code = await c.exit;
-  clearTimeout(timeout);
+  clearTimeout(release);
   assert.equal(code, 130, c.stderr);
-  assert.match(c.stderr, /second SIGINT: exiting now without a checkpoint/);
+  assert.match(c.stderr, /\nsecond SIGINT: exiting now without a checkpoint\n$/);
   assert.doesNotMatch(c.stderr, /interrupted: checkpoint/);
   assert.equal(listCheckpoints(out).length, 0);
-  assertReadable(out);
+  // Only the temporary directory of the checkpoint it was about to write remains (--resume removes it).
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')).map((n) => n.replace(/^\.tmp-epoch-0000\+batch-\d{6}-\d+$/, '.tmp-epoch-0000+batch-B-PID')), ['.tmp-epoch-0000+batch-B-PID']);
+  assert.deepEqual(readdirSync(join(out, 'checkpoints', readdirSync(join(out, 'checkpoints'))[0]!)), []);
+  const st = readStatus(out)!;
+  assert.deepEqual([st.status, st.message], ['interrupted', 'second SIGINT: stopped without a checkpoint of the epoch in progress']);
+  assert.deepEqual(assertReadable(out), []);
 });
 
 test('SIGINT during the evaluation: stopped within an evaluation batch, checkpoint of the trained epoch, exit 130 (a second SIGINT a second later finds it gone); --resume evaluates that epoch and ends as an uninterrupted run', async () => {

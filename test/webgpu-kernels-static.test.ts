@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { releaseBackends } from '../src/engine/tfjs/backend.js';
 import { mixBackwardKernel, mixForwardKernel, packPlan, PLAN_STRIDE, type MixShape } from '../src/engine/webgpu/mix.js';
-import { fcBackwardKernel, logitsKernel, lossKernel, poolBackwardKernel, poolKernel } from '../src/engine/webgpu/head.js';
+import { fcBackwardKernel, logitsKernel, lossKernel, poolKernel } from '../src/engine/webgpu/head.js';
+import { bnStateFloats, bnStatsKernel } from '../src/engine/webgpu/bn.js';
 import { updateKernel, type UpdateShape } from '../src/engine/webgpu/update.js';
 import type { MixPlan } from '../src/mixup/plan.js';
 import type { LossName } from '../src/engine/engine.js';
@@ -133,28 +134,53 @@ test('CutMix boxes: pixels inside [y0, x0, y1, x1) come from the partner, an emp
 
 // ---- Head: pool, fc1 + loss, fc1 backward, inference logits ----
 
-test('global average pool and its backward: batch 3, 5×5, 3 channels, and batch 4, 7×7, 70 channels', { skip }, async () => {
+test('global average pool: batch 3, 5×5, 3 channels, and batch 4, 7×7, 70 channels', { skip }, async () => {
   for (const [B, hw, C, seed] of [[3, 25, 3, 41], [4, 49, 70, 51]] as const) {
     const a = lcgValues(B * hw * C, seed);
-    const dp = lcgValues(B * C, seed + 1);
-    const want = tf.tidy(() => {
-      const at = tf.tensor3d(a, [B, hw, C]);
-      const f = (t: tf.Tensor) => tf.mean(t, 1);
-      const da = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), tf.tensor2d(dp, [B, C]))))(at);
-      return { pooled: f(at).dataSync() as Float32Array, da: da.dataSync() as Float32Array };
-    });
+    const want = tf.tidy(() => tf.mean(tf.tensor3d(a, [B, hw, C]), 1).dataSync() as Float32Array);
     const k = poolKernel(B, hw, C);
+    const got = await runSteps(device!, [{ kernel: k, buffers: ['a', 'pooled'] }], { a, pooled: garbage(B * C) }, ['pooled']);
+    close('pool', `${k.label}: pooled`, got['pooled'], want);
+  }
+});
+
+/**
+ * The pool reading through the head's BatchNorm+ReLU (statistics from bnStatsKernel, per shard),
+ * against float64 JS: pooled[b,c] = mean over pixels of max(0, γ_c·(x − μ_s,c)/√(var_s,c + eps) + β_c).
+ */
+test('global average pool through BatchNorm+ReLU, 2 shards of 2 images, 3×3, 5 channels, with and without γ', { skip }, async () => {
+  const [B, hw, C, S, eps] = [4, 9, 5, 2, 1e-5];
+  const x = lcgValues(B * hw * C, 61).map((v) => 3 * v + 0.5);
+  const gamma = lcgValues(C, 62).map((v) => 1 + v);
+  const beta = lcgValues(C, 63).map((v) => 0.5 * v);
+  const shape = { shards: S, rows: (B / S) * hw, channels: C, eps };
+  for (const fixGamma of [false, true]) {
+    const want = new Float64Array(B * C);
+    for (let s = 0; s < S; s++) {
+      for (let c = 0; c < C; c++) {
+        const vals: number[] = [];
+        for (let b = s * (B / S); b < (s + 1) * (B / S); b++) for (let p = 0; p < hw; p++) vals.push(x[(b * hw + p) * C + c]!);
+        const mean = vals.reduce((t, v) => t + v, 0) / vals.length;
+        const varb = vals.reduce((t, v) => t + (v - mean) ** 2, 0) / vals.length;
+        const scale = (fixGamma ? 1 : gamma[c]!) / Math.sqrt(varb + eps);
+        for (let b = s * (B / S); b < (s + 1) * (B / S); b++) {
+          let acc = 0;
+          for (let p = 0; p < hw; p++) acc += Math.max(0, (x[(b * hw + p) * C + c]! - mean) * scale + beta[c]!);
+          want[b * C + c] = acc / hw;
+        }
+      }
+    }
+    const k = poolKernel(B, hw, C, { shape, fixGamma, relu: true });
     const got = await runSteps(
       device!,
       [
-        { kernel: k, buffers: ['a', 'pooled'] },
-        { kernel: poolBackwardKernel(B, hw, C), buffers: ['dp', 'da'] },
+        { kernel: bnStatsKernel(shape, { backward: false }), buffers: ['x', 'state'] },
+        { kernel: k, buffers: ['x', 'state', ...(fixGamma ? [] : ['gamma']), 'beta', 'pooled'] },
       ],
-      { a, dp, pooled: garbage(B * C), da: garbage(B * hw * C) },
-      ['pooled', 'da'],
+      { x, gamma, beta, state: garbage(bnStateFloats(shape)), pooled: garbage(B * C) },
+      ['pooled'],
     );
-    close('pool', `${k.label}: pooled`, got['pooled'], want.pooled);
-    close('pool_bwd', `${k.label}: da`, got['da'], want.da);
+    close('pool+bnrelu', `${k.label}${fixGamma ? ' fixGamma' : ''}: pooled`, got['pooled'], want);
   }
 });
 
@@ -180,9 +206,11 @@ function targets(B: number, K: number, seed: number): { y: Float32Array; majorit
  * fc1 + loss + fc1 backward in one pass against tfjs: z = pooled·W + bias, the batch-mean loss
  * (soft-ce −Σ y·log softmax(z); mixture-nll −log Σ y·softmax(z)), dz = gradScale·∂loss/∂z, the
  * count of rows whose first argmax of z is the majority label, written to slot `slot mod capacity`
- * only; dW = pooledᵀ·dz, dbias = Σ_b dz, dpooled = dz·Wᵀ.
+ * only; dW = pooledᵀ·dz, dbias = Σ_b dz, and the pool input's gradient da[b,p,c] = (dz·Wᵀ)[b,c]/HW
+ * (tfjs: the gradient of mean over HW pixels, HW = 3).
  */
 async function checkLoss(B: number, C: number, K: number, loss: LossName, gradScale: number, seed: number): Promise<void> {
+  const HW = 3;
   const pooled = lcgValues(B * C, seed).map((v) => 2 * v);
   const fw = lcgValues(C * K, seed + 1);
   const fb = lcgValues(K, seed + 2).map((v) => 0.5 * v);
@@ -203,7 +231,7 @@ async function checkLoss(B: number, C: number, K: number, loss: LossName, gradSc
       dz: dz.dataSync() as Float32Array,
       dw: tf.matMul(pt, dz, true, false).dataSync() as Float32Array,
       db: tf.sum(dz, 0).dataSync() as Float32Array,
-      dp: tf.matMul(dz, wt, false, true).dataSync() as Float32Array,
+      da: tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.mean(a, 1), tf.matMul(dz, wt, false, true))))(tf.zeros([B, HW, C])).dataSync() as Float32Array,
     };
   });
   assert.ok(want.correct > 0 && want.correct < B, `some rows right, some wrong (${want.correct} of ${B})`);
@@ -212,10 +240,10 @@ async function checkLoss(B: number, C: number, K: number, loss: LossName, gradSc
     device!,
     [
       { kernel: k, buffers: ['pooled', 'fw', 'fb', 'scalars', 'y', 'majority', 'results', 'dz'] },
-      { kernel: fcBackwardKernel(B, C, K), buffers: ['pooled', 'fw', 'dz', 'dw', 'db', 'dp'] },
+      { kernel: fcBackwardKernel(B, C, K, HW), buffers: ['pooled', 'fw', 'dz', 'dw', 'db', 'da'] },
     ],
-    { pooled, fw, fb, scalars: new Float32Array([0.1, 1e-5, slot, 0]), y, majority, results: garbage(2 * capacity), dz: garbage(B * K), dw: garbage(C * K), db: garbage(K), dp: garbage(B * C) },
-    ['results', 'dz', 'dw', 'db', 'dp'],
+    { pooled, fw, fb, scalars: new Float32Array([0.1, 1e-5, slot, 0]), y, majority, results: garbage(2 * capacity), dz: garbage(B * K), dw: garbage(C * K), db: garbage(K), da: garbage(B * HW * C) },
+    ['results', 'dz', 'dw', 'db', 'da'],
   );
   const r = got['results']!;
   assert.ok([0, 1, 4, 5].every((i) => Number.isNaN(r[i]!)), `only slot ${slot} mod ${capacity} = 1 is written: ${Array.from(r)}`);
@@ -224,7 +252,7 @@ async function checkLoss(B: number, C: number, K: number, loss: LossName, gradSc
   close(`loss ${loss} dz`, `${k.label}: dz`, got['dz'], want.dz);
   close('fc_bwd dW', `${k.label}: dW`, got['dw'], want.dw);
   close('fc_bwd dbias', `${k.label}: dbias`, got['db'], want.db);
-  close('fc_bwd dpooled', `${k.label}: dpooled`, got['dp'], want.dp);
+  close('fc_bwd pool_bwd', `${k.label}: da`, got['da'], want.da);
 }
 
 test('fc1 + soft-ce and mixture-nll (batch-mean loss, gradient, correct count) and fc1 backward, batch 3', { skip }, async () => {

@@ -48,7 +48,8 @@ export function helpWithoutModelOptions(program: Command): Partial<Help> {
 export async function setUpBackend(requested: BackendName, cfg: { wasmThreads: number; gpu: number | null }, gpuFlag: string | undefined, io: Io): Promise<SelectedBackend> {
   // TensorFlow.js and Dawn load here, not when the CLI starts: a command that stops on bad input first
   // (a config key, a missing data directory) or needs no backend answers without them.
-  const { parseGpuIndex, selectBackend } = await import('../engine/tfjs/backend.js');
+  const { selectBackend } = await import('../engine/tfjs/backend.js');
+  const { parseGpuIndex } = await import('../engine/tfjs/backend-options.js');
   const envGpu = (process.env['MIXUP_GPU'] ?? '') !== '';
   const gpu = (gpuFlag === undefined ? undefined : parseGpuIndex(gpuFlag, '--gpu')) ?? (envGpu ? undefined : cfg.gpu ?? undefined);
   const backend = await selectBackend(requested, undefined, { wasmThreads: cfg.wasmThreads, gpu });

@@ -40,6 +40,8 @@ export function addReportCommand(program: Command, io: Io): void {
         if (runs === 0) throw new UserError(`report --tensorboard: ${dirs.length === 1 ? `${dirs[0]} holds` : `none of the ${dirs.length} directories holds`} no run with a finished epoch (see the note${dirs.length === 1 ? '' : 's'} above)`);
         return;
       }
+      // as mixup test --force without --reliability: a flag that would do nothing is refused
+      if (opts.force && opts.plot === undefined) throw new UserError('--force goes with --plot FILE (it replaces an existing plot file)');
       const { report } = await import('../report/report.js');
       await report(dirs, { format: opts.format, table: opts.table, compareReference: opts.compareReference ?? false, plot: opts.plot, force: opts.force === true }, io);
     });
@@ -53,7 +55,8 @@ export function addBackendsCommand(program: Command, io: Io): void {
     .command('backends')
     .description('which TensorFlow.js backends load on this machine, and why not')
     .action(async (_opts: unknown, cmd: Command) => {
-      const { parseGpuIndex, probeAllBackends } = await import('../engine/tfjs/backend.js');
+      const { probeAllBackends } = await import('../engine/tfjs/backend.js');
+      const { parseGpuIndex } = await import('../engine/tfjs/backend-options.js');
       const rows = await probeAllBackends(undefined, { gpu: globals(cmd).gpu === undefined ? undefined : parseGpuIndex(globals(cmd).gpu!, '--gpu') });
       const w = Math.max(...rows.map((r) => r.name.length));
       io.out(`${'backend'.padEnd(w)}  loads  details`);

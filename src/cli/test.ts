@@ -65,7 +65,7 @@ export function addTestCommand(program: Command, io: Io): void {
         const { checkTemperatureFit, checkFitContent } = await import('../evaluate/scale.js');
         checkTemperatureFit(cfg, opts.fitOn, opts.data);
         if (opts.fitOn === undefined) checkDataPaths(cfg.data, ['train']);
-        else await checkFitContent(cfg, opts.fitOn, { data: opts.data, full: opts.full }); // the validation images under another name
+        else await checkFitContent(cfg, opts.fitOn, { data: opts.data }); // the validation images under another name
       }
       await setUpBackend(globals(cmd).backend ?? cfg.backend, cfg, globals(cmd).gpu, io);
       // the backends (and TensorFlow.js) load only now that the input is known to be good

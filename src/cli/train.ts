@@ -144,6 +144,10 @@ async function trainAction(opts: Record<string, unknown>, g: { backend?: Backend
   if (opts['printConfig']) return printConfig(cfg, sink);
   // the run directory and the data are checked before the backend starts: a refusal comes at once
   assertCanStartNewRun(cfg.out!, Boolean(opts['overwrite']));
+  if (cfg.data.dir === null && cfg.data.train === null && cfg.data.val === null) {
+    // say where the default was looked for: data/cifar10 is relative to the directory the command ran in
+    throw new UserError(`no data: no --data-dir (data.dir) given, and no ${DEFAULT_DATA_DIR} in ${process.cwd()} (where mixup train looks then); give --data-dir DIR, or get the data with: mixup data download cifar10 --dir ${DEFAULT_DATA_DIR}`);
+  }
   checkDataPaths(cfg.data);
   await setUpBackend(cfg.backend, cfg, g.gpu, lines);
   const source = { configFile: resolve(opts['config']), overrides, version: pkg.version, created: new Date().toISOString(), cwd: process.cwd() };
@@ -186,7 +190,13 @@ export function addTrainCommand(program: Command, io: Io): void {
         'with --check-run: 0 same config (or no run in --out), 4 the run there was trained with another config (one line names the keys).',
       ].join('\n'),
     )
+    // a stray argument gets a line of ours, not commander's "too many arguments" (below)
+    .allowExcessArguments(true)
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
+      const stray = cmd.args[0];
+      if (stray !== undefined) {
+        throw new UserError(/\.(json|ya?ml)$/i.test(stray) ? `train: the config file goes after --config: mixup train --config ${stray}` : `train: unexpected argument ${stray} (train takes only options; see mixup train --help)`);
+      }
       if (opts['helpConfig']) {
         io.out(formatConfigHelp());
         return;

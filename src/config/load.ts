@@ -2,8 +2,9 @@
  * Loading experiment configs: JSON or YAML files (parse.ts) with `extends`, command-line overrides, validation
  * against {@link configSchema} with one-line messages that name the key.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, resolve, basename, extname, isAbsolute } from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, resolve, basename, extname, isAbsolute, join } from 'node:path';
+import { closest, distance } from 'fastest-levenshtein';
 import type { z } from 'zod';
 import { UserError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
@@ -34,6 +35,26 @@ export function mergeConfig(base: RawConfig, over: RawConfig): RawConfig {
 }
 
 /**
+ * The config file (`.json`, `.yaml`, `.yml`) beside a missing `file` that was probably meant: its name
+ * with an extension (`configs/mixup` → `configs/mixup.json`), or the nearest name by edit distance
+ * (`configs/paper/erm-preact.json` → `configs/paper/erm-preact18.json`); null when none is close.
+ */
+export function nearestConfigFile(file: string): string | null {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(resolve(file))).filter((n) => /\.(json|ya?ml)$/i.test(n));
+  } catch {
+    return null;
+  }
+  const want = basename(file);
+  const withExt = names.find((n) => n.slice(0, n.lastIndexOf('.')) === want);
+  if (withExt !== undefined) return join(dirname(file), withExt);
+  if (names.length === 0) return null;
+  const best = closest(want, names);
+  return distance(want, best) <= Math.max(2, Math.floor(want.length / 4)) ? join(dirname(file), best) : null;
+}
+
+/**
  * Reads a config file and the chain of files it `extends` (a path relative to the file that names
  * it), merged base first. The `extends` key itself is removed.
  * @throws UserError on a missing or unreadable file, bad JSON, a non-object top level, a
@@ -49,7 +70,8 @@ export function readConfigFile(file: string, seen: string[] = []): RawConfig {
     text = readFileSync(abs, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, expected a JSON or YAML file' : (e as Error).message;
+    const near = code === 'ENOENT' ? nearestConfigFile(file) : null;
+    const why = code === 'ENOENT' ? `no such file${near === null ? '' : `; did you mean ${near}?`}` : code === 'EISDIR' ? 'is a directory, expected a JSON or YAML file' : (e as Error).message;
     const from = seen.length > 0 ? ` (extended by ${seen[seen.length - 1]})` : '';
     throw new UserError(`config ${file}${from}: ${why}`);
   }

@@ -23,6 +23,9 @@ export type Experiment = (typeof EXPERIMENTS)[number];
 export const MIXUP_PLACEMENTS = ['input', 'head', 'stage1', 'stage2', 'stage3'] as const;
 export type MixupPlacement = (typeof MIXUP_PLACEMENTS)[number];
 
+/** `model.depth` when not set: the reference's ResNet-50 (the other archs accept only this value, which they ignore). */
+export const DEFAULT_DEPTH = 50;
+
 /** Network architectures (model/spec.ts networkSpec). */
 export const MODEL_ARCHS = ['mxnet-preact', 'preact-resnet18', 'wrn-28-10'] as const;
 export type ModelArch = (typeof MODEL_ARCHS)[number];
@@ -78,8 +81,8 @@ const modelSchema = z
         "mxnet-preact: the reference's CIFAR ResNet (model.depth); preact-resnet18: the paper's (facebookresearch/mixup-cifar10 ResNet18); wrn-28-10: Wide ResNet 28-10 (the paper's Table 1)",
       ),
     depth: posInt()
-      .default(50)
-      .describe('ResNet depth of mxnet-preact: 6n+2 (basic units), or 9n+2 from 164 up (bottleneck units); fixed by the other archs'),
+      .default(DEFAULT_DEPTH)
+      .describe('ResNet depth of mxnet-preact: 6n+2 (basic units), or 9n+2 from 164 up (bottleneck units); the other archs fix their own (18, 28) and refuse another value here'),
     width: posInt()
       .nullable()
       .default(null)
@@ -94,6 +97,12 @@ const modelSchema = z
   })
   .prefault({})
   .describe('the network (model/spec.ts; reference: symbols/resnet.py)');
+
+/** `data.rgbMean` when not set: the reference's rgb_mean. */
+const REFERENCE_RGB_MEAN = [123.68, 116.779, 103.939] as const;
+
+/** The keys of the reference's augmentation that the `paper` preset does not use (augment/index.ts augmentSpec). */
+const REFERENCE_ONLY_AUGMENT = ['fillValue', 'maxRandomH', 'maxRandomS', 'maxRandomL'] as const;
 
 const augmentSchema = z
   .strictObject({
@@ -128,8 +137,8 @@ const dataSchema = z
     padSize: int().min(0).default(4).describe('pixels of padding on each side before the random crop (reference: pad_size)'),
     rgbMean: z
       .tuple([z.number(), z.number(), z.number()])
-      .default([123.68, 116.779, 103.939])
-      .describe('per-channel mean subtracted from 0-255 pixels (reference: rgb_mean)'),
+      .default([...REFERENCE_RGB_MEAN])
+      .describe('per-channel mean subtracted from 0-255 pixels (reference: rgb_mean); not with data.augment.preset paper (CIFAR mean/std)'),
     limit: posInt().nullable().default(null).describe('use only the first N training samples (null = all)'),
     valLimit: posInt().nullable().default(null).describe('use only the first N validation samples (null = all)'),
     labelNoise: z
@@ -276,6 +285,15 @@ export const configSchema = z
       }
     }
     const d = c.model.depth;
+    if (c.model.arch !== 'mxnet-preact' && d !== DEFAULT_DEPTH) {
+      // model/spec.ts builds these at their own depth whatever model.depth says: a silent no-op that
+      // would also split a report's rows of one network by a key that changed nothing
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'depth'],
+        message: `${d} does nothing for model.arch "${c.model.arch}", which fixes its own depth (model.depth sets mxnet-preact's only); remove it, or set model.width for a smaller network`,
+      });
+    }
     if (c.model.arch === 'mxnet-preact' && !isValidDepth(d)) {
       ctx.addIssue({
         code: 'custom',
@@ -318,6 +336,22 @@ export const configSchema = z
         path: ['data', 'imageShape'],
         message: `${JSON.stringify(c.data.imageShape)} is larger than a 32x32 image padded by ${c.data.padSize} (${side}x${side})`,
       });
+    }
+    if (c.data.augment.preset === 'paper') {
+      // the paper's transform pads with 0, has no HSL jitter and normalises by the CIFAR-10 mean and
+      // std: these keys would change nothing (and split a report's rows of one recipe); their defaults pass
+      const defaults = augmentSchema.parse({});
+      const unused: [PropertyKey[], unknown][] = [
+        ...(c.data.rgbMean.some((v, i) => v !== REFERENCE_RGB_MEAN[i]) ? [[['data', 'rgbMean'], c.data.rgbMean] as [PropertyKey[], unknown]] : []),
+        ...REFERENCE_ONLY_AUGMENT.filter((k) => c.data.augment[k] !== defaults[k]).map((k): [PropertyKey[], unknown] => [['data', 'augment', k], c.data.augment[k]]),
+      ];
+      for (const [path, value] of unused) {
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `${JSON.stringify(value)} does nothing with data.augment.preset "paper" (it pads with 0, has no HSL jitter and normalises by the CIFAR-10 mean and std); remove it, or choose preset reference`,
+        });
+      }
     }
     if (c.data.augment.preset === 'paper' && (h !== 32 || w !== 32)) {
       // The paper preset (facebookresearch/mixup-cifar10) crops 32x32; the network is built from imageShape.

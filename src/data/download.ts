@@ -16,6 +16,7 @@ import { request as httpsRequest } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
 import { ensureDirectory } from '../fsutil.js';
+import { bytesText } from '../format.js';
 import { readHead } from './recordio.js';
 import { BASE_URL_ENV, cifar10Files, type Cifar10Format, type RemoteFile } from './published.js';
 
@@ -46,10 +47,6 @@ export interface DownloadOptions {
 
 /** What {@link downloadFile} did. */
 export type DownloadOutcome = 'present' | 'downloaded';
-
-function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}
 
 /** MD5 of a file, lowercase hex, streamed. */
 export async function md5File(file: string): Promise<string> {
@@ -244,7 +241,7 @@ export async function downloadFile(f: RemoteFile, dir: string, opts: DownloadOpt
       }
       announced = cr.total;
       append = true;
-      log(`${f.name}: resuming at ${mb(offset)}`);
+      log(`${f.name}: resuming at ${bytesText(offset)}`);
     } else if (res.statusCode === 200) {
       const len = header(res, 'content-length');
       announced = len === null ? null : Number(len);
@@ -310,11 +307,11 @@ export async function downloadFile(f: RemoteFile, dir: string, opts: DownloadOpt
     const have = existsSync(part) ? statSync(part).size : 0;
     if (total !== null && have < total) {
       if (lastError === '') lastError = 'the connection closed early';
-      log(`${f.name}: transfer cut off at ${mb(have)} of ${mb(total)} (${lastError})${attempt < retries ? `; resuming (${attempt + 1}/${retries})` : ''}`);
+      log(`${f.name}: transfer cut off at ${bytesText(have)} of ${bytesText(total)} (${lastError})${attempt < retries ? `; resuming (${attempt + 1}/${retries})` : ''}`);
       continue;
     }
     if (total === null && lastError !== '') {
-      log(`${f.name}: transfer cut off at ${mb(have)} (${lastError})${attempt < retries ? `; resuming (${attempt + 1}/${retries})` : ''}`);
+      log(`${f.name}: transfer cut off at ${bytesText(have)} (${lastError})${attempt < retries ? `; resuming (${attempt + 1}/${retries})` : ''}`);
       continue;
     }
     complete = true;
@@ -377,10 +374,10 @@ export async function terminalProgress(stream: NodeJS.WriteStream = process.stde
         },
         Presets.shades_classic,
       );
-      bar.start(total ?? 0, offset, { done: mb(offset), size: total === null ? '?' : mb(total) });
+      bar.start(total ?? 0, offset, { done: bytesText(offset), size: total === null ? '?' : bytesText(total) });
     },
     update(bytes) {
-      bar?.update(bytes, { done: mb(bytes) });
+      bar?.update(bytes, { done: bytesText(bytes) });
     },
     stop() {
       bar?.stop();

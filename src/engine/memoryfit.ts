@@ -13,9 +13,10 @@
  *   system, and an allocation that fails there is reported by them).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Config } from '../config/schema.js';
+import type { Config, ModelArch } from '../config/schema.js';
 import { UserError } from '../errors.js';
-import { largestBatch, networkSizeOf, stepBytes, type MemoryUse, type NetworkSize } from '../model/memory.js';
+import { bytesText } from '../format.js';
+import { largestBatch, networkSizeOf, stepBytes, WASM_MEMORY_COST, wasmMemoryCost, type MemoryCost, type MemoryUse, type NetworkSize } from '../model/memory.js';
 import { networkSpecOf } from '../model/spec.js';
 
 /**
@@ -29,28 +30,26 @@ export const WASM_HEAP_MAX = 4294901760;
 /** What a backend can hold: a total (wasm's heap) or a per-buffer limit (webgpu). */
 export interface MemoryLimit {
   bytes: number;
+  /** The estimate's constants for a total (default {@link WASM_MEMORY_COST}). */
+  cost?: MemoryCost;
   /** True when `bytes` limits one tensor rather than all of them together. */
   perBuffer: boolean;
   /** For messages, e.g. `the wasm backend's heap limit (4.0 GiB)`. */
   what: string;
 }
 
-/** `1.5 GiB` / `300 MiB`. */
-export function formatBytes(n: number): string {
-  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(n / 2 ** 20)} MiB`;
-}
-
 /**
  * The memory limit of the active tfjs backend `name`, or null when none is known (see the module comment).
+ * @param arch `model.arch`, which picks wasm's estimate constants (model/memory.ts wasmMemoryCost).
  */
-export function backendMemoryLimit(name: string = tf.getBackend()): MemoryLimit | null {
-  if (name === 'wasm') return { bytes: WASM_HEAP_MAX, perBuffer: false, what: `the wasm backend's heap limit (${formatBytes(WASM_HEAP_MAX)}, tfjs-backend-wasm's maximum)` };
+export function backendMemoryLimit(name: string = tf.getBackend(), arch?: ModelArch): MemoryLimit | null {
+  if (name === 'wasm') return { bytes: WASM_HEAP_MAX, cost: wasmMemoryCost(arch), perBuffer: false, what: `the wasm backend's heap limit (${bytesText(WASM_HEAP_MAX)}, tfjs-backend-wasm's maximum)` };
   if (name === 'webgpu') {
     const limits = (tf.backend() as unknown as { device?: { limits?: { maxBufferSize?: number; maxStorageBufferBindingSize?: number } } }).device?.limits;
     const sizes = [limits?.maxStorageBufferBindingSize, limits?.maxBufferSize].filter((x): x is number => typeof x === 'number' && x > 0);
     if (sizes.length === 0) return null;
     const bytes = Math.min(...sizes);
-    return { bytes, perBuffer: true, what: `the largest buffer the webgpu device binds (maxStorageBufferBindingSize, ${formatBytes(bytes)})` };
+    return { bytes, perBuffer: true, what: `the largest buffer the webgpu device binds (maxStorageBufferBindingSize, ${bytesText(bytes)})` };
   }
   return null;
 }
@@ -79,13 +78,13 @@ export function memoryRefusal(size: NetworkSize, u: BatchUse, limit: MemoryLimit
     if (bytes <= limit.bytes) return null;
     const fit = Math.floor(limit.bytes / (4 * size.largestMap));
     const best = fit - (fit % u.multipleOf);
-    return `${u.key} ${u.batch}: the largest tensor of ${u.what} of ${label} holds ${formatBytes(bytes)}, more than ${limit.what}; the largest batch that fits is ${best}${u.flag && best > 0 ? ` (${u.flag(best)})` : ''}`;
+    return `${u.key} ${u.batch}: the largest tensor of ${u.what} of ${label} holds ${bytesText(bytes)}, more than ${limit.what}; the largest batch that fits is ${best}${u.flag && best > 0 ? ` (${u.flag(best)})` : ''}`;
   }
-  const bytes = stepBytes(size, u.batch, u.use);
+  const bytes = stepBytes(size, u.batch, u.use, limit.cost);
   if (bytes <= limit.bytes) return null;
-  const best = largestBatch(size, limit.bytes, u.use, u.multipleOf);
+  const best = largestBatch(size, limit.bytes, u.use, u.multipleOf, limit.cost);
   return (
-    `${u.key} ${u.batch}: ${u.what} of ${label} needs about ${formatBytes(bytes)}, more than ${limit.what}; ` +
+    `${u.key} ${u.batch}: ${u.what} of ${label} needs about ${bytesText(bytes)}, more than ${limit.what}; ` +
     `the largest batch that fits is ${best}${u.flag && best > 0 ? ` (${u.flag(best)})` : ''}, or use a GPU backend (--backend webgpu or tensorflow-gpu)`
   );
 }
@@ -103,7 +102,7 @@ export function memoryRefusal(size: NetworkSize, u: BatchUse, limit: MemoryLimit
  *   is 204 (--batch-size 204), or use a GPU backend (--backend webgpu or tensorflow-gpu)`.
  */
 export function assertMemoryFits(cfg: Config, purpose: 'train' | 'test', backend: string = tf.getBackend()): void {
-  const limit = backendMemoryLimit(backend);
+  const limit = backendMemoryLimit(backend, cfg.model.arch);
   if (limit === null) return;
   const [, h, w] = cfg.data.imageShape as [number, number, number];
   const size = networkSizeOf(cfg.model, h, w);

@@ -68,8 +68,8 @@ export const FIT_PROBES = 100;
  * Refuses --fit-on data that holds the validation images under another name or format (e.g. the
  * CIFAR binary `test_batch.bin` for a run scored on `cifar10_val.rec`): {@link FIT_PROBES} images
  * spread over the fit data are looked up, by content (data/overlap.ts), among all validation
- * images; 5 % of them found there (at least one) is an overlap. The validation images read here
- * fill the decoded-image cache the evaluation then uses.
+ * images; 5 % of them found there (at least one) is an overlap. `val` should hold the whole
+ * validation data ({@link checkFitContent} opens it so).
  * @throws UserError, one line, naming how many of the probed images are validation images.
  */
 export function refuseSharedImages(fitOn: string, fit: DataPipeline, val: DataPipeline): void {
@@ -86,16 +86,18 @@ export function refuseSharedImages(fitOn: string, fit: DataPipeline, val: DataPi
 
 /**
  * {@link refuseSharedImages} before any backend loads (`mixup test` calls it first): opens the
- * --fit-on data and the validation data `mixup test` would score (on this thread, notes muted),
- * compares them, closes both.
+ * --fit-on data and the whole validation data `mixup test` scores from (every image, also when the
+ * run's `data.valLimit` scores only the first N: the rest are test images too, and 100 probes
+ * spread over `test_batch.bin` would find only a few among the first few hundred), on this thread,
+ * notes muted; compares them, closes both.
  * @throws UserError as refuseSharedImages, or for data that does not open.
  */
-export async function checkFitContent(cfg: Config, fitOn: string, opts: { data?: string; full?: boolean }): Promise<void> {
+export async function checkFitContent(cfg: Config, fitOn: string, opts: { data?: string }): Promise<void> {
   const quiet = { warn: () => undefined };
-  const onThread = { ...cfg.data, workers: 0 };
-  const fit = await openPipeline({ ...cfg, data: { ...onThread, valLimit: null } }, 'val', fitOn, quiet);
+  const whole = { ...cfg, data: { ...cfg.data, workers: 0, valLimit: null } };
+  const fit = await openPipeline(whole, 'val', fitOn, quiet);
   try {
-    const val = await openPipeline({ ...cfg, data: opts.full ? { ...onThread, valLimit: null } : onThread }, 'val', opts.data, quiet);
+    const val = await openPipeline(whole, 'val', opts.data, quiet);
     try {
       refuseSharedImages(fitOn, fit, val);
     } finally {
@@ -146,7 +148,7 @@ export async function scoreTemperature(
     const evalCfg = opts.full ? { ...cfg, data: { ...cfg.data, valLimit: null } } : cfg;
     const test = await openPipeline(evalCfg, 'val', opts.data);
     open.push(test);
-    if (opts.fitOn !== undefined && !opts.contentChecked) refuseSharedImages(opts.fitOn, fitData, test);
+    if (opts.fitOn !== undefined && !opts.contentChecked) await checkFitContent(cfg, opts.fitOn, { data: opts.data });
     const f = await gather(engine, fitData, opts.onProgress?.('fitting T: evaluating'));
     const v = await gather(engine, test, opts.onProgress?.('test: evaluating'));
     const T = fitTemperature(f.logits, f.labels, k);

@@ -12,7 +12,7 @@ import { UserError } from '../errors.js';
 import { ensureDirectory } from '../fsutil.js';
 import { augmentSpec, type AugmentSpec } from '../augment/index.js';
 import type { Config } from '../config/schema.js';
-import { BN_EPS, networkSpec, type NetworkSpec } from '../model/spec.js';
+import { BN_EPS, networkSpecOf, type NetworkSpec } from '../model/spec.js';
 import { checkpointName, findCheckpoint } from '../rundir/rundir.js';
 import { IMAGE_SIDE } from '../data/reader.js';
 import { exportGraph, torchTensors, INPUT_NAME, OUTPUT_NAME } from './graph.js';
@@ -126,7 +126,8 @@ export async function exportCheckpoint(
   const file = fileFor(ck.dir);
   if (ck.dir !== named.dir) refuseExisting(file);
   const { cfg, state, weights } = value;
-  const spec = networkSpec(cfg.model.depth, cfg.model.numClasses);
+  // the run's own network: its architecture and width too (a PreAct ResNet-18, a WRN-28-10, a narrowed ResNet)
+  const spec = networkSpecOf(cfg.model);
   const graph = exportGraph(spec);
   const tensors = torchTensors(graph, weights);
   const input = inputSpec(cfg);
@@ -137,7 +138,7 @@ export async function exportCheckpoint(
     checkpoint: name,
     epoch: String(state.epoch),
     batch: String(state.batch),
-    model: JSON.stringify({ arch: archOf(spec), depth: spec.depth, numClasses: spec.numClasses, bnEps: epsOf(spec), torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' }),
+    model: JSON.stringify({ arch: archOf(spec), depth: spec.depth, width: spec.width, numClasses: spec.numClasses, bnEps: epsOf(spec), torchModule: 'scripts/torch/mixup_resnet.py MixupResNet' }),
     input: JSON.stringify(input),
     config: JSON.stringify(cfg),
   };

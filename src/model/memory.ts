@@ -68,6 +68,26 @@ export type MemoryUse = 'train' | 'inference';
 export const WASM_MEMORY_COST: MemoryCost = { base: 16 * 2 ** 20, parameterCopies: 5, trainBytesPerActivation: 16, inferenceBytesPerActivation: 5 };
 
 /**
+ * PreAct ResNet-18's training constant on wasm, measured by bench/memory.ts
+ * (`--config configs/paper/mixup-preact18.json 50:32 50:128`; 32×32, width 64, α = 1, PyTorch SGD):
+ * heap 1,207,500,800 bytes at batch 32 and 4,130,340,864 at batch 128, i.e. 30,446,251 bytes per
+ * sample for A = 2,092,554 activation values, 14.55 bytes per value (tf.profile's tracked tensors:
+ * 14.42), and 233 MB at batch 0 against the estimate's 240 MB. Rounded up to 15, the estimate at
+ * batch 128 is 4,258 MB, 3 % above the measured heap and below the heap's maximum; with the
+ * reference's 16 it was 4,526 MB (4.2 GiB), which refused a batch that runs.
+ */
+export const WASM_MEMORY_COST_PREACT18: MemoryCost = { ...WASM_MEMORY_COST, trainBytesPerActivation: 15 };
+
+/**
+ * The wasm constants for a `model.arch`: {@link WASM_MEMORY_COST_PREACT18} for `preact-resnet18`,
+ * else {@link WASM_MEMORY_COST} (fitted on the reference's network; WRN-28-10 is not measured, so it
+ * keeps the larger constant).
+ */
+export function wasmMemoryCost(arch: ModelArch | undefined): MemoryCost {
+  return arch === 'preact-resnet18' ? WASM_MEMORY_COST_PREACT18 : WASM_MEMORY_COST;
+}
+
+/**
  * The sizes the estimate needs for a network at an input size.
  * @param spec the network ({@link networkSpec}).
  * @param height input height in pixels after cropping (`data.imageShape[1]`).

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { findPackageRoot } from '../root.js';
 import type { Experiment } from '../config/schema.js';
-import { IGNORED_FOR_GROUPING, flatSettings, type Run } from './runs.js';
+import { flatSettings, ignoredForGrouping, type Run } from './runs.js';
 import { isPaperArch, PAPER_EPOCHS, REFERENCE_ACCURACY } from './reference.js';
 
 /** The `configs/` directory of this package (found from this file, in src/ or dist/src/). */
@@ -35,7 +35,7 @@ export function referenceRecipe(experiment: Experiment, epochs: number, arch?: s
   if (!recipes.has(key)) {
     const configs = shippedConfigs();
     const file = configs === null ? null : join(configs, `${key}.json`);
-    recipes.set(key, file !== null && existsSync(file) ? flatSettings(loadConfig(file), IGNORED_FOR_GROUPING) : null);
+    recipes.set(key, file !== null && existsSync(file) ? flatSettings(loadConfig(file), ignoredForGrouping(experiment)) : null);
   }
   return recipes.get(key)!;
 }
@@ -54,7 +54,9 @@ export function offRecipeKeys(run: Pick<Run, 'experiment' | 'epochs' | 'settings
   const published = referenceRecipe(run.experiment, run.epochs, arch);
   const recipe = published ?? referenceRecipe(run.experiment, isPaperArch(arch) ? PAPER_EPOCHS : fullLength(run.experiment), arch);
   if (recipe === null) return null;
-  const keys = new Set([...Object.keys(recipe), ...Object.keys(run.settings)]);
+  // keys that change nothing for this experiment (ERM's mixup section) are no difference, however the settings were made
+  const ignored = ignoredForGrouping(run.experiment);
+  const keys = new Set([...Object.keys(recipe), ...Object.keys(run.settings)].filter((k) => !ignored.some((i) => k === i || k.startsWith(`${i}.`))));
   const off = [...keys].filter((k) => run.settings[k] !== undefined && run.settings[k] !== (recipe[k] ?? '-'));
   if (published === null) off.push('train.epochs');
   return off.sort();

@@ -6,7 +6,9 @@ import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { isRun, readRun, type Run } from './runs.js';
 import { referenceEpochRuns } from './checkpoints.js';
-import { buildTable, dropRepeatedSeeds, formatCsv, formatJson, formatMarkdown } from './table.js';
+import { buildTable, dropRepeatedSeeds } from './table.js';
+import { formatMarkdown } from './table-markdown.js';
+import { formatCsv, formatJson } from './table-records.js';
 import { checkPlotFile, writePlot } from './plot.js';
 import { buildNoiseTable, formatNoiseCsv, formatNoiseJson, formatNoiseMarkdown } from './noise.js';
 

@@ -93,6 +93,15 @@ export const IGNORED_FOR_GROUPING = [
   'train.cleanTrainEval',
 ] as const;
 
+/**
+ * The keys left out of a run's settings ({@link flatSettings}) for its experiment: {@link
+ * IGNORED_FOR_GROUPING}, and for ERM the whole `mixup` section, which does nothing without mixing (an
+ * ERM run given `--alpha 0.4` is the same experiment as one without, and as the recipe's ERM).
+ */
+export function ignoredForGrouping(experiment: Experiment): readonly string[] {
+  return experiment === 'erm' ? [...IGNORED_FOR_GROUPING, 'mixup'] : IGNORED_FOR_GROUPING;
+}
+
 /** The part of config.json the report needs; other keys are kept for grouping but not checked. */
 const configFields = z.looseObject({
   experiment: z.enum(EXPERIMENTS),
@@ -231,7 +240,7 @@ export function readRun(dir: string): Run | SkippedRun {
     }
     const last = curves[curves.length - 1]!.epoch;
     // One walk of the config: the flat settings (sorted keys) are also its canonical form for grouping.
-    const settings = flatSettings(raw, IGNORED_FOR_GROUPING);
+    const settings = flatSettings(raw, ignoredForGrouping(cfg.experiment));
     return {
       dir,
       name,

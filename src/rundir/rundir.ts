@@ -185,8 +185,32 @@ export function assertNotTraining(out: string): void {
  * (all files of a checkpoint written into its temporary directory, not yet renamed into place).
  */
 export function crashPoint(point: string, detail: string): void {
-  const want = process.env['MIXUP_TEST_CRASH_AT'];
-  if (want === point || want === `${point}:${detail}`) process.kill(process.pid, 'SIGKILL');
+  if (hookMatches('MIXUP_TEST_CRASH_AT', point, detail)) process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * Test hook for the signal tests (test/signals.test.ts): when `MIXUP_TEST_PAUSE_AT` is `point` or
+ * `point:detail` and `MIXUP_TEST_PAUSE_FILE` names a file, the process creates that file (holding its
+ * pid) and waits here, with its event loop turning (signal handlers run), until the file is removed
+ * or PAUSE_LIMIT_MS have passed; then it goes on. So a test can send a signal at exactly this point.
+ * One point exists: `checkpoint-before-write[:<checkpoint name>]` (the temporary directory of a
+ * checkpoint made, nothing written into it yet).
+ */
+export async function pausePoint(point: string, detail: string): Promise<void> {
+  const file = process.env['MIXUP_TEST_PAUSE_FILE'];
+  if (!file || !hookMatches('MIXUP_TEST_PAUSE_AT', point, detail)) return;
+  writeFileSync(file, `${process.pid}\n`);
+  const until = performance.now() + PAUSE_LIMIT_MS;
+  while (existsSync(file) && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** The longest a {@link pausePoint} waits (ms), so that a child its test forgot cannot hang for ever. */
+const PAUSE_LIMIT_MS = 60_000;
+
+/** Whether the test-hook variable `name` is `point` or `point:detail`. */
+function hookMatches(name: string, point: string, detail: string): boolean {
+  const want = process.env[name];
+  return want === point || want === `${point}:${detail}`;
 }
 
 /** Whether `out` already holds (part of) a run: a status, curves or checkpoints. */
@@ -294,6 +318,7 @@ export async function writeCheckpoint(out: string, pos: CheckpointPosition, writ
   const name = checkpointName(pos);
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
   mkdirSync(tmp);
+  await pausePoint('checkpoint-before-write', name);
   await write(tmp);
   crashPoint('checkpoint-before-rename', name);
   const final = join(root, name);
@@ -365,7 +390,21 @@ export function findCheckpoint(path: string, epoch?: number): { dir: string; pos
     throw new UserError(`${path}: a checkpoint that did not load, set aside by --resume (kept, never used again); give the run directory ${run}, or --epoch N of it`);
   }
   const all = listCheckpoints(path);
-  if (all.length === 0) throw new UserError(`${path}: no checkpoint found (expected ${join(path, 'checkpoints', 'epoch-NNNN')})`);
+  if (all.length === 0) {
+    // a checkpoint's files in a folder of another name (copied out of its run and renamed): checkpoints are found by name
+    if (existsSync(join(path, 'state.json')) && existsSync(join(path, 'model.json'))) {
+      let pos: CheckpointPosition | null = null;
+      try {
+        const st = readJson<Partial<CheckpointPosition>>(join(path, 'state.json'));
+        if (Number.isInteger(st.epoch) && Number.isInteger(st.batch)) pos = { epoch: st.epoch!, batch: st.batch! };
+      } catch {
+        // a damaged state.json: the line below names no epoch
+      }
+      const name = pos === null ? 'epoch-NNNN' : checkpointName(pos);
+      throw new UserError(`${path}: holds a checkpoint's files, but a checkpoint directory is known by its name (${name}${pos === null ? '' : ', from its state.json'}); rename it ${name}, or give its run directory`);
+    }
+    throw new UserError(`${path}: no checkpoint found (expected ${join(path, 'checkpoints', 'epoch-NNNN')})`);
+  }
   if (epoch === undefined) return all[all.length - 1]!;
   const hit = all.find((c) => c.pos.epoch === epoch && c.pos.batch === 0);
   if (!hit) {

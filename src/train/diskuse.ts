@@ -5,6 +5,7 @@
  */
 import { statfsSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
+import { bytesText } from '../format.js';
 import type { HostTensor } from '../model/weights.js';
 import { checkpointDue } from './epoch.js';
 
@@ -45,17 +46,10 @@ export function keptCheckpoints(train: Pick<Config['train'], 'checkpointEvery' |
   return keep === null || others <= keep ? kept + others : kept + keep + 1;
 }
 
-/** `5.9 MB`, `1.8 GB`, `850 kB` (decimal units, as disk sizes are sold and `df -H` shows them). */
-export function bytesText(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
-  return `${Math.max(1, Math.round(n / 1e3))} kB`;
-}
-
 /**
- * The line `mixup train` prints at its start, e.g. `disk: a checkpoint takes 5.9 MB; this run
- * keeps up to 300 (every epoch's: train.keepCheckpoints is null), about 1.8 GB in runs/x/checkpoints;
- * 40.2 GB free there`, with a warning when the free space is less.
+ * The line `mixup train` prints at its start, e.g. `disk: a checkpoint takes 5.9 MiB; this run
+ * keeps up to 300 (every epoch's: train.keepCheckpoints is null), about 1.7 GiB in runs/x/checkpoints;
+ * 37 GiB free there`, with a warning when the free space is less.
  * @param perCheckpoint bytes of one ({@link checkpointBytes}).
  * @param dir the checkpoints directory (for the free space; left out when it cannot be read).
  */

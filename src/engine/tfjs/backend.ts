@@ -18,17 +18,15 @@
  * webgpu (Dawn through Vulkan/Metal/D3D12, ../dawn.ts) is taken by `auto` only on a hardware
  * adapter; a software rasteriser (lavapipe, SwiftShader) only when asked for by name.
  */
-import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { UserError, firstLine } from '../../errors.js';
 import type { BackendName } from '../../config/schema.js';
-import { registerWasmTrainingKernels, wantedWasmThreads } from './kernels/index.js';
+import { registerWasmTrainingKernels } from './kernels/index.js';
 import { registerCpuTrainingKernels } from './kernels/cpu.js';
 import { describeAdapter, releaseWebgpu, setUpDawn, watchDeviceErrors, WebgpuUnavailable, type AdapterInfo } from '../dawn.js';
-import { hardwareGpuPossible } from '../gpu-devices.js';
-import { hasVulkanLoader, useLocalLavapipe, vulkanDrivers } from '../vulkan.js';
 import { registerRelease } from '../release.js';
+import { installed, nodeBackendEnv, wasmPackageThreads, type BackendEnv } from './backend-env.js';
+import { requestedGpu, requestedWasmThreads, type BackendOptions } from './backend-options.js';
 
 /** A concrete backend (everything but `auto`). */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
@@ -51,120 +49,6 @@ export interface BackendStatus {
   brief?: string;
   /** webgpu: the adapter is a software rasteriser (lavapipe, SwiftShader), which `auto` skips. */
   software?: boolean;
-}
-
-/**
- * What backend loading needs from the outside world; tests replace it to simulate machines
- * with tfjs-node installed or a CUDA device present.
- */
-export interface BackendEnv {
-  /** `require.resolve`: throws when the package is not installed. */
-  resolve(id: string): string;
-  /** `require`: loads a package (registers its tfjs backend as a side effect). */
-  load(id: string): unknown;
-  /**
-   * Name of CUDA device `gpu` (nvidia-smi's index), or of the first one `CUDA_VISIBLE_DEVICES`
-   * allows when `gpu` is undefined; null when there is none.
-   */
-  cudaDevice(gpu?: number): string | null;
-  /** `tf.setBackend` + `tf.ready`: resolves false when the backend fails to initialise. */
-  activate(tfName: string): Promise<boolean>;
-  /**
-   * Before the wasm backend is activated: registers the project's wasm training kernels and asks
-   * for `threads` XNNPACK threads. Optional; default `registerWasmTrainingKernels({ threads })`.
-   */
-  prepareWasm?(threads: number): void;
-  /**
-   * Threads the activated wasm backend runs, or null when unknown. Optional; default the wasm
-   * package's `getThreadsCount()`.
-   */
-  wasmThreads?(): number | null;
-  /**
-   * After tensorflow-gpu is activated: tfjs-node's `isUsingGpuDevice` (true only when TensorFlow
-   * lists a GPU device). Optional; default reads it from `tf.backend()`.
-   */
-  usingGpuDevice?(): boolean;
-  /**
-   * Sets up Dawn as `navigator.gpu` on adapter `gpu` (see ../dawn.ts `setUpDawn`), before
-   * tfjs-backend-webgpu is loaded. Optional; default `setUpDawn`.
-   * @throws WebgpuUnavailable saying why webgpu cannot run.
-   */
-  setUpWebgpu?(gpu?: number): Promise<AdapterInfo>;
-  /** Undoes setUpWebgpu (Dawn would keep the process alive). Optional; default `releaseWebgpu`. */
-  releaseWebgpu?(): void;
-  /**
-   * Whether a hardware GPU can be present, known without starting Dawn (./gpu-devices.ts); when
-   * false, `auto` passes over webgpu unstarted (only a software adapter). Optional; absent: true.
-   */
-  hardwareGpu?(): boolean;
-  /**
-   * Whether webgpu could run on a software adapter, known without starting Dawn: the webgpu
-   * package is installed and the Vulkan loader and a Vulkan driver are there (the project-local
-   * lavapipe of scripts/setup-lavapipe.sh, or a driver manifest). `auto`, passing over webgpu for
-   * want of a GPU, suggests `--backend webgpu` only then. Optional; absent: true.
-   */
-  softwareWebgpu?(): boolean;
-}
-
-/** Options of backend selection. */
-export interface BackendOptions {
-  /**
-   * XNNPACK threads for the wasm backend (config key `wasmThreads`, default 1); the environment
-   * variable `MIXUP_WASM_THREADS` overrides it. Takes effect only when wasm is first initialised.
-   */
-  wasmThreads?: number;
-  /**
-   * Which GPU (0-based; config key `gpu`, `--gpu`; the environment variable `MIXUP_GPU` when this
-   * is undefined): webgpu's Nth hardware adapter, tensorflow-gpu's CUDA device N (sets
-   * `CUDA_VISIBLE_DEVICES=N`). Undefined: the default device.
-   */
-  gpu?: number;
-}
-
-/**
- * The GPU index to use: `options.gpu`, else `MIXUP_GPU` when set, else undefined.
- * @throws UserError when `MIXUP_GPU` is not a non-negative integer.
- */
-export function requestedGpu(options: BackendOptions = {}, environ: NodeJS.ProcessEnv = process.env): number | undefined {
-  if (options.gpu !== undefined) return options.gpu;
-  const v = environ['MIXUP_GPU'];
-  return v === undefined || v === '' ? undefined : parseGpuIndex(v, 'MIXUP_GPU');
-}
-
-/**
- * A GPU index as written by a user (`--gpu`, `MIXUP_GPU`).
- * @param source what to name in the error, e.g. `--gpu`.
- * @throws UserError when `value` is not a non-negative integer.
- */
-export function parseGpuIndex(value: string, source: string): number {
-  if (!/^\d+$/.test(value.trim())) throw new UserError(`${source}: expected a GPU index (0, 1, ...), got '${value}'`);
-  return Number(value.trim());
-}
-
-/** Threads the wasm package says its backend runs, or null (not initialised). */
-function wasmPackageThreads(): number | null {
-  try {
-    const n = (require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number }).getThreadsCount();
-    return Number.isInteger(n) && n > 0 ? n : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The wasm thread count to ask for: `MIXUP_WASM_THREADS` when set, else `options.wasmThreads`, else 1.
- * @throws UserError when `MIXUP_WASM_THREADS` is not a positive integer.
- */
-export function requestedWasmThreads(options: BackendOptions = {}, environ: NodeJS.ProcessEnv = process.env): number {
-  const v = environ['MIXUP_WASM_THREADS'];
-  if (v !== undefined && v !== '') {
-    try {
-      return wantedWasmThreads(environ);
-    } catch (e) {
-      throw new UserError(firstLine(e));
-    }
-  }
-  return options.wasmThreads ?? 1;
 }
 
 const PACKAGES: Record<ConcreteBackend, string> = {
@@ -193,62 +77,6 @@ const HINTS: Record<ConcreteBackend, string> = {
   wasm: 'reinstall with `npm install` (the wasm backend ships in @tensorflow/tfjs-backend-wasm)',
   cpu: 'reinstall with `npm install`',
 };
-
-/**
- * Name of CUDA device `gpu` as `nvidia-smi` numbers them, or (gpu undefined) of the first device
- * that `nvidia-smi` lists and `CUDA_VISIBLE_DEVICES` allows.
- */
-function nvidiaSmiDevice(gpu?: number): string | null {
-  let text: string;
-  try {
-    text = execFileSync('nvidia-smi', ['--query-gpu=index,name', '--format=csv,noheader'], {
-      encoding: 'utf8',
-      timeout: 10_000,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-  } catch {
-    return null;
-  }
-  const visible = gpu !== undefined ? String(gpu) : process.env['CUDA_VISIBLE_DEVICES'];
-  const allowed = visible === undefined ? null : visible.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const line of text.split('\n')) {
-    const m = /^\s*(\d+)\s*,\s*(.+?)\s*$/.exec(line);
-    if (m && (allowed === null || allowed.includes(m[1]!))) return m[2]!;
-  }
-  return null;
-}
-
-const require = createRequire(import.meta.url);
-
-/** The real machine. */
-export const nodeBackendEnv: BackendEnv = {
-  resolve: (id) => require.resolve(id),
-  load: (id) => require(id),
-  cudaDevice: nvidiaSmiDevice,
-  hardwareGpu: hardwareGpuPossible,
-  softwareWebgpu: () => {
-    useLocalLavapipe();
-    return hasVulkanLoader() && vulkanDrivers().length > 0;
-  },
-  async activate(tfName) {
-    try {
-      const ok = await tf.setBackend(tfName);
-      if (ok) await tf.ready();
-      return ok;
-    } catch {
-      return false;
-    }
-  },
-};
-
-function installed(env: BackendEnv, pkg: string): boolean {
-  try {
-    env.resolve(pkg);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const TF_GPU_CPU_ONLY =
   'libtensorflow 2.9.1 of @tensorflow/tfjs-node-gpu 4.22 loaded but found no GPU it can use, so it would compute on the CPU: it needs the CUDA 11.2 and cuDNN 8.1 libraries (libcudart.so.11.0, libcudnn.so.8); on CUDA 12/13 use --backend webgpu';

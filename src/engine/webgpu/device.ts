@@ -3,13 +3,24 @@
  * A WebGPU device for the static engine, straight from Dawn (the `webgpu` npm package's
  * `dawn.node`), independent of tfjs: on a real adapter, on the project-local lavapipe
  * (scripts/setup-lavapipe.sh) or on Dawn's null backend (`backend=null`: accepts every command,
- * runs nothing, caps memory at 512 MB; what the host-time benchmark runs on).
+ * runs nothing; what the host-time benchmark runs on). The null backend backs every buffer with host
+ * memory and refuses, with an out-of-memory error, a createBuffer that would take the sum of the
+ * device's live buffers past {@link NULL_BACKEND_MEMORY}: a fixed cap of that backend (Dawn's
+ * dawn/native/null DeviceNull `kMaxMemoryUsage`, checked in `IncrementMemoryUsage`), not a
+ * GPUSupportedLimits entry, so no requiredLimits can raise it. Its adapter's own limits
+ * (maxBufferSize 256 MiB, maxStorageBufferBindingSize 128 MiB) bound single buffers.
  *
  * Also {@link countingDevice}: a wrapper that counts the device's `create*` calls, for the test
- * that nothing is created after the first training step.
+ * and the benchmark that nothing is created after the first training step ({@link createdSince}).
  */
 import { hasVulkanLoader, useLocalLavapipe, vulkanDrivers } from '../vulkan.js';
 import { createDawnInstance } from '../dawn-instance.js';
+
+/**
+ * The most bytes of buffers Dawn's null backend holds at once (512 MiB; measured with webgpu 0.6.2:
+ * buffers of 4·128 MiB − 4 bytes and 4 bytes are accepted, 4 more bytes are out of memory).
+ */
+export const NULL_BACKEND_MEMORY = 512 * 2 ** 20;
 
 /** WebGPU's GPUBufferUsage flags (numeric, so no Dawn globals are needed). */
 export const BufferUsage = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
@@ -99,6 +110,25 @@ export interface CreateCounts {
   /** createCommandEncoder: one per submitted step, by WebGPU's design (command buffers are single-use). */
   commandEncoders: number;
   other: number;
+}
+
+/** The `create*` calls between two snapshots of a {@link countingDevice}'s counts (`now − before`). */
+export function createdSince(before: CreateCounts, now: CreateCounts): CreateCounts {
+  return {
+    buffers: now.buffers - before.buffers,
+    bindGroups: now.bindGroups - before.bindGroups,
+    pipelines: now.pipelines - before.pipelines,
+    commandEncoders: now.commandEncoders - before.commandEncoders,
+    other: now.other - before.other,
+  };
+}
+
+/**
+ * The GPU objects in `c` that a static engine makes once and keeps (buffers, bind groups, pipelines,
+ * everything else), i.e. all but the command encoders, which WebGPU makes single-use.
+ */
+export function keptObjects(c: CreateCounts): number {
+  return c.buffers + c.bindGroups + c.pipelines + c.other;
 }
 
 /**

@@ -11,6 +11,7 @@
  */
 import type { NetworkSpec } from '../../model/spec.js';
 import { networkSize } from '../../model/memory.js';
+import { bytesText } from '../../format.js';
 import { BN_MAX_SHARD_CHANNELS } from './bn.js';
 
 /** Why the static engine cannot run a network at all (the caller falls back to tfjs-webgpu), or null. */
@@ -39,14 +40,11 @@ export interface BatchUse {
   multipleOf?: number;
 }
 
-const MiB = 2 ** 20;
-const mib = (b: number) => `${(b / MiB).toFixed(b < 10 * MiB ? 1 : 0)} MiB`;
-
 /**
  * The one-line refusal when a buffer of the static engine would pass the device's limits, or null.
  * @param spec the network; `height`×`width` its input.
  * @param uses the batches it is built for (training `train.batchSize`, evaluation `train.evalBatchSize`).
- * @example `train.batchSize 4096: the static WebGPU engine's largest buffer for WRN-28-10 on 32×32 would be 2560 MiB, more than this device's maxStorageBufferBindingSize (2048 MiB); the largest batch that fits is 3276 (--batch-size 3276)`
+ * @example `train.batchSize 4096: the static WebGPU engine's largest buffer for WRN-28-10 on 32×32 would be 2.5 GiB, more than this device's maxStorageBufferBindingSize (2.0 GiB); the largest batch that fits is 3276 (--batch-size 3276)`
  */
 export function staticBufferRefusal(spec: NetworkSpec, height: number, width: number, uses: BatchUse[], limits: BufferLimits): string | null {
   const [limit, limitName] = limits.maxStorageBufferBindingSize <= limits.maxBufferSize
@@ -55,7 +53,7 @@ export function staticBufferRefusal(spec: NetworkSpec, height: number, width: nu
   const size = networkSize(spec, height, width);
   const paramBytes = 4 * size.parameters + 256 * spec.params.length;
   if (paramBytes > limit) {
-    return `${spec.label}: its ${size.parameters.toLocaleString('en-US')} parameters need a ${mib(paramBytes)} buffer, more than this device's ${limitName} (${mib(limit)}); choose a smaller model.width`;
+    return `${spec.label}: its ${size.parameters.toLocaleString('en-US')} parameters need a ${bytesText(paramBytes)} buffer, more than this device's ${limitName} (${bytesText(limit)}); choose a smaller model.width`;
   }
   const perSample = 4 * Math.max(size.largestMap, height * width * 3);
   for (const u of uses) {
@@ -64,7 +62,7 @@ export function staticBufferRefusal(spec: NetworkSpec, height: number, width: nu
     let n = Math.floor(limit / perSample);
     n -= n % m;
     const fits = n > 0 ? `the largest batch that fits is ${n} (${u.flag(n)})` : 'no batch fits; choose a smaller model.width';
-    return `${u.key} ${u.batch}: the static WebGPU engine's largest buffer for ${spec.label} on ${height}×${width} would be ${mib(u.batch * perSample)}, more than this device's ${limitName} (${mib(limit)}); ${fits}`;
+    return `${u.key} ${u.batch}: the static WebGPU engine's largest buffer for ${spec.label} on ${height}×${width} would be ${bytesText(u.batch * perSample)}, more than this device's ${limitName} (${bytesText(limit)}); ${fits}`;
   }
   return null;
 }

@@ -1,30 +1,51 @@
 /**
  * The network's head and the loss (model/resnet.ts, train/loss.ts, train/step.ts): global average
- * pool, fc1, the batch-mean loss with its gradient and the correct count, and their backward.
+ * pool (reading the head's BatchNorm+ReLU through its prologue), fc1, the batch-mean loss with its
+ * gradient and the correct count, and their backward (fc1's and the pool's in one kernel).
  * NHWC float32; `fc1_weight` `[C, K]`, `fc1_bias` `[K]`.
  */
 import type { LossName } from '../engine.js';
 import type { Kernel } from './kernel.js';
-import { elementwiseMain, f32, storage, WG } from './wgsl.js';
+import { elementwiseMain, entry, f32, grid, storage, WG } from './wgsl.js';
+import { bnPrologue, bnStateFloats, type BnApply } from './bn.js';
 import { elementwiseCost } from './cost.js';
 
-/** Global average pool: pooled[b,c] = Σ_{pix} a[b,pix,c] / HW. One invocation per (b, c). Bindings: a, pooled. */
-export function poolKernel(batch: number, hw: number, channels: number): Kernel {
-  const main = elementwiseMain(
-    batch * channels,
-    `  let c = i % ${channels}u; let b = i / ${channels}u;
-  var acc = 0.0;
-  for (var p = 0u; p < ${hw}u; p++) { acc += a[(b * ${hw}u + p) * ${channels}u + c]; }
-  pooled[i] = acc / ${f32(hw)};`,
-  );
-  return { label: `pool B${batch} HW${hw} C${channels}`, code: `${storage(0, 'a', 'read')}\n${storage(1, 'pooled', 'read_write')}\n${main.code}`, bindings: ['read', 'read_write'], workgroups: main.workgroups, cost: elementwiseCost('other', batch * hw * channels, 1, batch * hw * channels, batch * channels) };
+/**
+ * Global average pool: pooled[b,c] = Σ_{pix} y[b,pix,c] / HW over `x` `[B,HW,C]`, with y = x or, with
+ * `bn`, y = ReLU(BatchNorm(x)) applied as x is read (bn.ts bnPrologue: the head's BatchNorm is never
+ * written out). One invocation per (b, c); each workgroup of 256 first folds the BatchNorm's
+ * scale and shift for all shard-channels. Bindings: x, [state, [γ,] β (with bn),] pooled.
+ */
+export function poolKernel(batch: number, hw: number, channels: number, bn?: BnApply): Kernel {
+  const n = batch * channels;
+  const workgroups = grid(Math.ceil(n / WG));
+  const pro = bn ? bnPrologue(bn, WG) : null;
+  const names: [string, 'read' | 'read_write'][] = [['x', 'read']];
+  if (bn) {
+    names.push(['state', 'read']);
+    if (!bn.fixGamma) names.push(['gamma', 'read']);
+    names.push(['beta', 'read']);
+  }
+  names.push(['pooled', 'read_write']);
+  // The shard of image b: rows of shard s are images [s·B/S, (s+1)·B/S).
+  const value = bn ? `bnAct(x[(b * ${hw}u + p) * ${channels}u + c], b / ${batch / (bn?.shape.shards ?? 1)}u, c)` : `x[(b * ${hw}u + p) * ${channels}u + c]`;
+  const code = `${names.map(([name, access], i) => storage(i, name, access)).join('\n')}
+${pro ? pro.decls : ''}
+${entry(workgroups[0])}
+  ${pro ? pro.body : ''}
+  let i = wg * ${WG}u + lid;
+  if (i < ${n}u) {
+    let c = i % ${channels}u; let b = i / ${channels}u;
+    var acc = 0.0;
+    for (var p = 0u; p < ${hw}u; p++) { acc += ${value}; }
+    pooled[i] = acc / ${f32(hw)};
+  }
 }
-
-/** Pool backward: da[b,pix,c] = dpooled[b,c] / HW. One invocation per element. Bindings: dpooled, da. */
-export function poolBackwardKernel(batch: number, hw: number, channels: number): Kernel {
-  const main = elementwiseMain(batch * hw * channels, `  let c = i % ${channels}u; let b = i / ${hw * channels}u;\n  da[i] = dpooled[b * ${channels}u + c] / ${f32(hw)};`);
-  const n = batch * hw * channels;
-  return { label: `pool_bwd B${batch} HW${hw} C${channels}`, code: `${storage(0, 'dpooled', 'read')}\n${storage(1, 'da', 'read_write')}\n${main.code}`, bindings: ['read', 'read_write'], workgroups: main.workgroups, cost: { ...elementwiseCost('other', n, 1, batch * channels, n), requested: 4 * n } };
+`;
+  const stateFloats = bn ? bnStateFloats(bn.shape) / 2 : 0;
+  const cost = elementwiseCost('other', batch * hw * channels, bn ? 3 : 1, batch * hw * channels + stateFloats, n);
+  cost.requested += 4 * (workgroups[0] * workgroups[1] - 1) * stateFloats;
+  return { label: `pool${bn ? '+bnrelu' : ''} B${batch} HW${hw} C${channels}`, code, bindings: names.map(([, a]) => a), workgroups, cost };
 }
 
 /** What the loss kernel computes. */
@@ -120,11 +141,14 @@ ${
 }
 
 /**
- * fc1 backward: dW[c,k] = Σ_b pooled[b,c]·dz[b,k], dbias[k] = Σ_b dz[b,k] and
- * dpooled[b,c] = Σ_k dz[b,k]·W[c,k]. Invocation i < C·K computes dW[i], i < K also dbias[i],
- * i < B·C dpooled[i]. Bindings: pooled, W, dz, dW, dbias, dpooled.
+ * fc1 backward and the pool's backward in one kernel: dW[c,k] = Σ_b pooled[b,c]·dz[b,k],
+ * dbias[k] = Σ_b dz[b,k], and the gradient of the pool's input `[B,HW,C]`,
+ * da[b,pix,c] = dpooled[b,c] / HW with dpooled[b,c] = Σ_k dz[b,k]·W[c,k] (never stored).
+ * Invocation i < C·K computes dW[i], i < K also dbias[i], i < B·C dpooled[i] and its HW copies
+ * (consecutive invocations write consecutive channels of a pixel).
+ * Bindings: pooled, W, dz, dW, dbias, da.
  */
-export function fcBackwardKernel(batch: number, channels: number, classes: number): Kernel {
+export function fcBackwardKernel(batch: number, channels: number, classes: number, hw: number): Kernel {
   const K = classes;
   const C = channels;
   const main = elementwiseMain(
@@ -144,14 +168,17 @@ export function fcBackwardKernel(batch: number, channels: number, classes: numbe
     let b = i / ${C}u; let c = i % ${C}u;
     var acc = 0.0;
     for (var k = 0u; k < ${K}u; k++) { acc += dz[b * ${K}u + k] * fw[c * ${K}u + k]; }
-    dpooled[i] = acc;
+    let g = acc / ${f32(hw)};
+    for (var p = 0u; p < ${hw}u; p++) { da[(b * ${hw}u + p) * ${C}u + c] = g; }
   }`,
   );
+  const n = batch * hw * C;
   return {
-    label: `fc_bwd B${batch} C${C} K${K}`,
-    code: `${storage(0, 'pooled', 'read')}\n${storage(1, 'fw', 'read')}\n${storage(2, 'dz', 'read')}\n${storage(3, 'dw', 'read_write')}\n${storage(4, 'db', 'read_write')}\n${storage(5, 'dpooled', 'read_write')}\n${main.code}`,
+    label: `fc_bwd+pool_bwd B${batch} C${C} K${K} HW${hw}`,
+    code: `${storage(0, 'pooled', 'read')}\n${storage(1, 'fw', 'read')}\n${storage(2, 'dz', 'read')}\n${storage(3, 'dw', 'read_write')}\n${storage(4, 'db', 'read_write')}\n${storage(5, 'da', 'read_write')}\n${main.code}`,
     bindings: ['read', 'read', 'read', 'read_write', 'read_write', 'read_write'],
     workgroups: main.workgroups,
+    cost: { ...elementwiseCost('other', 0, 0, batch * C + C * K + batch * K, n + C * K + K), flops: 4 * batch * C * K, usefulFlops: 4 * batch * C * K },
   };
 }
 

@@ -11,7 +11,7 @@
 import type { BatchNormSpec, ConvSpec } from '../../model/spec.js';
 import { bnInferBackwardKernel, bnInferKernel } from './bn_infer.js';
 import { conv2dBackwardData, conv2dForward, convOutSize, type ConvShape } from './convs.js';
-import { fcBackwardKernel, logitsKernel, poolBackwardKernel, poolKernel } from './head.js';
+import { fcBackwardKernel, logitsKernel, poolKernel } from './head.js';
 import type { EngineBuffers } from './layout.js';
 import { Program, type Pipelines } from './program.js';
 
@@ -112,13 +112,11 @@ export function compileInference(bufs: EngineBuffers, pipelines: Pipelines, batc
   const labels = arena.storage('attack labels', B);
   const dz = arena.storage('attack dlogits', B * K);
   grad.add(logitsKernel(B, C, K, true), [pooled, bufs.param('fc1_weight'), bufs.param('fc1_bias'), logits, labels, dz]);
-  const dpooled = arena.storage('attack dpooled', B * C);
-  grad.add(fcBackwardKernel(B, C, K), [pooled, bufs.param('fc1_weight'), dz, bufs.grad('fc1_weight'), bufs.grad('fc1_bias'), dpooled]);
   const gbuf = [arena.storage('attack dstream 0', maxAct), arena.storage('attack dstream 1', maxAct)];
   const dA = arena.storage('attack dA', maxAct);
   const dC = arena.storage('attack dC', maxAct);
   let gi = 0;
-  grad.add(poolBackwardKernel(B, HW, C), [dpooled, spec.bn1 ? dA : gbuf[gi]!]);
+  grad.add(fcBackwardKernel(B, C, K, HW), [pooled, bufs.param('fc1_weight'), dz, bufs.grad('fc1_weight'), bufs.grad('fc1_bias'), spec.bn1 ? dA : gbuf[gi]!]);
   const bnBack = (b: BatchNormSpec, a: Act | null, dy: GPUBuffer, dx: GPUBuffer, add: boolean) => {
     const n = B * (a ?? x0).h * (a ?? x0).w * (a ?? x0).c;
     const c = a ? a.c : 3;

@@ -10,10 +10,10 @@
  * a1 and a2 are never written: each BatchNorm(+ReLU) runs only its statistics kernel, and the convs
  * that read its output (forward and backward-filter) apply it in their prologue from those statistics
  * (bn.ts bnPrologue); its backward recomputes the ReLU mask from x and writes the batch statistics.
- * Written out are only the BatchNorms read by something other than a conv: the head's (read by the
- * pool), a post-activated stem's (the first unit's x) and, where an identity shortcut adds
+ * The head's is applied by the pool as it reads (head.ts poolKernel). Written out are only a
+ * post-activated stem's BatchNorm (the first unit's x) and, where an identity shortcut adds
  * a1 = ReLU(bn1(x)) (PreAct ResNet-18's `identityFrom: 'act1'`), that unit's a1. Activations kept for backward: every
- * x, c1 and the head's; gradients of activations live in four scratch buffers of the largest
+ * x and c1; gradients of activations live in four scratch buffers of the largest
  * activation's size (two for G, dA, dC).
  */
 import type { MixupPlacement } from '../../config/schema.js';
@@ -22,7 +22,7 @@ import type { BatchNormSpec, ConvSpec, SgdForm } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
 import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnApply, type BnShape } from './bn.js';
 import { conv2dBackward, conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape, type FilterGradient } from './convs.js';
-import { fcBackwardKernel, lossKernel, poolBackwardKernel, poolKernel } from './head.js';
+import { fcBackwardKernel, lossKernel, poolKernel } from './head.js';
 import { stepLayout, type EngineBuffers } from './layout.js';
 import { mixBackwardKernel, mixForwardKernel } from './mix.js';
 import { alignFloats, Program, type FlatLayout, type Pipelines, type Slice } from './program.js';
@@ -242,21 +242,20 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
     if (t.mixAt === `stage${si + 1}`) h = mixFwd(h, `stage${si + 1}`);
   });
   prog.stage = 'head';
-  const fin = spec.bn1 ? bnFwdApplied(spec.bn1, h) : null;
+  // The head's BatchNorm+ReLU is applied by the pool as it reads h (never written out).
+  const fin = spec.bn1 ? bnFwd(spec.bn1, h) : null;
   const C = spec.fcIn;
   const HW = h.h * h.w;
   const pooled = arena.storage('pooled', B * C);
-  prog.add(poolKernel(B, HW, C), [fin ? fin.y.buf : h.buf, pooled]);
+  prog.add(poolKernel(B, HW, C, spec.bn1 ? { shape: bnShape(h), fixGamma: spec.bn1.fixGamma, relu: true } : undefined), [h.buf, ...(fin ? bnInputs(fin) : []), pooled]);
   const dz = arena.storage('dlogits', B * K);
   prog.add(lossKernel({ batch: B, channels: C, classes: K, loss: t.loss, gradScale: t.gradScale, capacity: t.capacity }), [
     pooled, bufs.param('fc1_weight'), bufs.param('fc1_bias'), stepSlice('scalars'), stepSlice('targets'), stepSlice('majority'), results, dz,
   ]);
 
   // ---- backward
-  const dpooled = arena.storage('dpooled', B * C);
-  prog.add(fcBackwardKernel(B, C, K), [pooled, bufs.param('fc1_weight'), dz, bufs.grad('fc1_weight'), bufs.grad('fc1_bias'), dpooled]);
-  prog.add(poolBackwardKernel(B, HW, C), [dpooled, fin ? dA : gradBufs[gi]!]);
-  if (spec.bn1 && fin) bnBwd(spec.bn1, h, true, fin.state, dA, gradBufs[gi]!, 'write', false);
+  prog.add(fcBackwardKernel(B, C, K, HW), [pooled, bufs.param('fc1_weight'), dz, bufs.grad('fc1_weight'), bufs.grad('fc1_bias'), fin ? dA : gradBufs[gi]!]);
+  if (spec.bn1 && fin) bnBwd(spec.bn1, h, true, fin.state, dA, gradBufs[gi]!, 'write', true);
   for (let si = spec.stages.length - 1; si >= 0; si--) {
     if (t.mixAt === `stage${si + 1}`) mixBwd(stageInputs[si]!);
     const stage = spec.stages[si]!;
