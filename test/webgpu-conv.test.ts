@@ -150,30 +150,33 @@ function bnOf(s: ConvShape, o: { relu?: boolean; fixGamma?: boolean } = {}): BnA
 }
 
 /**
- * A BatchNorm state whose forward partials hold x's shifted sums (bn.ts: shift K = the shard's first
- * row, all in partial 0, the others 0), and the BatchNorm(+ReLU) output of x from the same statistics in
- * float64: y = x·scale + (β − μ·scale), scale = γ/√(var + eps), var biased.
+ * A BatchNorm state whose forward partials hold x's statistics as bn.ts keeps them (partial p of a
+ * shard: the mean and M2 of its rows [p·L, min((p+1)·L, M)), in float64), and the BatchNorm(+ReLU)
+ * output of x from the shard's statistics in float64: y = x·scale + (β − μ·scale),
+ * scale = γ/√(var + eps), var biased.
  */
 function bnState(bn: BnApply, x: Float32Array, gamma: Float32Array, beta: Float32Array): { state: Float32Array; act: Float32Array } {
   const { shards: S, rows: M, channels: C } = bn.shape;
-  const P = bnPartials(bn.shape).P;
+  const { P, L } = bnPartials(bn.shape);
   const state = new Float32Array(bnStateFloats(bn.shape));
   const act = new Float32Array(x.length);
+  const moments = (sh: number, c: number, m0: number, m1: number) => {
+    let mean = 0;
+    for (let m = m0; m < m1; m++) mean += x[(sh * M + m) * C + c]!;
+    mean /= m1 - m0;
+    let m2 = 0;
+    for (let m = m0; m < m1; m++) m2 += (x[(sh * M + m) * C + c]! - mean) ** 2;
+    return { mean, m2 };
+  };
   for (let sh = 0; sh < S; sh++) {
     for (let c = 0; c < C; c++) {
-      const k = x[sh * M * C + c]!;
-      let s1 = 0;
-      let s2 = 0;
-      for (let m = 0; m < M; m++) {
-        const v = x[(sh * M + m) * C + c]! - k;
-        s1 += v;
-        s2 += v * v;
+      for (let p = 0; p < P; p++) {
+        const part = moments(sh, c, p * L, Math.min(M, (p + 1) * L));
+        state[((sh * P + p) * C + c) * 2] = part.mean;
+        state[((sh * P + p) * C + c) * 2 + 1] = part.m2;
       }
-      state[(sh * P * C + c) * 2] = s1;
-      state[(sh * P * C + c) * 2 + 1] = s2;
-      const d = s1 / M;
-      const mean = k + d;
-      const scale = gamma[c]! / Math.sqrt(Math.max(s2 / M - d * d, 0) + BN_EPS);
+      const { mean, m2 } = moments(sh, c, 0, M);
+      const scale = gamma[c]! / Math.sqrt(m2 / M + BN_EPS);
       for (let m = 0; m < M; m++) {
         const i = (sh * M + m) * C + c;
         const y = x[i]! * scale + (beta[c]! - mean * scale);
