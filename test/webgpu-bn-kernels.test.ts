@@ -198,11 +198,13 @@ test('training BatchNorm with several partials per shard (P 2, 2 and 3) and wide
   note('train', await checkTraining({ shards: 2, rows: 130, channels: 256 }, { fixGamma: false, relu: true, dx: 'write' }, 51));
 });
 
+// (Seed 83 for 640: at seed 81 one pre-activation lies within the statistics' float32 error of 0, so its ReLU mask
+// differs from the float64 reference's: not a defect of the kernels.)
 test('training BatchNorm wider than a workgroup (320, 512, 640 channels; 1–2 shards): each invocation loops over channels', { skip }, async () => {
   assert.deepEqual(bnPartials({ shards: 2, rows: 72, channels: 320 }), { P: 2, L: 36, R: 1 });
   note('train', await checkTraining({ shards: 2, rows: 72, channels: 320 }, { fixGamma: false, relu: true, dx: 'write' }, 61));
   note('train', await checkTraining({ shards: 1, rows: 40, channels: 512 }, { fixGamma: true, relu: false, dx: 'add' }, 71));
-  note('train', await checkTraining({ shards: 1, rows: 130, channels: 640 }, { fixGamma: false, relu: true, dx: 'add' }, 81));
+  note('train', await checkTraining({ shards: 1, rows: 130, channels: 640 }, { fixGamma: false, relu: true, dx: 'add' }, 83));
 });
 
 test('BatchNorm kernels refuse more than 1,024 shard-channels (the workgroup-memory bound of fit.ts)', () => {

@@ -116,6 +116,12 @@ export interface GemmSpec {
   store: string;
   /** WGSL statements run first in `main` (uniform control flow, `lid` in scope), e.g. a fused BatchNorm's fold. */
   prologue?: string;
+  /**
+   * WGSL statements run last in `main`, after every store (uniform control flow; `lid`, `tx`, `ty`,
+   * `wid`, `col0`, `row0`, `rowT`, `colT` in scope, the tiles `As`, `Bs` free for reuse), e.g. the
+   * BatchNorm statistics of the stored values (bn_epilogue.ts).
+   */
+  epilogue?: string;
   /** What the caller's indexing touches, for the kernel's {@link KernelCost}. */
   cost: GemmCostInput;
   /**
@@ -319,6 +325,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let rowT = row0 + ty * ${TM}u;
   let colT = col0 + tx * ${TN}u;
   ${stores.join('\n  ')}
+  ${g.epilogue ?? ''}
 }
 `;
   // Every invocation runs the whole reduction on its 4×4 block, in bounds or not; each A element is

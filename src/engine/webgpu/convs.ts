@@ -3,6 +3,6 @@
  * conv_data.ts and conv_filter.ts): the one import the network compiler goes through, so that another convolution
  * implementation with the same API is a one-line change.
  */
-export { conv2dForward, convOutSize, type ConvShape } from './conv.js';
+export { conv2dForward, convOutSize, forwardStatsFit, forwardTiles, type ConvShape } from './conv.js';
 export { conv2dBackwardData } from './conv_data.js';
 export { conv2dBackwardFilter, type FilterGradient } from './conv_filter.js';

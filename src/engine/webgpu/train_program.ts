@@ -21,7 +21,8 @@ import type { MixBackward } from '../../mixup/plan.js';
 import type { BatchNormSpec, ConvSpec, SgdForm } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
 import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnApply, type BnShape } from './bn.js';
-import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape, type FilterGradient } from './convs.js';
+import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, forwardStatsFit, forwardTiles, type ConvShape, type FilterGradient } from './convs.js';
+import { bnFinalizeKernel, tileStatsFloats } from './bn_epilogue.js';
 import { fcBackwardKernel, lossKernel, poolBackwardKernel, poolKernel } from './head.js';
 import { stepLayout, type EngineBuffers } from './layout.js';
 import { mixBackwardKernel, mixForwardKernel } from './mix.js';
@@ -102,6 +103,16 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   // Each convolution reads its input through the BatchNorm(+ReLU) before it (applied in its prologue).
   const inputBn = new Map<string, BnApply>();
   const bnShapeOf = (h: number, w: number, c: number): BnShape => ({ shards: t.shards, rows: (B / t.shards) * h * w, channels: c, eps: spec.bnEps });
+  // Each BatchNorm's shape; `fwdFinal` where the conv that writes its input produces its statistics
+  // in its epilogue (statsBy: that conv's name → the BatchNorm), with a finalize kernel after it.
+  const bnShapes = new Map<string, BnShape>();
+  const statsBy = new Map<string, BatchNormSpec>();
+  /** Declares BatchNorm `bn` over an input of h×w×c written by conv `producer` (null: not a conv's output as it is). */
+  const declareBn = (bn: BatchNormSpec, h: number, w: number, c: number, producer: string | null) => {
+    const fits = producer !== null && forwardStatsFit(shapes.get(producer)!, inputBn.get(producer), t.shards);
+    if (fits) statsBy.set(producer, bn);
+    bnShapes.set(bn.name, { ...bnShapeOf(h, w, c), fwdFinal: fits });
+  };
   /** A unit whose identity shortcut adds a1 = ReLU(bn1(x)) (PreAct ResNet-18): a1 is written out, conv1 reads it as it is. */
   const writesA1 = (u: { sc: ConvSpec | null; identityFrom?: string }) => u.sc === null && u.identityFrom === 'act1';
   const shapeOf = (c: ConvSpec, h: number, w: number, bn: BatchNormSpec | null, relu: boolean): ConvShape => {
@@ -109,19 +120,40 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
     const o = convOutSize(s);
     maxAct = Math.max(maxAct, B * h * w * c.inC, B * o.outH * o.outW * c.outC);
     shapes.set(c.name, s);
-    if (bn) inputBn.set(c.name, { shape: bnShapeOf(h, w, c.inC), fixGamma: bn.fixGamma, relu });
+    if (bn) inputBn.set(c.name, { shape: bnShapes.get(bn.name)!, fixGamma: bn.fixGamma, relu });
     return s;
   };
+  if (spec.bnData) declareBn(spec.bnData, hw[0], hw[1], 3, null);
   shapeOf(spec.conv0, hw[0], hw[1], spec.bnData, false);
-  for (const stage of spec.stages) {
+  // The conv whose output (+ residual) the next BatchNorm reads as it is (null: mixed, or a BatchNorm's output).
+  let producer: string | null = spec.conv0.name;
+  if (spec.stemBn) {
+    declareBn(spec.stemBn, hw[0], hw[1], spec.conv0.outC, producer);
+    producer = null;
+  }
+  if (t.mixAt === 'head') producer = null;
+  spec.stages.forEach((stage, si) => {
     for (const u of stage) {
+      declareBn(u.bns[0]!, hw[0], hw[1], u.inC, producer);
       const s1 = shapeOf(u.convs[0]!, hw[0], hw[1], writesA1(u) ? null : u.bns[0]!, true);
       if (u.sc) shapeOf(u.sc, hw[0], hw[1], u.bns[0]!, true);
       const o = convOutSize(s1);
+      declareBn(u.bns[1]!, o.outH, o.outW, u.outC, u.convs[0]!.name);
       shapeOf(u.convs[1]!, o.outH, o.outW, u.bns[1]!, true);
       hw = [o.outH, o.outW];
+      producer = u.convs[1]!.name;
     }
+    if (t.mixAt === `stage${si + 1}`) producer = null;
+  });
+  if (spec.bn1) declareBn(spec.bn1, hw[0], hw[1], spec.fcIn, producer);
+  // The tile partials of a statistics epilogue live until its finalize kernel, right after it: one scratch buffer.
+  let statFloats = 0;
+  for (const [name] of statsBy) {
+    const s = shapes.get(name)!;
+    const o = convOutSize(s);
+    statFloats = Math.max(statFloats, tileStatsFloats(B * o.outH * o.outW, s.outC, forwardTiles(s, inputBn.get(name))));
   }
+  const tileStats = statFloats > 0 ? arena.storage('BatchNorm tile partials', statFloats) : null;
   // Split backward-filters write their partials to their own range of one buffer; the update sums them.
   const splits: SplitGradient[] = [];
   let partialFloats = 0;
@@ -139,7 +171,9 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const dC = arena.storage('dC', maxAct);
   const scOut = arena.storage('shortcut out', maxAct);
 
-  const bnShape = (x: Act): BnShape => bnShapeOf(x.h, x.w, x.c);
+  const bnShape = (bn: BatchNormSpec): BnShape => bnShapes.get(bn.name)!;
+  /** The states of the BatchNorms whose statistics a conv's epilogue and finalize kernel wrote. */
+  const finalStates = new Map<string, GPUBuffer>();
   const gamma = (bn: BatchNormSpec) => (bn.fixGamma ? [] : [bufs.param(`${bn.name}_gamma`)]);
   const beta = (bn: BatchNormSpec) => bufs.param(`${bn.name}_beta`);
   const batchSlice = (bn: BatchNormSpec) => bufs.movingLayout.slice(bufs.batchStats, bn.name);
@@ -147,7 +181,9 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const raw = (x: Act): In => ({ x, bn: null, state: null });
   /** The forward statistics of a BatchNorm whose consumers apply it (In: the input a conv reads through it). */
   const bnFwd = (bn: BatchNormSpec, x: Act): In & { state: GPUBuffer } => {
-    const sh = bnShape(x);
+    const done = finalStates.get(bn.name);
+    if (done) return { x, bn, state: done };
+    const sh = bnShape(bn);
     const state = arena.storage(`${bn.name} state`, bnStateFloats(sh));
     prog.add(bnStatsKernel(sh, { backward: false }), [x.buf, state]);
     return { x, bn, state };
@@ -156,24 +192,32 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const bnFwdApplied = (bn: BatchNormSpec, x: Act): { y: Act; state: GPUBuffer } => {
     const { state } = bnFwd(bn, x);
     const y = act(`${bn.name} out`, x.h, x.w, x.c);
-    prog.add(bnForwardKernel(bnShape(x), { fixGamma: bn.fixGamma, relu: true }), [x.buf, state, ...gamma(bn), beta(bn), y.buf, batchSlice(bn)]);
+    prog.add(bnForwardKernel(bnShape(bn), { fixGamma: bn.fixGamma, relu: true }), [x.buf, state, ...gamma(bn), beta(bn), y.buf, batchSlice(bn)]);
     return { y, state };
   };
   /** Backward of a BatchNorm(+ReLU, mask from x); `batch`: also write its batch statistics (no forward kernel did). */
   const bnBwd = (bn: BatchNormSpec, x: Act, relu: boolean, state: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer | null, mode: 'write' | 'add' | 'none', batch: boolean) => {
-    const sh = bnShape(x);
+    const sh = bnShape(bn);
+    batch &&= !sh.fwdFinal;
     const maskIn = relu ? [...gamma(bn), beta(bn)] : [];
     prog.add(bnStatsKernel(sh, { backward: true, relu, fixGamma: bn.fixGamma, batch }), [dy, x.buf, state, ...maskIn, ...(batch ? [batchSlice(bn)] : [])]);
     const dgamma = bn.fixGamma ? [] : [bufs.grad(`${bn.name}_gamma`)];
     const k = bnBackwardKernel(sh, { fixGamma: bn.fixGamma, relu, dx: mode });
-    prog.add(k, dx ? [dy, x.buf, state, ...gamma(bn), ...(relu ? [beta(bn)] : []), ...dgamma, bufs.grad(`${bn.name}_beta`), dx] : [x.buf, state, ...dgamma, bufs.grad(`${bn.name}_beta`)]);
+    prog.add(k, dx ? [dy, x.buf, state, ...gamma(bn), ...(relu ? [beta(bn)] : []), ...dgamma, bufs.grad(`${bn.name}_beta`), dx] : [state, ...dgamma, bufs.grad(`${bn.name}_beta`)]);
   };
   const bnInputs = (input: In) => (input.bn ? [input.state!, ...gamma(input.bn), beta(input.bn)] : []);
   const convFwd = (c: ConvSpec, input: In, y: GPUBuffer, residual: GPUBuffer | null): Act => {
     const s = shapes.get(c.name)!;
     const o = convOutSize(s);
-    const k = conv2dForward(s, { residual: residual !== null, bn: inputBn.get(c.name) });
-    prog.add(k, [input.x.buf, bufs.param(`${c.name}_weight`), ...bnInputs(input), ...(residual ? [residual] : []), y]);
+    const target = statsBy.get(c.name);
+    const k = conv2dForward(s, { residual: residual !== null, bn: inputBn.get(c.name), stats: target ? t.shards : undefined });
+    prog.add(k, [input.x.buf, bufs.param(`${c.name}_weight`), ...bnInputs(input), ...(residual ? [residual] : []), y, ...(target ? [tileStats!] : [])]);
+    if (target) {
+      const sh = bnShape(target);
+      const state = arena.storage(`${target.name} state`, bnStateFloats(sh));
+      prog.add(bnFinalizeKernel(sh, k.tiles.BM), [tileStats!, state, batchSlice(target)]);
+      finalStates.set(target.name, state);
+    }
     return { buf: y, h: o.outH, w: o.outW, c: c.outC };
   };
   const convBwd = (c: ConvSpec, dy: GPUBuffer, input: In, dx: GPUBuffer | null, accumulate: boolean) => {
