@@ -11,7 +11,8 @@
  * reduction (split-K; the caller's store writes that chunk's partial sums), or a phase: an independent
  * sub-GEMM of its own size (`phases`, stride-2 backward-data). A may be loaded as vec4 along the
  * reduction (`aVec4`, one 16-byte load per 4 terms), with its per-row indexing done once per tile
- * (`aRowInfo`). Bounds checks are emitted only where the static shapes need them.
+ * (`aRowInfo`). Bounds checks are emitted only where the static shapes need them. An optional
+ * `epilogue` runs after the stores (the BatchNorm statistics of the stored tile, bn_epilogue.ts).
  */
 import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
 import { MODEL_SMS, type KernelClass } from './cost.js';

@@ -9,7 +9,13 @@
  *   G ← bn1ᵀ(dA) + G (identity shortcut, in place) or bn1ᵀ(dA) into the other gradient buffer.
  * a1 and a2 are never written: each BatchNorm(+ReLU) runs only its statistics kernel, and the convs
  * that read its output (forward and backward-filter) apply it in their prologue from those statistics
- * (bn.ts bnPrologue); its backward recomputes the ReLU mask from x and writes the batch statistics.
+ * (bn.ts bnPrologue); its backward recomputes the ReLU mask from x. Where the BatchNorm's input is
+ * written by a conv forward (c1 for bn2; a unit's output, conv2 + residual, for the next bn1 and the
+ * head's; conv0's for the first unit or a post-activated stem), that conv's epilogue writes per-tile
+ * statistics and a finalize kernel folds them into the state and writes the batch statistics
+ * (bn_epilogue.ts), unless a row tile would straddle two shards; elsewhere (bn_data on the images, a
+ * MixUp layer's output) the statistics kernel reads x, and the backward-statistics kernel writes the
+ * batch statistics.
  * Written out are only the BatchNorms read by something other than a conv: the head's (read by the
  * pool), a post-activated stem's (the first unit's x) and, where an identity shortcut adds
  * a1 = ReLU(bn1(x)) (PreAct ResNet-18's `identityFrom: 'act1'`), that unit's a1. Activations kept for backward: every
