@@ -6,14 +6,18 @@
  *
  * A tensor is seen as `[S, M, C]`: S shards of M = N/S·H·W rows of C channels.
  *
- * Statistics are reduced in two stages without a separate dispatch for the second: a partials
- * kernel writes, per shard s and partial p, shifted sums over a strided subset of the shard's rows,
- * and every consumer kernel first folds the P partials of each (shard, channel) in workgroup memory.
- * The shift K(s,c) = x[first row of shard s, c] (a sample of the channel) keeps the one-pass variance
- * E[(x−K)²] − E[x−K]² accurate.
+ * Statistics are reduced in two stages without a separate dispatch for the second: a producer writes
+ * per-(shard, partial, channel) statistics into the BatchNorm's state, and every consumer kernel first
+ * folds the P partials of each (shard, channel) in workgroup memory ({@link bnMomentsFn}).
  *
- * Per-BatchNorm state buffer, floats: forward partials `[S,P,C,2]` (Σ(x−K), Σ(x−K)²) at 0, backward
- * partials `[S,P,C,2]` (Σg, Σg·(x−K)) at S·P·C·2; g = dy·[y > 0] (the ReLU mask, where fused).
+ * Per-BatchNorm state buffer, floats ({@link bnLayout}): forward partials `[S,Pf,C,2]` at 0, each the
+ * (mean, M2 = Σ(x − mean)²) of the rows m ∈ [p·L, min((p+1)·L, M)) of its shard, folded with Chan et
+ * al.'s pairwise formula (numerically sound at any count); backward partials `[S,Pb,C,2]` (Σg,
+ * Σg·(x − μ), μ the shard's mean from the forward partials: plain sums) at 2·S·Pf·C;
+ * g = dy·[y > 0] (the ReLU mask, where fused). Two producers write the same format:
+ * {@link bnStatsKernel} (P ≤ 32 partials per shard, a shift K inside each partial keeps its one-pass
+ * sums accurate), and the statistics epilogue of a convolution with its finalize kernel
+ * (bn_epilogue.ts: final values, P = 1, where the BatchNorm's shape says `fwdFinal`).
  *
  * The training step applies BatchNorm(+ReLU) where its output is read ({@link bnPrologue}: a
  * convolution's prologue), so only a BatchNorm before a kernel without one (the head's pool) runs
@@ -35,6 +39,11 @@ export interface BnShape {
   channels: number;
   /** BatchNorm eps (model/spec.ts NetworkSpec.bnEps); default {@link BN_EPS}. */
   eps?: number;
+  /**
+   * The forward statistics in the state are final (one partial per shard), written by a finalize
+   * kernel from a convolution's epilogue (bn_epilogue.ts), not by {@link bnStatsKernel}.
+   */
+  fwdFinal?: boolean;
 }
 
 /**
@@ -46,39 +55,60 @@ export interface BnShape {
 export const BN_MAX_SHARD_CHANNELS = 1024;
 
 /**
- * Partials per shard and invocation groups of the partials kernel for a shape: R = ⌊256/C⌋ rows per
- * pass for C ≤ 256; one row per pass (R = 1, each invocation looping over channels) for wider ones.
+ * Partials per shard and invocation groups of {@link bnStatsKernel} for a shape: R = ⌊256/C⌋ rows per
+ * pass for C ≤ 256; one row per pass (R = 1, each invocation looping over channels) for wider ones;
+ * partial p covers the L consecutive rows from p·L (the last one fewer), P = ⌈M/L⌉ ≤ 32.
  */
-export function bnPartials(s: BnShape): { P: number; R: number } {
+export function bnPartials(s: BnShape): { P: number; L: number; R: number } {
   const R = Math.max(1, Math.floor(WG / s.channels));
-  const P = Math.max(1, Math.min(32, Math.ceil(s.rows / (R * 64))));
-  return { P, R };
+  const want = Math.max(1, Math.min(32, Math.ceil(s.rows / (R * 64))));
+  const L = Math.ceil(s.rows / want);
+  return { P: Math.ceil(s.rows / L), L, R };
+}
+
+/**
+ * Where the state of a BatchNorm keeps what (module comment): `Pf` forward partials per shard of `L`
+ * rows each (1 of M rows with `fwdFinal`), `Pb` backward partials per shard, the backward half at
+ * float `bwd`, `floats` in all.
+ */
+export function bnLayout(s: BnShape): { Pf: number; L: number; Pb: number; bwd: number; floats: number } {
+  const p = bnPartials(s);
+  const [Pf, L] = s.fwdFinal ? [1, s.rows] : [p.P, p.L];
+  const bwd = 2 * s.shards * Pf * s.channels;
+  return { Pf, L, Pb: p.P, bwd, floats: bwd + 2 * s.shards * p.P * s.channels };
 }
 
 /** Floats of a BatchNorm's state buffer (forward and backward partials). */
 export function bnStateFloats(s: BnShape): number {
-  return 4 * s.shards * bnPartials(s).P * s.channels;
+  return bnLayout(s).floats;
 }
 
 /**
- * WGSL of a kernel that reads a BatchNorm's forward partials (bindings `x`, the BatchNorm input, and
- * `state`, declared by the caller): constants `BN_S`, `BN_M`, `BN_C`, `BN_P`, `BN_EPS` and
- * `fn bnMoments(s, c) -> vec2f`, the (mean, biased variance) of shard s, channel c, folded from the P
- * shifted partials exactly as every BatchNorm kernel folds them ({@link foldStats}). `xVec4`: x is
- * declared `array<vec4<f32>>` (a conv's vec4 loads), and the shift is read as a component of it.
+ * WGSL of a kernel that reads a BatchNorm's forward partials (binding `state`, declared by the
+ * caller): constants `BN_S`, `BN_M`, `BN_C`, `BN_P`, `BN_L`, `BN_EPS` and `fn bnMoments(s, c) -> vec2f`,
+ * the (mean, biased variance) of shard s, channel c, folded from the P partials (mean_p, M2_p) of
+ * n_p = min(L, M − p·L) rows each in order p = 0, 1, … with Chan et al.'s formula
+ * (n = n_a + n_b, δ = mean_b − mean_a, mean = mean_a + δ·n_b/n, M2 = M2_a + M2_b + δ²·n_a·n_b/n;
+ * Chan, Golub & LeVeque 1979), as every BatchNorm kernel folds them. One partial is read as it is.
  */
-export function bnMomentsFn(s: BnShape, xVec4 = false): string {
-  const { P } = bnPartials(s);
-  return `const BN_S = ${s.shards}u; const BN_M = ${s.rows}u; const BN_C = ${s.channels}u; const BN_P = ${P}u; const BN_EPS = ${f32(s.eps ?? BN_EPS)};
+export function bnMomentsFn(s: BnShape): string {
+  const { Pf, L } = bnLayout(s);
+  return `const BN_S = ${s.shards}u; const BN_M = ${s.rows}u; const BN_C = ${s.channels}u; const BN_P = ${Pf}u; const BN_L = ${L}u; const BN_EPS = ${f32(s.eps ?? BN_EPS)};
 fn bnMoments(s: u32, c: u32) -> vec2f {
-  var t = vec2f(0.0);
-  for (var p = 0u; p < BN_P; p++) {
+  let o0 = (s * BN_P * BN_C + c) * 2u;
+  var mean = state[o0];
+  var m2 = state[o0 + 1u];
+  var n = f32(min(BN_L, BN_M));
+  for (var p = 1u; p < BN_P; p++) {
     let o = ((s * BN_P + p) * BN_C + c) * 2u;
-    t += vec2f(state[o], state[o + 1u]);
+    let nb = f32(min(BN_L, BN_M - p * BN_L));
+    let nn = n + nb;
+    let d = state[o] - mean;
+    mean += d * (nb / nn);
+    m2 += state[o + 1u] + d * d * (n * nb / nn);
+    n = nn;
   }
-  let d = t.x / f32(BN_M);
-  let k = s * BN_M * BN_C + c;
-  return vec2f(${xVec4 ? 'x[k / 4u][k % 4u]' : 'x[k]'} + d, max(t.y / f32(BN_M) - d * d, 0.0));
+  return vec2f(mean, max(m2 / f32(BN_M), 0.0));
 }`;
 }
 
@@ -96,12 +126,12 @@ bytes, at most 8 KiB under {@link BN_MAX_SHARD_CHANNELS}, so a GEMM's tiles stil
  * statements (in `main`, uniform control flow, invocation index `lid` of `wgSize`) that fill them:
  * scale = γ·rstd, shift = β − μ·scale, then a barrier. `fn bnAct(v, s, c)` is then the BatchNorm output
  * `fma(v, scale, shift)` of an input value v of shard s, channel c, with ReLU written as
- * `select(y, 0, y < 0)` (a NaN stays NaN for the step's NaN guard). `xVec4`: see {@link bnMomentsFn}.
+ * `select(y, 0, y < 0)` (a NaN stays NaN for the step's NaN guard).
  * @returns WGSL declarations, prologue statements and the workgroup bytes used.
  */
-export function bnPrologue(a: BnApply, wgSize: number, xVec4 = false): { decls: string; body: string; bytes: number } {
+export function bnPrologue(a: BnApply, wgSize: number): { decls: string; body: string; bytes: number } {
   const SC = a.shape.shards * a.shape.channels;
-  const decls = `${bnMomentsFn(a.shape, xVec4)}
+  const decls = `${bnMomentsFn(a.shape)}
 var<workgroup> bnScale: array<f32, ${SC}>;
 var<workgroup> bnShift: array<f32, ${SC}>;
 fn bnAct(v: f32, s: u32, c: u32) -> f32 {
@@ -124,28 +154,32 @@ fn bnAct(v: f32, s: u32, c: u32) -> f32 {
 }
 
 function header(s: BnShape): string {
-  const { P, R } = bnPartials(s);
+  const { Pf, Pb, L, R, bwd } = { ...bnPartials(s), ...bnLayout(s) };
   if (s.shards * s.channels > BN_MAX_SHARD_CHANNELS) throw new Error(`BatchNorm: ${s.shards} shards × ${s.channels} channels, at most ${BN_MAX_SHARD_CHANNELS} shard-channels`);
-  return `const S = ${s.shards}u; const M = ${s.rows}u; const C = ${s.channels}u; const P = ${P}u; const R = ${R}u;
-const N = ${s.shards * s.rows * s.channels}u; const EPS = ${f32(s.eps ?? BN_EPS)};`;
+  return `const S = ${s.shards}u; const M = ${s.rows}u; const C = ${s.channels}u; const PF = ${Pf}u; const PB = ${Pb}u; const L = ${L}u; const R = ${R}u;
+const BWD = ${bwd}u; const N = ${s.shards * s.rows * s.channels}u; const EPS = ${f32(s.eps ?? BN_EPS)};`;
 }
 
 /**
- * Partials of the forward (Σ(x−K), Σ(x−K)²) or backward (Σg, Σg·(x−K)) statistics. Dispatch
- * `[P, S, 1]` workgroups of 256. For C ≤ 256: invocation (r, c) = (lid / C, lid % C), r < R = ⌊256/C⌋,
- * sums rows m ≡ p·R + r (mod P·R) of shard s at channel c; then the R sums per channel are added in
- * workgroup memory and written to the state at partial (s, p). For C > 256 (R = 1): invocation lid
- * sums rows m ≡ p (mod P) at channels c = lid, lid + 256, … (consecutive invocations read consecutive
- * channels of a row) and writes each channel's sums straight to the state.
+ * Partials of the forward (mean, M2) or backward (Σg, Σg·(x − μ)) statistics (module comment), partial
+ * p of shard s over rows [p·L, min((p+1)·L, M)). Dispatch `[P, S, 1]` workgroups of 256. For C ≤ 256:
+ * invocation (r, c) = (lid / C, lid % C), r < R = ⌊256/C⌋, sums the partial's rows p·L + r, p·L + r + R, …
+ * at channel c; then the R sums per channel are added in workgroup memory and written to the state.
+ * For C > 256 (R = 1): invocation lid sums all the partial's rows at channels c = lid, lid + 256, …
+ * (consecutive invocations read consecutive channels of a row) and writes them straight to the state.
+ * Forward sums are shifted by K = x[the partial's first row, c] and turned into (mean, M2) at the end:
+ * mean = K + Σ(x−K)/n, M2 = Σ(x−K)² − (Σ(x−K))²/n.
  * Backward: g = dy·[BN output > 0] with `relu`, the BN output recomputed from x and the forward
- * partials as the consumers computed it ({@link bnPrologue}); `batch`: workgroup (0, 0) also writes
+ * statistics as the consumers computed it ({@link bnPrologue}); `batch`: workgroup (0, 0) also writes
  * the shards' average mean and biased variance to `batch` ([mean C | var C], for the moving update),
  * which a BatchNorm applied in its consumers has no forward kernel to write.
  * Bindings forward: x, state. Backward: dy, x, state, [γ (relu, not fixGamma), β (relu),] [batch].
+ * @throws Error for a forward kernel of a shape whose forward statistics are final (`fwdFinal`).
  */
 export function bnStatsKernel(s: BnShape, o: { backward: boolean; relu?: boolean; fixGamma?: boolean; batch?: boolean }): Kernel {
   const { P } = bnPartials(s);
   const bwd = o.backward;
+  if (!bwd && s.fwdFinal) throw new Error('bnStatsKernel: the forward statistics of this BatchNorm are written by a finalize kernel (fwdFinal)');
   const mask = bwd && o.relu === true;
   const writeBatch = bwd && o.batch === true;
   const decl: string[] = [];
@@ -163,14 +197,23 @@ export function bnStatsKernel(s: BnShape, o: { backward: boolean; relu?: boolean
   }
   if (writeBatch) add('batch', 'read_write');
   const pro = mask ? bnPrologue({ shape: s, fixGamma: o.fixGamma === true, relu: true }, WG) : null;
+  // Forward: shifted sums (v = x − K); backward: v = x − μ.
+  const shift = bwd ? 'bnMoments(s, c).x' : 'x[(base + m0) * C + c]';
   const value = bwd ? `let g = ${mask ? 'select(0.0, dy[j], bnAct(x[j], s, c) > 0.0)' : 'dy[j]'}; acc += vec2f(g, g * v);` : 'acc += vec2f(v, v * v);';
-  const half = bwd ? 'S * P * C * 2u + ' : '';
+  // Writes the sums t of (shard s, partial p, channel c): backward as they are, forward as (mean, M2).
+  const write = bwd
+    ? `let o = BWD + ((s * PB + p) * C + c) * 2u;
+    state[o] = t.x;
+    state[o + 1u] = t.y;`
+    : `let o = ((s * PB + p) * C + c) * 2u;
+    let n = f32(m1 - m0);
+    state[o] = k + t.x / n;
+    state[o + 1u] = max(t.y - t.x * (t.x / n), 0.0);`;
   const narrowSums = `let c = lid % C; let r = lid / C;
   var acc = vec2f(0.0);
   if (r < R) {
-    let base = s * M;
-    let k = x[base * C + c];
-    for (var m = p * R + r; m < M; m += P * R) {
+    let k = ${shift};
+    for (var m = m0 + r; m < m1; m += R) {
       let j = (base + m) * C + c;
       let v = x[j] - k;
       ${value}
@@ -179,32 +222,33 @@ export function bnStatsKernel(s: BnShape, o: { backward: boolean; relu?: boolean
   part[lid] = acc;
   workgroupBarrier();
   if (lid < C) {
+    let c = lid;
+    let k = ${bwd ? '0.0' : shift};
     var t = vec2f(0.0);
-    for (var q = 0u; q < R; q++) { t += part[q * C + lid]; }
-    let o = ${half}((s * P + p) * C + lid) * 2u;
-    state[o] = t.x;
-    state[o + 1u] = t.y;
+    for (var q = 0u; q < R; q++) { t += part[q * C + c]; }
+    ${write}
   }`;
-  const wideSums = `let base = s * M;
-  for (var c = lid; c < C; c += ${WG}u) {
+  const wideSums = `for (var c = lid; c < C; c += ${WG}u) {
     var acc = vec2f(0.0);
-    let k = x[base * C + c];
-    for (var m = p; m < M; m += P) {
+    let k = ${shift};
+    for (var m = m0; m < m1; m++) {
       let j = (base + m) * C + c;
       let v = x[j] - k;
       ${value}
     }
-    let o = ${half}((s * P + p) * C + c) * 2u;
-    state[o] = acc.x;
-    state[o + 1u] = acc.y;
+    let t = acc;
+    ${write}
   }`;
   const code = `${header(s)}
 ${decl.join('\n')}
-${pro ? pro.decls : writeBatch ? bnMomentsFn(s) : ''}
+${pro ? pro.decls : bwd ? bnMomentsFn(s) : ''}
 ${s.channels > WG ? '' : `var<workgroup> part: array<vec2f, ${WG}>;`}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let p = wid.x; let s = wid.y;
+  let base = s * M;
+  let m0 = p * L;
+  let m1 = min(m0 + L, M);
   ${pro ? pro.body : ''}
   ${
     writeBatch
@@ -222,34 +266,37 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 `;
   const n = s.shards * s.rows * s.channels;
-  const cost = elementwiseCost('bn', n, bwd ? 4 : 3, (bwd ? 2 : 1) * n + (bwd ? 2 * s.shards * P * s.channels : 0), 2 * s.shards * P * s.channels + (writeBatch ? 2 * s.channels : 0));
+  const { Pf } = bnLayout(s);
+  const cost = elementwiseCost('bn', n, bwd ? 4 : 3, (bwd ? 2 : 1) * n + (bwd ? 2 * s.shards * Pf * s.channels : 0), 2 * s.shards * P * s.channels + (writeBatch ? 2 * s.channels : 0));
   const label = `bn_${bwd ? 'bwd' : 'fwd'}_stats S${s.shards} M${s.rows} C${s.channels}${mask ? ' relu' : ''}${writeBatch ? ' +batch' : ''}`;
   return { label, code, bindings, workgroups: [P, s.shards, 1], cost };
 }
 
 /**
- * WGSL that folds the forward partials into `mu[s·C+c]`, `rstd[s·C+c]` = 1/√(var + eps) and (forward
- * only) `vr` (biased variance) in workgroup memory, and with `backward` the backward partials into
- * `gs` = Σg and `gxm` = Σg·(x − μ) per (s, c). Ends with a barrier; call it in uniform control flow.
+ * WGSL that folds the forward statistics ({@link bnMomentsFn}) into `mu[s·C+c]`, `rstd[s·C+c]` =
+ * 1/√(var + eps) and (forward only) `vr` (biased variance) in workgroup memory, and with `backward`
+ * the backward partials into `gs` = Σg and `gxm` = Σg·(x − μ) per (s, c). Ends with a barrier; call
+ * it in uniform control flow.
  */
 function foldStats(backward: boolean): string {
   return `  for (var j0 = 0u; j0 < S * C; j0 += ${WG}u) {
     let j = j0 + lid;
     if (j < S * C) {
       let s = j / C; let c = j % C;
-      var t = vec2f(0.0);
-      var u = vec2f(0.0);
-      for (var p = 0u; p < P; p++) {
-        let o = ((s * P + p) * C + c) * 2u;
-        t += vec2f(state[o], state[o + 1u]);
-        ${backward ? 'u += vec2f(state[S * P * C * 2u + o], state[S * P * C * 2u + o + 1u]);' : ''}
+      let m = bnMoments(s, c);
+      mu[j] = m.x;
+      ${backward ? '' : 'vr[j] = m.y;'}
+      rstd[j] = inverseSqrt(m.y + EPS);
+      ${
+        backward
+          ? `var u = vec2f(0.0);
+      for (var p = 0u; p < PB; p++) {
+        let o = BWD + ((s * PB + p) * C + c) * 2u;
+        u += vec2f(state[o], state[o + 1u]);
       }
-      let d = t.x / f32(M);
-      let v = max(t.y / f32(M) - d * d, 0.0);
-      mu[j] = x[s * M * C + c] + d;
-      ${backward ? '' : 'vr[j] = v;'}
-      rstd[j] = inverseSqrt(v + EPS);
-      ${backward ? 'gs[j] = u.x; gxm[j] = u.y - d * u.x;' : ''}
+      gs[j] = u.x; gxm[j] = u.y;`
+          : ''
+      }
     }
   }
   workgroupBarrier();`;
@@ -276,6 +323,7 @@ export function bnForwardKernel(s: BnShape, o: { fixGamma: boolean; relu: boolea
   bindings.push('read', 'read_write', 'read_write');
   const code = `${header(s)}
 ${decl.join('\n')}
+${bnMomentsFn(s)}
 var<workgroup> mu: array<f32, ${s.shards * s.channels}>;
 var<workgroup> vr: array<f32, ${s.shards * s.channels}>;
 var<workgroup> rstd: array<f32, ${s.shards * s.channels}>;
@@ -299,7 +347,7 @@ ${foldStats(false)}
 }
 `;
   // Each workgroup folds the whole forward half of the state: read once, requested once per workgroup.
-  const stateFloats = 2 * s.shards * bnPartials(s).P * s.channels;
+  const stateFloats = bnLayout(s).bwd;
   const cost = elementwiseCost('bn', n, 4, n + stateFloats + 2 * s.channels, n + 2 * s.channels);
   cost.requested += 4 * (workgroups[0] * workgroups[1] - 1) * stateFloats;
   return { label: `bn_fwd S${s.shards} M${s.rows} C${s.channels}${o.relu ? ' relu' : ''}`, code, bindings, workgroups, cost };
@@ -312,7 +360,7 @@ ${foldStats(false)}
  *   dγ = Σ_s rstd_s·Σg(x−μ)_s,  dβ = Σ_s Σg_s  (written by workgroup 0).
  * `dx`: `write` (dx = …), `add` (dx += …, e.g. onto the residual gradient), or `none` (grads only,
  * one workgroup). Each workgroup folds the statistics, then each invocation handles 8 elements.
- * Bindings: [dy,] x, state, [γ (with dx),] [β (with dx and relu),] [dγ,] dβ, [dx].
+ * Bindings: [dy, x,] state, [γ (with dx),] [β (with dx and relu),] [dγ,] dβ, [dx].
  */
 export function bnBackwardKernel(s: BnShape, o: { fixGamma: boolean; relu: boolean; dx: 'write' | 'add' | 'none' }): Kernel {
   const n = s.shards * s.rows * s.channels;
@@ -321,8 +369,7 @@ export function bnBackwardKernel(s: BnShape, o: { fixGamma: boolean; relu: boole
   const decl: string[] = [];
   const bindings: BindingKind[] = [];
   const add = (name: string, access: 'read' | 'read_write') => (decl.push(storage(bindings.length, name, access)), bindings.push(access));
-  if (withDx) add('dy', 'read');
-  add('x', 'read');
+  if (withDx) (add('dy', 'read'), add('x', 'read'));
   add('state', 'read');
   if (withDx && !o.fixGamma) add('gamma', 'read');
   if (withDx && o.relu) add('beta', 'read');
@@ -332,6 +379,7 @@ export function bnBackwardKernel(s: BnShape, o: { fixGamma: boolean; relu: boole
   const SC = s.shards * s.channels;
   const code = `${header(s)}
 ${decl.join('\n')}
+${bnMomentsFn(s)}
 var<workgroup> mu: array<f32, ${SC}>;
 var<workgroup> rstd: array<f32, ${SC}>;
 var<workgroup> gs: array<f32, ${SC}>;
@@ -368,7 +416,7 @@ ${foldStats(true)}
     'bn',
     elems,
     8,
-    elems * (2 + (o.dx === 'add' ? 1 : 0)) + stateFloats + s.shards * s.channels + 2 * s.channels,
+    elems * (2 + (o.dx === 'add' ? 1 : 0)) + stateFloats + 2 * s.channels,
     elems + 2 * s.channels,
   );
   cost.requested += 4 * (workgroups[0] * workgroups[1] - 1) * stateFloats;

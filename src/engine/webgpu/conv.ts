@@ -27,7 +27,8 @@
  */
 import type { BindingKind, Kernel } from './kernel.js';
 import { declare, gemmKernel, occupancyTiles, roundUp, type GemmTiles } from './conv_gemm.js';
-import { bnPartials, bnPrologue, type BnApply } from './bn.js';
+import { tileStatsEpilogue, tileStatsFit, tileStatsFloats } from './bn_epilogue.js';
+import { bnLayout, bnPrologue, type BnApply } from './bn.js';
 
 export { gemmTiles, type GemmTiles } from './conv_gemm.js';
 
@@ -208,9 +209,9 @@ export interface ConvInputOptions {
 }
 
 /** The bindings a fused BatchNorm adds, and its WGSL (declarations, prologue, workgroup bytes). */
-export function bnInput(bn: BnApply | undefined, wgSize: number, xVec4 = false): { names: string[]; decls: string; body: string; bytes: number } {
+export function bnInput(bn: BnApply | undefined, wgSize: number): { names: string[]; decls: string; body: string; bytes: number } {
   if (!bn) return { names: [], decls: '', body: '', bytes: 0 };
-  const p = bnPrologue(bn, wgSize, xVec4);
+  const p = bnPrologue(bn, wgSize);
   return { names: ['state', ...(bn.fixGamma ? [] : ['gamma']), 'beta'], ...p };
 }
 
@@ -236,31 +237,54 @@ export function gemmInvocations(t: GemmTiles): number {
   return (t.BM / t.TM) * (t.BN / t.TN);
 }
 
-/** Floats a fused BatchNorm's fold reads (its forward partials, γ, β), for the cost model. */
+/** Floats a fused BatchNorm's fold reads (its forward statistics, γ, β), for the cost model. */
 export function bnInputFloats(bn: BnApply | undefined): number {
-  return bn ? 2 * bn.shape.shards * bnPartials(bn.shape).P * bn.shape.channels + 2 * bn.shape.channels + bn.shape.shards * bn.shape.channels : 0;
+  return bn ? bnLayout(bn.shape).bwd + 2 * bn.shape.channels : 0;
+}
+
+/** The GEMM tiles of {@link conv2dForward} for a shape (and its input's fused BatchNorm). */
+export function forwardTiles(s: ConvShape, bn: BnApply | undefined): GemmTiles {
+  const { outH, outW } = convOutSize(s);
+  return occupancyTiles(s.batch * outH * outW, s.outC, s.k * s.k * s.inC, bnBytes(bn));
+}
+
+/**
+ * Whether {@link conv2dForward} can write the statistics of a BatchNorm of `shards` shards over its
+ * output in its epilogue (bn_epilogue.ts tileStatsFit: every row tile inside one shard).
+ */
+export function forwardStatsFit(s: ConvShape, bn: BnApply | undefined, shards: number): boolean {
+  const { outH, outW } = convOutSize(s);
+  const rows = s.batch * outH * outW;
+  return s.batch % shards === 0 && tileStatsFit(rows, rows / shards, forwardTiles(s, bn));
 }
 
 /**
  * The forward convolution `y[B,OH,OW,Cout] = conv(x[B,H,W,Cin], w[k,k,Cin,Cout])`, plus
  * `r[B,OH,OW,Cout]` when `residual` (the unit's residual add folded into conv2's epilogue).
  * Implicit GEMM: rows B·OH·OW, cols Cout, reduction k·k·Cin (module comment); y is overwritten.
- * Bindings: x read, w read, [state read, [gamma read,] beta read (bn),] [r read (residual),] y read_write.
+ * `stats` (a BatchNorm of `stats` shards reads y; needs {@link forwardStatsFit}): the epilogue also
+ * writes per-(row tile, channel) (mean, M2) of the stored values to `bnpart` `[B·OH·OW/BM, Cout, 2]`
+ * (bn_epilogue.ts), for bnFinalizeKernel with `tileRows` = the returned tiles' BM.
+ * Bindings: x read, w read, [state read, [gamma read,] beta read (bn),] [r read (residual),] y read_write, [bnpart read_write (stats)].
  * FLOPs: {@link convFlops}.
+ * @throws Error for `stats` where a row tile would straddle two shards.
  */
-export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInputOptions = {}): Kernel {
+export function conv2dForward(s: ConvShape, o: { residual?: boolean; stats?: number } & ConvInputOptions = {}): Kernel & { tiles: GemmTiles } {
   const { outH, outW } = convOutSize(s);
   const rows = s.batch * outH * outW;
   const red = s.k * s.k * s.inC;
-  const tiles = occupancyTiles(rows, s.outC, red, bnBytes(o.bn));
+  const tiles = forwardTiles(s, o.bn);
+  if (o.stats !== undefined && !forwardStatsFit(s, o.bn, o.stats)) throw new Error(`conv2d_fwd ${shapeLabel(s)}: row tiles of ${tiles.BM} straddle BatchNorm shards of ${rows / o.stats} rows`);
   const xg = xGather(s);
   // vec4 loads of x along Cin where Cin % 4 = 0 (every conv but conv0).
   const vec4 = s.inC % 4 === 0;
-  const bn = bnInput(o.bn, gemmInvocations(tiles), vec4);
-  const names = ['x', 'w', ...bn.names, ...(o.residual ? ['r'] : []), 'y'];
-  const bindings: BindingKind[] = names.map((n) => (n === 'y' ? 'read_write' : 'read'));
-  return gemmKernel({
-    label: `conv2d_fwd${bnLabel(o.bn)}${o.residual ? '+res' : ''} ${shapeLabel(s)}`,
+  const bn = bnInput(o.bn, gemmInvocations(tiles));
+  const stats = o.stats !== undefined;
+  const names = ['x', 'w', ...bn.names, ...(o.residual ? ['r'] : []), 'y', ...(stats ? ['bnpart'] : [])];
+  const bindings: BindingKind[] = names.map((n) => (n === 'y' || n === 'bnpart' ? 'read_write' : 'read'));
+  const partFloats = stats ? tileStatsFloats(rows, s.outC, tiles) : 0;
+  const kernel = gemmKernel({
+    label: `conv2d_fwd${bnLabel(o.bn)}${o.residual ? '+res' : ''}${stats ? '+stats' : ''} ${shapeLabel(s)}`,
     rows,
     cols: s.outC,
     red,
@@ -273,17 +297,20 @@ export function conv2dForward(s: ConvShape, o: { residual?: boolean } & ConvInpu
     aRowInfo: vec4,
     decls: `${xReaderDecls(s, names, bindings, bn.decls, o.bn, vec4)}
 ${vec4 ? 'fn rowA(row: u32) -> vec4<u32> { return rowX(row); }\nfn loadA4(ri: vec4<u32>, red: u32) -> vec4<f32> { return loadX4(ri, red); }' : 'fn loadA(row: u32, red: u32) -> f32 { return loadX(row, red); }'}
-fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }`,
+fn loadB(red: u32, col: u32) -> f32 { return w[red * COUT + col]; }${stats ? '\nfn statValue(row: u32, col: u32) -> f32 { return y[row * COUT + col]; }' : ''}`,
     store: o.residual ? 'y[row * COUT + col] = v + r[row * COUT + col];' : 'y[row * COUT + col] = v;',
     prologue: bn.body,
+    epilogue: stats ? tileStatsEpilogue(tiles, rows, s.outC) : undefined,
     cost: {
       class: 'conv_fwd',
       aReads: xg.reads,
       bReads: red * s.outC,
       read: 4 * (xg.distinct + red * s.outC + (o.residual ? rows * s.outC : 0) + bnInputFloats(o.bn)),
-      written: 4 * rows * s.outC,
-      epilogueReads: o.residual ? rows * s.outC : 0,
+      written: 4 * (rows * s.outC + partFloats),
+      // The statistics epilogue reads back the values it stored (cache hits: requested, not distinct).
+      epilogueReads: (o.residual ? rows * s.outC : 0) + (stats ? rows * s.outC : 0),
       perWorkgroupReads: bnInputFloats(o.bn),
     },
   });
+  return { ...kernel, tiles };
 }

@@ -11,7 +11,8 @@
  * reduction (split-K; the caller's store writes that chunk's partial sums), or a phase: an independent
  * sub-GEMM of its own size (`phases`, stride-2 backward-data). A may be loaded as vec4 along the
  * reduction (`aVec4`, one 16-byte load per 4 terms), with its per-row indexing done once per tile
- * (`aRowInfo`). Bounds checks are emitted only where the static shapes need them.
+ * (`aRowInfo`). Bounds checks are emitted only where the static shapes need them. An optional
+ * `epilogue` runs after the stores (the BatchNorm statistics of the stored tile, bn_epilogue.ts).
  */
 import { MAX_WORKGROUPS_PER_DIMENSION, type BindingKind, type Kernel } from './kernel.js';
 import { MODEL_SMS, type KernelClass } from './cost.js';
@@ -116,6 +117,12 @@ export interface GemmSpec {
   store: string;
   /** WGSL statements run first in `main` (uniform control flow, `lid` in scope), e.g. a fused BatchNorm's fold. */
   prologue?: string;
+  /**
+   * WGSL statements run last in `main`, after every store (uniform control flow; `lid`, `tx`, `ty`,
+   * `wid`, `col0`, `row0`, `rowT`, `colT` in scope, the tiles `As`, `Bs` free for reuse), e.g. the
+   * BatchNorm statistics of the stored values (bn_epilogue.ts).
+   */
+  epilogue?: string;
   /** What the caller's indexing touches, for the kernel's {@link KernelCost}. */
   cost: GemmCostInput;
   /**
@@ -325,6 +332,7 @@ ${GEMM_MAIN} {
   let rowT = row0 + ty * ${TM}u;
   let colT = col0 + tx * ${TN}u;
   ${stores.join('\n  ')}
+  ${g.epilogue ?? ''}
 }
 `;
   // Every invocation runs the whole reduction on its 4×4 block, in bounds or not; each A element is

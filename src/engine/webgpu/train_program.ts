@@ -9,9 +9,14 @@
  *   G ← bn1ᵀ(dA) + G (identity shortcut, in place) or bn1ᵀ(dA) into the other gradient buffer.
  * a1 and a2 are never written: each BatchNorm(+ReLU) runs only its statistics kernel, and the convs
  * that read its output (forward and backward-filter) apply it in their prologue from those statistics
- * (bn.ts bnPrologue); its backward recomputes the ReLU mask from x and writes the batch statistics.
- * The head's is applied by the pool as it reads (head.ts poolKernel). Written out are only a
- * post-activated stem's BatchNorm (the first unit's x) and, where an identity shortcut adds
+ * (bn.ts bnPrologue); its backward recomputes the ReLU mask from x. Where the BatchNorm's input is
+ * written by a conv forward (c1 for bn2; a unit's output, conv2 + residual, for the next bn1 and the
+ * head's; conv0's for the first unit or a post-activated stem), that conv's epilogue writes per-tile
+ * statistics and a finalize kernel folds them into the state and writes the batch statistics
+ * (bn_epilogue.ts), unless a row tile would straddle two shards; elsewhere (bn_data on the images, a
+ * MixUp layer's output) the statistics kernel reads x, and the backward-statistics kernel writes the
+ * batch statistics. The head's BatchNorm is applied by the pool as it reads (head.ts poolKernel).
+ * Written out are only a post-activated stem's BatchNorm (the first unit's x) and, where an identity shortcut adds
  * a1 = ReLU(bn1(x)) (PreAct ResNet-18's `identityFrom: 'act1'`), that unit's a1. Activations kept for backward: every
  * x and c1; gradients of activations live in four scratch buffers of the largest
  * activation's size (two for G, dA, dC).
@@ -21,7 +26,8 @@ import type { MixBackward } from '../../mixup/plan.js';
 import type { BatchNormSpec, ConvSpec, SgdForm } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
 import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnApply, type BnShape } from './bn.js';
-import { conv2dBackward, conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, type ConvShape, type FilterGradient } from './convs.js';
+import { conv2dBackward, conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, forwardStatsFit, forwardTiles, type ConvShape, type FilterGradient } from './convs.js';
+import { bnFinalizeKernel, tileStatsFloats } from './bn_epilogue.js';
 import { fcBackwardKernel, lossKernel, poolKernel } from './head.js';
 import { stepLayout, type EngineBuffers } from './layout.js';
 import { mixBackwardKernel, mixForwardKernel } from './mix.js';
@@ -102,6 +108,16 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   // Each convolution reads its input through the BatchNorm(+ReLU) before it (applied in its prologue).
   const inputBn = new Map<string, BnApply>();
   const bnShapeOf = (h: number, w: number, c: number): BnShape => ({ shards: t.shards, rows: (B / t.shards) * h * w, channels: c, eps: spec.bnEps });
+  // Each BatchNorm's shape; `fwdFinal` where the conv that writes its input produces its statistics
+  // in its epilogue (statsBy: that conv's name → the BatchNorm), with a finalize kernel after it.
+  const bnShapes = new Map<string, BnShape>();
+  const statsBy = new Map<string, BatchNormSpec>();
+  /** Declares BatchNorm `bn` over an input of h×w×c written by conv `producer` (null: not a conv's output as it is). */
+  const declareBn = (bn: BatchNormSpec, h: number, w: number, c: number, producer: string | null) => {
+    const fits = producer !== null && forwardStatsFit(shapes.get(producer)!, inputBn.get(producer), t.shards);
+    if (fits) statsBy.set(producer, bn);
+    bnShapes.set(bn.name, { ...bnShapeOf(h, w, c), fwdFinal: fits });
+  };
   /** A unit whose identity shortcut adds a1 = ReLU(bn1(x)) (PreAct ResNet-18): a1 is written out, conv1 reads it as it is. */
   const writesA1 = (u: { sc: ConvSpec | null; identityFrom?: string }) => u.sc === null && u.identityFrom === 'act1';
   const shapeOf = (c: ConvSpec, h: number, w: number, bn: BatchNormSpec | null, relu: boolean): ConvShape => {
@@ -109,19 +125,40 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
     const o = convOutSize(s);
     maxAct = Math.max(maxAct, B * h * w * c.inC, B * o.outH * o.outW * c.outC);
     shapes.set(c.name, s);
-    if (bn) inputBn.set(c.name, { shape: bnShapeOf(h, w, c.inC), fixGamma: bn.fixGamma, relu });
+    if (bn) inputBn.set(c.name, { shape: bnShapes.get(bn.name)!, fixGamma: bn.fixGamma, relu });
     return s;
   };
+  if (spec.bnData) declareBn(spec.bnData, hw[0], hw[1], 3, null);
   shapeOf(spec.conv0, hw[0], hw[1], spec.bnData, false);
-  for (const stage of spec.stages) {
+  // The conv whose output (+ residual) the next BatchNorm reads as it is (null: mixed, or a BatchNorm's output).
+  let producer: string | null = spec.conv0.name;
+  if (spec.stemBn) {
+    declareBn(spec.stemBn, hw[0], hw[1], spec.conv0.outC, producer);
+    producer = null;
+  }
+  if (t.mixAt === 'head') producer = null;
+  spec.stages.forEach((stage, si) => {
     for (const u of stage) {
+      declareBn(u.bns[0]!, hw[0], hw[1], u.inC, producer);
       const s1 = shapeOf(u.convs[0]!, hw[0], hw[1], writesA1(u) ? null : u.bns[0]!, true);
       if (u.sc) shapeOf(u.sc, hw[0], hw[1], u.bns[0]!, true);
       const o = convOutSize(s1);
+      declareBn(u.bns[1]!, o.outH, o.outW, u.outC, u.convs[0]!.name);
       shapeOf(u.convs[1]!, o.outH, o.outW, u.bns[1]!, true);
       hw = [o.outH, o.outW];
+      producer = u.convs[1]!.name;
     }
+    if (t.mixAt === `stage${si + 1}`) producer = null;
+  });
+  if (spec.bn1) declareBn(spec.bn1, hw[0], hw[1], spec.fcIn, producer);
+  // The tile partials of a statistics epilogue live until its finalize kernel, right after it: one scratch buffer.
+  let statFloats = 0;
+  for (const [name] of statsBy) {
+    const s = shapes.get(name)!;
+    const o = convOutSize(s);
+    statFloats = Math.max(statFloats, tileStatsFloats(B * o.outH * o.outW, s.outC, forwardTiles(s, inputBn.get(name))));
   }
+  const tileStats = statFloats > 0 ? arena.storage('BatchNorm tile partials', statFloats) : null;
   // Split backward-filters write their partials to their own range of one buffer; the update sums them.
   const splits: SplitGradient[] = [];
   let partialFloats = 0;
@@ -139,7 +176,9 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const dC = arena.storage('dC', maxAct);
   const scOut = arena.storage('shortcut out', maxAct);
 
-  const bnShape = (x: Act): BnShape => bnShapeOf(x.h, x.w, x.c);
+  const bnShape = (bn: BatchNormSpec): BnShape => bnShapes.get(bn.name)!;
+  /** The states of the BatchNorms whose statistics a conv's epilogue and finalize kernel wrote. */
+  const finalStates = new Map<string, GPUBuffer>();
   const gamma = (bn: BatchNormSpec) => (bn.fixGamma ? [] : [bufs.param(`${bn.name}_gamma`)]);
   const beta = (bn: BatchNormSpec) => bufs.param(`${bn.name}_beta`);
   const batchSlice = (bn: BatchNormSpec) => bufs.movingLayout.slice(bufs.batchStats, bn.name);
@@ -147,7 +186,9 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const raw = (x: Act): In => ({ x, bn: null, state: null });
   /** The forward statistics of a BatchNorm whose consumers apply it (In: the input a conv reads through it). */
   const bnFwd = (bn: BatchNormSpec, x: Act): In & { state: GPUBuffer } => {
-    const sh = bnShape(x);
+    const done = finalStates.get(bn.name);
+    if (done) return { x, bn, state: done };
+    const sh = bnShape(bn);
     const state = arena.storage(`${bn.name} state`, bnStateFloats(sh));
     prog.add(bnStatsKernel(sh, { backward: false }), [x.buf, state]);
     return { x, bn, state };
@@ -156,24 +197,32 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const bnFwdApplied = (bn: BatchNormSpec, x: Act): { y: Act; state: GPUBuffer } => {
     const { state } = bnFwd(bn, x);
     const y = act(`${bn.name} out`, x.h, x.w, x.c);
-    prog.add(bnForwardKernel(bnShape(x), { fixGamma: bn.fixGamma, relu: true }), [x.buf, state, ...gamma(bn), beta(bn), y.buf, batchSlice(bn)]);
+    prog.add(bnForwardKernel(bnShape(bn), { fixGamma: bn.fixGamma, relu: true }), [x.buf, state, ...gamma(bn), beta(bn), y.buf, batchSlice(bn)]);
     return { y, state };
   };
   /** Backward of a BatchNorm(+ReLU, mask from x); `batch`: also write its batch statistics (no forward kernel did). */
   const bnBwd = (bn: BatchNormSpec, x: Act, relu: boolean, state: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer | null, mode: 'write' | 'add' | 'none', batch: boolean) => {
-    const sh = bnShape(x);
+    const sh = bnShape(bn);
+    batch &&= !sh.fwdFinal;
     const maskIn = relu ? [...gamma(bn), beta(bn)] : [];
     prog.add(bnStatsKernel(sh, { backward: true, relu, fixGamma: bn.fixGamma, batch }), [dy, x.buf, state, ...maskIn, ...(batch ? [batchSlice(bn)] : [])]);
     const dgamma = bn.fixGamma ? [] : [bufs.grad(`${bn.name}_gamma`)];
     const k = bnBackwardKernel(sh, { fixGamma: bn.fixGamma, relu, dx: mode });
-    prog.add(k, dx ? [dy, x.buf, state, ...gamma(bn), ...(relu ? [beta(bn)] : []), ...dgamma, bufs.grad(`${bn.name}_beta`), dx] : [x.buf, state, ...dgamma, bufs.grad(`${bn.name}_beta`)]);
+    prog.add(k, dx ? [dy, x.buf, state, ...gamma(bn), ...(relu ? [beta(bn)] : []), ...dgamma, bufs.grad(`${bn.name}_beta`), dx] : [state, ...dgamma, bufs.grad(`${bn.name}_beta`)]);
   };
   const bnInputs = (input: In) => (input.bn ? [input.state!, ...gamma(input.bn), beta(input.bn)] : []);
   const convFwd = (c: ConvSpec, input: In, y: GPUBuffer, residual: GPUBuffer | null): Act => {
     const s = shapes.get(c.name)!;
     const o = convOutSize(s);
-    const k = conv2dForward(s, { residual: residual !== null, bn: inputBn.get(c.name) });
-    prog.add(k, [input.x.buf, bufs.param(`${c.name}_weight`), ...bnInputs(input), ...(residual ? [residual] : []), y]);
+    const target = statsBy.get(c.name);
+    const k = conv2dForward(s, { residual: residual !== null, bn: inputBn.get(c.name), stats: target ? t.shards : undefined });
+    prog.add(k, [input.x.buf, bufs.param(`${c.name}_weight`), ...bnInputs(input), ...(residual ? [residual] : []), y, ...(target ? [tileStats!] : [])]);
+    if (target) {
+      const sh = bnShape(target);
+      const state = arena.storage(`${target.name} state`, bnStateFloats(sh));
+      prog.add(bnFinalizeKernel(sh, k.tiles.BM), [tileStats!, state, batchSlice(target)]);
+      finalStates.set(target.name, state);
+    }
     return { buf: y, h: o.outH, w: o.outW, c: c.outC };
   };
   /** Both gradients of a conv: one dispatch (conv_fused.ts) where it has a dx, else backward-filter alone. */
@@ -247,7 +296,7 @@ export function compileTraining(bufs: EngineBuffers, pipelines: Pipelines, t: Tr
   const C = spec.fcIn;
   const HW = h.h * h.w;
   const pooled = arena.storage('pooled', B * C);
-  prog.add(poolKernel(B, HW, C, spec.bn1 ? { shape: bnShape(h), fixGamma: spec.bn1.fixGamma, relu: true } : undefined), [h.buf, ...(fin ? bnInputs(fin) : []), pooled]);
+  prog.add(poolKernel(B, HW, C, spec.bn1 ? { shape: bnShape(spec.bn1), fixGamma: spec.bn1.fixGamma, relu: true } : undefined), [h.buf, ...(fin ? bnInputs(fin) : []), pooled]);
   const dz = arena.storage('dlogits', B * K);
   prog.add(lossKernel({ batch: B, channels: C, classes: K, loss: t.loss, gradScale: t.gradScale, capacity: t.capacity }), [
     pooled, bufs.param('fc1_weight'), bufs.param('fc1_bias'), stepSlice('scalars'), stepSlice('targets'), stepSlice('majority'), results, dz,
