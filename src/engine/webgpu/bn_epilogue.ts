@@ -2,7 +2,7 @@
  * BatchNorm statistics produced where the BatchNorm's input is written (issue 24): the GEMM epilogue
  * of a convolution computes per-(row tile, channel) statistics of the values it has just stored, and
  * a small finalize kernel (as cuDNN's BN-finalize) folds the tiles of each (shard, channel) into the
- * BatchNorm's state in bn.ts's format with one partial per shard (`BnShape.fwdFinal`), so the consumers
+ * BatchNorm's state in bn_state.ts's format with one partial per shard (`BnShape.fwdFinal`), so the consumers
  * ({@link bnMomentsFn}, bnPrologue, bnForwardKernel, bnBackwardKernel) read final values, and no
  * statistics kernel re-reads the activation.
  *
