@@ -6,7 +6,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { conv2dForward, forwardStatsFit, forwardTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
-import { BN_EPS, bnForwardKernel, bnStateFloats, type BnShape } from '../src/engine/webgpu/bn.js';
+import { bnForwardKernel } from '../src/engine/webgpu/bn.js';
+import { BN_EPS, bnStateFloats, type BnShape } from '../src/engine/webgpu/bn_state.js';
 import { bnFinalizeKernel, tileStatsFit } from '../src/engine/webgpu/bn_epilogue.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
 import { runSteps, testDevice } from './fixtures/wgsl.js';

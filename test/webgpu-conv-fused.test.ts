@@ -11,7 +11,7 @@ import { conv2dBackwardFilter } from '../src/engine/webgpu/conv_filter.js';
 import { conv2dBackward } from '../src/engine/webgpu/conv_fused.js';
 import { gemmWorkgroupSize, groupKernels } from '../src/engine/webgpu/gemm_group.js';
 import { conv2dForward } from '../src/engine/webgpu/conv.js';
-import type { BnApply } from '../src/engine/webgpu/bn.js';
+import type { BnApply } from '../src/engine/webgpu/bn_state.js';
 import { releaseBackends } from '../src/engine/tfjs/backend.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';
 import { runSteps, testDevice } from './fixtures/wgsl.js';

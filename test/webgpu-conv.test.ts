@@ -8,7 +8,7 @@ import { releaseBackends } from '../src/engine/tfjs/backend.js';
 import { conv2dForward, convFlops, convOutSize, gatherSide, gemmTiles, type ConvShape } from '../src/engine/webgpu/conv.js';
 import { conv2dBackwardData } from '../src/engine/webgpu/conv_data.js';
 import { conv2dBackwardFilter, filterSplit } from '../src/engine/webgpu/conv_filter.js';
-import type { BnApply } from '../src/engine/webgpu/bn.js';
+import type { BnApply } from '../src/engine/webgpu/bn_state.js';
 import { bnOf, bnState, shape } from './fixtures/conv.js';
 import { MAX_WORKGROUPS_PER_DIMENSION } from '../src/engine/webgpu/kernel.js';
 import { maxRelError, webgpuSkipReason } from './fixtures/webgpu.js';

@@ -6,7 +6,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { countingDevice, createdSince, openDevice } from '../src/engine/webgpu/device.js';
-import { StaticResNet, type StaticResNetOptions } from '../src/engine/webgpu/engine.js';
+import { StaticResNet } from '../src/engine/webgpu/engine.js';
+import type { StaticResNetOptions } from '../src/engine/webgpu/engine_options.js';
 import { planMix } from '../src/mixup/plan.js';
 import { majorityLabels, mixLabels } from '../src/mixup/targets.js';
 import { uniformStream } from '../src/random.js';

@@ -3,7 +3,8 @@
 // and its device time adds up per kernel class and stage. Lavapipe's times say nothing about a GPU.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { StaticResNet, type StaticResNetOptions } from '../src/engine/webgpu/engine.js';
+import { StaticResNet } from '../src/engine/webgpu/engine.js';
+import type { StaticResNetOptions } from '../src/engine/webgpu/engine_options.js';
 import { StepProfiler, timeBreakdown } from '../src/engine/webgpu/profile.js';
 import { withParts } from '../src/engine/webgpu/cost.js';
 import { engineDevice } from './fixtures/engine.js';

@@ -15,7 +15,7 @@
  */
 import type { BindingKind, Kernel } from './kernel.js';
 import type { GemmTiles } from './conv_gemm.js';
-import { bnLayout, type BnShape } from './bn.js';
+import { bnLayout, type BnShape } from './bn_state.js';
 import { storage, WG } from './wgsl.js';
 
 /**

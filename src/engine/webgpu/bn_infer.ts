@@ -5,7 +5,7 @@
  */
 import type { BindingKind, Kernel } from './kernel.js';
 import { f32, storage, elementwiseMain } from './wgsl.js';
-import { BN_EPS } from './bn.js';
+import { BN_EPS } from './bn_state.js';
 
 /**
  * Inference mode with the moving statistics: y = x·scale + (β − μ·scale), scale = γ/√(var + eps),

@@ -28,7 +28,7 @@
 import type { BindingKind, Kernel } from './kernel.js';
 import { declare, gemmKernel, occupancyTiles, roundUp, type GemmTiles } from './conv_gemm.js';
 import { tileStatsEpilogue, tileStatsFit, tileStatsFloats } from './bn_epilogue.js';
-import { bnLayout, bnPrologue, type BnApply } from './bn.js';
+import { bnLayout, bnPrologue, type BnApply } from './bn_state.js';
 
 export { gemmTiles, type GemmTiles } from './conv_gemm.js';
 
@@ -127,7 +127,7 @@ export function shapeConsts(s: ConvShape): string {
  * (b·OH + oh)·OW + ow, tap kk = (kh·k + kw)·Cin + ci): x[b, oh·s − p + kh, ow·s − p + kw, ci], 0 in
  * the padding. Unsigned arithmetic: `oh·s + kh − p` wraps past H when it would be negative.
  * With `bn` the element inside the image is the BatchNorm(+ReLU) output `bnAct(x, shard of b, ci)`
- * (bn.ts bnPrologue; the padding stays 0, as the conv pads the BatchNorm's output).
+ * (bn_state.ts bnPrologue; the padding stays 0, as the conv pads the BatchNorm's output).
  */
 export function im2colFn(s: ConvShape, bn: BnApply | undefined, vec4 = false): string {
   if (bn && s.batch % bn.shape.shards !== 0) throw new Error(`conv: batch ${s.batch} does not split into ${bn.shape.shards} BatchNorm shards`);
@@ -201,7 +201,7 @@ export interface ConvInputOptions {
   /**
    * Fused BatchNorm(+ReLU) prologue: x is the BatchNorm's input, and the kernel convolves its output,
    * folded per (shard, channel) from the BatchNorm's forward partials into workgroup memory first and
-   * applied as x is loaded (bn.ts bnPrologue; padding stays 0), so that the activation is never
+   * applied as x is loaded (bn_state.ts bnPrologue; padding stays 0), so that the activation is never
    * written. Adds the bindings `state read, [gamma read (unless fixGamma),] beta read` after x and w
    * (forward) or dy and x (backward-filter).
    */

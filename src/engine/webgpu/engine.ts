@@ -8,11 +8,9 @@
  * steps at once (train.readEvery). Weights and momentum move in and out as Map<name, Float32Array>
  * in spec order (model/spec.ts names; momentum as `<param>_momentum`, train/sgd.ts momentumKey).
  */
-import type { MixupPlacement, ModelArch } from '../../config/schema.js';
-import type { MixBackward, MixPlan } from '../../mixup/plan.js';
-import { initialParam, type InitScheme } from '../../model/init.js';
-import { momentumKey, networkSpec, sizeOf, type NetworkSpec, type SgdForm } from '../../model/spec.js';
-import type { LossName } from '../engine.js';
+import type { MixPlan } from '../../mixup/plan.js';
+import { initialParam } from '../../model/init.js';
+import { momentumKey, networkSpec, sizeOf, type NetworkSpec } from '../../model/spec.js';
 import { compileInference, type InferProgram } from './infer_program.js';
 import { EngineBuffers } from './layout.js';
 import { packPlan } from './mix.js';
@@ -21,47 +19,7 @@ import { compileTraining, type TrainProgram } from './train_program.js';
 import { LogitSlots, mapRead } from './readback.js';
 import type { DispatchCost } from './cost.js';
 import type { StepProfiler } from './profile.js';
-
-/** What a StaticResNet is built for. */
-export interface StaticResNetOptions {
-  /** model.arch (default mxnet-preact), model.depth, model.width (null: the arch's own). */
-  arch?: ModelArch;
-  depth: number;
-  modelWidth?: number | null;
-  numClasses: number;
-  /** Image height and width (28 for the reference's crops). */
-  height: number;
-  width: number;
-  /** Training batch B, or 0 for an inference-only engine. */
-  batch: number;
-  /** Equal shards of the training batch, each with its own BatchNorm statistics (train.shards). */
-  shards: number;
-  mixAt: MixupPlacement | null;
-  mixBackward: MixBackward;
-  loss: LossName;
-  /** train.gradScale: factor on the loss gradient. */
-  gradScale: number;
-  /** train.momentum, train.wd. */
-  momentum: number;
-  wd: number;
-  /** train.sgd (default mxnet). */
-  sgd?: SgdForm;
-  /** Batch of {@link StaticResNet.infer} (0: no inference program). */
-  evalBatch: number;
-  /** Build the input-gradient program (attacks) at evalBatch. */
-  inputGradient?: boolean;
-  /**
-   * Compile the training program at the first trainStep (or the first look at it) instead of in the
-   * constructor: an engine that only evaluates (`mixup test`) then never allocates it.
-   */
-  lazyTraining?: boolean;
-  /** Steps that may be queued between two settles (default 64). */
-  capacity?: number;
-  /** Seed of the initialisation (model/init.ts), as createResNet. */
-  seed?: number;
-  /** model.init (default he-normal). */
-  init?: InitScheme;
-}
+import type { StaticResNetOptions } from './engine_options.js';
 
 /** What a settled training step reports (as train/step.ts StepResult). */
 export interface EngineStepResult {

@@ -12,7 +12,7 @@
 import type { NetworkSpec } from '../../model/spec.js';
 import { networkSize } from '../../model/memory.js';
 import { bytesText } from '../../format.js';
-import { BN_MAX_SHARD_CHANNELS } from './bn.js';
+import { BN_MAX_SHARD_CHANNELS } from './bn_state.js';
 
 /** Why the static engine cannot run a network at all (the caller falls back to tfjs-webgpu), or null. */
 export function staticEngineUnsupported(spec: NetworkSpec, shards = 1): string | null {

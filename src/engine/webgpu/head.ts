@@ -7,12 +7,12 @@
 import type { LossName } from '../engine.js';
 import type { Kernel } from './kernel.js';
 import { elementwiseMain, entry, f32, grid, storage, WG } from './wgsl.js';
-import { bnPrologue, bnStateFloats, type BnApply } from './bn.js';
+import { bnPrologue, bnStateFloats, type BnApply } from './bn_state.js';
 import { elementwiseCost } from './cost.js';
 
 /**
  * Global average pool: pooled[b,c] = Σ_{pix} y[b,pix,c] / HW over `x` `[B,HW,C]`, with y = x or, with
- * `bn`, y = ReLU(BatchNorm(x)) applied as x is read (bn.ts bnPrologue: the head's BatchNorm is never
+ * `bn`, y = ReLU(BatchNorm(x)) applied as x is read (bn_state.ts bnPrologue: the head's BatchNorm is never
  * written out). One invocation per (b, c); each workgroup of 256 first folds the BatchNorm's
  * scale and shift for all shard-channels. Bindings: x, [state, [γ,] β (with bn),] pooled.
  */

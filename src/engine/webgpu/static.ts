@@ -31,7 +31,8 @@ import type { HostTensor } from '../../model/weights.js';
 import { checkAttack, type AttackOptions, type Normalisation } from '../attack.js';
 import { assertNoDeviceError } from '../dawn.js';
 import type { Engine, EngineOptions, HostBatch, LossName, QueuedLogits, QueuedStep, StepOptions, StepResult } from '../engine.js';
-import { StaticResNet, type StaticResNetOptions } from './engine.js';
+import { StaticResNet } from './engine.js';
+import type { StaticResNetOptions } from './engine_options.js';
 
 /** Tensors named in an error before "and N more" (as the tfjs engine). */
 const EXTRA_NAMES_SHOWN = 5;

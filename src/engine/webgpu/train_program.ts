@@ -9,7 +9,7 @@
  *   G ← bn1ᵀ(dA) + G (identity shortcut, in place) or bn1ᵀ(dA) into the other gradient buffer.
  * a1 and a2 are never written: each BatchNorm(+ReLU) runs only its statistics kernel, and the convs
  * that read its output (forward and backward-filter) apply it in their prologue from those statistics
- * (bn.ts bnPrologue); its backward recomputes the ReLU mask from x. Where the BatchNorm's input is
+ * (bn_state.ts bnPrologue); its backward recomputes the ReLU mask from x. Where the BatchNorm's input is
  * written by a conv forward (c1 for bn2; a unit's output, conv2 + residual, for the next bn1 and the
  * head's; conv0's for the first unit or a post-activated stem), that conv's epilogue writes per-tile
  * statistics and a finalize kernel folds them into the state and writes the batch statistics
@@ -25,7 +25,8 @@ import type { MixupPlacement } from '../../config/schema.js';
 import type { MixBackward } from '../../mixup/plan.js';
 import type { BatchNormSpec, ConvSpec, SgdForm } from '../../model/spec.js';
 import type { LossName } from '../engine.js';
-import { bnBackwardKernel, bnForwardKernel, bnStateFloats, bnStatsKernel, type BnApply, type BnShape } from './bn.js';
+import { bnBackwardKernel, bnForwardKernel, bnStatsKernel } from './bn.js';
+import { bnStateFloats, type BnApply, type BnShape } from './bn_state.js';
 import { conv2dBackward, conv2dBackwardData, conv2dBackwardFilter, conv2dForward, convOutSize, forwardStatsFit, forwardTiles, type ConvShape, type FilterGradient } from './convs.js';
 import { bnFinalizeKernel, tileStatsFloats } from './bn_epilogue.js';
 import { fcBackwardKernel, lossKernel, poolKernel } from './head.js';
